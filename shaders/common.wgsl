@@ -1,0 +1,29 @@
+// common.wgsl: numerics shared by every family (design.md, "Numerics in WGSL").
+// WGSL may assume that NaN and infinity never occur, so every denominator is
+// guarded and choices are made with select(), never by multiplying with a mask.
+
+// Sign with sign(0) = 0, the gradient PyTorch gives abs() at 0 (ops.md, Conventions).
+fn sgn(x: f32) -> f32 {
+  return select(select(0.0, -1.0, x < 0.0), 1.0, x > 0.0);
+}
+
+// a / b, with 0 where b is 0.
+fn safe_div(a: f32, b: f32) -> f32 {
+  return select(a / b, 0.0, b == 0.0);
+}
+
+// log(1 + exp(x)) without overflow: max(x, 0) + log(1 + exp(-|x|)).
+fn softplus(x: f32) -> f32 {
+  return max(x, 0.0) + log(1.0 + exp(-abs(x)));
+}
+
+// 1 / (1 + exp(-x)) without overflow for either sign.
+fn sigmoid(x: f32) -> f32 {
+  let e = exp(-abs(x));
+  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
+
+// log(sigmoid(x)) = -softplus(-x).
+fn log_sigmoid(x: f32) -> f32 {
+  return -softplus(-x);
+}

@@ -1,0 +1,78 @@
+// fused.wgsl: the loop every element-wise loss shares (design.md, point 5).
+//
+// Thread `tid` walks output elements tid, tid + threads, ... For each one the
+// family's element_loss(i, g, want_grad) writes that element's gradients,
+// already multiplied by g (gradOutput * scale * weight), and returns the
+// element's unweighted loss. With reduction 'none' the weighted loss is stored
+// per element; otherwise each thread keeps a compensated (Kahan) sum in
+// registers and writes one partial, which reduce.wgsl adds in a fixed order.
+// No workgroup barrier (very costly on SwiftShader) and no atomics (WGSL has no
+// float atomics), so the result is deterministic.
+
+override WG: u32 = 64u;
+
+const FLAG_WEIGHT: u32 = 1u;
+const FLAG_GRAD_OUTPUT: u32 = 2u;
+const FLAG_GRAD_OUTPUT_ELEMENTWISE: u32 = 4u;
+const FLAG_STORE_LOSS: u32 = 8u;
+const FLAG_GRAD: u32 = 16u;
+
+// n: output elements in this chunk; threads: threads that take part (the
+// grid may be larger after folding); scale: 1/count for 'mean', else 1.
+struct Run {
+  n: u32,
+  threads: u32,
+  flags: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> run: Run;
+@group(0) @binding(1) var<storage, read> in_weight: array<f32>;
+@group(0) @binding(2) var<storage, read> in_grad_output: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out_loss: array<f32>;
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>;
+
+fn has_flag(f: u32) -> bool {
+  return (run.flags & f) != 0u;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  // Grids wider than maxComputeWorkgroupsPerDimension are folded into y.
+  let tid = gid.x + gid.y * nwg.x * WG;
+  if (tid >= run.threads) {
+    return;
+  }
+  let weighted = has_flag(FLAG_WEIGHT);
+  let store = has_flag(FLAG_STORE_LOSS);
+  let want_grad = has_flag(FLAG_GRAD);
+  let go_elementwise = has_flag(FLAG_GRAD_OUTPUT_ELEMENTWISE);
+  var go = 1.0;
+  if (has_flag(FLAG_GRAD_OUTPUT) && !go_elementwise) {
+    go = in_grad_output[0];
+  }
+  var sum = 0.0;
+  var comp = 0.0;
+  for (var i = tid; i < run.n; i += run.threads) {
+    var w = 1.0;
+    if (weighted) {
+      w = in_weight[i];
+    }
+    var gi = go;
+    if (go_elementwise) {
+      gi = in_grad_output[i];
+    }
+    let l = w * element_loss(i, gi * run.scale * w, want_grad);
+    if (store) {
+      out_loss[i] = l;
+    } else {
+      let y = l - comp;
+      let t = sum + y;
+      comp = (t - sum) - y;
+      sum = t;
+    }
+  }
+  if (!store) {
+    partials[tid] = sum;
+  }
+}

@@ -1,0 +1,100 @@
+import { DetlossError } from '../errors';
+
+/** Element type of a tensor. */
+export type DType = 'f32' | 'i32';
+
+/** A dimension: a fixed size, or a symbol (`'n'`, `'c'`) solved from the inputs. */
+export type Dim = number | string;
+
+/** How an input tensor looks. The first dimension named by the op's `rows` is the one work is split along. */
+export interface TensorSpec {
+  dtype: DType;
+  shape: Dim[];
+  optional?: boolean;
+  /** This input receives a gradient (`grad.<name>`). */
+  grad?: boolean;
+}
+
+export type ParamSpec =
+  | { kind: 'number'; default: number; min?: number; max?: number; minExclusive?: boolean; integer?: boolean }
+  | { kind: 'enum'; values: readonly string[]; default: string }
+  | { kind: 'bool'; default: boolean };
+
+export type ParamValue = number | string | boolean;
+export type ResolvedParams = Record<string, ParamValue>;
+export type Dims = Record<string, number>;
+
+/** Inputs as the CPU reference sees them: floats widened to float64, labels as int32. */
+export type CpuInputs = Record<string, Float64Array | Int32Array | undefined>;
+
+/** What an op's CPU reference computes for the unreduced loss. */
+export interface CpuForward {
+  /** The per-element `'none'` output, before `weight`. */
+  loss: Float64Array;
+  /**
+   * Gradients of `sum(upstream * loss)` with respect to each input that has `grad: true`;
+   * `upstream` has the length of `loss`.
+   */
+  backward(upstream: Float64Array): Record<string, Float64Array>;
+}
+
+/** How the GPU runs an op: which shader, which entry point, which compile-time and run-time constants. */
+export interface GpuKernel {
+  /** Full WGSL source of the module. */
+  shader: string;
+  /** Shader id used in pipeline cache keys and labels (one per source). */
+  shaderId: string;
+  /** Entry point of the fused forward+backward pass. */
+  entry: string;
+  /** `override` constants: values that change the compiled code. */
+  overrides?(p: ResolvedParams, dims: Dims): Record<string, number>;
+  /** Members of the shader's `Params` uniform, by name (sizes are added by the runtime). */
+  uniforms?(p: ResolvedParams, dims: Dims): Record<string, number>;
+}
+
+/** Everything the runtime and the CPU reference need to know about one op. */
+export interface OpDescriptor {
+  name: string;
+  /** The family (the WGSL file and the `src/cpu` file it lives in). */
+  family: string;
+  inputs: Record<string, TensorSpec>;
+  params: Record<string, ParamSpec>;
+  /** The dimension work is split along (rows); every tensor whose first dimension is it is chunked. */
+  rows: string;
+  /** Shape of the `'none'` output. */
+  output: Dim[];
+  /** Extra checks once shapes and params are known (value ranges). */
+  validate?(inputs: Record<string, Float32Array | Int32Array | Float64Array | undefined>, p: ResolvedParams, dims: Dims, given: ReadonlySet<string>): void;
+  /** The float64 reference. */
+  cpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuForward;
+  /**
+   * Denominator of `'mean'` when it is not the output's element count (cross-entropy divides by the
+   * summed weights of the rows not ignored). `weight` is the optional `weight` input. `avgFactor` still wins.
+   */
+  meanDenominator?(inputs: CpuInputs, weight: Float64Array | undefined, p: ResolvedParams, dims: Dims): number;
+  /** The GPU kernel; an op without one runs on the CPU reference only and is `unsupported` on the GPU. */
+  gpu?: GpuKernel;
+}
+
+/** Declares an op; the identity function, here for type checking and a single place to hang checks. */
+export function defineOp(d: OpDescriptor): OpDescriptor {
+  for (const [name, spec] of Object.entries(d.inputs)) {
+    if (spec.shape.length === 0) throw new Error(`${d.name}: input ${name} needs a shape`);
+  }
+  return d;
+}
+
+/** A float parameter with a default. */
+export const num = (def: number, range: { min?: number; max?: number; minExclusive?: boolean; integer?: boolean } = {}): ParamSpec => ({
+  kind: 'number',
+  default: def,
+  ...range,
+});
+/** One of a set of names. */
+export const oneOf = (values: readonly string[], def: string): ParamSpec => ({ kind: 'enum', values, default: def });
+/** A boolean flag. */
+export const flag = (def: boolean): ParamSpec => ({ kind: 'bool', default: def });
+
+export function fail(code: ConstructorParameters<typeof DetlossError>[0], message: string, argument?: string): never {
+  throw new DetlossError(code, message, argument);
+}

@@ -1,0 +1,248 @@
+import type { Dims, OpDescriptor, ParamValue, ResolvedParams, TensorSpec } from './types';
+import { fail } from './types';
+
+export type Reduction = 'none' | 'mean' | 'sum';
+
+/** Options every op accepts, next to its own parameters. */
+export interface SharedOptions {
+  /** `'none' | 'mean' | 'sum'`, default `'mean'`. */
+  reduction?: Reduction;
+  /** With `'mean'`: divide the sum by this instead of the element count (mmdetection's `avg_factor`). */
+  avgFactor?: number;
+  /** Compute gradients (default `true`); `false` runs the forward pass only. */
+  grad?: boolean;
+  /** Scan inputs for NaN/Infinity first and reject them (costs a pass; default `false`). */
+  check?: boolean;
+}
+
+export const SHARED_OPTION_NAMES = ['reduction', 'avgFactor', 'grad', 'check'] as const;
+/** Array options that travel with the inputs. */
+export const SHARED_INPUTS = ['weight', 'gradOutput'] as const;
+
+/** What validation needs to know of one input, whatever holds its data. */
+export interface InputInfo {
+  length: number;
+  /** `'f32'`, `'i32'`, `'f64'` (a Float64Array), or the constructor name of anything else. */
+  kind: string;
+  shape?: number[];
+}
+
+export interface Resolved {
+  dims: Dims;
+  params: ResolvedParams;
+  given: Set<string>;
+  reduction: Reduction;
+  avgFactor?: number;
+  wantGrad: boolean;
+  check: boolean;
+  /** Output shape for `'none'`, and its element count. */
+  outShape: number[];
+  outCount: number;
+  /** Elements of the output per row of `rows`. */
+  outPerRow: number;
+  hasWeight: boolean;
+  hasGradOutput: boolean;
+}
+
+export function typedKind(a: unknown): string {
+  if (a instanceof Float32Array) return 'f32';
+  if (a instanceof Int32Array) return 'i32';
+  if (a instanceof Float64Array) return 'f64';
+  if (a === null) return 'null';
+  if (typeof a !== 'object') return typeof a;
+  return (a as object).constructor?.name ?? 'object';
+}
+
+const ARRAY_NAME: Record<string, string> = { f32: 'Float32Array', i32: 'Int32Array', f64: 'Float64Array' };
+const describe = (kind: string) => ARRAY_NAME[kind] ?? kind;
+
+const product = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
+
+function shapeText(spec: TensorSpec, dims: Dims): string {
+  return `[${spec.shape.map((d) => (typeof d === 'number' ? d : `${d}=${dims[d] ?? '?'}`)).join(', ')}]`;
+}
+
+/**
+ * Checks an op's inputs and options and resolves its symbolic dimensions.
+ * Throws `DetlossError` naming the argument at fault.
+ */
+export function resolve(
+  op: OpDescriptor,
+  inputs: Record<string, InputInfo | undefined>,
+  options: Record<string, unknown>,
+  allowF64: boolean,
+): Resolved {
+  // --- options and params
+  const params: ResolvedParams = {};
+  const given = new Set<string>();
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    if ((SHARED_OPTION_NAMES as readonly string[]).includes(key)) continue;
+    const spec = op.params[key];
+    if (!spec) {
+      const known = [...Object.keys(op.params), ...SHARED_OPTION_NAMES].join(', ');
+      fail('unknown_param', `${op.name}: unknown parameter "${key}" (known: ${known})`, key);
+    }
+    given.add(key);
+    params[key] = checkParam(op.name, key, spec, value);
+  }
+  for (const [key, spec] of Object.entries(op.params)) if (!(key in params)) params[key] = spec.default;
+
+  const reduction = (options.reduction ?? 'mean') as Reduction;
+  if (!['none', 'mean', 'sum'].includes(reduction as string)) {
+    fail('invalid_param', `${op.name}: reduction must be 'none', 'mean' or 'sum', got ${JSON.stringify(options.reduction)}`, 'reduction');
+  }
+  let avgFactor: number | undefined;
+  if (options.avgFactor !== undefined) {
+    avgFactor = options.avgFactor as number;
+    if (typeof avgFactor !== 'number' || !Number.isFinite(avgFactor) || avgFactor <= 0) {
+      fail('invalid_param', `${op.name}: avgFactor must be a finite number > 0, got ${String(options.avgFactor)}`, 'avgFactor');
+    }
+    if (reduction !== 'mean') fail('invalid_param', `${op.name}: avgFactor applies only to reduction 'mean', not '${reduction}'`, 'avgFactor');
+  }
+  for (const k of ['grad', 'check'] as const) {
+    if (options[k] !== undefined && typeof options[k] !== 'boolean') {
+      fail('invalid_param', `${op.name}: ${k} must be true or false, got ${String(options[k])}`, k);
+    }
+  }
+
+  // --- input names and dtypes
+  for (const name of Object.keys(inputs)) {
+    if (inputs[name] === undefined) continue;
+    if (!(name in op.inputs) && !(SHARED_INPUTS as readonly string[]).includes(name)) {
+      const known = [...Object.keys(op.inputs), ...SHARED_INPUTS].join(', ');
+      fail('unknown_input', `${op.name}: unknown input "${name}" (known: ${known})`, name);
+    }
+  }
+  const specs: [string, TensorSpec][] = Object.entries(op.inputs);
+  for (const [name, spec] of specs) {
+    const info = inputs[name];
+    if (!info) {
+      if (!spec.optional) fail('missing_input', `${op.name}: input "${name}" is required (${spec.dtype}, shape [${spec.shape.join(', ')}])`, name);
+      continue;
+    }
+    checkKind(op.name, name, spec.dtype, info.kind, allowF64);
+  }
+  for (const name of SHARED_INPUTS) {
+    const info = inputs[name];
+    if (info) checkKind(op.name, name, 'f32', info.kind, allowF64);
+  }
+
+  // --- solve dims: explicit shapes first, then lengths with a single unknown
+  const dims: Dims = {};
+  const bind = (name: string, spec: TensorSpec, sym: string, value: number) => {
+    if (dims[sym] !== undefined && dims[sym] !== value) {
+      fail('shape_mismatch', `${op.name}: ${name} has ${sym}=${value} but another input has ${sym}=${dims[sym]}`, name);
+    }
+    dims[sym] = value;
+  };
+  for (const [name, spec] of specs) {
+    const info = inputs[name];
+    if (!info?.shape) continue;
+    if (info.shape.length !== spec.shape.length) {
+      fail('shape_mismatch', `${op.name}: ${name} must have rank ${spec.shape.length} (shape [${spec.shape.join(', ')}]), got shape [${info.shape.join(', ')}]`, name);
+    }
+    spec.shape.forEach((d, i) => {
+      const v = info.shape![i];
+      if (!Number.isInteger(v) || v < 0) fail('shape_mismatch', `${op.name}: ${name} has an invalid shape [${info.shape!.join(', ')}]`, name);
+      if (typeof d === 'number') {
+        if (v !== d) fail('shape_mismatch', `${op.name}: ${name} must have shape [${spec.shape.join(', ')}], got [${info.shape!.join(', ')}]`, name);
+      } else bind(name, spec, d, v);
+    });
+  }
+  let progress = true;
+  while (progress) {
+    progress = false;
+    for (const [name, spec] of specs) {
+      const info = inputs[name];
+      if (!info || info.shape) continue;
+      const unknown = spec.shape.filter((d): d is string => typeof d === 'string' && dims[d] === undefined);
+      const uniq = [...new Set(unknown)];
+      if (uniq.length !== 1 || unknown.length !== 1) continue;
+      const known = product(spec.shape.map((d) => (typeof d === 'number' ? d : dims[d] ?? 1)));
+      if (known === 0) {
+        dims[uniq[0]] = 0;
+      } else {
+        if (info.length % known !== 0) {
+          fail('shape_mismatch', `${op.name}: ${name} has ${info.length} elements, not a multiple of ${known} (shape ${shapeText(spec, dims)})`, name);
+        }
+        dims[uniq[0]] = info.length / known;
+      }
+      progress = true;
+    }
+  }
+  for (const [name, spec] of specs) {
+    const info = inputs[name];
+    if (!info) continue;
+    for (const d of spec.shape) {
+      if (typeof d === 'string' && dims[d] === undefined) {
+        fail('shape_mismatch', `${op.name}: cannot tell ${d} from the lengths alone; pass ${name} as { data, shape }`, name);
+      }
+    }
+    const want = product(spec.shape.map((d) => (typeof d === 'number' ? d : dims[d])));
+    if (info.length !== want) {
+      fail('shape_mismatch', `${op.name}: ${name} must have ${want} elements (shape ${shapeText(spec, dims)}), got ${info.length}`, name);
+    }
+  }
+
+  const outShape = op.output.map((d) => (typeof d === 'number' ? d : dims[d] ?? 0));
+  const outCount = product(outShape);
+  const rows = dims[op.rows] ?? 0;
+  const outPerRow = rows === 0 ? product(outShape.slice(1)) : outCount / rows;
+  const w = inputs.weight;
+  if (w && w.length !== outCount) {
+    fail('shape_mismatch', `${op.name}: weight must match the unreduced output, shape [${outShape.join(', ')}] (${outCount} elements), got ${w.length}`, 'weight');
+  }
+  const go = inputs.gradOutput;
+  if (go) {
+    const want = reduction === 'none' ? outCount : 1;
+    if (go.length !== want) {
+      const shape = reduction === 'none' ? `[${outShape.join(', ')}]` : '[] (a scalar)';
+      fail('shape_mismatch', `${op.name}: gradOutput must have shape ${shape} for reduction '${reduction}' (${want} elements), got ${go.length}`, 'gradOutput');
+    }
+  }
+  return {
+    dims,
+    params,
+    given,
+    reduction,
+    avgFactor,
+    wantGrad: options.grad !== false,
+    check: options.check === true,
+    outShape,
+    outCount,
+    outPerRow,
+    hasWeight: !!w,
+    hasGradOutput: !!go,
+  };
+}
+
+function checkKind(opName: string, name: string, dtype: 'f32' | 'i32', kind: string, allowF64: boolean) {
+  const ok = kind === dtype || (allowF64 && dtype === 'f32' && kind === 'f64');
+  if (!ok) {
+    const want = dtype === 'f32' ? (allowF64 ? 'Float32Array or Float64Array' : 'Float32Array') : 'Int32Array';
+    fail('wrong_dtype', `${opName}: ${name} must be a ${want} (${dtype}), got ${describe(kind)}`, name);
+  }
+}
+
+function checkParam(opName: string, key: string, spec: OpDescriptor['params'][string], value: unknown): ParamValue {
+  switch (spec.kind) {
+    case 'number': {
+      if (typeof value !== 'number' || !Number.isFinite(value)) fail('invalid_param', `${opName}: ${key} must be a finite number, got ${String(value)}`, key);
+      if (spec.integer && !Number.isInteger(value)) fail('invalid_param', `${opName}: ${key} must be an integer, got ${value}`, key);
+      if (spec.min !== undefined && (spec.minExclusive ? value <= spec.min : value < spec.min)) {
+        fail('invalid_param', `${opName}: ${key} must be ${spec.minExclusive ? '>' : '>='} ${spec.min}, got ${value}`, key);
+      }
+      if (spec.max !== undefined && value > spec.max) fail('invalid_param', `${opName}: ${key} must be <= ${spec.max}, got ${value}`, key);
+      return value;
+    }
+    case 'enum':
+      if (typeof value !== 'string' || !spec.values.includes(value)) {
+        fail('invalid_param', `${opName}: unknown ${key} ${JSON.stringify(value)} (one of ${spec.values.map((v) => `'${v}'`).join(', ')})`, key);
+      }
+      return value;
+    case 'bool':
+      if (typeof value !== 'boolean') fail('invalid_param', `${opName}: ${key} must be true or false, got ${String(value)}`, key);
+      return value;
+  }
+}

@@ -1,0 +1,30 @@
+import { existsSync } from 'node:fs';
+import { defineConfig } from 'vitest/config';
+
+// Node-side WebGPU (the `webgpu` package, Dawn) needs a Vulkan loader and a
+// driver. Chromium's SwiftShader ships both; point Dawn at them before vitest
+// forks its workers (they inherit this environment).
+const chromiumLib = '/usr/lib/chromium';
+if (existsSync(`${chromiumLib}/vk_swiftshader_icd.json`)) {
+  process.env.VK_ICD_FILENAMES ??= `${chromiumLib}/vk_swiftshader_icd.json`;
+  process.env.LD_LIBRARY_PATH = [process.env.LD_LIBRARY_PATH, chromiumLib].filter(Boolean).join(':');
+}
+
+export default defineConfig({
+  build: {
+    target: 'es2022',
+    sourcemap: true,
+    lib: {
+      entry: { index: 'src/index.ts', cli: 'src/cli.ts' },
+      formats: ['es'],
+    },
+    rollupOptions: {
+      external: [/^node:/, 'puppeteer-core'],
+    },
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 180_000,
+  },
+});
