@@ -1,4 +1,21 @@
+/**
+ * detloss: WebGPU kernels for the losses that train object detectors, with fused
+ * gradients and a float64 CPU reference held against PyTorch's numbers.
+ *
+ * @example
+ * import { createDetloss, cpu } from 'detloss';
+ * const dl = await createDetloss();
+ * const r = await dl.run('smooth_l1', { pred, target }, { beta: 0.11 });
+ * const ref = cpu.run('smooth_l1', { pred, target }, { beta: 0.11 });
+ */
+export { createDetloss, Detloss } from './runtime/context';
+export type { AdapterFacts, AnyInput, DetlossOptions, DetlossStats, GpuTensor, ResidentResult, RunResult } from './runtime/context';
 export { cpu } from './cpu';
 export type { CpuResult } from './cpu';
 export { DetlossError } from './errors';
 export type { DetlossErrorCode } from './errors';
+export { OPS, opNames } from './ops/registry';
+export type { OpDescriptor, TensorSpec, ParamSpec } from './ops/types';
+export type { SharedOptions, Reduction } from './ops/validate';
+export { parseFixtures, caseInputs, caseOptions, compareCase } from './fixtures';
+export type { FixtureCase, Comparison, Tolerance } from './fixtures';

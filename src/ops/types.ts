@@ -63,6 +63,8 @@ export interface OpDescriptor {
   rows: string;
   /** Shape of the `'none'` output. */
   output: Dim[];
+  /** Reductions the op accepts (default all three); `pairwise_iou` takes `'none'` only. */
+  reductions?: readonly ('none' | 'mean' | 'sum')[];
   /** Extra checks once shapes and params are known (value ranges). */
   validate?(inputs: Record<string, Float32Array | Int32Array | Float64Array | undefined>, p: ResolvedParams, dims: Dims, given: ReadonlySet<string>): void;
   /** The float64 reference. */

@@ -92,6 +92,9 @@ export function resolve(
   if (!['none', 'mean', 'sum'].includes(reduction as string)) {
     fail('invalid_param', `${op.name}: reduction must be 'none', 'mean' or 'sum', got ${JSON.stringify(options.reduction)}`, 'reduction');
   }
+  if (op.reductions && !op.reductions.includes(reduction)) {
+    fail('invalid_param', `${op.name}: reduction '${reduction}' is not supported (only ${op.reductions.map((x) => `'${x}'`).join(', ')})`, 'reduction');
+  }
   let avgFactor: number | undefined;
   if (options.avgFactor !== undefined) {
     avgFactor = options.avgFactor as number;

@@ -1,0 +1,692 @@
+import reduceWgsl from '../../shaders/reduce.wgsl?raw';
+import { DetlossError } from '../errors';
+import { hostInputs, type HostTensor } from '../ops/inputs';
+import { getOp, OPS } from '../ops/registry';
+import type { OpDescriptor } from '../ops/types';
+import { resolve, type InputInfo, type Resolved, type SharedOptions } from '../ops/validate';
+import { checkFinite } from '../cpu/run';
+import { planChunks, type Chunk, type PlanLimits } from './plan';
+import { BufferPool, type PoolStats } from './pool';
+import { packUniform, reflectShader, type BindingInfo, type ShaderInfo } from './reflect';
+
+/** Workgroup size of every fused pass (the `WG` override). */
+export const WG = 64;
+const SLOT = 512; // bytes per uniform slot: `run` at +0, `params` at +256
+const FLAG = { weight: 1, gradOutput: 2, gradOutputElementwise: 4, storeLoss: 8, grad: 16 } as const;
+const STORAGE = 0x80; // GPUBufferUsage.STORAGE, spelled out so this module loads where the global is missing
+const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE } as const;
+
+/** Options of {@link createDetloss}. */
+export interface DetlossOptions {
+  /** Use this device instead of requesting one. */
+  device?: GPUDevice;
+  /** The WebGPU entry point (default `navigator.gpu`); in Node, `create([])` from the `webgpu` package. */
+  gpu?: GPU;
+  /**
+   * Lower the limits the runtime plans with (never above the device's). Tests use this to exercise
+   * chunking and grid folding without gigabytes of data.
+   */
+  limits?: Partial<Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize' | 'maxComputeWorkgroupsPerDimension'>>;
+  /** Most threads in one fused pass, and so most partials for the second pass (default 16384). */
+  maxThreads?: number;
+}
+
+/** A tensor that already lives on the device. */
+export type GpuTensor = GPUBuffer | { buffer: GPUBuffer; shape: number[]; dtype?: 'f32' | 'i32' };
+/** An input: a typed array, `{ data, shape }`, or (for `runResident`) a GPU tensor. */
+export type AnyInput = HostTensor | GpuTensor;
+
+/** The result of {@link Detloss.run}. */
+export interface RunResult {
+  /** Length 1 for `'mean'`/`'sum'`, the `'none'` shape otherwise. */
+  loss: Float32Array;
+  /** Shape of `loss` (`[]` when reduced). */
+  shape: number[];
+  /** `grad.<input>` for each prediction input, same length as it. Empty with `grad: false`. */
+  grad: Record<string, Float32Array>;
+}
+
+/** The result of {@link Detloss.runResident}: buffers on the device, owned by the caller until `release()`. */
+export interface ResidentResult {
+  loss: GPUBuffer;
+  /** Bytes of `loss` that hold the result (the buffer may be larger). */
+  lossBytes: number;
+  shape: number[];
+  grad: Record<string, GPUBuffer>;
+  /** Returns the buffers to the context's pool; do not use them afterwards. */
+  release(): void;
+}
+
+/** What {@link Detloss.stats} reports. */
+export interface DetlossStats extends PoolStats {
+  pipelinesCompiled: number;
+  pipelineCacheHits: number;
+  /** Work done by the last call. */
+  lastCall?: { op: string; dispatches: number; submits: number; readbacks: number };
+}
+
+/** Facts about the adapter the context runs on. */
+export interface AdapterFacts {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallbackAdapter: boolean;
+}
+
+interface Tensor {
+  buffer: GPUBuffer;
+  bytes: number;
+}
+
+interface Kernel {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  info: ShaderInfo;
+}
+
+const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+function isGpuBuffer(x: unknown): x is GPUBuffer {
+  return typeof x === 'object' && x !== null && typeof (x as GPUBuffer).mapAsync === 'function' && typeof (x as GPUBuffer).usage === 'number';
+}
+function isGpuTensor(x: unknown): x is GpuTensor {
+  return isGpuBuffer(x) || (typeof x === 'object' && x !== null && isGpuBuffer((x as { buffer?: unknown }).buffer));
+}
+
+/**
+ * A detloss context on one GPU device: runs any op of the catalogue, caches pipelines,
+ * pools buffers. Create it with {@link createDetloss}.
+ */
+export class Detloss {
+  readonly device: GPUDevice;
+  readonly adapter: AdapterFacts;
+  /** The limits the runtime plans with. */
+  readonly limits: PlanLimits & { maxBufferSize: number };
+  private readonly maxThreads: number;
+  private readonly pool: BufferPool;
+  private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly layouts = new Map<string, GPUBindGroupLayout>();
+  private readonly pipelines = new Map<string, Promise<Kernel>>();
+  private readonly dummies = new Map<string, GPUBuffer>();
+  private compiled = 0;
+  private hits = 0;
+  private last?: DetlossStats['lastCall'];
+  private lostReason?: string;
+  private readonly lostPromise: Promise<never>;
+  private destroyed = false;
+
+  constructor(device: GPUDevice, adapter: AdapterFacts, options: DetlossOptions = {}) {
+    this.device = device;
+    this.adapter = adapter;
+    const dl = device.limits;
+    const cap = (k: keyof NonNullable<DetlossOptions['limits']>) => Math.min(dl[k], options.limits?.[k] ?? Infinity);
+    this.limits = {
+      maxStorageBufferBindingSize: cap('maxStorageBufferBindingSize'),
+      maxBufferSize: cap('maxBufferSize'),
+      maxComputeWorkgroupsPerDimension: cap('maxComputeWorkgroupsPerDimension'),
+      minStorageBufferOffsetAlignment: dl.minStorageBufferOffsetAlignment,
+    };
+    this.maxThreads = Math.max(WG, options.maxThreads ?? 16384);
+    this.pool = new BufferPool(device, this.limits.maxBufferSize);
+    this.lostPromise = device.lost.then((info) => {
+      this.lostReason = `${info.reason ?? 'unknown'}${info.message ? `: ${info.message}` : ''}`;
+      throw this.lostError();
+    });
+    this.lostPromise.catch(() => {});
+  }
+
+  private lostError() {
+    return new DetlossError('device_lost', `the GPU device was lost (${this.lostReason}); create a new context with createDetloss()`);
+  }
+
+  private alive() {
+    if (this.destroyed) throw new DetlossError('destroyed', 'this detloss context was destroyed');
+    if (this.lostReason !== undefined) throw this.lostError();
+  }
+
+  /**
+   * Runs an op's fused forward and backward pass on the GPU and reads loss and gradients back
+   * (one submit, one readback).
+   *
+   * @example
+   * const r = await dl.run('smooth_l1', { pred, target }, { beta: 0.11, reduction: 'mean' });
+   * r.loss[0]; r.grad.pred;
+   */
+  async run(op: string, inputs: Record<string, HostTensor | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<RunResult> {
+    this.alive();
+    const desc = getOp(op);
+    const { data, info } = hostInputs(desc.name, inputs);
+    const r = resolve(desc, info, options, false);
+    desc.validate?.(data, r.params, r.dims, r.given);
+    if (r.check) checkFinite(desc, data);
+    const kernel = this.requireKernel(desc);
+    const k = await this.kernel(desc, r);
+    const reduceK = r.reduction === 'none' ? undefined : await this.reduceKernel();
+    this.alive();
+
+    const owned: GPUBuffer[] = [];
+    const tensors: Record<string, Tensor | undefined> = {};
+    for (const [name, arr] of Object.entries(data)) {
+      if (!arr || arr.length === 0) continue;
+      const bytes = arr.byteLength;
+      this.checkSize(desc, name, bytes);
+      const buf = this.pool.acquire(bytes, USAGE.STORAGE | USAGE.COPY_DST, `detloss:${desc.name}:${name}`);
+      owned.push(buf);
+      this.device.queue.writeBuffer(buf, 0, arr.buffer, arr.byteOffset, bytes);
+      tensors[name] = { buffer: buf, bytes };
+    }
+    const scale = this.meanScale(desc, r, data);
+    const out = this.allocOutputs(desc, r, owned, USAGE.STORAGE | USAGE.COPY_SRC);
+    const stagingBytes = out.lossBytes + Object.values(out.grads).reduce((a, t) => a + t.bytes, 0);
+    const staging = stagingBytes > 0 ? this.pool.acquire(stagingBytes, USAGE.MAP_READ | USAGE.COPY_DST, `detloss:${desc.name}:staging`) : undefined;
+
+    try {
+      await this.encode(desc, kernel, k, reduceK, r, tensors, out, scale, owned, (enc) => {
+        let at = 0;
+        if (!staging) return;
+        if (out.lossBytes) enc.copyBufferToBuffer(out.loss.buffer, 0, staging, at, out.lossBytes);
+        at += out.lossBytes;
+        for (const t of Object.values(out.grads)) {
+          enc.copyBufferToBuffer(t.buffer, 0, staging, at, t.bytes);
+          at += t.bytes;
+        }
+      });
+      if (this.last) this.last.readbacks = staging ? 1 : 0;
+      // Buffers other than the staging one may serve the next call at once: queue operations are ordered.
+      for (const b of owned) this.pool.release(b);
+      owned.length = 0;
+      const loss = new Float32Array(out.lossBytes / 4);
+      const grad: Record<string, Float32Array> = {};
+      if (staging) {
+        await this.map(staging, desc.name);
+        const all = new Float32Array(staging.getMappedRange(0, stagingBytes));
+        loss.set(all.subarray(0, loss.length));
+        let at = loss.length;
+        for (const [name, t] of Object.entries(out.grads)) {
+          grad[name] = all.slice(at, at + t.bytes / 4);
+          at += t.bytes / 4;
+        }
+        staging.unmap();
+      }
+      for (const name of out.emptyGrads) grad[name] = new Float32Array(0);
+      return { loss, shape: r.reduction === 'none' ? r.outShape : [], grad };
+    } finally {
+      for (const b of owned) this.pool.release(b);
+      if (staging) this.pool.release(staging);
+    }
+  }
+
+  /**
+   * Runs an op on tensors that already live on the device and leaves loss and gradients there:
+   * no readback. Inputs may be `GPUBuffer`s (`{ buffer, shape }` where the shape is not evident
+   * from the size) or host arrays. Call `release()` on the result when done with its buffers.
+   *
+   * @example
+   * const r = await dl.runResident('l1', { pred: predBuf, target: targetBuf }, { reduction: 'sum' });
+   * encoder.copyBufferToBuffer(r.grad.pred, 0, myGradBuffer, 0, n * 16);
+   * r.release();
+   */
+  async runResident(op: string, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<ResidentResult> {
+    this.alive();
+    const desc = getOp(op);
+    const host: Record<string, HostTensor> = {};
+    const gpu: Record<string, GpuTensor> = {};
+    for (const [name, v] of Object.entries(inputs)) {
+      if (v === undefined) continue;
+      if (isGpuTensor(v)) gpu[name] = v;
+      else host[name] = v as HostTensor;
+    }
+    const { data, info } = hostInputs(desc.name, host);
+    for (const [name, t] of Object.entries(gpu)) info[name] = this.gpuInfo(desc, name, t);
+    const r = resolve(desc, info, options, false);
+    desc.validate?.(data, r.params, r.dims, r.given);
+    if (r.check) {
+      if (Object.keys(gpu).length) throw new DetlossError('invalid_param', `${desc.name}: check: true needs host arrays; GPU buffers cannot be scanned without a readback`, 'check');
+      checkFinite(desc, data);
+    }
+    if (desc.meanDenominator && r.reduction === 'mean' && r.avgFactor === undefined && Object.keys(gpu).length) {
+      throw new DetlossError('invalid_param', `${desc.name}: reduction 'mean' with GPU-resident inputs needs avgFactor (its denominator depends on the data)`, 'avgFactor');
+    }
+    const kernel = this.requireKernel(desc);
+    const k = await this.kernel(desc, r);
+    const reduceK = r.reduction === 'none' ? undefined : await this.reduceKernel();
+    this.alive();
+    const owned: GPUBuffer[] = [];
+    const tensors: Record<string, Tensor | undefined> = {};
+    for (const [name, t] of Object.entries(gpu)) {
+      const buffer = isGpuBuffer(t) ? t : t.buffer;
+      tensors[name] = info[name]!.length ? { buffer, bytes: info[name]!.length * 4 } : undefined;
+    }
+    for (const [name, arr] of Object.entries(data)) {
+      if (!arr || arr.length === 0) continue;
+      this.checkSize(desc, name, arr.byteLength);
+      const buf = this.pool.acquire(arr.byteLength, USAGE.STORAGE | USAGE.COPY_DST, `detloss:${desc.name}:${name}`);
+      owned.push(buf);
+      this.device.queue.writeBuffer(buf, 0, arr.buffer, arr.byteOffset, arr.byteLength);
+      tensors[name] = { buffer: buf, bytes: arr.byteLength };
+    }
+    const scale = this.meanScale(desc, r, data);
+    const keep: GPUBuffer[] = [];
+    const out = this.allocOutputs(desc, r, keep, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST);
+    try {
+      await this.encode(desc, kernel, k, reduceK, r, tensors, out, scale, owned);
+      if (this.last) this.last.readbacks = 0;
+    } catch (e) {
+      for (const b of keep) this.pool.release(b);
+      throw e;
+    } finally {
+      for (const b of owned) this.pool.release(b);
+    }
+    const grad: Record<string, GPUBuffer> = {};
+    for (const [name, t] of Object.entries(out.grads)) grad[name] = t.buffer;
+    let released = false;
+    return {
+      loss: out.loss.buffer,
+      lossBytes: out.lossBytes,
+      shape: r.reduction === 'none' ? r.outShape : [],
+      grad,
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const b of keep) this.pool.release(b);
+      },
+    };
+  }
+
+  /**
+   * Compiles pipelines ahead of the first call, so a training loop does not stall on its first step.
+   * Give op names (default parameters) or `{ op, options }` for non-default compile-time choices.
+   *
+   * @example
+   * await dl.warmup(['smooth_l1', { op: 'iou_loss', options: { variant: 'ciou' } }]);
+   */
+  async warmup(ops?: (string | { op: string; options?: Record<string, unknown> })[]): Promise<void> {
+    this.alive();
+    const list = ops ?? Object.values(OPS).filter((d) => d.gpu).map((d) => d.name);
+    await Promise.all(
+      list.map(async (item) => {
+        const { op, options } = typeof item === 'string' ? { op: item, options: {} } : { options: {}, ...item };
+        const desc = getOp(op);
+        this.requireKernel(desc);
+        const r = resolve(desc, {}, options ?? {}, false);
+        await this.kernel(desc, r);
+      }),
+    );
+    await this.reduceKernel();
+  }
+
+  /** Bytes the pool holds and uses, pipeline cache counters, and the last call's dispatches/submits/readbacks. */
+  stats(): DetlossStats {
+    return { ...this.pool.stats(), pipelinesCompiled: this.compiled, pipelineCacheHits: this.hits, lastCall: this.last && { ...this.last } };
+  }
+
+  /** Frees pooled buffers that are not in use. */
+  trim(): void {
+    this.pool.trim();
+  }
+
+  /** Frees every buffer; the context cannot be used afterwards. The device is left alone. */
+  destroy(): void {
+    this.destroyed = true;
+    this.pool.destroy();
+    for (const b of this.dummies.values()) b.destroy();
+    this.dummies.clear();
+  }
+
+  // ---- internals
+
+  private requireKernel(desc: OpDescriptor) {
+    if (!desc.gpu) throw new DetlossError('unknown_op', `${desc.name}: no GPU kernel yet (unsupported on the GPU); use cpu.run`, 'op');
+    return desc.gpu;
+  }
+
+  private gpuInfo(desc: OpDescriptor, name: string, t: GpuTensor): InputInfo {
+    const buffer = isGpuBuffer(t) ? t : t.buffer;
+    const spec = desc.inputs[name];
+    const dtype = isGpuBuffer(t) ? spec?.dtype ?? 'f32' : t.dtype ?? spec?.dtype ?? 'f32';
+    if (!(buffer.usage & STORAGE)) {
+      throw new DetlossError('invalid_value', `${desc.name}: GPU buffer for ${name} needs STORAGE usage`, name);
+    }
+    if (isGpuBuffer(t)) return { length: Math.floor(buffer.size / 4), kind: dtype };
+    const length = t.shape.reduce((a, b) => a * b, 1);
+    if (length * 4 > buffer.size) {
+      throw new DetlossError('shape_mismatch', `${desc.name}: ${name} has shape [${t.shape.join(', ')}] but its buffer holds ${buffer.size} bytes`, name);
+    }
+    return { length, kind: dtype, shape: t.shape };
+  }
+
+  private checkSize(desc: OpDescriptor, name: string, bytes: number) {
+    if (bytes > this.limits.maxBufferSize) {
+      throw new DetlossError('too_large', `${desc.name}: ${name} takes ${bytes} bytes, more than the device's maxBufferSize (${this.limits.maxBufferSize})`, name);
+    }
+  }
+
+  private meanScale(desc: OpDescriptor, r: Resolved, data: Record<string, ArrayLike<number> | undefined>): number {
+    if (r.reduction !== 'mean') return 1;
+    let denom = r.avgFactor;
+    if (denom === undefined && desc.meanDenominator) {
+      const f64: Record<string, Float64Array | Int32Array | undefined> = {};
+      for (const [name, spec] of Object.entries(desc.inputs)) {
+        const d = data[name];
+        f64[name] = d === undefined ? undefined : spec.dtype === 'i32' ? (d as Int32Array) : Float64Array.from(d);
+      }
+      denom = desc.meanDenominator(f64, data.weight ? Float64Array.from(data.weight) : undefined, r.params, r.dims);
+    }
+    denom ??= r.outCount;
+    return denom === 0 ? 0 : 1 / denom;
+  }
+
+  private allocOutputs(desc: OpDescriptor, r: Resolved, owned: GPUBuffer[], usage: number) {
+    const lossBytes = r.reduction === 'none' ? r.outCount * 4 : 4;
+    if (lossBytes > this.limits.maxBufferSize) {
+      throw new DetlossError('too_large', `${desc.name}: the output takes ${lossBytes} bytes, more than the device's maxBufferSize (${this.limits.maxBufferSize})`, 'output');
+    }
+    if (r.outCount > 2 ** 31 - 1) throw new DetlossError('too_large', `${desc.name}: the output has ${r.outCount} elements, too many for one JavaScript typed array`, 'output');
+    const loss = { buffer: this.pool.acquire(Math.max(lossBytes, 4), usage, `detloss:${desc.name}:loss`), bytes: lossBytes };
+    owned.push(loss.buffer);
+    const grads: Record<string, Tensor> = {};
+    const emptyGrads: string[] = [];
+    if (r.wantGrad) {
+      for (const [name, spec] of Object.entries(desc.inputs)) {
+        if (!spec.grad) continue;
+        const count = spec.shape.reduce<number>((a, d) => a * (typeof d === 'number' ? d : r.dims[d]), 1);
+        if (count === 0) {
+          emptyGrads.push(name);
+          continue;
+        }
+        this.checkSize(desc, `grad.${name}`, count * 4);
+        const buffer = this.pool.acquire(count * 4, usage, `detloss:${desc.name}:grad.${name}`);
+        owned.push(buffer);
+        grads[name] = { buffer, bytes: count * 4 };
+      }
+    }
+    return { loss, lossBytes, grads, emptyGrads };
+  }
+
+  /** Encodes the fused pass (chunked) and the reduction, submits once, and checks for GPU errors. */
+  private async encode(
+    desc: OpDescriptor,
+    gk: NonNullable<OpDescriptor['gpu']>,
+    k: Kernel,
+    reduceK: Kernel | undefined,
+    r: Resolved,
+    tensors: Record<string, Tensor | undefined>,
+    out: ReturnType<Detloss['allocOutputs']>,
+    scale: number,
+    owned: GPUBuffer[],
+    afterPasses?: (enc: GPUCommandEncoder) => void,
+  ): Promise<void> {
+    const rows = r.dims[desc.rows] ?? 0;
+    // Bytes per row of every tensor split along the rows.
+    const perRow: Record<string, number> = {};
+    for (const [name, spec] of Object.entries(desc.inputs)) {
+      if (spec.shape[0] !== desc.rows) continue;
+      perRow[name] = spec.shape.slice(1).reduce<number>((a, d) => a * (typeof d === 'number' ? d : r.dims[d]), 1) * 4;
+    }
+    const outRowBytes = r.outPerRow * 4;
+    const maxBytesPerRow = Math.max(4, outRowBytes, ...Object.values(perRow));
+    const chunks = planChunks({
+      rows,
+      maxBytesPerRow,
+      outPerRow: r.outPerRow,
+      wg: WG,
+      maxThreads: this.maxThreads,
+      limits: this.limits,
+      label: desc.name,
+    });
+    const reduced = r.reduction !== 'none';
+    const totalPartials = chunks.reduce((a, c) => a + c.threads, 0);
+    const partials = reduced ? this.pool.acquire(Math.max(4, totalPartials * 4), USAGE.STORAGE, `detloss:${desc.name}:partials`) : undefined;
+    if (partials) owned.push(partials);
+
+    // Uniforms: one slot per chunk, then one for the reduction.
+    const slots = chunks.length + 1;
+    const uniformBytes = new ArrayBuffer(slots * SLOT);
+    const view = new DataView(uniformBytes);
+    const uniformBuf = this.pool.acquire(slots * SLOT, USAGE.UNIFORM | USAGE.COPY_DST, `detloss:${desc.name}:uniforms`);
+    owned.push(uniformBuf);
+    let flags = FLAG.grad * +r.wantGrad + FLAG.weight * +r.hasWeight + FLAG.gradOutput * +r.hasGradOutput;
+    if (!reduced) flags |= FLAG.storeLoss;
+    if (r.hasGradOutput && !reduced) flags |= FLAG.gradOutputElementwise;
+    const paramValues: Record<string, number> = { ...r.dims, ...(gk.uniforms?.(r.params, r.dims) ?? {}) };
+    for (const name of Object.keys(desc.inputs)) paramValues[`has_${snake(name)}`] = tensors[name] ? 1 : 0;
+    const runLayout = k.info.uniforms.run;
+    const paramsLayout = k.info.uniforms.params;
+    chunks.forEach((c, i) => {
+      if (runLayout) packUniform(runLayout, { n: c.outCount, threads: c.threads, flags, scale }, view, i * SLOT, desc.name);
+      if (paramsLayout) packUniform(paramsLayout, paramValues, view, i * SLOT + 256, desc.name);
+    });
+    const redAt = chunks.length * SLOT;
+    if (reduceK) packUniform(reduceK.info.uniforms.red, { count: totalPartials, scale }, view, redAt, desc.name);
+    this.device.queue.writeBuffer(uniformBuf, 0, uniformBytes);
+
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    let dispatches = 0;
+    const enc = this.device.createCommandEncoder({ label: `detloss:${desc.name}` });
+    const pass = enc.beginComputePass({ label: `detloss:${desc.name}` });
+    pass.setPipeline(k.pipeline);
+    for (const [i, c] of chunks.entries()) {
+      const entries: GPUBindGroupEntry[] = k.info.bindings.map((b) => ({
+        binding: b.binding,
+        resource: this.bindingResource(desc, b, c, i, r, tensors, out, partials, uniformBuf, perRow),
+      }));
+      pass.setBindGroup(0, this.device.createBindGroup({ label: `detloss:${desc.name}:chunk${i}`, layout: k.layout, entries }));
+      pass.dispatchWorkgroups(c.grid[0], c.grid[1]);
+      dispatches++;
+    }
+    if (reduceK) {
+      pass.setPipeline(reduceK.pipeline);
+      const entries: GPUBindGroupEntry[] = [
+        { binding: 0, resource: { buffer: uniformBuf, offset: redAt, size: reduceK.info.uniforms.red.size } },
+        { binding: 1, resource: { buffer: partials!, offset: 0, size: Math.max(4, totalPartials * 4) } },
+        { binding: 2, resource: { buffer: out.loss.buffer, offset: 0, size: 4 } },
+      ];
+      pass.setBindGroup(0, this.device.createBindGroup({ label: `detloss:${desc.name}:reduce`, layout: reduceK.layout, entries }));
+      pass.dispatchWorkgroups(1);
+      dispatches++;
+    }
+    pass.end();
+    afterPasses?.(enc);
+    this.device.queue.submit([enc.finish()]);
+    this.last = { op: desc.name, dispatches, submits: 1, readbacks: 0 };
+    const [validation, oom] = await Promise.all([this.device.popErrorScope(), this.device.popErrorScope()]);
+    if (validation) throw new DetlossError('gpu_validation', `${desc.name}: the GPU rejected the work: ${validation.message}`);
+    if (oom) throw new DetlossError('gpu_out_of_memory', `${desc.name}: out of GPU memory: ${oom.message}`);
+  }
+
+  private bindingResource(
+    desc: OpDescriptor,
+    b: BindingInfo,
+    c: Chunk,
+    chunkIndex: number,
+    r: Resolved,
+    tensors: Record<string, Tensor | undefined>,
+    out: ReturnType<Detloss['allocOutputs']>,
+    partials: GPUBuffer | undefined,
+    uniformBuf: GPUBuffer,
+    perRow: Record<string, number>,
+  ): GPUBufferBinding {
+    const reduced = r.reduction !== 'none';
+    const outRange = (buffer: GPUBuffer) => ({ buffer, offset: c.rowStart * r.outPerRow * 4, size: c.outCount * 4 });
+    const rowRange = (t: Tensor, bytesPerRow: number) =>
+      bytesPerRow === 0 ? this.dummy(b) : { buffer: t.buffer, offset: c.rowStart * bytesPerRow, size: c.rows * bytesPerRow };
+    const whole = (t: Tensor) => ({ buffer: t.buffer, offset: 0, size: t.bytes });
+    switch (b.name) {
+      case 'run':
+        return { buffer: uniformBuf, offset: chunkIndex * SLOT, size: b.minBindingSize };
+      case 'params':
+        return { buffer: uniformBuf, offset: chunkIndex * SLOT + 256, size: b.minBindingSize };
+      case 'in_weight':
+        return tensors.weight ? outRange(tensors.weight.buffer) : this.dummy(b);
+      case 'in_grad_output':
+        if (!tensors.gradOutput) return this.dummy(b);
+        return reduced ? whole(tensors.gradOutput) : outRange(tensors.gradOutput.buffer);
+      case 'out_loss':
+        return reduced ? this.dummy(b) : outRange(out.loss.buffer);
+      case 'partials':
+        return partials ? { buffer: partials, offset: c.partialStart * 4, size: c.threads * 4 } : this.dummy(b);
+    }
+    const m = /^(in|out_grad)_(.+)$/.exec(b.name);
+    const name = m && Object.keys(desc.inputs).find((k) => snake(k) === m[2]);
+    if (!m || !name) throw new DetlossError('pipeline', `${desc.name}: shader binding ${b.name} matches no input of the op`);
+    if (m[1] === 'in') {
+      const t = tensors[name];
+      if (!t) return this.dummy(b);
+      return name in perRow ? rowRange(t, perRow[name]) : whole(t);
+    }
+    const g = out.grads[name];
+    if (!g) return this.dummy(b);
+    return rowRange(g, perRow[name]);
+  }
+
+  /** A small buffer bound where an optional input or an unused output is absent; one per binding slot, so writable ones never alias. */
+  private dummy(b: BindingInfo): GPUBufferBinding {
+    const key = `${b.binding}:${b.kind}`;
+    let buf = this.dummies.get(key);
+    if (!buf) {
+      buf = this.device.createBuffer({ size: Math.max(256, b.minBindingSize), usage: USAGE.STORAGE, label: `detloss:dummy:${b.name}` });
+      this.dummies.set(key, buf);
+    }
+    return { buffer: buf, offset: 0, size: Math.max(256, b.minBindingSize) };
+  }
+
+  private module(id: string, code: string): GPUShaderModule {
+    let m = this.modules.get(id);
+    if (!m) {
+      m = this.device.createShaderModule({ label: `detloss:${id}`, code });
+      this.modules.set(id, m);
+    }
+    return m;
+  }
+
+  private layout(id: string, info: ShaderInfo): GPUBindGroupLayout {
+    let l = this.layouts.get(id);
+    if (!l) {
+      l = this.device.createBindGroupLayout({
+        label: `detloss:${id}`,
+        entries: info.bindings.map((b) => ({
+          binding: b.binding,
+          visibility: 0x4 /* GPUShaderStage.COMPUTE */,
+          buffer: {
+            type: b.kind === 'uniform' ? 'uniform' : b.kind === 'read' ? 'read-only-storage' : 'storage',
+            minBindingSize: b.minBindingSize,
+          },
+        })),
+      });
+      this.layouts.set(id, l);
+    }
+    return l;
+  }
+
+  /** The compiled pipeline for an op and its compile-time choices (cached by `shader:entry:overrides`). */
+  private kernel(desc: OpDescriptor, r: Resolved): Promise<Kernel> {
+    const gk = this.requireKernel(desc);
+    const constants = { WG, ...(gk.overrides?.(r.params, r.dims) ?? {}) };
+    return this.pipeline(gk.shaderId, gk.shader, gk.entry, constants, desc.name);
+  }
+
+  private reduceKernel(): Promise<Kernel> {
+    return this.pipeline('reduce', reduceWgsl, 'reduce_partials', {}, 'reduce');
+  }
+
+  private pipeline(id: string, code: string, entry: string, constants: Record<string, number>, label: string): Promise<Kernel> {
+    const key = `${id}:${entry}:${Object.entries(constants).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join(',')}`;
+    const hit = this.pipelines.get(key);
+    if (hit) {
+      this.hits++;
+      return hit;
+    }
+    const info = reflectShader(code);
+    const layout = this.layout(id, info);
+    const module = this.module(id, code);
+    this.compiled++;
+    const p = (async () => {
+      this.device.pushErrorScope('validation');
+      let pipeline: GPUComputePipeline;
+      try {
+        pipeline = await this.device.createComputePipelineAsync({
+          label: `detloss:${key}`,
+          layout: this.device.createPipelineLayout({ label: `detloss:${id}`, bindGroupLayouts: [layout] }),
+          compute: { module, entryPoint: entry, constants },
+        });
+      } catch (e) {
+        await this.device.popErrorScope();
+        const messages = (await module.getCompilationInfo?.())?.messages?.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('; ');
+        throw new DetlossError('pipeline', `${label}: pipeline ${key} failed to compile: ${(e as Error).message}${messages ? ` (${messages})` : ''}`);
+      }
+      const err = await this.device.popErrorScope();
+      if (err) throw new DetlossError('pipeline', `${label}: pipeline ${key} failed: ${err.message}`);
+      return { pipeline, layout, info };
+    })();
+    this.pipelines.set(key, p);
+    p.catch(() => this.pipelines.delete(key));
+    return p;
+  }
+
+  private async map(staging: GPUBuffer, op: string): Promise<void> {
+    try {
+      await Promise.race([staging.mapAsync(0x1 /* GPUMapMode.READ */), this.lostPromise]);
+    } catch (e) {
+      if (e instanceof DetlossError) throw e;
+      if (this.lostReason !== undefined || this.destroyed) throw this.lostError();
+      throw new DetlossError('gpu_validation', `${op}: reading the result back failed: ${(e as Error).message}`);
+    }
+  }
+}
+
+/**
+ * Creates a detloss context: uses the given device, or requests an adapter and a device
+ * with the adapter's own limits.
+ *
+ * @example
+ * const dl = await createDetloss();
+ * const { loss, grad } = await dl.run('l1', { pred, target });
+ */
+export async function createDetloss(options: DetlossOptions = {}): Promise<Detloss> {
+  if (options.device) {
+    const info = (options.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+    return new Detloss(options.device, adapterFacts(info, false), options);
+  }
+  const gpu = options.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  if (!gpu) {
+    throw new DetlossError(
+      'no_webgpu',
+      'WebGPU is not available: navigator.gpu is missing. Use a WebGPU browser on a secure page (https or http://localhost; ' +
+        'on Linux Chromium needs --enable-unsafe-webgpu), or in Node pass { gpu: create([]) } from the `webgpu` package.',
+    );
+  }
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) {
+    throw new DetlossError(
+      'no_webgpu',
+      'WebGPU is present but no GPU adapter was found. On a headless Linux machine without a GPU, Chromium provides a software ' +
+        'adapter (SwiftShader) with --enable-unsafe-webgpu; check chrome://gpu for why WebGPU is disabled.',
+    );
+  }
+  const want: (keyof GPUSupportedLimits)[] = [
+    'maxStorageBufferBindingSize',
+    'maxBufferSize',
+    'maxComputeWorkgroupsPerDimension',
+    'maxStorageBuffersPerShaderStage',
+    'maxComputeInvocationsPerWorkgroup',
+    'maxComputeWorkgroupStorageSize',
+  ];
+  const requiredLimits: Record<string, number> = {};
+  for (const k of want) requiredLimits[k] = adapter.limits[k] as number;
+  const device = await adapter.requestDevice({ label: 'detloss', requiredLimits });
+  const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
+  const fallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false;
+  return new Detloss(device, adapterFacts(info, fallback), options);
+}
+
+function adapterFacts(info: GPUAdapterInfo | undefined, fallback: boolean): AdapterFacts {
+  return {
+    vendor: info?.vendor ?? '',
+    architecture: info?.architecture ?? '',
+    device: info?.device ?? '',
+    description: info?.description ?? '',
+    isFallbackAdapter: fallback || ((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false),
+  };
+}

@@ -1,0 +1,85 @@
+import { DetlossError } from '../errors';
+
+/** A slice of rows processed by one dispatch of the fused pass. */
+export interface Chunk {
+  rowStart: number;
+  rows: number;
+  /** Output elements in the chunk. */
+  outCount: number;
+  /** Threads taking part (a multiple of the thread unit). */
+  threads: number;
+  /** Index of this chunk's first partial in the partials buffer. */
+  partialStart: number;
+  /** Workgroups to dispatch, folded into two dimensions. */
+  grid: [number, number];
+}
+
+export interface PlanLimits {
+  maxStorageBufferBindingSize: number;
+  maxComputeWorkgroupsPerDimension: number;
+  minStorageBufferOffsetAlignment: number;
+}
+
+/**
+ * Folds a count of workgroups into (x, y) with x, y <= maxPerDim and x*y >= count.
+ * Shaders recover the linear index as gid.x + gid.y * nwg.x * WG.
+ */
+export function foldGrid(workgroups: number, maxPerDim: number): [number, number] {
+  if (workgroups <= maxPerDim) return [workgroups, 1];
+  const y = Math.ceil(workgroups / maxPerDim);
+  if (y > maxPerDim) throw new DetlossError('too_large', `${workgroups} workgroups exceed maxComputeWorkgroupsPerDimension^2 (${maxPerDim}^2)`);
+  return [Math.ceil(workgroups / y), y];
+}
+
+const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
+
+/**
+ * Splits `rows` into chunks whose every chunked tensor fits one binding, with
+ * row offsets that keep each binding offset aligned.
+ *
+ * @param maxBytesPerRow the largest bytes per row over every chunked tensor
+ * @param outPerRow output elements per row
+ */
+export function planChunks(opts: {
+  rows: number;
+  maxBytesPerRow: number;
+  outPerRow: number;
+  wg: number;
+  maxThreads: number;
+  limits: PlanLimits;
+  label: string;
+}): Chunk[] {
+  const { rows, maxBytesPerRow, outPerRow, wg, maxThreads, limits, label } = opts;
+  // Offsets of every chunked tensor must be multiples of the alignment; every row is a multiple of 4 bytes.
+  const rowUnit = Math.max(1, limits.minStorageBufferOffsetAlignment / 4);
+  let chunkRows = rows;
+  if (rows * maxBytesPerRow > limits.maxStorageBufferBindingSize) {
+    chunkRows = Math.floor(limits.maxStorageBufferBindingSize / maxBytesPerRow / rowUnit) * rowUnit;
+    if (chunkRows < 1) {
+      throw new DetlossError(
+        'too_large',
+        `${label}: ${rowUnit} rows of ${maxBytesPerRow} bytes do not fit one binding (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize})`,
+      );
+    }
+  }
+  // Partials of each chunk start at an aligned offset too.
+  const threadUnit = Math.max(wg, rowUnit);
+  const chunks: Chunk[] = [];
+  let partialStart = 0;
+  for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
+    const r = Math.min(chunkRows, rows - rowStart);
+    const outCount = r * outPerRow;
+    if (outCount === 0) continue;
+    const threads = Math.min(roundUp(outCount, threadUnit), Math.max(threadUnit, Math.floor(maxThreads / threadUnit) * threadUnit));
+    chunks.push({
+      rowStart,
+      rows: r,
+      outCount,
+      threads,
+      partialStart,
+      grid: foldGrid(threads / wg, limits.maxComputeWorkgroupsPerDimension),
+    });
+    partialStart += threads;
+  }
+  return chunks;
+}

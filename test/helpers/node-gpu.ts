@@ -1,0 +1,21 @@
+import { create, globals } from 'webgpu';
+import { createDetloss, type DetlossOptions } from '../../src/runtime/context';
+
+Object.assign(globalThis, globals);
+let gpu: GPU | undefined;
+
+/**
+ * A detloss context on Node's WebGPU (Dawn over Chromium's SwiftShader, set up in vite.config.ts).
+ * No adapter is a test failure with a clear message, never a skip.
+ */
+export async function nodeContext(options: DetlossOptions = {}) {
+  gpu ??= create([]) as unknown as GPU;
+  try {
+    return await createDetloss({ gpu, ...options });
+  } catch (e) {
+    throw new Error(
+      `No WebGPU adapter in Node (${(e as Error).message}). Dawn needs a Vulkan driver: install Chromium ` +
+        '(apt-get install -y chromium) so /usr/lib/chromium/vk_swiftshader_icd.json exists, then rerun npm test.',
+    );
+  }
+}
