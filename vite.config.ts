@@ -20,6 +20,7 @@ export default defineConfig({
     },
     rollupOptions: {
       external: [/^node:/, 'puppeteer-core'],
+      output: { banner: (chunk: { name: string }) => (chunk.name === 'cli' ? '#!/usr/bin/env node' : '') },
     },
   },
   test: {

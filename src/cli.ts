@@ -1,0 +1,89 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { distDirOf } from './node/browser';
+import { fixtureFiles, formatOutcome, runParity } from './parity';
+
+const USAGE = `usage: detloss parity [files or folders of fixtures...] [--ops op1,op2]
+
+  Runs every fixture case on the GPU in headless Chromium and on the CPU
+  reference, compares both with the case's tolerance, prints one line per case
+  and closes with "N passed, M failed". Default fixtures: test/fixtures.
+  --ops     only these ops; an op named here without a GPU kernel fails
+  --help    this text
+
+Exit status: 0 when every case passed, 1 on a failure, 2 when no WebGPU
+adapter (or no Chromium) was found or the arguments are wrong.`;
+
+async function parity(args: string[]): Promise<number> {
+  const paths: string[] = [];
+  let ops: string[] | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--help' || a === '-h') {
+      console.log(USAGE);
+      return 0;
+    } else if (a === '--ops' || a.startsWith('--ops=')) {
+      const v = a === '--ops' ? args[++i] : a.slice(6);
+      if (!v) {
+        console.error('detloss parity: --ops needs a comma-separated list of ops');
+        return 2;
+      }
+      ops = v.split(',').map((s) => s.trim()).filter(Boolean);
+    } else if (a.startsWith('-')) {
+      console.error(`detloss parity: unknown option ${a}\n${USAGE}`);
+      return 2;
+    } else paths.push(a);
+  }
+  if (paths.length === 0) {
+    const local = 'test/fixtures';
+    const bundled = join(distDirOf(import.meta.url), '..', 'test', 'fixtures');
+    paths.push(existsSync(local) ? local : bundled);
+  }
+  let files: string[];
+  try {
+    files = fixtureFiles(paths);
+  } catch (e) {
+    console.error(`detloss parity: ${(e as Error).message}`);
+    return 2;
+  }
+  if (files.length === 0) {
+    console.error(`detloss parity: no fixture files under ${paths.join(', ')}`);
+    return 2;
+  }
+  let report;
+  try {
+    report = await runParity({
+      files,
+      ops,
+      distDir: distDirOf(import.meta.url),
+      onAdapter: (a) => console.log(`adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ')}${a.isFallbackAdapter ? ' (software fallback)' : ''}`),
+      onCase: (o) => console.log(formatOutcome(o)),
+    });
+  } catch (e) {
+    const msg = (e as Error).message;
+    console.error(`detloss parity: ${msg}`);
+    return /adapter|Chromium|CHROME_PATH|Could not start/i.test(msg) ? 2 : 1;
+  }
+  for (const o of report.outcomes) if (o.status === 'failed' && !o.gpu) console.log(formatOutcome(o));
+  console.log(`${report.passed} passed, ${report.failed} failed${report.skipped ? `, ${report.skipped} skipped` : ''}`);
+  return report.failed > 0 ? 1 : 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === 'parity') return parity(rest);
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    console.log(USAGE);
+    return cmd ? 0 : 2;
+  }
+  console.error(`detloss: unknown command ${cmd}\n${USAGE}`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,165 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { extname, join, normalize, resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'puppeteer-core';
+
+/** Launch flags for headless Chromium with WebGPU on a machine without a GPU (SwiftShader). */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--headless=new',
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+/**
+ * Finds a Chromium: `CHROME_PATH`, then /usr/bin/chromium, chromium-browser, google-chrome on the PATH.
+ * Throws with install instructions when there is none.
+ */
+export function findChromium(): string {
+  const env = process.env.CHROME_PATH;
+  if (env) {
+    if (existsSync(env)) return env;
+    throw new Error(`CHROME_PATH is set to ${env}, which does not exist`);
+  }
+  if (existsSync('/usr/bin/chromium')) return '/usr/bin/chromium';
+  for (const name of ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable']) {
+    try {
+      const p = execFileSync('which', [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      if (p) return p;
+    } catch {
+      /* not on the PATH */
+    }
+  }
+  throw new Error(
+    'No Chromium found. detloss runs its GPU checks in headless Chromium. Install one ' +
+      '(Debian/Ubuntu: sudo apt-get install -y chromium) or point CHROME_PATH at a Chromium or Chrome binary.',
+  );
+}
+
+const TYPES: Record<string, string> = { '.js': 'text/javascript', '.html': 'text/html', '.map': 'application/json', '.json': 'application/json', '.css': 'text/css' };
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>detloss</title>
+<script type="module">
+import * as detloss from '/index.js';
+window.detloss = detloss;
+try {
+  window.dl = await detloss.createDetloss();
+  window.detlossReady = { ok: true, adapter: window.dl.adapter, limits: window.dl.limits };
+} catch (e) {
+  window.detlossReady = { ok: false, code: e.code, message: String(e.message || e) };
+}
+</script>`;
+
+/** Serves the built package (`dist/`) and a page that loads it, on 127.0.0.1 (a secure context). */
+export async function serveDist(distDir: string): Promise<{ url: string; close(): Promise<void> }> {
+  const root = resolvePath(distDir);
+  if (!existsSync(join(root, 'index.js'))) {
+    throw new Error(`${join(root, 'index.js')} is missing: run npm run build first`);
+  }
+  const server: Server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
+    if (path === '/' || path === '/index.html') {
+      res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
+      return;
+    }
+    const file = normalize(join(root, path));
+    if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const port = (server.address() as { port: number }).port;
+  return { url: `http://localhost:${port}/`, close: () => new Promise<void>((ok) => server.close(() => ok())) };
+}
+
+export interface GpuPage {
+  browser: Browser;
+  page: Page;
+  adapter: { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter: boolean };
+  /** Console errors and page errors seen so far. */
+  errors: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Launches headless Chromium on a page with detloss loaded and a context created (`window.dl`).
+ * Throws when there is no WebGPU adapter, saying so.
+ */
+export async function openGpuPage(distDir: string): Promise<GpuPage> {
+  const { default: puppeteer } = await import('puppeteer-core');
+  const server = await serveDist(distDir);
+  const executablePath = findChromium();
+  let browser: Browser;
+  try {
+    browser = await puppeteer.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, protocolTimeout: 600_000 });
+  } catch (e) {
+    await server.close();
+    throw new Error(`Could not start ${executablePath}: ${(e as Error).message}`);
+  }
+  const errors: string[] = [];
+  const close = async () => {
+    await browser.close().catch(() => {});
+    await server.close();
+  };
+  try {
+    const page = await browser.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    page.on('pageerror', (e) => errors.push(String((e as Error).message ?? e)));
+    await page.goto(server.url);
+    await page.waitForFunction('window.detlossReady !== undefined', { timeout: 60_000 });
+    const ready = (await page.evaluate('window.detlossReady')) as { ok: boolean; code?: string; message?: string; adapter?: GpuPage['adapter'] };
+    if (!ready.ok) throw new Error(`No WebGPU adapter in headless Chromium (${ready.code}): ${ready.message}`);
+    return { browser, page, adapter: ready.adapter!, errors, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** The result of one case on the GPU, as it crosses from the page. */
+export type PageResult =
+  | { ok: true; loss: number[]; shape: number[]; grad: Record<string, number[]> }
+  | { ok: false; code?: string; message: string };
+
+/** Runs one op in the page on `window.dl` and returns plain arrays. */
+export async function runInPage(
+  page: Page,
+  op: string,
+  inputs: Record<string, { dtype: 'f32' | 'i32'; shape: number[]; data: number[] }>,
+  options: Record<string, unknown>,
+): Promise<PageResult> {
+  return page.evaluate(
+    async (op, inputs, options) => {
+      const w = window as unknown as { dl: { run: (...a: unknown[]) => Promise<{ loss: Float32Array; shape: number[]; grad: Record<string, Float32Array> }> } };
+      try {
+        const ins: Record<string, unknown> = {};
+        for (const [k, t] of Object.entries(inputs)) {
+          ins[k] = { data: t.dtype === 'i32' ? Int32Array.from(t.data) : Float32Array.from(t.data), shape: t.shape };
+        }
+        const r = await w.dl.run(op, ins, options);
+        const grad: Record<string, number[]> = {};
+        for (const [k, g] of Object.entries(r.grad)) grad[k] = Array.from(g);
+        return { ok: true as const, loss: Array.from(r.loss), shape: r.shape, grad };
+      } catch (e) {
+        const err = e as { code?: string; message?: string };
+        return { ok: false as const, code: err.code, message: String(err.message ?? e) };
+      }
+    },
+    op,
+    inputs,
+    options,
+  );
+}
+
+/** The directory of the built package next to a module URL (dist/ holds cli.js and index.js). */
+export const distDirOf = (moduleUrl: string) => fileURLToPath(new URL('.', moduleUrl));
