@@ -72,7 +72,13 @@ export function resolve(
   options: Record<string, unknown>,
   allowF64: boolean,
 ): Resolved {
-  // --- options and params
+  const { params, given, reduction, avgFactor } = resolveOptions(op, options);
+  return resolveInputs(op, inputs, options, allowF64, { params, given, reduction, avgFactor });
+}
+
+/** Checks and completes an op's params and shared options (no inputs needed: `warmup` uses this). */
+export function resolveOptions(op: OpDescriptor, options: Record<string, unknown>) {
+  if (typeof options !== 'object' || options === null) fail('invalid_param', `${op.name}: options must be an object`, 'options');
   const params: ResolvedParams = {};
   const given = new Set<string>();
   for (const [key, value] of Object.entries(options)) {
@@ -108,6 +114,17 @@ export function resolve(
       fail('invalid_param', `${op.name}: ${k} must be true or false, got ${String(options[k])}`, k);
     }
   }
+  return { params, given, reduction, avgFactor };
+}
+
+function resolveInputs(
+  op: OpDescriptor,
+  inputs: Record<string, InputInfo | undefined>,
+  options: Record<string, unknown>,
+  allowF64: boolean,
+  o: ReturnType<typeof resolveOptions>,
+): Resolved {
+  const { params, given, reduction, avgFactor } = o;
 
   // --- input names and dtypes
   for (const name of Object.keys(inputs)) {

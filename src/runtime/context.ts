@@ -3,11 +3,12 @@ import { DetlossError } from '../errors';
 import { hostInputs, type HostTensor } from '../ops/inputs';
 import { getOp, OPS } from '../ops/registry';
 import type { OpDescriptor } from '../ops/types';
-import { resolve, type InputInfo, type Resolved, type SharedOptions } from '../ops/validate';
+import { resolve, resolveOptions, type InputInfo, type Resolved, type SharedOptions } from '../ops/validate';
 import { checkFinite } from '../cpu/run';
 import { planChunks, type Chunk, type PlanLimits } from './plan';
 import { BufferPool, type PoolStats } from './pool';
 import { packUniform, reflectShader, type BindingInfo, type ShaderInfo } from './reflect';
+import { contractProblems } from './contract';
 
 /** Workgroup size of every fused pass (the `WG` override). */
 export const WG = 64;
@@ -109,6 +110,7 @@ export class Detloss {
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
   private readonly pipelines = new Map<string, Promise<Kernel>>();
   private readonly dummies = new Map<string, GPUBuffer>();
+  private readonly checked = new Set<string>();
   private compiled = 0;
   private hits = 0;
   private last?: DetlossStats['lastCall'];
@@ -309,8 +311,8 @@ export class Detloss {
         const { op, options } = typeof item === 'string' ? { op: item, options: {} } : { options: {}, ...item };
         const desc = getOp(op);
         this.requireKernel(desc);
-        const r = resolve(desc, {}, options ?? {}, false);
-        await this.kernel(desc, r);
+        const o = resolveOptions(desc, options ?? {});
+        await this.kernel(desc, { ...o, dims: {} } as unknown as Resolved);
       }),
     );
     await this.reduceKernel();
@@ -583,6 +585,11 @@ export class Detloss {
   /** The compiled pipeline for an op and its compile-time choices (cached by `shader:entry:overrides`). */
   private kernel(desc: OpDescriptor, r: Resolved): Promise<Kernel> {
     const gk = this.requireKernel(desc);
+    if (!this.checked.has(desc.name)) {
+      const problems = contractProblems(desc);
+      if (problems.length) throw new DetlossError('pipeline', `${desc.name}: descriptor and shader disagree: ${problems.join('; ')}`);
+      this.checked.add(desc.name);
+    }
     const constants = { WG, ...(gk.overrides?.(r.params, r.dims) ?? {}) };
     return this.pipeline(gk.shaderId, gk.shader, gk.entry, constants, desc.name);
   }
