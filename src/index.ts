@@ -8,7 +8,9 @@
  * const r = await dl.run('smooth_l1', { pred, target }, { beta: 0.11 });
  * const ref = cpu.run('smooth_l1', { pred, target }, { beta: 0.11 });
  */
-export { createDetloss, Detloss } from './runtime/context';
+export { createDetloss, DetlossContext } from './api';
+export type { WrapperOptions } from './api';
+export { Detloss } from './runtime/context';
 export type { AdapterFacts, AnyInput, DetlossOptions, DetlossStats, GpuTensor, ResidentResult, RunResult } from './runtime/context';
 export { cpu } from './cpu';
 export type { CpuResult } from './cpu';

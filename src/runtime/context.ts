@@ -644,17 +644,13 @@ export class Detloss {
 }
 
 /**
- * Creates a detloss context: uses the given device, or requests an adapter and a device
- * with the adapter's own limits.
- *
- * @example
- * const dl = await createDetloss();
- * const { loss, grad } = await dl.run('l1', { pred, target });
+ * The device a context runs on: the given one, or a new one from `navigator.gpu` (or `options.gpu`)
+ * with the adapter's own limits. Throws `DetlossError('no_webgpu')` saying what is missing.
  */
-export async function createDetloss(options: DetlossOptions = {}): Promise<Detloss> {
+export async function openDevice(options: DetlossOptions = {}): Promise<{ device: GPUDevice; adapter: AdapterFacts }> {
   if (options.device) {
     const info = (options.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-    return new Detloss(options.device, adapterFacts(info, false), options);
+    return { device: options.device, adapter: adapterFacts(info, false) };
   }
   const gpu = options.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   if (!gpu) {
@@ -685,7 +681,7 @@ export async function createDetloss(options: DetlossOptions = {}): Promise<Detlo
   const device = await adapter.requestDevice({ label: 'detloss', requiredLimits });
   const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
   const fallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false;
-  return new Detloss(device, adapterFacts(info, fallback), options);
+  return { device, adapter: adapterFacts(info, fallback) };
 }
 
 function adapterFacts(info: GPUAdapterInfo | undefined, fallback: boolean): AdapterFacts {

@@ -1,5 +1,6 @@
 import { create, globals } from 'webgpu';
-import { createDetloss, type DetlossOptions } from '../../src/runtime/context';
+import { createDetloss } from '../../src/api';
+import type { DetlossOptions } from '../../src/runtime/context';
 
 Object.assign(globalThis, globals);
 let gpu: GPU | undefined;

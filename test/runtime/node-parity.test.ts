@@ -1,0 +1,31 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { caseInputs, caseOptions, compareCase, parseFixtures } from '../../src/fixtures';
+import { OPS } from '../../src/ops/registry';
+import { nodeContext } from '../helpers/node-gpu';
+
+// The same fixtures as the Chromium parity test, on Node's WebGPU (Dawn): a second WebGPU
+// implementation running the kernels, and a fast loop while working on a shader.
+const dir = new URL('../fixtures/', import.meta.url);
+const cases = readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .flatMap((f) => parseFixtures(readFileSync(new URL(f, dir), 'utf8'), f))
+  .filter((c) => OPS[c.op]?.gpu);
+
+describe('GPU parity on Node WebGPU (Dawn)', () => {
+  it('every fixture case of every GPU op passes', async () => {
+    const dl = await nodeContext();
+    const bad: string[] = [];
+    for (const c of cases) {
+      try {
+        const cmp = compareCase(c, await dl.run(c.op, caseInputs(c), caseOptions(c)));
+        if (!cmp.pass) bad.push(`${c.name}: ${cmp.detail}`);
+      } catch (e) {
+        bad.push(`${c.name}: threw ${(e as Error).message}`);
+      }
+    }
+    expect(bad).toEqual([]);
+    expect(cases.length).toBeGreaterThanOrEqual(198);
+    dl.destroy();
+  });
+});
