@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
+import SummaryReporter from './test/helpers/summary-reporter';
 
 // Node-side WebGPU (the `webgpu` package, Dawn) needs a Vulkan loader and a
 // driver. Chromium's SwiftShader ships both; point Dawn at them before vitest
@@ -25,6 +26,7 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    reporters: ['default', new SummaryReporter()],
     testTimeout: 60_000,
     hookTimeout: 180_000,
   },

@@ -100,3 +100,6 @@ export const flag = (def: boolean): ParamSpec => ({ kind: 'bool', default: def }
 export function fail(code: ConstructorParameters<typeof DetlossError>[0], message: string, argument?: string): never {
   throw new DetlossError(code, message, argument);
 }
+
+/** `gradOutput` -> `grad_output`: how an input's name appears in WGSL bindings (`in_grad_output`). */
+export const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);

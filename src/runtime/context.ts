@@ -2,7 +2,7 @@ import reduceWgsl from '../../shaders/reduce.wgsl?raw';
 import { DetlossError } from '../errors';
 import { hostInputs, type HostTensor } from '../ops/inputs';
 import { getOp, OPS } from '../ops/registry';
-import type { OpDescriptor } from '../ops/types';
+import { snake, type OpDescriptor } from '../ops/types';
 import { resolve, resolveOptions, type InputInfo, type Resolved, type SharedOptions } from '../ops/validate';
 import { checkFinite } from '../cpu/run';
 import { planChunks, type Chunk, type PlanLimits } from './plan';
@@ -85,8 +85,6 @@ interface Kernel {
   layout: GPUBindGroupLayout;
   info: ShaderInfo;
 }
-
-const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 function isGpuBuffer(x: unknown): x is GPUBuffer {
   return typeof x === 'object' && x !== null && typeof (x as GPUBuffer).mapAsync === 'function' && typeof (x as GPUBuffer).usage === 'number';

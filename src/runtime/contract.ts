@@ -1,7 +1,5 @@
-import type { OpDescriptor } from '../ops/types';
+import { snake, type OpDescriptor } from '../ops/types';
 import { reflectShader, type ShaderInfo } from './reflect';
-
-const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** The `Run` uniform of fused.wgsl, as the runtime packs it. */
 export const RUN_MEMBERS = [
