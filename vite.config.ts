@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
-import SummaryReporter from './test/helpers/summary-reporter';
+import SummaryReporter from './test/helpers/summary-reporter.ts';
 
 // Node-side WebGPU (the `webgpu` package, Dawn) needs a Vulkan loader and a
 // driver. Chromium's SwiftShader ships both; point Dawn at them before vitest
