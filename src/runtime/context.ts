@@ -147,44 +147,22 @@ export class Detloss {
 
   /**
    * Runs an op's fused forward and backward pass on the GPU and reads loss and gradients back
-   * (one submit, one readback).
+   * (one submit, one readback). Inputs are typed arrays, `{ data, shape }`, or tensors already
+   * on the device (`GPUBuffer` or `{ buffer, shape }`), which are not copied.
    *
    * @example
    * const r = await dl.run('smooth_l1', { pred, target }, { beta: 0.11, reduction: 'mean' });
    * r.loss[0]; r.grad.pred;
    */
-  async run(op: string, inputs: Record<string, HostTensor | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<RunResult> {
-    this.alive();
-    const desc = getOp(op);
-    const { data, info } = hostInputs(desc.name, inputs);
-    const r = resolve(desc, info, options, false);
-    desc.validate?.(data, r.params, r.dims, r.given);
-    if (r.check) checkFinite(desc, data);
-    const kernel = this.requireKernel(desc);
-    const k = await this.kernel(desc, r);
-    const reduceK = r.reduction === 'none' ? undefined : await this.reduceKernel();
-    this.alive();
-
-    const owned: GPUBuffer[] = [];
-    const tensors: Record<string, Tensor | undefined> = {};
-    for (const [name, arr] of Object.entries(data)) {
-      if (!arr || arr.length === 0) continue;
-      const bytes = arr.byteLength;
-      this.checkSize(desc, name, bytes);
-      const buf = this.pool.acquire(bytes, USAGE.STORAGE | USAGE.COPY_DST, `detloss:${desc.name}:${name}`);
-      owned.push(buf);
-      this.device.queue.writeBuffer(buf, 0, arr.buffer, arr.byteOffset, bytes);
-      tensors[name] = { buffer: buf, bytes };
-    }
-    const scale = this.meanScale(desc, r, data);
-    const out = this.allocOutputs(desc, r, owned, USAGE.STORAGE | USAGE.COPY_SRC);
+  async run(op: string, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<RunResult> {
+    const x = await this.execute(op, inputs, options, USAGE.STORAGE | USAGE.COPY_SRC);
+    const { desc, r, out, release } = x;
     const stagingBytes = out.lossBytes + Object.values(out.grads).reduce((a, t) => a + t.bytes, 0);
     const staging = stagingBytes > 0 ? this.pool.acquire(stagingBytes, USAGE.MAP_READ | USAGE.COPY_DST, `detloss:${desc.name}:staging`) : undefined;
-
     try {
-      await this.encode(desc, kernel, k, reduceK, r, tensors, out, scale, owned, (enc) => {
-        let at = 0;
+      await x.submit((enc) => {
         if (!staging) return;
+        let at = 0;
         if (out.lossBytes) enc.copyBufferToBuffer(out.loss.buffer, 0, staging, at, out.lossBytes);
         at += out.lossBytes;
         for (const t of Object.values(out.grads)) {
@@ -193,9 +171,8 @@ export class Detloss {
         }
       });
       if (this.last) this.last.readbacks = staging ? 1 : 0;
-      // Buffers other than the staging one may serve the next call at once: queue operations are ordered.
-      for (const b of owned) this.pool.release(b);
-      owned.length = 0;
+      // Queue operations are ordered: the outputs may serve the next call while this one maps.
+      release();
       const loss = new Float32Array(out.lossBytes / 4);
       const grad: Record<string, Float32Array> = {};
       if (staging) {
@@ -212,24 +189,55 @@ export class Detloss {
       for (const name of out.emptyGrads) grad[name] = new Float32Array(0);
       return { loss, shape: r.reduction === 'none' ? r.outShape : [], grad };
     } finally {
-      for (const b of owned) this.pool.release(b);
+      release();
       if (staging) this.pool.release(staging);
     }
   }
 
   /**
-   * Runs an op on tensors that already live on the device and leaves loss and gradients there:
-   * no readback. Inputs may be `GPUBuffer`s (`{ buffer, shape }` where the shape is not evident
-   * from the size) or host arrays. Call `release()` on the result when done with its buffers.
+   * Like {@link run}, but leaves loss and gradients on the device: no readback. For apps whose
+   * tensors live on the GPU. Call `release()` on the result when done with its buffers.
    *
    * @example
    * const r = await dl.runResident('l1', { pred: predBuf, target: targetBuf }, { reduction: 'sum' });
-   * encoder.copyBufferToBuffer(r.grad.pred, 0, myGradBuffer, 0, n * 16);
+   * encoder.copyBufferToBuffer(r.grad.pred, 0, myGradBuffer, 0, n * 4);
    * r.release();
    */
   async runResident(op: string, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<ResidentResult> {
+    const x = await this.execute(op, inputs, options, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, true);
+    try {
+      await x.submit();
+    } catch (e) {
+      x.releaseOutputs();
+      throw e;
+    } finally {
+      x.release();
+    }
+    const grad: Record<string, GPUBuffer> = {};
+    for (const [name, t] of Object.entries(x.out.grads)) grad[name] = t.buffer;
+    let released = false;
+    return {
+      loss: x.out.loss.buffer,
+      lossBytes: x.out.lossBytes,
+      shape: x.r.reduction === 'none' ? x.r.outShape : [],
+      grad,
+      release: () => {
+        if (released) return;
+        released = true;
+        x.releaseOutputs();
+      },
+    };
+  }
+
+  /**
+   * Validates, compiles (or finds) the pipelines, uploads host inputs and allocates outputs;
+   * `submit` encodes and submits the work. `release` returns the call's inputs and scratch
+   * buffers to the pool (and the outputs too unless `keepOutputs`).
+   */
+  private async execute(op: string, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>, outUsage: number, keepOutputs = false) {
     this.alive();
     const desc = getOp(op);
+    if (typeof inputs !== 'object' || inputs === null) throw new DetlossError('missing_input', `${desc.name}: inputs must be an object`, 'inputs');
     const host: Record<string, HostTensor> = {};
     const gpu: Record<string, GpuTensor> = {};
     for (const [name, v] of Object.entries(inputs)) {
@@ -237,61 +245,60 @@ export class Detloss {
       if (isGpuTensor(v)) gpu[name] = v;
       else host[name] = v as HostTensor;
     }
+    const onDevice = Object.keys(gpu).length > 0;
     const { data, info } = hostInputs(desc.name, host);
     for (const [name, t] of Object.entries(gpu)) info[name] = this.gpuInfo(desc, name, t);
     const r = resolve(desc, info, options, false);
     desc.validate?.(data, r.params, r.dims, r.given);
     if (r.check) {
-      if (Object.keys(gpu).length) throw new DetlossError('invalid_param', `${desc.name}: check: true needs host arrays; GPU buffers cannot be scanned without a readback`, 'check');
+      if (onDevice) throw new DetlossError('invalid_param', `${desc.name}: check: true needs host arrays; GPU buffers cannot be scanned without a readback`, 'check');
       checkFinite(desc, data);
     }
-    if (desc.meanDenominator && r.reduction === 'mean' && r.avgFactor === undefined && Object.keys(gpu).length) {
+    if (desc.meanDenominator && r.reduction === 'mean' && r.avgFactor === undefined && onDevice) {
       throw new DetlossError('invalid_param', `${desc.name}: reduction 'mean' with GPU-resident inputs needs avgFactor (its denominator depends on the data)`, 'avgFactor');
     }
-    const kernel = this.requireKernel(desc);
+    const gk = this.requireKernel(desc);
     const k = await this.kernel(desc, r);
     const reduceK = r.reduction === 'none' ? undefined : await this.reduceKernel();
     this.alive();
-    const owned: GPUBuffer[] = [];
-    const tensors: Record<string, Tensor | undefined> = {};
-    for (const [name, t] of Object.entries(gpu)) {
-      const buffer = isGpuBuffer(t) ? t : t.buffer;
-      tensors[name] = info[name]!.length ? { buffer, bytes: info[name]!.length * 4 } : undefined;
-    }
-    for (const [name, arr] of Object.entries(data)) {
-      if (!arr || arr.length === 0) continue;
-      this.checkSize(desc, name, arr.byteLength);
-      const buf = this.pool.acquire(arr.byteLength, USAGE.STORAGE | USAGE.COPY_DST, `detloss:${desc.name}:${name}`);
-      owned.push(buf);
-      this.device.queue.writeBuffer(buf, 0, arr.buffer, arr.byteOffset, arr.byteLength);
-      tensors[name] = { buffer: buf, bytes: arr.byteLength };
-    }
-    const scale = this.meanScale(desc, r, data);
-    const keep: GPUBuffer[] = [];
-    const out = this.allocOutputs(desc, r, keep, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST);
-    try {
-      await this.encode(desc, kernel, k, reduceK, r, tensors, out, scale, owned);
-      if (this.last) this.last.readbacks = 0;
-    } catch (e) {
-      for (const b of keep) this.pool.release(b);
-      throw e;
-    } finally {
-      for (const b of owned) this.pool.release(b);
-    }
-    const grad: Record<string, GPUBuffer> = {};
-    for (const [name, t] of Object.entries(out.grads)) grad[name] = t.buffer;
-    let released = false;
-    return {
-      loss: out.loss.buffer,
-      lossBytes: out.lossBytes,
-      shape: r.reduction === 'none' ? r.outShape : [],
-      grad,
-      release: () => {
-        if (released) return;
-        released = true;
-        for (const b of keep) this.pool.release(b);
-      },
+
+    const scratch: GPUBuffer[] = [];
+    const outputs: GPUBuffer[] = [];
+    let done = false;
+    const release = () => {
+      if (done) return;
+      done = true;
+      for (const b of scratch) this.pool.release(b);
+      if (!keepOutputs) for (const b of outputs) this.pool.release(b);
     };
+    try {
+      const tensors: Record<string, Tensor | undefined> = {};
+      for (const [name, t] of Object.entries(gpu)) {
+        tensors[name] = info[name]!.length ? { buffer: isGpuBuffer(t) ? t : t.buffer, bytes: info[name]!.length * 4 } : undefined;
+      }
+      for (const [name, arr] of Object.entries(data)) {
+        if (!arr || arr.length === 0) continue;
+        this.checkSize(desc, name, arr.byteLength);
+        const buf = this.pool.acquire(arr.byteLength, USAGE.STORAGE | USAGE.COPY_DST, `detloss:${desc.name}:${name}`);
+        scratch.push(buf);
+        this.device.queue.writeBuffer(buf, 0, arr.buffer, arr.byteOffset, arr.byteLength);
+        tensors[name] = { buffer: buf, bytes: arr.byteLength };
+      }
+      const scale = this.meanScale(desc, r, data);
+      const out = this.allocOutputs(desc, r, outputs, outUsage);
+      return {
+        desc,
+        r,
+        out,
+        release,
+        releaseOutputs: () => outputs.forEach((b) => this.pool.release(b)),
+        submit: (after?: (enc: GPUCommandEncoder) => void) => this.encode(desc, gk, k, reduceK, r, tensors, out, scale, scratch, after),
+      };
+    } catch (e) {
+      release();
+      for (const b of outputs) this.pool.release(b);
+      throw e;
+    }
   }
 
   /**

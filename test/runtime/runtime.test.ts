@@ -162,6 +162,20 @@ describe('GPU-resident path', () => {
     p.destroy();
     t.destroy();
   });
+  it('run() reads back from inputs already on the device, with one submit and one map', async () => {
+    const p = upload(pred);
+    const t = upload(target);
+    await dl.run('huber', { pred: p, target: t });
+    reset(counts);
+    const r = await dl.run('huber', { pred: p, target: t, weight: rand(1000, 5, 0, 1) }, { delta: 0.4, reduction: 'mean' });
+    expect(counts).toMatchObject({ submits: 1, maps: 1 });
+    const ref = cpu.run('huber', { pred, target, weight: rand(1000, 5, 0, 1) }, { delta: 0.4 });
+    expect(maxRelErr(r.loss, ref.loss)).toBeLessThan(1e-5);
+    expect(maxRelErr(r.grad.pred, ref.grad.pred)).toBeLessThan(1e-5);
+    expect(dl.stats().bytesInUse).toBe(0);
+    p.destroy();
+    t.destroy();
+  });
   it('takes { buffer, shape } and checks the shape against the buffer', async () => {
     const p = upload(pred);
     const t = upload(target);
