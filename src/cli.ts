@@ -2,8 +2,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { distDirOf } from './node/browser';
 import { fixtureFiles, formatOutcome, runParity } from './parity';
+import { benchTable, defaultCases, runBench, writeBench } from './bench';
 
 const USAGE = `usage: detloss parity [files or folders of fixtures...] [--ops op1,op2]
+       detloss bench [--ops op1,op2] [--n 1e4,1e5] [--reps 7] [--out bench/results]
 
   Runs every fixture case on the GPU in headless Chromium and on the CPU
   reference, compares both with the case's tolerance, prints one line per case
@@ -11,8 +13,50 @@ const USAGE = `usage: detloss parity [files or folders of fixtures...] [--ops op
   --ops     only these ops; an op named here without a GPU kernel fails
   --help    this text
 
+  bench times detloss (GPU, GPU-resident, CPU reference) against TF.js
+  (webgpu, cpu) and a copy kernel of the same bytes, interleaved, median of
+  --reps runs after warm-up, in headless Chromium; needs the bench page
+  (npm run build:bench); writes latest.json, latest.svg, latest.md to --out.
+
 Exit status: 0 when every case passed, 1 on a failure, 2 when no WebGPU
 adapter (or no Chromium) was found or the arguments are wrong.`;
+
+async function bench(args: string[]): Promise<number> {
+  let ops: string[] | undefined;
+  let ns: number[] | undefined;
+  let reps = 7;
+  let out = 'bench/results';
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const v = args[i + 1];
+    if (a === '--ops' && v) (ops = v.split(',')), i++;
+    else if (a === '--n' && v) (ns = v.split(',').map(Number)), i++;
+    else if (a === '--reps' && v) (reps = Number(v)), i++;
+    else if (a === '--out' && v) (out = v), i++;
+    else {
+      console.error(`detloss bench: unknown or incomplete option ${a}\n${USAGE}`);
+      return 2;
+    }
+  }
+  if (!Number.isInteger(reps) || reps < 1 || (ns && ns.some((n) => !Number.isInteger(n) || n < 1))) {
+    console.error('detloss bench: --reps and --n take positive integers');
+    return 2;
+  }
+  let cases = defaultCases(ns, ns ? ns.filter((n) => n <= 4000) : undefined);
+  if (ops) cases = cases.filter((c) => ops!.includes(c.op));
+  const t0 = Date.now();
+  try {
+    const res = await runBench({ benchDist: 'bench/dist', cases, reps, warmup: 2, cpuMaxElements: 2e7, log: (l) => console.log(l) });
+    const files = writeBench(res, out, reps);
+    console.log(`\n${benchTable(res)}\n`);
+    console.log(`wrote ${files.join(', ')} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    return 0;
+  } catch (e) {
+    const msg = (e as Error).message;
+    console.error(`detloss bench: ${msg}`);
+    return /adapter|Chromium|CHROME_PATH|Could not start/i.test(msg) ? 2 : 1;
+  }
+}
 
 async function parity(args: string[]): Promise<number> {
   const paths: string[] = [];
@@ -72,6 +116,7 @@ async function parity(args: string[]): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === 'parity') return parity(rest);
+  if (cmd === 'bench') return bench(rest);
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     console.log(USAGE);
     return cmd ? 0 : 2;

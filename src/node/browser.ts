@@ -62,10 +62,20 @@ export async function serveDist(distDir: string): Promise<{ url: string; close()
   if (!existsSync(join(root, 'index.js'))) {
     throw new Error(`${join(root, 'index.js')} is missing: run npm run build first`);
   }
+  return serveStatic(root, PAGE);
+}
+
+/** Serves a folder on 127.0.0.1 (http://localhost is a secure context, so navigator.gpu exists); `/` is `indexHtml` or index.html. */
+export async function serveStatic(root: string, indexHtml?: string): Promise<{ url: string; close(): Promise<void> }> {
+  root = resolvePath(root);
   const server: Server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
-    if (path === '/' || path === '/index.html') {
-      res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
+    if (indexHtml && (path === '/' || path === '/index.html')) {
+      res.writeHead(200, { 'content-type': 'text/html' }).end(indexHtml);
+      return;
+    }
+    if (path === '/') {
+      res.writeHead(200, { 'content-type': 'text/html' }).end(readFileSync(join(root, 'index.html')));
       return;
     }
     const file = normalize(join(root, path));
@@ -94,9 +104,22 @@ export interface GpuPage {
  * Throws when there is no WebGPU adapter, saying so.
  */
 export async function openGpuPage(distDir: string): Promise<GpuPage> {
+  return openPage(await serveDist(distDir), 'window.detlossReady');
+}
+
+/**
+ * Launches headless Chromium with WebGPU on a served page and waits for `readyExpr` (a global
+ * that the page sets to `{ ok, adapter }` or `{ ok: false, code, message }`, or to `true`).
+ */
+export async function openPage(server: { url: string; close(): Promise<void> }, readyExpr: string): Promise<GpuPage> {
   const { default: puppeteer } = await import('puppeteer-core');
-  const server = await serveDist(distDir);
-  const executablePath = findChromium();
+  let executablePath: string;
+  try {
+    executablePath = findChromium();
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
   let browser: Browser;
   try {
     browser = await puppeteer.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, protocolTimeout: 600_000 });
@@ -116,10 +139,11 @@ export async function openGpuPage(distDir: string): Promise<GpuPage> {
     });
     page.on('pageerror', (e) => errors.push(String((e as Error).message ?? e)));
     await page.goto(server.url);
-    await page.waitForFunction('window.detlossReady !== undefined', { timeout: 60_000 });
-    const ready = (await page.evaluate('window.detlossReady')) as { ok: boolean; code?: string; message?: string; adapter?: GpuPage['adapter'] };
-    if (!ready.ok) throw new Error(`No WebGPU adapter in headless Chromium (${ready.code}): ${ready.message}`);
-    return { browser, page, adapter: ready.adapter!, errors, close };
+    await page.waitForFunction(`${readyExpr} !== undefined`, { timeout: 60_000 });
+    const ready = (await page.evaluate(readyExpr)) as true | { ok: boolean; code?: string; message?: string; adapter?: GpuPage['adapter'] };
+    if (ready !== true && !ready.ok) throw new Error(`No WebGPU adapter in headless Chromium (${ready.code}): ${ready.message}`);
+    const adapter = ready === true ? { vendor: '', architecture: '', device: '', description: '', isFallbackAdapter: false } : ready.adapter!;
+    return { browser, page, adapter, errors, close };
   } catch (e) {
     await close();
     throw e;

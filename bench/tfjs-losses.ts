@@ -1,0 +1,128 @@
+/**
+ * The benchmark's TF.js peer: each loss composed from tf ops the way a TF.js user would write
+ * it, differentiated with tf.valueAndGrads. Inputs are tensors already on the backend.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+
+export type Tensors = Record<string, tf.Tensor>;
+export type LossFn = (t: Tensors) => tf.Scalar;
+
+/** tf has no stop_gradient: a custom gradient of zero holds a term constant (CIoU's alpha). */
+const stopGradient = tf.customGrad((x: tf.Tensor) => ({ value: x.clone(), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) }));
+
+/** A 0/1 mask a <= b with no gradient: tf cannot differentiate comparisons on the gradient path. */
+const lessEqualMask = tf.customGrad((a: tf.Tensor, b: tf.Tensor) => ({
+  value: tf.cast(tf.lessEqual(a, b), 'float32'),
+  gradFunc: (dy: tf.Tensor) => [tf.zerosLike(a), tf.zerosLike(b)],
+}));
+
+const EPS = 1e-7;
+
+function boxTerms(pred: tf.Tensor, target: tf.Tensor) {
+  const [x1, y1, x2, y2] = tf.unstack(pred, 1);
+  const [gx1, gy1, gx2, gy2] = tf.unstack(target, 1);
+  const iw = tf.relu(tf.sub(tf.minimum(x2, gx2), tf.maximum(x1, gx1)));
+  const ih = tf.relu(tf.sub(tf.minimum(y2, gy2), tf.maximum(y1, gy1)));
+  const inter = tf.mul(iw, ih);
+  const w = tf.sub(x2, x1);
+  const h = tf.sub(y2, y1);
+  const wg = tf.sub(gx2, gx1);
+  const hg = tf.sub(gy2, gy1);
+  const union = tf.sub(tf.add(tf.mul(w, h), tf.mul(wg, hg)), inter);
+  const iou = tf.div(inter, tf.add(union, EPS));
+  const cw = tf.sub(tf.maximum(x2, gx2), tf.minimum(x1, gx1));
+  const ch = tf.sub(tf.maximum(y2, gy2), tf.minimum(y1, gy1));
+  const c2 = tf.add(tf.add(tf.square(cw), tf.square(ch)), EPS);
+  const dx = tf.sub(tf.add(x1, x2), tf.add(gx1, gx2));
+  const dy = tf.sub(tf.add(y1, y2), tf.add(gy1, gy2));
+  const rho2 = tf.div(tf.add(tf.square(dx), tf.square(dy)), 4);
+  return { x1, y1, x2, y2, gx1, gy1, gx2, gy2, inter, union, iou, w, h, wg, hg, cw, ch, c2, dx, dy, rho2 };
+}
+
+export const TFJS_LOSSES: Record<string, LossFn> = {
+  smooth_l1: ({ pred, target }) => {
+    // the form of tf.losses.huberLoss: 0.5*min(|d|, beta)^2/beta + (|d| - min(|d|, beta))
+    const ad = tf.abs(tf.sub(pred, target));
+    const beta = 1;
+    const q = tf.minimum(ad, beta);
+    return tf.mean(tf.add(tf.div(tf.mul(0.5, tf.square(q)), beta), tf.sub(ad, q)));
+  },
+  giou: ({ pred, target }) => {
+    const b = boxTerms(pred, target);
+    const area = tf.mul(b.cw, b.ch);
+    return tf.mean(tf.add(tf.sub(1, b.iou), tf.div(tf.sub(area, b.union), tf.add(area, EPS))));
+  },
+  ciou: ({ pred, target }) => {
+    const b = boxTerms(pred, target);
+    const diou = tf.add(tf.sub(1, b.iou), tf.div(b.rho2, b.c2));
+    const v = tf.mul(4 / Math.PI ** 2, tf.square(tf.sub(tf.atan(tf.div(b.wg, b.hg)), tf.atan(tf.div(b.w, b.h)))));
+    const alpha = stopGradient(tf.div(v, tf.add(tf.add(tf.sub(1, b.iou), v), EPS))) as tf.Tensor;
+    return tf.mean(tf.add(diou, tf.mul(alpha, v)));
+  },
+  siou: ({ pred, target }) => {
+    const b = boxTerms(pred, target);
+    const sx = tf.div(b.dx, -2);
+    const sy = tf.div(b.dy, -2);
+    const sigma = tf.sqrt(tf.add(tf.add(tf.square(sx), tf.square(sy)), EPS));
+    const sinAlpha = tf.div(tf.abs(sy), sigma);
+    const sinBeta = tf.div(tf.abs(sx), sigma);
+    const useAlpha = tf.cast(lessEqualMask(sinAlpha, tf.scalar(Math.SQRT1_2)) as tf.Tensor, 'bool');
+    const sinA = tf.where(useAlpha, sinAlpha, sinBeta);
+    const angle = tf.cos(tf.sub(tf.mul(2, tf.asin(sinA)), Math.PI / 2));
+    const gamma = tf.sub(2, angle);
+    const px = tf.square(tf.div(sx, tf.add(b.cw, EPS)));
+    const py = tf.square(tf.div(sy, tf.add(b.ch, EPS)));
+    const dist = tf.add(tf.sub(1, tf.exp(tf.neg(tf.mul(gamma, px)))), tf.sub(1, tf.exp(tf.neg(tf.mul(gamma, py)))));
+    const ow = tf.div(tf.abs(tf.sub(b.w, b.wg)), tf.maximum(tf.maximum(b.w, b.wg), EPS));
+    const oh = tf.div(tf.abs(tf.sub(b.h, b.hg)), tf.maximum(tf.maximum(b.h, b.hg), EPS));
+    const shape = tf.add(tf.pow(tf.sub(1, tf.exp(tf.neg(ow))), 4), tf.pow(tf.sub(1, tf.exp(tf.neg(oh))), 4));
+    return tf.mean(tf.add(tf.sub(1, b.iou), tf.div(tf.add(dist, shape), 2)));
+  },
+  sigmoid_focal: ({ logits, targets }) => {
+    const alpha = 0.25;
+    const p = tf.sigmoid(logits);
+    const ce = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, targets)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+    const pt = tf.add(tf.mul(p, targets), tf.mul(tf.sub(1, p), tf.sub(1, targets)));
+    const at = tf.add(tf.mul(alpha, targets), tf.mul(1 - alpha, tf.sub(1, targets)));
+    return tf.mean(tf.mul(at, tf.mul(ce, tf.square(tf.sub(1, pt)))));
+  },
+  quality_focal: ({ logits, labels, scores }) => {
+    const c = logits.shape[1]!;
+    const bce = (x: tf.Tensor, t: tf.Tensor) => tf.add(tf.sub(tf.relu(x), tf.mul(x, t)), tf.log1p(tf.exp(tf.neg(tf.abs(x)))));
+    const onehot = tf.oneHot(labels as tf.Tensor1D, c); // background labels (outside 0..c-1) give a zero row
+    const t = tf.mul(onehot, tf.expandDims(scores, 1));
+    const s = tf.sigmoid(logits);
+    const pos = tf.mul(bce(logits, t), tf.square(tf.abs(tf.sub(t, s))));
+    const neg = tf.mul(bce(logits, tf.zerosLike(logits)), tf.square(s));
+    return tf.mean(tf.sum(tf.where(tf.cast(onehot, 'bool'), pos, neg), 1));
+  },
+  cross_entropy: ({ logits, labels }) => {
+    const onehot = tf.oneHot(labels as tf.Tensor1D, logits.shape[1]!);
+    return tf.mean(tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1)));
+  },
+  distribution_focal: ({ logits, targets }) => {
+    const k = logits.shape[1]!;
+    const left = tf.floor(targets);
+    const wl = tf.sub(tf.add(left, 1), targets);
+    const wr = tf.sub(targets, left);
+    const ls = tf.logSoftmax(logits);
+    const li = tf.cast(left, 'int32') as tf.Tensor1D;
+    const pick = (idx: tf.Tensor1D) => tf.sum(tf.mul(tf.oneHot(idx, k), ls), 1);
+    return tf.mean(tf.neg(tf.add(tf.mul(pick(li), wl), tf.mul(pick(tf.add(li, 1) as tf.Tensor1D), wr))));
+  },
+};
+
+/** Pairwise IoU/GIoU of a [n,4] and b [m,4] by broadcasting, as a TF.js user would. */
+export function tfjsPairwise(a: tf.Tensor, b: tf.Tensor, variant: 'iou' | 'giou'): tf.Tensor {
+  const [ax1, ay1, ax2, ay2] = tf.unstack(a, 1).map((t) => tf.expandDims(t, 1));
+  const [bx1, by1, bx2, by2] = tf.unstack(b, 1).map((t) => tf.expandDims(t, 0));
+  const iw = tf.relu(tf.sub(tf.minimum(ax2, bx2), tf.maximum(ax1, bx1)));
+  const ih = tf.relu(tf.sub(tf.minimum(ay2, by2), tf.maximum(ay1, by1)));
+  const inter = tf.mul(iw, ih);
+  const union = tf.sub(tf.add(tf.mul(tf.sub(ax2, ax1), tf.sub(ay2, ay1)), tf.mul(tf.sub(bx2, bx1), tf.sub(by2, by1))), inter);
+  const iou = tf.div(inter, union);
+  if (variant === 'iou') return iou;
+  const area = tf.mul(tf.sub(tf.maximum(ax2, bx2), tf.minimum(ax1, bx1)), tf.sub(tf.maximum(ay2, by2), tf.minimum(ay1, by1)));
+  return tf.sub(iou, tf.div(tf.sub(area, union), area));
+}
