@@ -9,7 +9,7 @@ export type Dim = number | string;
 /** How an input tensor looks. The first dimension named by the op's `rows` is the one work is split along. */
 export interface TensorSpec {
   dtype: DType;
-  shape: Dim[];
+  shape: readonly Dim[];
   optional?: boolean;
   /** This input receives a gradient (`grad.<name>`). */
   grad?: boolean;
@@ -62,7 +62,7 @@ export interface OpDescriptor {
   /** The dimension work is split along (rows); every tensor whose first dimension is it is chunked. */
   rows: string;
   /** Shape of the `'none'` output. */
-  output: Dim[];
+  output: readonly Dim[];
   /** Reductions the op accepts (default all three); `pairwise_iou` takes `'none'` only. */
   reductions?: readonly ('none' | 'mean' | 'sum')[];
   /** Extra checks once shapes and params are known (value ranges). */

@@ -272,20 +272,21 @@ export class Detloss {
       if (!keepOutputs) for (const b of outputs) this.pool.release(b);
     };
     try {
+      // Outputs first: their size checks refuse an oversized problem before any upload.
+      const out = this.allocOutputs(desc, r, outputs, outUsage);
+      for (const [name, arr] of Object.entries(data)) if (arr) this.checkSize(desc, name, arr.byteLength);
       const tensors: Record<string, Tensor | undefined> = {};
       for (const [name, t] of Object.entries(gpu)) {
         tensors[name] = info[name]!.length ? { buffer: isGpuBuffer(t) ? t : t.buffer, bytes: info[name]!.length * 4 } : undefined;
       }
       for (const [name, arr] of Object.entries(data)) {
         if (!arr || arr.length === 0) continue;
-        this.checkSize(desc, name, arr.byteLength);
         const buf = this.pool.acquire(arr.byteLength, USAGE.STORAGE | USAGE.COPY_DST, `detloss:${desc.name}:${name}`);
         scratch.push(buf);
         this.device.queue.writeBuffer(buf, 0, arr.buffer, arr.byteOffset, arr.byteLength);
         tensors[name] = { buffer: buf, bytes: arr.byteLength };
       }
       const scale = this.meanScale(desc, r, data);
-      const out = this.allocOutputs(desc, r, outputs, outUsage);
       return {
         desc,
         r,
