@@ -44,8 +44,14 @@ export interface GpuKernel {
   shader: string;
   /** Shader id used in pipeline cache keys and labels (one per source). */
   shaderId: string;
-  /** Entry point of the fused forward+backward pass. */
+  /** Entry point of the fused forward+backward pass: one thread per output element. */
   entry: string;
+  /**
+   * For row ops: an entry point that gives each output element (row) a whole workgroup, whose
+   * lanes split the row and reduce in workgroup memory (shaders/rows.wgsl). The runtime uses it
+   * when `length(dims)` reaches the context's `rowThreshold`.
+   */
+  rows?: { entry: string; length(dims: Dims): number };
   /** `override` constants: values that change the compiled code. */
   overrides?(p: ResolvedParams, dims: Dims): Record<string, number>;
   /** Members of the shader's `Params` uniform, by name (sizes are added by the runtime). */

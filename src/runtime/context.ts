@@ -30,6 +30,12 @@ export interface DetlossOptions {
   limits?: Partial<Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize' | 'maxComputeWorkgroupsPerDimension'>>;
   /** Most threads in one fused pass, and so most partials for the second pass (default 16384). */
   maxThreads?: number;
+  /**
+   * Row ops with rows at least this long run a workgroup per row (lanes split the row, reduce in
+   * workgroup memory); shorter rows run a thread per row. Default 512: workgroup barriers are
+   * costly on SwiftShader (see the benchmark). `Infinity` forces a thread per row, 0 a workgroup.
+   */
+  rowThreshold?: number;
 }
 
 /** A tensor that already lives on the device. */
@@ -103,6 +109,7 @@ export class Detloss {
   /** The limits the runtime plans with. */
   readonly limits: PlanLimits & { maxBufferSize: number };
   private readonly maxThreads: number;
+  private readonly rowThreshold: number;
   private readonly pool: BufferPool;
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
@@ -128,6 +135,7 @@ export class Detloss {
       minStorageBufferOffsetAlignment: dl.minStorageBufferOffsetAlignment,
     };
     this.maxThreads = Math.max(WG, options.maxThreads ?? 16384);
+    this.rowThreshold = options.rowThreshold ?? 512;
     this.pool = new BufferPool(device, this.limits.maxBufferSize);
     this.lostPromise = device.lost.then((info) => {
       this.lostReason = `${info.reason ?? 'unknown'}${info.message ? `: ${info.message}` : ''}`;
@@ -309,7 +317,7 @@ export class Detloss {
    * @example
    * await dl.warmup(['smooth_l1', { op: 'iou_loss', options: { variant: 'ciou' } }]);
    */
-  async warmup(ops?: (string | { op: string; options?: Record<string, unknown> })[]): Promise<void> {
+  async warmup(ops?: (string | { op: string; options?: Record<string, unknown>; dims?: Record<string, number> })[]): Promise<void> {
     this.alive();
     const list = ops ?? Object.values(OPS).filter((d) => d.gpu).map((d) => d.name);
     await Promise.all(
@@ -318,7 +326,8 @@ export class Detloss {
         const desc = getOp(op);
         this.requireKernel(desc);
         const o = resolveOptions(desc, options ?? {});
-        await this.kernel(desc, { ...o, dims: {} } as unknown as Resolved);
+        const dims = typeof item === 'string' ? {} : item.dims ?? {};
+        await this.kernel(desc, { ...o, dims } as unknown as Resolved);
       }),
     );
     await this.reduceKernel();
@@ -442,6 +451,7 @@ export class Detloss {
       maxThreads: this.maxThreads,
       limits: this.limits,
       label: desc.name,
+      threadsPerOutput: this.entryFor(gk, r) === gk.entry ? 1 : WG,
     });
     const reduced = r.reduction !== 'none';
     const totalPartials = chunks.reduce((a, c) => a + c.threads, 0);
@@ -597,7 +607,13 @@ export class Detloss {
       this.checked.add(desc.name);
     }
     const constants = { WG, ...(gk.overrides?.(r.params, r.dims) ?? {}) };
-    return this.pipeline(gk.shaderId, gk.shader, gk.entry, constants, desc.name);
+    return this.pipeline(gk.shaderId, gk.shader, this.entryFor(gk, r), constants, desc.name);
+  }
+
+  /** The entry point for this call: a workgroup per row for long rows, else a thread per output element. */
+  private entryFor(gk: NonNullable<OpDescriptor['gpu']>, r: Resolved): string {
+    if (!gk.rows || !r.dims || Object.keys(r.dims).length === 0) return gk.entry;
+    return gk.rows.length(r.dims) >= this.rowThreshold ? gk.rows.entry : gk.entry;
   }
 
   private reduceKernel(): Promise<Kernel> {

@@ -27,7 +27,9 @@ export function contractProblems(op: OpDescriptor, info: ShaderInfo = reflectSha
   const gk = op.gpu;
   if (!gk) return [];
   const problems: string[] = [];
-  if (!info.entries.includes(gk.entry)) problems.push(`entry point ${gk.entry} not in shader (has ${info.entries.join(', ')})`);
+  for (const entry of [gk.entry, ...(gk.rows ? [gk.rows.entry] : [])]) {
+    if (!info.entries.includes(entry)) problems.push(`entry point ${entry} not in shader (has ${info.entries.join(', ')})`);
+  }
   const defaults = Object.fromEntries(Object.entries(op.params).map(([k, s]) => [k, s.default]));
   const dims: Record<string, number> = {};
   for (const spec of Object.values(op.inputs)) for (const d of spec.shape) if (typeof d === 'string') dims[d] = 1;

@@ -48,8 +48,11 @@ export function planChunks(opts: {
   maxThreads: number;
   limits: PlanLimits;
   label: string;
+  /** Threads that serve one output element: 1, or a workgroup for row-per-workgroup kernels. */
+  threadsPerOutput?: number;
 }): Chunk[] {
   const { rows, maxBytesPerRow, outPerRow, wg, maxThreads, limits, label } = opts;
+  const perOutput = opts.threadsPerOutput ?? 1;
   // Offsets of every chunked tensor must be multiples of the alignment; every row is a multiple of 4 bytes.
   const rowUnit = Math.max(1, limits.minStorageBufferOffsetAlignment / 4);
   let chunkRows = rows;
@@ -70,7 +73,7 @@ export function planChunks(opts: {
     const r = Math.min(chunkRows, rows - rowStart);
     const outCount = r * outPerRow;
     if (outCount === 0) continue;
-    const threads = Math.min(roundUp(outCount, threadUnit), Math.max(threadUnit, Math.floor(maxThreads / threadUnit) * threadUnit));
+    const threads = Math.min(roundUp(outCount * perOutput, threadUnit), Math.max(threadUnit, Math.floor(maxThreads / threadUnit) * threadUnit));
     chunks.push({
       rowStart,
       rows: r,
