@@ -94,7 +94,8 @@ export function resolveOptions(op: OpDescriptor, options: Record<string, unknown
   }
   for (const [key, spec] of Object.entries(op.params)) if (!(key in params)) params[key] = spec.default;
 
-  const reduction = (options.reduction ?? 'mean') as Reduction;
+  // 'mean' by default (ops.md), or the op's only reduction (pairwise_iou: 'none').
+  const reduction = (options.reduction ?? (op.reductions?.length === 1 ? op.reductions[0] : 'mean')) as Reduction;
   if (!['none', 'mean', 'sum'].includes(reduction as string)) {
     fail('invalid_param', `${op.name}: reduction must be 'none', 'mean' or 'sum', got ${JSON.stringify(options.reduction)}`, 'reduction');
   }

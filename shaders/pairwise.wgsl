@@ -1,0 +1,96 @@
+// pairwise.wgsl: pairwise_iou (ops.md, "Pairwise matrices"). Output element i is the
+// pair (a[i / m], b[i % m]); rows of `a` are chunked, `b` is bound whole. torchvision's
+// conventions: IoU = inter / union with no eps, eps 1e-7 only in c2 and CIoU's alpha.
+// No gradient: g and want_grad are unused.
+
+override VARIANT: u32 = 0u; // 0 iou, 1 giou, 2 diou, 3 ciou
+override FORMAT: u32 = 0u; // 0 xyxy, 1 cxcywh, 2 xywh
+
+struct Params {
+  m: u32,
+}
+
+@group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(6) var<storage, read> in_a: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> in_b: array<vec4<f32>>;
+
+const PAIR_EPS: f32 = 1e-7;
+const FOUR_OVER_PI2: f32 = 0.40528473456935109; // 4 / pi^2
+
+// Same conversion as iou.wgsl's box_to_xyxy (a module holds one family's bindings).
+fn pair_to_xyxy(b: vec4<f32>) -> vec4<f32> {
+  switch FORMAT {
+    case 1u: {
+      let r = 0.5 * b.zw;
+      return vec4(b.xy - r, b.xy + r);
+    }
+    case 2u: {
+      return vec4(b.xy, b.xy + b.zw);
+    }
+    default: {
+      return b;
+    }
+  }
+}
+
+// Width and height, and twice the centre offset a - b, from the inputs as given (as iou.wgsl's
+// box_size and centre_gap): nearby coordinates are subtracted first, with no f32 round trip.
+fn pair_size(b: vec4<f32>) -> vec2<f32> {
+  return select(b.zw - b.xy, b.zw, FORMAT != 0u);
+}
+fn pair_centre_gap(a: vec4<f32>, b: vec4<f32>) -> vec2<f32> {
+  switch FORMAT {
+    case 1u: {
+      return 2.0 * (a.xy - b.xy);
+    }
+    case 2u: {
+      return 2.0 * (a.xy - b.xy) + (a.zw - b.zw);
+    }
+    default: {
+      return (a.xy - b.xy) + (a.zw - b.zw);
+    }
+  }
+}
+
+// ops.md's A(w, h) for the CIoU term; only the square of the difference is used, and
+// where both heights are positive it is one atan2 (design.md).
+fn pair_aspect_gap(wa: vec2<f32>, wb: vec2<f32>) -> f32 {
+  let a = select(wa, -wa, wa.y < 0.0);
+  let b = select(wb, -wb, wb.y < 0.0);
+  if (a.y > 0.0 && b.y > 0.0) {
+    return atan2(a.x * b.y - b.x * a.y, a.x * b.x + a.y * b.y);
+  }
+  let aa = select(atan2(a.x, a.y), 0.0, all(a == vec2(0.0)));
+  let ab = select(atan2(b.x, b.y), 0.0, all(b == vec2(0.0)));
+  return aa - ab;
+}
+
+// a, b: the boxes in xyxy; wa, wb: their sizes; d: their centre offset.
+fn pair_value(a: vec4<f32>, b: vec4<f32>, wa: vec2<f32>, wb: vec2<f32>, d: vec2<f32>) -> f32 {
+  let iwh = max(min(a.zw, b.zw) - max(a.xy, b.xy), vec2(0.0));
+  let inter = iwh.x * iwh.y;
+  let uni = wa.x * wa.y + wb.x * wb.y - inter;
+  let iou = safe_div(inter, uni);
+  if (VARIANT == 0u) {
+    return iou;
+  }
+  let cwh = max(max(a.zw, b.zw) - min(a.xy, b.xy), vec2(0.0));
+  if (VARIANT == 1u) {
+    let c = cwh.x * cwh.y;
+    return iou - safe_div(c - uni, c);
+  }
+  let diou = iou - safe_div(dot(d, d), dot(cwh, cwh) + PAIR_EPS);
+  if (VARIANT == 2u) {
+    return diou;
+  }
+  let gap = pair_aspect_gap(wa, wb);
+  let v = FOUR_OVER_PI2 * gap * gap;
+  return diou - safe_div(v, 1.0 - iou + v + PAIR_EPS) * v;
+}
+
+fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
+  let m = params.m;
+  let a = in_a[i / m];
+  let b = in_b[i % m];
+  return pair_value(pair_to_xyxy(a), pair_to_xyxy(b), pair_size(a), pair_size(b), 0.5 * pair_centre_gap(a, b));
+}
