@@ -94,3 +94,45 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
   let b = in_b[i % m];
   return pair_value(pair_to_xyxy(a), pair_to_xyxy(b), pair_size(a), pair_size(b), 0.5 * pair_centre_gap(a, b));
 }
+
+// The tiled kernel: a tile is WG rows of `a` by WG columns of `b`. Each lane keeps its own `b`
+// box in registers and the workgroup stages the tile's `a` boxes in workgroup memory, so each
+// box is read from global memory once per tile rather than once per pair, and the lanes of a
+// workgroup write consecutive entries of a row.
+var<workgroup> tile_a: array<vec4<f32>, WG>;
+
+@compute @workgroup_size(WG)
+fn main_tiled(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lane: u32,
+) {
+  let group = wid.x + wid.y * nwg.x;
+  let groups = run.threads / WG;
+  if (group >= groups) {
+    return;
+  }
+  let m = params.m;
+  let rows = run.n / m;
+  let col_tiles = (m + WG - 1u) / WG;
+  let tiles = ((rows + WG - 1u) / WG) * col_tiles;
+  for (var t = group; t < tiles; t += groups) {
+    let r0 = (t / col_tiles) * WG;
+    let j = (t % col_tiles) * WG + lane;
+    workgroupBarrier(); // the previous tile's reads of tile_a are done
+    if (r0 + lane < rows) {
+      tile_a[lane] = in_a[r0 + lane];
+    }
+    workgroupBarrier();
+    if (j < m) {
+      let b = in_b[j];
+      let bx = pair_to_xyxy(b);
+      let wb = pair_size(b);
+      let count = min(WG, rows - r0);
+      for (var r = 0u; r < count; r++) {
+        let a = tile_a[r];
+        out_loss[(r0 + r) * m + j] = pair_value(pair_to_xyxy(a), bx, pair_size(a), wb, 0.5 * pair_centre_gap(a, b));
+      }
+    }
+  }
+}

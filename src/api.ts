@@ -49,6 +49,40 @@ export class DetlossContext extends Detloss {
   balancedL1(pred: HostTensor, target: HostTensor, options: WrapperOptions & { alpha?: number; gamma?: number; beta?: number } = {}) {
     return this.call('balanced_l1', { pred, target }, options);
   }
+  /**
+   * A box IoU loss of pred [n,4] against target [n,4], with the gradient for pred.
+   * @example await dl.iouLoss(pred, target, { variant: 'ciou', format: 'cxcywh', reduction: 'sum' })
+   */
+  iouLoss(pred: HostTensor, target: HostTensor, options: IouOptions = {}) {
+    return this.call('iou_loss', { pred, target }, options);
+  }
+  /**
+   * The [n,m] matrix of an IoU variant (a similarity) between every box of a [n,4] and b [m,4]:
+   * the cost matrix of Hungarian, SimOTA or ATSS matching. `b` may be passed as `{ data, shape }`.
+   * @example const { values, shape } = await dl.pairwiseIou(a, b, { variant: 'giou' }); // values[i*m + j]
+   */
+  async pairwiseIou(a: HostTensor, b: HostTensor, options: PairwiseOptions = {}): Promise<{ values: Float32Array; shape: number[] }> {
+    const r = await this.run('pairwise_iou', { a, b }, { ...options, reduction: 'none', grad: false });
+    return { values: r.loss, shape: r.shape };
+  }
+}
+
+export type { IouOptions, PairwiseOptions };
+
+/** Options of {@link DetlossContext.iouLoss}. */
+interface IouOptions extends WrapperOptions {
+  variant?: 'iou' | 'giou' | 'diou' | 'ciou' | 'eiou' | 'siou';
+  format?: 'xyxy' | 'cxcywh' | 'xywh';
+  /** Only with variant 'iou': 'linear' (1 - iou), 'square', 'log'. */
+  mode?: 'linear' | 'square' | 'log';
+  eps?: number;
+}
+
+/** Options of {@link DetlossContext.pairwiseIou}. */
+interface PairwiseOptions {
+  variant?: 'iou' | 'giou' | 'diou' | 'ciou';
+  format?: 'xyxy' | 'cxcywh' | 'xywh';
+  check?: boolean;
 }
 
 /**
