@@ -193,12 +193,14 @@ const api = {
       check = { ok: false, detail: `TF.js failed: ${(e as Error).message}` };
     }
     // The copy kernel over the same bytes.
-    const src = dl.device.createBuffer({ size: Math.max(16, read), usage: GPUBufferUsage.STORAGE });
-    const dst = dl.device.createBuffer({ size: Math.max(16, write), usage: GPUBufferUsage.STORAGE });
+    // vec4 granularity: sizes rounded up to 16 bytes.
+    const nSrc = Math.ceil(read / 16);
+    const nDst = Math.ceil(write / 16);
+    const src = dl.device.createBuffer({ size: Math.max(16, nSrc * 16), usage: GPUBufferUsage.STORAGE });
+    const dst = dl.device.createBuffer({ size: Math.max(16, nDst * 16), usage: GPUBufferUsage.STORAGE });
     const uni = dl.device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    const nDst = write / 4;
     const threads = Math.min(Math.ceil(nDst / 64) * 64, 16384);
-    dl.device.queue.writeBuffer(uni, 0, new Uint32Array([read / 4, nDst, threads, 0]));
+    dl.device.queue.writeBuffer(uni, 0, new Uint32Array([nSrc, nDst, threads, 0]));
     const module = dl.device.createShaderModule({ code: copyWgsl });
     const pipeline = await dl.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
     const bind = dl.device.createBindGroup({
