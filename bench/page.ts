@@ -8,18 +8,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { cpu, createDetloss, type DetlossContext } from '../src/index';
 import copyWgsl from './copy.wgsl?raw';
 import { TFJS_LOSSES, tfjsPairwise, type Tensors } from './tfjs-losses';
-
-export interface BenchCase {
-  op: string;
-  params: Record<string, unknown>;
-  n: number;
-  /** Classes (c) or bins (k) per row, where the op has them. */
-  width?: number;
-  /** Key of the TF.js peer in TFJS_LOSSES, or 'pairwise:iou' / 'pairwise:giou'. */
-  tfjs: string;
-}
-
-export type Contender = 'detloss-gpu' | 'detloss-gpu-resident' | 'detloss-cpu' | 'tfjs-webgpu' | 'tfjs-cpu' | 'copy';
+import type { BenchCase, Contender } from '../src/bench';
 
 type HostInputs = Record<string, Float32Array | Int32Array>;
 interface Shaped {
@@ -133,8 +122,8 @@ async function tfjsCall(c: BenchCase, t: Tensors): Promise<{ loss: Float32Array;
   return { loss: loss as Float32Array, grad: grad as Float32Array };
 }
 
-function options(c: BenchCase) {
-  return isPairwise(c) ? { ...c.params, reduction: 'none' } : { ...c.params, reduction: 'mean' };
+function options(c: BenchCase): Record<string, unknown> & { reduction: 'none' | 'mean' } {
+  return { ...c.params, reduction: isPairwise(c) ? 'none' : 'mean' };
 }
 
 const relErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {

@@ -9,13 +9,13 @@ export type Tensors = Record<string, tf.Tensor>;
 export type LossFn = (t: Tensors) => tf.Scalar;
 
 /** tf has no stop_gradient: a custom gradient of zero holds a term constant (CIoU's alpha). */
-const stopGradient = tf.customGrad((x: tf.Tensor) => ({ value: x.clone(), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) }));
+const stopGradient = tf.customGrad(((x: tf.Tensor) => ({ value: x.clone(), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) })) as unknown as Parameters<typeof tf.customGrad>[0]);
 
 /** A 0/1 mask a <= b with no gradient: tf cannot differentiate comparisons on the gradient path. */
-const lessEqualMask = tf.customGrad((a: tf.Tensor, b: tf.Tensor) => ({
+const lessEqualMask = tf.customGrad(((a: tf.Tensor, b: tf.Tensor) => ({
   value: tf.cast(tf.lessEqual(a, b), 'float32'),
-  gradFunc: (dy: tf.Tensor) => [tf.zerosLike(a), tf.zerosLike(b)],
-}));
+  gradFunc: () => [tf.zerosLike(a), tf.zerosLike(b)],
+})) as unknown as Parameters<typeof tf.customGrad>[0]);
 
 const EPS = 1e-7;
 

@@ -36,6 +36,34 @@ fn has_flag(f: u32) -> bool {
   return (run.flags & f) != 0u;
 }
 
+// gradOutput when it is one number (reductions 'mean'/'sum'), else 1.
+fn scalar_grad_output() -> f32 {
+  if (has_flag(FLAG_GRAD_OUTPUT) && !has_flag(FLAG_GRAD_OUTPUT_ELEMENTWISE)) {
+    return in_grad_output[0];
+  }
+  return 1.0;
+}
+
+// (weight, gradient factor) of output element i: the factor is gradOutput * scale * weight.
+fn element_factors(i: u32, go: f32) -> vec2<f32> {
+  var w = 1.0;
+  if (has_flag(FLAG_WEIGHT)) {
+    w = in_weight[i];
+  }
+  var gi = go;
+  if (has_flag(FLAG_GRAD_OUTPUT_ELEMENTWISE)) {
+    gi = in_grad_output[i];
+  }
+  return vec2(w, gi * run.scale * w);
+}
+
+// Compensated (Kahan) addition: acc = (sum, compensation).
+fn kahan_add(acc: vec2<f32>, x: f32) -> vec2<f32> {
+  let y = x - acc.y;
+  let t = acc.x + y;
+  return vec2(t, (t - acc.x) - y);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   // Grids wider than maxComputeWorkgroupsPerDimension are folded into y.
@@ -43,36 +71,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (tid >= run.threads) {
     return;
   }
-  let weighted = has_flag(FLAG_WEIGHT);
   let store = has_flag(FLAG_STORE_LOSS);
   let want_grad = has_flag(FLAG_GRAD);
-  let go_elementwise = has_flag(FLAG_GRAD_OUTPUT_ELEMENTWISE);
-  var go = 1.0;
-  if (has_flag(FLAG_GRAD_OUTPUT) && !go_elementwise) {
-    go = in_grad_output[0];
-  }
-  var sum = 0.0;
-  var comp = 0.0;
+  let go = scalar_grad_output();
+  var acc = vec2(0.0);
   for (var i = tid; i < run.n; i += run.threads) {
-    var w = 1.0;
-    if (weighted) {
-      w = in_weight[i];
-    }
-    var gi = go;
-    if (go_elementwise) {
-      gi = in_grad_output[i];
-    }
-    let l = w * element_loss(i, gi * run.scale * w, want_grad);
+    let f = element_factors(i, go);
+    let l = f.x * element_loss(i, f.y, want_grad);
     if (store) {
       out_loss[i] = l;
     } else {
-      let y = l - comp;
-      let t = sum + y;
-      comp = (t - sum) - y;
-      sum = t;
+      acc = kahan_add(acc, l);
     }
   }
   if (!store) {
-    partials[tid] = sum;
+    partials[tid] = acc.x;
   }
 }

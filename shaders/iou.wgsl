@@ -4,7 +4,6 @@
 // contributes none, CIoU's alpha is held constant.
 
 override VARIANT: u32 = 0u; // 0 iou, 1 giou, 2 diou, 3 ciou, 4 eiou, 5 siou
-override FORMAT: u32 = 0u; // 0 xyxy, 1 cxcywh, 2 xywh
 override MODE: u32 = 0u; // variant iou only: 0 linear, 1 square, 2 log
 
 struct Params {
@@ -16,42 +15,11 @@ struct Params {
 @group(0) @binding(7) var<storage, read> in_target: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read_write> out_grad_pred: array<vec4<f32>>;
 
-const FOUR_OVER_PI2: f32 = 0.40528473456935109; // 4 / pi^2
 const HALF_SQRT2: f32 = 0.70710678118654752;
 
 struct LossGrad {
   loss: f32,
   grad: vec4<f32>, // d loss / d (x1, y1, x2, y2) of pred
-}
-
-fn box_to_xyxy(b: vec4<f32>) -> vec4<f32> {
-  switch FORMAT {
-    case 1u: {
-      let r = 0.5 * b.zw;
-      return vec4(b.xy - r, b.xy + r);
-    }
-    case 2u: {
-      return vec4(b.xy, b.xy + b.zw);
-    }
-    default: {
-      return b;
-    }
-  }
-}
-
-// Chain rule from xyxy back to the input's format.
-fn grad_to_format(g: vec4<f32>) -> vec4<f32> {
-  switch FORMAT {
-    case 1u: {
-      return vec4(g.xy + g.zw, 0.5 * (g.zw - g.xy));
-    }
-    case 2u: {
-      return vec4(g.xy + g.zw, g.zw);
-    }
-    default: {
-      return g;
-    }
-  }
 }
 
 fn safe_div2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
@@ -64,47 +32,6 @@ fn max_part(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
 }
 fn min_part(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
   return select(select(vec2(0.0), vec2(0.5), a == b), vec2(1.0), a < b);
-}
-
-// ops.md's A(w, h) reads (w, h) with h >= 0: (-w, -h) where h < 0.
-fn fold_aspect(wh: vec2<f32>) -> vec2<f32> {
-  return select(wh, -wh, wh.y < 0.0);
-}
-fn aspect_angle(f: vec2<f32>) -> f32 {
-  return select(atan2(f.x, f.y), 0.0, all(f == vec2(0.0)));
-}
-
-// A(wg, hg) - A(w, h). Where both heights are positive the difference of angles is one
-// atan2 of (sin, cos) of that difference, exact for nearly equal aspects (design.md).
-fn aspect_gap(wh: vec2<f32>, whg: vec2<f32>) -> f32 {
-  let a = fold_aspect(wh);
-  let b = fold_aspect(whg);
-  if (a.y > 0.0 && b.y > 0.0) {
-    return atan2(b.x * a.y - a.x * b.y, b.x * a.x + b.y * a.y);
-  }
-  return aspect_angle(b) - aspect_angle(a);
-}
-
-// Width and height, read from the input where it holds them (exact, no f32 round trip).
-fn box_size(b: vec4<f32>) -> vec2<f32> {
-  return select(b.zw - b.xy, b.zw, FORMAT != 0u);
-}
-
-// Twice the centre offset, pred minus target, from the inputs as given. Differences of nearby
-// coordinates come first: for small boxes far from the origin, (x1 + x2) - (x1g + x2g) in f32
-// would lose the offset to rounding (and cxcywh centres that are equal give exactly 0).
-fn centre_gap(pb: vec4<f32>, tb: vec4<f32>) -> vec2<f32> {
-  switch FORMAT {
-    case 1u: {
-      return 2.0 * (pb.xy - tb.xy);
-    }
-    case 2u: {
-      return 2.0 * (pb.xy - tb.xy) + (pb.zw - tb.zw);
-    }
-    default: {
-      return (pb.xy - tb.xy) + (pb.zw - tb.zw);
-    }
-  }
 }
 
 // p, t: the boxes in xyxy; wh, whg: their sizes; d: twice their centre offset (pred - target).

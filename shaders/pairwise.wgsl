@@ -4,7 +4,6 @@
 // No gradient: g and want_grad are unused.
 
 override VARIANT: u32 = 0u; // 0 iou, 1 giou, 2 diou, 3 ciou
-override FORMAT: u32 = 0u; // 0 xyxy, 1 cxcywh, 2 xywh
 
 struct Params {
   m: u32,
@@ -15,55 +14,6 @@ struct Params {
 @group(0) @binding(7) var<storage, read> in_b: array<vec4<f32>>;
 
 const PAIR_EPS: f32 = 1e-7;
-const FOUR_OVER_PI2: f32 = 0.40528473456935109; // 4 / pi^2
-
-// Same conversion as iou.wgsl's box_to_xyxy (a module holds one family's bindings).
-fn pair_to_xyxy(b: vec4<f32>) -> vec4<f32> {
-  switch FORMAT {
-    case 1u: {
-      let r = 0.5 * b.zw;
-      return vec4(b.xy - r, b.xy + r);
-    }
-    case 2u: {
-      return vec4(b.xy, b.xy + b.zw);
-    }
-    default: {
-      return b;
-    }
-  }
-}
-
-// Width and height, and twice the centre offset a - b, from the inputs as given (as iou.wgsl's
-// box_size and centre_gap): nearby coordinates are subtracted first, with no f32 round trip.
-fn pair_size(b: vec4<f32>) -> vec2<f32> {
-  return select(b.zw - b.xy, b.zw, FORMAT != 0u);
-}
-fn pair_centre_gap(a: vec4<f32>, b: vec4<f32>) -> vec2<f32> {
-  switch FORMAT {
-    case 1u: {
-      return 2.0 * (a.xy - b.xy);
-    }
-    case 2u: {
-      return 2.0 * (a.xy - b.xy) + (a.zw - b.zw);
-    }
-    default: {
-      return (a.xy - b.xy) + (a.zw - b.zw);
-    }
-  }
-}
-
-// ops.md's A(w, h) for the CIoU term; only the square of the difference is used, and
-// where both heights are positive it is one atan2 (design.md).
-fn pair_aspect_gap(wa: vec2<f32>, wb: vec2<f32>) -> f32 {
-  let a = select(wa, -wa, wa.y < 0.0);
-  let b = select(wb, -wb, wb.y < 0.0);
-  if (a.y > 0.0 && b.y > 0.0) {
-    return atan2(a.x * b.y - b.x * a.y, a.x * b.x + a.y * b.y);
-  }
-  let aa = select(atan2(a.x, a.y), 0.0, all(a == vec2(0.0)));
-  let ab = select(atan2(b.x, b.y), 0.0, all(b == vec2(0.0)));
-  return aa - ab;
-}
 
 // a, b: the boxes in xyxy; wa, wb: their sizes; d: their centre offset.
 fn pair_value(a: vec4<f32>, b: vec4<f32>, wa: vec2<f32>, wb: vec2<f32>, d: vec2<f32>) -> f32 {
@@ -83,7 +33,7 @@ fn pair_value(a: vec4<f32>, b: vec4<f32>, wa: vec2<f32>, wb: vec2<f32>, d: vec2<
   if (VARIANT == 2u) {
     return diou;
   }
-  let gap = pair_aspect_gap(wa, wb);
+  let gap = aspect_gap(wb, wa);
   let v = FOUR_OVER_PI2 * gap * gap;
   return diou - safe_div(v, 1.0 - iou + v + PAIR_EPS) * v;
 }
@@ -92,7 +42,7 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
   let m = params.m;
   let a = in_a[i / m];
   let b = in_b[i % m];
-  return pair_value(pair_to_xyxy(a), pair_to_xyxy(b), pair_size(a), pair_size(b), 0.5 * pair_centre_gap(a, b));
+  return pair_value(box_to_xyxy(a), box_to_xyxy(b), box_size(a), box_size(b), 0.5 * centre_gap(a, b));
 }
 
 // The tiled kernel: a tile is WG rows of `a` by WG columns of `b`. Each lane keeps its own `b`
@@ -126,12 +76,12 @@ fn main_tiled(
     workgroupBarrier();
     if (j < m) {
       let b = in_b[j];
-      let bx = pair_to_xyxy(b);
-      let wb = pair_size(b);
+      let bx = box_to_xyxy(b);
+      let wb = box_size(b);
       let count = min(WG, rows - r0);
       for (var r = 0u; r < count; r++) {
         let a = tile_a[r];
-        out_loss[(r0 + r) * m + j] = pair_value(pair_to_xyxy(a), bx, pair_size(a), wb, 0.5 * pair_centre_gap(a, b));
+        out_loss[(r0 + r) * m + j] = pair_value(box_to_xyxy(a), bx, box_size(a), wb, 0.5 * centre_gap(a, b));
       }
     }
   }

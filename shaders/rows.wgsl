@@ -49,38 +49,22 @@ fn main_rows(
   if (group >= groups) {
     return;
   }
-  let weighted = has_flag(FLAG_WEIGHT);
   let store = has_flag(FLAG_STORE_LOSS);
   let want_grad = has_flag(FLAG_GRAD);
-  let go_elementwise = has_flag(FLAG_GRAD_OUTPUT_ELEMENTWISE);
-  var go = 1.0;
-  if (has_flag(FLAG_GRAD_OUTPUT) && !go_elementwise) {
-    go = in_grad_output[0];
-  }
-  var sum = 0.0;
-  var comp = 0.0;
+  let go = scalar_grad_output();
+  var acc = vec2(0.0);
   for (var row = group; row < run.n; row += groups) {
-    var w = 1.0;
-    if (weighted) {
-      w = in_weight[row];
-    }
-    var gi = go;
-    if (go_elementwise) {
-      gi = in_grad_output[row];
-    }
-    let l = w * row_loss_wg(row, lane, gi * run.scale * w, want_grad);
+    let f = element_factors(row, go);
+    let l = f.x * row_loss_wg(row, lane, f.y, want_grad);
     if (lane == 0u) {
       if (store) {
         out_loss[row] = l;
       } else {
-        let y = l - comp;
-        let t = sum + y;
-        comp = (t - sum) - y;
-        sum = t;
+        acc = kahan_add(acc, l);
       }
     }
   }
   if (!store) {
-    partials[group * WG + lane] = select(0.0, sum, lane == 0u);
+    partials[group * WG + lane] = select(0.0, acc.x, lane == 0u);
   }
 }

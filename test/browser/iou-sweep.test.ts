@@ -111,7 +111,7 @@ describe('degenerate boxes on the GPU: finite, and equal to the CPU reference', 
   const target = DEGENERATE.flatMap(([, , t]) => t);
   const n = DEGENERATE.length;
   it.each(VARIANTS.map(([v, m]) => [`${v}${m ? `/${m}` : ''}`, v, m] as const))('%s', async (_name, variant, mode) => {
-    const params = { variant, reduction: 'none', ...(mode ? { mode } : {}) };
+    const params = { variant, reduction: 'none' as const, ...(mode ? { mode } : {}) };
     const inputs = { pred: { dtype: 'f32' as const, shape: [n, 4], data: pred }, target: { dtype: 'f32' as const, shape: [n, 4], data: target } };
     const gpu = await runInPage(gp.page, 'iou_loss', inputs, params);
     expect(gpu.ok).toBe(true);

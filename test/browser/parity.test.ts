@@ -15,6 +15,6 @@ describe('GPU parity in headless Chromium (puppeteer-core)', () => {
     const failed = report.outcomes.filter((o) => o.status !== 'passed').map(formatOutcome);
     expect(failed).toEqual([]);
     for (const op of gpuOps) expect(report.outcomes.some((o) => o.op === op && o.status === 'passed'), op).toBe(true);
-    console.log(`${report.passed} passed, ${report.failed} failed`);
+    console.log(`parity: ${report.passed} fixture cases agree with PyTorch on the GPU and the CPU reference`);
   });
 });

@@ -1,0 +1,78 @@
+// boxes.wgsl: box formats and the geometry shared by iou.wgsl and pairwise.wgsl (ops.md,
+// "Conventions": a loss on boxes in another format equals the loss on the boxes converted to
+// xyxy, and its gradient is with respect to the input as given).
+
+override FORMAT: u32 = 0u; // 0 xyxy, 1 cxcywh, 2 xywh
+
+const FOUR_OVER_PI2: f32 = 0.40528473456935109; // 4 / pi^2, CIoU's v
+
+fn box_to_xyxy(b: vec4<f32>) -> vec4<f32> {
+  switch FORMAT {
+    case 1u: {
+      let r = 0.5 * b.zw;
+      return vec4(b.xy - r, b.xy + r);
+    }
+    case 2u: {
+      return vec4(b.xy, b.xy + b.zw);
+    }
+    default: {
+      return b;
+    }
+  }
+}
+
+// Chain rule from xyxy back to the input's format.
+fn grad_to_format(g: vec4<f32>) -> vec4<f32> {
+  switch FORMAT {
+    case 1u: {
+      return vec4(g.xy + g.zw, 0.5 * (g.zw - g.xy));
+    }
+    case 2u: {
+      return vec4(g.xy + g.zw, g.zw);
+    }
+    default: {
+      return g;
+    }
+  }
+}
+
+// ops.md's A(w, h) reads (w, h) with h >= 0: (-w, -h) where h < 0.
+fn fold_aspect(wh: vec2<f32>) -> vec2<f32> {
+  return select(wh, -wh, wh.y < 0.0);
+}
+fn aspect_angle(f: vec2<f32>) -> f32 {
+  return select(atan2(f.x, f.y), 0.0, all(f == vec2(0.0)));
+}
+
+// A(wg, hg) - A(w, h). Where both heights are positive the difference of angles is one
+// atan2 of (sin, cos) of that difference, exact for nearly equal aspects (design.md).
+fn aspect_gap(wh: vec2<f32>, whg: vec2<f32>) -> f32 {
+  let a = fold_aspect(wh);
+  let b = fold_aspect(whg);
+  if (a.y > 0.0 && b.y > 0.0) {
+    return atan2(b.x * a.y - a.x * b.y, b.x * a.x + b.y * a.y);
+  }
+  return aspect_angle(b) - aspect_angle(a);
+}
+
+// Width and height, read from the input where it holds them (exact, no f32 round trip).
+fn box_size(b: vec4<f32>) -> vec2<f32> {
+  return select(b.zw - b.xy, b.zw, FORMAT != 0u);
+}
+
+// Twice the centre offset, pred minus target, from the inputs as given. Differences of nearby
+// coordinates come first: for small boxes far from the origin, (x1 + x2) - (x1g + x2g) in f32
+// would lose the offset to rounding (and cxcywh centres that are equal give exactly 0).
+fn centre_gap(pb: vec4<f32>, tb: vec4<f32>) -> vec2<f32> {
+  switch FORMAT {
+    case 1u: {
+      return 2.0 * (pb.xy - tb.xy);
+    }
+    case 2u: {
+      return 2.0 * (pb.xy - tb.xy) + (pb.zw - tb.zw);
+    }
+    default: {
+      return (pb.xy - tb.xy) + (pb.zw - tb.zw);
+    }
+  }
+}
