@@ -24,7 +24,7 @@ const toF64 = (a: ArrayLike<number> | undefined) => (a ? Float64Array.from(a) : 
  * const r = cpu.run('smooth_l1', { pred, target }, { beta: 0.11, reduction: 'mean' });
  * r.loss[0]; r.grad.pred;
  */
-export function runCpu(opName: string, inputs: Record<string, unknown>, options: SharedOptions & Record<string, unknown> = {}): CpuResult {
+export function runCpu(opName: string | OpDescriptor, inputs: Record<string, unknown>, options: SharedOptions & Record<string, unknown> = {}): CpuResult {
   const op: OpDescriptor = getOp(opName);
   const { data, info } = hostInputs(op.name, inputs);
   const r = resolve(op, info, options, true);

@@ -12,8 +12,12 @@ export const OPS: Readonly<Record<string, OpDescriptor>> = Object.freeze(
 /** Names of every implemented op. */
 export const opNames = (): string[] => Object.keys(OPS);
 
-/** Looks an op up by name; throws `DetlossError('unknown_op')` listing the known ones. */
-export function getOp(name: string): OpDescriptor {
+/**
+ * Looks an op up by name; throws `DetlossError('unknown_op')` listing the known ones. A
+ * descriptor passes through, so an app can run a loss of its own (see `defineOp`).
+ */
+export function getOp(name: string | OpDescriptor): OpDescriptor {
+  if (typeof name === 'object' && name !== null && typeof name.name === 'string' && typeof name.cpu === 'function') return name;
   const op = typeof name === 'string' ? OPS[name] : undefined;
   if (!op) fail('unknown_op', `unknown op ${JSON.stringify(name)} (implemented: ${opNames().join(', ')})`, 'op');
   return op;

@@ -162,7 +162,7 @@ export class Detloss {
    * const r = await dl.run('smooth_l1', { pred, target }, { beta: 0.11, reduction: 'mean' });
    * r.loss[0]; r.grad.pred;
    */
-  async run(op: string, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<RunResult> {
+  async run(op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<RunResult> {
     const x = await this.execute(op, inputs, options, USAGE.STORAGE | USAGE.COPY_SRC);
     const { desc, r, out, release } = x;
     const stagingBytes = out.lossBytes + Object.values(out.grads).reduce((a, t) => a + t.bytes, 0);
@@ -211,7 +211,7 @@ export class Detloss {
    * encoder.copyBufferToBuffer(r.grad.pred, 0, myGradBuffer, 0, n * 4);
    * r.release();
    */
-  async runResident(op: string, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<ResidentResult> {
+  async runResident(op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<ResidentResult> {
     const x = await this.execute(op, inputs, options, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, true);
     try {
       await x.submit();
@@ -242,7 +242,7 @@ export class Detloss {
    * `submit` encodes and submits the work. `release` returns the call's inputs and scratch
    * buffers to the pool (and the outputs too unless `keepOutputs`).
    */
-  private async execute(op: string, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>, outUsage: number, keepOutputs = false) {
+  private async execute(op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>, outUsage: number, keepOutputs = false) {
     this.alive();
     const desc = getOp(op);
     if (typeof inputs !== 'object' || inputs === null) throw new DetlossError('missing_input', `${desc.name}: inputs must be an object`, 'inputs');
@@ -317,7 +317,7 @@ export class Detloss {
    * @example
    * await dl.warmup(['smooth_l1', { op: 'iou_loss', options: { variant: 'ciou' } }]);
    */
-  async warmup(ops?: (string | { op: string; options?: Record<string, unknown>; dims?: Record<string, number> })[]): Promise<void> {
+  async warmup(ops?: (string | { op: string | OpDescriptor; options?: Record<string, unknown>; dims?: Record<string, number> })[]): Promise<void> {
     this.alive();
     const list = ops ?? Object.values(OPS).filter((d) => d.gpu).map((d) => d.name);
     await Promise.all(
