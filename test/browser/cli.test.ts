@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
 import { rand } from '../helpers/counting';
 
@@ -12,6 +12,9 @@ const cli = (args: string[]) => {
   const r = spawnSync(process.execPath, [join(root, 'dist/cli.js'), 'parity', ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 };
+
+const made: string[] = [];
+afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 /** A fixture file the CLI has never seen, in the documented format; expected numbers from the float64 reference. */
 function newFixtureFile(): string {
@@ -38,6 +41,7 @@ function newFixtureFile(): string {
     };
   };
   const dir = mkdtempSync(join(tmpdir(), 'detloss-fixture-'));
+  made.push(dir);
   const file = join(dir, 'new.json');
   writeFileSync(
     file,
