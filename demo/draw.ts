@@ -1,0 +1,119 @@
+/** Canvas drawing for the playground: the two boxes, their enclosing box and centres, and gradient arrows. */
+import type { Box } from './boxes';
+
+export const COLORS = { pred: '#2f6fde', target: '#1f9d55', arrow: '#e4572e', guide: '#9aa3ad' } as const;
+
+/** Longest arrow, in pixels. */
+const ARROW_MAX = 64;
+
+/** Draws the scene: the target, the prediction on top, and the descent arrows of `grad` (d loss / d pred) if given. */
+export function drawScene(ctx: CanvasRenderingContext2D, width: number, height: number, pred: Box, target: Box, grad?: ArrayLike<number>) {
+  ctx.clearRect(0, 0, width, height);
+  drawGrid(ctx, width, height);
+  drawGuides(ctx, pred, target);
+  drawBox(ctx, target, COLORS.target, 'target', target[3] + 18 <= height ? 'below' : 'above');
+  drawBox(ctx, pred, COLORS.pred, 'pred', pred[1] >= 18 ? 'above' : 'below');
+  if (grad) drawArrows(ctx, pred, grad);
+}
+
+function drawGrid(ctx: CanvasRenderingContext2D, width: number, height: number) {
+  ctx.save();
+  ctx.strokeStyle = '#eef1f4';
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  for (let x = 40; x < width; x += 40) {
+    ctx.moveTo(x + 0.5, 0);
+    ctx.lineTo(x + 0.5, height);
+  }
+  for (let y = 40; y < height; y += 40) {
+    ctx.moveTo(0, y + 0.5);
+    ctx.lineTo(width, y + 0.5);
+  }
+  ctx.stroke();
+  ctx.restore();
+}
+
+/** The smallest enclosing box (GIoU's C) dashed, and the line between the centres (DIoU's rho). */
+function drawGuides(ctx: CanvasRenderingContext2D, p: Box, t: Box) {
+  ctx.save();
+  ctx.strokeStyle = COLORS.guide;
+  ctx.setLineDash([5, 4]);
+  const c: Box = [Math.min(p[0], t[0]), Math.min(p[1], t[1]), Math.max(p[2], t[2]), Math.max(p[3], t[3])];
+  ctx.strokeRect(c[0], c[1], c[2] - c[0], c[3] - c[1]);
+  ctx.beginPath();
+  ctx.moveTo((p[0] + p[2]) / 2, (p[1] + p[3]) / 2);
+  ctx.lineTo((t[0] + t[2]) / 2, (t[1] + t[3]) / 2);
+  ctx.stroke();
+  ctx.restore();
+}
+
+/** A box with its corner handles, its centre, and its name above its top-left or below its bottom-right corner. */
+function drawBox(ctx: CanvasRenderingContext2D, b: Box, color: string, label: string, where: 'above' | 'below') {
+  ctx.save();
+  ctx.fillStyle = `${color}22`;
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 2;
+  ctx.fillRect(b[0], b[1], b[2] - b[0], b[3] - b[1]);
+  ctx.strokeRect(b[0], b[1], b[2] - b[0], b[3] - b[1]);
+  ctx.fillStyle = color;
+  for (const [x, y] of [[b[0], b[1]], [b[2], b[1]], [b[0], b[3]], [b[2], b[3]]]) ctx.fillRect(x - 3, y - 3, 6, 6);
+  ctx.beginPath();
+  ctx.arc((b[0] + b[2]) / 2, (b[1] + b[3]) / 2, 2.5, 0, 2 * Math.PI);
+  ctx.fill();
+  ctx.font = '600 12px system-ui, sans-serif';
+  if (where === 'above') ctx.fillText(label, b[0] + 2, b[1] - 7);
+  else {
+    ctx.textAlign = 'right';
+    ctx.fillText(label, b[2] - 2, b[3] + 16);
+  }
+  ctx.restore();
+}
+
+/**
+ * One arrow per coordinate of the predicted box, from the middle of its edge along -grad (the
+ * direction gradient descent moves that edge), scaled so the longest is ARROW_MAX pixels.
+ */
+function drawArrows(ctx: CanvasRenderingContext2D, b: Box, grad: ArrayLike<number>) {
+  const g = [grad[0], grad[1], grad[2], grad[3]];
+  const gmax = Math.max(...g.map(Math.abs));
+  if (!(gmax > 1e-12) || !Number.isFinite(gmax)) return;
+  const mx = (b[0] + b[2]) / 2;
+  const my = (b[1] + b[3]) / 2;
+  const anchors: [number, number, 'x' | 'y', string][] = [
+    [b[0], my, 'x', 'x1'],
+    [mx, b[1], 'y', 'y1'],
+    [b[2], my, 'x', 'x2'],
+    [mx, b[3], 'y', 'y2'],
+  ];
+  ctx.save();
+  ctx.strokeStyle = COLORS.arrow;
+  ctx.fillStyle = COLORS.arrow;
+  ctx.lineWidth = 2.5;
+  ctx.font = '600 11px system-ui, sans-serif';
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+  anchors.forEach(([x, y, axis, name], k) => {
+    const len = (-g[k] / gmax) * ARROW_MAX;
+    if (Math.abs(len) < 3) return;
+    const [tx, ty] = axis === 'x' ? [x + len, y] : [x, y + len];
+    arrow(ctx, x, y, tx, ty);
+    const s = Math.sign(len) * 11;
+    ctx.fillText(name, axis === 'x' ? tx + s : tx, axis === 'y' ? ty + s : ty);
+  });
+  ctx.restore();
+}
+
+function arrow(ctx: CanvasRenderingContext2D, x0: number, y0: number, x1: number, y1: number) {
+  const a = Math.atan2(y1 - y0, x1 - x0);
+  const head = 8;
+  ctx.beginPath();
+  ctx.moveTo(x0, y0);
+  ctx.lineTo(x1 - Math.cos(a) * head * 0.6, y1 - Math.sin(a) * head * 0.6);
+  ctx.stroke();
+  ctx.beginPath();
+  ctx.moveTo(x1, y1);
+  ctx.lineTo(x1 - head * Math.cos(a - 0.45), y1 - head * Math.sin(a - 0.45));
+  ctx.lineTo(x1 - head * Math.cos(a + 0.45), y1 - head * Math.sin(a + 0.45));
+  ctx.closePath();
+  ctx.fill();
+}

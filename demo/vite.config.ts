@@ -1,0 +1,14 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vite';
+
+const root = fileURLToPath(new URL('.', import.meta.url));
+const repo = fileURLToPath(new URL('..', import.meta.url));
+
+// The in-page demo: detloss straight from ../src (WGSL through `?raw`), no prebuild. Output: demo/dist.
+export default defineConfig({
+  root,
+  base: './',
+  logLevel: 'warn',
+  server: { host: 'localhost', fs: { allow: [repo] } },
+  build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', sourcemap: true },
+});
