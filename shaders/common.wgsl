@@ -27,3 +27,14 @@ fn sigmoid(x: f32) -> f32 {
 fn log_sigmoid(x: f32) -> f32 {
   return -softplus(-x);
 }
+
+// x^y for x >= 0 with 0^y = 0 (y > 0) and x^0 = 1; WGSL's pow is undefined for x <= 0.
+fn pow0(x: f32, y: f32) -> f32 {
+  if (y == 0.0) {
+    return 1.0;
+  }
+  if (y == 2.0) {
+    return x * x;
+  }
+  return select(exp2(y * log2(x)), 0.0, x <= 0.0);
+}

@@ -3,10 +3,11 @@ import { fail } from './types';
 import { balancedL1Op, huberOp, l1Op, mseOp, smoothL1Op } from './regression';
 import { IOU_OPS } from './iou';
 import { CLASSIFICATION_OPS } from './classification';
+import { LOGIT_OPS } from './logits';
 
 /** The catalogue: every op detloss implements, by name. */
 export const OPS: Readonly<Record<string, OpDescriptor>> = Object.freeze(
-  Object.fromEntries([l1Op, mseOp, smoothL1Op, huberOp, balancedL1Op, ...IOU_OPS, ...CLASSIFICATION_OPS].map((d) => [d.name, d])),
+  Object.fromEntries([l1Op, mseOp, smoothL1Op, huberOp, balancedL1Op, ...IOU_OPS, ...LOGIT_OPS, ...CLASSIFICATION_OPS].map((d) => [d.name, d])),
 );
 
 /** Names of every implemented op. */

@@ -1,0 +1,236 @@
+/**
+ * Float64 references for the losses on logits (ops.md, "Classification"): the focal family and
+ * the classification losses. Every sigmoid, softplus and softmax is in its stable form, so
+ * logits of ±100 give finite losses and gradients.
+ */
+import type { CpuForward, CpuInputs, Dims, ResolvedParams } from '../ops/types';
+
+/** log(1 + exp(x)) without overflow. */
+export const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+/** 1 / (1 + exp(-x)) without overflow. */
+export const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+
+/** log_softmax of row i of x [n, c], written into out. */
+function logSoftmaxRow(x: Float64Array, i: number, c: number, scale: number, out: Float64Array) {
+  let m = -Infinity;
+  for (let j = 0; j < c; j++) m = Math.max(m, x[i * c + j] * scale);
+  let s = 0;
+  for (let j = 0; j < c; j++) s += Math.exp(x[i * c + j] * scale - m);
+  const lse = m + Math.log(s);
+  for (let j = 0; j < c; j++) out[j] = x[i * c + j] * scale - lse;
+}
+
+/** Elementwise forward: loss and d loss / d logit per element, then backward scales by upstream. */
+function elementwise(n: number, grad: string, f: (k: number) => [number, number]): CpuForward {
+  const loss = new Float64Array(n);
+  const d = new Float64Array(n);
+  for (let k = 0; k < n; k++) [loss[k], d[k]] = f(k);
+  return { loss, backward: (up) => ({ [grad]: d.map((v, k) => v * up[k]) }) };
+}
+
+/** Row forward: loss per row and d loss_i / d logits[i, :], then backward scales each row. */
+function rowwise(n: number, c: number, grad: string, f: (i: number, g: Float64Array) => number): CpuForward {
+  const loss = new Float64Array(n);
+  const d = new Float64Array(n * c);
+  for (let i = 0; i < n; i++) loss[i] = f(i, d.subarray(i * c, (i + 1) * c));
+  return { loss, backward: (up) => ({ [grad]: d.map((v, k) => v * up[Math.floor(k / c)]) }) };
+}
+
+/**
+ * torchvision sigmoid_focal_loss: alpha_t * ce * (1 - p_t)^gamma. 1 - p_t is
+ * sigmoid(x)(1 - t) + sigmoid(-x) t, which stays exact where p_t rounds to 1.
+ */
+export function sigmoidFocalCpu(inputs: CpuInputs, p: ResolvedParams): CpuForward {
+  const x = inputs.logits as Float64Array;
+  const t = inputs.targets as Float64Array;
+  const alpha = p.alpha as number;
+  const gamma = p.gamma as number;
+  return elementwise(x.length, 'logits', (k) => {
+    const s = sigmoid(x[k]);
+    const sn = sigmoid(-x[k]);
+    const ce = softplus(x[k]) - x[k] * t[k];
+    const q = s * (1 - t[k]) + sn * t[k];
+    const dq = (1 - 2 * t[k]) * s * sn;
+    const qg = gamma === 0 ? 1 : q ** gamma;
+    const dqg = gamma === 0 || q === 0 ? 0 : gamma * q ** (gamma - 1) * dq;
+    const at = alpha >= 0 ? alpha * t[k] + (1 - alpha) * (1 - t[k]) : 1;
+    return [at * ce * qg, at * ((s - t[k]) * qg + ce * dqg)];
+  });
+}
+
+/** mmdetection quality_focal_loss: per row, the sum over classes. */
+export function qualityFocalCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuForward {
+  const x = inputs.logits as Float64Array;
+  const labels = inputs.labels as Int32Array;
+  const scores = inputs.scores as Float64Array;
+  const beta = p.beta as number;
+  const { n, c } = dims;
+  return rowwise(n, c, 'logits', (i, g) => {
+    let sum = 0;
+    const y = labels[i];
+    for (let j = 0; j < c; j++) {
+      const v = x[i * c + j];
+      const s = sigmoid(v);
+      if (j === y) {
+        const sc = scores[i];
+        const e = Math.abs(sc - s);
+        const bce = softplus(v) - v * sc;
+        const eb = e ** beta;
+        sum += bce * eb;
+        const de = e === 0 ? 0 : beta * e ** (beta - 1) * (s > sc ? 1 : -1) * s * (1 - s);
+        g[j] = (s - sc) * eb + bce * de;
+      } else {
+        // bce with a zero target is softplus(x); scale s^beta
+        const sb = s ** beta;
+        sum += softplus(v) * sb;
+        g[j] = s * sb + (s === 0 ? 0 : softplus(v) * beta * s ** (beta - 1) * s * (1 - s));
+      }
+    }
+    return sum;
+  });
+}
+
+/** mmdetection distribution_focal_loss: CE to the two bins around the target, weighted linearly. */
+export function distributionFocalCpu(inputs: CpuInputs, _p: ResolvedParams, dims: Dims): CpuForward {
+  const x = inputs.logits as Float64Array;
+  const t = inputs.targets as Float64Array;
+  const { n, k } = dims;
+  const ls = new Float64Array(k);
+  return rowwise(n, k, 'logits', (i, g) => {
+    logSoftmaxRow(x, i, k, 1, ls);
+    const left = Math.trunc(t[i]);
+    const wl = left + 1 - t[i];
+    const wr = t[i] - left;
+    for (let j = 0; j < k; j++) g[j] = Math.exp(ls[j]);
+    g[left] -= wl;
+    if (left + 1 < k) g[left + 1] -= wr;
+    return -ls[left] * wl - (left + 1 < k ? ls[left + 1] * wr : 0);
+  });
+}
+
+/** mmdetection varifocal_loss: bce * focal weight, the weight differentiated too (mmdetection does not detach it). */
+export function varifocalCpu(inputs: CpuInputs, p: ResolvedParams): CpuForward {
+  const x = inputs.logits as Float64Array;
+  const t = inputs.targets as Float64Array;
+  const alpha = p.alpha as number;
+  const gamma = p.gamma as number;
+  const iouWeighted = p.iouWeighted as boolean;
+  return elementwise(x.length, 'logits', (k) => {
+    const s = sigmoid(x[k]);
+    const bce = softplus(x[k]) - x[k] * t[k];
+    const dbce = s - t[k];
+    if (t[k] > 0) {
+      const w = iouWeighted ? t[k] : 1;
+      return [bce * w, dbce * w];
+    }
+    const e = Math.abs(s - t[k]);
+    const w = alpha * e ** gamma;
+    const dw = e === 0 ? 0 : alpha * gamma * e ** (gamma - 1) * (s > t[k] ? 1 : -1) * s * (1 - s);
+    return [bce * w, dbce * w + bce * dw];
+  });
+}
+
+/** F.binary_cross_entropy_with_logits with an optional pos_weight [c]. */
+export function bceWithLogitsCpu(inputs: CpuInputs, _p: ResolvedParams, dims: Dims): CpuForward {
+  const x = inputs.logits as Float64Array;
+  const t = inputs.targets as Float64Array;
+  const pw = inputs.posWeight as Float64Array | undefined;
+  const c = dims.c;
+  return elementwise(x.length, 'logits', (k) => {
+    const w = pw ? pw[k % c] : 1;
+    // w t softplus(-x) + (1 - t) softplus(x)
+    const loss = w * t[k] * softplus(-x[k]) + (1 - t[k]) * softplus(x[k]);
+    return [loss, -w * t[k] * sigmoid(-x[k]) + (1 - t[k]) * sigmoid(x[k])];
+  });
+}
+
+/** F.cross_entropy with class weights, ignore_index and label smoothing; 0 for ignored rows. */
+export function crossEntropyCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuForward {
+  const x = inputs.logits as Float64Array;
+  const labels = inputs.labels as Int32Array;
+  const cw = inputs.classWeight as Float64Array | undefined;
+  const ignore = p.ignoreIndex as number;
+  const ls = p.labelSmoothing as number;
+  const { n, c } = dims;
+  const q = new Float64Array(c);
+  let wsum = 0;
+  for (let j = 0; j < c; j++) wsum += cw ? cw[j] : 1;
+  return rowwise(n, c, 'logits', (i, g) => {
+    const y = labels[i];
+    if (y === ignore) return 0;
+    logSoftmaxRow(x, i, c, 1, q);
+    const wy = cw ? cw[y] : 1;
+    let smooth = 0;
+    for (let j = 0; j < c; j++) smooth += (cw ? cw[j] : 1) * q[j];
+    const a = (1 - ls) * wy + (ls / c) * wsum;
+    for (let j = 0; j < c; j++) g[j] = Math.exp(q[j]) * a - (ls / c) * (cw ? cw[j] : 1);
+    g[y] -= (1 - ls) * wy;
+    return -(1 - ls) * wy * q[y] - (ls / c) * smooth;
+  });
+}
+
+/** PyTorch's 'mean' for cross-entropy: sum(weight_i * classWeight[y_i]) over rows not ignored. */
+export function crossEntropyDenominator(inputs: CpuInputs, weight: Float64Array | undefined, p: ResolvedParams): number {
+  const labels = inputs.labels as Int32Array;
+  const cw = inputs.classWeight as Float64Array | undefined;
+  let d = 0;
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] === p.ignoreIndex) continue;
+    d += (weight ? weight[i] : 1) * (cw ? cw[labels[i]] : 1);
+  }
+  return d;
+}
+
+/** KL distillation: T^2 * sum_j p_j (log p_j - log q_j), p = softmax(teacher/T), q = softmax(student/T). */
+export function klDivCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuForward {
+  const s = inputs.student as Float64Array;
+  const t = inputs.teacher as Float64Array;
+  const T = p.temperature as number;
+  const perClass = p.classReduction === 'mean';
+  const { n, c } = dims;
+  const lp = new Float64Array(c);
+  const lq = new Float64Array(c);
+  const div = perClass ? c : 1;
+  return rowwise(n, c, 'student', (i, g) => {
+    logSoftmaxRow(t, i, c, 1 / T, lp);
+    logSoftmaxRow(s, i, c, 1 / T, lq);
+    let kl = 0;
+    for (let j = 0; j < c; j++) {
+      const pj = Math.exp(lp[j]);
+      kl += pj * (lp[j] - lq[j]);
+      g[j] = (T * (Math.exp(lq[j]) - pj)) / div;
+    }
+    return (T * T * kl) / div;
+  });
+}
+
+/** mmdetection dice_loss on sigmoid(logits), per row. */
+export function diceCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuForward {
+  const x = inputs.logits as Float64Array;
+  const t = inputs.targets as Float64Array;
+  const eps = p.eps as number;
+  const naive = p.naive as boolean;
+  const { n } = dims;
+  const w = dims.p;
+  return rowwise(n, w, 'logits', (i, g) => {
+    let a = 0;
+    let b = 0;
+    let c = 0;
+    for (let j = 0; j < w; j++) {
+      const s = sigmoid(x[i * w + j]);
+      const tj = t[i * w + j];
+      a += s * tj;
+      b += naive ? s : s * s;
+      c += naive ? tj : tj * tj;
+    }
+    const den = naive ? b + c + eps : b + c + 2 * eps;
+    const num = naive ? 2 * a + eps : 2 * a;
+    for (let j = 0; j < w; j++) {
+      const s = sigmoid(x[i * w + j]);
+      const tj = t[i * w + j];
+      const dd = (2 * tj) / den - (num * (naive ? 1 : 2 * s)) / (den * den);
+      g[j] = -dd * s * (1 - s);
+    }
+    return 1 - num / den;
+  });
+}

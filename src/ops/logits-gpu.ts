@@ -1,0 +1,46 @@
+import bceWgsl from '../../shaders/bce.wgsl?raw';
+import ceWgsl from '../../shaders/ce.wgsl?raw';
+import commonWgsl from '../../shaders/common.wgsl?raw';
+import dflWgsl from '../../shaders/dfl.wgsl?raw';
+import diceWgsl from '../../shaders/dice.wgsl?raw';
+import focalWgsl from '../../shaders/focal.wgsl?raw';
+import fusedWgsl from '../../shaders/fused.wgsl?raw';
+import klWgsl from '../../shaders/kl.wgsl?raw';
+import qflWgsl from '../../shaders/qfl.wgsl?raw';
+import rowsWgsl from '../../shaders/rows.wgsl?raw';
+import type { Dims, GpuKernel, ResolvedParams } from './types';
+
+/** An elementwise kernel: one logit per output element. */
+const elementwise = (id: string, wgsl: string, rest: Omit<GpuKernel, 'shader' | 'shaderId' | 'entry'> = {}): GpuKernel => ({
+  shader: [commonWgsl, fusedWgsl, wgsl].join('\n'),
+  shaderId: id,
+  entry: 'main',
+  ...rest,
+});
+
+/** A row kernel: a thread per row, or a workgroup per row when the row (dim `d`) is long. */
+const rowwise = (id: string, wgsl: string, d: string, rest: Omit<GpuKernel, 'shader' | 'shaderId' | 'entry'> = {}): GpuKernel => ({
+  shader: [commonWgsl, fusedWgsl, rowsWgsl, wgsl].join('\n'),
+  shaderId: id,
+  entry: 'main',
+  rows: { entry: 'main_rows', length: (dims: Dims) => dims[d] },
+  ...rest,
+});
+
+const focalUniforms = (p: ResolvedParams) => ({ alpha: p.alpha as number, gamma: p.gamma as number });
+
+/** GPU kernels of the logit losses, by op name. */
+export const LOGIT_KERNELS: Record<string, GpuKernel> = {
+  sigmoid_focal: elementwise('focal', focalWgsl, { overrides: () => ({ OP: 0 }), uniforms: focalUniforms }),
+  varifocal: elementwise('focal', focalWgsl, { overrides: (p) => ({ OP: 1, IOU_WEIGHTED: p.iouWeighted ? 1 : 0 }), uniforms: focalUniforms }),
+  bce_with_logits: elementwise('bce', bceWgsl),
+  quality_focal: rowwise('qfl', qflWgsl, 'c', { uniforms: (p) => ({ beta: p.beta as number }) }),
+  distribution_focal: rowwise('dfl', dflWgsl, 'k'),
+  cross_entropy: rowwise('ce', ceWgsl, 'c', {
+    uniforms: (p) => ({ ignore_index: p.ignoreIndex as number, label_smoothing: p.labelSmoothing as number }),
+  }),
+  kl_div: rowwise('kl', klWgsl, 'c', {
+    uniforms: (p, dims) => ({ temperature: p.temperature as number, class_div: p.classReduction === 'mean' ? dims.c : 1 }),
+  }),
+  dice: rowwise('dice', diceWgsl, 'p', { overrides: (p) => ({ NAIVE: p.naive ? 1 : 0 }), uniforms: (p) => ({ eps: p.eps as number }) }),
+};
