@@ -56,6 +56,46 @@ export class DetlossContext extends Detloss {
   iouLoss(pred: HostTensor, target: HostTensor, options: IouOptions = {}) {
     return this.call('iou_loss', { pred, target }, options);
   }
+  /** torchvision sigmoid_focal_loss on logits [n]. @example await dl.sigmoidFocalLoss(logits, targets, { alpha: 0.25, gamma: 2 }) */
+  sigmoidFocalLoss(logits: HostTensor, targets: HostTensor, options: WrapperOptions & { alpha?: number; gamma?: number } = {}) {
+    return this.call('sigmoid_focal', { logits, targets }, options);
+  }
+  /**
+   * Quality focal loss (mmdetection QFL): logits [n,c], labels [n] (Int32Array; outside 0..c-1 is background), scores [n].
+   * @example await dl.qualityFocalLoss(logits, labels, scores, { beta: 2 })
+   */
+  qualityFocalLoss(logits: HostTensor, labels: HostTensor, scores: HostTensor, options: WrapperOptions & { beta?: number } = {}) {
+    return this.call('quality_focal', { logits, labels, scores }, options);
+  }
+  /** Distribution focal loss (mmdetection DFL): logits [n,k], targets [n] in [0, k-1). @example await dl.distributionFocalLoss(logits, targets) */
+  distributionFocalLoss(logits: HostTensor, targets: HostTensor, options: WrapperOptions = {}) {
+    return this.call('distribution_focal', { logits, targets }, options);
+  }
+  /** Varifocal loss (mmdetection): logits, targets [n,c] (pass `{ data, shape }`). @example await dl.varifocalLoss({ data, shape: [n, c] }, { data: t, shape: [n, c] }) */
+  varifocalLoss(logits: HostTensor, targets: HostTensor, options: WrapperOptions & { alpha?: number; gamma?: number; iouWeighted?: boolean } = {}) {
+    return this.call('varifocal', { logits, targets }, options);
+  }
+  /** F.binary_cross_entropy_with_logits: logits, targets [n,c], optional posWeight [c]. @example await dl.bceWithLogits(x, t, { posWeight }) */
+  bceWithLogits(logits: HostTensor, targets: HostTensor, options: WrapperOptions & { posWeight?: HostTensor } = {}) {
+    const { posWeight, ...rest } = options;
+    return this.call('bce_with_logits', { logits, targets, ...(posWeight ? { posWeight } : {}) }, rest);
+  }
+  /**
+   * F.cross_entropy: logits [n,c], labels [n] (Int32Array), optional classWeight [c].
+   * @example await dl.crossEntropy(logits, labels, { labelSmoothing: 0.1, ignoreIndex: -1 })
+   */
+  crossEntropy(logits: HostTensor, labels: HostTensor, options: WrapperOptions & { classWeight?: HostTensor; ignoreIndex?: number; labelSmoothing?: number } = {}) {
+    const { classWeight, ...rest } = options;
+    return this.call('cross_entropy', { logits, labels, ...(classWeight ? { classWeight } : {}) }, rest);
+  }
+  /** KL distillation from teacher logits [n,c] to the student's, gradient for the student. @example await dl.klDiv(student, teacher, { temperature: 4 }) */
+  klDiv(student: HostTensor, teacher: HostTensor, options: WrapperOptions & { temperature?: number; classReduction?: 'sum' | 'mean' } = {}) {
+    return this.call('kl_div', { student, teacher }, options);
+  }
+  /** Dice loss (mmdetection) on sigmoid(logits) [n,p] per sample. @example await dl.diceLoss(x, t, { naive: true }) */
+  diceLoss(logits: HostTensor, targets: HostTensor, options: WrapperOptions & { eps?: number; naive?: boolean } = {}) {
+    return this.call('dice', { logits, targets }, options);
+  }
   /**
    * The [n,m] matrix of an IoU variant (a similarity) between every box of a [n,4] and b [m,4]:
    * the cost matrix of Hungarian, SimOTA or ATSS matching. `b` may be passed as `{ data, shape }`.

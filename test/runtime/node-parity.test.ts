@@ -25,7 +25,23 @@ describe('GPU parity on Node WebGPU (Dawn)', () => {
       }
     }
     expect(bad).toEqual([]);
-    expect(cases.length).toBeGreaterThanOrEqual(198);
+    expect(cases.length).toBeGreaterThanOrEqual(664);
+    dl.destroy();
+  });
+  it('every fixture case of every row op passes with a workgroup per row (rowThreshold 0)', async () => {
+    const dl = await nodeContext({ rowThreshold: 0 });
+    const rowCases = cases.filter((c) => OPS[c.op].gpu?.rows);
+    const bad: string[] = [];
+    for (const c of rowCases) {
+      try {
+        const cmp = compareCase(c, await dl.run(c.op, caseInputs(c), caseOptions(c)));
+        if (!cmp.pass) bad.push(`${c.name}: ${cmp.detail}`);
+      } catch (e) {
+        bad.push(`${c.name}: threw ${(e as Error).message}`);
+      }
+    }
+    expect(bad).toEqual([]);
+    expect(new Set(rowCases.map((c) => c.op))).toEqual(new Set(['quality_focal', 'distribution_focal', 'cross_entropy', 'kl_div', 'dice']));
     dl.destroy();
   });
 });
