@@ -17,6 +17,8 @@ interface Shaped {
 }
 
 let dl: DetlossContext;
+/** The same device with a workgroup per row forced, to measure that choice against a thread per row. */
+let dlRows: DetlossContext;
 let state:
   | {
       c: BenchCase;
@@ -123,7 +125,11 @@ async function tfjsCall(c: BenchCase, t: Tensors): Promise<{ loss: Float32Array;
 }
 
 function options(c: BenchCase): Record<string, unknown> & { reduction: 'none' | 'mean' } {
-  return { ...c.params, reduction: isPairwise(c) ? 'none' : 'mean' };
+  if (isPairwise(c)) return { ...c.params, reduction: 'none' };
+  // Cross-entropy's 'mean' divides by data (weights of the rows not ignored), which inputs already on
+  // the device cannot give the host; here no row is ignored and there are no class weights, so it is n.
+  if (c.op === 'cross_entropy') return { ...c.params, reduction: 'mean', avgFactor: c.n };
+  return { ...c.params, reduction: 'mean' };
 }
 
 const relErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -136,6 +142,7 @@ const relErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 const api = {
   async init() {
     dl = await createDetloss();
+    dlRows = await createDetloss({ device: dl.device, rowThreshold: 0 });
     await tf.setBackend('webgpu');
     await tf.ready();
     return { adapter: dl.adapter };
@@ -213,6 +220,9 @@ const api = {
       case 'detloss-gpu':
         await dl.run(c.op, s.gpu, options(c));
         break;
+      case 'detloss-gpu-rows':
+        await dlRows.run(c.op, s.gpu, options(c));
+        break;
       case 'detloss-gpu-resident': {
         const r = await dl.runResident(c.op, s.gpu, options(c));
         await dl.device.queue.onSubmittedWorkDone();
@@ -274,6 +284,7 @@ const api = {
     tf.dispose(Object.values(state.tfw));
     if (state.tfc) tf.dispose(Object.values(state.tfc));
     dl.trim();
+    dlRows.trim();
     state = undefined;
   },
 };

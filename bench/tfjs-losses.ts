@@ -109,7 +109,7 @@ export const TFJS_LOSSES: Record<string, LossFn> = {
     const ls = tf.logSoftmax(logits);
     const li = tf.cast(left, 'int32') as tf.Tensor1D;
     const pick = (idx: tf.Tensor1D) => tf.sum(tf.mul(tf.oneHot(idx, k), ls), 1);
-    return tf.mean(tf.neg(tf.add(tf.mul(pick(li), wl), tf.mul(pick(tf.add(li, 1) as tf.Tensor1D), wr))));
+    return tf.mean(tf.neg(tf.add(tf.mul(pick(li), wl), tf.mul(pick(tf.add(li, tf.scalar(1, 'int32')) as tf.Tensor1D), wr))));
   },
 };
 

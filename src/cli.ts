@@ -46,7 +46,7 @@ async function bench(args: string[]): Promise<number> {
   if (ops) cases = cases.filter((c) => ops!.includes(c.op));
   const t0 = Date.now();
   try {
-    const res = await runBench({ benchDist: 'bench/dist', cases, reps, warmup: 2, cpuMaxElements: 2e7, log: (l) => console.log(l) });
+    const res = await runBench({ benchDist: 'bench/dist', cases, reps, warmup: 2, cpuMaxElements: 2e7, slowMs: 5000, slowReps: 3, log: (l) => console.log(l) });
     const files = writeBench(res, out, reps);
     console.log(`\n${benchTable(res)}\n`);
     console.log(`wrote ${files.join(', ')} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
