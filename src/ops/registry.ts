@@ -2,13 +2,15 @@ import type { OpDescriptor } from './types';
 import { fail } from './types';
 import { balancedL1Op, huberOp, l1Op, mseOp, smoothL1Op } from './regression';
 import { IOU_OPS } from './iou';
-import { CLASSIFICATION_OPS } from './classification';
 import { LOGIT_OPS } from './logits';
 
+const ALL: OpDescriptor[] = [l1Op, mseOp, smoothL1Op, huberOp, balancedL1Op, ...IOU_OPS, ...LOGIT_OPS];
+for (const [i, d] of ALL.entries()) {
+  if (ALL.findIndex((o) => o.name === d.name) !== i) throw new Error(`detloss: two ops are named ${d.name}`);
+}
+
 /** The catalogue: every op detloss implements, by name. */
-export const OPS: Readonly<Record<string, OpDescriptor>> = Object.freeze(
-  Object.fromEntries([l1Op, mseOp, smoothL1Op, huberOp, balancedL1Op, ...IOU_OPS, ...LOGIT_OPS, ...CLASSIFICATION_OPS].map((d) => [d.name, d])),
-);
+export const OPS: Readonly<Record<string, OpDescriptor>> = Object.freeze(Object.fromEntries(ALL.map((d) => [d.name, d])));
 
 /** Names of every implemented op. */
 export const opNames = (): string[] => Object.keys(OPS);
