@@ -38,3 +38,14 @@ fn pow0(x: f32, y: f32) -> f32 {
   }
   return select(exp2(y * log2(x)), 0.0, x <= 0.0);
 }
+
+// sigmoid(x), sigmoid(-x) and softplus(x) from one exp(-|x|): (s, 1 - s, log(1 + exp(x))).
+// The losses on logits need all three; one exp and one log is a third of the work.
+fn logistic(x: f32) -> vec3<f32> {
+  let e = exp(-abs(x));
+  let r = 1.0 / (1.0 + e);
+  let big = r;      // sigmoid(|x|)
+  let small = e * r; // sigmoid(-|x|)
+  let pos = x >= 0.0;
+  return vec3(select(small, big, pos), select(big, small, pos), max(x, 0.0) + log(1.0 + e));
+}

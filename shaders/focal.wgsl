@@ -19,9 +19,10 @@ struct Params {
 fn sigmoid_focal(x: f32, t: f32) -> vec2<f32> {
   let gamma = params.gamma;
   let alpha = params.alpha;
-  let s = sigmoid(x);
-  let sn = sigmoid(-x);
-  let ce = softplus(x) - x * t;
+  let lg = logistic(x);
+  let s = lg.x;
+  let sn = lg.y;
+  let ce = lg.z - x * t;
   let q = s * (1.0 - t) + sn * t;
   let dq = (1.0 - 2.0 * t) * s * sn;
   let qg = pow0(q, gamma);
@@ -33,9 +34,10 @@ fn sigmoid_focal(x: f32, t: f32) -> vec2<f32> {
 
 // mmdetection does not detach the focal weight, so it is differentiated too.
 fn varifocal(x: f32, t: f32) -> vec2<f32> {
-  let s = sigmoid(x);
-  let sn = sigmoid(-x);
-  let bce = softplus(x) - x * t;
+  let lg = logistic(x);
+  let s = lg.x;
+  let sn = lg.y;
+  let bce = lg.z - x * t;
   if (t > 0.0) {
     let w = select(1.0, t, IOU_WEIGHTED);
     return vec2(bce * w, (s - t) * w);

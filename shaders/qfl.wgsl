@@ -16,16 +16,17 @@ struct Params {
 // (loss, d loss / d x) of one entry; positive: this is the row's label column.
 fn qfl_entry(x: f32, positive: bool, score: f32) -> vec2<f32> {
   let beta = params.beta;
-  let s = sigmoid(x);
-  let sn = sigmoid(-x);
+  let lg = logistic(x);
+  let s = lg.x;
+  let sn = lg.y;
   if (positive) {
     let e = abs(score - s);
-    let bce = softplus(x) - x * score;
+    let bce = lg.z - x * score;
     let eb = pow0(e, beta);
     let de = select(beta * pow0(e, beta - 1.0) * sgn(s - score) * s * sn, 0.0, e == 0.0);
     return vec2(bce * eb, (s - score) * eb + bce * de);
   }
-  let sp = softplus(x);
+  let sp = lg.z;
   let sb = pow0(s, beta);
   return vec2(sp * sb, s * sb + select(sp * beta * pow0(s, beta - 1.0) * s * sn, 0.0, s == 0.0));
 }
