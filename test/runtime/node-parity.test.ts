@@ -12,35 +12,31 @@ const cases = readdirSync(dir)
   .flatMap((f) => parseFixtures(readFileSync(new URL(f, dir), 'utf8'), f))
   .filter((c) => OPS[c.op]?.gpu);
 
+/** The cases a context gets wrong, each with the first offending element or the error. */
+async function failures(dl: Awaited<ReturnType<typeof nodeContext>>, list: typeof cases): Promise<string[]> {
+  const bad: string[] = [];
+  for (const c of list) {
+    try {
+      const cmp = compareCase(c, await dl.run(c.op, caseInputs(c), caseOptions(c)));
+      if (!cmp.pass) bad.push(`${c.name}: ${cmp.detail}`);
+    } catch (e) {
+      bad.push(`${c.name}: threw ${(e as Error).message}`);
+    }
+  }
+  return bad;
+}
+
 describe('GPU parity on Node WebGPU (Dawn)', () => {
   it('every fixture case of every GPU op passes', async () => {
     const dl = await nodeContext();
-    const bad: string[] = [];
-    for (const c of cases) {
-      try {
-        const cmp = compareCase(c, await dl.run(c.op, caseInputs(c), caseOptions(c)));
-        if (!cmp.pass) bad.push(`${c.name}: ${cmp.detail}`);
-      } catch (e) {
-        bad.push(`${c.name}: threw ${(e as Error).message}`);
-      }
-    }
-    expect(bad).toEqual([]);
+    expect(await failures(dl, cases)).toEqual([]);
     expect(cases.length).toBeGreaterThanOrEqual(664);
     dl.destroy();
   });
   it('every fixture case of every row op passes with a workgroup per row (rowThreshold 0)', async () => {
     const dl = await nodeContext({ rowThreshold: 0 });
     const rowCases = cases.filter((c) => OPS[c.op].gpu?.rows);
-    const bad: string[] = [];
-    for (const c of rowCases) {
-      try {
-        const cmp = compareCase(c, await dl.run(c.op, caseInputs(c), caseOptions(c)));
-        if (!cmp.pass) bad.push(`${c.name}: ${cmp.detail}`);
-      } catch (e) {
-        bad.push(`${c.name}: threw ${(e as Error).message}`);
-      }
-    }
-    expect(bad).toEqual([]);
+    expect(await failures(dl, rowCases)).toEqual([]);
     expect(new Set(rowCases.map((c) => c.op))).toEqual(new Set(['quality_focal', 'distribution_focal', 'cross_entropy', 'kl_div', 'dice']));
     dl.destroy();
   });
