@@ -190,7 +190,8 @@ export function klDivCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuF
   const { n, c } = dims;
   const lp = new Float64Array(c);
   const lq = new Float64Array(c);
-  const div = perClass ? c : 1;
+  // c = 0 has no classes to average over: divide by 1, as the kernel does, not by 0.
+  const div = perClass ? Math.max(c, 1) : 1;
   return rowwise(n, c, 'student', (i, g) => {
     logSoftmaxRow(t, i, c, 1 / T, lp);
     logSoftmaxRow(s, i, c, 1 / T, lq);
@@ -202,6 +203,11 @@ export function klDivCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuF
     }
     return (T * T * kl) / div;
   });
+}
+
+/** a / b, with 0 where b is 0 (the kernels' safe_div). */
+function safeDiv(a: number, b: number): number {
+  return b === 0 ? 0 : a / b;
 }
 
 /** mmdetection dice_loss on sigmoid(logits), per row. */
@@ -228,9 +234,10 @@ export function diceCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuFo
     for (let j = 0; j < w; j++) {
       const s = sigmoid(x[i * w + j]);
       const tj = t[i * w + j];
-      const dd = (2 * tj) / den - (num * (naive ? 1 : 2 * s)) / (den * den);
+      const dd = safeDiv(2 * tj, den) - safeDiv(num * (naive ? 1 : 2 * s), den * den);
       g[j] = -dd * s * (1 - s);
     }
-    return 1 - num / den;
+    // eps = 0 with empty rows (or all-zero sums) gives 0 / 0; the kernel's safe_div reads it as 0.
+    return 1 - safeDiv(num, den);
   });
 }

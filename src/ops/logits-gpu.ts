@@ -40,7 +40,7 @@ export const LOGIT_KERNELS: Record<string, GpuKernel> = {
     uniforms: (p) => ({ ignore_index: p.ignoreIndex as number, label_smoothing: p.labelSmoothing as number }),
   }),
   kl_div: rowwise('kl', klWgsl, 'c', {
-    uniforms: (p, dims) => ({ temperature: p.temperature as number, class_div: p.classReduction === 'mean' ? dims.c : 1 }),
+    uniforms: (p, dims) => ({ temperature: p.temperature as number, class_div: p.classReduction === 'mean' ? Math.max(dims.c, 1) : 1 }),
   }),
   dice: rowwise('dice', diceWgsl, 'p', { overrides: (p) => ({ NAIVE: p.naive ? 1 : 0 }), uniforms: (p) => ({ eps: p.eps as number }) }),
 };

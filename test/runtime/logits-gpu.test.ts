@@ -96,3 +96,36 @@ describe('empty batches', () => {
     }
   });
 });
+
+describe('zero-sized rows: 0 / 0 is read as 0 on the GPU and the CPU alike, never NaN', () => {
+  const f32 = (shape: number[], data: number[] = []) => ({ data: Float32Array.from(data), shape });
+  it("kl_div with c = 0 and classReduction 'mean'", async () => {
+    const inputs = { student: f32([3, 0]), teacher: f32([3, 0]) };
+    for (const reduction of ['none', 'sum'] as const) {
+      const o = { reduction, classReduction: 'mean' as const, temperature: 2 };
+      const r = await dl.run('kl_div', inputs, o);
+      const ref = cpu.run('kl_div', inputs, o);
+      expect(Array.from(r.loss)).toEqual(reduction === 'none' ? [0, 0, 0] : [0]);
+      expect(Array.from(ref.loss)).toEqual(Array.from(r.loss));
+      expect(r.grad.student.length).toBe(0);
+    }
+  });
+  it('dice with eps = 0: an empty row and a row of certain negatives against zero targets', async () => {
+    for (const naive of [false, true]) {
+      const empty = { logits: f32([2, 0]), targets: f32([2, 0]) };
+      const o = { reduction: 'none' as const, eps: 0, naive };
+      const r = await dl.run('dice', empty, o);
+      const ref = cpu.run('dice', empty, o);
+      expect(Array.from(r.loss)).toEqual([1, 1]);
+      expect(Array.from(ref.loss)).toEqual([1, 1]);
+      // sigmoid(-1e4) is 0 in f32 and in f64, so every sum is 0 and the coefficient is 0 / 0.
+      const zero = { logits: f32([1, 3], [-1e4, -1e4, -1e4]), targets: f32([1, 3], [0, 0, 0]) };
+      const rz = await dl.run('dice', zero, o);
+      const refz = cpu.run('dice', zero, o);
+      expect(Array.from(rz.loss)).toEqual([1]);
+      expect(Array.from(refz.loss)).toEqual([1]);
+      expect(Array.from(rz.grad.logits).map((v) => v + 0)).toEqual([0, 0, 0]);
+      expect(Array.from(refz.grad.logits).map((v) => v + 0)).toEqual([0, 0, 0]);
+    }
+  });
+});
