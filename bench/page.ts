@@ -24,7 +24,9 @@ let state:
       c: BenchCase;
       host: Record<string, Shaped>;
       gpu: Record<string, { buffer: GPUBuffer; shape: number[] }>;
-      tfw: Tensors;
+      /** detloss's loss and gradient, which TF.js must match before it is timed. */
+      mine: { loss: Float32Array; grad?: Float32Array };
+      tfw?: Tensors;
       tfc?: Tensors;
       copy: { pipeline: GPUComputePipeline; bind: GPUBindGroup; grid: [number, number]; buffers: GPUBuffer[] };
       bytes: { read: number; write: number };
@@ -148,7 +150,7 @@ const api = {
     return { adapter: dl.adapter };
   },
 
-  /** Uploads a case for every contender, checks TF.js against detloss, counts dispatches. */
+  /** Uploads a case for detloss and the copy kernel, and counts detloss's dispatches. TF.js comes in prepareTfjs. */
   async prepare(c: BenchCase) {
     api.dispose();
     const host = makeInputs(c);
@@ -160,34 +162,11 @@ const api = {
       gpu[k] = { buffer, shape: t.shape };
       read += t.data.byteLength;
     }
-    await tf.setBackend('webgpu');
-    const tfw = tfTensors(host);
-    let tfc: Tensors | undefined;
-    if (c.n <= 100_000) {
-      await tf.setBackend('cpu');
-      tfc = tfTensors(host);
-      await tf.setBackend('webgpu');
-    }
     // The detloss result, and what the kernel writes.
-    dispatchCount = 0;
     const mine = await dl.run(c.op, gpu, options(c));
     const detlossDispatches = dl.stats().lastCall?.dispatches ?? 0;
     const gradName = Object.keys(mine.grad)[0];
     const write = isPairwise(c) ? mine.loss.byteLength : (mine.grad[gradName]?.byteLength ?? 0) + 4;
-    // The TF.js peer must agree before it is timed.
-    dispatchCount = 0;
-    let check: { ok: boolean; detail: string };
-    let tfjsDispatches = 0;
-    try {
-      const peer = await tfjsCall(c, tfw);
-      tfjsDispatches = dispatchCount;
-      const lossErr = relErr(peer.loss, mine.loss);
-      const gradErr = peer.grad ? relErr(peer.grad, mine.grad[gradName]) : 0;
-      const ok = lossErr < 2e-3 && gradErr < 2e-3;
-      check = { ok, detail: `loss rel err ${lossErr.toExponential(1)}, grad rel err ${gradErr.toExponential(1)}` };
-    } catch (e) {
-      check = { ok: false, detail: `TF.js failed: ${(e as Error).message}` };
-    }
     // The copy kernel over the same bytes.
     // vec4 granularity: sizes rounded up to 16 bytes.
     const nSrc = Math.ceil(read / 16);
@@ -207,8 +186,35 @@ const api = {
         { binding: 2, resource: { buffer: dst } },
       ],
     });
-    state = { c, host, gpu, tfw, tfc, copy: { pipeline, bind, grid: [threads / 64, 1], buffers: [src, dst, uni] }, bytes: { read, write } };
-    return { check, detlossDispatches, tfjsDispatches, bytes: state.bytes, tfjsCpu: !!tfc };
+    state = { c, host, gpu, mine: { loss: mine.loss, grad: mine.grad[gradName] }, copy: { pipeline, bind, grid: [threads / 64, 1], buffers: [src, dst, uni] }, bytes: { read, write } };
+    return { detlossDispatches, bytes: state.bytes };
+  },
+
+  /**
+   * Uploads the case for TF.js (and its CPU backend for N <= 1e5), checks its loss and gradient
+   * against detloss's and counts its dispatches. Separate from prepare() so that the host can tell
+   * when TF.js, not detloss, is what failed (at 1e6 x 80 its intermediates exhaust this machine).
+   */
+  async prepareTfjs() {
+    const s = state!;
+    const c = s.c;
+    await tf.setBackend('webgpu');
+    s.tfw = tfTensors(s.host);
+    if (c.n <= 100_000) {
+      await tf.setBackend('cpu');
+      s.tfc = tfTensors(s.host);
+      await tf.setBackend('webgpu');
+    }
+    dispatchCount = 0;
+    // An error here (TF.js out of memory takes the GPU process, and detloss's device, with it)
+    // reaches the host, which restarts the page and measures the case without TF.js.
+    const peer = await tfjsCall(c, s.tfw);
+    const tfjsDispatches = dispatchCount;
+    const lossErr = relErr(peer.loss, s.mine.loss);
+    const gradErr = peer.grad ? relErr(peer.grad, s.mine.grad ?? []) : 0;
+    const ok = lossErr < 2e-3 && gradErr < 2e-3;
+    const check = { ok, detail: `loss rel err ${lossErr.toExponential(1)}, grad rel err ${gradErr.toExponential(1)}` };
+    return { check, tfjsDispatches, tfjsCpu: !!s.tfc };
   },
 
   /** Times one call of one contender, in milliseconds. */
@@ -234,7 +240,7 @@ const api = {
         break;
       case 'tfjs-webgpu':
         if (tf.getBackend() !== 'webgpu') await tf.setBackend('webgpu');
-        await tfjsCall(c, s.tfw);
+        await tfjsCall(c, s.tfw!);
         break;
       case 'tfjs-cpu':
         if (tf.getBackend() !== 'cpu') await tf.setBackend('cpu');
@@ -281,7 +287,7 @@ const api = {
     if (!state) return;
     for (const t of Object.values(state.gpu)) t.buffer.destroy();
     for (const b of state.copy.buffers) b.destroy();
-    tf.dispose(Object.values(state.tfw));
+    if (state.tfw) tf.dispose(Object.values(state.tfw));
     if (state.tfc) tf.dispose(Object.values(state.tfc));
     dl.trim();
     dlRows.trim();

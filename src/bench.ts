@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, freemem, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { OPS } from './ops/registry';
 import { findChromium, openPage, serveStatic } from './node/browser';
@@ -35,7 +35,8 @@ export interface CaseSummary {
   n: number;
   width?: number;
   check: { ok: boolean; detail: string };
-  dispatches: { detloss: number; tfjs: number };
+  /** TF.js's is absent where TF.js could not run. */
+  dispatches: { detloss: number; tfjs?: number };
   bytes: { read: number; write: number };
   speedup: Partial<Record<Contender, number>>;
   bandwidthFraction?: number;
@@ -68,9 +69,56 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+export type BenchResult = {
+  adapter: Record<string, unknown>;
+  machine: Record<string, unknown>;
+  rows: BenchRow[];
+  cases: CaseSummary[];
+  skippedOps: string[];
+  /** Cases that could not be measured at all, with the error. */
+  failures: { label: string; n: number; error: string }[];
+};
+
+/** A case's failure caused by TF.js, not detloss: the case is retried without the TF.js contenders. */
+class TfjsFailure extends Error {}
+
+/** One headless Chromium with the bench page, initialised. */
+async function openSession(benchDist: string) {
+  const gp = await openPage(await serveStatic(benchDist), 'window.benchReady');
+  const page = gp.page;
+  const call = <T>(fn: string, ...args: unknown[]) =>
+    page.evaluate((fn: string, args: unknown[]) => (window as unknown as Record<string, Record<string, (...a: unknown[]) => Promise<unknown>>>).bench[fn](...args), fn, args) as Promise<T>;
+  try {
+    const adapter = ((await call<{ adapter: Record<string, unknown> }>('init')).adapter ?? {}) as Record<string, unknown>;
+    return { call, adapter, close: gp.close };
+  } catch (e) {
+    await gp.close();
+    throw e;
+  }
+}
+type Session = Awaited<ReturnType<typeof openSession>>;
+
+/** Runs `f` while sampling the memory in use on this machine; returns its peak in bytes with the result or error. */
+async function watchMemory<T>(f: () => Promise<T>): Promise<{ peak: number; value?: T; error?: unknown }> {
+  let peak = totalmem() - freemem();
+  const timer = setInterval(() => (peak = Math.max(peak, totalmem() - freemem())), 250);
+  try {
+    return { peak, value: await f() };
+  } catch (error) {
+    return { peak, error };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+
 /**
  * Runs the benchmark in headless Chromium: for each case, uploads the inputs, checks the TF.js
  * peer against detloss, then times the contenders interleaved (A B C A B C ...) after warm-up.
+ * A case that kills the page (a GPU process out of memory, a lost device) is logged, Chromium is
+ * restarted, and the case is retried without TF.js when TF.js was the cause; the run goes on, and
+ * `onProgress` gets the results so far after every case, so an interrupted run keeps its work.
  */
 export async function runBench(opts: {
   benchDist: string;
@@ -82,91 +130,137 @@ export async function runBench(opts: {
   slowMs: number;
   slowReps: number;
   log: (line: string) => void;
-}): Promise<{ adapter: Record<string, unknown>; machine: Record<string, unknown>; rows: BenchRow[]; cases: CaseSummary[]; skippedOps: string[] }> {
+  onProgress?: (res: BenchResult) => void;
+}): Promise<BenchResult> {
   const { log } = opts;
   if (!existsSync(join(opts.benchDist, 'index.html'))) throw new Error(`${opts.benchDist}/index.html is missing: run npm run build:bench`);
-  const gp = await openPage(await serveStatic(opts.benchDist), 'window.benchReady');
-  const page = gp.page;
-  const call = <T>(fn: string, ...args: unknown[]) =>
-    page.evaluate((fn: string, args: unknown[]) => (window as unknown as Record<string, Record<string, (...a: unknown[]) => Promise<unknown>>>).bench[fn](...args), fn, args) as Promise<T>;
-  const rows: BenchRow[] = [];
-  const summaries: CaseSummary[] = [];
-  const skippedOps = new Set<string>();
-  let adapter: Record<string, unknown> = {};
+  const res: BenchResult = { adapter: {}, machine: machineFacts(), rows: [], cases: [], skippedOps: [], failures: [] };
+  let session: Session | undefined = await openSession(opts.benchDist);
+  const restart = async () => {
+    await session?.close().catch(() => {});
+    session = undefined;
+    session = await openSession(opts.benchDist);
+  };
+  const adapter = (res.adapter = session.adapter);
+  log(`adapter: ${[adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ')}${adapter.isFallbackAdapter ? ' (software fallback)' : ''}`);
   try {
-    adapter = ((await call<{ adapter: Record<string, unknown> }>('init')).adapter ?? {}) as Record<string, unknown>;
-    log(`adapter: ${[adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ')}${adapter.isFallbackAdapter ? ' (software fallback)' : ''}`);
     const cases = opts.cases.filter((c) => {
       if (OPS[c.op]?.gpu) return true;
-      skippedOps.add(c.op);
+      if (!res.skippedOps.includes(c.op)) res.skippedOps.push(c.op);
       return false;
     });
-    if (skippedOps.size) log(`not benchmarked (no GPU kernel yet): ${[...skippedOps].join(', ')}`);
+    if (res.skippedOps.length) log(`not benchmarked (no GPU kernel yet): ${res.skippedOps.join(', ')}`);
     const seenFirst = new Set<string>();
     for (const [ci, c] of cases.entries()) {
       const label = caseLabel(c);
       log(`[${ci + 1}/${cases.length}] ${label} n=${c.n.toExponential(0)}: preparing`);
-      const prep = await call<{ check: { ok: boolean; detail: string }; detlossDispatches: number; tfjsDispatches: number; bytes: { read: number; write: number }; tfjsCpu: boolean }>('prepare', c);
-      const elements = (c.width ?? (c.op === 'iou_loss' ? 4 : 1)) * c.n * (c.op === 'pairwise_iou' ? c.n / 4 : 1);
-      const skipped: Record<string, string> = {};
-      if (!prep.check.ok) skipped['tfjs-webgpu'] = skipped['tfjs-cpu'] = `disagrees with detloss: ${prep.check.detail}`;
-      else if (!prep.tfjsCpu) skipped['tfjs-cpu'] = 'N > 1e5';
-      if (elements > opts.cpuMaxElements) skipped['detloss-cpu'] = `more than ${opts.cpuMaxElements.toExponential(0)} elements`;
-      const rowOp = !!OPS[c.op].gpu?.rows;
-      log(`  TF.js peer ${prep.check.ok ? 'agrees' : 'DISAGREES'} (${prep.check.detail}); dispatches per call: detloss ${prep.detlossDispatches}, TF.js ${prep.tfjsDispatches}`);
-      if (rowOp && c.n > 100_000) skipped['detloss-gpu-rows'] = 'measured at N <= 1e5 only';
-      const who = CONTENDERS.filter((x) => !skipped[x] && (x !== 'detloss-gpu-rows' || rowOp));
-      const times: Record<string, number[]> = {};
-      // A contender whose first call takes over slowMs gets one warm-up and fewer timed runs, so a
-      // run of the whole benchmark stays within an hour on a software adapter; the report says so.
-      const slow = new Set<string>();
-      for (let r = -opts.warmup; r < opts.reps; r++) {
-        const line: string[] = [];
-        for (const w of who) {
-          if (slow.has(w) && (r < 0 || r >= opts.slowReps)) continue;
-          const ms = await call<number>('time', w);
-          if (r >= 0) (times[w] ??= []).push(ms);
-          else if (r === -opts.warmup && ms > opts.slowMs) slow.add(w);
-          line.push(`${w} ${ms.toFixed(2)}`);
+      let tfjsSkip: string | undefined;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const { rows, summary } = await measureCase(session!, c, opts, tfjsSkip, !seenFirst.has(label));
+          if (summary.firstCall) seenFirst.add(label);
+          res.rows.push(...rows);
+          res.cases.push(summary);
+          break;
+        } catch (e) {
+          const msg = (e as Error).message;
+          log(`  FAILED: ${msg}; restarting Chromium`);
+          await restart();
+          if (e instanceof TfjsFailure && attempt === 0) {
+            tfjsSkip = msg;
+            log('  retrying without TF.js');
+            continue;
+          }
+          res.failures.push({ label, n: c.n, error: msg });
+          break;
         }
-        if (line.length) log(`  ${r < 0 ? 'warm-up' : `run ${r + 1}/${opts.reps}`}: ${line.join(', ')} ms`);
       }
-      for (const w of slow) (skipped as Record<string, string>)[`${w} runs`] = `${times[w].length} timed runs (one call takes over ${opts.slowMs / 1000} s here)`;
-      const med: Partial<Record<Contender, number>> = {};
-      for (const w of who) {
-        med[w] = median(times[w]);
-        rows.push({ op: c.op, params: c.params, n: c.n, contender: w, medianMs: med[w]!, timesMs: times[w], dispatches: w.startsWith('detloss-gpu') ? prep.detlossDispatches : w === 'tfjs-webgpu' ? prep.tfjsDispatches : undefined });
-      }
-      const g = med['detloss-gpu']!;
-      const speedup: Partial<Record<Contender, number>> = {};
-      for (const w of ['detloss-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'detloss-gpu-rows'] as const) if (med[w] !== undefined) speedup[w] = med[w]! / g;
-      const s: CaseSummary = {
-        op: c.op,
-        label,
-        params: c.params,
-        n: c.n,
-        width: c.width,
-        check: prep.check,
-        dispatches: { detloss: prep.detlossDispatches, tfjs: prep.tfjsDispatches },
-        bytes: prep.bytes,
-        speedup,
-        bandwidthFraction: med.copy !== undefined ? med.copy / med['detloss-gpu-resident']! : undefined,
-        skipped: Object.keys(skipped).length ? skipped : undefined,
-      };
-      const key = label;
-      if (!seenFirst.has(key)) {
-        seenFirst.add(key);
-        s.firstCall = await call<{ coldMs: number; warmMs: number }>('firstCalls', c);
-        log(`  first call: cold ${s.firstCall.coldMs.toFixed(1)} ms, after warmup() ${s.firstCall.warmMs.toFixed(1)} ms`);
-      }
-      summaries.push(s);
-      log(`  median: detloss-gpu ${g.toFixed(2)} ms; x${fmtX(speedup['tfjs-webgpu'])} vs TF.js webgpu, x${fmtX(speedup['detloss-cpu'])} vs CPU reference; ${pct(s.bandwidthFraction)} of copy bandwidth`);
+      opts.onProgress?.(res);
     }
-    await call('dispose');
+    await session!.call('dispose');
   } finally {
-    await gp.close();
+    await session?.close();
   }
-  return { adapter, machine: machineFacts(), rows, cases: summaries, skippedOps: [...skippedOps] };
+  return res;
+}
+
+/** Prepares, checks and times one case in `session`. */
+async function measureCase(
+  session: Session,
+  c: BenchCase,
+  opts: Parameters<typeof runBench>[0],
+  tfjsSkip: string | undefined,
+  withFirstCall: boolean,
+): Promise<{ rows: BenchRow[]; summary: CaseSummary }> {
+  const { log } = opts;
+  const { call } = session;
+  const label = caseLabel(c);
+  const prep = await call<{ detlossDispatches: number; bytes: { read: number; write: number } }>('prepare', c);
+  const skipped: Record<string, string> = {};
+  let tfjs = { check: { ok: false, detail: 'not run' }, tfjsDispatches: 0, tfjsCpu: false };
+  if (tfjsSkip) {
+    skipped['tfjs-webgpu'] = skipped['tfjs-cpu'] = tfjsSkip;
+  } else {
+    const watched = await watchMemory(() => call<typeof tfjs>('prepareTfjs'));
+    if (watched.error) {
+      throw new TfjsFailure(
+        `TF.js's first call failed (${(watched.error as Error).message}); memory in use on this machine peaked at ${gib(watched.peak)} of ${gib(totalmem())}`,
+      );
+    }
+    tfjs = watched.value!;
+    if (!tfjs.check.ok) skipped['tfjs-webgpu'] = skipped['tfjs-cpu'] = `disagrees with detloss: ${tfjs.check.detail}`;
+    else if (!tfjs.tfjsCpu) skipped['tfjs-cpu'] = 'N > 1e5';
+    log(`  TF.js peer ${tfjs.check.ok ? 'agrees' : 'DISAGREES'} (${tfjs.check.detail}); dispatches per call: detloss ${prep.detlossDispatches}, TF.js ${tfjs.tfjsDispatches}`);
+  }
+  const elements = (c.width ?? (c.op === 'iou_loss' ? 4 : 1)) * c.n * (c.op === 'pairwise_iou' ? c.n / 4 : 1);
+  if (elements > opts.cpuMaxElements) skipped['detloss-cpu'] = `more than ${opts.cpuMaxElements.toExponential(0)} elements`;
+  const rowOp = !!OPS[c.op].gpu?.rows;
+  if (rowOp && c.n > 100_000) skipped['detloss-gpu-rows'] = 'measured at N <= 1e5 only';
+  const who = CONTENDERS.filter((x) => !skipped[x] && (x !== 'detloss-gpu-rows' || rowOp));
+  const times: Record<string, number[]> = {};
+  // A contender whose first call takes over slowMs gets one warm-up and fewer timed runs, so a
+  // run of the whole benchmark stays within an hour on a software adapter; the report says so.
+  const slow = new Set<string>();
+  for (let r = -opts.warmup; r < opts.reps; r++) {
+    const line: string[] = [];
+    for (const w of who) {
+      if (slow.has(w) && (r < 0 || r >= opts.slowReps)) continue;
+      const ms = await call<number>('time', w);
+      if (r >= 0) (times[w] ??= []).push(ms);
+      else if (r === -opts.warmup && ms > opts.slowMs) slow.add(w);
+      line.push(`${w} ${ms.toFixed(2)}`);
+    }
+    if (line.length) log(`  ${r < 0 ? 'warm-up' : `run ${r + 1}/${opts.reps}`}: ${line.join(', ')} ms`);
+  }
+  for (const w of slow) skipped[`${w} runs`] = `${times[w].length} timed runs (one call takes over ${opts.slowMs / 1000} s here)`;
+  const med: Partial<Record<Contender, number>> = {};
+  const rows: BenchRow[] = [];
+  for (const w of who) {
+    med[w] = median(times[w]);
+    rows.push({ op: c.op, params: c.params, n: c.n, contender: w, medianMs: med[w]!, timesMs: times[w], dispatches: w.startsWith('detloss-gpu') ? prep.detlossDispatches : w === 'tfjs-webgpu' ? tfjs.tfjsDispatches : undefined });
+  }
+  const g = med['detloss-gpu']!;
+  const speedup: Partial<Record<Contender, number>> = {};
+  for (const w of ['detloss-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'detloss-gpu-rows'] as const) if (med[w] !== undefined) speedup[w] = med[w]! / g;
+  const s: CaseSummary = {
+    op: c.op,
+    label,
+    params: c.params,
+    n: c.n,
+    width: c.width,
+    check: tfjs.check,
+    dispatches: { detloss: prep.detlossDispatches, tfjs: tfjsSkip ? undefined : tfjs.tfjsDispatches },
+    bytes: prep.bytes,
+    speedup,
+    bandwidthFraction: med.copy !== undefined ? med.copy / med['detloss-gpu-resident']! : undefined,
+    skipped: Object.keys(skipped).length ? skipped : undefined,
+  };
+  if (withFirstCall) {
+    s.firstCall = await call<{ coldMs: number; warmMs: number }>('firstCalls', c);
+    log(`  first call: cold ${s.firstCall.coldMs.toFixed(1)} ms, after warmup() ${s.firstCall.warmMs.toFixed(1)} ms`);
+  }
+  log(`  median: detloss-gpu ${g.toFixed(2)} ms; x${fmtX(speedup['tfjs-webgpu'])} vs TF.js webgpu, x${fmtX(speedup['detloss-cpu'])} vs CPU reference; ${pct(s.bandwidthFraction)} of copy bandwidth`);
+  return { rows, summary: s };
 }
 
 function machineFacts() {
@@ -183,8 +277,19 @@ const fmtX = (x: number | undefined) => (x === undefined ? '-' : x >= 10 ? x.toF
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(100 * x).toFixed(0)}%`);
 const ms = (x: number | undefined) => (x === undefined ? '-' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 
+/** Contenders not timed grouped by reason (TF.js's two backends usually share one), then the short-run notes. */
+function skipNotes(skipped: Record<string, string>): string[] {
+  const byReason = new Map<string, string[]>();
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(skipped)) {
+    if (k.endsWith(' runs')) out.push(`${k.slice(0, -5)}: ${v}`);
+    else byReason.set(v, [...(byReason.get(v) ?? []), k]);
+  }
+  return [...[...byReason].map(([reason, who]) => `${who.join(' and ')} not timed (${reason})`), ...out];
+}
+
 /** The results as a markdown table. */
-export function benchTable(res: Awaited<ReturnType<typeof runBench>>): string {
+export function benchTable(res: BenchResult): string {
   const a = res.adapter;
   const m = res.machine;
   const head = [
@@ -195,12 +300,12 @@ export function benchTable(res: Awaited<ReturnType<typeof runBench>>): string {
   ];
   const lines = res.cases.map((c) => {
     const get = (w: Contender) => res.rows.find((r) => r.op === c.op && r.n === c.n && JSON.stringify(r.params) === JSON.stringify(c.params) && r.contender === w)?.medianMs;
-    return `| ${c.label} | ${c.n.toExponential(0)} | ${ms(get('detloss-gpu'))} | ${ms(get('detloss-gpu-rows'))} | ${ms(get('detloss-gpu-resident'))} | ${ms(get('detloss-cpu'))} | ${ms(get('tfjs-webgpu'))} | ${ms(get('tfjs-cpu'))} | ${ms(get('copy'))} | ${fmtX(c.speedup['tfjs-webgpu'])} | ${fmtX(c.speedup['detloss-cpu'])} | ${pct(c.bandwidthFraction)} | ${c.dispatches.detloss} / ${c.dispatches.tfjs} |`;
+    return `| ${c.label} | ${c.n.toExponential(0)} | ${ms(get('detloss-gpu'))} | ${ms(get('detloss-gpu-rows'))} | ${ms(get('detloss-gpu-resident'))} | ${ms(get('detloss-cpu'))} | ${ms(get('tfjs-webgpu'))} | ${ms(get('tfjs-cpu'))} | ${ms(get('copy'))} | ${fmtX(c.speedup['tfjs-webgpu'])} | ${fmtX(c.speedup['detloss-cpu'])} | ${pct(c.bandwidthFraction)} | ${c.dispatches.detloss} / ${c.dispatches.tfjs ?? '-'} |`;
   });
   const first = res.cases.filter((c) => c.firstCall).map((c) => `| ${c.label} | ${ms(c.firstCall!.coldMs)} | ${ms(c.firstCall!.warmMs)} |`);
   const notes = res.cases
     .filter((c) => c.skipped)
-    .map((c) => `- ${c.label} N=${c.n.toExponential(0)}: ${Object.entries(c.skipped!).map(([k, v]) => (k.endsWith(' runs') ? `${k.slice(0, -5)}: ${v}` : `${k} not timed (${v})`)).join('; ')}`);
+    .map((c) => `- ${c.label} N=${c.n.toExponential(0)}: ${skipNotes(c.skipped!).join('; ')}`);
   return [
     ...head,
     ...lines,
@@ -209,12 +314,13 @@ export function benchTable(res: Awaited<ReturnType<typeof runBench>>): string {
     '| --- | ---: | ---: |',
     ...first,
     ...(notes.length ? ['', ...notes] : []),
+    ...(res.failures.length ? ['', ...res.failures.map((f) => `- ${f.label} N=${f.n.toExponential(0)}: FAILED, not measured: ${f.error}`)] : []),
     ...(res.skippedOps.length ? ['', `Not benchmarked (no GPU kernel yet): ${res.skippedOps.join(', ')}.`] : []),
   ].join('\n');
 }
 
 /** A bar chart of detloss's speed-up over TF.js webgpu per case and N (log scale), as SVG. */
-export function benchSvg(res: Awaited<ReturnType<typeof runBench>>): string {
+export function benchSvg(res: BenchResult): string {
   const cs = res.cases.filter((c) => c.speedup['tfjs-webgpu'] !== undefined);
   const barW = 18;
   const gap = 10;
@@ -247,9 +353,9 @@ export function benchSvg(res: Awaited<ReturnType<typeof runBench>>): string {
 }
 
 /** Writes latest.json, latest.svg and latest.md under `outDir`. */
-export function writeBench(res: Awaited<ReturnType<typeof runBench>>, outDir: string, reps: number): string[] {
+export function writeBench(res: BenchResult, outDir: string, reps: number): string[] {
   mkdirSync(outDir, { recursive: true });
-  const json = { adapter: res.adapter, machine: res.machine, date: new Date().toISOString(), reps, rows: res.rows, cases: res.cases, skippedOps: res.skippedOps };
+  const json = { adapter: res.adapter, machine: res.machine, date: new Date().toISOString(), reps, rows: res.rows, cases: res.cases, failures: res.failures, skippedOps: res.skippedOps };
   const files = [join(outDir, 'latest.json'), join(outDir, 'latest.svg'), join(outDir, 'latest.md')];
   writeFileSync(files[0], `${JSON.stringify(json, null, 1)}\n`);
   writeFileSync(files[1], benchSvg(res));

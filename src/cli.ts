@@ -46,10 +46,25 @@ async function bench(args: string[]): Promise<number> {
   if (ops) cases = cases.filter((c) => ops!.includes(c.op));
   const t0 = Date.now();
   try {
-    const res = await runBench({ benchDist: 'bench/dist', cases, reps, warmup: 2, cpuMaxElements: 2e7, slowMs: 5000, slowReps: 3, log: (l) => console.log(l) });
+    const res = await runBench({
+      benchDist: 'bench/dist',
+      cases,
+      reps,
+      warmup: 2,
+      cpuMaxElements: 2e7,
+      slowMs: 5000,
+      slowReps: 3,
+      log: (l) => console.log(l),
+      // The results so far are on disk after every case: an interrupted run keeps what it measured.
+      onProgress: (partial) => writeBench(partial, out, reps),
+    });
     const files = writeBench(res, out, reps);
     console.log(`\n${benchTable(res)}\n`);
     console.log(`wrote ${files.join(', ')} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    if (res.failures.length) {
+      console.error(`detloss bench: ${res.failures.length} case(s) could not be measured: ${res.failures.map((f) => `${f.label} N=${f.n}`).join(', ')}`);
+      return 1;
+    }
     return 0;
   } catch (e) {
     const msg = (e as Error).message;
