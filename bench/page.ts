@@ -8,6 +8,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { cpu, createDetloss, type DetlossContext } from '../src/index';
 import copyWgsl from './copy.wgsl?raw';
 import { TFJS_LOSSES, tfjsPairwise, type Tensors } from './tfjs-losses';
+import { rng } from '../demo/inputs';
 import type { BenchCase, Contender } from '../src/bench';
 
 type HostInputs = Record<string, Float32Array | Int32Array>;
@@ -41,16 +42,6 @@ if (proto) {
   proto.dispatchWorkgroups = function (this: GPUComputePassEncoder, ...a: Parameters<GPUComputePassEncoder['dispatchWorkgroups']>) {
     dispatchCount++;
     return orig.apply(this, a);
-  };
-}
-
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
   };
 }
 
