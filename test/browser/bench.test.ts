@@ -1,0 +1,132 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BenchResult, CONTENDERS, benchSvg, benchTable, defaultCases } from '../../src/bench';
+
+/**
+ * `detloss bench`: the report it writes (from a made-up result), and a small run end to end in
+ * headless Chromium whose JSON other tools read. Timings are never asserted, only their shape.
+ */
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const made: string[] = [];
+afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+describe('the cases of issue 5', () => {
+  it('eight ops at three N, and pairwise iou and giou at n = 1000 and 4000', () => {
+    const cases = defaultCases();
+    expect(cases).toHaveLength(28);
+    expect(new Set(cases.filter((c) => c.op !== 'pairwise_iou').map((c) => c.n))).toEqual(new Set([1e4, 1e5, 1e6]));
+    expect(cases.filter((c) => c.op === 'pairwise_iou').map((c) => `${c.params.variant}:${c.n}`)).toEqual(['iou:1000', 'iou:4000', 'giou:1000', 'giou:4000']);
+    expect(cases.filter((c) => c.op === 'quality_focal' || c.op === 'cross_entropy').every((c) => c.width === 80)).toBe(true);
+    expect(cases.filter((c) => c.op === 'distribution_focal').every((c) => c.width === 17)).toBe(true);
+  });
+});
+
+describe('the report', () => {
+  const res: BenchResult = {
+    adapter: { vendor: 'acme', architecture: 'v1', isFallbackAdapter: true },
+    machine: { cores: 2, cpu: 'cpu', memoryGiB: 24, chromium: 'Chromium 1', node: 'v20' },
+    rows: [
+      { op: 'smooth_l1', params: {}, n: 1e6, contender: 'detloss-gpu', medianMs: 10, dispatches: 2, timesMs: [10] },
+      { op: 'smooth_l1', params: {}, n: 1e6, contender: 'detloss-gpu-resident', medianMs: 8, dispatches: 2, timesMs: [8] },
+      { op: 'smooth_l1', params: {}, n: 1e6, contender: 'tfjs-webgpu', medianMs: 250, dispatches: 22, timesMs: [250] },
+      { op: 'smooth_l1', params: {}, n: 1e6, contender: 'copy', medianMs: 6, timesMs: [6] },
+      { op: 'quality_focal', params: {}, n: 1e6, contender: 'detloss-gpu', medianMs: 2000, dispatches: 2, timesMs: [2000] },
+    ],
+    cases: [
+      {
+        op: 'smooth_l1',
+        label: 'smooth_l1',
+        params: {},
+        n: 1e6,
+        check: { ok: true, detail: 'fine' },
+        dispatches: { detloss: 2, tfjs: 22 },
+        bytes: { read: 8e6, write: 4e6 },
+        speedup: { 'tfjs-webgpu': 25 },
+        bandwidthFraction: 0.75,
+        firstCall: { coldMs: 40, warmMs: 7 },
+      },
+      {
+        op: 'quality_focal',
+        label: 'quality_focal c=80',
+        params: {},
+        n: 1e6,
+        width: 80,
+        check: { ok: false, detail: 'not run' },
+        dispatches: { detloss: 2 },
+        bytes: { read: 3.2e8, write: 3.2e8 },
+        speedup: {},
+        skipped: { 'tfjs-webgpu': 'out of memory', 'tfjs-cpu': 'out of memory', 'detloss-gpu-resident runs': '3 timed runs' },
+      },
+    ],
+    skippedOps: [],
+    failures: [{ label: 'cross_entropy c=80', n: 1e6, error: 'device lost' }],
+  };
+
+  it('a row per case with speed-up, bandwidth and dispatches; notes group reasons and name failures', () => {
+    const md = benchTable(res);
+    expect(md).toContain('Adapter: acme / v1 (software fallback); 2 × cpu, 24 GiB; Chromium 1; Node v20.');
+    expect(md).toContain('| smooth_l1 | 1e+6 | 10.0 | - | 8.00 | - | 250 | - | 6.00 | 25 | - | 75% | 2 / 22 |');
+    expect(md).toContain('| quality_focal c=80 | 1e+6 | 2000 | - | - | - | - | - | - | - | - | - | 2 / - |');
+    expect(md).toContain('- quality_focal c=80 N=1e+6: tfjs-webgpu and tfjs-cpu not timed (out of memory); detloss-gpu-resident: 3 timed runs');
+    expect(md).toContain('- cross_entropy c=80 N=1e+6: FAILED, not measured: device lost');
+    expect(md).toContain('| smooth_l1 | 40.0 | 7.00 |');
+  });
+
+  it('the chart has a bar for each case TF.js was timed in, and the 20x line', () => {
+    const svg = benchSvg(res);
+    expect(svg.match(/<rect /g)).toHaveLength(1);
+    expect(svg).toContain('<title>smooth_l1 N=1000000: 25.0×</title>');
+    expect(svg).toContain('20× target');
+  });
+});
+
+describe('npx detloss bench, end to end in headless Chromium', () => {
+  const out = mkdtempSync(join(tmpdir(), 'detloss-bench-'));
+  made.push(out);
+  let run: { code: number | null; out: string };
+  beforeAll(() => {
+    const build = spawnSync('npm', ['run', 'build:bench', '--silent'], { cwd: root, encoding: 'utf8', timeout: 180_000 });
+    expect(build.status, build.stderr).toBe(0);
+    const r = spawnSync(process.execPath, [join(root, 'dist/cli.js'), 'bench', '--ops', 'smooth_l1,quality_focal', '--n', '300', '--reps', '1', '--out', out], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
+    run = { code: r.status, out: `${r.stdout}${r.stderr}` };
+  }, 300_000);
+
+  it('exits 0 with a progress line per case and the table', () => {
+    expect(run.code, run.out).toBe(0);
+    expect(run.out).toMatch(/^adapter: /m);
+    expect(run.out).toContain('[1/2] smooth_l1 n=3e+2: preparing');
+    expect(run.out).toContain('[2/2] quality_focal c=80 n=3e+2: preparing');
+    expect(run.out).toMatch(/TF.js peer agrees/);
+    expect(run.out).toContain('| op | N | detloss GPU ms');
+  });
+
+  it('writes latest.json in the documented shape, and the chart and table beside it', () => {
+    const json = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'));
+    expect(json.adapter).toHaveProperty('isFallbackAdapter');
+    expect(json.failures).toEqual([]);
+    for (const op of ['smooth_l1', 'quality_focal']) {
+      const rows = json.rows.filter((r: { op: string }) => r.op === op);
+      const who = rows.map((r: { contender: string }) => r.contender);
+      for (const c of ['detloss-gpu', 'detloss-gpu-resident', 'detloss-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'copy']) expect(who).toContain(c);
+      for (const r of rows) {
+        expect(CONTENDERS).toContain(r.contender);
+        expect(r.n).toBe(300);
+        expect(r.medianMs).toBeGreaterThan(0);
+        expect(typeof r.params).toBe('object');
+      }
+      expect(rows.find((r: { contender: string }) => r.contender === 'detloss-gpu').dispatches).toBeLessThanOrEqual(2);
+      expect(rows.find((r: { contender: string }) => r.contender === 'tfjs-webgpu').dispatches).toBeGreaterThan(2);
+    }
+    expect(existsSync(join(out, 'latest.svg'))).toBe(true);
+    expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain('| quality_focal c=80 | 3e+2 |');
+  });
+});
