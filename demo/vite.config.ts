@@ -5,10 +5,11 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 const repo = fileURLToPath(new URL('..', import.meta.url));
 
 // The in-page demo: detloss straight from ../src (WGSL through `?raw`), no prebuild. Output: demo/dist.
-export default defineConfig({
+// `npm run demo` prints the URL to open (the info level); the build stays quiet.
+export default defineConfig(({ command }) => ({
   root,
   base: './',
-  logLevel: 'warn',
+  logLevel: command === 'build' ? 'warn' : 'info',
   server: { host: 'localhost', fs: { allow: [repo] } },
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', sourcemap: true },
-});
+}));
