@@ -24,7 +24,7 @@ export const PAIRWISE_EPS = 1e-7;
 const FOUR_OVER_PI2 = 4 / (Math.PI * Math.PI);
 
 /** a / b, or 0 where b is 0: a finite value where the formula has none. */
-const sdiv = (a: number, b: number) => (b === 0 ? 0 : a / b);
+export const sdiv = (a: number, b: number) => (b === 0 ? 0 : a / b);
 /** sign with sign(0) = 0: the gradient PyTorch gives abs at 0. */
 const sgn = (x: number) => (x > 0 ? 1 : x < 0 ? -1 : 0);
 /** d max(a, b) / d a: 1, 0, or 0.5 at a tie (PyTorch's `maximum`). */

@@ -4,6 +4,7 @@
  * logits of ±100 give finite losses and gradients.
  */
 import type { CpuForward, CpuInputs, Dims, ResolvedParams } from '../ops/types';
+import { sdiv } from './iou';
 
 /** log(1 + exp(x)) without overflow. */
 export const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
@@ -205,11 +206,6 @@ export function klDivCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuF
   });
 }
 
-/** a / b, with 0 where b is 0 (the kernels' safe_div). */
-function safeDiv(a: number, b: number): number {
-  return b === 0 ? 0 : a / b;
-}
-
 /** mmdetection dice_loss on sigmoid(logits), per row. */
 export function diceCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuForward {
   const x = inputs.logits as Float64Array;
@@ -234,10 +230,10 @@ export function diceCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuFo
     for (let j = 0; j < w; j++) {
       const s = sigmoid(x[i * w + j]);
       const tj = t[i * w + j];
-      const dd = safeDiv(2 * tj, den) - safeDiv(num * (naive ? 1 : 2 * s), den * den);
+      const dd = sdiv(2 * tj, den) - sdiv(num * (naive ? 1 : 2 * s), den * den);
       g[j] = -dd * s * (1 - s);
     }
-    // eps = 0 with empty rows (or all-zero sums) gives 0 / 0; the kernel's safe_div reads it as 0.
-    return 1 - safeDiv(num, den);
+    // eps = 0 with empty rows (or all-zero sums) gives 0 / 0; sdiv, like the kernel's safe_div, reads it as 0.
+    return 1 - sdiv(num, den);
   });
 }
