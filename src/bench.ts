@@ -103,7 +103,8 @@ async function watchMemory<T>(f: () => Promise<T>): Promise<{ peak: number; valu
   let peak = totalmem() - freemem();
   const timer = setInterval(() => (peak = Math.max(peak, totalmem() - freemem())), 250);
   try {
-    return { peak, value: await f() };
+    const value = await f();
+    return { peak, value };
   } catch (error) {
     return { peak, error };
   } finally {
