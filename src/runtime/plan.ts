@@ -32,17 +32,34 @@ export function foldGrid(workgroups: number, maxPerDim: number): [number, number
 }
 
 const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+const lcm = (a: number, b: number) => (a / gcd(a, b)) * b;
+
+/**
+ * The fewest rows whose bytes are a multiple of `alignment` in every chunked tensor: chunk
+ * boundaries at multiples of it keep every binding offset aligned. Rows of 32 KiB align on any
+ * row; rows of 4 bytes need 64 rows at an alignment of 256.
+ */
+export function alignedRowUnit(rowBytes: readonly number[], alignment: number): number {
+  let unit = 1;
+  for (const b of rowBytes) if (b > 0) unit = lcm(unit, alignment / gcd(alignment, b));
+  return unit;
+}
 
 /**
  * Splits `rows` into chunks whose every chunked tensor fits one binding, with
  * row offsets that keep each binding offset aligned.
  *
  * @param maxBytesPerRow the largest bytes per row over every chunked tensor
+ * @param rowBytes bytes per row of each chunked tensor (outputs included); the alignment unit of
+ *   the chunks is derived from them. Without it every row is assumed to be 4 bytes long (the
+ *   strictest case).
  * @param outPerRow output elements per row
  */
 export function planChunks(opts: {
   rows: number;
   maxBytesPerRow: number;
+  rowBytes?: readonly number[];
   outPerRow: number;
   wg: number;
   maxThreads: number;
@@ -53,20 +70,21 @@ export function planChunks(opts: {
 }): Chunk[] {
   const { rows, maxBytesPerRow, outPerRow, wg, maxThreads, limits, label } = opts;
   const perOutput = opts.threadsPerOutput ?? 1;
-  // Offsets of every chunked tensor must be multiples of the alignment; every row is a multiple of 4 bytes.
-  const rowUnit = Math.max(1, limits.minStorageBufferOffsetAlignment / 4);
+  const align = limits.minStorageBufferOffsetAlignment;
+  // Chunk boundaries fall on multiples of rowUnit, so that every chunked binding offset is aligned.
+  const rowUnit = alignedRowUnit(opts.rowBytes ?? [4], align);
   let chunkRows = rows;
   if (rows * maxBytesPerRow > limits.maxStorageBufferBindingSize) {
     chunkRows = Math.floor(limits.maxStorageBufferBindingSize / maxBytesPerRow / rowUnit) * rowUnit;
     if (chunkRows < 1) {
       throw new DetlossError(
         'too_large',
-        `${label}: ${rowUnit} rows of ${maxBytesPerRow} bytes do not fit one binding (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize})`,
+        `${label}: ${rowUnit} rows of ${maxBytesPerRow} bytes (the fewest that keep chunk offsets aligned to ${align} bytes) do not fit one binding (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize})`,
       );
     }
   }
-  // Partials of each chunk start at an aligned offset too.
-  const threadUnit = Math.max(wg, rowUnit);
+  // Partials of each chunk start at an aligned offset too: threads come in multiples of this.
+  const threadUnit = lcm(wg, Math.max(1, align / 4));
   const chunks: Chunk[] = [];
   let partialStart = 0;
   for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
