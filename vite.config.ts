@@ -15,6 +15,9 @@ export default defineConfig({
   build: {
     target: 'es2022',
     sourcemap: true,
+    // A library: apps minify it in their own build. Unminified, classes keep their names, so a
+    // DetlossError prints as one (not as "e [DetlossError]") and stack traces read.
+    minify: false,
     lib: {
       entry: { index: 'src/index.ts', cli: 'src/cli.ts' },
       formats: ['es'],

@@ -19,7 +19,8 @@ export function hostInputs(opName: string, inputs: Record<string, unknown>): {
   const data: Record<string, HostArray | undefined> = {};
   const info: Record<string, InputInfo | undefined> = {};
   for (const [name, value] of Object.entries(inputs)) {
-    if (value === undefined) continue;
+    // null, like undefined, means "not given": required inputs then fail as missing.
+    if (value === undefined || value === null) continue;
     if (isShaped(value)) {
       const d = value.data;
       const len = value.shape.reduce((a, b) => a * b, 1);
@@ -32,7 +33,8 @@ export function hostInputs(opName: string, inputs: Record<string, unknown>): {
     } else {
       const kind = typedKind(value);
       data[name] = value as HostArray;
-      info[name] = { length: (value as { length?: number }).length ?? 0, kind };
+      const length = typeof value === 'object' ? (value as { length?: unknown }).length : undefined;
+      info[name] = { length: typeof length === 'number' ? length : 0, kind };
     }
   }
   return { data, info };

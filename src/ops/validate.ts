@@ -15,6 +15,17 @@ export interface SharedOptions {
   check?: boolean;
 }
 
+/** The smallest avgFactor: its reciprocal, 2^126, is still a finite float32. */
+const MIN_AVG_FACTOR = 2 ** -126;
+
+/** A value as an error message shows it (strings quoted, objects by kind), never throwing. */
+export function describeValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v === null || typeof v !== 'object') return String(v);
+  if (Array.isArray(v)) return 'an array';
+  return `an object (${(v as object).constructor?.name ?? 'Object'})`;
+}
+
 export const SHARED_OPTION_NAMES = ['reduction', 'avgFactor', 'grad', 'check'] as const;
 /** Array options that travel with the inputs. */
 export const SHARED_INPUTS = ['weight', 'gradOutput'] as const;
@@ -106,13 +117,17 @@ export function resolveOptions(op: OpDescriptor, options: Record<string, unknown
   if (options.avgFactor !== undefined) {
     avgFactor = options.avgFactor as number;
     if (typeof avgFactor !== 'number' || !Number.isFinite(avgFactor) || avgFactor <= 0) {
-      fail('invalid_param', `${op.name}: avgFactor must be a finite number > 0, got ${String(options.avgFactor)}`, 'avgFactor');
+      fail('invalid_param', `${op.name}: avgFactor must be a finite number > 0, got ${describeValue(options.avgFactor)}`, 'avgFactor');
+    }
+    // The kernels scale by 1 / avgFactor in float32: it must stay finite there.
+    if (avgFactor < MIN_AVG_FACTOR || !Number.isFinite(Math.fround(avgFactor))) {
+      fail('invalid_param', `${op.name}: avgFactor must be between 2^-126 (1.2e-38) and 3.4e38, so that it and 1/avgFactor are finite float32 numbers; got ${avgFactor}`, 'avgFactor');
     }
     if (reduction !== 'mean') fail('invalid_param', `${op.name}: avgFactor applies only to reduction 'mean', not '${reduction}'`, 'avgFactor');
   }
   for (const k of ['grad', 'check'] as const) {
     if (options[k] !== undefined && typeof options[k] !== 'boolean') {
-      fail('invalid_param', `${op.name}: ${k} must be true or false, got ${String(options[k])}`, k);
+      fail('invalid_param', `${op.name}: ${k} must be true or false, got ${describeValue(options[k])}`, k);
     }
   }
   return { params, given, reduction, avgFactor };
@@ -249,8 +264,13 @@ function checkKind(opName: string, name: string, dtype: 'f32' | 'i32', kind: str
 function checkParam(opName: string, key: string, spec: OpDescriptor['params'][string], value: unknown): ParamValue {
   switch (spec.kind) {
     case 'number': {
-      if (typeof value !== 'number' || !Number.isFinite(value)) fail('invalid_param', `${opName}: ${key} must be a finite number, got ${String(value)}`, key);
+      if (typeof value !== 'number' || !Number.isFinite(value)) fail('invalid_param', `${opName}: ${key} must be a finite number, got ${describeValue(value)}`, key);
+      // Kernels read integers as i32 and numbers as f32: a value that does not fit would wrap or overflow.
       if (spec.integer && !Number.isInteger(value)) fail('invalid_param', `${opName}: ${key} must be an integer, got ${value}`, key);
+      if (spec.integer && (value < -(2 ** 31) || value > 2 ** 31 - 1)) {
+        fail('invalid_param', `${opName}: ${key} must fit a 32-bit signed integer (${-(2 ** 31)} to ${2 ** 31 - 1}), got ${value}`, key);
+      }
+      if (!Number.isFinite(Math.fround(value))) fail('invalid_param', `${opName}: ${key} must fit a float32 (|x| <= 3.4e38), got ${value}`, key);
       if (spec.min !== undefined && (spec.minExclusive ? value <= spec.min : value < spec.min)) {
         fail('invalid_param', `${opName}: ${key} must be ${spec.minExclusive ? '>' : '>='} ${spec.min}, got ${value}`, key);
       }
@@ -259,11 +279,11 @@ function checkParam(opName: string, key: string, spec: OpDescriptor['params'][st
     }
     case 'enum':
       if (typeof value !== 'string' || !spec.values.includes(value)) {
-        fail('invalid_param', `${opName}: unknown ${key} ${JSON.stringify(value)} (one of ${spec.values.map((v) => `'${v}'`).join(', ')})`, key);
+        fail('invalid_param', `${opName}: unknown ${key} ${describeValue(value)} (one of ${spec.values.map((v) => `'${v}'`).join(', ')})`, key);
       }
       return value;
     case 'bool':
-      if (typeof value !== 'boolean') fail('invalid_param', `${opName}: ${key} must be true or false, got ${String(value)}`, key);
+      if (typeof value !== 'boolean') fail('invalid_param', `${opName}: ${key} must be true or false, got ${describeValue(value)}`, key);
       return value;
   }
 }

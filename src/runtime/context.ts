@@ -1,9 +1,9 @@
 import reduceWgsl from '../../shaders/reduce.wgsl?raw';
 import { DetlossError } from '../errors';
-import { hostInputs, type HostTensor } from '../ops/inputs';
+import { hostInputs, type HostArray, type HostTensor } from '../ops/inputs';
 import { getOp, OPS } from '../ops/registry';
-import { snake, type OpDescriptor } from '../ops/types';
-import { resolve, resolveOptions, type InputInfo, type Resolved, type SharedOptions } from '../ops/validate';
+import { snake, type GpuKernel, type OpDescriptor } from '../ops/types';
+import { describeValue, resolve, resolveOptions, type InputInfo, type Resolved, type SharedOptions } from '../ops/validate';
 import { checkFinite } from '../cpu/run';
 import { planChunks, type Chunk, type PlanLimits } from './plan';
 import { BufferPool, type PoolStats } from './pool';
@@ -60,6 +60,8 @@ export interface ResidentResult {
   lossBytes: number;
   shape: number[];
   grad: Record<string, GPUBuffer>;
+  /** Bytes of each `grad` buffer that hold the gradient (0 for an empty input; the buffer may be larger). */
+  gradBytes: Record<string, number>;
   /** Returns the buffers to the context's pool; do not use them afterwards. */
   release(): void;
 }
@@ -92,6 +94,41 @@ interface Kernel {
   info: ShaderInfo;
 }
 
+/** What a kernel key is compiled from. */
+interface KernelSpec {
+  id: string;
+  code: string;
+  entry: string;
+  constants: Record<string, number>;
+  label: string;
+}
+
+/** A readback buffer and the outputs copied into it (`name` undefined: the loss). */
+interface Staging {
+  buffer: GPUBuffer;
+  bytes: number;
+  parts: { name?: string; bytes: number; at: number }[];
+}
+
+/** One call's work as plain data: chunks, partials and the packed uniform bytes. */
+interface CallPlan {
+  chunks: Chunk[];
+  perRow: Record<string, number>;
+  totalPartials: number;
+  uniforms: ArrayBuffer;
+  uniformBytes: number;
+  /** Offset of the reduction's uniform slot. */
+  redAt: number;
+}
+
+/** The buffers of one call. */
+interface CallBuffers {
+  tensors: Record<string, Tensor | undefined>;
+  out: { loss: Tensor; lossBytes: number; grads: Record<string, Tensor>; emptyGrads: string[] };
+  partials?: GPUBuffer;
+  uniforms: GPUBuffer;
+}
+
 function isGpuBuffer(x: unknown): x is GPUBuffer {
   return typeof x === 'object' && x !== null && typeof (x as GPUBuffer).mapAsync === 'function' && typeof (x as GPUBuffer).usage === 'number';
 }
@@ -114,6 +151,9 @@ export class Detloss {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
   private readonly pipelines = new Map<string, Promise<Kernel>>();
+  private readonly ready = new Map<string, Kernel>();
+  private readonly specs = new Map<string, KernelSpec>();
+  private readonly reduceKey: string;
   private readonly dummies = new Map<string, GPUBuffer>();
   private readonly checked = new Set<string>();
   private compiled = 0;
@@ -124,6 +164,7 @@ export class Detloss {
   private destroyed = false;
 
   constructor(device: GPUDevice, adapter: AdapterFacts, options: DetlossOptions = {}) {
+    checkOptions(options);
     this.device = device;
     this.adapter = adapter;
     const dl = device.limits;
@@ -137,6 +178,7 @@ export class Detloss {
     this.maxThreads = Math.max(WG, options.maxThreads ?? 16384);
     this.rowThreshold = options.rowThreshold ?? 512;
     this.pool = new BufferPool(device, this.limits.maxBufferSize);
+    this.reduceKey = this.defineKernel('reduce', reduceWgsl, 'reduce_partials', {}, 'reduce');
     this.lostPromise = device.lost.then((info) => {
       this.lostReason = `${info.reason ?? 'unknown'}${info.message ? `: ${info.message}` : ''}`;
       throw this.lostError();
@@ -148,8 +190,12 @@ export class Detloss {
     return new DetlossError('device_lost', `the GPU device was lost (${this.lostReason}); create a new context with createDetloss()`);
   }
 
+  private destroyedError() {
+    return new DetlossError('destroyed', 'this detloss context was destroyed (destroy() was called); create a new one with createDetloss()');
+  }
+
   private alive() {
-    if (this.destroyed) throw new DetlossError('destroyed', 'this detloss context was destroyed');
+    if (this.destroyed) throw this.destroyedError();
     if (this.lostReason !== undefined) throw this.lostError();
   }
 
@@ -158,53 +204,47 @@ export class Detloss {
    * (one submit, one readback). Inputs are typed arrays, `{ data, shape }`, or tensors already
    * on the device (`GPUBuffer` or `{ buffer, shape }`), which are not copied.
    *
+   * Host arrays are taken when the call is made: the values are uploaded before `run` returns
+   * its promise, so the caller may reuse or change them at once.
+   *
    * @example
    * const r = await dl.run('smooth_l1', { pred, target }, { beta: 0.11, reduction: 'mean' });
    * r.loss[0]; r.grad.pred;
    */
   async run(op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<RunResult> {
-    const x = await this.execute(op, inputs, options, USAGE.STORAGE | USAGE.COPY_SRC);
-    const { desc, r, out, release } = x;
-    const stagingBytes = out.lossBytes + Object.values(out.grads).reduce((a, t) => a + t.bytes, 0);
-    const staging = stagingBytes > 0 ? this.pool.acquire(stagingBytes, USAGE.MAP_READ | USAGE.COPY_DST, `detloss:${desc.name}:staging`) : undefined;
+    const x = await this.execute(op, inputs, options, true);
+    const { desc, r, out, staging } = x;
     try {
-      await x.submit((enc) => {
-        if (!staging) return;
-        let at = 0;
-        if (out.lossBytes) enc.copyBufferToBuffer(out.loss.buffer, 0, staging, at, out.lossBytes);
-        at += out.lossBytes;
-        for (const t of Object.values(out.grads)) {
-          enc.copyBufferToBuffer(t.buffer, 0, staging, at, t.bytes);
-          at += t.bytes;
-        }
-      });
-      if (this.last) this.last.readbacks = staging ? 1 : 0;
+      if (this.last) this.last.readbacks = staging.length;
       // Queue operations are ordered: the outputs may serve the next call while this one maps.
-      release();
+      x.release();
+      x.releaseOutputs();
+      this.alive();
+      await Promise.all(staging.map((s) => this.map(s.buffer, desc.name)));
       const loss = new Float32Array(out.lossBytes / 4);
       const grad: Record<string, Float32Array> = {};
-      if (staging) {
-        await this.map(staging, desc.name);
-        const all = new Float32Array(staging.getMappedRange(0, stagingBytes));
-        loss.set(all.subarray(0, loss.length));
-        let at = loss.length;
-        for (const [name, t] of Object.entries(out.grads)) {
-          grad[name] = all.slice(at, at + t.bytes / 4);
-          at += t.bytes / 4;
+      for (const s of staging) {
+        const all = new Float32Array(s.buffer.getMappedRange(0, s.bytes));
+        for (const part of s.parts) {
+          const values = all.subarray(part.at / 4, (part.at + part.bytes) / 4);
+          if (part.name === undefined) loss.set(values);
+          else grad[part.name] = values.slice();
         }
-        staging.unmap();
+        s.buffer.unmap();
       }
       for (const name of out.emptyGrads) grad[name] = new Float32Array(0);
       return { loss, shape: r.reduction === 'none' ? r.outShape : [], grad };
     } finally {
-      release();
-      if (staging) this.pool.release(staging);
+      x.release();
+      x.releaseOutputs();
+      for (const s of staging) this.pool.release(s.buffer);
     }
   }
 
   /**
    * Like {@link run}, but leaves loss and gradients on the device: no readback. For apps whose
-   * tensors live on the GPU. Call `release()` on the result when done with its buffers.
+   * tensors live on the GPU. Call `release()` on the result when done with its buffers. A
+   * gradient of an empty input is a buffer with `gradBytes` 0, as `run` returns an empty array.
    *
    * @example
    * const r = await dl.runResident('l1', { pred: predBuf, target: targetBuf }, { reduction: 'sum' });
@@ -212,23 +252,28 @@ export class Detloss {
    * r.release();
    */
   async runResident(op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<ResidentResult> {
-    const x = await this.execute(op, inputs, options, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, true);
+    const x = await this.execute(op, inputs, options, false);
+    x.release();
     try {
-      await x.submit();
+      // The work is submitted; a context destroyed (or a device lost) meanwhile has no valid buffers to give.
+      this.alive();
     } catch (e) {
       x.releaseOutputs();
       throw e;
-    } finally {
-      x.release();
     }
     const grad: Record<string, GPUBuffer> = {};
-    for (const [name, t] of Object.entries(x.out.grads)) grad[name] = t.buffer;
+    const gradBytes: Record<string, number> = {};
+    for (const [name, t] of Object.entries(x.out.grads)) {
+      grad[name] = t.buffer;
+      gradBytes[name] = t.bytes;
+    }
     let released = false;
     return {
       loss: x.out.loss.buffer,
       lossBytes: x.out.lossBytes,
       shape: x.r.reduction === 'none' ? x.r.outShape : [],
       grad,
+      gradBytes,
       release: () => {
         if (released) return;
         released = true;
@@ -238,18 +283,21 @@ export class Detloss {
   }
 
   /**
-   * Validates, compiles (or finds) the pipelines, uploads host inputs and allocates outputs;
-   * `submit` encodes and submits the work. `release` returns the call's inputs and scratch
-   * buffers to the pool (and the outputs too unless `keepOutputs`).
+   * Validates, uploads and submits one call. Everything up to the upload of host arrays runs
+   * synchronously, before the returned promise exists, so inputs are taken at call time; when the
+   * pipelines are already compiled the work is encoded and submitted synchronously too. Buffers
+   * are created inside error scopes: a failed allocation is `gpu_out_of_memory` and leaves the
+   * pool's books as they were. The result's `release` returns inputs and scratch buffers to the
+   * pool; `releaseOutputs` the outputs.
    */
-  private async execute(op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>, outUsage: number, keepOutputs = false) {
+  private async execute(op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>, readback: boolean) {
     this.alive();
     const desc = getOp(op);
     if (typeof inputs !== 'object' || inputs === null) throw new DetlossError('missing_input', `${desc.name}: inputs must be an object`, 'inputs');
     const host: Record<string, HostTensor> = {};
     const gpu: Record<string, GpuTensor> = {};
     for (const [name, v] of Object.entries(inputs)) {
-      if (v === undefined) continue;
+      if (v === undefined || v === null) continue;
       if (isGpuTensor(v)) gpu[name] = v;
       else host[name] = v as HostTensor;
     }
@@ -266,48 +314,114 @@ export class Detloss {
       throw new DetlossError('invalid_param', `${desc.name}: reduction 'mean' with GPU-resident inputs needs avgFactor (its denominator depends on the data)`, 'avgFactor');
     }
     const gk = this.requireKernel(desc);
-    const k = await this.kernel(desc, r);
-    const reduceK = r.reduction === 'none' ? undefined : await this.reduceKernel();
-    this.alive();
+    const reduced = r.reduction !== 'none';
+    const kernelKey = this.kernelKey(desc, r);
+    const kernelP = this.pipeline(kernelKey);
+    const reduceP = reduced ? this.pipeline(this.reduceKey) : undefined;
+    // A call that fails before awaiting them must not leave a rejected promise unhandled.
+    kernelP.catch(() => {});
+    reduceP?.catch(() => {});
+    const scale = this.meanScale(desc, r, data);
+    const present = new Set(Object.keys(desc.inputs).filter((name) => (info[name]?.length ?? 0) > 0));
+    const plan = this.planCall(desc, gk, r, scale, present);
+    // Every size check before any allocation: a problem too large is refused with nothing done.
+    const outs = this.outputSizes(desc, r);
+    for (const [name, arr] of Object.entries(data)) if (arr) this.checkSize(desc, name, arr.byteLength);
+    const stagingPlan = readback ? this.stagingPlan(outs) : [];
 
+    const fresh = new Set<GPUBuffer>();
     const scratch: GPUBuffer[] = [];
     const outputs: GPUBuffer[] = [];
-    let done = false;
-    const release = () => {
-      if (done) return;
-      done = true;
-      for (const b of scratch) this.pool.release(b);
-      if (!keepOutputs) for (const b of outputs) this.pool.release(b);
+    const acquire = (bytes: number, usage: number, label: string, list: GPUBuffer[]) => {
+      const b = this.pool.acquire(bytes, usage, `detloss:${desc.name}:${label}`, fresh);
+      list.push(b);
+      return b;
     };
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      for (const b of scratch) this.pool.release(b);
+    };
+    let outputsReleased = false;
+    const releaseOutputs = () => {
+      if (outputsReleased) return;
+      outputsReleased = true;
+      outputs.forEach((b) => this.pool.release(b));
+    };
+    const discardAll = () => {
+      released = true;
+      outputsReleased = true;
+      for (const b of [...scratch, ...outputs, ...staging.map((s) => s.buffer)]) {
+        if (fresh.has(b)) this.pool.discard(b);
+        else this.pool.release(b);
+      }
+    };
+
+    const outUsage = readback ? USAGE.STORAGE | USAGE.COPY_SRC : USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+    const staging: Staging[] = [];
+    let bufs: CallBuffers;
+    let allocErrors: Promise<(GPUError | null)[]>;
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
     try {
-      // Outputs first: their size checks refuse an oversized problem before any upload.
-      const out = this.allocOutputs(desc, r, outputs, outUsage);
-      for (const [name, arr] of Object.entries(data)) if (arr) this.checkSize(desc, name, arr.byteLength);
+      const out = {
+        loss: { buffer: acquire(Math.max(outs.lossBytes, 4), outUsage, 'loss', outputs), bytes: outs.lossBytes },
+        lossBytes: outs.lossBytes,
+        grads: {} as Record<string, Tensor>,
+        emptyGrads: outs.emptyGrads,
+      };
+      for (const [name, bytes] of Object.entries(outs.grads)) out.grads[name] = { buffer: acquire(bytes, outUsage, `grad.${name}`, outputs), bytes };
+      // The resident path hands every gradient over as a buffer, an empty one too (0 bytes of it hold data).
+      if (!readback) for (const name of outs.emptyGrads) out.grads[name] = { buffer: acquire(4, outUsage, `grad.${name}`, outputs), bytes: 0 };
+      for (const s of stagingPlan) staging.push({ ...s, buffer: acquire(s.bytes, USAGE.MAP_READ | USAGE.COPY_DST, 'staging', []) });
       const tensors: Record<string, Tensor | undefined> = {};
       for (const [name, t] of Object.entries(gpu)) {
         tensors[name] = info[name]!.length ? { buffer: isGpuBuffer(t) ? t : t.buffer, bytes: info[name]!.length * 4 } : undefined;
       }
       for (const [name, arr] of Object.entries(data)) {
         if (!arr || arr.length === 0) continue;
-        const buf = this.pool.acquire(arr.byteLength, USAGE.STORAGE | USAGE.COPY_DST, `detloss:${desc.name}:${name}`);
-        scratch.push(buf);
-        this.device.queue.writeBuffer(buf, 0, arr.buffer, arr.byteOffset, arr.byteLength);
+        const buf = acquire(arr.byteLength, USAGE.STORAGE | USAGE.COPY_DST, name, scratch);
+        this.upload(buf, arr);
         tensors[name] = { buffer: buf, bytes: arr.byteLength };
       }
-      const scale = this.meanScale(desc, r, data);
-      return {
-        desc,
-        r,
-        out,
-        release,
-        releaseOutputs: () => outputs.forEach((b) => this.pool.release(b)),
-        submit: (after?: (enc: GPUCommandEncoder) => void) => this.encode(desc, gk, k, reduceK, r, tensors, out, scale, scratch, after),
-      };
+      const partials = reduced ? acquire(Math.max(4, plan.totalPartials * 4), USAGE.STORAGE, 'partials', scratch) : undefined;
+      const uniforms = acquire(plan.uniformBytes, USAGE.UNIFORM | USAGE.COPY_DST, 'uniforms', scratch);
+      bufs = { tensors, out, partials, uniforms };
     } catch (e) {
-      release();
-      for (const b of outputs) this.pool.release(b);
+      discardAll();
+      throw e;
+    } finally {
+      allocErrors = Promise.all([this.device.popErrorScope(), this.device.popErrorScope()]);
+    }
+
+    try {
+      // Warm pipelines: encode and submit now. Cold ones: once they compile.
+      let k = this.ready.get(kernelKey);
+      let rk = reduced ? this.ready.get(this.reduceKey) : undefined;
+      let submitted: Promise<void> | undefined;
+      if (k && (!reduced || rk)) {
+        submitted = this.encode(desc, k, rk, r, plan, bufs, staging);
+        submitted.catch(() => {}); // awaited below, unless the allocation failed first
+      }
+      const [validation, oom] = await allocErrors;
+      if (oom || validation) {
+        const bytes = [...outputs, ...scratch].reduce((a, b) => a + b.size, 0);
+        if (oom) throw new DetlossError('gpu_out_of_memory', `${desc.name}: out of GPU memory allocating ${bytes} bytes for this call: ${oom.message}`);
+        throw new DetlossError('gpu_validation', `${desc.name}: the GPU refused this call's buffers: ${validation!.message}`);
+      }
+      if (!submitted) {
+        [k, rk] = await Promise.all([kernelP, reduceP]);
+        this.alive();
+        submitted = this.encode(desc, k, rk, r, plan, bufs, staging);
+      }
+      await submitted;
+      this.alive();
+    } catch (e) {
+      discardAll();
       throw e;
     }
+    return { desc, r, out: bufs.out, staging, release, releaseOutputs };
   }
 
   /**
@@ -327,10 +441,10 @@ export class Detloss {
         this.requireKernel(desc);
         const o = resolveOptions(desc, options ?? {});
         const dims = typeof item === 'string' ? {} : item.dims ?? {};
-        await this.kernel(desc, { ...o, dims } as unknown as Resolved);
+        await this.pipeline(this.kernelKey(desc, { ...o, dims } as unknown as Resolved));
       }),
     );
-    await this.reduceKernel();
+    await this.pipeline(this.reduceKey);
   }
 
   /** Bytes the pool holds and uses, pipeline cache counters, and the last call's dispatches/submits/readbacks. */
@@ -394,15 +508,14 @@ export class Detloss {
     return denom === 0 ? 0 : 1 / denom;
   }
 
-  private allocOutputs(desc: OpDescriptor, r: Resolved, owned: GPUBuffer[], usage: number) {
+  /** Output sizes, checked against the device's limits (nothing is allocated). */
+  private outputSizes(desc: OpDescriptor, r: Resolved) {
     const lossBytes = r.reduction === 'none' ? r.outCount * 4 : 4;
     if (lossBytes > this.limits.maxBufferSize) {
       throw new DetlossError('too_large', `${desc.name}: the output takes ${lossBytes} bytes, more than the device's maxBufferSize (${this.limits.maxBufferSize})`, 'output');
     }
     if (r.outCount > 2 ** 31 - 1) throw new DetlossError('too_large', `${desc.name}: the output has ${r.outCount} elements, too many for one JavaScript typed array`, 'output');
-    const loss = { buffer: this.pool.acquire(Math.max(lossBytes, 4), usage, `detloss:${desc.name}:loss`), bytes: lossBytes };
-    owned.push(loss.buffer);
-    const grads: Record<string, Tensor> = {};
+    const grads: Record<string, number> = {};
     const emptyGrads: string[] = [];
     if (r.wantGrad) {
       for (const [name, spec] of Object.entries(desc.inputs)) {
@@ -413,27 +526,52 @@ export class Detloss {
           continue;
         }
         this.checkSize(desc, `grad.${name}`, count * 4);
-        const buffer = this.pool.acquire(count * 4, usage, `detloss:${desc.name}:grad.${name}`);
-        owned.push(buffer);
-        grads[name] = { buffer, bytes: count * 4 };
+        grads[name] = count * 4;
       }
     }
-    return { loss, lossBytes, grads, emptyGrads };
+    return { lossBytes, grads, emptyGrads };
   }
 
-  /** Encodes the fused pass (chunked) and the reduction, submits once, and checks for GPU errors. */
-  private async encode(
-    desc: OpDescriptor,
-    gk: NonNullable<OpDescriptor['gpu']>,
-    k: Kernel,
-    reduceK: Kernel | undefined,
-    r: Resolved,
-    tensors: Record<string, Tensor | undefined>,
-    out: ReturnType<Detloss['allocOutputs']>,
-    scale: number,
-    owned: GPUBuffer[],
-    afterPasses?: (enc: GPUCommandEncoder) => void,
-  ): Promise<void> {
+  /**
+   * How the outputs are read back: one staging buffer for all of them (one `mapAsync`), unless
+   * together they pass maxBufferSize; then as few buffers as fit it (each output fits one).
+   */
+  private stagingPlan(outs: ReturnType<Detloss['outputSizes']>): Omit<Staging, 'buffer'>[] {
+    const parts: { name?: string; bytes: number }[] = [];
+    if (outs.lossBytes) parts.push({ bytes: outs.lossBytes });
+    for (const [name, bytes] of Object.entries(outs.grads)) parts.push({ name, bytes });
+    const plan: Omit<Staging, 'buffer'>[] = [];
+    for (const p of parts) {
+      let s = plan[plan.length - 1];
+      if (!s || s.bytes + p.bytes > this.limits.maxBufferSize) {
+        s = { bytes: 0, parts: [] };
+        plan.push(s);
+      }
+      s.parts.push({ ...p, at: s.bytes });
+      s.bytes += p.bytes;
+    }
+    return plan;
+  }
+
+  /** Writes a host array into a buffer now (writeBuffer copies at call time); shared memory is staged through a private copy. */
+  private upload(buf: GPUBuffer, arr: HostArray): void {
+    const shared = typeof SharedArrayBuffer !== 'undefined' && arr.buffer instanceof SharedArrayBuffer;
+    if (!shared) {
+      this.device.queue.writeBuffer(buf, 0, arr.buffer as ArrayBuffer, arr.byteOffset, arr.byteLength);
+      return;
+    }
+    const step = Math.min(arr.byteLength, 1 << 22);
+    const tmp = new Uint8Array(step);
+    for (let at = 0; at < arr.byteLength; at += step) {
+      const n = Math.min(step, arr.byteLength - at);
+      tmp.set(new Uint8Array(arr.buffer, arr.byteOffset + at, n));
+      this.device.queue.writeBuffer(buf, at, tmp.buffer, 0, n);
+    }
+  }
+
+  /** The chunks, partials and packed uniforms of one call: plain data, no GPU work. */
+  private planCall(desc: OpDescriptor, gk: GpuKernel, r: Resolved, scale: number, present: ReadonlySet<string>): CallPlan {
+    const info = this.shaderInfo(desc, gk);
     const rows = r.dims[desc.rows] ?? 0;
     // Bytes per row of every tensor split along the rows.
     const perRow: Record<string, number> = {};
@@ -442,10 +580,11 @@ export class Detloss {
       perRow[name] = spec.shape.slice(1).reduce<number>((a, d) => a * (typeof d === 'number' ? d : r.dims[d]), 1) * 4;
     }
     const outRowBytes = r.outPerRow * 4;
-    const maxBytesPerRow = Math.max(4, outRowBytes, ...Object.values(perRow));
+    const rowBytes = [outRowBytes, ...Object.values(perRow)];
     const chunks = planChunks({
       rows,
-      maxBytesPerRow,
+      maxBytesPerRow: Math.max(4, ...rowBytes),
+      rowBytes,
       outPerRow: r.outPerRow,
       wg: WG,
       maxThreads: this.maxThreads,
@@ -455,63 +594,87 @@ export class Detloss {
     });
     const reduced = r.reduction !== 'none';
     const totalPartials = chunks.reduce((a, c) => a + c.threads, 0);
-    const partials = reduced ? this.pool.acquire(Math.max(4, totalPartials * 4), USAGE.STORAGE, `detloss:${desc.name}:partials`) : undefined;
-    if (partials) owned.push(partials);
 
     // Uniforms: one slot per chunk, then one for the reduction.
-    const slots = chunks.length + 1;
-    const uniformBytes = new ArrayBuffer(slots * SLOT);
-    const view = new DataView(uniformBytes);
-    const uniformBuf = this.pool.acquire(slots * SLOT, USAGE.UNIFORM | USAGE.COPY_DST, `detloss:${desc.name}:uniforms`);
-    owned.push(uniformBuf);
+    const uniformBytes = (chunks.length + 1) * SLOT;
+    const uniforms = new ArrayBuffer(uniformBytes);
+    const view = new DataView(uniforms);
     let flags = FLAG.grad * +r.wantGrad + FLAG.weight * +r.hasWeight + FLAG.gradOutput * +r.hasGradOutput;
     if (!reduced) flags |= FLAG.storeLoss;
     if (r.hasGradOutput && !reduced) flags |= FLAG.gradOutputElementwise;
     const paramValues: Record<string, number> = { ...r.dims, ...(gk.uniforms?.(r.params, r.dims) ?? {}) };
-    for (const name of Object.keys(desc.inputs)) paramValues[`has_${snake(name)}`] = tensors[name] ? 1 : 0;
-    const runLayout = k.info.uniforms.run;
-    const paramsLayout = k.info.uniforms.params;
+    for (const name of Object.keys(desc.inputs)) paramValues[`has_${snake(name)}`] = present.has(name) ? 1 : 0;
+    const runLayout = info.uniforms.run;
+    const paramsLayout = info.uniforms.params;
     chunks.forEach((c, i) => {
       if (runLayout) packUniform(runLayout, { n: c.outCount, threads: c.threads, flags, scale }, view, i * SLOT, desc.name);
       if (paramsLayout) packUniform(paramsLayout, paramValues, view, i * SLOT + 256, desc.name);
     });
     const redAt = chunks.length * SLOT;
-    if (reduceK) packUniform(reduceK.info.uniforms.red, { count: totalPartials, scale }, view, redAt, desc.name);
-    this.device.queue.writeBuffer(uniformBuf, 0, uniformBytes);
+    if (reduced) packUniform(reflectShader(reduceWgsl).uniforms.red, { count: totalPartials, scale }, view, redAt, desc.name);
+    return { chunks, perRow, totalPartials, uniforms, uniformBytes, redAt };
+  }
 
+  /**
+   * Encodes the fused pass (chunked), the reduction and the readback copies, and submits them
+   * once; all synchronous. The promise says whether the GPU accepted the work.
+   */
+  private encode(
+    desc: OpDescriptor,
+    k: Kernel,
+    reduceK: Kernel | undefined,
+    r: Resolved,
+    plan: CallPlan,
+    bufs: CallBuffers,
+    staging: Staging[],
+  ): Promise<void> {
+    const { chunks } = plan;
+    const { out, partials, uniforms } = bufs;
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
     let dispatches = 0;
-    const enc = this.device.createCommandEncoder({ label: `detloss:${desc.name}` });
-    const pass = enc.beginComputePass({ label: `detloss:${desc.name}` });
-    pass.setPipeline(k.pipeline);
-    for (const [i, c] of chunks.entries()) {
-      const entries: GPUBindGroupEntry[] = k.info.bindings.map((b) => ({
-        binding: b.binding,
-        resource: this.bindingResource(desc, b, c, i, r, tensors, out, partials, uniformBuf, perRow),
-      }));
-      pass.setBindGroup(0, this.device.createBindGroup({ label: `detloss:${desc.name}:chunk${i}`, layout: k.layout, entries }));
-      pass.dispatchWorkgroups(c.grid[0], c.grid[1]);
-      dispatches++;
+    let scopes: Promise<(GPUError | null)[]>;
+    try {
+      this.device.queue.writeBuffer(uniforms, 0, plan.uniforms);
+      const enc = this.device.createCommandEncoder({ label: `detloss:${desc.name}` });
+      const pass = enc.beginComputePass({ label: `detloss:${desc.name}` });
+      pass.setPipeline(k.pipeline);
+      for (const [i, c] of chunks.entries()) {
+        const entries: GPUBindGroupEntry[] = k.info.bindings.map((b) => ({
+          binding: b.binding,
+          resource: this.bindingResource(desc, b, c, i, r, bufs.tensors, out, partials, uniforms, plan.perRow),
+        }));
+        pass.setBindGroup(0, this.device.createBindGroup({ label: `detloss:${desc.name}:chunk${i}`, layout: k.layout, entries }));
+        pass.dispatchWorkgroups(c.grid[0], c.grid[1]);
+        dispatches++;
+      }
+      if (reduceK) {
+        pass.setPipeline(reduceK.pipeline);
+        const entries: GPUBindGroupEntry[] = [
+          { binding: 0, resource: { buffer: uniforms, offset: plan.redAt, size: reduceK.info.uniforms.red.size } },
+          { binding: 1, resource: { buffer: partials!, offset: 0, size: Math.max(4, plan.totalPartials * 4) } },
+          { binding: 2, resource: { buffer: out.loss.buffer, offset: 0, size: 4 } },
+        ];
+        pass.setBindGroup(0, this.device.createBindGroup({ label: `detloss:${desc.name}:reduce`, layout: reduceK.layout, entries }));
+        pass.dispatchWorkgroups(1);
+        dispatches++;
+      }
+      pass.end();
+      for (const s of staging) {
+        for (const part of s.parts) {
+          const src = part.name === undefined ? out.loss.buffer : out.grads[part.name].buffer;
+          enc.copyBufferToBuffer(src, 0, s.buffer, part.at, part.bytes);
+        }
+      }
+      this.device.queue.submit([enc.finish()]);
+      this.last = { op: desc.name, dispatches, submits: 1, readbacks: 0 };
+    } finally {
+      scopes = Promise.all([this.device.popErrorScope(), this.device.popErrorScope()]);
     }
-    if (reduceK) {
-      pass.setPipeline(reduceK.pipeline);
-      const entries: GPUBindGroupEntry[] = [
-        { binding: 0, resource: { buffer: uniformBuf, offset: redAt, size: reduceK.info.uniforms.red.size } },
-        { binding: 1, resource: { buffer: partials!, offset: 0, size: Math.max(4, totalPartials * 4) } },
-        { binding: 2, resource: { buffer: out.loss.buffer, offset: 0, size: 4 } },
-      ];
-      pass.setBindGroup(0, this.device.createBindGroup({ label: `detloss:${desc.name}:reduce`, layout: reduceK.layout, entries }));
-      pass.dispatchWorkgroups(1);
-      dispatches++;
-    }
-    pass.end();
-    afterPasses?.(enc);
-    this.device.queue.submit([enc.finish()]);
-    this.last = { op: desc.name, dispatches, submits: 1, readbacks: 0 };
-    const [validation, oom] = await Promise.all([this.device.popErrorScope(), this.device.popErrorScope()]);
-    if (validation) throw new DetlossError('gpu_validation', `${desc.name}: the GPU rejected the work: ${validation.message}`);
-    if (oom) throw new DetlossError('gpu_out_of_memory', `${desc.name}: out of GPU memory: ${oom.message}`);
+    return scopes.then(([validation, oom]) => {
+      if (oom) throw new DetlossError('gpu_out_of_memory', `${desc.name}: out of GPU memory: ${oom.message}`);
+      if (validation) throw new DetlossError('gpu_validation', `${desc.name}: the GPU rejected the work: ${validation.message}`);
+    });
   }
 
   private bindingResource(
@@ -521,7 +684,7 @@ export class Detloss {
     chunkIndex: number,
     r: Resolved,
     tensors: Record<string, Tensor | undefined>,
-    out: ReturnType<Detloss['allocOutputs']>,
+    out: CallBuffers['out'],
     partials: GPUBuffer | undefined,
     uniformBuf: GPUBuffer,
     perRow: Record<string, number>,
@@ -598,59 +761,107 @@ export class Detloss {
     return l;
   }
 
-  /** The compiled pipeline for an op and its compile-time choices (cached by `shader:entry:overrides`). */
-  private kernel(desc: OpDescriptor, r: Resolved): Promise<Kernel> {
+  /** What a kernel is compiled from; its key is `shader:entry:overrides`, never a size. */
+  private kernelKey(desc: OpDescriptor, r: Resolved): string {
     const gk = this.requireKernel(desc);
     if (!this.checked.has(desc.name)) {
-      const problems = contractProblems(desc);
+      let problems: string[];
+      try {
+        problems = contractProblems(desc, this.shaderInfo(desc, gk));
+      } catch (e) {
+        if (e instanceof DetlossError) throw e;
+        throw new DetlossError('pipeline', `${desc.name}: its shader could not be read: ${(e as Error).message}`);
+      }
       if (problems.length) throw new DetlossError('pipeline', `${desc.name}: descriptor and shader disagree: ${problems.join('; ')}`);
       this.checked.add(desc.name);
     }
     const constants = { WG, ...(gk.overrides?.(r.params, r.dims) ?? {}) };
-    return this.pipeline(gk.shaderId, gk.shader, this.entryFor(gk, r), constants, desc.name);
+    return this.defineKernel(gk.shaderId, gk.shader, this.entryFor(gk, r), constants, desc.name);
+  }
+
+  /** Reflects an op's shader; a shader wgsl_reflect cannot parse is a `pipeline` error. */
+  private shaderInfo(desc: OpDescriptor, gk: GpuKernel): ShaderInfo {
+    try {
+      return reflectShader(gk.shader);
+    } catch (e) {
+      throw new DetlossError('pipeline', `${desc.name}: its WGSL could not be parsed: ${(e as Error).message}`);
+    }
   }
 
   /** The entry point for this call: a workgroup per row for long rows, else a thread per output element. */
-  private entryFor(gk: NonNullable<OpDescriptor['gpu']>, r: Resolved): string {
+  private entryFor(gk: GpuKernel, r: Resolved): string {
     if (!gk.rows || !r.dims || Object.keys(r.dims).length === 0) return gk.entry;
     return gk.rows.length(r.dims) >= this.rowThreshold ? gk.rows.entry : gk.entry;
   }
 
-  private reduceKernel(): Promise<Kernel> {
-    return this.pipeline('reduce', reduceWgsl, 'reduce_partials', {}, 'reduce');
+  private defineKernel(id: string, code: string, entry: string, constants: Record<string, number>, label: string): string {
+    const key = `${id}:${entry}:${Object.entries(constants).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join(',')}`;
+    if (!this.specs.has(key)) this.specs.set(key, { id, code, entry, constants, label });
+    return key;
   }
 
-  private pipeline(id: string, code: string, entry: string, constants: Record<string, number>, label: string): Promise<Kernel> {
-    const key = `${id}:${entry}:${Object.entries(constants).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join(',')}`;
+  /**
+   * The pipeline of a kernel key, compiled once with `createComputePipelineAsync` (the promise is
+   * cached; a compiled kernel is also kept in `ready`, so warm calls need no await).
+   */
+  private pipeline(key: string): Promise<Kernel> {
     const hit = this.pipelines.get(key);
     if (hit) {
       this.hits++;
       return hit;
     }
-    const info = reflectShader(code);
-    const layout = this.layout(id, info);
-    const module = this.module(id, code);
+    const { id, code, entry, constants, label } = this.specs.get(key)!;
     this.compiled++;
     const p = (async () => {
-      this.device.pushErrorScope('validation');
-      let pipeline: GPUComputePipeline;
+      let info: ShaderInfo;
       try {
-        pipeline = await this.device.createComputePipelineAsync({
+        info = reflectShader(code);
+      } catch (e) {
+        throw new DetlossError('pipeline', `${label}: its WGSL could not be parsed: ${(e as Error).message}`);
+      }
+      // Module and layouts are created inside a validation scope popped at once (scopes are a
+      // stack shared by every call on the device); the pipeline's own errors reject its promise.
+      this.device.pushErrorScope('validation');
+      let pending: Promise<GPUComputePipeline> | undefined;
+      let layout: GPUBindGroupLayout | undefined;
+      let module: GPUShaderModule | undefined;
+      let thrown: unknown;
+      try {
+        layout = this.layout(id, info);
+        module = this.module(id, code);
+        pending = this.device.createComputePipelineAsync({
           label: `detloss:${key}`,
           layout: this.device.createPipelineLayout({ label: `detloss:${id}`, bindGroupLayouts: [layout] }),
           compute: { module, entryPoint: entry, constants },
         });
+        pending.catch(() => {});
       } catch (e) {
-        await this.device.popErrorScope();
-        const messages = (await module.getCompilationInfo?.())?.messages?.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('; ');
-        throw new DetlossError('pipeline', `${label}: pipeline ${key} failed to compile: ${(e as Error).message}${messages ? ` (${messages})` : ''}`);
+        thrown = e;
       }
-      const err = await this.device.popErrorScope();
-      if (err) throw new DetlossError('pipeline', `${label}: pipeline ${key} failed: ${err.message}`);
-      return { pipeline, layout, info };
+      const scoped = await this.device.popErrorScope();
+      let pipeline: GPUComputePipeline | undefined;
+      let failure: unknown = thrown ?? scoped;
+      if (!failure) {
+        try {
+          pipeline = await pending!;
+        } catch (e) {
+          failure = e;
+        }
+      }
+      if (failure || !pipeline) {
+        const messages = (await module?.getCompilationInfo?.().catch(() => undefined))?.messages?.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('; ');
+        throw new DetlossError('pipeline', `${label}: pipeline ${key} failed to compile: ${(failure as Error)?.message ?? 'unknown error'}${messages ? ` (${messages})` : ''}`);
+      }
+      const kernel = { pipeline, layout: layout!, info };
+      this.ready.set(key, kernel);
+      return kernel;
     })();
     this.pipelines.set(key, p);
-    p.catch(() => this.pipelines.delete(key));
+    p.catch(() => {
+      this.pipelines.delete(key);
+      // A module that failed to compile is not reused: the next try compiles it anew.
+      this.modules.delete(id);
+    });
     return p;
   }
 
@@ -658,11 +869,46 @@ export class Detloss {
     try {
       await Promise.race([staging.mapAsync(0x1 /* GPUMapMode.READ */), this.lostPromise]);
     } catch (e) {
+      if (this.destroyed) throw this.destroyedError();
       if (e instanceof DetlossError) throw e;
-      if (this.lostReason !== undefined || this.destroyed) throw this.lostError();
+      if (this.lostReason !== undefined) throw this.lostError();
       throw new DetlossError('gpu_validation', `${op}: reading the result back failed: ${(e as Error).message}`);
     }
   }
+}
+
+const LIMIT_NAMES = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupsPerDimension'] as const;
+
+/**
+ * Checks the options of {@link createDetloss} before any device is requested; a bad one is a
+ * `DetlossError('invalid_param')` naming it.
+ */
+export function checkOptions(options: unknown): asserts options is DetlossOptions {
+  const bad = (name: string, what: string, v: unknown): never => {
+    throw new DetlossError('invalid_param', `createDetloss: ${name} must be ${what}, got ${describeValue(v)}`, name);
+  };
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null) bad('options', 'an object', options);
+  const o = options as Record<string, unknown>;
+  const known = ['device', 'gpu', 'limits', 'maxThreads', 'rowThreshold'];
+  for (const k of Object.keys(o)) {
+    if (!known.includes(k)) throw new DetlossError('unknown_param', `createDetloss: unknown option "${k}" (known: ${known.join(', ')})`, k);
+  }
+  const mt = o.maxThreads;
+  if (mt !== undefined && (typeof mt !== 'number' || !Number.isInteger(mt) || mt < 1 || mt > 2 ** 31)) bad('maxThreads', `an integer from 1 to ${2 ** 31}`, mt);
+  const rt = o.rowThreshold;
+  if (rt !== undefined && (typeof rt !== 'number' || Number.isNaN(rt) || rt < 0)) bad('rowThreshold', 'a number >= 0 (Infinity: always a thread per row)', rt);
+  if (o.limits !== undefined) {
+    if (typeof o.limits !== 'object' || o.limits === null) bad('limits', 'an object', o.limits);
+    for (const [k, v] of Object.entries(o.limits as Record<string, unknown>)) {
+      if (!(LIMIT_NAMES as readonly string[]).includes(k)) throw new DetlossError('unknown_param', `createDetloss: unknown limit "${k}" (known: ${LIMIT_NAMES.join(', ')})`, `limits.${k}`);
+      if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1)) bad(`limits.${k}`, 'a positive integer', v);
+    }
+  }
+  const dev = o.device as { createBuffer?: unknown; queue?: unknown } | undefined;
+  if (dev !== undefined && (typeof dev !== 'object' || dev === null || typeof dev.createBuffer !== 'function' || !dev.queue)) bad('device', 'a GPUDevice', dev);
+  const gpu = o.gpu as { requestAdapter?: unknown } | undefined;
+  if (gpu !== undefined && (typeof gpu !== 'object' || gpu === null || typeof gpu.requestAdapter !== 'function')) bad('gpu', 'a GPU (navigator.gpu, or create([]) from the webgpu package)', gpu);
 }
 
 /**
@@ -670,6 +916,7 @@ export class Detloss {
  * with the adapter's own limits. Throws `DetlossError('no_webgpu')` saying what is missing.
  */
 export async function openDevice(options: DetlossOptions = {}): Promise<{ device: GPUDevice; adapter: AdapterFacts }> {
+  checkOptions(options);
   if (options.device) {
     const info = (options.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
     return { device: options.device, adapter: adapterFacts(info, false) };

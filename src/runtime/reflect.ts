@@ -1,3 +1,4 @@
+import { DetlossError } from '../errors';
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 
 /** One `@binding` of a shader, as the runtime binds it. */
@@ -74,15 +75,25 @@ export function reflectShader(code: string): ShaderInfo {
   return info;
 }
 
-/** Writes named values into a uniform struct's bytes; throws on a member with no value. */
+/**
+ * Writes named values into a uniform struct's bytes. A member with no value is a `pipeline` error
+ * (descriptor and shader disagree); a value its type cannot hold (not finite, past float32, not an
+ * integer of the member's range) is `invalid_param`, never a wrapped or infinite number.
+ */
 export function packUniform(layout: UniformLayout, values: Record<string, number>, into: DataView, at: number, label: string): void {
   for (const m of layout.members) {
     const v = values[m.name];
-    if (v === undefined || !Number.isFinite(v)) {
-      throw new Error(`${label}: uniform ${layout.name}.${m.name} has no value (got ${v})`);
+    const where = `${label}: uniform ${layout.name}.${m.name}`;
+    if (v === undefined) throw new DetlossError('pipeline', `${where} has no value`);
+    if (m.type === 'f32') {
+      if (!Number.isFinite(Math.fround(v))) throw new DetlossError('invalid_param', `${where} = ${v} is not a finite float32; a parameter is out of range`, m.name);
+      into.setFloat32(at + m.offset, v, true);
+    } else if (m.type === 'u32') {
+      if (!Number.isInteger(v) || v < 0 || v > 2 ** 32 - 1) throw new DetlossError('too_large', `${where} = ${v} does not fit a 32-bit unsigned integer`, m.name);
+      into.setUint32(at + m.offset, v, true);
+    } else {
+      if (!Number.isInteger(v) || v < -(2 ** 31) || v > 2 ** 31 - 1) throw new DetlossError('invalid_param', `${where} = ${v} does not fit a 32-bit signed integer`, m.name);
+      into.setInt32(at + m.offset, v, true);
     }
-    if (m.type === 'f32') into.setFloat32(at + m.offset, v, true);
-    else if (m.type === 'u32') into.setUint32(at + m.offset, v >>> 0, true);
-    else into.setInt32(at + m.offset, v | 0, true);
   }
 }
