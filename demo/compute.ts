@@ -1,8 +1,9 @@
 /**
- * One way to run an op for the demo: on the GPU through a detloss context when there is one and
- * the op has a kernel, else on the float64 CPU reference. Every result says where it ran.
+ * One way to run an op for the demo: on the GPU through the page's detloss context when there is
+ * one and the op has a kernel, else on the float64 CPU reference. Every result says where it ran.
  */
 import { cpu, DetlossError, OPS, type DetlossContext } from '../src/index';
+import type { GpuSession } from './gpu-session';
 
 /** Where a result was computed. */
 export type Backend = 'gpu' | 'cpu';
@@ -27,19 +28,25 @@ export const backendLabel = (b: Backend) => (b === 'gpu' ? 'GPU (WebGPU)' : 'CPU
 
 /**
  * Runs `op` on the GPU when possible; when the GPU says the op is unsupported (`unknown_op`),
- * or there is no GPU, runs the CPU reference instead and labels the result `'cpu'`.
+ * or there is no GPU, runs the CPU reference instead and labels the result `'cpu'`. When the
+ * device is lost during the call, asks `gpu` for a new context and retries once on it; when
+ * there is none (or the retry is lost too), computes on the CPU reference.
  *
  * @example
- * const r = await compute(dl, 'iou_loss', { pred, target }, { variant: 'giou', reduction: 'none' });
+ * const r = await compute(gpu, 'iou_loss', { pred, target }, { variant: 'giou', reduction: 'none' });
  * r.backend; // 'gpu' or 'cpu'
  */
-export async function compute(dl: DetlossContext | undefined, op: string, inputs: Inputs, params: Params): Promise<Computed> {
-  if (dl && gpuCapable(dl, op)) {
+export async function compute(gpu: GpuSession, op: string, inputs: Inputs, params: Params): Promise<Computed> {
+  let dl = gpu.context;
+  for (let attempt = 0; attempt < 2 && dl && gpuCapable(dl, op); attempt++) {
     try {
       const r = await dl.run(op, inputs, params);
+      gpu.worked(dl);
       return { loss: r.loss, grad: r.grad, backend: 'gpu' };
     } catch (e) {
-      if (!(e instanceof DetlossError && e.code === 'unknown_op')) throw e;
+      if (e instanceof DetlossError && e.code === 'unknown_op') break;
+      if (!(await gpu.isLoss(dl, e))) throw e;
+      dl = await gpu.recover(dl);
     }
   }
   const r = cpu.run(op, inputs, params);

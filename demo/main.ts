@@ -1,8 +1,10 @@
 /**
  * The detloss demo page: opens a WebGPU context (or explains why there is none and carries on
- * with the CPU reference), then mounts the box playground and the timing panel.
+ * with the CPU reference), then mounts the box playground and the timing panel. A lost device is
+ * replaced by a new context, or the page goes on with the CPU reference; the status line says which.
  */
 import { createDetloss, type DetlossContext } from '../src/index';
+import { GpuSession, type GpuStatus } from './gpu-session';
 import { mountPlayground } from './playground';
 import { adapterName, mountTiming } from './timing';
 
@@ -28,9 +30,35 @@ function showNoWebGpu(problem: string) {
   banner.hidden = false;
 }
 
+/** Puts a change of GPU state on the page: the device line and the status line under it. */
+function showGpuStatus(gpu: GpuSession, s: GpuStatus) {
+  const device = $<HTMLElement>('#device');
+  const line = $<HTMLElement>('#gpu-status');
+  const dl = gpu.context;
+  if (s.state === 'cpu') {
+    device.textContent = 'WebGPU: the device was lost. Everything below now runs on the float64 CPU reference.';
+    device.dataset.webgpu = 'lost';
+  } else if (s.state === 'recovering') {
+    device.textContent = 'WebGPU: the device was lost; opening a new one…';
+    device.dataset.webgpu = 'lost';
+  } else if (dl) {
+    device.textContent = `WebGPU: on (a new device after ${s.losses === 1 ? 'a loss' : `${s.losses} losses`}). ${adapterName(dl)}`;
+    device.dataset.webgpu = 'yes';
+    device.dataset.fallback = String(dl.adapter.isFallbackAdapter);
+  }
+  line.textContent = s.message;
+  line.dataset.state = s.state;
+  line.dataset.losses = String(s.losses);
+  line.hidden = false;
+}
+
 async function main() {
   const device = $<HTMLElement>('#device');
   const { dl, problem } = await openGpu();
+  const gpu = new GpuSession(dl);
+  gpu.onChange((s) => showGpuStatus(gpu, s));
+  // For tests and the console: the page's GPU session (its context, its state).
+  (window as unknown as { detlossDemo: { gpu: GpuSession } }).detlossDemo = { gpu };
   if (dl) {
     device.textContent = `WebGPU: on. ${adapterName(dl)}`;
     device.dataset.webgpu = 'yes';
@@ -53,7 +81,7 @@ async function main() {
       result: $('#timing-result'),
       history: $('#history'),
     },
-    dl,
+    gpu,
   );
   await mountPlayground(
     {
@@ -64,7 +92,7 @@ async function main() {
       legend: $('#grad-legend'),
       status: $('#pg-status'),
     },
-    dl,
+    gpu,
   );
   document.body.dataset.ready = 'true';
 }

@@ -3,10 +3,10 @@
  * recomputed for the pair (GPU, or the CPU reference) and the chosen variant's gradient is drawn
  * as descent arrows on the predicted box.
  */
-import type { DetlossContext } from '../src/index';
 import { cursorFor, dragBox, hitTest, type Box, type Grip } from './boxes';
 import { backendLabel, compute, type Computed } from './compute';
 import { drawScene } from './draw';
+import type { GpuSession } from './gpu-session';
 import { latestOnly } from './latest';
 
 /** The iou_loss variants the table lists: a key for the page and the params of the call. */
@@ -47,7 +47,7 @@ const list = (b: ArrayLike<number>) => Array.from(b).join(',');
  * Mounts the playground on its elements and computes the first state.
  * Resolves once the table shows the first results.
  */
-export async function mountPlayground(el: PlaygroundElements, dl: DetlossContext | undefined): Promise<void> {
+export async function mountPlayground(el: PlaygroundElements, gpu: GpuSession): Promise<void> {
   const boxes: Boxes = { pred: [170, 110, 350, 250], target: [250, 150, 450, 310] };
   let results = new Map<string, Computed>();
   const ctx = setupCanvas(el.canvas);
@@ -69,7 +69,7 @@ export async function mountPlayground(el: PlaygroundElements, dl: DetlossContext
   const firstDone = new Promise<void>((ok) => (first = ok));
   const update = latestOnly<Boxes>(
     async (state) => {
-      results = await computeAll(dl, state);
+      results = await computeAll(gpu, state);
       showResults(el, rows, results, state);
       redraw();
       first();
@@ -88,16 +88,20 @@ export async function mountPlayground(el: PlaygroundElements, dl: DetlossContext
 
   attachDrag(el.canvas, boxes, changed);
   el.select.addEventListener('change', redraw);
+  // After a device loss the table is recomputed where the page computes now (a new context, or the CPU).
+  gpu.onChange((s) => {
+    if (s.state === 'recovered' || s.state === 'cpu') changed();
+  });
   changed();
   await firstDone;
 }
 
 /** Every variant's loss and gradient for one pair, one call each (in order: a context runs one call at a time best). */
-async function computeAll(dl: DetlossContext | undefined, s: Boxes): Promise<Map<string, Computed>> {
+async function computeAll(gpu: GpuSession, s: Boxes): Promise<Map<string, Computed>> {
   const pred = Float32Array.from(s.pred);
   const target = Float32Array.from(s.target);
   const out = new Map<string, Computed>();
-  for (const v of VARIANTS) out.set(v.key, await compute(dl, 'iou_loss', { pred, target }, { ...v.params, reduction: 'none' }));
+  for (const v of VARIANTS) out.set(v.key, await compute(gpu, 'iou_loss', { pred, target }, { ...v.params, reduction: 'none' }));
   return out;
 }
 

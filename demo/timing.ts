@@ -1,9 +1,12 @@
 /**
  * The timing panel: one op at one size, warmed up, then the median of 7 timed runs of `dl.run`
  * (upload, fused forward and backward, reduction, readback) and of `cpu.run` (float64 reference).
+ * A device lost during the GPU part is replaced once (the GPU part starts over on the new
+ * context); without a new one the timing gives the CPU reference alone, and says why.
  */
-import { cpu, OPS, type DetlossContext } from '../src/index';
-import { compute, gpuCapable } from './compute';
+import { cpu, DetlossError, OPS, type DetlossContext } from '../src/index';
+import { gpuCapable } from './compute';
+import type { GpuSession } from './gpu-session';
 import { randomInputs } from './inputs';
 
 /** The sizes offered. */
@@ -32,6 +35,10 @@ interface Timing {
   cpuMs: number;
   /** Why there is no GPU time. */
   gpuNote?: string;
+  /** The adapter the GPU time was taken on. */
+  adapter?: string;
+  /** What happened to the device during the timing, when it was lost. */
+  lossNote?: string;
 }
 
 /** Ops that reduce (`'mean'`): the training-step call. `pairwise_iou` (a matrix, no reduction) is left out. */
@@ -40,9 +47,14 @@ export function timedOps(): string[] {
   return ops.sort((a, b) => Number(!a.gpu) - Number(!b.gpu)).map((d) => d.name);
 }
 
-/** Fills the selects and runs a timing on submit. */
-export function mountTiming(el: TimingElements, dl: DetlossContext | undefined) {
-  for (const op of timedOps()) el.op.add(new Option(gpuCapable(dl, op) ? op : `${op} (CPU only)`, op));
+/** Fills the selects and runs a timing on submit; the ops' labels follow the page's GPU state. */
+export function mountTiming(el: TimingElements, gpu: GpuSession) {
+  for (const op of timedOps()) el.op.add(new Option(op, op));
+  const label = () => {
+    for (const o of Array.from(el.op.options)) o.text = gpuCapable(gpu.context, o.value) ? o.value : `${o.value} (CPU only)`;
+  };
+  label();
+  gpu.onChange(label);
   for (const n of SIZES) el.n.add(new Option(n.toLocaleString('en-US'), String(n)));
   el.op.value = 'smooth_l1';
   el.n.value = '100000';
@@ -53,13 +65,13 @@ export function mountTiming(el: TimingElements, dl: DetlossContext | undefined) 
     el.result.dataset.state = 'running';
     el.result.textContent = '';
     try {
-      const t = await timeOp(dl, el.op.value, Number(el.n.value), (done, total, what) => {
+      const t = await timeOp(gpu, el.op.value, Number(el.n.value), (done, total, what) => {
         el.progress.hidden = false;
         el.progress.max = total;
         el.progress.value = done;
         el.progressText.textContent = what;
       });
-      showTiming(el, t, dl);
+      showTiming(el, t);
     } catch (err) {
       el.result.dataset.state = 'error';
       el.result.textContent = `The timing failed: ${(err as Error).message ?? err}`;
@@ -81,11 +93,12 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  * Times `op` on `n` rows of random inputs: a warm-up that also picks how many calls make one
  * sample (at least MIN_SAMPLE_MS), then RUNS samples on the GPU and on the CPU; medians per call.
  */
-async function timeOp(dl: DetlossContext | undefined, op: string, n: number, progress: Progress): Promise<Timing> {
+async function timeOp(gpu: GpuSession, op: string, n: number, progress: Progress): Promise<Timing> {
   const inputs = randomInputs(OPS[op], n, 1234 + n);
   const params = { reduction: 'mean' as const };
+  let dl = gpu.context;
   const useGpu = gpuCapable(dl, op);
-  const total = (useGpu ? RUNS + 1 : 0) + RUNS + 1;
+  let total = (useGpu ? RUNS + 1 : 0) + RUNS + 1;
   let done = 0;
   const step = async (what: string) => {
     progress(done++, total, what);
@@ -93,22 +106,36 @@ async function timeOp(dl: DetlossContext | undefined, op: string, n: number, pro
   };
 
   let gpuMs: number | undefined;
-  let gpuNote = dl ? undefined : 'no WebGPU';
-  if (useGpu) {
-    await step(`GPU: compiling and warming up ${op}`);
-    const warm = await compute(dl, op, inputs, params);
-    if (warm.backend === 'gpu') {
-      gpuMs = await sampleMedian(async () => void (await dl!.run(op, inputs, params)), (i) => step(`GPU: run ${i + 1} of ${RUNS}`));
-    } else {
-      gpuNote = 'the GPU reports no kernel for this op';
+  let gpuNote = dl ? undefined : gpu.status.state === 'cpu' ? 'the GPU device was lost' : 'no WebGPU';
+  let adapter: string | undefined;
+  let lossNote: string | undefined;
+  for (let attempt = 0; attempt < 2 && dl && useGpu; attempt++) {
+    const on: DetlossContext = dl;
+    try {
+      await step(`GPU: compiling and warming up ${op}`);
+      await on.run(op, inputs, params);
+      gpuMs = await sampleMedian(async () => void (await on.run(op, inputs, params)), (i) => step(`GPU: run ${i + 1} of ${RUNS}`));
+      gpu.worked(on);
+      adapter = adapterName(on);
+      break;
+    } catch (e) {
+      if (e instanceof DetlossError && e.code === 'unknown_op') {
+        gpuNote = 'the GPU reports no kernel for this op';
+        break;
+      }
+      if (!(await gpu.isLoss(on, e))) throw e;
+      dl = await gpu.recover(on);
+      lossNote = gpu.status.message;
+      if (!dl) gpuNote = 'the GPU device was lost during the timing';
+      else total += RUNS + 1; // the GPU part starts over on the new context
     }
-  } else if (dl) {
-    gpuNote = 'no GPU kernel for this op yet';
   }
+  if (gpuMs === undefined && useGpu && dl && !gpuNote) gpuNote = 'the GPU device was lost twice during the timing';
+  if (!useGpu && dl) gpuNote = 'no GPU kernel for this op yet';
   await step('CPU reference: warming up');
   const cpuMs = await sampleMedian(async () => void cpu.run(op, inputs, params), (i) => step(`CPU reference: run ${i + 1} of ${RUNS}`));
   progress(total, total, 'done');
-  return { op, n, gpuMs, cpuMs, gpuNote };
+  return { op, n, gpuMs, cpuMs, gpuNote, adapter, lossNote };
 }
 
 /** Calibrates the calls per sample (doubling until a batch takes MIN_SAMPLE_MS), then the median of RUNS samples, per call. */
@@ -132,7 +159,7 @@ async function sampleMedian(call: () => Promise<void>, before: (i: number) => Pr
 
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
 
-function showTiming(el: TimingElements, t: Timing, dl: DetlossContext | undefined) {
+function showTiming(el: TimingElements, t: Timing) {
   const speedup = t.gpuMs !== undefined ? t.cpuMs / t.gpuMs : undefined;
   const r = el.result;
   r.dataset.state = 'done';
@@ -142,13 +169,15 @@ function showTiming(el: TimingElements, t: Timing, dl: DetlossContext | undefine
   r.dataset.gpuMs = t.gpuMs !== undefined ? String(t.gpuMs) : '';
   r.dataset.speedup = speedup !== undefined ? String(speedup) : '';
   const size = t.n.toLocaleString('en-US');
-  const adapter = dl ? adapterName(dl) : '';
+  const adapter = t.adapter ?? '';
+  r.dataset.lost = t.lossNote ? 'yes' : '';
   r.innerHTML =
-    speedup !== undefined
+    (speedup !== undefined
       ? `<strong class="speedup">${speedup >= 1 ? `${speedup.toFixed(1)}× faster` : `${(1 / speedup).toFixed(1)}× slower`}</strong> on the GPU ` +
         `(speed-up ${speedup.toFixed(2)}): <code>${t.op}</code>, N = ${size}, median of ${RUNS}: GPU ${ms(t.gpuMs!)} ms, CPU reference ${ms(t.cpuMs)} ms. ` +
         `<span class="adapter">${adapter}</span>`
-      : `<code>${t.op}</code>, N = ${size}: CPU reference ${ms(t.cpuMs)} ms (median of ${RUNS}); no GPU time (${t.gpuNote}).`;
+      : `<code>${t.op}</code>, N = ${size}: CPU reference ${ms(t.cpuMs)} ms (median of ${RUNS}); no GPU time (${t.gpuNote}).`) +
+    (t.lossNote ? ` <span class="lost">During this timing: ${t.lossNote}</span>` : '');
   drawChart(el.chart, t);
   const row = el.history.tBodies[0].insertRow(0);
   row.innerHTML = `<td><code>${t.op}</code></td><td class="num">${size}</td><td class="num">${t.gpuMs !== undefined ? ms(t.gpuMs) : '—'}</td><td class="num">${ms(t.cpuMs)}</td><td class="num">${speedup !== undefined ? `${speedup.toFixed(2)}×` : '—'}</td>`;
