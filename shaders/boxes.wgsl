@@ -36,21 +36,32 @@ fn grad_to_format(g: vec4<f32>) -> vec4<f32> {
   }
 }
 
+const HALF_PI: f32 = 1.5707963267948966;
+
+// atan2(y, x) that never reads the sign of a zero: WGSL leaves it undefined, and SwiftShader's
+// atan2(-0, 1) is pi. 0 where y = 0 (every caller's angle is 0 there), pi/2 * sgn(y) where x = 0.
+fn zero_safe_atan2(y: f32, x: f32) -> f32 {
+  return select(select(atan2(y, x), HALF_PI * sgn(y), x == 0.0), 0.0, y == 0.0);
+}
+
 // ops.md's A(w, h) reads (w, h) with h >= 0: (-w, -h) where h < 0.
 fn fold_aspect(wh: vec2<f32>) -> vec2<f32> {
   return select(wh, -wh, wh.y < 0.0);
 }
+
+// A of a folded size: 0 where w = 0, whatever h (ops.md's three cases agree there).
 fn aspect_angle(f: vec2<f32>) -> f32 {
-  return select(atan2(f.x, f.y), 0.0, all(f == vec2(0.0)));
+  return zero_safe_atan2(f.x, f.y);
 }
 
 // A(wg, hg) - A(w, h). Where both heights are positive the difference of angles is one
-// atan2 of (sin, cos) of that difference, exact for nearly equal aspects (design.md).
+// atan2 of (sin, cos) of that difference, exact for nearly equal aspects (design.md); its
+// sine is 0 only for equal aspects, where the cosine is > 0 and the gap is 0.
 fn aspect_gap(wh: vec2<f32>, whg: vec2<f32>) -> f32 {
   let a = fold_aspect(wh);
   let b = fold_aspect(whg);
   if (a.y > 0.0 && b.y > 0.0) {
-    return atan2(b.x * a.y - a.x * b.y, b.x * a.x + b.y * a.y);
+    return zero_safe_atan2(b.x * a.y - a.x * b.y, b.x * a.x + b.y * a.y);
   }
   return aspect_angle(b) - aspect_angle(a);
 }

@@ -129,7 +129,8 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
     // 0.5 * d/do (1 - e^-o)^4 = 2 q^3 (1 - q); max(w, wg, eps) splits its ties.
     let g_o = 2.0 * q2 * q * (1.0 - q);
     let m_part = max_part(wh, whg) * max_part(max(wh, whg), vec2(eps));
-    g_wh += safe_div2(g_o * sign(wh - whg), mwh) - safe_div2(g_o * o, mwh) * m_part;
+    let ew = wh - whg;
+    g_wh += safe_div2(g_o * vec2(sgn(ew.x), sgn(ew.y)), mwh) - safe_div2(g_o * o, mwh) * m_part;
   }
 
   // iou = inter / (union + eps); union = w*h + wg*hg - inter; inter = iw*ih.

@@ -39,8 +39,12 @@ const minPart = (a: number, b: number) => (a < b ? 1 : a === b ? 0.5 : 0);
  * @example
  * aspectAngle(1, 1); // pi/4
  * aspectAngle(2, 0); // pi/2
+ * aspectAngle(0, -0); // 0, for either sign of either zero
  */
 export function aspectAngle(w: number, h: number): number {
+  // Zeros are compared, never passed on: Math.atan2 reads their sign (atan2(0, -0) is pi).
+  if (w === 0) return 0;
+  if (h === 0) return w > 0 ? Math.PI / 2 : -Math.PI / 2;
   return h < 0 ? Math.atan2(-w, -h) : Math.atan2(w, h);
 }
 
