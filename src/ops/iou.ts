@@ -32,6 +32,8 @@ export const iouLossOp = defineOp({
   rows: 'n',
   output: ['n'],
   validate(_inputs, p, _dims, given) {
+    // GPUs may flush float32 subnormals to 0: an eps below the smallest normal would not reach the kernel.
+    if ((p.eps as number) < 2 ** -126) fail('invalid_param', `iou_loss: eps must be at least 2^-126 (1.18e-38, float32's smallest normal), got ${String(p.eps)}`, 'eps');
     if (given.has('mode') && p.variant !== 'iou') {
       fail('invalid_param', `iou_loss: mode applies only to variant 'iou', not '${String(p.variant)}'`, 'mode');
     }

@@ -163,6 +163,12 @@ describe('integer parameters past int32 (defect 4) and values past float32', () 
       expect(maxRelErr(r.loss, cpu.run('cross_entropy', { logits, labels }, { ignoreIndex }).loss)).toBeLessThan(1e-5);
     }
   });
+  it('an iou_loss eps below float32 normals is invalid_param on the GPU and the CPU', async () => {
+    const inputs = { pred: Float32Array.of(0, 0, 1, 1), target: Float32Array.of(2, 2, 3, 3) };
+    for (const call of [() => dl.run('iou_loss', inputs, { mode: 'log', eps: 1e-40 }), () => cpu.run('iou_loss', inputs, { mode: 'log', eps: 1e-40 })]) {
+      expect(await failure(call)).toMatchObject({ code: 'invalid_param', argument: 'eps' });
+    }
+  });
   it('a parameter past float32 is invalid_param, not an infinite uniform', async () => {
     const e = await failure(() => dl.run('smooth_l1', { pred: rand(3, 1), target: rand(3, 2) }, { beta: 1e39 }));
     expect(e).toMatchObject({ code: 'invalid_param', argument: 'beta' });
