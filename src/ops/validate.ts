@@ -95,7 +95,7 @@ export function resolveOptions(op: OpDescriptor, options: Record<string, unknown
   for (const [key, value] of Object.entries(options)) {
     if (value === undefined) continue;
     if ((SHARED_OPTION_NAMES as readonly string[]).includes(key)) continue;
-    const spec = op.params[key];
+    const spec = Object.hasOwn(op.params, key) ? op.params[key] : undefined;
     if (!spec) {
       const known = [...Object.keys(op.params), ...SHARED_OPTION_NAMES].join(', ');
       fail('unknown_param', `${op.name}: unknown parameter "${key}" (known: ${known})`, key);
@@ -106,7 +106,7 @@ export function resolveOptions(op: OpDescriptor, options: Record<string, unknown
   for (const [key, spec] of Object.entries(op.params)) if (!(key in params)) params[key] = spec.default;
 
   // 'mean' by default (ops.md), or the op's only reduction (pairwise_iou: 'none').
-  const reduction = (options.reduction ?? (op.reductions?.length === 1 ? op.reductions[0] : 'mean')) as Reduction;
+  const reduction = (options.reduction !== undefined ? options.reduction : op.reductions?.length === 1 ? op.reductions[0] : 'mean') as Reduction;
   if (!['none', 'mean', 'sum'].includes(reduction as string)) {
     fail('invalid_param', `${op.name}: reduction must be 'none', 'mean' or 'sum', got ${JSON.stringify(options.reduction)}`, 'reduction');
   }
@@ -145,7 +145,7 @@ function resolveInputs(
   // --- input names and dtypes
   for (const name of Object.keys(inputs)) {
     if (inputs[name] === undefined) continue;
-    if (!(name in op.inputs) && !(SHARED_INPUTS as readonly string[]).includes(name)) {
+    if (!Object.hasOwn(op.inputs, name) && !(SHARED_INPUTS as readonly string[]).includes(name)) {
       const known = [...Object.keys(op.inputs), ...SHARED_INPUTS].join(', ');
       fail('unknown_input', `${op.name}: unknown input "${name}" (known: ${known})`, name);
     }

@@ -1,6 +1,6 @@
 import reduceWgsl from '../../shaders/reduce.wgsl?raw';
 import { DetlossError } from '../errors';
-import { hostInputs, type HostArray, type HostTensor } from '../ops/inputs';
+import { checkShape, hostInputs, type HostArray, type HostTensor } from '../ops/inputs';
 import { getOp, OPS } from '../ops/registry';
 import { snake, type GpuKernel, type OpDescriptor } from '../ops/types';
 import { describeValue, resolve, resolveOptions, type InputInfo, type Resolved, type SharedOptions } from '../ops/validate';
@@ -474,12 +474,13 @@ export class Detloss {
 
   private gpuInfo(desc: OpDescriptor, name: string, t: GpuTensor): InputInfo {
     const buffer = isGpuBuffer(t) ? t : t.buffer;
-    const spec = desc.inputs[name];
+    const spec = Object.hasOwn(desc.inputs, name) ? desc.inputs[name] : undefined;
     const dtype = isGpuBuffer(t) ? spec?.dtype ?? 'f32' : t.dtype ?? spec?.dtype ?? 'f32';
     if (!(buffer.usage & STORAGE)) {
       throw new DetlossError('invalid_value', `${desc.name}: GPU buffer for ${name} needs STORAGE usage`, name);
     }
     if (isGpuBuffer(t)) return { length: Math.floor(buffer.size / 4), kind: dtype };
+    checkShape(desc.name, name, t.shape);
     const length = t.shape.reduce((a, b) => a * b, 1);
     if (length * 4 > buffer.size) {
       throw new DetlossError('shape_mismatch', `${desc.name}: ${name} has shape [${t.shape.join(', ')}] but its buffer holds ${buffer.size} bytes`, name);
@@ -503,6 +504,18 @@ export class Detloss {
         f64[name] = d === undefined ? undefined : spec.dtype === 'i32' ? (d as Int32Array) : Float64Array.from(d);
       }
       denom = desc.meanDenominator(f64, data.weight ? Float64Array.from(data.weight) : undefined, r.params, r.dims);
+      const scale = denom === 0 ? 0 : 1 / denom;
+      if (!Number.isFinite(Math.fround(scale))) {
+        // The kernels scale by it in float32: say which data made it NaN or out of range.
+        const suspects = ['weight', ...Object.entries(desc.inputs).filter(([, s]) => s.dtype === 'f32' && !s.grad).map(([k]) => k)].filter((k) => data[k]);
+        const bad = suspects.find((k) => Array.prototype.some.call(data[k], (v: number) => !Number.isFinite(v))) ?? suspects[0] ?? 'weight';
+        throw new DetlossError(
+          'invalid_value',
+          `${desc.name}: the 'mean' denominator computed from ${bad} is ${denom}, so 1/denominator is not a finite float32 (non-finite or tiny ${bad} values?); fix ${bad} or pass avgFactor`,
+          bad,
+        );
+      }
+      return scale;
     }
     denom ??= r.outCount;
     return denom === 0 ? 0 : 1 / denom;
@@ -901,7 +914,9 @@ export function checkOptions(options: unknown): asserts options is DetlossOption
   if (o.limits !== undefined) {
     if (typeof o.limits !== 'object' || o.limits === null) bad('limits', 'an object', o.limits);
     for (const [k, v] of Object.entries(o.limits as Record<string, unknown>)) {
-      if (!(LIMIT_NAMES as readonly string[]).includes(k)) throw new DetlossError('unknown_param', `createDetloss: unknown limit "${k}" (known: ${LIMIT_NAMES.join(', ')})`, `limits.${k}`);
+      if (!(LIMIT_NAMES as readonly string[]).includes(k)) {
+        throw new DetlossError('unknown_param', `createDetloss: unknown limit limits.${k} (known: ${LIMIT_NAMES.join(', ')})`, `limits.${k}`);
+      }
       if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1)) bad(`limits.${k}`, 'a positive integer', v);
     }
   }
