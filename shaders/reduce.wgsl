@@ -1,9 +1,17 @@
-// reduce.wgsl: adds the per-thread partials of fused.wgsl in a fixed order
-// with compensated summation, and scales the sum (1/count for 'mean').
-// One thread: the partials are few (at most the fused pass's thread count).
+// reduce.wgsl: one level of the fixed-shape tree that adds the per-thread partials of fused.wgsl.
+//
+// Workgroup g owns the span of RWG * per consecutive partials starting at g * RWG * per. Lane t
+// adds the span's entries t, t + RWG, t + 2 RWG, ... (per of them, neighbouring lanes reading
+// neighbouring values) with compensated summation; the lanes' sums are then added pairwise in
+// workgroup memory, always in the same order, and the workgroup writes one value. The runtime
+// runs levels until one value is left, the last one scaled (1/count for 'mean'). The shape of
+// the tree depends only on the count and the plan, so the same inputs give the same bits.
+
+override RWG: u32 = 64u;
 
 struct Reduce {
   count: u32,
+  per: u32,
   scale: f32,
 }
 
@@ -11,15 +19,41 @@ struct Reduce {
 @group(0) @binding(1) var<storage, read> partials_in: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out_value: array<f32>;
 
-@compute @workgroup_size(1)
-fn reduce_partials() {
+var<workgroup> lane_sums: array<f32, RWG>;
+
+@compute @workgroup_size(RWG)
+fn reduce_partials(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lane: u32,
+) {
+  let group = wid.x + wid.y * nwg.x;
+  // A folded grid may hold more workgroups than the level has (uniform: the whole group returns).
+  let span = RWG * red.per;
+  let groups = (red.count + span - 1u) / span;
+  if (group >= groups) {
+    return;
+  }
+  let base = group * span;
   var sum = 0.0;
   var comp = 0.0;
-  for (var i = 0u; i < red.count; i++) {
-    let y = partials_in[i] - comp;
-    let t = sum + y;
-    comp = (t - sum) - y;
-    sum = t;
+  for (var k = 0u; k < red.per; k++) {
+    let i = base + k * RWG + lane;
+    if (i < red.count) {
+      let y = partials_in[i] - comp;
+      let t = sum + y;
+      comp = (t - sum) - y;
+      sum = t;
+    }
   }
-  out_value[0] = sum * red.scale;
+  lane_sums[lane] = sum;
+  for (var half = RWG / 2u; half > 0u; half /= 2u) {
+    workgroupBarrier();
+    if (lane < half) {
+      lane_sums[lane] += lane_sums[lane + half];
+    }
+  }
+  if (lane == 0u) {
+    out_value[group] = lane_sums[0] * red.scale;
+  }
 }

@@ -5,7 +5,7 @@ import { getOp, OPS } from '../ops/registry';
 import { snake, type GpuKernel, type OpDescriptor } from '../ops/types';
 import { describeValue, resolve, resolveOptions, type InputInfo, type Resolved, type SharedOptions } from '../ops/validate';
 import { checkFinite } from '../cpu/run';
-import { planChunks, type Chunk, type PlanLimits } from './plan';
+import { choosePlan, MAX_REDUCE_PER, planChunks, reduceLevels, type Chunk, type LaunchPlan, type PlanLimits, type ReduceLevel } from './plan';
 import { BufferPool, type PoolStats } from './pool';
 import { packUniform, reflectShader, type BindingInfo, type ShaderInfo } from './reflect';
 import { contractProblems } from './contract';
@@ -15,7 +15,9 @@ export const WG = 64;
 const SLOT = 512; // bytes per uniform slot: `run` at +0, `params` at +256
 const FLAG = { weight: 1, gradOutput: 2, gradOutputElementwise: 4, storeLoss: 8, grad: 16 } as const;
 const STORAGE = 0x80; // GPUBufferUsage.STORAGE, spelled out so this module loads where the global is missing
-const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE } as const;
+const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE, QUERY_RESOLVE: 0x200 } as const;
+/** The staging part that carries a call's resolved timestamps. */
+const TIMESTAMPS = '#timestamps';
 
 /** Options of {@link createDetloss}. */
 export interface DetlossOptions {
@@ -28,8 +30,19 @@ export interface DetlossOptions {
    * chunking and grid folding without gigabytes of data.
    */
   limits?: Partial<Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize' | 'maxComputeWorkgroupsPerDimension'>>;
-  /** Most threads in one fused pass, and so most partials for the second pass (default 16384). */
+  /**
+   * The launch plan (see `stats().plan`): `'software'` or `'hardware'` forces that plan (the tests run
+   * the hardware plan on SwiftShader this way); by default a fallback adapter gets the software plan.
+   */
+  plan?: LaunchPlan['kind'] | (Partial<LaunchPlan> & { kind?: LaunchPlan['kind'] });
+  /** Most threads in one fused pass, and so most partials to reduce (default: the plan's, 16384 or 262144). */
   maxThreads?: number;
+  /**
+   * Time every pass of a call on the GPU with timestamp queries, when the device has
+   * 'timestamp-query' (`stats().lastCall.gpuMs` and `.passes`). The timestamps travel in the same
+   * readback as the results; `runResident` then waits for them with one extra map.
+   */
+  timestamps?: boolean;
   /**
    * Row ops with rows at least this long run a workgroup per row (lanes split the row, reduce in
    * workgroup memory); shorter rows run a thread per row. Default 512: workgroup barriers are
@@ -70,8 +83,10 @@ export interface ResidentResult {
 export interface DetlossStats extends PoolStats {
   pipelinesCompiled: number;
   pipelineCacheHits: number;
-  /** Work done by the last call. */
-  lastCall?: { op: string; dispatches: number; submits: number; readbacks: number };
+  /** Work done by the last call; `gpuMs` and `passes` with `timestamps: true` on a device that can time them. */
+  lastCall?: { op: string; dispatches: number; submits: number; readbacks: number; gpuMs?: number; passes?: { name: string; gpuMs: number }[] };
+  /** The launch plan of this context. */
+  plan: LaunchPlan;
 }
 
 /** Facts about the adapter the context runs on. */
@@ -110,14 +125,16 @@ interface Staging {
   parts: { name?: string; bytes: number; at: number }[];
 }
 
-/** One call's work as plain data: chunks, partials and the packed uniform bytes. */
+/** One call's work as plain data: chunks, partials, reduction levels and the packed uniform bytes. */
 interface CallPlan {
   chunks: Chunk[];
   perRow: Record<string, number>;
   totalPartials: number;
+  /** The reduction tree's levels (none for reduction 'none'). */
+  levels: ReduceLevel[];
   uniforms: ArrayBuffer;
   uniformBytes: number;
-  /** Offset of the reduction's uniform slot. */
+  /** Offset of the first reduction level's uniform slot (one slot per level after it). */
   redAt: number;
 }
 
@@ -126,7 +143,11 @@ interface CallBuffers {
   tensors: Record<string, Tensor | undefined>;
   out: { loss: Tensor; lossBytes: number; grads: Record<string, Tensor>; emptyGrads: string[] };
   partials?: GPUBuffer;
+  /** The reduction levels' intermediate sums (levels write here and into `partials` in turn). */
+  partials2?: GPUBuffer;
   uniforms: GPUBuffer;
+  /** Timestamp queries of the call's passes, and where they are resolved. */
+  timing?: { querySet: GPUQuerySet; resolve: GPUBuffer; passes: string[] };
 }
 
 function isGpuBuffer(x: unknown): x is GPUBuffer {
@@ -145,8 +166,10 @@ export class Detloss {
   readonly adapter: AdapterFacts;
   /** The limits the runtime plans with. */
   readonly limits: PlanLimits & { maxBufferSize: number };
-  private readonly maxThreads: number;
-  private readonly rowThreshold: number;
+  /** How this context launches its kernels (chosen from the adapter; see `createDetloss({ plan })`). */
+  readonly plan: LaunchPlan;
+  private readonly timestamps: boolean;
+  private queries?: GPUQuerySet;
   private readonly pool: BufferPool;
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
@@ -175,10 +198,12 @@ export class Detloss {
       maxComputeWorkgroupsPerDimension: cap('maxComputeWorkgroupsPerDimension'),
       minStorageBufferOffsetAlignment: dl.minStorageBufferOffsetAlignment,
     };
-    this.maxThreads = Math.max(WG, options.maxThreads ?? 16384);
-    this.rowThreshold = options.rowThreshold ?? 512;
+    const { kind, ...fields } = typeof options.plan === 'object' ? options.plan : { kind: options.plan };
+    this.plan = choosePlan(adapter, kind, { ...fields, maxThreads: options.maxThreads ?? fields.maxThreads, rowThreshold: options.rowThreshold ?? fields.rowThreshold });
+    this.plan.maxThreads = Math.max(WG, this.plan.maxThreads);
+    this.timestamps = !!options.timestamps && device.features.has('timestamp-query');
     this.pool = new BufferPool(device, this.limits.maxBufferSize);
-    this.reduceKey = this.defineKernel('reduce', reduceWgsl, 'reduce_partials', {}, 'reduce');
+    this.reduceKey = this.defineKernel('reduce', reduceWgsl, 'reduce_partials', { RWG: this.plan.reduceLanes }, 'reduce');
     this.lostPromise = device.lost.then((info) => {
       this.lostReason = `${info.reason ?? 'unknown'}${info.message ? `: ${info.message}` : ''}`;
       throw this.lostError();
@@ -215,7 +240,7 @@ export class Detloss {
     const x = await this.execute(op, inputs, options, true);
     const { desc, r, out, staging } = x;
     try {
-      if (this.last) this.last.readbacks = staging.length;
+      x.last.readbacks = staging.length;
       // Queue operations are ordered: the outputs may serve the next call while this one maps.
       x.release();
       x.releaseOutputs();
@@ -224,10 +249,12 @@ export class Detloss {
       const loss = new Float32Array(out.lossBytes / 4);
       const grad: Record<string, Float32Array> = {};
       for (const s of staging) {
-        const all = new Float32Array(s.buffer.getMappedRange(0, s.bytes));
+        const range = s.buffer.getMappedRange(0, s.bytes);
+        const all = new Float32Array(range);
         for (const part of s.parts) {
           const values = all.subarray(part.at / 4, (part.at + part.bytes) / 4);
           if (part.name === undefined) loss.set(values);
+          else if (part.name === TIMESTAMPS) this.readTimestamps(x.last, x.timingPasses!, new DataView(range, part.at, part.bytes));
           else grad[part.name] = values.slice();
         }
         s.buffer.unmap();
@@ -255,11 +282,21 @@ export class Detloss {
     const x = await this.execute(op, inputs, options, false);
     x.release();
     try {
+      // With timestamps, wait for them (the one map of a resident call).
+      for (const s of x.staging) {
+        this.alive();
+        await this.map(s.buffer, x.desc.name);
+        this.readTimestamps(x.last, x.timingPasses!, new DataView(s.buffer.getMappedRange(0, s.bytes)));
+        s.buffer.unmap();
+        x.last.readbacks++;
+      }
       // The work is submitted; a context destroyed (or a device lost) meanwhile has no valid buffers to give.
       this.alive();
     } catch (e) {
       x.releaseOutputs();
       throw e;
+    } finally {
+      for (const s of x.staging) this.pool.release(s.buffer);
     }
     const grad: Record<string, GPUBuffer> = {};
     const gradBytes: Record<string, number> = {};
@@ -327,7 +364,10 @@ export class Detloss {
     // Every size check before any allocation: a problem too large is refused with nothing done.
     const outs = this.outputSizes(desc, r);
     for (const [name, arr] of Object.entries(data)) if (arr) this.checkSize(desc, name, arr.byteLength);
-    const stagingPlan = readback ? this.stagingPlan(outs) : [];
+    const timingPasses = this.timestamps ? (reduced ? ['fused', 'reduce'] : ['fused']) : undefined;
+    const timingBytes = (timingPasses?.length ?? 0) * 16;
+    // The timestamps ride in the results' readback; the resident path reads them alone.
+    const stagingPlan = readback ? this.stagingPlan(outs, timingBytes) : timingBytes ? [{ bytes: timingBytes, parts: [{ name: TIMESTAMPS, bytes: timingBytes, at: 0 }] }] : [];
 
     const fresh = new Set<GPUBuffer>();
     const scratch: GPUBuffer[] = [];
@@ -386,8 +426,14 @@ export class Detloss {
         tensors[name] = { buffer: buf, bytes: arr.byteLength };
       }
       const partials = reduced ? acquire(Math.max(4, plan.totalPartials * 4), USAGE.STORAGE, 'partials', scratch) : undefined;
+      const partials2 = plan.levels.length > 1 ? acquire(plan.levels[0].groups * 4, USAGE.STORAGE, 'partials2', scratch) : undefined;
       const uniforms = acquire(plan.uniformBytes, USAGE.UNIFORM | USAGE.COPY_DST, 'uniforms', scratch);
-      bufs = { tensors, out, partials, uniforms };
+      const timing = timingPasses && {
+        querySet: this.querySet(),
+        resolve: acquire(timingBytes, USAGE.QUERY_RESOLVE | USAGE.COPY_SRC, 'timestamps', scratch),
+        passes: timingPasses,
+      };
+      bufs = { tensors, out, partials, partials2, uniforms, timing };
     } catch (e) {
       discardAll();
       throw e;
@@ -399,7 +445,7 @@ export class Detloss {
       // Warm pipelines: encode and submit now. Cold ones: once they compile.
       let k = this.ready.get(kernelKey);
       let rk = reduced ? this.ready.get(this.reduceKey) : undefined;
-      let submitted: Promise<void> | undefined;
+      let submitted: Promise<NonNullable<Detloss['last']>> | undefined;
       if (k && (!reduced || rk)) {
         submitted = this.encode(desc, k, rk, r, plan, bufs, staging);
         submitted.catch(() => {}); // awaited below, unless the allocation failed first
@@ -415,13 +461,13 @@ export class Detloss {
         this.alive();
         submitted = this.encode(desc, k, rk, r, plan, bufs, staging);
       }
-      await submitted;
+      const last = await submitted;
       this.alive();
+      return { desc, r, out: bufs.out, staging, release, releaseOutputs, last, timingPasses };
     } catch (e) {
       discardAll();
       throw e;
     }
-    return { desc, r, out: bufs.out, staging, release, releaseOutputs };
   }
 
   /**
@@ -449,7 +495,8 @@ export class Detloss {
 
   /** Bytes the pool holds and uses, pipeline cache counters, and the last call's dispatches/submits/readbacks. */
   stats(): DetlossStats {
-    return { ...this.pool.stats(), pipelinesCompiled: this.compiled, pipelineCacheHits: this.hits, lastCall: this.last && { ...this.last } };
+    const last = this.last && { ...this.last, passes: this.last.passes?.map((p) => ({ ...p })) };
+    return { ...this.pool.stats(), pipelinesCompiled: this.compiled, pipelineCacheHits: this.hits, lastCall: last, plan: { ...this.plan } };
   }
 
   /** Frees pooled buffers that are not in use. */
@@ -462,6 +509,7 @@ export class Detloss {
     this.destroyed = true;
     this.pool.destroy();
     for (const b of this.dummies.values()) b.destroy();
+    this.queries?.destroy();
     this.dummies.clear();
   }
 
@@ -521,6 +569,22 @@ export class Detloss {
     return denom === 0 ? 0 : 1 / denom;
   }
 
+  /** The context's timestamp query set (two queries per pass); calls reuse it in queue order. */
+  private querySet(): GPUQuerySet {
+    this.queries ??= this.device.createQuerySet({ type: 'timestamp', count: 8, label: 'detloss:timestamps' });
+    return this.queries;
+  }
+
+  /** Fills a call's `gpuMs` and `passes` from its resolved timestamps (nanoseconds, begin and end per pass). */
+  private readTimestamps(last: NonNullable<Detloss['last']>, passes: string[], view: DataView): void {
+    last.passes = passes.map((name, i) => {
+      const begin = view.getBigUint64(16 * i, true);
+      const end = view.getBigUint64(16 * i + 8, true);
+      return { name, gpuMs: end > begin ? Number(end - begin) / 1e6 : 0 };
+    });
+    last.gpuMs = last.passes.reduce((a, p) => a + p.gpuMs, 0);
+  }
+
   /** Output sizes, checked against the device's limits (nothing is allocated). */
   private outputSizes(desc: OpDescriptor, r: Resolved) {
     const lossBytes = r.reduction === 'none' ? r.outCount * 4 : 4;
@@ -549,8 +613,10 @@ export class Detloss {
    * How the outputs are read back: one staging buffer for all of them (one `mapAsync`), unless
    * together they pass maxBufferSize; then as few buffers as fit it (each output fits one).
    */
-  private stagingPlan(outs: ReturnType<Detloss['outputSizes']>): Omit<Staging, 'buffer'>[] {
+  private stagingPlan(outs: ReturnType<Detloss['outputSizes']>, timingBytes: number): Omit<Staging, 'buffer'>[] {
     const parts: { name?: string; bytes: number }[] = [];
+    // Timestamps first: 8-byte values at an offset that keeps them aligned.
+    if (timingBytes) parts.push({ name: TIMESTAMPS, bytes: timingBytes });
     if (outs.lossBytes) parts.push({ bytes: outs.lossBytes });
     for (const [name, bytes] of Object.entries(outs.grads)) parts.push({ name, bytes });
     const plan: Omit<Staging, 'buffer'>[] = [];
@@ -600,7 +666,7 @@ export class Detloss {
       rowBytes,
       outPerRow: r.outPerRow,
       wg: WG,
-      maxThreads: this.maxThreads,
+      maxThreads: this.plan.maxThreads,
       limits: this.limits,
       label: desc.name,
       threadsPerOutput: this.entryFor(gk, r) === gk.entry ? 1 : WG,
@@ -608,8 +674,9 @@ export class Detloss {
     const reduced = r.reduction !== 'none';
     const totalPartials = chunks.reduce((a, c) => a + c.threads, 0);
 
-    // Uniforms: one slot per chunk, then one for the reduction.
-    const uniformBytes = (chunks.length + 1) * SLOT;
+    const levels = reduced ? reduceLevels(totalPartials, this.plan, this.limits.maxComputeWorkgroupsPerDimension) : [];
+    // Uniforms: one slot per chunk, then one per reduction level.
+    const uniformBytes = (chunks.length + Math.max(1, levels.length)) * SLOT;
     const uniforms = new ArrayBuffer(uniformBytes);
     const view = new DataView(uniforms);
     let flags = FLAG.grad * +r.wantGrad + FLAG.weight * +r.hasWeight + FLAG.gradOutput * +r.hasGradOutput;
@@ -624,8 +691,9 @@ export class Detloss {
       if (paramsLayout) packUniform(paramsLayout, paramValues, view, i * SLOT + 256, desc.name);
     });
     const redAt = chunks.length * SLOT;
-    if (reduced) packUniform(reflectShader(reduceWgsl).uniforms.red, { count: totalPartials, scale }, view, redAt, desc.name);
-    return { chunks, perRow, totalPartials, uniforms, uniformBytes, redAt };
+    const red = reflectShader(reduceWgsl).uniforms.red;
+    levels.forEach((l, i) => packUniform(red, { count: l.count, per: l.per, scale: i === levels.length - 1 ? scale : 1 }, view, redAt + i * SLOT, desc.name));
+    return { chunks, perRow, totalPartials, levels, uniforms, uniformBytes, redAt };
   }
 
   /**
@@ -640,17 +708,21 @@ export class Detloss {
     plan: CallPlan,
     bufs: CallBuffers,
     staging: Staging[],
-  ): Promise<void> {
+  ): Promise<NonNullable<Detloss['last']>> {
     const { chunks } = plan;
-    const { out, partials, uniforms } = bufs;
+    const { out, partials, uniforms, timing } = bufs;
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
     let dispatches = 0;
     let scopes: Promise<(GPUError | null)[]>;
+    let last!: NonNullable<Detloss['last']>;
+    // Each pass is timed when the context takes timestamps: its begin and end, at 2i and 2i + 1.
+    const timestampWrites = (i: number): GPUComputePassTimestampWrites | undefined =>
+      timing && { querySet: timing.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
     try {
       this.device.queue.writeBuffer(uniforms, 0, plan.uniforms);
       const enc = this.device.createCommandEncoder({ label: `detloss:${desc.name}` });
-      const pass = enc.beginComputePass({ label: `detloss:${desc.name}` });
+      let pass = enc.beginComputePass({ label: `detloss:${desc.name}:fused`, timestampWrites: timestampWrites(0) });
       pass.setPipeline(k.pipeline);
       for (const [i, c] of chunks.entries()) {
         const entries: GPUBindGroupEntry[] = k.info.bindings.map((b) => ({
@@ -662,31 +734,44 @@ export class Detloss {
         dispatches++;
       }
       if (reduceK) {
+        // The tree: level i reads the previous level's sums (the partials first) and writes its
+        // own; the levels take turns between the two scratch buffers, the last writes the loss.
+        pass.end();
+        pass = enc.beginComputePass({ label: `detloss:${desc.name}:reduce`, timestampWrites: timestampWrites(1) });
         pass.setPipeline(reduceK.pipeline);
-        const entries: GPUBindGroupEntry[] = [
-          { binding: 0, resource: { buffer: uniforms, offset: plan.redAt, size: reduceK.info.uniforms.red.size } },
-          { binding: 1, resource: { buffer: partials!, offset: 0, size: Math.max(4, plan.totalPartials * 4) } },
-          { binding: 2, resource: { buffer: out.loss.buffer, offset: 0, size: 4 } },
-        ];
-        pass.setBindGroup(0, this.device.createBindGroup({ label: `detloss:${desc.name}:reduce`, layout: reduceK.layout, entries }));
-        pass.dispatchWorkgroups(1);
-        dispatches++;
+        const ping = [partials!, bufs.partials2 ?? partials!];
+        plan.levels.forEach((level, i) => {
+          const last = i === plan.levels.length - 1;
+          const src = ping[i % 2];
+          const dst = last ? out.loss.buffer : ping[(i + 1) % 2];
+          const entries: GPUBindGroupEntry[] = [
+            { binding: 0, resource: { buffer: uniforms, offset: plan.redAt + i * SLOT, size: reduceK.info.uniforms.red.size } },
+            { binding: 1, resource: { buffer: src, offset: 0, size: Math.max(4, level.count * 4) } },
+            { binding: 2, resource: { buffer: dst, offset: 0, size: Math.max(4, level.groups * 4) } },
+          ];
+          pass.setBindGroup(0, this.device.createBindGroup({ label: `detloss:${desc.name}:reduce${i}`, layout: reduceK.layout, entries }));
+          pass.dispatchWorkgroups(level.grid[0], level.grid[1]);
+          dispatches++;
+        });
       }
       pass.end();
+      if (timing) enc.resolveQuerySet(timing.querySet, 0, 2 * timing.passes.length, timing.resolve, 0);
       for (const s of staging) {
         for (const part of s.parts) {
-          const src = part.name === undefined ? out.loss.buffer : out.grads[part.name].buffer;
+          const src = part.name === undefined ? out.loss.buffer : part.name === TIMESTAMPS ? timing!.resolve : out.grads[part.name].buffer;
           enc.copyBufferToBuffer(src, 0, s.buffer, part.at, part.bytes);
         }
       }
       this.device.queue.submit([enc.finish()]);
-      this.last = { op: desc.name, dispatches, submits: 1, readbacks: 0 };
+      last = { op: desc.name, dispatches, submits: 1, readbacks: 0 };
+      this.last = last;
     } finally {
       scopes = Promise.all([this.device.popErrorScope(), this.device.popErrorScope()]);
     }
     return scopes.then(([validation, oom]) => {
       if (oom) throw new DetlossError('gpu_out_of_memory', `${desc.name}: out of GPU memory: ${oom.message}`);
       if (validation) throw new DetlossError('gpu_validation', `${desc.name}: the GPU rejected the work: ${validation.message}`);
+      return last;
     });
   }
 
@@ -804,7 +889,7 @@ export class Detloss {
   /** The entry point for this call: a workgroup per row for long rows, else a thread per output element. */
   private entryFor(gk: GpuKernel, r: Resolved): string {
     if (!gk.rows || !r.dims || Object.keys(r.dims).length === 0) return gk.entry;
-    return gk.rows.length(r.dims) >= this.rowThreshold ? gk.rows.entry : gk.entry;
+    return gk.rows.length(r.dims) >= this.plan.rowThreshold ? gk.rows.entry : gk.entry;
   }
 
   private defineKernel(id: string, code: string, entry: string, constants: Record<string, number>, label: string): string {
@@ -890,6 +975,27 @@ export class Detloss {
   }
 }
 
+/** `plan`: a kind, or an object of plan fields (its kind optional). */
+function checkPlanOption(plan: unknown, bad: (name: string, what: string, v: unknown) => never) {
+  if (plan === undefined || plan === 'software' || plan === 'hardware') return;
+  if (typeof plan !== 'object' || plan === null) bad('plan', "'software', 'hardware' or an object of plan fields", plan);
+  const p = plan as Record<string, unknown>;
+  const int = (k: string, lo: number, hi: number) => {
+    const v = p[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi)) bad(`plan.${k}`, `an integer from ${lo} to ${hi}`, v);
+  };
+  for (const k of Object.keys(p)) {
+    if (!['kind', 'maxThreads', 'reduceLanes', 'reducePer', 'rowThreshold'].includes(k)) throw new DetlossError('unknown_param', `createDetloss: unknown plan field plan.${k}`, `plan.${k}`);
+  }
+  if (p.kind !== undefined && p.kind !== 'software' && p.kind !== 'hardware') bad('plan.kind', "'software' or 'hardware'", p.kind);
+  int('maxThreads', 1, 2 ** 31);
+  int('reducePer', 0, MAX_REDUCE_PER);
+  int('reduceLanes', 1, 256);
+  if (p.reduceLanes !== undefined && ((p.reduceLanes as number) & ((p.reduceLanes as number) - 1)) !== 0) bad('plan.reduceLanes', 'a power of two up to 256', p.reduceLanes);
+  const rt = p.rowThreshold;
+  if (rt !== undefined && (typeof rt !== 'number' || Number.isNaN(rt) || rt < 0)) bad('plan.rowThreshold', 'a number >= 0', rt);
+}
+
 const LIMIT_NAMES = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupsPerDimension'] as const;
 
 /**
@@ -903,12 +1009,14 @@ export function checkOptions(options: unknown): asserts options is DetlossOption
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null) bad('options', 'an object', options);
   const o = options as Record<string, unknown>;
-  const known = ['device', 'gpu', 'limits', 'maxThreads', 'rowThreshold'];
+  const known = ['device', 'gpu', 'limits', 'maxThreads', 'rowThreshold', 'plan', 'timestamps'];
   for (const k of Object.keys(o)) {
     if (!known.includes(k)) throw new DetlossError('unknown_param', `createDetloss: unknown option "${k}" (known: ${known.join(', ')})`, k);
   }
   const mt = o.maxThreads;
   if (mt !== undefined && (typeof mt !== 'number' || !Number.isInteger(mt) || mt < 1 || mt > 2 ** 31)) bad('maxThreads', `an integer from 1 to ${2 ** 31}`, mt);
+  checkPlanOption(o.plan, bad);
+  if (o.timestamps !== undefined && typeof o.timestamps !== 'boolean') bad('timestamps', 'true or false', o.timestamps);
   const rt = o.rowThreshold;
   if (rt !== undefined && (typeof rt !== 'number' || Number.isNaN(rt) || rt < 0)) bad('rowThreshold', 'a number >= 0 (Infinity: always a thread per row)', rt);
   if (o.limits !== undefined) {
@@ -962,7 +1070,9 @@ export async function openDevice(options: DetlossOptions = {}): Promise<{ device
   ];
   const requiredLimits: Record<string, number> = {};
   for (const k of want) requiredLimits[k] = adapter.limits[k] as number;
-  const device = await adapter.requestDevice({ label: 'detloss', requiredLimits });
+  // Timestamps only when asked for: some browsers expose them only behind a flag, and they cost a query set.
+  const requiredFeatures: GPUFeatureName[] = options.timestamps && adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+  const device = await adapter.requestDevice({ label: 'detloss', requiredLimits, requiredFeatures });
   const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
   const fallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false;
   return { device, adapter: adapterFacts(info, fallback) };

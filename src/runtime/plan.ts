@@ -104,3 +104,75 @@ export function planChunks(opts: {
   }
   return chunks;
 }
+
+/**
+ * How a context launches its kernels on one adapter, chosen once in {@link choosePlan}:
+ * `stats().plan` reports it. Software adapters (SwiftShader: the "GPU" is the CPU's cores, and
+ * a workgroup barrier costs about 15 times a plain instruction) want few threads and no barrier
+ * in the hot loop; hardware wants hundreds of thousands of threads in flight and a parallel tree
+ * for the partial sums.
+ */
+export interface LaunchPlan {
+  /** What the plan was made for: a software fallback adapter, or hardware. */
+  kind: 'software' | 'hardware';
+  /** Most threads of one fused pass (each walks its elements in a grid-stride loop). */
+  maxThreads: number;
+  /** Lanes of a reduction workgroup (a power of two). */
+  reduceLanes: number;
+  /**
+   * Partials each lane adds per level of the reduction tree; 0: as many as one workgroup needs
+   * to take every partial in one level (the software plan: one small dispatch, capped below).
+   */
+  reducePer: number;
+  /** Rows at least this long run a workgroup per row; shorter ones a thread per row. */
+  rowThreshold: number;
+}
+
+/** The most partials one lane adds in a level: no thread loops over more than this. */
+export const MAX_REDUCE_PER = 2048;
+
+/** The plans, by kind; `createDetloss({ plan })` picks one or overrides fields. */
+export const PLANS: Readonly<Record<LaunchPlan['kind'], LaunchPlan>> = Object.freeze({
+  // Measured on SwiftShader (issue 5's benchmark): 16,384 barrier-free threads, a thread per row
+  // below 512 entries.
+  software: Object.freeze({ kind: 'software', maxThreads: 16384, reduceLanes: 64, reducePer: 0, rowThreshold: 512 }),
+  hardware: Object.freeze({ kind: 'hardware', maxThreads: 262144, reduceLanes: 256, reducePer: 8, rowThreshold: 512 }),
+});
+
+/**
+ * The launch plan for an adapter: the software plan on a fallback adapter, the hardware one
+ * otherwise; `force` picks one by name, and `overrides` (from createDetloss's options) replace
+ * fields.
+ */
+export function choosePlan(adapter: { isFallbackAdapter: boolean }, force?: LaunchPlan['kind'], overrides: Partial<Omit<LaunchPlan, 'kind'>> = {}): LaunchPlan {
+  const kind = force ?? (adapter.isFallbackAdapter ? 'software' : 'hardware');
+  const base = PLANS[kind];
+  const plan: LaunchPlan = { ...base };
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) (plan as unknown as Record<string, unknown>)[k] = v;
+  return plan;
+}
+
+/** One level of the reduction tree: `count` values in, `groups` workgroups, each lane adding `per`. */
+export interface ReduceLevel {
+  count: number;
+  per: number;
+  groups: number;
+  grid: [number, number];
+}
+
+/**
+ * The fixed-shape tree that adds `count` partials: levels until one value is left. The shape
+ * depends only on the count and the plan, so results are bitwise repeatable.
+ */
+export function reduceLevels(count: number, plan: Pick<LaunchPlan, 'reduceLanes' | 'reducePer'>, maxPerDim: number): ReduceLevel[] {
+  const lanes = plan.reduceLanes;
+  const levels: ReduceLevel[] = [];
+  let n = Math.max(1, count);
+  for (;;) {
+    const per = plan.reducePer > 0 ? plan.reducePer : Math.min(MAX_REDUCE_PER, Math.max(1, Math.ceil(n / lanes)));
+    const groups = Math.ceil(n / (lanes * per));
+    levels.push({ count: n, per, groups, grid: foldGrid(groups, maxPerDim) });
+    if (groups === 1) return levels;
+    n = groups;
+  }
+}

@@ -29,8 +29,16 @@ async function failures(dl: Awaited<ReturnType<typeof nodeContext>>, list: typeo
 describe('GPU parity on Node WebGPU (Dawn)', () => {
   it('every fixture case of every GPU op passes', async () => {
     const dl = await nodeContext();
+    expect(dl.plan.kind).toBe(dl.adapter.isFallbackAdapter ? 'software' : 'hardware');
     expect(await failures(dl, cases)).toEqual([]);
     expect(cases.length).toBeGreaterThanOrEqual(664);
+    dl.destroy();
+  });
+  it("every fixture case passes under the hardware plan too (forced here), whose reduction is a multi-level tree", async () => {
+    // Few lanes and few partials per lane, so that even small cases take several tree levels.
+    const dl = await nodeContext({ plan: 'hardware' });
+    expect(dl.plan.kind).toBe('hardware');
+    expect(await failures(dl, cases)).toEqual([]);
     dl.destroy();
   });
   it('every fixture case of every row op passes with a workgroup per row (rowThreshold 0)', async () => {

@@ -17,8 +17,10 @@ describe('descriptors agree with their shaders (wgsl_reflect)', () => {
     expect(info.entries).toContain('reduce_partials');
     expect(info.uniforms.red.members.map((m) => [m.name, m.offset, m.type])).toEqual([
       ['count', 0, 'u32'],
-      ['scale', 4, 'f32'],
+      ['per', 4, 'u32'],
+      ['scale', 8, 'f32'],
     ]);
+    expect(info.overrides).toEqual(['RWG']);
     expect(info.bindings.map((b) => [b.name, b.kind])).toEqual([
       ['red', 'uniform'],
       ['partials_in', 'read'],

@@ -1,0 +1,124 @@
+// Issue 10: the launch plan per adapter, the fixed-shape reduction tree, and GPU timestamps, on
+// Node's WebGPU over SwiftShader (the hardware plan forced).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cpu } from '../../src/cpu';
+import { DetlossError } from '../../src/errors';
+import type { Detloss } from '../../src/runtime/context';
+import { choosePlan, MAX_REDUCE_PER, PLANS, reduceLevels } from '../../src/runtime/plan';
+import { countDevice, maxRelErr, rand, reset } from '../helpers/counting';
+import { nodeContext } from '../helpers/node-gpu';
+
+let soft: Detloss;
+let hard: Detloss;
+/** The hardware plan with a tiny tree: 4 lanes adding 2 partials each, so even small calls take many levels. */
+let deep: Detloss;
+beforeAll(async () => {
+  soft = await nodeContext({ plan: 'software' });
+  hard = await nodeContext({ plan: 'hardware' });
+  deep = await nodeContext({ plan: { kind: 'hardware', reduceLanes: 4, reducePer: 2, maxThreads: 4096 } });
+});
+afterAll(() => [soft, hard, deep].forEach((d) => d?.destroy()));
+
+const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+
+describe('choosing a plan', () => {
+  it('gives a fallback adapter the software plan and hardware the hardware plan; options override fields', () => {
+    expect(choosePlan({ isFallbackAdapter: true })).toEqual(PLANS.software);
+    expect(choosePlan({ isFallbackAdapter: false })).toEqual(PLANS.hardware);
+    expect(choosePlan({ isFallbackAdapter: true }, 'hardware', { maxThreads: 1024 })).toEqual({ ...PLANS.hardware, maxThreads: 1024 });
+    expect(soft.stats().plan).toEqual(PLANS.software);
+    expect(hard.stats().plan.kind).toBe('hardware');
+  });
+  it('refuses a malformed plan option by name', async () => {
+    for (const [plan, argument] of [
+      ['gpu', 'plan'],
+      [{ kind: 'fast' }, 'plan.kind'],
+      [{ reduceLanes: 3 }, 'plan.reduceLanes'],
+      [{ reducePer: -1 }, 'plan.reducePer'],
+      [{ maxThreds: 8 }, 'plan.maxThreds'],
+    ] as const) {
+      const e = await nodeContext({ plan: plan as never }).then(
+        (d) => d.destroy(),
+        (err: unknown) => err,
+      );
+      expect(e).toBeInstanceOf(DetlossError);
+      expect((e as DetlossError).argument).toBe(argument);
+    }
+  });
+});
+
+describe('the reduction tree', () => {
+  it('has a fixed shape in which no lane adds more than MAX_REDUCE_PER values', () => {
+    expect(reduceLevels(16384, PLANS.software, 65535).map((l) => [l.count, l.per, l.groups])).toEqual([[16384, 256, 1]]);
+    expect(reduceLevels(1 << 20, PLANS.hardware, 65535).map((l) => [l.count, l.groups])).toEqual([
+      [1 << 20, 512],
+      [512, 1],
+    ]);
+    expect(reduceLevels(1e6, PLANS.software, 65535).map((l) => l.per)).toEqual([MAX_REDUCE_PER, Math.ceil(Math.ceil(1e6 / (64 * MAX_REDUCE_PER)) / 64)]);
+    expect(reduceLevels(100, { reduceLanes: 4, reducePer: 2 }, 65535).map((l) => l.groups)).toEqual([13, 2, 1]);
+    for (const n of [1, 7, 64, 5000, 123457]) for (const p of [PLANS.software, PLANS.hardware]) for (const l of reduceLevels(n, p, 65535)) expect(l.per).toBeLessThanOrEqual(MAX_REDUCE_PER);
+  });
+  it.each(['mean', 'sum'] as const)("matches the CPU reference under every plan, with several levels (%s)", async (reduction) => {
+    for (const n of [1, 63, 1000, 70_001]) {
+      const pred = rand(n, n, -3, 3);
+      const target = rand(n, n + 1, -3, 3);
+      const ref = cpu.run('smooth_l1', { pred, target }, { reduction, beta: 0.5 });
+      for (const dl of [soft, hard, deep]) {
+        const c = countDevice(dl.device);
+        reset(c);
+        const r = await dl.run('smooth_l1', { pred, target }, { reduction, beta: 0.5 });
+        expect(maxRelErr(r.loss, ref.loss), `${dl.plan.kind} n=${n}`).toBeLessThan(2e-6);
+        expect(maxRelErr(r.grad.pred, ref.grad.pred)).toBeLessThan(1e-6);
+        expect(c.submits).toBe(1);
+        expect(dl.stats().lastCall!.readbacks).toBe(1);
+        const levels = reduceLevels(Math.min(dl.plan.maxThreads, Math.ceil(n / 64) * 64), dl.plan, 65535).length;
+        expect(dl.stats().lastCall!.dispatches).toBe(1 + levels);
+      }
+    }
+  });
+  it('gives the same bits on every run, calls in flight together included', async () => {
+    const n = 50_003;
+    const pred = rand(n * 4, 5, 0, 100);
+    const target = rand(n * 4, 6, 0, 100);
+    for (const dl of [soft, hard, deep]) {
+      const first = await dl.run('iou_loss', { pred, target }, { variant: 'ciou' });
+      const again = await Promise.all([1, 2, 3].map(() => dl.run('iou_loss', { pred, target }, { variant: 'ciou' })));
+      for (const r of again) {
+        expect(bits(r.loss)).toEqual(bits(first.loss));
+        expect(bits(r.grad.pred)).toEqual(bits(first.grad.pred));
+      }
+    }
+  });
+});
+
+describe('GPU time from timestamps', () => {
+  it('reports each pass of the last call, in the same readback', async () => {
+    const timed = await nodeContext({ timestamps: true });
+    if (!timed.device.features.has('timestamp-query')) {
+      // A device without the feature: no numbers, and no error.
+      expect(timed.stats().lastCall?.gpuMs).toBeUndefined();
+      return;
+    }
+    const pred = rand(100_000, 1);
+    const target = rand(100_000, 2);
+    const c = countDevice(timed.device);
+    for (const reduction of ['mean', 'none'] as const) {
+      reset(c);
+      await timed.run('l1', { pred, target }, { reduction });
+      const last = timed.stats().lastCall!;
+      expect(c.maps).toBe(1);
+      expect(last.passes!.map((p) => p.name)).toEqual(reduction === 'none' ? ['fused'] : ['fused', 'reduce']);
+      for (const p of last.passes!) expect(p.gpuMs).toBeGreaterThanOrEqual(0);
+      expect(last.gpuMs).toBeGreaterThan(0);
+      expect(last.gpuMs).toBeCloseTo(last.passes!.reduce((a, p) => a + p.gpuMs, 0), 9);
+    }
+    const r = await timed.runResident('l1', { pred, target });
+    expect(timed.stats().lastCall!.gpuMs).toBeGreaterThan(0);
+    r.release();
+    timed.destroy();
+  });
+  it('is off unless asked for', async () => {
+    await soft.run('l1', { pred: rand(10, 1), target: rand(10, 2) });
+    expect(soft.stats().lastCall!.gpuMs).toBeUndefined();
+  });
+});
