@@ -1,7 +1,8 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { OPS } from './ops/registry';
 import { findChromium, openPage, serveStatic } from './node/browser';
 
@@ -14,9 +15,17 @@ export interface BenchCase {
   tfjs: string;
 }
 
-/** `detloss-gpu-rows`: the same call with a workgroup per row forced (row ops only), to measure the choice. */
-export const CONTENDERS = ['detloss-gpu', 'detloss-gpu-rows', 'detloss-gpu-resident', 'detloss-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'copy'] as const;
+/**
+ * `detloss-gpu-rows`: the same call with a workgroup per row forced (row ops only), to measure the
+ * choice. `detloss-gpu-pipelined`: 10 resident calls back to back and one wait, time per call.
+ */
+export const CONTENDERS = ['detloss-gpu', 'detloss-gpu-rows', 'detloss-gpu-resident', 'detloss-gpu-pipelined', 'detloss-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'copy'] as const;
 export type Contender = (typeof CONTENDERS)[number];
+/** What each driver times: Chromium as before issue 10, Node with the pipelined calls and without the forced rows. */
+export const DRIVER_CONTENDERS: Record<BenchDriverKind, readonly Contender[]> = {
+  chromium: ['detloss-gpu', 'detloss-gpu-rows', 'detloss-gpu-resident', 'detloss-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'copy'],
+  node: ['detloss-gpu', 'detloss-gpu-resident', 'detloss-gpu-pipelined', 'detloss-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'copy'],
+};
 
 export interface BenchRow {
   op: string;
@@ -26,6 +35,9 @@ export interface BenchRow {
   medianMs: number;
   dispatches?: number;
   timesMs: number[];
+  /** GPU time per call from timestamps (median, and each run that had one); absent where not measured. */
+  gpuMedianMs?: number;
+  gpuTimesMs?: number[];
 }
 
 export interface CaseSummary {
@@ -40,6 +52,12 @@ export interface CaseSummary {
   bytes: { read: number; write: number };
   speedup: Partial<Record<Contender, number>>;
   bandwidthFraction?: number;
+  /** The copy kernel's GPU time over detloss resident's GPU time (both from timestamps). */
+  gpuBandwidthFraction?: number;
+  /** The launch plan the runtime reports for the case (`stats().plan`), where it does. */
+  plan?: unknown;
+  /** detloss's passes in its last resident call, with GPU times, where the runtime reports them. */
+  passes?: { name: string; gpuMs: number }[];
   firstCall?: { coldMs: number; warmMs: number };
   /** Contenders not timed, and why; `<contender> runs` notes a contender timed fewer times. */
   skipped?: Record<string, string>;
@@ -63,6 +81,31 @@ export function defaultCases(ns = [1e4, 1e5, 1e6], pairwiseNs = [1000, 4000]): B
   return out;
 }
 
+/**
+ * The cases of `detloss bench --node` (issue 10): element-wise and box ops at N = 1e4 to 1e7,
+ * row ops (c = 80 logits, k = 17 bins; sigmoid_focal shaped [N, 80]) at 1e4 to 1e6 rows, pairwise
+ * at n = m = 1e3, 4e3, 1e4. `ns` replaces every list (pairwise keeps the N <= 1e4 of it).
+ */
+export function nodeCases(ns?: number[]): BenchCase[] {
+  const flat = ns ?? [1e4, 1e5, 1e6, 1e7];
+  const rowNs = ns ?? [1e4, 1e5, 1e6];
+  const pairNs = ns ? ns.filter((n) => n <= 1e4) : [1e3, 4e3, 1e4];
+  const rows: [Omit<BenchCase, 'n'>, number[]][] = [
+    [{ op: 'smooth_l1', params: {}, tfjs: 'smooth_l1' }, flat],
+    [{ op: 'iou_loss', params: { variant: 'giou' }, tfjs: 'giou' }, flat],
+    [{ op: 'iou_loss', params: { variant: 'ciou' }, tfjs: 'ciou' }, flat],
+    [{ op: 'iou_loss', params: { variant: 'siou' }, tfjs: 'siou' }, flat],
+    [{ op: 'sigmoid_focal', params: {}, width: 80, tfjs: 'sigmoid_focal' }, rowNs],
+    [{ op: 'quality_focal', params: {}, width: 80, tfjs: 'quality_focal' }, rowNs],
+    [{ op: 'cross_entropy', params: {}, width: 80, tfjs: 'cross_entropy' }, rowNs],
+    [{ op: 'distribution_focal', params: {}, width: 17, tfjs: 'distribution_focal' }, rowNs],
+  ];
+  const out: BenchCase[] = [];
+  for (const [r, list] of rows) for (const n of list) out.push({ ...r, n });
+  for (const variant of ['iou', 'giou']) for (const n of pairNs) out.push({ op: 'pairwise_iou', params: { variant }, n, tfjs: `pairwise:${variant}` });
+  return out;
+}
+
 export const caseLabel = (c: BenchCase) => `${c.op}${c.params.variant ? `{${c.params.variant}}` : ''}${c.width ? ` c=${c.width}` : ''}`;
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -70,6 +113,8 @@ const median = (xs: number[]) => {
 };
 
 export type BenchResult = {
+  /** Where it ran: headless Chromium (the default) or Node's WebGPU. */
+  driver?: BenchDriverKind;
   adapter: Record<string, unknown>;
   machine: Record<string, unknown>;
   rows: BenchRow[];
@@ -82,21 +127,69 @@ export type BenchResult = {
 /** A case's failure caused by TF.js, not detloss: the case is retried without the TF.js contenders. */
 class TfjsFailure extends Error {}
 
-/** One headless Chromium with the bench page, initialised. */
-async function openSession(benchDist: string) {
+export type BenchDriverKind = 'chromium' | 'node';
+
+/** Where the harness (bench/harness.ts) runs: one call of its API at a time, and a way to close it. */
+export interface BenchDriver {
+  readonly kind: BenchDriverKind;
+  adapter: Record<string, unknown>;
+  /** Facts of what runs it (Node's `webgpu` package version). */
+  runtime: Record<string, unknown>;
+  call<T>(fn: string, ...args: unknown[]): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Where the runner finds the harness: the built page (Chromium) or the built Node module. */
+export type DriverSpec = { kind: 'chromium'; benchDist: string } | { kind: 'node'; module: string };
+
+/** One headless Chromium with the bench page (bench/dist), initialised. */
+async function chromiumDriver(benchDist: string): Promise<BenchDriver> {
   const gp = await openPage(await serveStatic(benchDist), 'window.benchReady');
   const page = gp.page;
   const call = <T>(fn: string, ...args: unknown[]) =>
     page.evaluate((fn: string, args: unknown[]) => (window as unknown as Record<string, Record<string, (...a: unknown[]) => Promise<unknown>>>).bench[fn](...args), fn, args) as Promise<T>;
   try {
-    const adapter = ((await call<{ adapter: Record<string, unknown> }>('init')).adapter ?? {}) as Record<string, unknown>;
-    return { call, adapter, close: gp.close };
+    const init = await call<{ adapter?: Record<string, unknown> }>('init');
+    return { kind: 'chromium', call, adapter: init.adapter ?? {}, runtime: {}, close: gp.close };
   } catch (e) {
     await gp.close();
     throw e;
   }
 }
-type Session = Awaited<ReturnType<typeof openSession>>;
+
+/**
+ * The harness in this process on Node's WebGPU: bench/dist-node/node.js, imported. Arguments and
+ * results go through JSON as they do through page.evaluate, so both drivers see the same data.
+ */
+async function nodeDriver(modulePath: string): Promise<BenchDriver> {
+  let mod: { openNodeBench(): Record<string, (...a: unknown[]) => unknown> };
+  try {
+    mod = await import(/* @vite-ignore */ pathToFileURL(modulePath).href);
+  } catch (e) {
+    throw new Error(`could not load ${modulePath} (${(e as Error).message}); it needs the webgpu package (npm install webgpu) and its dawn.node`);
+  }
+  const api = mod.openNodeBench();
+  const call = async <T>(fn: string, ...args: unknown[]) => {
+    const v = await api[fn](...(JSON.parse(JSON.stringify(args)) as unknown[]));
+    return (v === undefined ? v : JSON.parse(JSON.stringify(v))) as T;
+  };
+  try {
+    const init = await call<{ adapter?: Record<string, unknown>; runtime?: Record<string, unknown> }>('init');
+    return { kind: 'node', call, adapter: init.adapter ?? {}, runtime: init.runtime ?? {}, close: async () => void api.close() };
+  } catch (e) {
+    try {
+      api.close();
+    } catch {
+      /* nothing opened */
+    }
+    throw e;
+  }
+}
+
+const openDriver = (spec: DriverSpec) => (spec.kind === 'chromium' ? chromiumDriver(spec.benchDist) : nodeDriver(spec.module));
+
+/** Where `detloss bench --node` finds its module: bench/dist-node/node.js beside the package's dist/. */
+export const nodeBenchModule = (distDir: string) => join(distDir, '..', 'bench', 'dist-node', 'node.js');
 
 /** Runs `f` while sampling the memory in use on this machine; returns its peak in bytes with the result or error. */
 async function watchMemory<T>(f: () => Promise<T>): Promise<{ peak: number; value?: T; error?: unknown }> {
@@ -115,18 +208,23 @@ async function watchMemory<T>(f: () => Promise<T>): Promise<{ peak: number; valu
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
 
 /**
- * Runs the benchmark in headless Chromium: for each case, uploads the inputs, checks the TF.js
- * peer against detloss, then times the contenders interleaved (A B C A B C ...) after warm-up.
- * A case that kills the page (a GPU process out of memory, a lost device) is logged, Chromium is
- * restarted, and the case is retried without TF.js when TF.js was the cause; the run goes on, and
- * `onProgress` gets the results so far after every case, so an interrupted run keeps its work.
+ * Runs the benchmark in headless Chromium (or, with `driver.kind` 'node', on Node's WebGPU in this
+ * process): for each case, uploads the inputs, checks the TF.js peer against detloss, then times
+ * the contenders interleaved (A B C A B C ...) after warm-up. A case that fails (a GPU process out
+ * of memory, a lost device) is logged, the driver is restarted, and the case is retried without
+ * TF.js when TF.js was the cause; the run goes on, and `onProgress` gets the results so far after
+ * every case, so an interrupted run keeps its work.
  */
 export async function runBench(opts: {
-  benchDist: string;
+  /** Where the harness runs; default: Chromium with the page in `benchDist`. */
+  driver?: DriverSpec;
+  benchDist?: string;
   cases: BenchCase[];
   reps: number;
   warmup: number;
   cpuMaxElements: number;
+  /** The CPU reference is timed only up to this N (default: any). */
+  cpuMaxN?: number;
   /** A contender slower than this per call (ms) is timed `slowReps` times after one warm-up. */
   slowMs: number;
   slowReps: number;
@@ -134,16 +232,19 @@ export async function runBench(opts: {
   onProgress?: (res: BenchResult) => void;
 }): Promise<BenchResult> {
   const { log } = opts;
-  if (!existsSync(join(opts.benchDist, 'index.html'))) throw new Error(`${opts.benchDist}/index.html is missing: run npm run build:bench`);
-  const res: BenchResult = { adapter: {}, machine: machineFacts(), rows: [], cases: [], skippedOps: [], failures: [] };
-  let session: Session | undefined = await openSession(opts.benchDist);
+  const spec: DriverSpec = opts.driver ?? { kind: 'chromium', benchDist: opts.benchDist ?? 'bench/dist' };
+  if (spec.kind === 'chromium' && !existsSync(join(spec.benchDist, 'index.html'))) throw new Error(`${spec.benchDist}/index.html is missing: run npm run build:bench`);
+  if (spec.kind === 'node' && !existsSync(spec.module)) throw new Error(`${spec.module} is missing: run npm run build:bench`);
+  let session: BenchDriver | undefined = await openDriver(spec);
+  const res: BenchResult = { driver: spec.kind, adapter: {}, machine: machineFacts(spec.kind, session.runtime), rows: [], cases: [], skippedOps: [], failures: [] };
   const restart = async () => {
     await session?.close().catch(() => {});
     session = undefined;
-    session = await openSession(opts.benchDist);
+    session = await openDriver(spec);
   };
   const adapter = (res.adapter = session.adapter);
-  log(`adapter: ${[adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ')}${adapter.isFallbackAdapter ? ' (software fallback)' : ''}`);
+  log(`adapter: ${adapterLine(adapter)}`);
+  if (spec.kind === 'node') log(`device features: ${((adapter.features as string[] | undefined) ?? []).join(', ') || 'none'}`);
   try {
     const cases = opts.cases.filter((c) => {
       if (OPS[c.op]?.gpu) return true;
@@ -165,7 +266,7 @@ export async function runBench(opts: {
           break;
         } catch (e) {
           const msg = (e as Error).message;
-          log(`  FAILED: ${msg}; restarting Chromium`);
+          log(`  FAILED: ${msg}; restarting ${spec.kind === 'chromium' ? 'Chromium' : 'the devices'}`);
           await restart();
           if (e instanceof TfjsFailure && attempt === 0) {
             tfjsSkip = msg;
@@ -187,7 +288,7 @@ export async function runBench(opts: {
 
 /** Prepares, checks and times one case in `session`. */
 async function measureCase(
-  session: Session,
+  session: BenchDriver,
   c: BenchCase,
   opts: Parameters<typeof runBench>[0],
   tfjsSkip: string | undefined,
@@ -196,9 +297,10 @@ async function measureCase(
   const { log } = opts;
   const { call } = session;
   const label = caseLabel(c);
-  const prep = await call<{ detlossDispatches: number; bytes: { read: number; write: number } }>('prepare', c);
+  const prep = await call<{ detlossDispatches: number; bytes: { read: number; write: number }; plan?: unknown }>('prepare', c);
+  if (prep.plan !== undefined) log(`  plan: ${JSON.stringify(prep.plan)}`);
   const skipped: Record<string, string> = {};
-  let tfjs = { check: { ok: false, detail: 'not run' }, tfjsDispatches: 0, tfjsCpu: false };
+  let tfjs: { check: { ok: boolean; detail: string }; tfjsDispatches: number; tfjsCpu: boolean; tfjsCpuMaxN?: number } = { check: { ok: false, detail: 'not run' }, tfjsDispatches: 0, tfjsCpu: false };
   if (tfjsSkip) {
     skipped['tfjs-webgpu'] = skipped['tfjs-cpu'] = tfjsSkip;
   } else {
@@ -210,15 +312,18 @@ async function measureCase(
     }
     tfjs = watched.value!;
     if (!tfjs.check.ok) skipped['tfjs-webgpu'] = skipped['tfjs-cpu'] = `disagrees with detloss: ${tfjs.check.detail}`;
-    else if (!tfjs.tfjsCpu) skipped['tfjs-cpu'] = 'N > 1e5';
+    else if (!tfjs.tfjsCpu) skipped['tfjs-cpu'] = `N > 1e${Math.round(Math.log10(tfjs.tfjsCpuMaxN ?? 1e5))}`;
     log(`  TF.js peer ${tfjs.check.ok ? 'agrees' : 'DISAGREES'} (${tfjs.check.detail}); dispatches per call: detloss ${prep.detlossDispatches}, TF.js ${tfjs.tfjsDispatches}`);
   }
   const elements = (c.width ?? (c.op === 'iou_loss' ? 4 : 1)) * c.n * (c.op === 'pairwise_iou' ? c.n / 4 : 1);
   if (elements > opts.cpuMaxElements) skipped['detloss-cpu'] = `more than ${opts.cpuMaxElements.toExponential(0)} elements`;
+  else if (opts.cpuMaxN !== undefined && c.n > opts.cpuMaxN) skipped['detloss-cpu'] = `measured at N <= ${opts.cpuMaxN.toExponential(0)} only`;
   const rowOp = !!OPS[c.op].gpu?.rows;
-  if (rowOp && c.n > 100_000) skipped['detloss-gpu-rows'] = 'measured at N <= 1e5 only';
-  const who = CONTENDERS.filter((x) => !skipped[x] && (x !== 'detloss-gpu-rows' || rowOp));
+  const offered = DRIVER_CONTENDERS[session.kind];
+  if (rowOp && c.n > 100_000 && offered.includes('detloss-gpu-rows')) skipped['detloss-gpu-rows'] = 'measured at N <= 1e5 only';
+  const who = offered.filter((x) => !skipped[x] && (x !== 'detloss-gpu-rows' || rowOp));
   const times: Record<string, number[]> = {};
+  const gpuTimes: Record<string, number[]> = {};
   // A contender whose first call takes over slowMs gets one warm-up and fewer timed runs, so a
   // run of the whole benchmark stays within an hour on a software adapter; the report says so.
   const slow = new Set<string>();
@@ -226,10 +331,12 @@ async function measureCase(
     const line: string[] = [];
     for (const w of who) {
       if (slow.has(w) && (r < 0 || r >= opts.slowReps)) continue;
-      const ms = await call<number>('time', w);
-      if (r >= 0) (times[w] ??= []).push(ms);
-      else if (r === -opts.warmup && ms > opts.slowMs) slow.add(w);
-      line.push(`${w} ${ms.toFixed(2)}`);
+      const { ms, gpuMs } = await call<{ ms: number; gpuMs?: number }>('time', w);
+      if (r >= 0) {
+        (times[w] ??= []).push(ms);
+        if (gpuMs !== undefined) (gpuTimes[w] ??= []).push(gpuMs);
+      } else if (r === -opts.warmup && ms > opts.slowMs) slow.add(w);
+      line.push(`${w} ${ms.toFixed(2)}${gpuMs !== undefined ? ` (GPU ${gpuMs.toFixed(3)})` : ''}`);
     }
     if (line.length) log(`  ${r < 0 ? 'warm-up' : `run ${r + 1}/${opts.reps}`}: ${line.join(', ')} ms`);
   }
@@ -238,8 +345,11 @@ async function measureCase(
   const rows: BenchRow[] = [];
   for (const w of who) {
     med[w] = median(times[w]);
-    rows.push({ op: c.op, params: c.params, n: c.n, contender: w, medianMs: med[w]!, timesMs: times[w], dispatches: w.startsWith('detloss-gpu') ? prep.detlossDispatches : w === 'tfjs-webgpu' ? tfjs.tfjsDispatches : undefined });
+    const row: BenchRow = { op: c.op, params: c.params, n: c.n, contender: w, medianMs: med[w]!, timesMs: times[w], dispatches: w.startsWith('detloss-gpu') ? prep.detlossDispatches : w === 'tfjs-webgpu' ? tfjs.tfjsDispatches : undefined };
+    if (gpuTimes[w]?.length) Object.assign(row, { gpuMedianMs: median(gpuTimes[w]), gpuTimesMs: gpuTimes[w] });
+    rows.push(row);
   }
+  const gpuMed = (w: Contender) => rows.find((r) => r.contender === w)?.gpuMedianMs;
   const g = med['detloss-gpu']!;
   const speedup: Partial<Record<Contender, number>> = {};
   for (const w of ['detloss-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'detloss-gpu-rows'] as const) if (med[w] !== undefined) speedup[w] = med[w]! / g;
@@ -256,27 +366,50 @@ async function measureCase(
     bandwidthFraction: med.copy !== undefined ? med.copy / med['detloss-gpu-resident']! : undefined,
     skipped: Object.keys(skipped).length ? skipped : undefined,
   };
+  const copyGpu = gpuMed('copy');
+  const residentGpu = gpuMed('detloss-gpu-resident');
+  if (copyGpu !== undefined && residentGpu !== undefined && residentGpu > 0) s.gpuBandwidthFraction = copyGpu / residentGpu;
+  if (prep.plan !== undefined) s.plan = prep.plan;
+  if (session.kind === 'node') {
+    // The passes of detloss's last call (the last detloss contender timed: resident calls).
+    const passes = await call<{ name: string; gpuMs: number }[] | undefined>('lastPasses');
+    if (passes) {
+      s.passes = passes;
+      log(`  passes: ${passes.map((p) => `${p.name} ${p.gpuMs.toFixed(3)} ms`).join(', ')}`);
+    }
+  }
   if (withFirstCall) {
     s.firstCall = await call<{ coldMs: number; warmMs: number }>('firstCalls', c);
     log(`  first call: cold ${s.firstCall.coldMs.toFixed(1)} ms, after warmup() ${s.firstCall.warmMs.toFixed(1)} ms`);
   }
   log(`  median: detloss-gpu ${g.toFixed(2)} ms; x${fmtX(speedup['tfjs-webgpu'])} vs TF.js webgpu, x${fmtX(speedup['detloss-cpu'])} vs CPU reference; ${pct(s.bandwidthFraction)} of copy bandwidth`);
+  if (session.kind === 'node') {
+    log(
+      `  median: resident ${msN(med['detloss-gpu-resident'])} ms (GPU ${msN(residentGpu)}), pipelined ${msN(med['detloss-gpu-pipelined'])} ms/call (GPU ${msN(gpuMed('detloss-gpu-pipelined'))}), copy ${msN(med.copy)} ms (GPU ${msN(copyGpu)}); ${pct(s.gpuBandwidthFraction)} of copy bandwidth in GPU time`,
+    );
+  }
   return { rows, summary: s };
 }
 
-function machineFacts() {
+function machineFacts(kind: BenchDriverKind = 'chromium', runtime: Record<string, unknown> = {}) {
+  const base = { cpu: cpus()[0]?.model ?? '', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+  if (kind === 'node') return { ...base, webgpu: runtime.webgpu ?? '' };
   let chromium = '';
   try {
     chromium = execFileSync(findChromium(), ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
     /* unknown */
   }
-  return { cpu: cpus()[0]?.model ?? '', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, chromium };
+  return { ...base, chromium };
 }
+
+const adapterLine = (a: Record<string, unknown>) => `${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ')}${a.isFallbackAdapter ? ' (software fallback)' : ''}`;
 
 const fmtX = (x: number | undefined) => (x === undefined ? '-' : x >= 10 ? x.toFixed(0) : x.toFixed(1));
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(100 * x).toFixed(0)}%`);
 const ms = (x: number | undefined) => (x === undefined ? '-' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+/** As `ms`, with microseconds below 1 ms (GPU times on hardware). */
+const msN = (x: number | undefined) => (x === undefined ? '-' : x >= 1 ? ms(x) : x.toFixed(3));
 
 /** Contenders not timed grouped by reason (TF.js's two backends usually share one), then the short-run notes. */
 function skipNotes(skipped: Record<string, string>): string[] {
@@ -289,8 +422,9 @@ function skipNotes(skipped: Record<string, string>): string[] {
   return [...[...byReason].map(([reason, who]) => `${who.join(' and ')} not timed (${reason})`), ...out];
 }
 
-/** The results as a markdown table. */
+/** The results as a markdown table (the Node driver's has GPU times and the pipelined calls). */
 export function benchTable(res: BenchResult): string {
+  if (res.driver === 'node') return nodeBenchTable(res);
   const a = res.adapter;
   const m = res.machine;
   const head = [
@@ -353,13 +487,101 @@ export function benchSvg(res: BenchResult): string {
   return parts.join('\n');
 }
 
-/** Writes latest.json, latest.svg and latest.md under `outDir`. */
-export function writeBench(res: BenchResult, outDir: string, reps: number): string[] {
+/**
+ * Writes latest.json, latest.svg and latest.md under `outDir`; with `files` (from
+ * {@link nodeBenchFiles}), the JSON and the table to those paths instead.
+ */
+export function writeBench(res: BenchResult, outDir: string, reps: number, files?: { json: string; md: string }): string[] {
   mkdirSync(outDir, { recursive: true });
-  const json = { adapter: res.adapter, machine: res.machine, date: new Date().toISOString(), reps, rows: res.rows, cases: res.cases, failures: res.failures, skippedOps: res.skippedOps };
-  const files = [join(outDir, 'latest.json'), join(outDir, 'latest.svg'), join(outDir, 'latest.md')];
-  writeFileSync(files[0], `${JSON.stringify(json, null, 1)}\n`);
-  writeFileSync(files[1], benchSvg(res));
-  writeFileSync(files[2], `${benchTable(res)}\n`);
-  return files;
+  const json = { driver: res.driver ?? 'chromium', adapter: res.adapter, machine: res.machine, date: new Date().toISOString(), reps, rows: res.rows, cases: res.cases, failures: res.failures, skippedOps: res.skippedOps };
+  if (files) {
+    writeFileSync(files.json, `${JSON.stringify(json, null, 1)}\n`);
+    writeFileSync(files.md, `${benchTable(res)}\n`);
+    return [files.json, files.md];
+  }
+  const out = [join(outDir, 'latest.json'), join(outDir, 'latest.svg'), join(outDir, 'latest.md')];
+  writeFileSync(out[0], `${JSON.stringify(json, null, 1)}\n`);
+  writeFileSync(out[1], benchSvg(res));
+  writeFileSync(out[2], `${benchTable(res)}\n`);
+  return out;
+}
+
+const slug = (x: unknown) =>
+  String(x ?? '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+
+/**
+ * The file stem for an adapter's Node results: `node-<vendor>-<device>` (the description where the
+ * device is empty or a bare PCI id), the vendor not repeated, e.g. node-nvidia-h200,
+ * node-google-swiftshader-device-subzero.
+ */
+export function adapterStem(a: Record<string, unknown>): string {
+  const vendor = slug(a.vendor) || 'unknown';
+  let dev = slug(a.device);
+  if (!dev || /^(0x)?[0-9a-f]+$/.test(dev)) dev = slug(a.description) || slug(a.architecture) || 'adapter';
+  if (dev === vendor || dev.startsWith(`${vendor}-`)) dev = dev.slice(vendor.length + 1) || dev;
+  return `node-${vendor}-${dev}`;
+}
+
+/**
+ * Whether git tracks `file`: true, false, or undefined when git cannot say (not installed, or no
+ * repository: a copy of the tree carried without .git may hold committed results all the same).
+ */
+function gitTracks(file: string): boolean | undefined {
+  const r = spawnSync('git', ['ls-files', '--error-unmatch', '--', basename(file)], { cwd: dirname(file), stdio: 'ignore' });
+  if (r.error || (r.status !== 0 && r.status !== 1)) return undefined;
+  return r.status === 0;
+}
+
+/**
+ * Where `detloss bench --node` writes: `<out>/<stem>.json` and `.md`. A committed result is never
+ * overwritten: when either file exists and git tracks it (or git cannot tell), both get a
+ * timestamp suffix instead (`<stem>-20260101T120000.json`). Chosen once per run.
+ */
+export function nodeBenchFiles(outDir: string, adapter: Record<string, unknown>, now = new Date()): { json: string; md: string } {
+  const stem = join(outDir, adapterStem(adapter));
+  const taken = ['.json', '.md'].some((ext) => existsSync(stem + ext) && gitTracks(stem + ext) !== false);
+  const base = taken ? `${stem}-${now.toISOString().slice(0, 19).replace(/[-:]/g, '')}` : stem;
+  return { json: `${base}.json`, md: `${base}.md` };
+}
+
+/** The Node driver's table: wall and GPU time for detloss's three ways to call, TF.js, the copy kernel. */
+function nodeBenchTable(res: BenchResult): string {
+  const a = res.adapter;
+  const m = res.machine;
+  const feats = (a.features as string[] | undefined) ?? [];
+  const head = [
+    `Adapter: ${adapterLine(a)}; features: ${feats.join(', ') || 'none'}; ${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB; Node ${m.node}, webgpu ${m.webgpu || '?'} (Dawn), no browser.`,
+    '',
+    'Wall time is the median per call including the wait for the queue; GPU time is from timestamps (sum over the passes of the call; for pipelined, the last of its calls), `-` where the device or runtime gave none. Pipelined: 10 resident calls, one wait, wall time per call.',
+    '',
+    '| op | N | host arrays ms | resident ms | resident GPU ms | pipelined ms | pipelined GPU ms | CPU ref ms | TF.js webgpu ms | TF.js cpu ms | copy ms | copy GPU ms | × TF.js webgpu | % of copy bandwidth (wall) | % of copy bandwidth (GPU) | dispatches detloss / TF.js |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const lines = res.cases.map((c) => {
+    const row = (w: Contender) => res.rows.find((r) => r.op === c.op && r.n === c.n && JSON.stringify(r.params) === JSON.stringify(c.params) && r.contender === w);
+    const get = (w: Contender) => row(w)?.medianMs;
+    const gpu = (w: Contender) => row(w)?.gpuMedianMs;
+    return `| ${c.label} | ${c.n.toExponential(0)} | ${msN(get('detloss-gpu'))} | ${msN(get('detloss-gpu-resident'))} | ${msN(gpu('detloss-gpu-resident'))} | ${msN(get('detloss-gpu-pipelined'))} | ${msN(gpu('detloss-gpu-pipelined'))} | ${msN(get('detloss-cpu'))} | ${msN(get('tfjs-webgpu'))} | ${msN(get('tfjs-cpu'))} | ${msN(get('copy'))} | ${msN(gpu('copy'))} | ${fmtX(c.speedup['tfjs-webgpu'])} | ${pct(c.bandwidthFraction)} | ${pct(c.gpuBandwidthFraction)} | ${c.dispatches.detloss} / ${c.dispatches.tfjs ?? '-'} |`;
+  });
+  const first = res.cases.filter((c) => c.firstCall).map((c) => `| ${c.label} | ${msN(c.firstCall!.coldMs)} | ${msN(c.firstCall!.warmMs)} |`);
+  const plans = res.cases.filter((c) => c.plan !== undefined || c.passes).map((c) => {
+    const passes = c.passes ? ` passes: ${c.passes.map((p) => `${p.name} ${msN(p.gpuMs)} ms`).join(', ')}` : '';
+    return `- ${c.label} N=${c.n.toExponential(0)}:${c.plan !== undefined ? ` \`${JSON.stringify(c.plan)}\`` : ''}${passes}`;
+  });
+  const notes = res.cases.filter((c) => c.skipped).map((c) => `- ${c.label} N=${c.n.toExponential(0)}: ${skipNotes(c.skipped!).join('; ')}`);
+  return [
+    ...head,
+    ...lines,
+    '',
+    '| op | first call, cold (compile) ms | first call after warmup() ms |',
+    '| --- | ---: | ---: |',
+    ...first,
+    ...(plans.length ? ['', 'Launch plans (`stats().plan`) and the last resident call\'s passes:', '', ...plans] : []),
+    ...(notes.length ? ['', ...notes] : []),
+    ...(res.failures.length ? ['', ...res.failures.map((f) => `- ${f.label} N=${f.n.toExponential(0)}: FAILED, not measured: ${f.error}`)] : []),
+    ...(res.skippedOps.length ? ['', `Not benchmarked (no GPU kernel yet): ${res.skippedOps.join(', ')}.`] : []),
+  ].join('\n');
 }

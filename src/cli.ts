@@ -2,10 +2,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { distDirOf } from './node/browser';
 import { fixtureFiles, formatOutcome, runParity } from './parity';
-import { benchTable, defaultCases, runBench, writeBench } from './bench';
+import { benchTable, defaultCases, nodeBenchFiles, nodeBenchModule, nodeCases, runBench, writeBench, type BenchResult } from './bench';
 
 const USAGE = `usage: detloss parity [files or folders of fixtures...] [--ops op1,op2]
-       detloss bench [--ops op1,op2] [--n 1e4,1e5] [--reps 7] [--out bench/results]
+       detloss bench [--node] [--ops op1,op2] [--n 1e4,1e5] [--reps 7] [--out bench/results]
 
   Runs every fixture case on the GPU in headless Chromium and on the CPU
   reference, compares both with the case's tolerance, prints one line per case
@@ -17,6 +17,12 @@ const USAGE = `usage: detloss parity [files or folders of fixtures...] [--ops op
   (webgpu, cpu) and a copy kernel of the same bytes, interleaved, median of
   --reps runs after warm-up, in headless Chromium; needs the bench page
   (npm run build:bench); writes latest.json, latest.svg, latest.md to --out.
+  --node    the same on Node's WebGPU (the webgpu package, Dawn), no browser:
+            adds 10 resident calls with one wait, GPU time from timestamps
+            and the launch plan; N up to 1e7 (rows 1e6 x 80); needs
+            bench/dist-node (npm run build:bench); writes
+            node-<vendor>-<device>.json and .md to --out (a committed file
+            is never overwritten: the new one gets a timestamp suffix).
 
 Exit status: 0 when every case passed, 1 on a failure, 2 when no WebGPU
 adapter (or no Chromium) was found or the arguments are wrong.`;
@@ -26,10 +32,12 @@ async function bench(args: string[]): Promise<number> {
   let ns: number[] | undefined;
   let reps = 7;
   let out = 'bench/results';
+  let node = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const v = args[i + 1];
-    if (a === '--ops' && v) (ops = v.split(',')), i++;
+    if (a === '--node') node = true;
+    else if (a === '--ops' && v) (ops = v.split(',')), i++;
     else if (a === '--n' && v) (ns = v.split(',').map(Number)), i++;
     else if (a === '--reps' && v) (reps = Number(v)), i++;
     else if (a === '--out' && v) (out = v), i++;
@@ -42,23 +50,32 @@ async function bench(args: string[]): Promise<number> {
     console.error('detloss bench: --reps and --n take positive integers');
     return 2;
   }
-  let cases = defaultCases(ns, ns ? ns.filter((n) => n <= 4000) : undefined);
+  let cases = node ? nodeCases(ns) : defaultCases(ns, ns ? ns.filter((n) => n <= 4000) : undefined);
   if (ops) cases = cases.filter((c) => ops!.includes(c.op));
   const t0 = Date.now();
+  // The Node results go to a file named after the adapter, chosen once (on the first write).
+  let nodeFiles: { json: string; md: string } | undefined;
+  const write = (res: BenchResult) => {
+    if (!node) return writeBench(res, out, reps);
+    nodeFiles ??= nodeBenchFiles(out, res.adapter);
+    return writeBench(res, out, reps, nodeFiles);
+  };
   try {
     const res = await runBench({
-      benchDist: 'bench/dist',
+      driver: node ? { kind: 'node', module: nodeBenchModule(distDirOf(import.meta.url)) } : { kind: 'chromium', benchDist: 'bench/dist' },
       cases,
       reps,
       warmup: 2,
       cpuMaxElements: 2e7,
+      // On Node the CPU reference is a yardstick at small N only (the GPU sizes reach 1e7).
+      cpuMaxN: node ? 1e5 : undefined,
       slowMs: 5000,
       slowReps: 3,
       log: (l) => console.log(l),
       // The results so far are on disk after every case: an interrupted run keeps what it measured.
-      onProgress: (partial) => writeBench(partial, out, reps),
+      onProgress: (partial) => write(partial),
     });
-    const files = writeBench(res, out, reps);
+    const files = write(res);
     console.log(`\n${benchTable(res)}\n`);
     console.log(`wrote ${files.join(', ')} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     if (res.failures.length) {
@@ -69,7 +86,7 @@ async function bench(args: string[]): Promise<number> {
   } catch (e) {
     const msg = (e as Error).message;
     console.error(`detloss bench: ${msg}`);
-    return /adapter|Chromium|CHROME_PATH|Could not start/i.test(msg) ? 2 : 1;
+    return /adapter|Chromium|CHROME_PATH|Could not start|dawn\.node|Vulkan/i.test(msg) ? 2 : 1;
   }
 }
 

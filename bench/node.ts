@@ -1,0 +1,66 @@
+/**
+ * The benchmark's Node entry: the shared harness (bench/harness.ts) on Node's WebGPU, with no
+ * browser. Built by `npm run build:bench` into bench/dist-node/node.js (TF.js bundled, `webgpu`
+ * left external); the runner (src/bench.ts, `detloss bench --node`) imports it in-process.
+ */
+import { gpu } from './node-globals';
+import { createRequire } from 'node:module';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-webgpu';
+import { createDetloss, type DetlossContext } from '../src/index';
+import { createHarness, createTimedDetloss } from './harness';
+
+/** Optional features the bench asks for when the adapter has them (GPU timestamps, subgroups). */
+const FEATURES = ['timestamp-query', 'subgroups'] as const;
+/** The limits src/runtime/context.ts asks for, at the adapter's values. */
+const LIMITS: (keyof GPUSupportedLimits)[] = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupStorageSize',
+];
+
+function webgpuVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('webgpu/package.json') as { version: string }).version;
+  } catch {
+    return '';
+  }
+}
+
+/** A harness on this process's GPU: one device with timestamps where the adapter has them. */
+export function openNodeBench() {
+  let device: GPUDevice | undefined;
+  return createHarness({
+    async open() {
+      const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+      if (!adapter) throw new Error('no WebGPU adapter in Node (Dawn found no Vulkan driver: set VK_ICD_FILENAMES)');
+      const requiredFeatures = FEATURES.filter((f) => adapter.features.has(f));
+      const requiredLimits: Record<string, number> = {};
+      for (const k of LIMITS) requiredLimits[k] = adapter.limits[k] as number;
+      device = await adapter.requestDevice({ label: 'detloss-bench', requiredFeatures: requiredFeatures as GPUFeatureName[], requiredLimits });
+      const info = adapter.info;
+      const facts = {
+        vendor: info.vendor,
+        architecture: info.architecture,
+        device: info.device,
+        description: info.description,
+        isFallbackAdapter: (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
+        features: requiredFeatures,
+        limits: requiredLimits,
+      };
+      const dl = await createTimedDetloss(createDetloss, { device });
+      return { dl, adapter: facts, runtime: { webgpu: webgpuVersion() } };
+    },
+    fresh: (): Promise<DetlossContext> => createDetloss({ gpu }),
+    tfjsCpu: true,
+    // A yardstick at small N only: at 1e5 rows x 80, or a 4e3 x 4e3 pairwise, one call takes seconds.
+    tfjsCpuMaxN: 1e4,
+    close() {
+      device?.destroy();
+      device = undefined;
+    },
+  });
+}

@@ -1,0 +1,24 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vite';
+
+// Builds the benchmark's Node entry (bench/node.ts) to bench/dist-node/node.js: detloss from src/,
+// TF.js and the copy kernel bundled, so that at run time it needs nothing from node_modules but
+// `webgpu` (Dawn), which stays external.
+export default defineConfig({
+  root: fileURLToPath(new URL('.', import.meta.url)),
+  logLevel: 'warn',
+  ssr: { noExternal: true, external: ['webgpu'] },
+  build: {
+    ssr: 'node.ts',
+    outDir: 'dist-node',
+    // One file, rewritten in place: a test building it while another runs the bench never finds it gone.
+    emptyOutDir: false,
+    target: 'node20',
+    minify: false,
+    sourcemap: false,
+    rollupOptions: {
+      external: ['webgpu', /^node:/],
+      output: { format: 'es', entryFileNames: 'node.js' },
+    },
+  },
+});
