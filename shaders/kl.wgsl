@@ -47,10 +47,12 @@ fn kl_entry(t: f32, s: f32, inv_t: f32, lset: f32, lses: f32, d: f32) -> vec2<f3
   let p = exp(t * inv_t - lset);
   let l = (t - s) * inv_t - d;
   let el = exp(min(l, 80.0));
-  // past l = 80, q e^l may overflow: p (l - 1) + q, with p taken directly
-  let direct = select(q * ((l - 1.0) * el + 1.0), p * (l - 1.0) + q, l >= 80.0);
+  // From l = 1 on (p > e q), p (l - 1) + q with p taken directly: nothing cancels, and a q below
+  // float32's normal range (flushed to 0) no longer takes p's share with it, nor overflows q e^l.
+  let direct = select(q * ((l - 1.0) * el + 1.0), p * (l - 1.0) + q, l >= 1.0);
   let term = select(direct, q * kl_psi_series(l), abs(l) < 0.5);
-  let dq = select(q - p, -q * expm1(min(l, 80.0)), l < 80.0);
+  // q - p cancels only where p and q are close (|l| < 1); there -q expm1(l), else q - p as it is.
+  let dq = select(q - p, -q * expm1(l), abs(l) < 1.0);
   return vec2(term, params.temperature * dq);
 }
 

@@ -89,6 +89,36 @@ describe('kl_div on near-identical distributions', () => {
   });
 });
 
+describe('kl_div where the student probability falls below float32 normals and the teacher one does not', () => {
+  // Found by the fuzzer: q e^l written as -q expm1(l) lost p whole once q was flushed to 0.
+  it.each([
+    ['one row of 2, T = 0.5', [44.81527328491211, -0.42017626762390137], [-58.39859390258789, -66.4845962524414], 0.5],
+    ['logits at +-200, T = 4', [-64.76, 24.11, 200, -32.42, 88, -148.58, -200, 45.38], [-68.02, 105.12, 200, -143.75, -114.6, 153.15, -72.98, 0], 4],
+  ] as [string, number[], number[], number][])('%s: gradient p - q within float32 of the reference, on both kernels', async (_name, s, t, temperature) => {
+    const c = s.length;
+    const inputs = { student: { data: Float32Array.from(s), shape: [1, c] }, teacher: { data: Float32Array.from(t), shape: [1, c] } };
+    const ref = cpu.run('kl_div', inputs, { temperature, reduction: 'none' });
+    // T (q_j - p_j) to 512 float32 ulps (the fuzzer's bound for exp: WGSL allows it 3 + 2|x| ulps) of the larger of p_j, q_j.
+    const softmax = (x: number[]) => {
+      const m = Math.max(...x.map((v) => v / temperature));
+      const e = x.map((v) => Math.exp(v / temperature - m));
+      const z = e.reduce((a, b) => a + b, 0);
+      return e.map((v) => v / z);
+    };
+    const p = softmax(Array.from(Float32Array.from(t)));
+    const q = softmax(Array.from(Float32Array.from(s)));
+    for (const ctx of [dl, dlRows]) {
+      const r = await ctx.run('kl_div', inputs, { temperature, reduction: 'none' });
+      for (let j = 0; j < c; j++) {
+        const want = ref.grad.student[j];
+        const allowed = 512 * 2 ** -24 * temperature * Math.max(p[j], q[j]) + 1e-37;
+        expect(Math.abs(r.grad.student[j] - want), `grad[${j}] ${r.grad.student[j]} vs ${want}`).toBeLessThanOrEqual(allowed);
+      }
+      expect(Math.abs(r.loss[0] - ref.loss[0])).toBeLessThanOrEqual(1e-5 * Math.abs(ref.loss[0]) + 1e-30);
+    }
+  });
+});
+
 describe('the focal family at logits whose sigmoid underflows f32: the reference, not NaN', () => {
   it.each(FOCAL_CASES.map((c) => [`${c.op} ${JSON.stringify(c.params)}`, c] as [string, FocalCase]))('%s', async (_name, fc) => {
     const r = await dl.run(fc.op, fc.inputs, { ...fc.params, reduction: 'none' });
