@@ -13,7 +13,8 @@
  * - `S` is the magnitude of the terms the element is computed from, in the op's float32 error
  *   model (`termScale` below): 0 where a form without cancellation exists (regression losses and
  *   gradients must be accurate to K ulp of the value itself: that is what defect 6 asks near
- *   d = 0); the logit magnitudes that a log-sum-exp or softplus cancels (`x - lse` has an absolute
+ *   d = 0; balanced_l1's gradient with beta != 1 is the exception: it crosses 0 inside the curved
+ *   zone, a difference of log1p(z) and (beta-1)/(beta(1+z)), whose sizes are its S); the logit magnitudes that a log-sum-exp or softplus cancels (`x - lse` has an absolute
  *   error of u*(|x| + |max|)); probabilities subtracted from labels in a gradient (`p - 1` where
  *   p rounds to 1); for boxes, 1 (`1 - iou` and the penalties are differences of O(1) ratios), the
  *   largest gradient of the row (a box's four partials share their terms), and the float32
@@ -156,11 +157,16 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
       const pr = f64(x.pred)!;
       const tg = f64(x.target)!;
       const loss = new Float64Array(n);
+      const grad = new Float64Array(n);
       for (let i = 0; i < n; i++) {
         const d = Math.abs(pr[i] - tg[i]);
         loss[i] = d < beta ? (a / b) * (b * d + 1) * Math.abs(Math.log1p((b * d) / beta)) + a * d : g * d + g / b + a * beta;
+        // The gradient alpha (log1p z - (beta - 1)/(beta (1 + z))), z = b d / beta, crosses 0 inside
+        // the curved zone when beta != 1: no form avoids that difference, so its terms set S.
+        const z = (b * d) / beta;
+        grad[i] = d < beta ? a * (Math.log1p(z) + Math.abs(beta - 1) / (beta * (1 + z))) : 0;
       }
-      return { loss, grad: new Float64Array(n), rowOf: id };
+      return { loss, grad, rowOf: id };
     }
     case 'iou_loss': case 'pairwise_iou': {
       const pair = c.op === 'pairwise_iou';
