@@ -19,10 +19,9 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
   if (params.has_pos_weight != 0u) {
     w = in_pos_weight[i % params.c];
   }
-  // softplus(-x) = softplus(x) - x
   let lg = logistic(x);
   if (want_grad) {
     out_grad_logits[i] = g * (-w * t * lg.y + (1.0 - t) * lg.x);
   }
-  return w * t * (lg.z - x) + (1.0 - t) * lg.z;
+  return w * t * lg.w + (1.0 - t) * lg.z;
 }

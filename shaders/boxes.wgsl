@@ -6,17 +6,31 @@ override FORMAT: u32 = 0u; // 0 xyxy, 1 cxcywh, 2 xywh
 
 const FOUR_OVER_PI2: f32 = 0.40528473456935109; // 4 / pi^2, CIoU's v
 
-fn box_to_xyxy(b: vec4<f32>) -> vec4<f32> {
+// Both boxes of a pair in xyxy, moved so that the second box's reference point (its centre in
+// cxcywh, its first corner otherwise) is the origin. Every IoU term is a difference of corners, so
+// the move changes no value and no gradient, but it keeps small boxes far from the origin exact:
+// at x = 1e5 a float32 step is 0.0078, so cx -+ w/2 of a box 0.008 wide would round to a box of
+// another size, while the offset of two such centres and w/2 are exact.
+struct BoxPair {
+  a: vec4<f32>,
+  b: vec4<f32>,
+}
+
+fn pair_to_xyxy(a: vec4<f32>, b: vec4<f32>) -> BoxPair {
   switch FORMAT {
     case 1u: {
-      let r = 0.5 * b.zw;
-      return vec4(b.xy - r, b.xy + r);
+      let d = a.xy - b.xy;
+      let ra = 0.5 * a.zw;
+      let rb = 0.5 * b.zw;
+      return BoxPair(vec4(d - ra, d + ra), vec4(-rb, rb));
     }
     case 2u: {
-      return vec4(b.xy, b.xy + b.zw);
+      let d = a.xy - b.xy;
+      return BoxPair(vec4(d, d + a.zw), vec4(vec2(0.0), b.zw));
     }
     default: {
-      return b;
+      let o = b.xy;
+      return BoxPair(vec4(a.xy - o, a.zw - o), vec4(vec2(0.0), b.zw - o));
     }
   }
 }

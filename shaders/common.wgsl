@@ -12,9 +12,28 @@ fn safe_div(a: f32, b: f32) -> f32 {
   return select(a / b, 0.0, b == 0.0);
 }
 
-// log(1 + exp(x)) without overflow: max(x, 0) + log(1 + exp(-|x|)).
+// log(1 + y) for y > -1, accurate near 0 (WGSL has no log1p): below |y| = 0.25 as
+// 2 atanh(w), w = y / (2 + y), by its series (|w| < 0.15: six terms reach f32 precision).
+fn log1p(y: f32) -> f32 {
+  if (abs(y) >= 0.25) {
+    return log(1.0 + y);
+  }
+  let w = y / (2.0 + y);
+  let w2 = w * w;
+  return 2.0 * w * (1.0 + w2 * (1.0 / 3.0 + w2 * (0.2 + w2 * (1.0 / 7.0 + w2 * (1.0 / 9.0 + w2 / 11.0)))));
+}
+
+// exp(x) - 1, accurate near 0 (WGSL has no expm1): below |x| = 0.25 by its Taylor series.
+fn expm1(x: f32) -> f32 {
+  if (abs(x) >= 0.25) {
+    return exp(x) - 1.0;
+  }
+  return x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (1.0 / 120.0 + x * (1.0 / 720.0 + x / 5040.0))))));
+}
+
+// log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)).
 fn softplus(x: f32) -> f32 {
-  return max(x, 0.0) + log(1.0 + exp(-abs(x)));
+  return max(x, 0.0) + log1p(exp(-abs(x)));
 }
 
 // 1 / (1 + exp(-x)) without overflow for either sign.
@@ -39,13 +58,16 @@ fn pow0(x: f32, y: f32) -> f32 {
   return select(exp2(y * log2(x)), 0.0, x <= 0.0);
 }
 
-// sigmoid(x), sigmoid(-x) and softplus(x) from one exp(-|x|): (s, 1 - s, log(1 + exp(x))).
-// The losses on logits need all three; one exp and one log is a third of the work.
-fn logistic(x: f32) -> vec3<f32> {
+// sigmoid(x), sigmoid(-x), softplus(x) and softplus(-x) from one exp(-|x|) and one log:
+// (s, 1 - s, log(1 + exp(x)), log(1 + exp(-x))), each to f32's relative precision (no
+// softplus(x) - x, which is 0 where the exact value is exp(-x)). The losses on logits need
+// several of them; one exp and one log is a fraction of the work.
+fn logistic(x: f32) -> vec4<f32> {
   let e = exp(-abs(x));
   let r = 1.0 / (1.0 + e);
   let big = r;      // sigmoid(|x|)
   let small = e * r; // sigmoid(-|x|)
   let pos = x >= 0.0;
-  return vec3(select(small, big, pos), select(big, small, pos), max(x, 0.0) + log(1.0 + e));
+  let l = log1p(e);
+  return vec4(select(small, big, pos), select(big, small, pos), max(x, 0.0) + l, max(-x, 0.0) + l);
 }

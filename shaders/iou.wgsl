@@ -148,7 +148,8 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
 fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
   let pb = in_pred[i];
   let tb = in_target[i];
-  let r = box_loss(box_to_xyxy(pb), box_to_xyxy(tb), box_size(pb), box_size(tb), centre_gap(pb, tb), params.eps);
+  let xy = pair_to_xyxy(pb, tb);
+  let r = box_loss(xy.a, xy.b, box_size(pb), box_size(tb), centre_gap(pb, tb), params.eps);
   if (want_grad) {
     out_grad_pred[i] = g * grad_to_format(r.grad);
   }

@@ -1,6 +1,14 @@
 // kl.wgsl: kl_div, distillation from teacher logits (ops.md): T^2 sum_j p_j (log p_j - log q_j),
 // p = softmax(teacher/T), q = softmax(student/T), divided by c for classReduction 'mean'.
 // Gradient for the student only: T (q_j - p_j) (/ c).
+//
+// For near-identical rows log p_j - log q_j is far smaller than either log, and the sum of
+// p_j (log p_j - log q_j) far smaller than its terms. So, with delta_j = (t_j - s_j)/T (one exact
+// subtraction of close logits) and D = lse_t - lse_s = log1p(sum_j q_j expm1(delta_j)):
+//   l_j = log p_j - log q_j = delta_j - D
+//   kl  = sum_j q_j psi(l_j), psi(l) = (l - 1) e^l + 1 >= 0   (sum_j p_j l_j plus sum_j (q_j - p_j) = 0)
+//   T (q_j - p_j) = -T q_j expm1(l_j)
+// No step subtracts nearly equal numbers. Far-apart rows take D = lse_t - lse_s directly.
 
 struct Params {
   c: u32,
@@ -12,6 +20,41 @@ struct Params {
 @group(0) @binding(6) var<storage, read> in_student: array<f32>;
 @group(0) @binding(7) var<storage, read> in_teacher: array<f32>;
 @group(0) @binding(8) var<storage, read_write> out_grad_student: array<f32>;
+
+// One term of y = sum_j q_j expm1(delta_j) = e^(lse_t - lse_s) - 1. The exponent is capped at 80:
+// a capped term puts y far outside kl_shift's window.
+fn kl_y_term(t: f32, s: f32, inv_t: f32, lses: f32) -> f32 {
+  let lq = s * inv_t - lses;
+  let delta = (t - s) * inv_t;
+  let q = exp(lq);
+  return select(exp(min(lq + delta, 80.0)) - q, q * expm1(clamp(delta, -1.0, 1.0)), abs(delta) < 1.0);
+}
+
+// D = lse_t - lse_s: from y where log1p is well conditioned, else directly.
+fn kl_shift(y: f32, lset: f32, lses: f32) -> f32 {
+  return select(lset - lses, log1p(clamp(y, -0.5, 1.0)), y > -0.5 && y < 1.0);
+}
+
+// psi(l) = (l - 1) e^l + 1 = sum_{k>=2} (k-1) l^k / k!, for |l| < 0.5.
+fn kl_psi_series(l: f32) -> f32 {
+  let p = 1.0 / 5760.0 + l * (1.0 / 45360.0 + l * (1.0 / 403200.0 + l / 3991680.0));
+  return l * l * (0.5 + l * (1.0 / 3.0 + l * (0.125 + l * (1.0 / 30.0 + l * (1.0 / 144.0 + l * (1.0 / 840.0 + l * p))))));
+}
+
+// (q psi(l), T (q - p)) for one class, unscaled by T^2 / class_div.
+fn kl_entry(t: f32, s: f32, inv_t: f32, lset: f32, lses: f32, d: f32) -> vec2<f32> {
+  let q = exp(s * inv_t - lses);
+  let p = exp(t * inv_t - lset);
+  let l = (t - s) * inv_t - d;
+  let el = exp(min(l, 80.0));
+  // From l = 1 on (p > e q), p (l - 1) + q with p taken directly: nothing cancels, and a q below
+  // float32's normal range (flushed to 0) no longer takes p's share with it, nor overflows q e^l.
+  let direct = select(q * ((l - 1.0) * el + 1.0), p * (l - 1.0) + q, l >= 1.0);
+  let term = select(direct, q * kl_psi_series(l), abs(l) < 0.5);
+  // q - p cancels only where p and q are close (|l| < 1); there -q expm1(l), else q - p as it is.
+  let dq = select(q - p, -q * expm1(l), abs(l) < 1.0);
+  return vec2(term, params.temperature * dq);
+}
 
 fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
   let c = params.c;
@@ -31,14 +74,17 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
   }
   let lset = mt + log(st);
   let lses = ms + log(ss);
+  var y = 0.0;
+  for (var j = 0u; j < c; j++) {
+    y += kl_y_term(in_teacher[base + j], in_student[base + j], inv_t, lses);
+  }
+  let d = kl_shift(y, lset, lses);
   var kl = 0.0;
   for (var j = 0u; j < c; j++) {
-    let lp = in_teacher[base + j] * inv_t - lset;
-    let lq = in_student[base + j] * inv_t - lses;
-    let p = exp(lp);
-    kl += p * (lp - lq);
+    let r = kl_entry(in_teacher[base + j], in_student[base + j], inv_t, lset, lses, d);
+    kl += r.x;
     if (want_grad) {
-      out_grad_student[base + j] = g * params.temperature * (exp(lq) - p) / params.class_div;
+      out_grad_student[base + j] = g * r.y / params.class_div;
     }
   }
   return params.temperature * params.temperature * kl / params.class_div;
@@ -64,14 +110,17 @@ fn row_loss_wg(row: u32, lane: u32, g: f32, want_grad: bool) -> f32 {
   }
   let lset = mt + log(wg_sum(st, lane));
   let lses = ms + log(wg_sum(ss, lane));
+  var y = 0.0;
+  for (var j = lane; j < c; j += WG) {
+    y += kl_y_term(in_teacher[base + j], in_student[base + j], inv_t, lses);
+  }
+  let d = kl_shift(wg_sum(y, lane), lset, lses);
   var kl = 0.0;
   for (var j = lane; j < c; j += WG) {
-    let lp = in_teacher[base + j] * inv_t - lset;
-    let lq = in_student[base + j] * inv_t - lses;
-    let p = exp(lp);
-    kl += p * (lp - lq);
+    let r = kl_entry(in_teacher[base + j], in_student[base + j], inv_t, lset, lses, d);
+    kl += r.x;
     if (want_grad) {
-      out_grad_student[base + j] = g * params.temperature * (exp(lq) - p) / params.class_div;
+      out_grad_student[base + j] = g * r.y / params.class_div;
     }
   }
   return params.temperature * params.temperature * wg_sum(kl, lane) / params.class_div;

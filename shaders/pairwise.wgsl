@@ -42,7 +42,8 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
   let m = params.m;
   let a = in_a[i / m];
   let b = in_b[i % m];
-  return pair_value(box_to_xyxy(a), box_to_xyxy(b), box_size(a), box_size(b), 0.5 * centre_gap(a, b));
+  let xy = pair_to_xyxy(a, b);
+  return pair_value(xy.a, xy.b, box_size(a), box_size(b), 0.5 * centre_gap(a, b));
 }
 
 // The tiled kernel: a tile is WG rows of `a` by WG columns of `b`. Each lane keeps its own `b`
@@ -76,12 +77,12 @@ fn main_tiled(
     workgroupBarrier();
     if (j < m) {
       let b = in_b[j];
-      let bx = box_to_xyxy(b);
       let wb = box_size(b);
       let count = min(WG, rows - r0);
       for (var r = 0u; r < count; r++) {
         let a = tile_a[r];
-        out_loss[(r0 + r) * m + j] = pair_value(box_to_xyxy(a), bx, box_size(a), wb, 0.5 * centre_gap(a, b));
+        let xy = pair_to_xyxy(a, b);
+        out_loss[(r0 + r) * m + j] = pair_value(xy.a, xy.b, box_size(a), wb, 0.5 * centre_gap(a, b));
       }
     }
   }

@@ -21,14 +21,18 @@ fn qfl_entry(x: f32, positive: bool, score: f32) -> vec2<f32> {
   let sn = lg.y;
   if (positive) {
     let e = abs(score - s);
-    let bce = lg.z - x * score;
+    // bce(x, score) = (1 - score) softplus(x) + score softplus(-x), slope s (1 - score) - score (1 - s)
+    let bce = (1.0 - score) * lg.z + score * lg.w;
     let eb = pow0(e, beta);
-    let de = select(beta * pow0(e, beta - 1.0) * sgn(s - score) * s * sn, 0.0, e == 0.0);
-    return vec2(bce * eb, (s - score) * eb + bce * de);
+    // beta e^(beta - 1) de/dx as beta e^beta (de/dx / e): no overflow where e underflows
+    let tiny = e < 1.17549435e-38;
+    let de = select(beta * eb * (sgn(s - score) * s * sn / select(e, 1.0, tiny)), 0.0, tiny || beta == 0.0);
+    return vec2(bce * eb, (s * (1.0 - score) - score * sn) * eb + bce * de);
   }
   let sp = lg.z;
   let sb = pow0(s, beta);
-  return vec2(sp * sb, s * sb + select(sp * beta * pow0(s, beta - 1.0) * s * sn, 0.0, s == 0.0));
+  // d s^beta / dx = beta s^beta (1 - s)
+  return vec2(sp * sb, s * sb + sp * beta * sb * sn);
 }
 
 fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {

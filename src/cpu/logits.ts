@@ -49,13 +49,16 @@ export function sigmoidFocalCpu(inputs: CpuInputs, p: ResolvedParams): CpuForwar
   return elementwise(x.length, 'logits', (k) => {
     const s = sigmoid(x[k]);
     const sn = sigmoid(-x[k]);
-    const ce = softplus(x[k]) - x[k] * t[k];
+    // softplus(x) - x t as a sum of two non-negative terms: exact where one of them is tiny.
+    const ce = (1 - t[k]) * softplus(x[k]) + t[k] * softplus(-x[k]);
     const q = s * (1 - t[k]) + sn * t[k];
     const dq = (1 - 2 * t[k]) * s * sn;
     const qg = gamma === 0 ? 1 : q ** gamma;
-    const dqg = gamma === 0 || q === 0 ? 0 : gamma * q ** (gamma - 1) * dq;
+    // d q^gamma = gamma q^gamma dq/q: q^(gamma-1) overflows where q underflows.
+    const dqg = gamma === 0 || q === 0 ? 0 : gamma * qg * (dq / q);
     const at = alpha >= 0 ? alpha * t[k] + (1 - alpha) * (1 - t[k]) : 1;
-    return [at * ce * qg, at * ((s - t[k]) * qg + ce * dqg)];
+    // s - t as s(1 - t) - t sigmoid(-x): exact for t in {0, 1} where s rounds to 1.
+    return [at * ce * qg, at * ((s * (1 - t[k]) - t[k] * sn) * qg + ce * dqg)];
   });
 }
 
@@ -75,16 +78,18 @@ export function qualityFocalCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims
       if (j === y) {
         const sc = scores[i];
         const e = Math.abs(sc - s);
-        const bce = softplus(v) - v * sc;
+        const bce = (1 - sc) * softplus(v) + sc * softplus(-v);
         const eb = e ** beta;
         sum += bce * eb;
-        const de = e === 0 ? 0 : beta * e ** (beta - 1) * (s > sc ? 1 : -1) * s * (1 - s);
-        g[j] = (s - sc) * eb + bce * de;
+        // d e^beta = beta e^beta (s/e) sgn(s - sc) (1 - s): no e^(beta-1), which overflows where e underflows.
+        const de = e === 0 ? 0 : beta * eb * (s / e) * (s > sc ? 1 : -1) * (1 - s);
+        g[j] = (s * (1 - sc) - sc * sigmoid(-v)) * eb + bce * de;
       } else {
         // bce with a zero target is softplus(x); scale s^beta
         const sb = s ** beta;
         sum += softplus(v) * sb;
-        g[j] = s * sb + (s === 0 ? 0 : softplus(v) * beta * s ** (beta - 1) * s * (1 - s));
+        // d s^beta = beta s^beta (1 - s)
+        g[j] = s * sb + softplus(v) * beta * sb * (1 - s);
       }
     }
     return sum;
@@ -118,15 +123,16 @@ export function varifocalCpu(inputs: CpuInputs, p: ResolvedParams): CpuForward {
   const iouWeighted = p.iouWeighted as boolean;
   return elementwise(x.length, 'logits', (k) => {
     const s = sigmoid(x[k]);
-    const bce = softplus(x[k]) - x[k] * t[k];
-    const dbce = s - t[k];
+    const bce = (1 - t[k]) * softplus(x[k]) + t[k] * softplus(-x[k]);
+    const dbce = s * (1 - t[k]) - t[k] * sigmoid(-x[k]);
     if (t[k] > 0) {
       const w = iouWeighted ? t[k] : 1;
       return [bce * w, dbce * w];
     }
     const e = Math.abs(s - t[k]);
     const w = alpha * e ** gamma;
-    const dw = e === 0 ? 0 : alpha * gamma * e ** (gamma - 1) * (s > t[k] ? 1 : -1) * s * (1 - s);
+    // d e^gamma = gamma e^gamma (s/e) sgn(s - t) (1 - s): no e^(gamma-1), which overflows where e underflows.
+    const dw = e === 0 ? 0 : gamma * w * (s / e) * (s > t[k] ? 1 : -1) * (1 - s);
     return [bce * w, dbce * w + bce * dw];
   });
 }
@@ -182,7 +188,13 @@ export function crossEntropyDenominator(inputs: CpuInputs, weight: Float64Array 
   return d;
 }
 
-/** KL distillation: T^2 * sum_j p_j (log p_j - log q_j), p = softmax(teacher/T), q = softmax(student/T). */
+/**
+ * KL distillation: T^2 * sum_j p_j (log p_j - log q_j), p = softmax(teacher/T), q = softmax(student/T).
+ * Evaluated as T^2 sum_j q_j psi(l_j), psi(l) = (l - 1) e^l + 1 >= 0 (adding sum_j (q_j - p_j) = 0
+ * term by term), with l_j = delta_j - D, delta_j = (t_j - s_j)/T and D = lse_t - lse_s =
+ * log1p(sum_j q_j expm1(delta_j)): for near-identical rows no step subtracts nearly equal numbers.
+ * The gradient T (q_j - p_j) is -T q_j expm1(l_j).
+ */
 export function klDivCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuForward {
   const s = inputs.student as Float64Array;
   const t = inputs.teacher as Float64Array;
@@ -196,14 +208,40 @@ export function klDivCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuF
   return rowwise(n, c, 'student', (i, g) => {
     logSoftmaxRow(t, i, c, 1 / T, lp);
     logSoftmaxRow(s, i, c, 1 / T, lq);
+    let y = 0;
+    for (let j = 0; j < c; j++) {
+      const delta = (t[i * c + j] - s[i * c + j]) / T;
+      // q e^delta - q, with the exponent capped: past the cap y is far outside the window below.
+      y += Math.abs(delta) < 1 ? Math.exp(lq[j]) * Math.expm1(delta) : Math.exp(Math.min(lq[j] + delta, 700)) - Math.exp(lq[j]);
+    }
+    const D = y > -0.5 && y < 1 ? Math.log1p(y) : lq[0] - lp[0] + (t[i * c] - s[i * c]) / T;
     let kl = 0;
     for (let j = 0; j < c; j++) {
-      const pj = Math.exp(lp[j]);
-      kl += pj * (lp[j] - lq[j]);
-      g[j] = (T * (Math.exp(lq[j]) - pj)) / div;
+      const q = Math.exp(lq[j]);
+      const l = (t[i * c + j] - s[i * c + j]) / T - D;
+      if (l < 700) {
+        kl += q * (Math.abs(l) < 0.5 ? psiSeries(l) : (l - 1) * Math.exp(l) + 1);
+        g[j] = (T * q * (0 - Math.expm1(l))) / div; // 0 - x: +0, not -0, where p = q
+      } else {
+        const pj = Math.exp(lp[j]);
+        kl += pj * (l - 1) + q;
+        g[j] = (T * (q - pj)) / div;
+      }
     }
     return (T * T * kl) / div;
   });
+}
+
+/** psi(l) = (l - 1) e^l + 1 = sum_{k>=2} (k-1) l^k / k! for |l| < 0.5. */
+function psiSeries(l: number): number {
+  let sum = 0;
+  let term = l; // l^k / k!, from k = 1
+  for (let k = 2; k < 30; k++) {
+    term *= l / k;
+    sum += (k - 1) * term;
+    if (Math.abs(term) < 1e-18 * Math.abs(sum)) break;
+  }
+  return sum;
 }
 
 /** mmdetection dice_loss on sigmoid(logits), per row. */

@@ -22,6 +22,12 @@ function firstBad(a: ArrayLike<number> | undefined, bad: (v: number) => boolean)
   return -1;
 }
 
+/** Refuses a target outside [0, 1] (ops.md), naming the first; NaN is left to `check`. */
+function targetsInUnit(op: string, targets: ArrayLike<number> | undefined) {
+  const i = firstBad(targets, (v) => v < 0 || v > 1);
+  if (i >= 0) fail('invalid_value', `${op}: targets[${i}] = ${targets![i]} is outside [0, 1]`, 'targets');
+}
+
 /** `sigmoid_focal`: torchvision.ops.sigmoid_focal_loss. @example await dl.run('sigmoid_focal', { logits, targets }, { alpha: 0.25, gamma: 2 }) */
 export const sigmoidFocalOp = defineOp({
   name: 'sigmoid_focal',
@@ -30,6 +36,7 @@ export const sigmoidFocalOp = defineOp({
   params: { alpha: num(0.25), gamma: num(2.0, { min: 0 }) },
   rows: 'n',
   output: ['n'],
+  validate: (inputs) => targetsInUnit('sigmoid_focal', inputs.targets),
   cpu: sigmoidFocalCpu,
   gpu: LOGIT_KERNELS.sigmoid_focal,
 });
@@ -70,6 +77,7 @@ export const varifocalOp = defineOp({
   params: { alpha: num(0.75), gamma: num(2.0, { min: 0 }), iouWeighted: flag(true) },
   rows: 'n',
   output: ['n', 'c'],
+  validate: (inputs) => targetsInUnit('varifocal', inputs.targets),
   cpu: varifocalCpu,
   gpu: LOGIT_KERNELS.varifocal,
 });

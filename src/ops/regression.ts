@@ -1,8 +1,8 @@
 import commonWgsl from '../../shaders/common.wgsl?raw';
 import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import regressionWgsl from '../../shaders/regression.wgsl?raw';
-import { balancedL1, huber, l1, mse, regressionCpu, smoothL1 } from '../cpu/regression';
-import { defineOp, num, type OpDescriptor, type ParamSpec, type ResolvedParams } from './types';
+import { balancedL1, balancedL1Constants, huber, l1, mse, regressionCpu, smoothL1 } from '../cpu/regression';
+import { defineOp, fail, num, type OpDescriptor, type ParamSpec, type ResolvedParams } from './types';
 
 const shader = [commonWgsl, fusedWgsl, regressionWgsl].join('\n');
 
@@ -13,8 +13,10 @@ function regressionOp(
   loss: number,
   params: Record<string, ParamSpec>,
   cpu: Parameters<typeof regressionCpu>[0],
+  validate?: OpDescriptor['validate'],
 ): OpDescriptor {
   return defineOp({
+    validate,
     name,
     family: 'regression',
     inputs: { pred: { ...vec, shape: ['n'], grad: true }, target: { ...vec, shape: ['n'] } },
@@ -30,13 +32,12 @@ function regressionOp(
       uniforms: (p: ResolvedParams) => {
         const alpha = (p.alpha as number | undefined) ?? 0;
         const gamma = (p.gamma as number | undefined) ?? 0;
-        return {
-          beta: (p.beta as number | undefined) ?? 0,
-          delta: (p.delta as number | undefined) ?? 0,
-          alpha,
-          gamma,
-          b: alpha > 0 ? Math.exp(gamma / alpha) - 1 : 0,
-        };
+        const base = { beta: (p.beta as number | undefined) ?? 0, delta: (p.delta as number | undefined) ?? 0, alpha, gamma };
+        if (!(alpha > 0)) return { ...base, b: 0, inv_b: 0, log_b: 0, gamma_over_b: 0 };
+        // Every value finite in f32 (regression.wgsl's Params says how each is read).
+        const k = balancedL1Constants(alpha, gamma);
+        const invB = k.invB < 1.17549435e-38 ? 0 : Math.min(k.invB, 1e30);
+        return { ...base, b: Math.min(k.b, 1e38), inv_b: invB, log_b: Math.max(k.logB, -1e30), gamma_over_b: k.gammaOverB };
       },
     },
   });
@@ -60,4 +61,10 @@ export const balancedL1Op = regressionOp(
     beta: num(1.0, { min: 0, minExclusive: true }),
   },
   balancedL1,
+  (_inputs, p) => {
+    // The kernel takes log(b) ~ gamma/alpha as a float32.
+    if ((p.gamma as number) / (p.alpha as number) > 3e38) {
+      fail('invalid_param', `balanced_l1: gamma/alpha must be at most 3e38 (a float32), got ${(p.gamma as number) / (p.alpha as number)}; raise alpha`, 'alpha');
+    }
+  },
 );

@@ -270,7 +270,10 @@ function checkParam(opName: string, key: string, spec: OpDescriptor['params'][st
       if (spec.integer && (value < -(2 ** 31) || value > 2 ** 31 - 1)) {
         fail('invalid_param', `${opName}: ${key} must fit a 32-bit signed integer (${-(2 ** 31)} to ${2 ** 31 - 1}), got ${value}`, key);
       }
-      if (!Number.isFinite(Math.fround(value))) fail('invalid_param', `${opName}: ${key} must fit a float32 (|x| <= 3.4e38), got ${value}`, key);
+      // A nonzero value below float32's normal range may be flushed to 0 by the GPU.
+      if (!Number.isFinite(Math.fround(value)) || (value !== 0 && Math.abs(value) < 2 ** -126)) {
+        fail('invalid_param', `${opName}: ${key} must be a float32 number: 0 or 1.18e-38 <= |x| <= 3.4e38, got ${value}`, key);
+      }
       if (spec.min !== undefined && (spec.minExclusive ? value <= spec.min : value < spec.min)) {
         fail('invalid_param', `${opName}: ${key} must be ${spec.minExclusive ? '>' : '>='} ${spec.min}, got ${value}`, key);
       }

@@ -173,3 +173,30 @@ describe('pairwise_iou on the integer grid equals the CPU reference', () => {
     });
   }
 });
+
+describe('small boxes far from the origin: the kernels work relative to the target box', () => {
+  // Found by the fuzzer: at x = 1e5 a float32 step is 0.0078, so converting a box 0.008 wide to
+  // corners made a box of another size, and the gradient was 1467 where it is -16.75.
+  const pred = Float32Array.of(100000.859375, 100000.9375, 0.008379973471164703, 0.24363966286182404);
+  const target = Float32Array.of(100000.859375, 100000.9375, 0.008530938997864723, 0.24283528327941895);
+  const near = (got: ArrayLike<number>, want: ArrayLike<number>, rtol: number) => {
+    for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i]), `[${i}] ${got[i]} vs ${want[i]}`).toBeLessThanOrEqual(rtol * (1 + Math.abs(want[i])));
+  };
+  it.each(['iou', 'giou', 'diou', 'ciou', 'eiou', 'siou'])('iou_loss %s, cxcywh and xywh, one pair', async (variant) => {
+    for (const format of ['cxcywh', 'xywh']) {
+      const options = { variant, format, reduction: 'none' as const };
+      const r = await dl.run('iou_loss', { pred, target }, options);
+      const ref = cpu.run('iou_loss', { pred, target }, options);
+      near(r.loss, ref.loss, 1e-4);
+      near(r.grad.pred, ref.grad.pred, 1e-3);
+    }
+  });
+  it.each(['iou', 'giou', 'diou', 'ciou'])('pairwise_iou %s, cxcywh and xywh', async (variant) => {
+    for (const format of ['cxcywh', 'xywh']) {
+      const options = { variant, format };
+      const r = await dl.run('pairwise_iou', { a: pred, b: { data: target, shape: [1, 4] } }, options);
+      const ref = cpu.run('pairwise_iou', { a: pred, b: { data: target, shape: [1, 4] } }, options);
+      near(r.loss, ref.loss, 1e-4);
+    }
+  });
+});

@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// The long differential fuzz run: `npm run fuzz -- --minutes 30 --seed 7 [--case i] [--report out.json]`.
+// Runs test/fuzz/long-run.fuzz.ts under vitest (which brings the ?raw WGSL imports and the Vulkan
+// environment of vite.config.ts); exits 1 on any failure.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
+};
+const minutes = Number(opt('minutes', '30'));
+const seed = Number(opt('seed', String(Date.now() % 1e6)));
+if (!Number.isFinite(minutes) || minutes <= 0 || !Number.isInteger(seed)) {
+  console.error('usage: npm run fuzz -- [--minutes 30] [--seed S] [--case i] [--report file.json]');
+  process.exit(2);
+}
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+console.log(`detloss fuzz: seed ${seed}, ${minutes} min`);
+const env = { ...process.env, FUZZ_SEED: String(seed), FUZZ_MINUTES: String(minutes) };
+if (opt('case')) env.FUZZ_CASE = opt('case');
+if (opt('report')) env.FUZZ_REPORT = opt('report');
+const r = spawnSync(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'test/fuzz/vitest.config.ts'], {
+  cwd: root,
+  env,
+  stdio: 'inherit',
+});
+process.exit(r.status ?? 1);

@@ -1,0 +1,356 @@
+/**
+ * The fuzz case generator: for every op with a GPU kernel, random problems drawn around workgroup
+ * and chunk boundaries, over every variant, format, mode and reduction, with and without weight,
+ * gradOutput and avgFactor, params over their valid ranges (and, rarely, outside them, to hold the
+ * GPU's refusals to the CPU's), value scales from 1e-6 to 1e5, logits to +-200, labels that are
+ * ignored or background, and boxes from exact-integer grids as well as random ones.
+ * Every case is a pure function of (seed, index): `generateCase(seed, i)` regenerates case i alone.
+ */
+import { Rng, caseSeed } from './prng';
+
+export type HostData = Float32Array | Int32Array;
+export type FuzzInput = HostData | { data: HostData; shape: number[] };
+
+/** One generated problem. `inputs` and `options` go to `dl.run` and `cpu.run` unchanged. */
+export interface FuzzCase {
+  op: string;
+  seed: number;
+  index: number;
+  inputs: Record<string, FuzzInput>;
+  options: Record<string, unknown>;
+  /** `'wg'`: run on a context with `rowThreshold: 0` (a workgroup per row); `'default'`: 512. */
+  rows: 'default' | 'wg';
+  /** Sizes of the symbolic dimensions (n, m, c, k, p). */
+  dims: Record<string, number>;
+  /** Short words on how the case was drawn (for the summary). */
+  tags: string[];
+}
+
+/** Every op that has a GPU kernel (src/ops/registry.ts). */
+export const FUZZ_OPS = [
+  'l1', 'mse', 'smooth_l1', 'huber', 'balanced_l1',
+  'iou_loss', 'pairwise_iou',
+  'sigmoid_focal', 'quality_focal', 'distribution_focal', 'varifocal', 'bce_with_logits', 'cross_entropy', 'kl_div', 'dice',
+] as const;
+
+const ROW_OPS = new Set(['quality_focal', 'distribution_focal', 'cross_entropy', 'kl_div', 'dice']);
+const f32 = (xs: ArrayLike<number>) => Float32Array.from(xs as ArrayLike<number>);
+
+/** n: the sizes that sit on workgroup (64), chunk and reduction boundaries; the big ones rarely. */
+function drawN(r: Rng, big: boolean): number {
+  return r.weighted<number>([
+    [0, 2], [1, 8], [2, 4], [3, 2], [5, 2], [63, 1], [64, 1], [65, 1], [255, 2], [256, 2], [257, 2], [1000, 1], [4097, 1.5],
+    [65537, big ? 0.6 : 0],
+  ]);
+}
+
+/** Row length (c, k, p): small, and around the row threshold (512). */
+function drawRow(r: Rng): number {
+  return r.weighted<number>([[1, 2], [2, 3], [3, 1], [5, 2], [17, 2], [80, 2], [255, 0.5], [511, 1], [512, 1], [513, 1]]);
+}
+
+function drawScale(r: Rng): number {
+  return r.weighted<number>([[1e-6, 1], [1e-3, 1], [1, 3], [30, 1], [1e3, 1], [1e5, 1]]);
+}
+
+/** A logit: mostly moderate, sometimes large (to +-200), sometimes exactly 0 or +-100/+-200. */
+function logit(r: Rng, scale: number): number {
+  const u = r.next();
+  if (u < 0.05) return 0;
+  if (u < 0.1) return r.pick([-200, -100, 100, 200, -88, 88]);
+  return Math.max(-200, Math.min(200, scale * r.normal()));
+}
+
+/** A target in [0, 1]: hard 0/1 labels, soft values, and the middle. */
+function unit(r: Rng): number {
+  return r.weighted<number>([[0, 3], [1, 2], [0.5, 0.5], [r.next(), 4]]);
+}
+
+/** One xyxy-or-other-format box pair row from the integer grid: zero widths, inverted, shared edges, identical. */
+function gridBox(r: Rng): number[] {
+  return [r.int(-2, 4), r.int(-2, 4), r.int(-2, 4), r.int(-2, 4)];
+}
+
+/** A random box, positive size, in `format`, at offset up to 1e5 and size down to 1e-3. */
+function randomBox(r: Rng, format: string, offset: number, size: number): number[] {
+  const x = offset + size * r.uniform(-1, 1);
+  const y = offset + size * r.uniform(-1, 1);
+  const w = size * r.uniform(0, 2);
+  const h = size * r.uniform(0, 2);
+  if (format === 'cxcywh') return [x + w / 2, y + h / 2, w, h];
+  if (format === 'xywh') return [x, y, w, h];
+  return [x, y, x + w, y + h];
+}
+
+/** n rows of (pred, target) boxes, each row drawn by its own recipe. */
+function boxPairs(r: Rng, n: number, format: string): { a: number[]; b: number[]; tags: string[] } {
+  const a: number[] = [];
+  const b: number[] = [];
+  const recipe = r.pick(['grid', 'random', 'mixed', 'identical', 'far', 'tiny']);
+  for (let i = 0; i < n; i++) {
+    const k = recipe === 'mixed' ? r.pick(['grid', 'random', 'identical', 'far', 'tiny', 'zero']) : recipe;
+    let p: number[];
+    let t: number[];
+    if (k === 'grid') {
+      p = gridBox(r);
+      t = r.chance(0.2) ? p.slice() : gridBox(r);
+    } else if (k === 'identical') {
+      p = r.chance(0.5) ? gridBox(r) : randomBox(r, format, r.pick([0, 100, 1e4]), r.pick([1, 50]));
+      t = p.slice();
+    } else if (k === 'zero') {
+      // one box has a zero (possibly -0 after a fold) width or height
+      p = gridBox(r);
+      if (format === 'xyxy') p[2] = p[0];
+      else p[2] = r.pick([0, -0]);
+      t = gridBox(r);
+    } else {
+      const offset = k === 'far' ? r.pick([1e4, 1e5]) : r.pick([0, 0, 10, 100]);
+      const size = k === 'tiny' ? r.pick([1e-3, 1e-2]) : k === 'far' ? r.pick([1, 30, 1e3]) : r.pick([1, 5, 50]);
+      p = randomBox(r, format, offset, size);
+      t = r.chance(0.2) ? p.map((v) => v + size * 1e-3 * r.normal()) : randomBox(r, format, offset, size);
+    }
+    a.push(...p);
+    b.push(...t);
+  }
+  return { a, b, tags: [recipe] };
+}
+
+/** The shared options: reduction, weight, gradOutput, avgFactor, grad. */
+function shared(r: Rng, c: FuzzCase, outCount: number, reductions: readonly string[] = ['none', 'mean', 'sum']) {
+  const reduction = r.pick(reductions);
+  c.options.reduction = reduction;
+  if (r.chance(0.35)) {
+    const w = Array.from({ length: outCount }, () => (r.chance(0.15) ? 0 : r.uniform(0, 2) * (r.chance(0.1) ? 1e3 : 1)));
+    c.inputs.weight = f32(w);
+    c.tags.push('weight');
+  }
+  if (reduction !== 'none' || r.chance(0.5)) {
+    if (r.chance(0.35)) {
+      const scale = r.pick([1, 0.5, 1e-3, 1e3]);
+      const len = reduction === 'none' ? outCount : 1;
+      c.inputs.gradOutput = f32(Array.from({ length: len }, () => (r.chance(0.1) ? 0 : scale * r.normal())));
+      c.tags.push('gradOutput');
+    }
+  }
+  if (reduction === 'mean' && r.chance(0.25)) {
+    c.options.avgFactor = r.weighted<number>([[0.5, 1], [3, 1], [1e-3, 1], [1e4, 1], [Math.max(1, outCount), 1], [1e-310, 0.05], [1e-40, 0.05]]);
+    c.tags.push('avgFactor');
+  }
+  if (r.chance(0.08)) c.options.grad = false;
+}
+
+/** Shapes `[n, c]` input as `{ data, shape }` or bare, both ways. */
+function shaped(r: Rng, data: HostData, shape: number[]): FuzzInput {
+  return r.chance(0.5) || shape.length === 1 ? { data, shape } : data;
+}
+
+/** Total elements a row op may use (SwiftShader time), smaller with a workgroup per row. */
+function fitRows(n: number, c: number, wg: boolean): number {
+  const cap = wg ? 6000 : 80000;
+  return Math.min(n, Math.max(1, Math.floor(cap / Math.max(c, 1))));
+}
+
+/**
+ * A mutation that makes the case invalid: both the GPU and the CPU must refuse it with the same
+ * `DetlossError` code. Applied to a few percent of cases.
+ */
+function invalidate(r: Rng, c: FuzzCase): void {
+  const choices: (() => void)[] = [
+    () => (c.options.reduction = 'avg'),
+    () => (c.options.unknownThing = 1),
+    () => (c.options.avgFactor = r.pick([0, -1, Infinity])),
+    () => {
+      const [name, v] = Object.entries(c.inputs)[0];
+      const d = 'data' in v ? v.data : v;
+      if (d instanceof Float32Array && d.length > 0) {
+        const bad = d.slice();
+        bad[r.int(0, bad.length - 1)] = r.pick([NaN, Infinity, -Infinity]);
+        c.inputs[name] = 'data' in v ? { data: bad, shape: v.shape } : bad;
+        c.options.check = true;
+      }
+    },
+    () => {
+      const [name, v] = Object.entries(c.inputs)[0];
+      const d = 'data' in v ? v.data : v;
+      c.inputs[name] = (d instanceof Float32Array ? new Float32Array(d.length + 1) : new Int32Array(d.length + 1)) as HostData;
+    },
+  ];
+  const perOp: Record<string, (() => void)[]> = {
+    smooth_l1: [() => (c.options.beta = -0.5)],
+    huber: [() => (c.options.delta = 0)],
+    balanced_l1: [() => (c.options.alpha = 0), () => (c.options.beta = -1)],
+    iou_loss: [() => (c.options.variant = 'wiou'), () => (c.options.eps = 0), () => { c.options.variant = 'giou'; c.options.mode = 'log'; }],
+    pairwise_iou: [() => (c.options.reduction = 'sum'), () => (c.options.variant = 'eiou')],
+    sigmoid_focal: [() => (c.options.gamma = -1)],
+    quality_focal: [() => (c.options.beta = -1)],
+    varifocal: [() => (c.options.iouWeighted = 1)],
+    distribution_focal: [() => {
+      const t = c.inputs.targets as Float32Array;
+      if (t.length) t[r.int(0, t.length - 1)] = r.pick([-0.5, c.dims.k - 1, c.dims.k + 3]);
+    }],
+    cross_entropy: [
+      () => (c.options.labelSmoothing = 1.5),
+      () => (c.options.ignoreIndex = 1.5),
+      () => {
+        const l = c.inputs.labels as Int32Array;
+        if (l.length) l[r.int(0, l.length - 1)] = c.dims.c + 7;
+      },
+    ],
+    kl_div: [() => (c.options.temperature = 0), () => (c.options.classReduction = 'max')],
+    dice: [() => (c.options.eps = -1), () => (c.options.naive = 'yes')],
+  };
+  r.pick([...choices, ...(perOp[c.op] ?? [])])();
+  c.tags.push('invalid');
+}
+
+/**
+ * Case `index` of the run with `seed`. `big` allows the 65537-sized problems (slow on SwiftShader).
+ *
+ * @example
+ * const c = generateCase(1, 42);
+ * await dl.run(c.op, c.inputs, c.options);
+ */
+export function generateCase(seed: number, index: number, opts: { big?: boolean; op?: string } = {}): FuzzCase {
+  const r = new Rng(caseSeed(seed, index));
+  const op = opts.op ?? FUZZ_OPS[index % FUZZ_OPS.length];
+  const c: FuzzCase = { op, seed, index, inputs: {}, options: {}, rows: 'default', dims: {}, tags: [] };
+  const big = opts.big ?? true;
+  const wg = ROW_OPS.has(op) && r.chance(0.35);
+  if (wg) c.rows = 'wg';
+
+  switch (op) {
+    case 'l1': case 'mse': case 'smooth_l1': case 'huber': case 'balanced_l1': {
+      const n = drawN(r, big);
+      c.dims = { n };
+      if (op === 'smooth_l1') c.options.beta = r.pick([0, 1e-3, 0.11, 1, 5, 100]);
+      if (op === 'huber') c.options.delta = r.pick([1e-3, 0.5, 1, 5, 100]);
+      if (op === 'balanced_l1') {
+        c.options.alpha = r.pick([0.01, 0.05, 0.1, 0.5, 1, 2]);
+        c.options.gamma = r.pick([0.1, 0.5, 1, 1.5, 3]);
+        c.options.beta = r.pick([0.1, 0.5, 1, 2]);
+      }
+      const kink = (c.options.beta ?? c.options.delta ?? 1) as number;
+      const s = drawScale(r);
+      const pred: number[] = [];
+      const target: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const k = r.pick(['random', 'near', 'equal', 'grid', 'kink', 'small']);
+        const p = k === 'grid' ? r.int(-3, 3) : s * r.normal();
+        let t: number;
+        if (k === 'equal') t = p;
+        else if (k === 'near') t = p + s * 1e-3 * r.normal();
+        else if (k === 'grid') t = r.int(-3, 3);
+        else if (k === 'kink') t = p - (r.chance(0.5) ? 1 : -1) * kink * (1 + r.pick([0, 1e-7, -1e-7, 1e-3]));
+        else if (k === 'small') t = p + r.pick([1e-6, -1e-6, 1e-4, 1e-8]);
+        else t = drawScale(r) * r.normal();
+        pred.push(p);
+        target.push(t);
+      }
+      c.inputs = { pred: f32(pred), target: f32(target) };
+      shared(r, c, n);
+      break;
+    }
+    case 'iou_loss': {
+      const n = r.chance(0.4) ? 1 : drawN(r, big);
+      const variant = r.pick(['iou', 'giou', 'diou', 'ciou', 'eiou', 'siou']);
+      const format = r.pick(['xyxy', 'cxcywh', 'xywh']);
+      c.options.variant = variant;
+      c.options.format = format;
+      if (variant === 'iou') c.options.mode = r.pick(['linear', 'square', 'log']);
+      if (r.chance(0.3)) c.options.eps = r.pick([1e-9, 1e-7, 1e-3]);
+      const { a, b, tags } = boxPairs(r, n, format);
+      c.tags.push(...tags);
+      c.dims = { n };
+      c.inputs = { pred: shaped(r, f32(a), [n, 4]), target: shaped(r, f32(b), [n, 4]) };
+      shared(r, c, n);
+      break;
+    }
+    case 'pairwise_iou': {
+      const n = r.chance(0.3) ? 1 : r.pick([0, 1, 2, 3, 17, 63, 64, 65, 200]);
+      const m = r.chance(0.3) ? 1 : r.pick([0, 1, 2, 5, 64, 65, 255, 256, 257]);
+      c.options.variant = r.pick(['iou', 'giou', 'diou', 'ciou']);
+      c.options.format = r.pick(['xyxy', 'cxcywh', 'xywh']);
+      if (r.chance(0.5)) c.options.reduction = 'none';
+      const ab = boxPairs(r, Math.max(n, m), c.options.format as string);
+      c.tags.push(...ab.tags);
+      c.dims = { n, m };
+      c.inputs = { a: shaped(r, f32(ab.a.slice(0, 4 * n)), [n, 4]), b: { data: f32(ab.b.slice(0, 4 * m)), shape: [m, 4] } };
+      break;
+    }
+    case 'sigmoid_focal': case 'varifocal': case 'bce_with_logits': {
+      const c0 = op === 'sigmoid_focal' ? 1 : drawRow(r);
+      const ncls = Math.min(c0, 80);
+      const n = Math.min(drawN(r, big), Math.max(1, Math.floor(80000 / ncls)));
+      const s = r.pick([1e-3, 1, 8, 30, 100]);
+      const x = Array.from({ length: n * ncls }, () => logit(r, s));
+      let t = Array.from({ length: n * ncls }, () => unit(r));
+      if (op === 'varifocal') t = t.map((v) => (r.chance(0.5) ? 0 : v));
+      if (op === 'sigmoid_focal') {
+        c.options.alpha = r.pick([0.25, -1, 0, 1, 0.75, -0.5]);
+        c.options.gamma = r.pick([0, 0.5, 1, 2, 3]);
+        c.dims = { n };
+        c.inputs = { logits: f32(x), targets: f32(t) };
+      } else {
+        c.dims = { n, c: ncls };
+        c.inputs = { logits: { data: f32(x), shape: [n, ncls] }, targets: { data: f32(t), shape: [n, ncls] } };
+        if (op === 'varifocal') {
+          c.options.alpha = r.pick([0.75, 0, 1, 2]);
+          c.options.gamma = r.pick([0, 0.5, 2, 3]);
+          c.options.iouWeighted = r.chance(0.5);
+        } else if (r.chance(0.4)) {
+          c.inputs.posWeight = f32(Array.from({ length: ncls }, () => r.pick([0.1, 1, 5, r.uniform(0, 3)])));
+          c.tags.push('posWeight');
+        }
+      }
+      shared(r, c, n * (op === 'sigmoid_focal' ? 1 : ncls));
+      break;
+    }
+    case 'quality_focal': case 'cross_entropy': case 'kl_div': case 'dice': case 'distribution_focal': {
+      const len = drawRow(r) + (op === 'distribution_focal' ? 1 : 0);
+      const n = fitRows(drawN(r, big), len, wg);
+      const s = r.pick([1e-3, 1, 8, 30, 100, 200]);
+      const x = Array.from({ length: n * len }, () => logit(r, s));
+      if (op === 'quality_focal') {
+        c.options.beta = r.pick([0, 0.5, 1, 2, 3]);
+        const labels = Array.from({ length: n }, () => (r.chance(0.3) ? r.pick([len, -1, 1000, -100]) : r.int(0, len - 1)));
+        c.inputs = { logits: shaped(r, f32(x), [n, len]), labels: Int32Array.from(labels), scores: f32(Array.from({ length: n }, () => unit(r))) };
+        c.dims = { n, c: len };
+      } else if (op === 'cross_entropy') {
+        const ignore = r.weighted<number>([[-100, 3], [-1, 1], [0, 1], [len, 1], [2 ** 31, 0.2], [2 ** 32, 0.2], [-(2 ** 31) - 1, 0.2]]);
+        if (ignore !== -100 || r.chance(0.3)) c.options.ignoreIndex = ignore;
+        c.options.labelSmoothing = r.pick([0, 0, 0.1, 0.5, 1]);
+        const labels = Array.from({ length: n }, () => (r.chance(0.2) && ignore >= -(2 ** 31) && ignore < 2 ** 31 ? ignore : r.int(0, len - 1)));
+        c.inputs = { logits: shaped(r, f32(x), [n, len]), labels: Int32Array.from(labels) };
+        if (r.chance(0.4)) {
+          c.inputs.classWeight = f32(Array.from({ length: len }, () => r.pick([0, 0.1, 1, 3, r.uniform(0, 2)])));
+          c.tags.push('classWeight');
+        }
+        c.dims = { n, c: len };
+      } else if (op === 'kl_div') {
+        c.options.temperature = r.pick([0.5, 1, 2, 4, 10]);
+        c.options.classReduction = r.pick(['sum', 'mean']);
+        const near = r.chance(0.4);
+        const t = near ? x.map((v) => v + r.pick([1e-3, 1e-5, 0]) * r.normal()) : Array.from({ length: n * len }, () => logit(r, s));
+        if (near) c.tags.push('near');
+        c.inputs = { student: shaped(r, f32(x), [n, len]), teacher: { data: f32(t), shape: [n, len] } };
+        c.dims = { n, c: len };
+      } else if (op === 'dice') {
+        c.options.eps = r.pick([0, 1e-6, 1e-3, 1]);
+        c.options.naive = r.chance(0.5);
+        c.inputs = { logits: shaped(r, f32(x), [n, len]), targets: { data: f32(Array.from({ length: n * len }, () => unit(r))), shape: [n, len] } };
+        c.dims = { n, p: len };
+      } else {
+        const k = len;
+        const targets = Array.from({ length: n }, () => (r.chance(0.3) ? r.int(0, k - 2) : Math.fround(r.uniform(0, k - 1) * 0.999999)));
+        c.inputs = { logits: shaped(r, f32(x), [n, k]), targets: f32(targets) };
+        c.dims = { n, k };
+      }
+      shared(r, c, n);
+      break;
+    }
+    default:
+      throw new Error(`fuzz: no generator for ${op}`);
+  }
+  if (r.chance(0.04)) invalidate(r, c);
+  return c;
+}

@@ -1,0 +1,56 @@
+/**
+ * The long differential fuzz run, driven by scripts/fuzz.mjs (`npm run fuzz -- --minutes 30 --seed S`)
+ * through environment variables: FUZZ_SEED, FUZZ_MINUTES, FUZZ_CASE (replay one case).
+ */
+import { writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { DetlossContext } from '../../src/api';
+import { nodeContext } from '../helpers/node-gpu';
+import { env } from './config';
+import { failureClasses, fuzzRun, type FuzzReport } from './runner';
+
+let def: DetlossContext;
+let wg: DetlossContext;
+beforeAll(async () => {
+  def = await nodeContext();
+  wg = await nodeContext({ rowThreshold: 0 });
+});
+afterAll(() => {
+  def?.destroy();
+  wg?.destroy();
+});
+
+const out = (s: string) => process.stdout.write(`${s}\n`);
+const perOp = (r: FuzzReport) => Object.entries(r.cases).map(([op, n]) => `${op} ${n}`).join(', ');
+
+it(`fuzz seed ${env.seed} for ${env.minutes} min`, async () => {
+  const t0 = Date.now();
+  let lastPrint = t0;
+  const seen = new Set<string>();
+  const report = await fuzzRun(
+    { default: def, wg },
+    {
+      seed: env.seed,
+      from: env.only ?? 0,
+      count: env.only !== undefined ? 1 : undefined,
+      deadline: t0 + env.minutes * 60_000,
+      big: true,
+      onCase: (c, f, r) => {
+        if (f && !seen.has(f.key)) {
+          seen.add(f.key);
+          out(`\nNEW FAILURE CLASS ${f.key} (case ${c.index})\n${f.repro}\n`);
+        }
+        if (Date.now() - lastPrint > 30_000) {
+          lastPrint = Date.now();
+          out(`[fuzz ${((Date.now() - t0) / 60000).toFixed(1)} min] ${r.ran} cases, ${r.failures.length} failures (${seen.size} classes); ${perOp(r)}`);
+        }
+      },
+    },
+  );
+  const classes = failureClasses(report.failures);
+  out(`\n=== fuzz summary: seed ${env.seed}, ${report.ran} cases in ${(report.ms / 1000).toFixed(0)} s, ${report.failures.length} failures in ${classes.length} classes`);
+  out(`cases per op: ${perOp(report)}`);
+  for (const k of classes) out(`  ${k.count}x ${k.key} (first: case ${k.first.index})`);
+  if (process.env.FUZZ_REPORT) writeFileSync(process.env.FUZZ_REPORT, JSON.stringify({ seed: env.seed, ran: report.ran, ms: report.ms, cases: report.cases, classes }, null, 1));
+  expect(classes.map((k) => k.key)).toEqual([]);
+});

@@ -1,0 +1,312 @@
+/**
+ * The differential fuzz runner: each generated case on the GPU (`dl.run`) and on the float64
+ * reference (`cpu.run`), compared under the rule of ./tolerance.ts; a failure carries a
+ * self-contained repro (shrunk to the offending row or pair when that still fails).
+ */
+import { cpu } from '../../src/cpu';
+import { DetlossError } from '../../src/errors';
+import type { DetlossContext } from '../../src/api';
+import { FUZZ_OPS, generateCase, type FuzzCase, type FuzzInput, type HostData } from './cases';
+import { LOGIT_OPS, allowed, dataOf, kOf, termScale, upstreamOf, xyxy32 } from './tolerance';
+
+const FLT_MAX = 3.4028234663852886e38;
+const REGRESSION = new Set(['l1', 'mse', 'smooth_l1', 'huber', 'balanced_l1']);
+
+/** One defect found by the fuzzer. */
+export interface Failure {
+  /** Stable words for grouping: op, variant, kind of fault, where. */
+  key: string;
+  message: string;
+  repro: string;
+  seed: number;
+  index: number;
+}
+
+type Res = { loss: ArrayLike<number>; shape: number[]; grad: Record<string, ArrayLike<number>> };
+type Outcome = { ok: true; res: Res } | { ok: false; err: unknown };
+
+const errText = (e: unknown) => (e instanceof DetlossError ? `DetlossError(${e.code}${e.argument ? `, ${e.argument}` : ''}): ${e.message}` : `${(e as Error)?.name ?? typeof e}: ${(e as Error)?.message ?? String(e)}`);
+
+function runCpu(c: FuzzCase, inputs = c.inputs, options = c.options): Outcome {
+  try {
+    return { ok: true, res: cpu.run(c.op, inputs as Record<string, unknown>, options) };
+  } catch (err) {
+    return { ok: false, err };
+  }
+}
+
+async function runGpu(dl: DetlossContext, c: FuzzCase): Promise<Outcome> {
+  try {
+    return { ok: true, res: await dl.run(c.op, c.inputs, c.options) };
+  } catch (err) {
+    return { ok: false, err };
+  }
+}
+
+/** The CPU on the kernel's float32-rounded input transform (see the rule), gradients chained back. */
+function roundedReference(c: FuzzCase): Res | undefined {
+  const format = (c.options.format as string) ?? 'xyxy';
+  if (REGRESSION.has(c.op)) {
+    const p = dataOf(c.inputs.pred)!;
+    const t = dataOf(c.inputs.target)!;
+    const d = Float32Array.from(p, (v, i) => v - t[i]);
+    const o = runCpu(c, { ...c.inputs, pred: d, target: new Float32Array(d.length) });
+    return o.ok ? o.res : undefined;
+  }
+  if (c.op !== 'iou_loss' && c.op !== 'pairwise_iou') return undefined;
+  if (format === 'xyxy') return undefined;
+  const conv = (v: FuzzInput, n: number) => Float32Array.from({ length: 4 * n }, (_, k) => xyxy32(dataOf(v)!, Math.floor(k / 4), format)[k % 4]);
+  const n = c.dims.n;
+  const inputs: Record<string, FuzzInput> =
+    c.op === 'iou_loss'
+      ? { ...c.inputs, pred: conv(c.inputs.pred, n), target: conv(c.inputs.target, n) }
+      : { a: conv(c.inputs.a, n), b: { data: conv(c.inputs.b, c.dims.m), shape: [c.dims.m, 4] } };
+  const o = runCpu(c, inputs, { ...c.options, format: 'xyxy' });
+  if (!o.ok) return undefined;
+  const g = o.res.grad.pred as Float64Array | undefined;
+  if (g) {
+    for (let at = 0; at < g.length; at += 4) {
+      const [g1, g2, g3, g4] = [g[at], g[at + 1], g[at + 2], g[at + 3]];
+      g[at] = g1 + g3;
+      g[at + 1] = g2 + g4;
+      if (format === 'cxcywh') {
+        g[at + 2] = 0.5 * (g3 - g1);
+        g[at + 3] = 0.5 * (g4 - g2);
+      }
+    }
+  }
+  return o.res;
+}
+
+/** The first violation of a case, or null. Exported for tests of the fuzzer itself. */
+export async function checkCase(dl: DetlossContext, c: FuzzCase): Promise<{ key: string; message: string; row?: number; col?: number } | null> {
+  const ref = runCpu(c);
+  const gpu = await runGpu(dl, c);
+  const variant = c.options.variant ? `/${String(c.options.variant)}` : '';
+  const where = `${c.op}${variant}`;
+  if (!ref.ok) {
+    if (!(ref.err instanceof DetlossError)) return { key: `${where} cpu-throws-non-DetlossError`, message: `cpu.run threw ${errText(ref.err)}` };
+    if (gpu.ok) return { key: `${where} gpu-accepts-what-cpu-refuses(${ref.err.code})`, message: `cpu.run refused (${errText(ref.err)}) but dl.run resolved` };
+    if (!(gpu.err instanceof DetlossError)) return { key: `${where} gpu-throws-non-DetlossError`, message: `dl.run threw ${errText(gpu.err)}; cpu.run: ${errText(ref.err)}` };
+    if (gpu.err.code !== ref.err.code) return { key: `${where} refusal-code-differs(${gpu.err.code}!=${ref.err.code})`, message: `dl.run: ${errText(gpu.err)}; cpu.run: ${errText(ref.err)}` };
+    return null;
+  }
+  if (!gpu.ok) {
+    const code = gpu.err instanceof DetlossError ? gpu.err.code : 'non-DetlossError';
+    return { key: `${where} gpu-refuses-valid-input(${code})`, message: `dl.run threw ${errText(gpu.err)}; cpu.run resolved` };
+  }
+  const g = gpu.res;
+  const r = ref.res;
+  if (JSON.stringify(g.shape) !== JSON.stringify(r.shape) || g.loss.length !== r.loss.length) {
+    return { key: `${where} shape-differs`, message: `GPU shape [${g.shape}] (${g.loss.length}) vs CPU [${r.shape}] (${r.loss.length})` };
+  }
+  const gk = Object.keys(g.grad).sort().join(',');
+  const rk = Object.keys(r.grad).sort().join(',');
+  if (gk !== rk) return { key: `${where} grad-names-differ`, message: `GPU grad {${gk}} vs CPU grad {${rk}}` };
+  for (const name of Object.keys(r.grad)) {
+    if (g.grad[name].length !== r.grad[name].length) return { key: `${where} grad-length-differs`, message: `grad.${name}: GPU ${g.grad[name].length} vs CPU ${r.grad[name].length}` };
+  }
+
+  const alt = roundedReference(c);
+  const k = kOf(c);
+  const reduction = (c.options.reduction as string) ?? (c.op === 'pairwise_iou' ? 'none' : 'mean');
+  const outCount = reduction === 'none' ? r.loss.length : rawCount(c);
+  const { up, denom } = upstreamOf(c, outCount);
+  const gradName = Object.keys(r.grad)[0];
+  const terms = termScale(c, r.grad[gradName] as Float64Array | undefined, up);
+  const w = dataOf(c.inputs.weight);
+
+  let worst: { ratio: number; out: string; i: number; gv: number; cv: number; av?: number; tol: number } | undefined;
+  const judge = (out: string, i: number, gv: number, cv: number, av: number | undefined, s: number, upv: number) => {
+    if (!Number.isFinite(cv)) return `${out}[${i}]: the CPU reference is ${cv} for finite input (GPU ${gv})`;
+    if (!Number.isFinite(gv)) return Math.abs(cv) > FLT_MAX ? null : `${out}[${i}]: GPU ${gv} where the CPU is finite (${cv})`;
+    if (Math.abs(cv) > FLT_MAX) return null;
+    const tol = allowed(k, Math.max(Math.abs(cv), Math.abs(av ?? 0)), s, upv, LOGIT_OPS.has(c.op) ? 1 : 0);
+    const err = Math.min(Math.abs(gv - cv), av === undefined ? Infinity : Math.abs(gv - av));
+    if (err > tol) {
+      const ratio = err / tol;
+      if (!worst || ratio > worst.ratio) worst = { ratio, out, i, gv, cv, av, tol };
+    }
+    return null;
+  };
+  let msg: string | null = null;
+  if (reduction === 'none') {
+    for (let i = 0; i < r.loss.length && !msg; i++) msg = judge('loss', i, g.loss[i], r.loss[i], alt?.loss[i], Math.abs(w ? w[i] : 1) * terms.loss[i], 1);
+  } else {
+    const raw = runCpu(c, stripShared(c.inputs), { ...c.options, reduction: 'none', avgFactor: undefined, grad: false });
+    let s = 0;
+    if (raw.ok) for (let i = 0; i < raw.res.loss.length; i++) s += Math.abs(w ? w[i] : 1) * (Math.abs(raw.res.loss[i]) + terms.loss[i]);
+    msg = judge('loss', 0, g.loss[0], r.loss[0], alt?.loss[0], reduction === 'sum' ? s : denom === 0 ? 0 : s / Math.abs(denom), 1);
+  }
+  for (const name of Object.keys(r.grad)) {
+    const gg = g.grad[name];
+    const rg = r.grad[name];
+    for (let i = 0; i < rg.length && !msg; i++) {
+      const row = terms.rowOf(i);
+      msg = judge(`grad.${name}`, i, gg[i], rg[i], alt?.grad[name]?.[i], up[row] * terms.grad[i], up[row]);
+    }
+  }
+  if (msg) {
+    const out = msg.split('[')[0];
+    const kind = msg.includes('CPU reference') ? 'cpu-non-finite' : 'gpu-non-finite';
+    const i = Number(msg.split('[')[1].split(']')[0]);
+    return { key: `${where} ${kind} ${out}`, message: msg, ...rowCol(c, out, i, reduction) };
+  }
+  if (worst) {
+    const w2 = worst;
+    return {
+      key: `${where} mismatch ${w2.out}${reduction === 'none' ? '' : ` (${reduction})`}`,
+      message: `${w2.out}[${w2.i}]: GPU ${w2.gv}, CPU ${w2.cv}${w2.av !== undefined ? ` (CPU on the rounded transform ${w2.av})` : ''}, |diff| ${Math.abs(w2.gv - w2.cv).toExponential(3)} > allowed ${w2.tol.toExponential(3)} (${w2.ratio.toFixed(1)}x)`,
+      ...rowCol(c, w2.out, w2.i, reduction),
+    };
+  }
+  return null;
+}
+
+/** Element count of the 'none' output. */
+function rawCount(c: FuzzCase): number {
+  if (c.op === 'pairwise_iou') return c.dims.n * c.dims.m;
+  if (c.op === 'varifocal' || c.op === 'bce_with_logits') return c.dims.n * c.dims.c;
+  return c.dims.n;
+}
+
+function stripShared(inputs: Record<string, FuzzInput>) {
+  const { weight: _w, gradOutput: _g, ...rest } = inputs;
+  return rest;
+}
+
+/** The row (and pairwise column) an offending value belongs to, for shrinking. */
+function rowCol(c: FuzzCase, out: string, i: number, reduction: string): { row?: number; col?: number } {
+  if (out === 'loss' && reduction !== 'none') return {};
+  if (c.op === 'pairwise_iou') return { row: Math.floor(i / c.dims.m), col: i % c.dims.m };
+  if (out === 'loss') {
+    if (c.op === 'varifocal' || c.op === 'bce_with_logits') return { row: Math.floor(i / c.dims.c) };
+    return { row: i };
+  }
+  const per = c.op === 'iou_loss' ? 4 : c.op === 'sigmoid_focal' || REGRESSION.has(c.op) ? 1 : (c.dims.c ?? c.dims.k ?? c.dims.p);
+  return { row: Math.floor(i / Math.max(per, 1)) };
+}
+
+/** Case `c` cut down to row `row` (and column `col` of pairwise), reduction 'none', the upstream kept. */
+function shrink(c: FuzzCase, row: number, col?: number): FuzzCase {
+  const reduction = (c.options.reduction as string) ?? 'mean';
+  const outCount = rawCount(c);
+  const { up } = upstreamOf(c, outCount);
+  const perRowOut = c.op === 'varifocal' || c.op === 'bce_with_logits' ? c.dims.c : 1;
+  const inputs: Record<string, FuzzInput> = {};
+  const sliceRows = (v: FuzzInput, rows: number, r0: number): FuzzInput => {
+    const d = dataOf(v)!;
+    const per = d.length / Math.max(rows, 1);
+    const data = d.slice(r0 * per, (r0 + 1) * per) as HostData;
+    return 'data' in v ? { data, shape: [1, ...v.shape.slice(1)] } : data;
+  };
+  for (const [name, v] of Object.entries(c.inputs)) {
+    if (name === 'weight' || name === 'gradOutput') continue;
+    if (['posWeight', 'classWeight'].includes(name)) inputs[name] = v;
+    else if (name === 'b' && col !== undefined) inputs[name] = sliceRows(v, c.dims.m, col);
+    else inputs[name] = sliceRows(v, c.dims.n, row);
+  }
+  const options: Record<string, unknown> = { ...c.options, reduction: 'none' };
+  delete options.avgFactor;
+  if (c.op !== 'pairwise_iou') {
+    const go = new Float32Array(perRowOut);
+    const w = dataOf(c.inputs.weight);
+    const g = dataOf(c.inputs.gradOutput);
+    for (let j = 0; j < perRowOut; j++) {
+      const at = row * perRowOut + j;
+      // keep the sign of the upstream: gradOutput * weight (/ denominator for reductions)
+      const sign = Math.sign((reduction === 'none' ? (g ? g[at] : 1) : g ? g[0] : 1) * (w ? w[at] : 1)) || 1;
+      go[j] = sign * up[at];
+    }
+    if (go.some((v) => v !== 1)) inputs.gradOutput = go;
+  } else delete options.reduction;
+  const dims = { ...c.dims, n: 1, ...(col !== undefined ? { m: 1 } : {}) };
+  return { ...c, inputs, options, dims, tags: [...c.tags, 'shrunk'] };
+}
+
+const num = (v: number) => (Object.is(v, -0) ? '-0' : String(v));
+function literal(v: FuzzInput, max = Infinity): string {
+  const d = dataOf(v)!;
+  const ctor = d instanceof Int32Array ? 'Int32Array' : 'Float32Array';
+  const xs = Array.from(d.slice(0, Math.min(d.length, max)), num).join(', ');
+  const arr = `new ${ctor}([${xs}${d.length > max ? `, /* ... ${d.length - max} more: regenerate with the seed */` : ''}])`;
+  return 'data' in v ? `{ data: ${arr}, shape: [${v.shape.join(', ')}] }` : arr;
+}
+
+/** A script one can paste: context, inputs as literals, the call on both sides, and what each gave. */
+export function repro(c: FuzzCase, note: string, max = Infinity): string {
+  const opts = JSON.stringify(c.options, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? `__${v}__` : v)).replace(/"__(.*?)__"/g, '$1');
+  const inputs = Object.entries(c.inputs).map(([name, v]) => `  ${name}: ${literal(v, max)},`).join('\n');
+  return [
+    `// detloss fuzz: seed ${c.seed}, case ${c.index} (${c.op}; ${c.tags.join(', ') || 'plain'}; regenerate with generateCase(${c.seed}, ${c.index}))`,
+    `// ${note}`,
+    `const dl = await createDetloss({ gpu${c.rows === 'wg' ? ', rowThreshold: 0' : ''} });`,
+    `const inputs = {\n${inputs}\n};`,
+    `const options = ${opts};`,
+    `const gpu = await dl.run('${c.op}', inputs, options);`,
+    `const ref = cpu.run('${c.op}', inputs, options);`,
+  ].join('\n');
+}
+
+/** Runs case `c` and returns its failure (with a repro, shrunk where the shrunk case still fails), or null. */
+export async function fuzzOne(ctx: (c: FuzzCase) => DetlossContext, c: FuzzCase): Promise<Failure | null> {
+  const v = await checkCase(ctx(c), c);
+  if (!v) return null;
+  let text = repro(c, v.message, 64);
+  if (v.row !== undefined && c.dims.n > 1 || (v.col !== undefined && c.dims.m > 1)) {
+    const s = shrink(c, v.row ?? 0, v.col);
+    const sv = await checkCase(ctx(s), s).catch(() => null);
+    text = sv ? repro(s, `shrunk to row ${v.row}${v.col !== undefined ? `, column ${v.col}` : ''}: ${sv.message}`) : `${text}\n// (the single-row case passes: it fails only in the batch)`;
+  }
+  return { key: v.key, message: v.message, repro: text, seed: c.seed, index: c.index };
+}
+
+/** Counts and failures of a fuzz run. */
+export interface FuzzReport {
+  cases: Record<string, number>;
+  failures: Failure[];
+  ran: number;
+  ms: number;
+}
+
+/**
+ * Runs cases `from, from+1, ...` of `seed` until `count` cases or the `deadline` (ms since epoch),
+ * on `contexts.default` and `contexts.wg` (a workgroup per row). Ops rotate with the index.
+ */
+export async function fuzzRun(
+  contexts: { default: DetlossContext; wg: DetlossContext },
+  o: { seed: number; count?: number; deadline: number; from?: number; big?: boolean; onCase?: (c: FuzzCase, f: Failure | null, report: FuzzReport) => void },
+): Promise<FuzzReport> {
+  const report: FuzzReport = { cases: Object.fromEntries(FUZZ_OPS.map((op) => [op, 0])), failures: [], ran: 0, ms: 0 };
+  const t0 = Date.now();
+  for (let i = o.from ?? 0; o.count === undefined || i < (o.from ?? 0) + o.count; i++) {
+    if (Date.now() >= o.deadline) break;
+    const c = generateCase(o.seed, i, { big: o.big });
+    let f: Failure | null;
+    try {
+      f = await fuzzOne((x) => (x.rows === 'wg' ? contexts.wg : contexts.default), c);
+    } catch (e) {
+      f = { key: `${c.op} fuzzer-crash`, message: errText(e), repro: repro(c, errText(e), 64), seed: o.seed, index: i };
+    }
+    report.cases[c.op]++;
+    report.ran++;
+    if (f) report.failures.push(f);
+    o.onCase?.(c, f, report);
+  }
+  report.ms = Date.now() - t0;
+  return report;
+}
+
+/** Groups failures by `key`: count and the smallest repro of each class. */
+export function failureClasses(fs: Failure[]): { key: string; count: number; first: Failure }[] {
+  const m = new Map<string, { key: string; count: number; first: Failure }>();
+  for (const f of fs) {
+    const e = m.get(f.key);
+    if (!e) m.set(f.key, { key: f.key, count: 1, first: f });
+    else {
+      e.count++;
+      if (f.repro.length < e.first.repro.length) e.first = f;
+    }
+  }
+  return [...m.values()];
+}

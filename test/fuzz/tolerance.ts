@@ -1,0 +1,382 @@
+/**
+ * THE TOLERANCE RULE of the differential fuzzer (one rule for every op; no per-case fudge).
+ *
+ * Every value the GPU returns (each element of `loss`, the reduced loss, each gradient element) is
+ * held against the float64 CPU reference `cpu` of the same element:
+ *
+ *     |gpu - cpu| <= K_op * u * (|cpu| + S) + tiny          u = 2^-24 (float32 unit roundoff)
+ *
+ * - `K_op` is 64 for ops made of + - * / min max sqrt only (l1, mse, smooth_l1, huber, iou_loss
+ *   iou/giou/diou/eiou in linear/square mode, pairwise iou/giou/diou), and 512 for ops that use
+ *   exp, log, pow or atan (WGSL allows 3 + 2|x| ulp for exp/exp2, which is <= 256 ulp wherever
+ *   the result is a normal float32, and a 2^-21 absolute error for log near 1).
+ * - `S` is the magnitude of the terms the element is computed from, in the op's float32 error
+ *   model (`termScale` below): 0 where a form without cancellation exists (regression losses and
+ *   gradients must be accurate to K ulp of the value itself: that is what defect 6 asks near
+ *   d = 0; balanced_l1's gradient with beta != 1 is the exception: it crosses 0 inside the curved
+ *   zone, a difference of log1p(z) and (beta-1)/(beta(1+z)), whose sizes are its S); the logit magnitudes that a log-sum-exp or softplus cancels (`x - lse` has an absolute
+ *   error of u*(|x| + |max|)); probabilities subtracted from labels in a gradient (`p - 1` where
+ *   p rounds to 1); for boxes, 1 (`1 - iou` and the penalties are differences of O(1) ratios), the
+ *   largest gradient of the row (a box's four partials share their terms), and the float32
+ *   rounding of the centre offsets `x1 + x2 - x1g - x2g` wherever that sum is not exact in float32
+ *   (it carries u*|coordinate|, which at 1e5 coordinates is expected), divided by the enclosing
+ *   diagonal. For the kl_div loss the terms are p*(|d| + max|d|) with d the logit difference, so
+ *   the cancellation of two nearly equal logs is NOT covered (defect 7). Where a focal weight is a
+ *   power of a difference (QFL's |score - s|^beta, varifocal's |s - t|^gamma), that difference
+ *   carries u*(s + |t|) and S adds its propagation through the power.
+ * - 'mean'/'sum': `S` is the sum over the rows of |weight * (loss + S_row)| / denominator: the
+ *   bound grows with the sum of the absolute terms, not with |sum|, since cancellation is expected.
+ *   Gradients scale their row's `S` by |upstream| (gradOutput * weight / denominator).
+ * - `tiny` = K_op * 2^-126 * max(1, |upstream|): float32 may flush subnormals to zero. For the logit
+ *   ops, plus 2^-48 * |upstream|: their float64 reference forms sigmoid(x) * (1 - sigmoid(x)) and
+ *   p - 1, exact to about 2^-52 of O(1) quantities, not relatively (a logit of 51 gives 0 there).
+ * - Boxes in cxcywh/xywh: the corners carry u*|centre| from the conversion (however the kernel
+ *   orders it), so S adds 2*(|centre| + |size|)/min size to the loss and that over min size^2 to
+ *   gradients where the conversion is inexact; gradients add the iou/enclosure partials
+ *   (w + h)/union and (cw + ch)/(cw*ch) that cancel at identical or nested boxes.
+ * - The first float32 rounding of the kernel's input transform is a float32 limit, not a defect:
+ *   the GPU may match either the CPU on the inputs as given or the CPU on that rounded transform
+ *   (regression: d = fround(pred - target); boxes: the xyxy corners rounded to float32, as the
+ *   kernel converts cxcywh and xywh; gradients chained back to the format by hand).
+ *
+ * Outside the rule, always defects: a non-finite GPU value where the CPU's is finite (for finite
+ * inputs), a non-finite CPU value for finite inputs (the reference must be right), a different
+ * length or shape, and a refusal on one side only or with a different `DetlossError` code.
+ */
+import { crossEntropyDenominator } from '../../src/cpu/logits';
+import type { FuzzCase, FuzzInput, HostData } from './cases';
+
+export const U = 2 ** -24;
+const TINY = 2 ** -126;
+
+const RATIONAL = new Set(['l1', 'mse', 'smooth_l1', 'huber']);
+
+/** K_op for a case (see the rule above). */
+export function kOf(c: FuzzCase): number {
+  if (RATIONAL.has(c.op)) return 64;
+  if (c.op === 'iou_loss') return ['ciou', 'siou'].includes(c.options.variant as string) || c.options.mode === 'log' ? 512 : 64;
+  if (c.op === 'pairwise_iou') return c.options.variant === 'ciou' ? 512 : 64;
+  return 512;
+}
+
+export const dataOf = (v: FuzzInput | undefined): HostData | undefined => (v === undefined ? undefined : 'data' in v ? v.data : v);
+const f64 = (v: FuzzInput | undefined) => {
+  const d = dataOf(v);
+  return d ? Float64Array.from(d) : undefined;
+};
+const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+const pw = (x: number, y: number) => (y === 0 ? 1 : x === 0 ? 0 : x ** y);
+
+/** The per-row data of `termScale`: S of each 'none' element (before weight), S of each gradient element (before upstream). */
+export interface Terms {
+  loss: Float64Array;
+  grad: Float64Array;
+  /** The output element a gradient element belongs to. */
+  rowOf(k: number): number;
+}
+
+/** Magnitude (in units of u) of the float32 rounding of `x1 + x2 - x1g - x2g`: 0 when every partial sum is exact. */
+function centreError(a: number, b: number, c: number, d: number): number {
+  const s1 = a + b;
+  const s2 = c + d;
+  const exact = Math.fround(s1) === s1 && Math.fround(s2) === s2 && Math.fround(s1 - s2) === s1 - s2;
+  return exact ? 0 : 2 * (Math.abs(a) + Math.abs(b) + Math.abs(c) + Math.abs(d));
+}
+
+/**
+ * S for a pair of boxes (xyxy corners as the kernel sees them, `conv` the magnitude of the float32
+ * conversion of the corners from another format, 0 for xyxy or when exact): [loss term, gradient term].
+ */
+function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, eps: number, conv: number): [number, number] {
+  const ex = centreError(p[0], p[2], t[0], t[2]);
+  const ey = centreError(p[1], p[3], t[1], t[3]);
+  const w = Math.abs(p[2] - p[0]);
+  const h = Math.abs(p[3] - p[1]);
+  const wg = Math.abs(t[2] - t[0]);
+  const hg = Math.abs(t[3] - t[1]);
+  const cw = Math.max(p[2], t[2]) - Math.min(p[0], t[0]);
+  const ch = Math.max(p[3], t[3]) - Math.min(p[1], t[1]);
+  const union = w * h + wg * hg;
+  // d iou / d corner: the inter and union partials that cancel at identical or nested boxes
+  let loss = 1;
+  let grad = (union > 0 ? (Math.max(w, wg) + Math.max(h, hg)) / union : 0) + (cw * ch > 0 ? (Math.abs(cw) + Math.abs(ch)) / Math.abs(cw * ch) : 0);
+  if (conv > 0) {
+    const sizes = [w, h, wg, hg].filter((v) => v > 0);
+    const m = sizes.length ? Math.min(...sizes) : 0;
+    if (m > 0) {
+      loss += (2 * conv) / m;
+      grad += (2 * conv) / (m * m);
+    }
+  }
+  if (variant === 'iou' || variant === 'giou' || (ex === 0 && ey === 0)) return [loss, grad];
+  const c2 = cw * cw + ch * ch + eps;
+  const sx = Math.abs(p[0] + p[2] - t[0] - t[2]) / 2;
+  const sy = Math.abs(p[1] + p[3] - t[1] - t[3]) / 2;
+  loss += (sx * ex + sy * ey) / c2;
+  grad += (ex + ey) / c2;
+  if (variant === 'siou') {
+    const sigma = Math.sqrt(sx * sx + sy * sy + eps);
+    const inv = 1 / sigma + 1 / (Math.abs(cw) + eps) + 1 / (Math.abs(ch) + eps);
+    loss += (ex + ey) * inv;
+    grad += (ex + ey) * inv * inv;
+  }
+  return [loss, grad];
+}
+
+/** Magnitude of the float32 rounding of box i's corners converted from `format` (0 when exact or xyxy). */
+function conversionError(src: ArrayLike<number>, i: number, format: string): number {
+  if (format === 'xyxy') return 0;
+  const [a, b, c, d] = [src[4 * i], src[4 * i + 1], src[4 * i + 2], src[4 * i + 3]];
+  const exact = (format === 'cxcywh' ? [a - 0.5 * c, b - 0.5 * d, a + 0.5 * c, b + 0.5 * d] : [a + c, b + d]).every((v) => Math.fround(v) === v);
+  return exact ? 0 : Math.max(Math.abs(a), Math.abs(b)) + Math.max(Math.abs(c), Math.abs(d));
+}
+
+/** xyxy corners of box i as the kernel sees them: converted in float32. */
+export function xyxy32(src: ArrayLike<number>, i: number, format: string): number[] {
+  const [a, b, c, d] = [src[4 * i], src[4 * i + 1], src[4 * i + 2], src[4 * i + 3]];
+  const r = Math.fround;
+  if (format === 'cxcywh') return [r(a - r(0.5 * c)), r(b - r(0.5 * d)), r(a + r(0.5 * c)), r(b + r(0.5 * d))];
+  if (format === 'xywh') return [a, b, r(a + c), r(b + d)];
+  return [a, b, c, d];
+}
+
+/** `S` of every 'none' element and every gradient element of a case (the op's float32 error model). */
+export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstream: Float64Array): Terms {
+  const p = c.options;
+  const x = c.inputs;
+  const n = c.dims.n;
+  const id = (k: number) => k;
+  switch (c.op) {
+    case 'l1': case 'mse': case 'smooth_l1': case 'huber':
+      return { loss: new Float64Array(n), grad: new Float64Array(n), rowOf: id };
+    case 'balanced_l1': {
+      const a = (p.alpha as number) ?? 0.5;
+      const g = (p.gamma as number) ?? 1.5;
+      const beta = (p.beta as number) ?? 1;
+      const b = Math.exp(g / a) - 1;
+      const pr = f64(x.pred)!;
+      const tg = f64(x.target)!;
+      const loss = new Float64Array(n);
+      const grad = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const d = Math.abs(pr[i] - tg[i]);
+        loss[i] = d < beta ? (a / b) * (b * d + 1) * Math.abs(Math.log1p((b * d) / beta)) + a * d : g * d + g / b + a * beta;
+        // The gradient alpha (log1p z - (beta - 1)/(beta (1 + z))), z = b d / beta, crosses 0 inside
+        // the curved zone when beta != 1: no form avoids that difference, so its terms set S.
+        const z = (b * d) / beta;
+        grad[i] = d < beta ? a * (Math.log1p(z) + Math.abs(beta - 1) / (beta * (1 + z))) : 0;
+      }
+      return { loss, grad, rowOf: id };
+    }
+    case 'iou_loss': case 'pairwise_iou': {
+      const pair = c.op === 'pairwise_iou';
+      const A = f64(pair ? x.a : x.pred)!;
+      const B = f64(pair ? x.b : x.target)!;
+      const m = pair ? c.dims.m : 1;
+      const eps = pair ? 1e-7 : ((p.eps as number) ?? 1e-7);
+      const variant = (p.variant as string) ?? 'iou';
+      const format = (p.format as string) ?? 'xyxy';
+      const loss = new Float64Array(n * m);
+      const grad = new Float64Array(pair ? 0 : n * 4);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < m; j++) {
+          const conv = Math.max(conversionError(A, i, format), conversionError(B, pair ? j : i, format));
+          const [ls, gs] = boxTerms(xyxy32(A, i, format), xyxy32(B, pair ? j : i, format), variant, eps, conv);
+          loss[i * m + j] = ls;
+          if (!pair) {
+            let gmax = 0;
+            for (let q = 0; q < 4; q++) gmax = Math.max(gmax, Math.abs(cpuGrad?.[4 * i + q] ?? 0));
+            const up = Math.abs(upstream[i]);
+            for (let q = 0; q < 4; q++) grad[4 * i + q] = gs + (up > 0 ? gmax / up : 0);
+          }
+        }
+      }
+      return { loss, grad, rowOf: (k) => Math.floor(k / 4) };
+    }
+    case 'sigmoid_focal': case 'varifocal': case 'bce_with_logits': {
+      const X = f64(x.logits)!;
+      const T = f64(x.targets)!;
+      const len = X.length;
+      const ncls = c.dims.c ?? 1;
+      const posW = f64(x.posWeight);
+      const loss = new Float64Array(len);
+      const grad = new Float64Array(len);
+      const alpha = (p.alpha as number) ?? (c.op === 'varifocal' ? 0.75 : 0.25);
+      const gamma = (p.gamma as number) ?? 2;
+      for (let k = 0; k < len; k++) {
+        const v = X[k];
+        const t = T[k];
+        const s = sigmoid(v);
+        const ce = Math.abs(v) * (1 + Math.abs(t)) + 1; // softplus(x) - x t, or its two-softplus form
+        if (c.op === 'bce_with_logits') {
+          const w = posW ? posW[k % ncls] : 1;
+          loss[k] = (Math.abs(w * t) + Math.abs(1 - t) + Math.abs(1 + (w - 1) * t)) * (Math.abs(v) + 1);
+          grad[k] = Math.abs(w * t) * sigmoid(-v) + Math.abs(1 - t) * s + Math.abs(1 + (w - 1) * t) + Math.abs(t);
+        } else if (c.op === 'sigmoid_focal') {
+          const at = alpha >= 0 ? Math.abs(alpha * t) + Math.abs((1 - alpha) * (1 - t)) : 1;
+          const q = s * (1 - t) + sigmoid(-v) * t;
+          const qg = pw(Math.abs(q), gamma);
+          const dqg = gamma === 0 || q === 0 ? 0 : gamma * Math.abs(q) ** (gamma - 1) * Math.abs(1 - 2 * t) * s * (1 - s);
+          loss[k] = at * ce * qg;
+          grad[k] = at * ((s + Math.abs(t)) * qg + ce * dqg);
+        } else if (t > 0) {
+          const w = p.iouWeighted === false ? 1 : t;
+          loss[k] = w * ce;
+          grad[k] = w * (s + t);
+        } else {
+          const e = Math.abs(s - t);
+          const de = t === 0 ? 0 : s + Math.abs(t); // e = |s - t| carries u*(s + |t|) when t != 0
+          const d1 = gamma === 0 || e === 0 ? 0 : gamma * e ** (gamma - 1);
+          const d2 = gamma === 0 || gamma === 1 || e === 0 ? 0 : gamma * Math.abs(gamma - 1) * e ** (gamma - 2);
+          loss[k] = Math.abs(alpha) * (pw(e, gamma) + d1 * de) * ce;
+          grad[k] = Math.abs(alpha) * ((pw(e, gamma) + d1 * de) * (s + Math.abs(t)) + ce * (d1 + d2 * de) * s * (1 - s));
+        }
+      }
+      return { loss, grad, rowOf: (k) => k };
+    }
+    default:
+      return rowTerms(c);
+  }
+}
+
+/** S of the row ops (softmax and per-sample sums). */
+function rowTerms(c: FuzzCase): Terms {
+  const p = c.options;
+  const x = c.inputs;
+  const n = c.dims.n;
+  const len = c.dims.c ?? c.dims.k ?? c.dims.p;
+  const X = f64(x.logits ?? x.student)!;
+  const loss = new Float64Array(n);
+  const grad = new Float64Array(n * len);
+  const rowOf = (k: number) => Math.floor(k / Math.max(len, 1));
+  const T = c.op === 'kl_div' ? ((p.temperature as number) ?? 1) : 1;
+  const softmax = (src: Float64Array, i: number) => {
+    let m = -Infinity;
+    for (let j = 0; j < len; j++) m = Math.max(m, src[i * len + j] / T);
+    let s = 0;
+    for (let j = 0; j < len; j++) s += Math.exp(src[i * len + j] / T - m);
+    return { m, lse: m + Math.log(s), prob: (j: number) => Math.exp(src[i * len + j] / T - m) / s };
+  };
+  for (let i = 0; i < n; i++) {
+    const row = (j: number) => X[i * len + j];
+    if (c.op === 'quality_focal') {
+      const y = (x.labels as Int32Array)[i];
+      const sc = dataOf(x.scores)![i];
+      const beta = (p.beta as number) ?? 2;
+      for (let j = 0; j < len; j++) {
+        const v = row(j);
+        const s = sigmoid(v);
+        const ce = Math.abs(v) * (1 + (j === y ? Math.abs(sc) : 0)) + 1;
+        if (j === y) {
+          // e = |score - s| is a difference: it carries u*(s + |score|), propagated through e^beta
+          const e = Math.abs(sc - s);
+          const de = s + Math.abs(sc);
+          const d1 = e === 0 || beta === 0 ? 0 : beta * e ** (beta - 1);
+          const d2 = e === 0 || beta === 0 || beta === 1 ? 0 : beta * Math.abs(beta - 1) * e ** (beta - 2);
+          loss[i] += ce * (pw(e, beta) + d1 * de);
+          grad[i * len + j] = (s + Math.abs(sc)) * (pw(e, beta) + d1 * de) + ce * (d1 + d2 * de) * s * (1 - s);
+        } else {
+          loss[i] += ce * pw(s, beta);
+          grad[i * len + j] = s * pw(s, beta) + (s === 0 || beta === 0 ? 0 : ce * beta * s ** (beta - 1) * s * (1 - s));
+        }
+      }
+    } else if (c.op === 'distribution_focal') {
+      const t = dataOf(x.targets)![i];
+      const left = Math.trunc(t);
+      const { m, prob } = softmax(X, i);
+      loss[i] = Math.abs(row(left)) + (left + 1 < len ? Math.abs(row(left + 1)) : 0) + 2 * Math.abs(m) + 1;
+      for (let j = 0; j < len; j++) grad[i * len + j] = prob(j) + (j === left || j === left + 1 ? 1 : 0);
+    } else if (c.op === 'cross_entropy') {
+      const y = (x.labels as Int32Array)[i];
+      const ignore = (p.ignoreIndex as number) ?? -100;
+      if (y === ignore) continue;
+      const ls = (p.labelSmoothing as number) ?? 0;
+      const cw = f64(x.classWeight);
+      const w = (j: number) => (cw ? Math.abs(cw[j]) : 1);
+      const { m, prob } = softmax(X, i);
+      let wsum = 0;
+      let smooth = 0;
+      for (let j = 0; j < len; j++) {
+        wsum += w(j);
+        smooth += w(j) * (Math.abs(row(j)) + Math.abs(m) + 1);
+      }
+      loss[i] = (1 - ls) * w(y) * (Math.abs(row(y)) + Math.abs(m) + 1) + (ls / len) * smooth;
+      const a = (1 - ls) * w(y) + (ls / len) * wsum;
+      for (let j = 0; j < len; j++) grad[i * len + j] = prob(j) * a + (ls / len) * w(j) + (j === y ? (1 - ls) * w(y) : 0);
+    } else if (c.op === 'kl_div') {
+      const div = p.classReduction === 'mean' ? Math.max(len, 1) : 1;
+      const tch = f64(x.teacher)!;
+      const P = softmax(tch, i);
+      const Q = softmax(X, i);
+      let dmax = 0;
+      for (let j = 0; j < len; j++) dmax = Math.max(dmax, Math.abs(tch[i * len + j] - row(j)) / T);
+      let l = 0;
+      for (let j = 0; j < len; j++) {
+        const pj = P.prob(j);
+        const qj = Q.prob(j);
+        l += pj * (Math.abs(tch[i * len + j] - row(j)) / T + dmax) + (Math.abs(pj - qj) * (Math.abs(tch[i * len + j]) + Math.abs(row(j)))) / T;
+        grad[i * len + j] = (T * (pj + qj)) / div;
+      }
+      loss[i] = (T * T * l) / div;
+    } else if (c.op === 'dice') {
+      const t = dataOf(x.targets)!;
+      const eps = (p.eps as number) ?? 1e-3;
+      const naive = p.naive === true;
+      let a = 0;
+      let b = 0;
+      let cc = 0;
+      for (let j = 0; j < len; j++) {
+        const s = sigmoid(row(j));
+        const tj = t[i * len + j];
+        a += Math.abs(s * tj);
+        b += naive ? s : s * s;
+        cc += naive ? Math.abs(tj) : tj * tj;
+      }
+      const den = naive ? b + cc + eps : b + cc + 2 * eps;
+      const num = naive ? 2 * a + eps : 2 * a;
+      loss[i] = 1 + (den > 0 ? num / den : 0);
+      for (let j = 0; j < len; j++) {
+        const s = sigmoid(row(j));
+        const tj = Math.abs(t[i * len + j]);
+        grad[i * len + j] = den > 0 ? s * (1 - s) * ((2 * tj) / den + (num * (naive ? 1 : 2 * s)) / (den * den)) : 0;
+      }
+    }
+  }
+  return { loss, grad, rowOf };
+}
+
+/** |upstream| of each output element, as `cpu.run` forms it (gradOutput * weight / denominator). */
+export function upstreamOf(c: FuzzCase, outCount: number): { up: Float64Array; denom: number } {
+  const w = dataOf(c.inputs.weight);
+  const go = dataOf(c.inputs.gradOutput);
+  const reduction = (c.options.reduction as string) ?? (c.op === 'pairwise_iou' ? 'none' : 'mean');
+  const up = new Float64Array(outCount);
+  let denom = 1;
+  if (reduction === 'none') {
+    for (let i = 0; i < outCount; i++) up[i] = Math.abs((go ? go[i] : 1) * (w ? w[i] : 1));
+    return { up, denom };
+  }
+  if (reduction === 'mean') {
+    if (c.options.avgFactor !== undefined) denom = c.options.avgFactor as number;
+    else if (c.op === 'cross_entropy') {
+      const labels = c.inputs.labels as Int32Array;
+      denom = crossEntropyDenominator(
+        { labels, classWeight: f64(c.inputs.classWeight) },
+        w ? Float64Array.from(w) : undefined,
+        { ignoreIndex: (c.options.ignoreIndex as number) ?? -100 },
+      );
+    } else denom = outCount;
+  }
+  const g = go ? go[0] : 1;
+  const scale = denom === 0 ? 0 : Math.abs(g / denom);
+  for (let i = 0; i < outCount; i++) up[i] = scale * Math.abs(w ? w[i] : 1);
+  return { up, denom };
+}
+
+/** Ops whose float64 reference forms sigmoid(x) * (1 - sigmoid(x)) and the like: exact to about 2^-52 of O(1), not relatively. */
+export const LOGIT_OPS = new Set(['sigmoid_focal', 'quality_focal', 'distribution_focal', 'varifocal', 'bce_with_logits', 'cross_entropy', 'kl_div', 'dice']);
+
+/** The allowed |gpu - cpu| of one value: the rule at the top of this file (`ref`: 1 for the logit ops' float64 reference term). */
+export function allowed(k: number, cpu: number, s: number, upstream = 1, ref = 0): number {
+  return k * U * (Math.abs(cpu) + s) + k * TINY * Math.max(1, upstream) + ref * 2 ** -48 * upstream;
+}
