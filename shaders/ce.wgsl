@@ -80,7 +80,7 @@ fn row_loss_wg(row: u32, lane: u32, g: f32, want_grad: bool) -> f32 {
   let yl = in_labels[row];
   if (ce_ignored(yl)) {
     if (want_grad) {
-      for (var j = lane; j < c; j += WG) {
+      for (var j = lane; j < c; j += row_lanes()) {
         out_grad_logits[base + j] = 0.0;
       }
     }
@@ -88,30 +88,30 @@ fn row_loss_wg(row: u32, lane: u32, g: f32, want_grad: bool) -> f32 {
   }
   let y = u32(yl);
   var m = -3.0e38;
-  for (var j = lane; j < c; j += WG) {
+  for (var j = lane; j < c; j += row_lanes()) {
     m = max(m, in_logits[base + j]);
   }
-  m = wg_max(m, lane);
+  m = row_max(m, lane);
   var s = 0.0;
   var wsum = 0.0;
   var wx = 0.0;
-  for (var j = lane; j < c; j += WG) {
+  for (var j = lane; j < c; j += row_lanes()) {
     let x = in_logits[base + j];
     s += exp(x - m);
     let w = class_weight(j);
     wsum += w;
     wx += w * x;
   }
-  s = wg_sum(s, lane);
-  wsum = wg_sum(wsum, lane);
-  wx = wg_sum(wx, lane);
+  s = row_sum(s, lane);
+  wsum = row_sum(wsum, lane);
+  wx = row_sum(wx, lane);
   let lse = m + log(s);
   let ls = params.label_smoothing;
   let lsc = ls / f32(c);
   let wy = class_weight(y);
   if (want_grad) {
     let a = (1.0 - ls) * wy + lsc * wsum;
-    for (var j = lane; j < c; j += WG) {
+    for (var j = lane; j < c; j += row_lanes()) {
       out_grad_logits[base + j] = g * ce_grad(j, y, in_logits[base + j], m, s, a, wy);
     }
   }

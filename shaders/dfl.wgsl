@@ -47,18 +47,18 @@ fn row_loss_wg(row: u32, lane: u32, g: f32, want_grad: bool) -> f32 {
   let k = params.k;
   let base = row * k;
   var m = -3.0e38;
-  for (var j = lane; j < k; j += WG) {
+  for (var j = lane; j < k; j += row_lanes()) {
     m = max(m, in_logits[base + j]);
   }
-  m = wg_max(m, lane);
+  m = row_max(m, lane);
   var s = 0.0;
-  for (var j = lane; j < k; j += WG) {
+  for (var j = lane; j < k; j += row_lanes()) {
     s += exp(in_logits[base + j] - m);
   }
-  s = wg_sum(s, lane);
+  s = row_sum(s, lane);
   let b = dfl_bins(in_targets[row]);
   if (want_grad) {
-    for (var j = lane; j < k; j += WG) {
+    for (var j = lane; j < k; j += row_lanes()) {
       out_grad_logits[base + j] = g * dfl_grad(j, in_logits[base + j], m, s, b);
     }
   }

@@ -56,12 +56,12 @@ fn row_loss_wg(row: u32, lane: u32, g: f32, want_grad: bool) -> f32 {
   let p = params.p;
   let base = row * p;
   var sums = vec3(0.0);
-  for (var j = lane; j < p; j += WG) {
+  for (var j = lane; j < p; j += row_lanes()) {
     sums += dice_terms(in_logits[base + j], in_targets[base + j]);
   }
-  let r = dice_ratio(vec3(wg_sum(sums.x, lane), wg_sum(sums.y, lane), wg_sum(sums.z, lane)));
+  let r = dice_ratio(vec3(row_sum(sums.x, lane), row_sum(sums.y, lane), row_sum(sums.z, lane)));
   if (want_grad) {
-    for (var j = lane; j < p; j += WG) {
+    for (var j = lane; j < p; j += row_lanes()) {
       out_grad_logits[base + j] = g * dice_grad(in_logits[base + j], in_targets[base + j], r);
     }
   }

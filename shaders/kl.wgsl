@@ -96,32 +96,32 @@ fn row_loss_wg(row: u32, lane: u32, g: f32, want_grad: bool) -> f32 {
   let inv_t = 1.0 / params.temperature;
   var mt = -3.0e38;
   var ms = -3.0e38;
-  for (var j = lane; j < c; j += WG) {
+  for (var j = lane; j < c; j += row_lanes()) {
     mt = max(mt, in_teacher[base + j] * inv_t);
     ms = max(ms, in_student[base + j] * inv_t);
   }
-  mt = wg_max(mt, lane);
-  ms = wg_max(ms, lane);
+  mt = row_max(mt, lane);
+  ms = row_max(ms, lane);
   var st = 0.0;
   var ss = 0.0;
-  for (var j = lane; j < c; j += WG) {
+  for (var j = lane; j < c; j += row_lanes()) {
     st += exp(in_teacher[base + j] * inv_t - mt);
     ss += exp(in_student[base + j] * inv_t - ms);
   }
-  let lset = mt + log(wg_sum(st, lane));
-  let lses = ms + log(wg_sum(ss, lane));
+  let lset = mt + log(row_sum(st, lane));
+  let lses = ms + log(row_sum(ss, lane));
   var y = 0.0;
-  for (var j = lane; j < c; j += WG) {
+  for (var j = lane; j < c; j += row_lanes()) {
     y += kl_y_term(in_teacher[base + j], in_student[base + j], inv_t, lses);
   }
-  let d = kl_shift(wg_sum(y, lane), lset, lses);
+  let d = kl_shift(row_sum(y, lane), lset, lses);
   var kl = 0.0;
-  for (var j = lane; j < c; j += WG) {
+  for (var j = lane; j < c; j += row_lanes()) {
     let r = kl_entry(in_teacher[base + j], in_student[base + j], inv_t, lset, lses, d);
     kl += r.x;
     if (want_grad) {
       out_grad_student[base + j] = g * r.y / params.class_div;
     }
   }
-  return params.temperature * params.temperature * wg_sum(kl, lane) / params.class_div;
+  return params.temperature * params.temperature * row_sum(kl, lane) / params.class_div;
 }

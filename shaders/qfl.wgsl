@@ -55,12 +55,12 @@ fn row_loss_wg(row: u32, lane: u32, g: f32, want_grad: bool) -> f32 {
   let y = in_labels[row];
   let score = in_scores[row];
   var sum = 0.0;
-  for (var j = lane; j < c; j += WG) {
+  for (var j = lane; j < c; j += row_lanes()) {
     let r = qfl_entry(in_logits[row * c + j], i32(j) == y, score);
     sum += r.x;
     if (want_grad) {
       out_grad_logits[row * c + j] = g * r.y;
     }
   }
-  return wg_sum(sum, lane);
+  return row_sum(sum, lane);
 }

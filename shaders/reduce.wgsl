@@ -30,7 +30,8 @@ fn reduce_partials(
   let group = wid.x + wid.y * nwg.x;
   // A folded grid may hold more workgroups than the level has (uniform: the whole group returns).
   let span = RWG * red.per;
-  let groups = (red.count + span - 1u) / span;
+  // No partials at all (an empty input) still writes its one sum, 0.
+  let groups = max((red.count + span - 1u) / span, 1u);
   if (group >= groups) {
     return;
   }

@@ -2,7 +2,7 @@
 // per-sample sums). Concatenated after fused.wgsl by families that define
 //   fn row_loss_wg(row: u32, lane: u32, g: f32, want_grad: bool) -> f32
 // which every lane of the workgroup calls for the same row: lanes split the row's entries
-// (lane, lane + WG, ...), combine them with wg_sum / wg_max, write the gradient of their
+// (lane, lane + row_lanes(), ...), combine them with row_sum / row_max, write the gradient of their
 // entries scaled by g, and return the row's unweighted loss (the same value on every lane).
 // Every thread still writes one partial (lane 0 holds the workgroup's sum), so reduce.wgsl and
 // the runtime's partials layout are the same as for fused.wgsl's main.
@@ -36,6 +36,18 @@ fn wg_max(v: f32, lane: u32) -> f32 {
   let m = wg_scratch[0];
   workgroupBarrier();
   return m;
+}
+
+// What a row function sees of its row's lanes (the same three names in rows-subgroup.wgsl):
+// how many there are (the stride of its loops over the row), and their sum and maximum.
+fn row_lanes() -> u32 {
+  return WG;
+}
+fn row_sum(v: f32, lane: u32) -> f32 {
+  return wg_sum(v, lane);
+}
+fn row_max(v: f32, lane: u32) -> f32 {
+  return wg_max(v, lane);
 }
 
 @compute @workgroup_size(WG)

@@ -8,6 +8,8 @@ import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import klWgsl from '../../shaders/kl.wgsl?raw';
 import qflWgsl from '../../shaders/qfl.wgsl?raw';
 import rowsWgsl from '../../shaders/rows.wgsl?raw';
+import rowsSubgroupWgsl from '../../shaders/rows-subgroup.wgsl?raw';
+import subgroupsEnableWgsl from '../../shaders/subgroups-enable.wgsl?raw';
 import type { Dims, GpuKernel, ResolvedParams } from './types';
 
 /** An elementwise kernel: one logit per output element. */
@@ -18,12 +20,16 @@ const elementwise = (id: string, wgsl: string, rest: Omit<GpuKernel, 'shader' | 
   ...rest,
 });
 
-/** A row kernel: a thread per row, or a workgroup per row when the row (dim `d`) is long. */
+/** A row kernel: a thread per row, or a workgroup or a subgroup per row when the row (dim `d`) is long. */
 const rowwise = (id: string, wgsl: string, d: string, rest: Omit<GpuKernel, 'shader' | 'shaderId' | 'entry'> = {}): GpuKernel => ({
   shader: [commonWgsl, fusedWgsl, rowsWgsl, wgsl].join('\n'),
   shaderId: id,
   entry: 'main',
-  rows: { entry: 'main_rows', length: (dims: Dims) => dims[d] },
+  rows: {
+    entry: 'main_rows',
+    length: (dims: Dims) => dims[d],
+    subgroup: { shader: [subgroupsEnableWgsl, commonWgsl, fusedWgsl, rowsSubgroupWgsl, wgsl].join('\n'), shaderId: `${id}+subgroup` },
+  },
   ...rest,
 });
 

@@ -51,7 +51,16 @@ export interface GpuKernel {
    * lanes split the row and reduce in workgroup memory (shaders/rows.wgsl). The runtime uses it
    * when `length(dims)` reaches the context's `rowThreshold`.
    */
-  rows?: { entry: string; length(dims: Dims): number };
+  rows?: {
+    entry: string;
+    length(dims: Dims): number;
+    /**
+     * The same family with a subgroup per row (shaders/rows-subgroup.wgsl in place of rows.wgsl,
+     * the module opening with subgroups-enable.wgsl): the full source, its shader id, and the same
+     * entry name. Used on devices with the `subgroups` feature where the plan says so.
+     */
+    subgroup?: { shader: string; shaderId: string };
+  };
   /** `override` constants: values that change the compiled code. */
   overrides?(p: ResolvedParams, dims: Dims): Record<string, number>;
   /** Members of the shader's `Params` uniform, by name (sizes are added by the runtime). */

@@ -96,6 +96,8 @@ export interface AdapterFacts {
   device: string;
   description: string;
   isFallbackAdapter: boolean;
+  /** The adapter's largest subgroup, where it says (the subgroup-per-row kernels plan with it). */
+  subgroupMaxSize?: number;
 }
 
 interface Tensor {
@@ -669,7 +671,7 @@ export class Detloss {
       maxThreads: this.plan.maxThreads,
       limits: this.limits,
       label: desc.name,
-      threadsPerOutput: this.entryFor(gk, r) === gk.entry ? 1 : WG,
+      threadsPerOutput: { thread: 1, workgroup: WG, subgroup: this.subgroupLanes() }[this.rowStrategy(gk, r)],
     });
     const reduced = r.reduction !== 'none';
     const totalPartials = chunks.reduce((a, c) => a + c.threads, 0);
@@ -865,7 +867,8 @@ export class Detloss {
     if (!this.checked.has(desc.name)) {
       let problems: string[];
       try {
-        problems = contractProblems(desc, this.shaderInfo(desc, gk));
+        this.shaderInfo(desc, gk);
+        problems = contractProblems(desc);
       } catch (e) {
         if (e instanceof DetlossError) throw e;
         throw new DetlossError('pipeline', `${desc.name}: its shader could not be read: ${(e as Error).message}`);
@@ -874,7 +877,9 @@ export class Detloss {
       this.checked.add(desc.name);
     }
     const constants = { WG, ...(gk.overrides?.(r.params, r.dims) ?? {}) };
-    return this.defineKernel(gk.shaderId, gk.shader, this.entryFor(gk, r), constants, desc.name);
+    const how = this.rowStrategy(gk, r);
+    if (how === 'subgroup') return this.defineKernel(gk.rows!.subgroup!.shaderId, gk.rows!.subgroup!.shader, gk.rows!.entry, constants, desc.name);
+    return this.defineKernel(gk.shaderId, gk.shader, how === 'thread' ? gk.entry : gk.rows!.entry, constants, desc.name);
   }
 
   /** Reflects an op's shader; a shader wgsl_reflect cannot parse is a `pipeline` error. */
@@ -886,10 +891,17 @@ export class Detloss {
     }
   }
 
-  /** The entry point for this call: a workgroup per row for long rows, else a thread per output element. */
-  private entryFor(gk: GpuKernel, r: Resolved): string {
-    if (!gk.rows || !r.dims || Object.keys(r.dims).length === 0) return gk.entry;
-    return gk.rows.length(r.dims) >= this.plan.rowThreshold ? gk.rows.entry : gk.entry;
+  /** Who computes a row in this call: a thread (every op's `entry`), or a workgroup or subgroup per long row. */
+  private rowStrategy(gk: GpuKernel, r: Resolved): 'thread' | 'workgroup' | 'subgroup' {
+    if (!gk.rows || !r.dims || Object.keys(r.dims).length === 0) return 'thread';
+    if (gk.rows.length(r.dims) < this.plan.rowThreshold) return 'thread';
+    return this.plan.rowLanes === 'subgroup' && gk.rows.subgroup && this.device.features.has('subgroups') ? 'subgroup' : 'workgroup';
+  }
+
+  /** The most lanes a subgroup may have here (the planner's threads per row under the subgroup strategy). */
+  private subgroupLanes(): number {
+    const max = this.adapter.subgroupMaxSize;
+    return max !== undefined && max > 0 && max <= WG ? max : 32;
   }
 
   private defineKernel(id: string, code: string, entry: string, constants: Record<string, number>, label: string): string {
@@ -985,9 +997,10 @@ function checkPlanOption(plan: unknown, bad: (name: string, what: string, v: unk
     if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi)) bad(`plan.${k}`, `an integer from ${lo} to ${hi}`, v);
   };
   for (const k of Object.keys(p)) {
-    if (!['kind', 'maxThreads', 'reduceLanes', 'reducePer', 'rowThreshold'].includes(k)) throw new DetlossError('unknown_param', `createDetloss: unknown plan field plan.${k}`, `plan.${k}`);
+    if (!['kind', 'maxThreads', 'reduceLanes', 'reducePer', 'rowThreshold', 'rowLanes'].includes(k)) throw new DetlossError('unknown_param', `createDetloss: unknown plan field plan.${k}`, `plan.${k}`);
   }
   if (p.kind !== undefined && p.kind !== 'software' && p.kind !== 'hardware') bad('plan.kind', "'software' or 'hardware'", p.kind);
+  if (p.rowLanes !== undefined && p.rowLanes !== 'workgroup' && p.rowLanes !== 'subgroup') bad('plan.rowLanes', "'workgroup' or 'subgroup'", p.rowLanes);
   int('maxThreads', 1, 2 ** 31);
   int('reducePer', 0, MAX_REDUCE_PER);
   int('reduceLanes', 1, 256);
@@ -1072,6 +1085,8 @@ export async function openDevice(options: DetlossOptions = {}): Promise<{ device
   for (const k of want) requiredLimits[k] = adapter.limits[k] as number;
   // Timestamps only when asked for: some browsers expose them only behind a flag, and they cost a query set.
   const requiredFeatures: GPUFeatureName[] = options.timestamps && adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+  // Subgroups cost nothing to ask for; the subgroup-per-row kernels need them.
+  if (adapter.features.has('subgroups')) requiredFeatures.push('subgroups' as GPUFeatureName);
   const device = await adapter.requestDevice({ label: 'detloss', requiredLimits, requiredFeatures });
   const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
   const fallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false;
@@ -1085,5 +1100,6 @@ function adapterFacts(info: GPUAdapterInfo | undefined, fallback: boolean): Adap
     device: info?.device ?? '',
     description: info?.description ?? '',
     isFallbackAdapter: fallback || ((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false),
+    subgroupMaxSize: (info as { subgroupMaxSize?: number } | undefined)?.subgroupMaxSize,
   };
 }

@@ -23,9 +23,18 @@ const SHARED_BINDINGS: Record<string, 'uniform' | 'read' | 'read_write'> = {
  * constants, every binding's name and access, the element type of every input, and the `Params`
  * uniform (every member has a value, and every value has a member). Returns the problems found.
  */
-export function contractProblems(op: OpDescriptor, info: ShaderInfo = reflectShader(op.gpu!.shader)): string[] {
-  const gk = op.gpu;
-  if (!gk) return [];
+export function contractProblems(op: OpDescriptor, info?: ShaderInfo): string[] {
+  if (!op.gpu) return [];
+  if (info) return shaderProblems(op, info);
+  // The module, and its subgroup-per-row variant where the op has one: the same contract for both.
+  const problems = shaderProblems(op, reflectShader(op.gpu.shader));
+  const sg = op.gpu.rows?.subgroup;
+  if (sg) problems.push(...shaderProblems(op, reflectShader(sg.shader)).map((p) => `subgroup variant ${sg.shaderId}: ${p}`));
+  return problems;
+}
+
+function shaderProblems(op: OpDescriptor, info: ShaderInfo): string[] {
+  const gk = op.gpu!;
   const problems: string[] = [];
   for (const entry of [gk.entry, ...(gk.rows ? [gk.rows.entry] : [])]) {
     if (!info.entries.includes(entry)) problems.push(`entry point ${entry} not in shader (has ${info.entries.join(', ')})`);

@@ -124,8 +124,14 @@ export interface LaunchPlan {
    * to take every partial in one level (the software plan: one small dispatch, capped below).
    */
   reducePer: number;
-  /** Rows at least this long run a workgroup per row; shorter ones a thread per row. */
+  /** Rows at least this long run a workgroup or a subgroup per row (`rowLanes`); shorter ones a thread per row. */
   rowThreshold: number;
+  /**
+   * Who shares a long row: a `'workgroup'` (lanes reduce through workgroup memory and barriers) or
+   * a `'subgroup'` (subgroup operations, no barrier; where the device has the `subgroups` feature
+   * and the op a subgroup kernel, else a workgroup).
+   */
+  rowLanes: 'workgroup' | 'subgroup';
 }
 
 /** The most partials one lane adds in a level: no thread loops over more than this. */
@@ -135,8 +141,8 @@ export const MAX_REDUCE_PER = 2048;
 export const PLANS: Readonly<Record<LaunchPlan['kind'], LaunchPlan>> = Object.freeze({
   // Measured on SwiftShader (issue 5's benchmark): 16,384 barrier-free threads, a thread per row
   // below 512 entries.
-  software: Object.freeze({ kind: 'software', maxThreads: 16384, reduceLanes: 64, reducePer: 0, rowThreshold: 512 }),
-  hardware: Object.freeze({ kind: 'hardware', maxThreads: 262144, reduceLanes: 256, reducePer: 8, rowThreshold: 512 }),
+  software: Object.freeze({ kind: 'software', maxThreads: 16384, reduceLanes: 64, reducePer: 0, rowThreshold: 512, rowLanes: 'workgroup' }),
+  hardware: Object.freeze({ kind: 'hardware', maxThreads: 262144, reduceLanes: 256, reducePer: 8, rowThreshold: 16, rowLanes: 'subgroup' }),
 });
 
 /**
@@ -167,10 +173,11 @@ export interface ReduceLevel {
 export function reduceLevels(count: number, plan: Pick<LaunchPlan, 'reduceLanes' | 'reducePer'>, maxPerDim: number): ReduceLevel[] {
   const lanes = plan.reduceLanes;
   const levels: ReduceLevel[] = [];
-  let n = Math.max(1, count);
+  let n = Math.max(0, count);
   for (;;) {
     const per = plan.reducePer > 0 ? plan.reducePer : Math.min(MAX_REDUCE_PER, Math.max(1, Math.ceil(n / lanes)));
-    const groups = Math.ceil(n / (lanes * per));
+    // No partials (an empty input) is one workgroup writing 0.
+    const groups = Math.max(1, Math.ceil(n / (lanes * per)));
     levels.push({ count: n, per, groups, grid: foldGrid(groups, maxPerDim) });
     if (groups === 1) return levels;
     n = groups;

@@ -41,6 +41,13 @@ describe('GPU parity on Node WebGPU (Dawn)', () => {
     expect(await failures(dl, cases)).toEqual([]);
     dl.destroy();
   });
+  it('every fixture case of every row op passes with a subgroup per row (the hardware plan, rowThreshold 0)', async () => {
+    const dl = await nodeContext({ plan: { kind: 'hardware', rowThreshold: 0, rowLanes: 'subgroup' } });
+    expect(dl.device.features.has('subgroups')).toBe(true); // SwiftShader has them: the test must not pass on workgroups
+    const rowCases = cases.filter((c) => OPS[c.op].gpu?.rows);
+    expect(await failures(dl, rowCases)).toEqual([]);
+    dl.destroy();
+  });
   it('every fixture case of every row op passes with a workgroup per row (rowThreshold 0)', async () => {
     const dl = await nodeContext({ rowThreshold: 0 });
     const rowCases = cases.filter((c) => OPS[c.op].gpu?.rows);
