@@ -6,31 +6,40 @@ override FORMAT: u32 = 0u; // 0 xyxy, 1 cxcywh, 2 xywh
 
 const FOUR_OVER_PI2: f32 = 0.40528473456935109; // 4 / pi^2, CIoU's v
 
-// Both boxes of a pair in xyxy, moved so that the second box's reference point (its centre in
-// cxcywh, its first corner otherwise) is the origin. Every IoU term is a difference of corners, so
-// the move changes no value and no gradient, but it keeps small boxes far from the origin exact:
-// at x = 1e5 a float32 step is 0.0078, so cx -+ w/2 of a box 0.008 wide would round to a box of
-// another size, while the offset of two such centres and w/2 are exact.
+// Both boxes of a pair in xyxy. Every IoU term is a difference of corners, so moving the pair
+// changes no value and no gradient, only roundings. Converting cxcywh or xywh to corners rounds
+// each corner by about a float32 step of its reference point (at x = 1e5 that is 0.0078, more than
+// a box 0.008 wide), and after moving the pair so that the second box's reference point is the
+// origin it rounds by a step of the offset between the two instead. So on each axis where the two
+// points are closer to each other than the farther one is to 0, the pair is moved; elsewhere it
+// stays, and xyxy corners, given exactly, never move.
 struct BoxPair {
   a: vec4<f32>,
   b: vec4<f32>,
 }
 
+fn pair_origin(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+  return select(vec2(0.0), b, abs(a - b) < max(abs(a), abs(b)));
+}
+
 fn pair_to_xyxy(a: vec4<f32>, b: vec4<f32>) -> BoxPair {
   switch FORMAT {
     case 1u: {
-      let d = a.xy - b.xy;
+      let o = pair_origin(a.xy, b.xy);
+      let ca = a.xy - o;
+      let cb = b.xy - o;
       let ra = 0.5 * a.zw;
       let rb = 0.5 * b.zw;
-      return BoxPair(vec4(d - ra, d + ra), vec4(-rb, rb));
+      return BoxPair(vec4(ca - ra, ca + ra), vec4(cb - rb, cb + rb));
     }
     case 2u: {
-      let d = a.xy - b.xy;
-      return BoxPair(vec4(d, d + a.zw), vec4(vec2(0.0), b.zw));
+      let o = pair_origin(a.xy, b.xy);
+      let pa = a.xy - o;
+      let pb = b.xy - o;
+      return BoxPair(vec4(pa, pa + a.zw), vec4(pb, pb + b.zw));
     }
     default: {
-      let o = b.xy;
-      return BoxPair(vec4(a.xy - o, a.zw - o), vec4(vec2(0.0), b.zw - o));
+      return BoxPair(a, b);
     }
   }
 }

@@ -191,6 +191,13 @@ describe('small boxes far from the origin: the kernels work relative to the targ
       near(r.grad.pred, ref.grad.pred, 1e-3);
     }
   });
+  it('and a box near the origin stays where it is (pairwise giou, cxcywh; also from the fuzzer)', async () => {
+    const a = Float32Array.of(-1, 1, -2, 1);
+    const b = { data: Float32Array.of(0.0006762402481399477, 0.0006189412088133395, 0.0007774056284688413, 0.000011875248674186878), shape: [1, 4] };
+    const r = await dl.run('pairwise_iou', { a, b }, { variant: 'giou', format: 'cxcywh' });
+    const ref = cpu.run('pairwise_iou', { a, b }, { variant: 'giou', format: 'cxcywh' });
+    near(r.loss, ref.loss, 1e-5);
+  });
   it.each(['iou', 'giou', 'diou', 'ciou'])('pairwise_iou %s, cxcywh and xywh', async (variant) => {
     for (const format of ['cxcywh', 'xywh']) {
       const options = { variant, format };
