@@ -16,6 +16,7 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const outDir = args.includes('--out') ? args[args.indexOf('--out') + 1] : '.';
 const REPS = quick ? 3 : 7;
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : undefined;
 
 const gpu = create(['disable-dawn-features=timestamp_quantization']);
 const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
@@ -75,14 +76,18 @@ const CASES = [
 const PLANS = [
   { name: 'software', plan: 'software' },
   { name: 'hw 64k', plan: { kind: 'hardware', maxThreads: 65536 } },
-  { name: 'hw 256k', plan: { kind: 'hardware', maxThreads: 262144 } },
+  { name: 'hw 256k (default)', plan: { kind: 'hardware', maxThreads: 262144 } },
   { name: 'hw 1M', plan: { kind: 'hardware', maxThreads: 1 << 20 } },
   { name: 'hw 4M', plan: { kind: 'hardware', maxThreads: 1 << 22 } },
 ];
+// Row ops: who computes a row (a thread, a subgroup, a workgroup), at several thread counts.
 const ROW_PLANS = [
-  { name: 'hw 256k, wg/row', plan: { kind: 'hardware', maxThreads: 262144, rowThreshold: 0 } },
-  { name: 'hw 1M, wg/row', plan: { kind: 'hardware', maxThreads: 1 << 20, rowThreshold: 0 } },
-  { name: 'hw 4M, wg/row', plan: { kind: 'hardware', maxThreads: 1 << 22, rowThreshold: 0 } },
+  { name: 'hw 256k thread/row', plan: { kind: 'hardware', maxThreads: 262144, rowThreshold: Infinity } },
+  { name: 'hw 1M thread/row', plan: { kind: 'hardware', maxThreads: 1 << 20, rowThreshold: Infinity } },
+  { name: 'hw 1M subgroup/row', plan: { kind: 'hardware', maxThreads: 1 << 20, rowThreshold: 0, rowLanes: 'subgroup' } },
+  { name: 'hw 4M subgroup/row', plan: { kind: 'hardware', maxThreads: 1 << 22, rowThreshold: 0, rowLanes: 'subgroup' } },
+  { name: 'hw 1M wg/row', plan: { kind: 'hardware', maxThreads: 1 << 20, rowThreshold: 0, rowLanes: 'workgroup' } },
+  { name: 'hw 4M wg/row', plan: { kind: 'hardware', maxThreads: 1 << 22, rowThreshold: 0, rowLanes: 'workgroup' } },
 ];
 
 // The copy kernel: read the input bytes once, write the output bytes once, vec4s, grid-stride.
@@ -149,7 +154,7 @@ async function ctxFor(p) {
   if (!contexts.has(key)) contexts.set(key, await createDetloss({ device, plan: p.plan, timestamps: true }));
   return contexts.get(key);
 }
-for (const c of CASES) {
+for (const c of CASES.filter((k) => !only || only.includes(k.op))) {
   const t0 = performance.now();
   const inputs = c.make(c.n);
   const { avgFactor, ...params } = c.params ?? {};
