@@ -11,15 +11,15 @@ const FOUR_OVER_PI2: f32 = 0.40528473456935109; // 4 / pi^2, CIoU's v
 // each corner by about a float32 step of its reference point (at x = 1e5 that is 0.0078, more than
 // a box 0.008 wide), and after moving the pair so that the second box's reference point is the
 // origin it rounds by a step of the offset between the two instead. So on each axis where the two
-// points are closer to each other than the farther one is to 0, the pair is moved; elsewhere it
-// stays, and xyxy corners, given exactly, never move.
+// points are closer to each other than either is to 0 (their offset is then exact, and every
+// coordinate shrinks), the pair is moved; elsewhere it stays, and xyxy corners never move.
 struct BoxPair {
   a: vec4<f32>,
   b: vec4<f32>,
 }
 
 fn pair_origin(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
-  return select(vec2(0.0), b, abs(a - b) < max(abs(a), abs(b)));
+  return select(vec2(0.0), b, abs(a - b) < min(abs(a), abs(b)));
 }
 
 fn pair_to_xyxy(a: vec4<f32>, b: vec4<f32>) -> BoxPair {

@@ -100,6 +100,15 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, e
   // d iou / d corner: the inter and union partials that cancel at identical or nested boxes
   let loss = 1;
   let grad = (union > 0 ? (Math.max(w, wg) + Math.max(h, hg)) / union : 0) + (cw * ch > 0 ? (Math.abs(cw) + Math.abs(ch)) / Math.abs(cw * ch) : 0);
+  if (variant === 'eiou') {
+    // (w - wg)^2 / (cw^2 + eps) and its partials 2 e/(cw^2 + eps) and 2 e^2 cw/(cw^2 + eps)^2 cancel
+    // in the gradient (exactly, but for eps, when cw = w - wg: an eps below a float32 step of cw^2)
+    for (const [e, cc] of [[w - wg, cw], [h - hg, ch]]) {
+      const den = cc * cc + eps;
+      loss += (e * e) / den;
+      grad += (2 * Math.abs(e)) / den + (2 * e * e * Math.abs(cc)) / (den * den);
+    }
+  }
   if (conv > 0) {
     const sizes = [w, h, wg, hg].filter((v) => v > 0);
     const m = sizes.length ? Math.min(...sizes) : 0;
