@@ -84,12 +84,24 @@ function centreError(a: number, b: number, c: number, d: number): number {
 }
 
 /**
+ * The same for the kernel's own form of the offset in cxcywh and xywh (boxes.wgsl centre_gap):
+ * 2 (c - cg), or 2 (x - xg) + (w - wg), whose two terms may cancel.
+ */
+function gapError(A: ArrayLike<number>, i: number, B: ArrayLike<number>, j: number, format: string, axis: number): number {
+  if (format === 'xyxy') return 0;
+  const dc = 2 * (A[4 * i + axis] - B[4 * j + axis]);
+  const dw = format === 'xywh' ? A[4 * i + axis + 2] - B[4 * j + axis + 2] : 0;
+  const exact = Math.fround(dc) === dc && Math.fround(dw) === dw && Math.fround(dc + dw) === dc + dw;
+  return exact ? 0 : 2 * (Math.abs(dc) + Math.abs(dw));
+}
+
+/**
  * S for a pair of boxes (xyxy corners as the kernel sees them, `conv` the magnitude of the float32
  * conversion of the corners from another format, 0 for xyxy or when exact): [loss term, gradient term].
  */
-function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, eps: number, conv: number): [number, number] {
-  const ex = centreError(p[0], p[2], t[0], t[2]);
-  const ey = centreError(p[1], p[3], t[1], t[3]);
+function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, eps: number, conv: number, gap: [number, number] = [0, 0]): [number, number] {
+  const ex = Math.max(centreError(p[0], p[2], t[0], t[2]), gap[0]);
+  const ey = Math.max(centreError(p[1], p[3], t[1], t[3]), gap[1]);
   const w = Math.abs(p[2] - p[0]);
   const h = Math.abs(p[3] - p[1]);
   const wg = Math.abs(t[2] - t[0]);
@@ -190,7 +202,9 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
       for (let i = 0; i < n; i++) {
         for (let j = 0; j < m; j++) {
           const conv = Math.max(conversionError(A, i, format), conversionError(B, pair ? j : i, format));
-          const [ls, gs] = boxTerms(xyxy32(A, i, format), xyxy32(B, pair ? j : i, format), variant, eps, conv);
+          const jj = pair ? j : i;
+          const gap: [number, number] = [gapError(A, i, B, jj, format, 0), gapError(A, i, B, jj, format, 1)];
+          const [ls, gs] = boxTerms(xyxy32(A, i, format), xyxy32(B, jj, format), variant, eps, conv, gap);
           loss[i * m + j] = ls;
           if (!pair) {
             let gmax = 0;
@@ -324,7 +338,9 @@ function rowTerms(c: FuzzCase): Terms {
         const pj = P.prob(j);
         const qj = Q.prob(j);
         l += pj * (Math.abs(tch[i * len + j] - row(j)) / T + dmax) + (Math.abs(pj - qj) * (Math.abs(tch[i * len + j]) + Math.abs(row(j)))) / T;
-        grad[i * len + j] = (T * (pj + qj)) / div;
+        // p_j and q_j are exp(x/T - lse): the exponent carries u*(|x|/T + |lse|), and the kernel's lse
+        // is itself rounded (the CE kernel divides by the sum instead, so its S has no such term).
+        grad[i * len + j] = (T * (pj * (1 + Math.abs(tch[i * len + j]) / T + Math.abs(P.lse)) + qj * (1 + Math.abs(row(j)) / T + Math.abs(Q.lse)))) / div;
       }
       loss[i] = (T * T * l) / div;
     } else if (c.op === 'dice') {
