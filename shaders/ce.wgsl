@@ -33,6 +33,12 @@ fn ce_grad(j: u32, y: u32, x: f32, m: f32, s: f32, a: f32, wy: f32) -> f32 {
   return exp(x - m) / s * a - lsc * class_weight(j) - select(0.0, (1.0 - ls) * wy, j == y);
 }
 
+// Row i's share of the 'mean' denominator (denominator.wgsl): w[y_i], 0 for an ignored row.
+fn element_denominator(i: u32) -> f32 {
+  let y = in_labels[i];
+  return select(class_weight(min(u32(max(y, 0)), params.c - 1u)), 0.0, ce_ignored(y));
+}
+
 fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
   let c = params.c;
   let base = i * c;

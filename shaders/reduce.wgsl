@@ -4,15 +4,18 @@
 // adds the span's entries t, t + RWG, t + 2 RWG, ... (per of them, neighbouring lanes reading
 // neighbouring values) with compensated summation; the lanes' sums are then added pairwise in
 // workgroup memory, always in the same order, and the workgroup writes one value. The runtime
-// runs levels until one value is left, the last one scaled (1/count for 'mean'). The shape of
+// runs levels until one value is left, the last one scaled (1/count for 'mean') or, for a
+// denominator (denominator.wgsl), inverted. The shape of
 // the tree depends only on the count and the plan, so the same inputs give the same bits.
 
 override RWG: u32 = 64u;
 
+// invert (last level of a denominator's tree): write 1 / sum, 0 for a sum of 0.
 struct Reduce {
   count: u32,
   per: u32,
   scale: f32,
+  invert: u32,
 }
 
 @group(0) @binding(0) var<uniform> red: Reduce;
@@ -55,6 +58,8 @@ fn reduce_partials(
     }
   }
   if (lane == 0u) {
-    out_value[group] = lane_sums[0] * red.scale;
+    let sum = lane_sums[0];
+    let inverse = select(1.0 / select(sum, 1.0, sum == 0.0), 0.0, sum == 0.0);
+    out_value[group] = select(sum * red.scale, inverse, red.invert != 0u);
   }
 }

@@ -1,5 +1,6 @@
 import bceWgsl from '../../shaders/bce.wgsl?raw';
 import ceWgsl from '../../shaders/ce.wgsl?raw';
+import denominatorWgsl from '../../shaders/denominator.wgsl?raw';
 import commonWgsl from '../../shaders/common.wgsl?raw';
 import dflWgsl from '../../shaders/dfl.wgsl?raw';
 import diceWgsl from '../../shaders/dice.wgsl?raw';
@@ -42,7 +43,8 @@ export const LOGIT_KERNELS: Record<string, GpuKernel> = {
   bce_with_logits: elementwise('bce', bceWgsl),
   quality_focal: rowwise('qfl', qflWgsl, 'c', { uniforms: (p) => ({ beta: p.beta as number }) }),
   distribution_focal: rowwise('dfl', dflWgsl, 'k'),
-  cross_entropy: rowwise('ce', ceWgsl, 'c', {
+  cross_entropy: rowwise('ce', [ceWgsl, denominatorWgsl].join('\n'), 'c', {
+    denominator: 'main_denominator',
     uniforms: (p) => ({ ignore_index: p.ignoreIndex as number, label_smoothing: p.labelSmoothing as number }),
   }),
   kl_div: rowwise('kl', klWgsl, 'c', {

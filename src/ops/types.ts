@@ -61,6 +61,12 @@ export interface GpuKernel {
      */
     subgroup?: { shader: string; shaderId: string };
   };
+  /**
+   * The entry point that sums the op's data-dependent 'mean' denominator on the GPU
+   * (shaders/denominator.wgsl; the op's `element_denominator`), for inputs already on the device.
+   * An op with a `meanDenominator` and no such entry needs `avgFactor` there.
+   */
+  denominator?: string;
   /** `override` constants: values that change the compiled code. */
   overrides?(p: ResolvedParams, dims: Dims): Record<string, number>;
   /** Members of the shader's `Params` uniform, by name (sizes are added by the runtime). */

@@ -138,6 +138,8 @@ interface CallPlan {
   uniformBytes: number;
   /** Offset of the first reduction level's uniform slot (one slot per level after it). */
   redAt: number;
+  /** Offset of the denominator tree's first slot, when the 'mean' denominator is summed on the GPU. */
+  denomAt?: number;
 }
 
 /** The buffers of one call. */
@@ -148,8 +150,17 @@ interface CallBuffers {
   /** The reduction levels' intermediate sums (levels write here and into `partials` in turn). */
   partials2?: GPUBuffer;
   uniforms: GPUBuffer;
+  /** The GPU-summed 'mean' denominator's reciprocal (4 bytes), copied into the uniforms' scales. */
+  denominator?: GPUBuffer;
   /** Timestamp queries of the call's passes, and where they are resolved. */
   timing?: { querySet: GPUQuerySet; resolve: GPUBuffer; passes: string[] };
+}
+
+/** Byte offset of a uniform member (the runtime copies GPU-computed values into some). */
+function memberOffset(layout: ShaderInfo['uniforms'][string] | undefined, name: string): number {
+  const m = layout?.members.find((x) => x.name === name);
+  if (!m) throw new DetlossError('pipeline', `uniform ${layout?.name ?? '?'} has no member ${name}`);
+  return m.offset;
 }
 
 function isGpuBuffer(x: unknown): x is GPUBuffer {
@@ -349,24 +360,29 @@ export class Detloss {
       if (onDevice) throw new DetlossError('invalid_param', `${desc.name}: check: true needs host arrays; GPU buffers cannot be scanned without a readback`, 'check');
       checkFinite(desc, data);
     }
-    if (desc.meanDenominator && r.reduction === 'mean' && r.avgFactor === undefined && onDevice) {
+    const gk = this.requireKernel(desc);
+    // A 'mean' whose denominator depends on data the host does not have: summed on the GPU first.
+    const gpuDenominator = !!desc.meanDenominator && r.reduction === 'mean' && r.avgFactor === undefined && onDevice;
+    if (gpuDenominator && !gk.denominator) {
       throw new DetlossError('invalid_param', `${desc.name}: reduction 'mean' with GPU-resident inputs needs avgFactor (its denominator depends on the data)`, 'avgFactor');
     }
-    const gk = this.requireKernel(desc);
     const reduced = r.reduction !== 'none';
     const kernelKey = this.kernelKey(desc, r);
+    const denomKey = gpuDenominator ? this.kernelKey(desc, r, gk.denominator) : undefined;
     const kernelP = this.pipeline(kernelKey);
     const reduceP = reduced ? this.pipeline(this.reduceKey) : undefined;
+    const denomP = denomKey ? this.pipeline(denomKey) : undefined;
     // A call that fails before awaiting them must not leave a rejected promise unhandled.
     kernelP.catch(() => {});
     reduceP?.catch(() => {});
-    const scale = this.meanScale(desc, r, data);
+    denomP?.catch(() => {});
+    const scale = gpuDenominator ? 0 : this.meanScale(desc, r, data);
     const present = new Set(Object.keys(desc.inputs).filter((name) => (info[name]?.length ?? 0) > 0));
-    const plan = this.planCall(desc, gk, r, scale, present);
+    const plan = this.planCall(desc, gk, r, scale, present, gpuDenominator);
     // Every size check before any allocation: a problem too large is refused with nothing done.
     const outs = this.outputSizes(desc, r);
     for (const [name, arr] of Object.entries(data)) if (arr) this.checkSize(desc, name, arr.byteLength);
-    const timingPasses = this.timestamps ? (reduced ? ['fused', 'reduce'] : ['fused']) : undefined;
+    const timingPasses = this.timestamps ? [...(gpuDenominator ? ['denominator'] : []), 'fused', ...(reduced ? ['reduce'] : [])] : undefined;
     const timingBytes = (timingPasses?.length ?? 0) * 16;
     // The timestamps ride in the results' readback; the resident path reads them alone.
     const stagingPlan = readback ? this.stagingPlan(outs, timingBytes) : timingBytes ? [{ bytes: timingBytes, parts: [{ name: TIMESTAMPS, bytes: timingBytes, at: 0 }] }] : [];
@@ -430,12 +446,13 @@ export class Detloss {
       const partials = reduced ? acquire(Math.max(4, plan.totalPartials * 4), USAGE.STORAGE, 'partials', scratch) : undefined;
       const partials2 = plan.levels.length > 1 ? acquire(plan.levels[0].groups * 4, USAGE.STORAGE, 'partials2', scratch) : undefined;
       const uniforms = acquire(plan.uniformBytes, USAGE.UNIFORM | USAGE.COPY_DST, 'uniforms', scratch);
+      const denominator = gpuDenominator ? acquire(4, USAGE.STORAGE | USAGE.COPY_SRC, 'denominator', scratch) : undefined;
       const timing = timingPasses && {
         querySet: this.querySet(),
         resolve: acquire(timingBytes, USAGE.QUERY_RESOLVE | USAGE.COPY_SRC, 'timestamps', scratch),
         passes: timingPasses,
       };
-      bufs = { tensors, out, partials, partials2, uniforms, timing };
+      bufs = { tensors, out, partials, partials2, uniforms, timing, denominator };
     } catch (e) {
       discardAll();
       throw e;
@@ -447,9 +464,10 @@ export class Detloss {
       // Warm pipelines: encode and submit now. Cold ones: once they compile.
       let k = this.ready.get(kernelKey);
       let rk = reduced ? this.ready.get(this.reduceKey) : undefined;
+      let dk = denomKey ? this.ready.get(denomKey) : undefined;
       let submitted: Promise<NonNullable<Detloss['last']>> | undefined;
-      if (k && (!reduced || rk)) {
-        submitted = this.encode(desc, k, rk, r, plan, bufs, staging);
+      if (k && (!reduced || rk) && (!denomKey || dk)) {
+        submitted = this.encode(desc, k, rk, r, plan, bufs, staging, dk);
         submitted.catch(() => {}); // awaited below, unless the allocation failed first
       }
       const [validation, oom] = await allocErrors;
@@ -459,9 +477,9 @@ export class Detloss {
         throw new DetlossError('gpu_validation', `${desc.name}: the GPU refused this call's buffers: ${validation!.message}`);
       }
       if (!submitted) {
-        [k, rk] = await Promise.all([kernelP, reduceP]);
+        [k, rk, dk] = await Promise.all([kernelP, reduceP, denomP]);
         this.alive();
-        submitted = this.encode(desc, k, rk, r, plan, bufs, staging);
+        submitted = this.encode(desc, k, rk, r, plan, bufs, staging, dk);
       }
       const last = await submitted;
       this.alive();
@@ -651,7 +669,7 @@ export class Detloss {
   }
 
   /** The chunks, partials and packed uniforms of one call: plain data, no GPU work. */
-  private planCall(desc: OpDescriptor, gk: GpuKernel, r: Resolved, scale: number, present: ReadonlySet<string>): CallPlan {
+  private planCall(desc: OpDescriptor, gk: GpuKernel, r: Resolved, scale: number, present: ReadonlySet<string>, gpuDenominator = false): CallPlan {
     const info = this.shaderInfo(desc, gk);
     const rows = r.dims[desc.rows] ?? 0;
     // Bytes per row of every tensor split along the rows.
@@ -677,8 +695,8 @@ export class Detloss {
     const totalPartials = chunks.reduce((a, c) => a + c.threads, 0);
 
     const levels = reduced ? reduceLevels(totalPartials, this.plan, this.limits.maxComputeWorkgroupsPerDimension) : [];
-    // Uniforms: one slot per chunk, then one per reduction level.
-    const uniformBytes = (chunks.length + Math.max(1, levels.length)) * SLOT;
+    // Uniforms: one slot per chunk, then one per reduction level (then the denominator's levels).
+    const uniformBytes = (chunks.length + Math.max(1, levels.length) + (gpuDenominator ? levels.length : 0)) * SLOT;
     const uniforms = new ArrayBuffer(uniformBytes);
     const view = new DataView(uniforms);
     let flags = FLAG.grad * +r.wantGrad + FLAG.weight * +r.hasWeight + FLAG.gradOutput * +r.hasGradOutput;
@@ -694,8 +712,12 @@ export class Detloss {
     });
     const redAt = chunks.length * SLOT;
     const red = reflectShader(reduceWgsl).uniforms.red;
-    levels.forEach((l, i) => packUniform(red, { count: l.count, per: l.per, scale: i === levels.length - 1 ? scale : 1 }, view, redAt + i * SLOT, desc.name));
-    return { chunks, perRow, totalPartials, levels, uniforms, uniformBytes, redAt };
+    levels.forEach((l, i) => packUniform(red, { count: l.count, per: l.per, scale: i === levels.length - 1 ? scale : 1, invert: 0 }, view, redAt + i * SLOT, desc.name));
+    // The denominator's tree has the same shape (the same partials); its last level writes 1/sum,
+    // which is copied into every `scale` above (0 until then) before the passes that read it.
+    const denomAt = gpuDenominator ? redAt + levels.length * SLOT : undefined;
+    if (denomAt !== undefined) levels.forEach((l, i) => packUniform(red, { count: l.count, per: l.per, scale: 1, invert: +(i === levels.length - 1) }, view, denomAt + i * SLOT, desc.name));
+    return { chunks, perRow, totalPartials, levels, uniforms, uniformBytes, redAt, denomAt };
   }
 
   /**
@@ -710,6 +732,7 @@ export class Detloss {
     plan: CallPlan,
     bufs: CallBuffers,
     staging: Staging[],
+    denomK?: Kernel,
   ): Promise<NonNullable<Detloss['last']>> {
     const { chunks } = plan;
     const { out, partials, uniforms, timing } = bufs;
@@ -719,42 +742,61 @@ export class Detloss {
     let scopes: Promise<(GPUError | null)[]>;
     let last!: NonNullable<Detloss['last']>;
     // Each pass is timed when the context takes timestamps: its begin and end, at 2i and 2i + 1.
-    const timestampWrites = (i: number): GPUComputePassTimestampWrites | undefined =>
-      timing && { querySet: timing.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
-    try {
-      this.device.queue.writeBuffer(uniforms, 0, plan.uniforms);
-      const enc = this.device.createCommandEncoder({ label: `detloss:${desc.name}` });
-      let pass = enc.beginComputePass({ label: `detloss:${desc.name}:fused`, timestampWrites: timestampWrites(0) });
-      pass.setPipeline(k.pipeline);
+    const timestampWrites = (name: string): GPUComputePassTimestampWrites | undefined => {
+      const i = timing?.passes.indexOf(name) ?? -1;
+      return timing && i >= 0 ? { querySet: timing.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } : undefined;
+    };
+    // The chunked dispatches of one entry point of the op's module.
+    const chunked = (pass: GPUComputePassEncoder, kernel: Kernel, label: string) => {
+      pass.setPipeline(kernel.pipeline);
       for (const [i, c] of chunks.entries()) {
-        const entries: GPUBindGroupEntry[] = k.info.bindings.map((b) => ({
+        const entries: GPUBindGroupEntry[] = kernel.info.bindings.map((b) => ({
           binding: b.binding,
           resource: this.bindingResource(desc, b, c, i, r, bufs.tensors, out, partials, uniforms, plan.perRow),
         }));
-        pass.setBindGroup(0, this.device.createBindGroup({ label: `detloss:${desc.name}:chunk${i}`, layout: k.layout, entries }));
+        pass.setBindGroup(0, this.device.createBindGroup({ label: `detloss:${desc.name}:${label}${i}`, layout: kernel.layout, entries }));
         pass.dispatchWorkgroups(c.grid[0], c.grid[1]);
         dispatches++;
       }
-      if (reduceK) {
-        // The tree: level i reads the previous level's sums (the partials first) and writes its
-        // own; the levels take turns between the two scratch buffers, the last writes the loss.
+    };
+    // The tree: level i reads the previous level's sums (the partials first) and writes its own;
+    // the levels take turns between the two scratch buffers, and the last writes `into`.
+    const tree = (pass: GPUComputePassEncoder, rk: Kernel, slots: number, into: GPUBuffer, label: string) => {
+      pass.setPipeline(rk.pipeline);
+      const ping = [partials!, bufs.partials2 ?? partials!];
+      plan.levels.forEach((level, i) => {
+        const src = ping[i % 2];
+        const dst = i === plan.levels.length - 1 ? into : ping[(i + 1) % 2];
+        const entries: GPUBindGroupEntry[] = [
+          { binding: 0, resource: { buffer: uniforms, offset: slots + i * SLOT, size: rk.info.uniforms.red.size } },
+          { binding: 1, resource: { buffer: src, offset: 0, size: Math.max(4, level.count * 4) } },
+          { binding: 2, resource: { buffer: dst, offset: 0, size: Math.max(4, level.groups * 4) } },
+        ];
+        pass.setBindGroup(0, this.device.createBindGroup({ label: `detloss:${desc.name}:${label}${i}`, layout: rk.layout, entries }));
+        pass.dispatchWorkgroups(level.grid[0], level.grid[1]);
+        dispatches++;
+      });
+    };
+    try {
+      this.device.queue.writeBuffer(uniforms, 0, plan.uniforms);
+      const enc = this.device.createCommandEncoder({ label: `detloss:${desc.name}` });
+      if (denomK && reduceK && plan.denomAt !== undefined && bufs.denominator) {
+        // The data-dependent 'mean' denominator first: summed like the loss, its reciprocal then
+        // copied into the scale of every fused slot and of the loss's last tree level.
+        const pass = enc.beginComputePass({ label: `detloss:${desc.name}:denominator`, timestampWrites: timestampWrites('denominator') });
+        chunked(pass, denomK, 'denominator');
+        tree(pass, reduceK, plan.denomAt, bufs.denominator, 'denominator-reduce');
         pass.end();
-        pass = enc.beginComputePass({ label: `detloss:${desc.name}:reduce`, timestampWrites: timestampWrites(1) });
-        pass.setPipeline(reduceK.pipeline);
-        const ping = [partials!, bufs.partials2 ?? partials!];
-        plan.levels.forEach((level, i) => {
-          const last = i === plan.levels.length - 1;
-          const src = ping[i % 2];
-          const dst = last ? out.loss.buffer : ping[(i + 1) % 2];
-          const entries: GPUBindGroupEntry[] = [
-            { binding: 0, resource: { buffer: uniforms, offset: plan.redAt + i * SLOT, size: reduceK.info.uniforms.red.size } },
-            { binding: 1, resource: { buffer: src, offset: 0, size: Math.max(4, level.count * 4) } },
-            { binding: 2, resource: { buffer: dst, offset: 0, size: Math.max(4, level.groups * 4) } },
-          ];
-          pass.setBindGroup(0, this.device.createBindGroup({ label: `detloss:${desc.name}:reduce${i}`, layout: reduceK.layout, entries }));
-          pass.dispatchWorkgroups(level.grid[0], level.grid[1]);
-          dispatches++;
-        });
+        const runScale = memberOffset(k.info.uniforms.run, 'scale');
+        chunks.forEach((_, i) => enc.copyBufferToBuffer(bufs.denominator!, 0, uniforms, i * SLOT + runScale, 4));
+        enc.copyBufferToBuffer(bufs.denominator, 0, uniforms, plan.redAt + (plan.levels.length - 1) * SLOT + memberOffset(reduceK.info.uniforms.red, 'scale'), 4);
+      }
+      let pass = enc.beginComputePass({ label: `detloss:${desc.name}:fused`, timestampWrites: timestampWrites('fused') });
+      chunked(pass, k, 'chunk');
+      if (reduceK) {
+        pass.end();
+        pass = enc.beginComputePass({ label: `detloss:${desc.name}:reduce`, timestampWrites: timestampWrites('reduce') });
+        tree(pass, reduceK, plan.redAt, out.loss.buffer, 'reduce');
       }
       pass.end();
       if (timing) enc.resolveQuerySet(timing.querySet, 0, 2 * timing.passes.length, timing.resolve, 0);
@@ -862,7 +904,7 @@ export class Detloss {
   }
 
   /** What a kernel is compiled from; its key is `shader:entry:overrides`, never a size. */
-  private kernelKey(desc: OpDescriptor, r: Resolved): string {
+  private kernelKey(desc: OpDescriptor, r: Resolved, entry?: string): string {
     const gk = this.requireKernel(desc);
     if (!this.checked.has(desc.name)) {
       let problems: string[];
@@ -877,6 +919,7 @@ export class Detloss {
       this.checked.add(desc.name);
     }
     const constants = { WG, ...(gk.overrides?.(r.params, r.dims) ?? {}) };
+    if (entry) return this.defineKernel(gk.shaderId, gk.shader, entry, constants, desc.name);
     const how = this.rowStrategy(gk, r);
     if (how === 'subgroup') return this.defineKernel(gk.rows!.subgroup!.shaderId, gk.rows!.subgroup!.shader, gk.rows!.entry, constants, desc.name);
     return this.defineKernel(gk.shaderId, gk.shader, how === 'thread' ? gk.entry : gk.rows!.entry, constants, desc.name);

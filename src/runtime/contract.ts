@@ -36,7 +36,7 @@ export function contractProblems(op: OpDescriptor, info?: ShaderInfo): string[] 
 function shaderProblems(op: OpDescriptor, info: ShaderInfo): string[] {
   const gk = op.gpu!;
   const problems: string[] = [];
-  for (const entry of [gk.entry, ...(gk.rows ? [gk.rows.entry] : [])]) {
+  for (const entry of [gk.entry, ...(gk.rows ? [gk.rows.entry] : []), ...(gk.denominator ? [gk.denominator] : [])]) {
     if (!info.entries.includes(entry)) problems.push(`entry point ${entry} not in shader (has ${info.entries.join(', ')})`);
   }
   const defaults = Object.fromEntries(Object.entries(op.params).map(([k, s]) => [k, s.default]));

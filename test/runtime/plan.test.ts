@@ -91,6 +91,55 @@ describe('the reduction tree', () => {
   });
 });
 
+describe("a data-dependent 'mean' denominator summed on the GPU", () => {
+  const upload = (dl: Detloss, a: Float32Array | Int32Array) => {
+    const b = dl.device.createBuffer({ size: Math.max(16, a.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    dl.device.queue.writeBuffer(b, 0, a.buffer, a.byteOffset, a.byteLength);
+    return b;
+  };
+  it.each([
+    ['plain', {}],
+    ['class weights, ignored rows, label smoothing', { classWeight: true, ignoreIndex: 2, labelSmoothing: 0.1 }],
+    ['a weight, and every row ignored in a second call', { weight: true, ignoreIndex: 2 }],
+  ] as const)("cross_entropy 'mean' on resident inputs needs no avgFactor (%s), under every plan", async (_what, o) => {
+    const n = 3001;
+    const c = 7;
+    const logits = rand(n * c, 1, -4, 4);
+    const labels = Int32Array.from({ length: n }, (_, i) => (i * 5) % c);
+    const classWeight = rand(c, 3, 0.2, 2);
+    const weight = rand(n, 4, 0, 2);
+    const params = { ...('ignoreIndex' in o ? { ignoreIndex: o.ignoreIndex } : {}), ...('labelSmoothing' in o ? { labelSmoothing: o.labelSmoothing } : {}) };
+    const host = { logits: { data: logits, shape: [n, c] }, labels, ...('classWeight' in o ? { classWeight } : {}), ...('weight' in o ? { weight } : {}) };
+    const ref = cpu.run('cross_entropy', host, params);
+    for (const dl of [soft, hard, deep]) {
+      const gpu = {
+        logits: { buffer: upload(dl, logits), shape: [n, c] },
+        labels: { buffer: upload(dl, labels), shape: [n] },
+        ...('classWeight' in o ? { classWeight: { buffer: upload(dl, classWeight), shape: [c] } } : {}),
+        ...('weight' in o ? { weight: { buffer: upload(dl, weight), shape: [n] } } : {}),
+      };
+      const r = await dl.run('cross_entropy', gpu, params);
+      expect(maxRelErr(r.loss, ref.loss), dl.plan.kind).toBeLessThan(1e-5);
+      expect(maxRelErr(r.grad.logits, ref.grad.logits)).toBeLessThan(1e-5);
+      const res = await dl.runResident('cross_entropy', gpu, params);
+      const back = dl.device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const enc = dl.device.createCommandEncoder();
+      enc.copyBufferToBuffer(res.loss, 0, back, 0, 4);
+      dl.device.queue.submit([enc.finish()]);
+      await back.mapAsync(GPUMapMode.READ);
+      expect(Math.abs(new Float32Array(back.getMappedRange())[0] - ref.loss[0])).toBeLessThan(1e-5 * Math.abs(ref.loss[0]) + 1e-7);
+      back.unmap();
+      res.release();
+      if ('weight' in o) {
+        // Every row ignored: the denominator is 0, and 'mean' of nothing is 0 (ops.md).
+        const none = await dl.run('cross_entropy', { ...gpu, labels: { buffer: upload(dl, new Int32Array(n).fill(2)), shape: [n] } }, params);
+        expect(none.loss[0]).toBe(0);
+        expect(none.grad.logits.every((v) => v === 0)).toBe(true);
+      }
+    }
+  });
+});
+
 describe('GPU time from timestamps', () => {
   it('reports each pass of the last call, in the same readback', async () => {
     const timed = await nodeContext({ timestamps: true });

@@ -19,6 +19,7 @@ describe('descriptors agree with their shaders (wgsl_reflect)', () => {
       ['count', 0, 'u32'],
       ['per', 4, 'u32'],
       ['scale', 8, 'f32'],
+      ['invert', 12, 'u32'],
     ]);
     expect(info.overrides).toEqual(['RWG']);
     expect(info.bindings.map((b) => [b.name, b.kind])).toEqual([
