@@ -94,19 +94,24 @@ fn box_size(b: vec4<f32>) -> vec2<f32> {
   return select(b.zw - b.xy, b.zw, FORMAT != 0u);
 }
 
-// Twice the centre offset, pred minus target, from the inputs as given. Differences of nearby
-// coordinates come first: for small boxes far from the origin, (x1 + x2) - (x1g + x2g) in f32
-// would lose the offset to rounding (and cxcywh centres that are equal give exactly 0).
+// Twice the centre offset, pred minus target, from the inputs as given, in whichever order rounds
+// less: differences of corners first, (x1 - x1g) + (x2 - x2g), or sums first, (x1 + x2) - (x1g +
+// x2g). A sum rounds by a step of its size, so the order whose partial results are smaller wins:
+// differences for small boxes far from the origin, sums for an inverted box (x2 < x1) around 0,
+// whose corners would otherwise swamp a small offset. cxcywh centres need one subtraction.
+fn gap_of(a: vec2<f32>, b: vec2<f32>, c: vec2<f32>, d: vec2<f32>) -> vec2<f32> {
+  return select(a + b, c - d, abs(c) + abs(d) < abs(a) + abs(b));
+}
 fn centre_gap(pb: vec4<f32>, tb: vec4<f32>) -> vec2<f32> {
   switch FORMAT {
     case 1u: {
       return 2.0 * (pb.xy - tb.xy);
     }
     case 2u: {
-      return 2.0 * (pb.xy - tb.xy) + (pb.zw - tb.zw);
+      return gap_of(2.0 * (pb.xy - tb.xy), pb.zw - tb.zw, 2.0 * pb.xy + pb.zw, 2.0 * tb.xy + tb.zw);
     }
     default: {
-      return (pb.xy - tb.xy) + (pb.zw - tb.zw);
+      return gap_of(pb.xy - tb.xy, pb.zw - tb.zw, pb.xy + pb.zw, tb.xy + tb.zw);
     }
   }
 }

@@ -75,12 +75,19 @@ export interface Terms {
   rowOf(k: number): number;
 }
 
-/** Magnitude (in units of u) of the float32 rounding of `x1 + x2 - x1g - x2g`: 0 when every partial sum is exact. */
+/**
+ * Magnitude (in units of u) of the float32 rounding of `x1 + x2 - x1g - x2g` in the order the
+ * kernel takes (boxes.wgsl gap_of: corner differences first, or sums first, whichever has the
+ * smaller partial results): 0 when its partial results are exact, else twice their size.
+ */
+function orderedError(p1: number, p2: number, s1: number, s2: number): number {
+  const f = Math.fround;
+  const [a, b, sign] = Math.abs(f(s1)) + Math.abs(f(s2)) < Math.abs(f(p1)) + Math.abs(f(p2)) ? [s1, s2, -1] : [p1, p2, 1];
+  const exact = f(a) === a && f(b) === b && f(a + sign * b) === a + sign * b;
+  return exact ? 0 : 2 * (Math.abs(a) + Math.abs(b));
+}
 function centreError(a: number, b: number, c: number, d: number): number {
-  const s1 = a + b;
-  const s2 = c + d;
-  const exact = Math.fround(s1) === s1 && Math.fround(s2) === s2 && Math.fround(s1 - s2) === s1 - s2;
-  return exact ? 0 : 2 * (Math.abs(a) + Math.abs(b) + Math.abs(c) + Math.abs(d));
+  return orderedError(a - c, b - d, a + b, c + d);
 }
 
 /**
@@ -90,9 +97,9 @@ function centreError(a: number, b: number, c: number, d: number): number {
 function gapError(A: ArrayLike<number>, i: number, B: ArrayLike<number>, j: number, format: string, axis: number): number {
   if (format === 'xyxy') return 0;
   const dc = 2 * (A[4 * i + axis] - B[4 * j + axis]);
-  const dw = format === 'xywh' ? A[4 * i + axis + 2] - B[4 * j + axis + 2] : 0;
-  const exact = Math.fround(dc) === dc && Math.fround(dw) === dw && Math.fround(dc + dw) === dc + dw;
-  return exact ? 0 : 2 * (Math.abs(dc) + Math.abs(dw));
+  if (format === 'cxcywh') return Math.fround(dc) === dc ? 0 : 2 * Math.abs(dc);
+  const dw = A[4 * i + axis + 2] - B[4 * j + axis + 2];
+  return orderedError(dc, dw, 2 * A[4 * i + axis] + A[4 * i + axis + 2], 2 * B[4 * j + axis] + B[4 * j + axis + 2]);
 }
 
 /**

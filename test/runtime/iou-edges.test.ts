@@ -198,6 +198,16 @@ describe('small boxes far from the origin: the kernels work relative to the targ
     const ref = cpu.run('pairwise_iou', { a, b }, { variant: 'giou', format: 'cxcywh' });
     near(r.loss, ref.loss, 1e-5);
   });
+  it('an inverted box around 0 does not swamp a small centre offset (pairwise diou, xyxy; from the fuzzer)', async () => {
+    // (x1 - x1g) + (x2 - x2g) rounds at the size of the corners, 2; (x1 + x2) - (x1g + x2g) does not.
+    const a = Float32Array.of(-0.0004200513940304518, -0.0006554941646754742, 0.0010548339923843741, 0.00027676307945512235);
+    const b = { data: Float32Array.of(2, 2, -2, -2), shape: [1, 4] };
+    for (const variant of ['diou', 'ciou']) {
+      const r = await dl.run('pairwise_iou', { a, b }, { variant });
+      const ref = cpu.run('pairwise_iou', { a, b }, { variant });
+      near(r.loss, ref.loss, 1e-5);
+    }
+  });
   it.each(['iou', 'giou', 'diou', 'ciou'])('pairwise_iou %s, cxcywh and xywh', async (variant) => {
     for (const format of ['cxcywh', 'xywh']) {
       const options = { variant, format };
