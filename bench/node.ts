@@ -8,19 +8,11 @@ import { createRequire } from 'node:module';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgpu';
 import { createDetloss, type DetlossContext } from '../src/index';
+import { REQUESTED_LIMITS } from '../src/runtime/context';
 import { createHarness, createTimedDetloss } from './harness';
 
 /** Optional features the bench asks for when the adapter has them (GPU timestamps, subgroups). */
 const FEATURES = ['timestamp-query', 'subgroups'] as const;
-/** The limits src/runtime/context.ts asks for, at the adapter's values. */
-const LIMITS: (keyof GPUSupportedLimits)[] = [
-  'maxStorageBufferBindingSize',
-  'maxBufferSize',
-  'maxComputeWorkgroupsPerDimension',
-  'maxStorageBuffersPerShaderStage',
-  'maxComputeInvocationsPerWorkgroup',
-  'maxComputeWorkgroupStorageSize',
-];
 
 function webgpuVersion(): string {
   try {
@@ -39,7 +31,7 @@ export function openNodeBench() {
       if (!adapter) throw new Error('no WebGPU adapter in Node (Dawn found no Vulkan driver: set VK_ICD_FILENAMES)');
       const requiredFeatures = FEATURES.filter((f) => adapter.features.has(f));
       const requiredLimits: Record<string, number> = {};
-      for (const k of LIMITS) requiredLimits[k] = adapter.limits[k] as number;
+      for (const k of REQUESTED_LIMITS) requiredLimits[k] = adapter.limits[k] as number;
       device = await adapter.requestDevice({ label: 'detloss-bench', requiredFeatures: requiredFeatures as GPUFeatureName[], requiredLimits });
       const info = adapter.info;
       const facts = {

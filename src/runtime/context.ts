@@ -1090,6 +1090,16 @@ export function checkOptions(options: unknown): asserts options is DetlossOption
   if (gpu !== undefined && (typeof gpu !== 'object' || gpu === null || typeof gpu.requestAdapter !== 'function')) bad('gpu', 'a GPU (navigator.gpu, or create([]) from the webgpu package)', gpu);
 }
 
+/** The limits a context's device is requested with, at the adapter's own values. */
+export const REQUESTED_LIMITS: readonly (keyof GPUSupportedLimits)[] = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupStorageSize',
+];
+
 /**
  * The device a context runs on: the given one, or a new one from `navigator.gpu` (or `options.gpu`)
  * with the adapter's own limits. Throws `DetlossError('no_webgpu')` saying what is missing.
@@ -1116,16 +1126,8 @@ export async function openDevice(options: DetlossOptions = {}): Promise<{ device
         'adapter (SwiftShader) with --enable-unsafe-webgpu; check chrome://gpu for why WebGPU is disabled.',
     );
   }
-  const want: (keyof GPUSupportedLimits)[] = [
-    'maxStorageBufferBindingSize',
-    'maxBufferSize',
-    'maxComputeWorkgroupsPerDimension',
-    'maxStorageBuffersPerShaderStage',
-    'maxComputeInvocationsPerWorkgroup',
-    'maxComputeWorkgroupStorageSize',
-  ];
   const requiredLimits: Record<string, number> = {};
-  for (const k of want) requiredLimits[k] = adapter.limits[k] as number;
+  for (const k of REQUESTED_LIMITS) requiredLimits[k] = adapter.limits[k] as number;
   // Timestamps only when asked for: some browsers expose them only behind a flag, and they cost a query set.
   const requiredFeatures: GPUFeatureName[] = options.timestamps && adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
   // Subgroups cost nothing to ask for; the subgroup-per-row kernels need them.
