@@ -34,6 +34,8 @@
  *   orders it), so S adds 2*(|centre| + |size|)/min size to the loss and that over min size^2 to
  *   gradients where the conversion is inexact; gradients add the iou/enclosure partials
  *   (w + h)/union and (cw + ch)/(cw*ch) that cancel at identical or nested boxes.
+ * - A near tie of boxes (two corners that min/max compare, within float32 rounding of each other
+ *   but not equal) may fall on either side in float32: the gradient of either side holds there.
  * - The first float32 rounding of the kernel's input transform is a float32 limit, not a defect:
  *   the GPU may match either the CPU on the inputs as given or the CPU on that rounded transform
  *   (regression: d = fround(pred - target); boxes: the xyxy corners rounded to float32, as the
@@ -151,6 +153,38 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, e
   return [loss, grad];
 }
 
+/**
+ * (Size of the corners in the kernel's frame) / (the smaller overlap width): how far the rounding
+ * of an overlap width, relative to the width, is amplified. The frame is the one boxes.wgsl's
+ * pair_to_xyxy takes: moved to the second box's reference point on an axis where the two points
+ * are closer to each other than either is to 0 (cxcywh, xywh), else as given.
+ */
+function overlapConditioning(A: ArrayLike<number>, B: ArrayLike<number>, i: number, j: number, format: string, pa: number[], pb: number[]): number {
+  // The widths themselves from the exact (float64) corners: float32 ones may not resolve them.
+  const ea = xyxy64(A, i, format);
+  const eb = xyxy64(B, j, format);
+  const iw = Math.min(ea[2], eb[2]) - Math.max(ea[0], eb[0]);
+  const ih = Math.min(ea[3], eb[3]) - Math.max(ea[1], eb[1]);
+  if (!(iw > 0 && ih > 0)) return 0;
+  const mag = (axis: number) => {
+    const corners = Math.max(Math.abs(pa[axis]), Math.abs(pa[axis + 2]), Math.abs(pb[axis]), Math.abs(pb[axis + 2]));
+    if (format === 'xyxy') return corners;
+    const a = A[4 * i + axis];
+    const b = B[4 * j + axis];
+    const moved = Math.abs(a - b) < Math.min(Math.abs(a), Math.abs(b));
+    return moved ? Math.abs(a - b) + Math.max(Math.abs(A[4 * i + axis + 2]), Math.abs(B[4 * j + axis + 2])) : corners;
+  };
+  return Math.max(mag(0) / iw, mag(1) / ih);
+}
+
+/** xyxy corners of box i in float64. */
+function xyxy64(src: ArrayLike<number>, i: number, format: string): number[] {
+  const [a, b, c, d] = [src[4 * i], src[4 * i + 1], src[4 * i + 2], src[4 * i + 3]];
+  if (format === 'cxcywh') return [a - c / 2, b - d / 2, a + c / 2, b + d / 2];
+  if (format === 'xywh') return [a, b, a + c, b + d];
+  return [a, b, c, d];
+}
+
 /** Magnitude of the float32 rounding of box i's corners converted from `format` (0 when exact or xyxy). */
 function conversionError(src: ArrayLike<number>, i: number, format: string): number {
   if (format === 'xyxy') return 0;
@@ -211,13 +245,23 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
           const conv = Math.max(conversionError(A, i, format), conversionError(B, pair ? j : i, format));
           const jj = pair ? j : i;
           const gap: [number, number] = [gapError(A, i, B, jj, format, 0), gapError(A, i, B, jj, format, 1)];
-          const [ls, gs] = boxTerms(xyxy32(A, i, format), xyxy32(B, jj, format), variant, eps, conv, gap);
+          const pa = xyxy32(A, i, format);
+          const pb = xyxy32(B, jj, format);
+          const [ls, gs] = boxTerms(pa, pb, variant, eps, conv, gap);
           loss[i * m + j] = ls;
           if (!pair) {
             let gmax = 0;
             for (let q = 0; q < 4; q++) gmax = Math.max(gmax, Math.abs(cpuGrad?.[4 * i + q] ?? 0));
             const up = Math.abs(upstream[i]);
-            for (let q = 0; q < 4; q++) grad[4 * i + q] = gs + (up > 0 ? gmax / up : 0);
+            // A near tie: two corners the min/max compare lie within float32 rounding of each other,
+            // so the side that bounds the intersection or the enclosing box (whose gradient it gets;
+            // ops.md splits an exact tie) is not decided by the data: any one-sided gradient holds.
+            const tie = [0, 1, 2, 3].some((q) => Math.abs(pa[q] - pb[q]) <= 4 * U * (Math.abs(pa[q]) + Math.abs(pb[q])) && pa[q] !== pb[q]);
+            const flip = tie ? (4 * gmax) / (kOf(c) * U) : 0;
+            // The overlap widths are differences of corners: their rounding, relative to the width,
+            // reaches every gradient term divided by them (1/iw in a log IoU, for a thin overlap).
+            const thin = (gmax * overlapConditioning(A, B, i, jj, format, pa, pb)) / Math.max(up, 1e-300);
+            for (let q = 0; q < 4; q++) grad[4 * i + q] = gs + (up > 0 ? (gmax + flip) / up + thin : 0);
           }
         }
       }

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DetlossContext } from '../../src/api';
-import { FUZZ_OPS } from '../fuzz/cases';
-import { failureClasses, fuzzRun } from '../fuzz/runner';
+import { FUZZ_OPS, generateCase } from '../fuzz/cases';
+import { checkCase, failureClasses, fuzzRun } from '../fuzz/runner';
 import { nodeContext } from '../helpers/node-gpu';
 
 const SEED = 9;
@@ -40,4 +40,36 @@ describe('differential fuzzing (GPU against cpu.run)', () => {
     for (const op of FUZZ_OPS) expect(report.cases[op], `cases of ${op}`).toBeGreaterThanOrEqual(MIN_PER_OP);
     expect(classes.map((k) => `${k.key} (${k.count}x): ${k.first.message}\n${k.first.repro}`)).toEqual([]);
   }, CAP_MS + 60_000);
+});
+
+describe('the tolerance rule catches planted defects', () => {
+  // A context whose results are off by a little (a relative 1e-3 on one value, or a gradient
+  // element's sign): the rule must flag most cases of every op; a rule that excused anything
+  // would pass them all.
+  const planted = (how: 'loss' | 'grad') =>
+    ({
+      run: async (...a: Parameters<DetlossContext['run']>) => {
+        const r = await def.run(...a);
+        if (how === 'loss' && r.loss.length) r.loss[0] = r.loss[0] * 1.001 + 1e-3;
+        const g = Object.values(r.grad)[0];
+        if (how === 'grad' && g?.length) g[0] = -g[0] + 1e-3;
+        return r;
+      },
+    }) as unknown as DetlossContext;
+  it.each(['loss', 'grad'] as const)('a %s off by a little is flagged', async (how) => {
+    const ctx = planted(how);
+    let flagged = 0;
+    let tried = 0;
+    for (const op of FUZZ_OPS) {
+      if (how === 'grad' && op === 'pairwise_iou') continue; // no gradient
+      for (let i = 0; i < 4; i++) {
+        const c = generateCase(SEED + 1, i, { op });
+        if (c.tags.includes('invalid')) continue;
+        tried++;
+        if (await checkCase(ctx, c)) flagged++;
+      }
+    }
+    expect(tried).toBeGreaterThan(20);
+    expect(flagged / tried).toBeGreaterThan(0.8);
+  });
 });
