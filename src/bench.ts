@@ -437,21 +437,26 @@ export function benchTable(res: BenchResult): string {
     const get = (w: Contender) => res.rows.find((r) => r.op === c.op && r.n === c.n && JSON.stringify(r.params) === JSON.stringify(c.params) && r.contender === w)?.medianMs;
     return `| ${c.label} | ${c.n.toExponential(0)} | ${ms(get('detloss-gpu'))} | ${ms(get('detloss-gpu-rows'))} | ${ms(get('detloss-gpu-resident'))} | ${ms(get('detloss-cpu'))} | ${ms(get('tfjs-webgpu'))} | ${ms(get('tfjs-cpu'))} | ${ms(get('copy'))} | ${fmtX(c.speedup['tfjs-webgpu'])} | ${fmtX(c.speedup['detloss-cpu'])} | ${pct(c.bandwidthFraction)} | ${c.dispatches.detloss} / ${c.dispatches.tfjs ?? '-'} |`;
   });
-  const first = res.cases.filter((c) => c.firstCall).map((c) => `| ${c.label} | ${ms(c.firstCall!.coldMs)} | ${ms(c.firstCall!.warmMs)} |`);
-  const notes = res.cases
-    .filter((c) => c.skipped)
-    .map((c) => `- ${c.label} N=${c.n.toExponential(0)}: ${skipNotes(c.skipped!).join('; ')}`);
+  return [...head, ...lines, ...tableTail(res, ms)].join('\n');
+}
+
+/**
+ * What follows both tables' rows: the first-call table, then `extra` (the Node bench's plans and
+ * passes), the contenders not timed, the cases not measured and the ops without a kernel.
+ */
+function tableTail(res: BenchResult, fmt: (x: number | undefined) => string, extra: string[] = []): string[] {
+  const first = res.cases.filter((c) => c.firstCall).map((c) => `| ${c.label} | ${fmt(c.firstCall!.coldMs)} | ${fmt(c.firstCall!.warmMs)} |`);
+  const notes = res.cases.filter((c) => c.skipped).map((c) => `- ${c.label} N=${c.n.toExponential(0)}: ${skipNotes(c.skipped!).join('; ')}`);
   return [
-    ...head,
-    ...lines,
     '',
     '| op | first call, cold (compile) ms | first call after warmup() ms |',
     '| --- | ---: | ---: |',
     ...first,
+    ...extra,
     ...(notes.length ? ['', ...notes] : []),
     ...(res.failures.length ? ['', ...res.failures.map((f) => `- ${f.label} N=${f.n.toExponential(0)}: FAILED, not measured: ${f.error}`)] : []),
     ...(res.skippedOps.length ? ['', `Not benchmarked (no GPU kernel yet): ${res.skippedOps.join(', ')}.`] : []),
-  ].join('\n');
+  ];
 }
 
 /** A bar chart of detloss's speed-up over TF.js webgpu per case and N (log scale), as SVG. */
@@ -566,22 +571,10 @@ function nodeBenchTable(res: BenchResult): string {
     const gpu = (w: Contender) => row(w)?.gpuMedianMs;
     return `| ${c.label} | ${c.n.toExponential(0)} | ${msN(get('detloss-gpu'))} | ${msN(get('detloss-gpu-resident'))} | ${msN(gpu('detloss-gpu-resident'))} | ${msN(get('detloss-gpu-pipelined'))} | ${msN(gpu('detloss-gpu-pipelined'))} | ${msN(get('detloss-cpu'))} | ${msN(get('tfjs-webgpu'))} | ${msN(get('tfjs-cpu'))} | ${msN(get('copy'))} | ${msN(gpu('copy'))} | ${fmtX(c.speedup['tfjs-webgpu'])} | ${pct(c.bandwidthFraction)} | ${pct(c.gpuBandwidthFraction)} | ${c.dispatches.detloss} / ${c.dispatches.tfjs ?? '-'} |`;
   });
-  const first = res.cases.filter((c) => c.firstCall).map((c) => `| ${c.label} | ${msN(c.firstCall!.coldMs)} | ${msN(c.firstCall!.warmMs)} |`);
   const plans = res.cases.filter((c) => c.plan !== undefined || c.passes).map((c) => {
     const passes = c.passes ? ` passes: ${c.passes.map((p) => `${p.name} ${msN(p.gpuMs)} ms`).join(', ')}` : '';
     return `- ${c.label} N=${c.n.toExponential(0)}:${c.plan !== undefined ? ` \`${JSON.stringify(c.plan)}\`` : ''}${passes}`;
   });
-  const notes = res.cases.filter((c) => c.skipped).map((c) => `- ${c.label} N=${c.n.toExponential(0)}: ${skipNotes(c.skipped!).join('; ')}`);
-  return [
-    ...head,
-    ...lines,
-    '',
-    '| op | first call, cold (compile) ms | first call after warmup() ms |',
-    '| --- | ---: | ---: |',
-    ...first,
-    ...(plans.length ? ['', 'Launch plans (`stats().plan`) and the last resident call\'s passes:', '', ...plans] : []),
-    ...(notes.length ? ['', ...notes] : []),
-    ...(res.failures.length ? ['', ...res.failures.map((f) => `- ${f.label} N=${f.n.toExponential(0)}: FAILED, not measured: ${f.error}`)] : []),
-    ...(res.skippedOps.length ? ['', `Not benchmarked (no GPU kernel yet): ${res.skippedOps.join(', ')}.`] : []),
-  ].join('\n');
+  const extra = plans.length ? ['', 'Launch plans (`stats().plan`) and the last resident call\'s passes:', '', ...plans] : [];
+  return [...head, ...lines, ...tableTail(res, msN, extra)].join('\n');
 }
