@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
 import { pairwiseValue } from '../../src/cpu/iou';
 import { rand } from '../helpers/counting';
+import { LOSS_VARIANTS } from '../helpers/box-grid';
 
 /** Degenerate pred/target pairs, xyxy. */
 const PAIRS: Record<string, [number[], number[]]> = {
@@ -31,16 +32,7 @@ const PAIRS: Record<string, [number[], number[]]> = {
   'negative height target': [[0, 0, 2, 2], [0, 2, 2, 0]],
 };
 
-const VARIANTS: Record<string, unknown>[] = [
-  { variant: 'iou', mode: 'linear' },
-  { variant: 'iou', mode: 'square' },
-  { variant: 'iou', mode: 'log' },
-  { variant: 'giou' },
-  { variant: 'diou' },
-  { variant: 'ciou' },
-  { variant: 'eiou' },
-  { variant: 'siou' },
-];
+const VARIANTS: Record<string, unknown>[] = [...LOSS_VARIANTS];
 
 const name = (p: Record<string, unknown>) => `${p.variant}${p.mode ? `-${p.mode}` : ''}`;
 const allFinite = (a: ArrayLike<number>) => Array.from(a).every(Number.isFinite);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
 import { aspectAngle } from '../../src/cpu/iou';
 import { rand } from '../helpers/counting';
+import { LOSS_VARIANTS } from '../helpers/box-grid';
 
 type Format = 'xyxy' | 'cxcywh' | 'xywh';
 
@@ -98,16 +99,7 @@ function checkGradient(params: { variant: string; format: Format; mode?: string 
   expect(checked).toBeGreaterThan(0.95 * 4 * n);
 }
 
-const VARIANTS: { variant: string; mode?: string }[] = [
-  { variant: 'iou', mode: 'linear' },
-  { variant: 'iou', mode: 'square' },
-  { variant: 'iou', mode: 'log' },
-  { variant: 'giou' },
-  { variant: 'diou' },
-  { variant: 'ciou' },
-  { variant: 'eiou' },
-  { variant: 'siou' },
-];
+const VARIANTS: { variant: string; mode?: string }[] = [...LOSS_VARIANTS];
 const FORMATS: Format[] = ['xyxy', 'cxcywh', 'xywh'];
 
 describe('iou_loss: CPU gradients equal central finite differences', () => {
