@@ -19,7 +19,7 @@ export default defineConfig({
     // DetlossError prints as one (not as "e [DetlossError]") and stack traces read.
     minify: false,
     lib: {
-      entry: { index: 'src/index.ts', cli: 'src/cli.ts' },
+      entry: { index: 'src/index.ts', cli: 'src/tools/cli.ts' },
       formats: ['es'],
     },
     rollupOptions: {

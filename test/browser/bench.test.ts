@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BenchResult, CONTENDERS, benchSvg, benchTable, defaultCases } from '../../src/bench';
+import { type BenchResult, CONTENDERS, benchSvg, benchTable, defaultCases } from '../../src/tools/bench';
 
 /**
  * `detloss bench`: the report it writes (from a made-up result), and a small run end to end in

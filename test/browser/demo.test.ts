@@ -4,7 +4,7 @@ import type { Page } from 'puppeteer-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
-import { openPage, serveStatic, type GpuPage } from '../../src/node/browser';
+import { openPage, serveStatic, type GpuPage } from '../../src/tools/browser';
 
 const demoConfig = fileURLToPath(new URL('../../demo/vite.config.ts', import.meta.url));
 const demoDist = fileURLToPath(new URL('../../demo/dist/', import.meta.url));

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
-import { openGpuPage, type GpuPage } from '../../src/node/browser';
+import { openGpuPage, type GpuPage } from '../../src/tools/browser';
 import { EDGE_FORMATS, LOSS_VARIANTS, PAIR_VARIANTS, REPORTED, compare, gridBoxes, rowScale, showBox, singlePairs } from '../helpers/box-grid';
 
 // Issue 9, defect 1 in headless Chromium: the box kernels on the integer grid with zero widths and

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
-import { openGpuPage, runInPage, type GpuPage } from '../../src/node/browser';
+import { openGpuPage, runInPage, type GpuPage } from '../../src/tools/browser';
 import { LOGIT_OP_NAMES, logitInputs, type Tensor } from '../helpers/logit-inputs';
 
 const dist = fileURLToPath(new URL('../../dist/', import.meta.url));

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import commonWgsl from '../../shaders/common.wgsl?raw';
 import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import { cpu } from '../../src/cpu';
-import { openPage, type GpuPage } from '../../src/node/browser';
+import { openPage, type GpuPage } from '../../src/tools/browser';
 import { maxRelErr, rand } from '../helpers/counting';
 
 /**

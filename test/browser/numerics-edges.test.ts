@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
-import { openGpuPage, runInPage, type GpuPage } from '../../src/node/browser';
+import { openGpuPage, runInPage, type GpuPage } from '../../src/tools/browser';
 import { BALANCED_CASES, balancedDiffs, balancedTolerance, FOCAL_CASES, focalMismatches, klNearIdenticalCase, type HostTensor } from '../helpers/numerics-cases';
 
 /**

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { OPS } from '../../src/ops/registry';
-import { fixtureFiles, formatOutcome, runParity } from '../../src/parity';
+import { fixtureFiles, formatOutcome, runParity } from '../../src/tools/parity';
 
 const dist = fileURLToPath(new URL('../../dist/', import.meta.url));
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));

@@ -4,7 +4,7 @@
 // empty gradients on the resident path.
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPage, serveStatic, type GpuPage } from '../../src/node/browser';
+import { openPage, serveStatic, type GpuPage } from '../../src/tools/browser';
 
 const dist = fileURLToPath(new URL('../../dist/', import.meta.url));
 const PAGE = `<!doctype html><meta charset="utf-8"><title>detloss runtime edges</title>

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adapterStem, nodeBenchFiles, nodeCases } from '../../src/bench';
+import { adapterStem, nodeBenchFiles, nodeCases } from '../../src/tools/bench';
 
 /**
  * `detloss bench --node`: the same benchmark on Node's WebGPU (Dawn over SwiftShader here), no

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { distDirOf } from './node/browser';
+import { distDirOf } from './browser';
 import { fixtureFiles, formatOutcome, runParity } from './parity';
 import { benchTable, defaultCases, nodeBenchFiles, nodeBenchModule, nodeCases, runBench, writeBench, type BenchResult } from './bench';
 

@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { OPS } from './ops/registry';
-import { findChromium, openPage, serveStatic } from './node/browser';
+import { OPS } from '../ops/registry';
+import { findChromium, openPage, serveStatic } from './browser';
 
 /** One benchmark case, as the page takes it (bench/page.ts). */
 export interface BenchCase {

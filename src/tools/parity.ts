@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCpu } from './cpu/run';
-import { compareCase, caseInputs, caseOptions, parseFixtures, type Comparison, type FixtureCase } from './fixtures';
-import { OPS } from './ops/registry';
-import { openGpuPage, runInPage } from './node/browser';
+import { runCpu } from '../cpu/run';
+import { compareCase, caseInputs, caseOptions, parseFixtures, type Comparison, type FixtureCase } from '../fixtures';
+import { OPS } from '../ops/registry';
+import { openGpuPage, runInPage } from './browser';
 
 export interface CaseOutcome {
   name: string;
