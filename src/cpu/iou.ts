@@ -1,4 +1,4 @@
-import type { CpuForward, CpuInputs, Dims, ResolvedParams } from '../ops/types';
+import type { CpuForward, CpuInputs, Dims, ResolvedParams } from './types';
 
 /**
  * The box IoU family in float64 (ops.md, "Box losses" and "Pairwise matrices"):

@@ -3,7 +3,7 @@
  * the classification losses. Every sigmoid, softplus and softmax is in its stable form, so
  * logits of ±100 give finite losses and gradients.
  */
-import type { CpuForward, CpuInputs, Dims, ResolvedParams } from '../ops/types';
+import type { CpuForward, CpuInputs, Dims, ResolvedParams } from './types';
 import { sdiv } from './iou';
 
 /** log(1 + exp(x)) without overflow. */

@@ -1,4 +1,4 @@
-import type { CpuForward, CpuInputs, ResolvedParams } from '../ops/types';
+import type { CpuForward, CpuInputs, ResolvedParams } from './types';
 
 /** Per-element loss and d loss / d diff for the L1 family, in float64 (ops.md, "Regression"). */
 type Elementwise = (d: number, p: ResolvedParams) => [number, number];

@@ -1,8 +1,5 @@
-import type { OpDescriptor } from '../ops/types';
-import { hostInputs } from '../ops/inputs';
-import { resolve, type SharedOptions } from '../ops/validate';
-import { getOp } from '../ops/registry';
-import { fail } from '../ops/types';
+import { DetlossError } from '../errors';
+import type { CpuForward } from './types';
 
 /** Result of the CPU reference: float64, same names and shapes as the GPU's. */
 export interface CpuResult {
@@ -14,33 +11,25 @@ export interface CpuResult {
   grad: Record<string, Float64Array>;
 }
 
-const toF64 = (a: ArrayLike<number> | undefined) => (a ? Float64Array.from(a) : undefined);
+/** How a validated call is reduced (what src/ops/validate.ts settled). */
+export interface CpuReduction {
+  reduction: 'none' | 'mean' | 'sum';
+  /** Elements of the `'none'` output, and its shape. */
+  outCount: number;
+  outShape: number[];
+  /** `'mean'` divides by this when given (mmdetection's `avg_factor`). */
+  avgFactor?: number;
+  /** Otherwise by this, asked only for `'mean'` (the op's own denominator), or else by `outCount`. */
+  meanDenominator?: () => number | undefined;
+  wantGrad: boolean;
+}
 
 /**
- * Runs an op on the float64 CPU reference. Synchronous; same names, options and shapes as `dl.run`.
- *
- * @example
- * import { cpu } from 'detloss';
- * const r = cpu.run('smooth_l1', { pred, target }, { beta: 0.11, reduction: 'mean' });
- * r.loss[0]; r.grad.pred;
+ * Applies `weight`, the reduction and the upstream gradient to an op's unreduced CPU forward pass:
+ * the loss as `cpu.run` returns it and, when wanted, the gradients of that loss.
  */
-export function runCpu(opName: string | OpDescriptor, inputs: Record<string, unknown>, options: SharedOptions & Record<string, unknown> = {}): CpuResult {
-  const op: OpDescriptor = getOp(opName);
-  const { data, info } = hostInputs(op.name, inputs);
-  const r = resolve(op, info, options, true);
-  op.validate?.(data, r.params, r.dims, r.given);
-  if (r.check) checkFinite(op, data);
-
-  const cpuInputs: Record<string, Float64Array | Int32Array | undefined> = {};
-  for (const [name, spec] of Object.entries(op.inputs)) {
-    const d = data[name];
-    cpuInputs[name] = spec.dtype === 'i32' ? (d as Int32Array | undefined) : toF64(d);
-  }
-  const fwd = op.cpu(cpuInputs, r.params, r.dims);
+export function reduceCpu(fwd: CpuForward, weight: Float64Array | undefined, gradOutput: Float64Array | undefined, r: CpuReduction): CpuResult {
   const n = r.outCount;
-  const weight = toF64(data.weight);
-  const gradOutput = toF64(data.gradOutput);
-
   let loss: Float64Array;
   const upstream = new Float64Array(n);
   if (r.reduction === 'none') {
@@ -53,7 +42,7 @@ export function runCpu(opName: string | OpDescriptor, inputs: Record<string, unk
   } else {
     let sum = 0;
     for (let i = 0; i < n; i++) sum += (weight ? weight[i] : 1) * fwd.loss[i];
-    const denom = r.reduction === 'sum' ? 1 : r.avgFactor ?? op.meanDenominator?.(cpuInputs, weight, r.params, r.dims) ?? n;
+    const denom = r.reduction === 'sum' ? 1 : r.avgFactor ?? r.meanDenominator?.() ?? n;
     const scale = denom === 0 ? 0 : 1 / denom;
     loss = Float64Array.of(sum * scale);
     const g = (gradOutput ? gradOutput[0] : 1) * scale;
@@ -61,14 +50,4 @@ export function runCpu(opName: string | OpDescriptor, inputs: Record<string, unk
   }
   const grad = r.wantGrad ? fwd.backward(upstream) : {};
   return { loss, shape: r.reduction === 'none' ? r.outShape : [], grad };
-}
-
-/** Rejects NaN and infinite values in float inputs (only when the caller asks with `check: true`). */
-export function checkFinite(op: OpDescriptor, data: Record<string, ArrayLike<number> | undefined>) {
-  for (const [name, arr] of Object.entries(data)) {
-    if (!arr || arr instanceof Int32Array) continue;
-    for (let i = 0; i < arr.length; i++) {
-      if (!Number.isFinite(arr[i])) fail('invalid_value', `${op.name}: ${name}[${i}] is ${arr[i]}; inputs must be finite`, name);
-    }
-  }
 }

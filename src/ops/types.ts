@@ -1,4 +1,5 @@
 import { DetlossError } from '../errors';
+import type { CpuForward, CpuInputs, Dims, ResolvedParams } from '../cpu/types';
 
 /** Element type of a tensor. */
 export type DType = 'f32' | 'i32';
@@ -20,23 +21,7 @@ export type ParamSpec =
   | { kind: 'enum'; values: readonly string[]; default: string }
   | { kind: 'bool'; default: boolean };
 
-export type ParamValue = number | string | boolean;
-export type ResolvedParams = Record<string, ParamValue>;
-export type Dims = Record<string, number>;
-
-/** Inputs as the CPU reference sees them: floats widened to float64, labels as int32. */
-export type CpuInputs = Record<string, Float64Array | Int32Array | undefined>;
-
-/** What an op's CPU reference computes for the unreduced loss. */
-export interface CpuForward {
-  /** The per-element `'none'` output, before `weight`. */
-  loss: Float64Array;
-  /**
-   * Gradients of `sum(upstream * loss)` with respect to each input that has `grad: true`;
-   * `upstream` has the length of `loss`.
-   */
-  backward(upstream: Float64Array): Record<string, Float64Array>;
-}
+export type { ParamValue, ResolvedParams, Dims, CpuInputs, CpuForward } from '../cpu/types';
 
 /** How the GPU runs an op: which shader, which entry point, which compile-time and run-time constants. */
 export interface GpuKernel {
@@ -61,6 +46,13 @@ export interface GpuKernel {
      */
     subgroup?: { shader: string; shaderId: string };
   };
+  /**
+   * For element-wise ops: the same family with four output elements per loop step, loaded and
+   * stored as vec4 (shaders/fused-vec4.wgsl in place of fused.wgsl; the family's
+   * `element_loss4`). Used where the plan's `vectorWidth` is 4 and every chunk holds a multiple
+   * of four elements.
+   */
+  vec4?: { shader: string; shaderId: string };
   /**
    * The entry point that sums the op's data-dependent 'mean' denominator on the GPU
    * (shaders/denominator.wgsl; the op's `element_denominator`), for inputs already on the device.

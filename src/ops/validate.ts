@@ -227,7 +227,9 @@ function resolveInputs(
   const outPerRow = rows === 0 ? product(outShape.slice(1)) : outCount / rows;
   const w = inputs.weight;
   if (w && w.length !== outCount) {
-    fail('shape_mismatch', `${op.name}: weight must match the unreduced output, shape [${outShape.join(', ')}] (${outCount} elements), got ${w.length}`, 'weight');
+    // PyTorch's F.cross_entropy(weight=...) is per class: that is classWeight here.
+    const hint = 'classWeight' in op.inputs && w.length === dims.c && w.length !== outCount ? `; a weight per class (PyTorch's weight=) is classWeight` : '';
+    fail('shape_mismatch', `${op.name}: weight must match the unreduced output, shape [${outShape.join(', ')}] (${outCount} elements), got ${w.length}${hint}`, 'weight');
   }
   const go = inputs.gradOutput;
   if (go) {
@@ -288,5 +290,15 @@ function checkParam(opName: string, key: string, spec: OpDescriptor['params'][st
     case 'bool':
       if (typeof value !== 'boolean') fail('invalid_param', `${opName}: ${key} must be true or false, got ${describeValue(value)}`, key);
       return value;
+  }
+}
+
+/** Rejects NaN and infinite values in float inputs (only when the caller asks with `check: true`). */
+export function checkFinite(op: { name: string }, data: Record<string, ArrayLike<number> | undefined>) {
+  for (const [name, arr] of Object.entries(data)) {
+    if (!arr || arr instanceof Int32Array) continue;
+    for (let i = 0; i < arr.length; i++) {
+      if (!Number.isFinite(arr[i])) fail('invalid_value', `${op.name}: ${name}[${i}] is ${arr[i]}; inputs must be finite`, name);
+    }
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
 import { rand } from '../helpers/counting';
+import { checkCentralDifferences } from '../helpers/finite-differences';
 
 /**
  * Central differences of the focal and classification losses' CPU gradients, in float64, over
@@ -126,22 +127,10 @@ describe('CPU gradients of the focal and classification losses equal central dif
     const g = ref.grad[c.grad];
     const x = inputs[c.grad].data as Float64Array;
     expect(g.length).toBe(x.length);
-    const h = 1e-6;
-    let checked = 0;
-    for (let i = 0; i < x.length; i++) {
-      const x0 = x[i];
-      const f0 = objective(c.op, inputs, opts, go);
-      x[i] = x0 + h;
-      const fp = objective(c.op, inputs, opts, go);
-      x[i] = x0 - h;
-      const fm = objective(c.op, inputs, opts, go);
-      x[i] = x0;
-      // skip kinks (|s - t| = 0), where the one-sided slopes differ
-      if (Math.abs((fp - f0) / h - (f0 - fm) / h) > 1e-3 * (1 + Math.abs(fp - f0) / h)) continue;
-      const fd = (fp - fm) / (2 * h);
+    // Kinks (|s - t| = 0), where the one-sided slopes differ, are skipped.
+    const checked = checkCentralDifferences(x, () => objective(c.op, inputs, opts, go), (i, fd) => {
       expect(Math.abs(g[i] - fd), `${c.grad}[${i}]: analytic ${g[i]}, central difference ${fd}`).toBeLessThan(1e-6 * (1 + Math.abs(fd)));
-      checked++;
-    }
+    });
     expect(checked).toBeGreaterThan(0.9 * x.length);
   });
 });

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
+import type { OpParams } from '../../src/ops/op-types';
 import { aspectAngle } from '../../src/cpu/iou';
 import { rand } from '../helpers/counting';
 import { LOSS_VARIANTS } from '../helpers/box-grid';
+import { centralDifference, checkCentralDifferences } from '../helpers/finite-differences';
 
 type Format = 'xyxy' | 'cxcywh' | 'xywh';
+type Variant = { variant: NonNullable<OpParams<'iou_loss'>['variant']>; mode?: OpParams<'iou_loss'>['mode'] };
 
 /**
  * Random pairs in `format`: targets with centres in [-5, 5] and sides in [0.5, 3], preds moved
@@ -54,7 +57,7 @@ function ciouV(pred: Float64Array, target: Float64Array, format: Format): Float6
  * counted; almost all must be checked. For CIoU the reference differentiates the loss with
  * alpha frozen at the base point, as ops.md defines the gradient.
  */
-function checkGradient(params: { variant: string; format: Format; mode?: string }, n = 40, seed = 7) {
+function checkGradient(params: Variant & { format: Format }, n = 40, seed = 7) {
   const { pred, target } = boxes(n, seed, params.format);
   const weight = Float64Array.from(rand(n, seed + 1, 0.5, 1.5));
   const g = cpu.run('iou_loss', { pred, target, weight }, { ...params, reduction: 'sum' }).grad.pred;
@@ -76,30 +79,15 @@ function checkGradient(params: { variant: string; format: Format; mode?: string 
     total = (p) => cpu.run('iou_loss', { pred: p, target, weight }, { ...params, reduction: 'sum', grad: false }).loss[0];
   }
 
-  const h = 1e-6;
-  let checked = 0;
-  for (let k = 0; k < 4 * n; k++) {
-    const at = (dx: number) => {
-      const p = pred.slice();
-      p[k] += dx;
-      return total(p);
-    };
-    const f0 = at(0);
-    const fp = at(h);
-    const fm = at(-h);
-    const right = (fp - f0) / h;
-    const left = (f0 - fm) / h;
-    if (Math.abs(right - left) > 1e-3 * (1 + Math.abs(right))) continue; // a kink
-    const central = (fp - fm) / (2 * h);
+  const checked = checkCentralDifferences(pred, () => total(pred), (k, central) => {
     expect(Math.abs(g[k] - central), `${JSON.stringify(params)} coordinate ${k}: ${g[k]} vs ${central}`).toBeLessThanOrEqual(
       1e-7 + 1e-5 * Math.abs(central),
     );
-    checked++;
-  }
+  });
   expect(checked).toBeGreaterThan(0.95 * 4 * n);
 }
 
-const VARIANTS: { variant: string; mode?: string }[] = [...LOSS_VARIANTS];
+const VARIANTS: Variant[] = [...LOSS_VARIANTS];
 const FORMATS: Format[] = ['xyxy', 'cxcywh', 'xywh'];
 
 describe('iou_loss: CPU gradients equal central finite differences', () => {
@@ -120,14 +108,9 @@ describe('iou_loss: CPU gradients equal central finite differences', () => {
     const p = Float64Array.from(pred);
     const tg = Float64Array.from(target);
     const g = cpu.run('iou_loss', { pred: p, target: tg }, { variant: 'siou', reduction: 'sum' }).grad.pred;
-    const h = 1e-6;
-    const f = (q: Float64Array) => cpu.run('iou_loss', { pred: q, target: tg }, { variant: 'siou', reduction: 'sum', grad: false }).loss[0];
+    const f = () => cpu.run('iou_loss', { pred: p, target: tg }, { variant: 'siou', reduction: 'sum', grad: false }).loss[0];
     for (let k = 0; k < p.length; k++) {
-      const up = p.slice();
-      up[k] += h;
-      const down = p.slice();
-      down[k] -= h;
-      const central = (f(up) - f(down)) / (2 * h);
+      const central = centralDifference(p, k, f);
       expect(Math.abs(g[k] - central), `coordinate ${k}`).toBeLessThanOrEqual(1e-7 + 1e-5 * Math.abs(central));
     }
   });
@@ -135,15 +118,9 @@ describe('iou_loss: CPU gradients equal central finite differences', () => {
   it('the checker fails on a wrong gradient (CIoU differentiated through alpha is not the CIoU gradient)', () => {
     const { pred, target } = boxes(8, 3, 'xyxy');
     const g = cpu.run('iou_loss', { pred, target }, { variant: 'ciou', reduction: 'sum' }).grad.pred;
-    const f = (q: Float64Array) => cpu.run('iou_loss', { pred: q, target }, { variant: 'ciou', reduction: 'sum', grad: false }).loss[0];
+    const f = () => cpu.run('iou_loss', { pred, target }, { variant: 'ciou', reduction: 'sum', grad: false }).loss[0];
     let worst = 0;
-    for (let k = 0; k < pred.length; k++) {
-      const up = pred.slice();
-      up[k] += 1e-6;
-      const down = pred.slice();
-      down[k] -= 1e-6;
-      worst = Math.max(worst, Math.abs(g[k] - (f(up) - f(down)) / 2e-6));
-    }
+    for (let k = 0; k < pred.length; k++) worst = Math.max(worst, Math.abs(g[k] - centralDifference(pred, k, f)));
     expect(worst).toBeGreaterThan(1e-4);
   });
 });

@@ -1,0 +1,59 @@
+/**
+ * `cpu`: the float64 CPU reference as the package offers it, by op name. It looks the op up in the
+ * registry and validates the call (src/ops), then runs the op's reference (src/cpu). It lives beside
+ * src/cpu/ rather than in it, so src/cpu imports nothing from src/ops (the dependency runs one way).
+ */
+import type { CpuInputsOf, DynamicOpName, OpName, OpOptions } from './ops/op-types';
+import { hostInputs } from './ops/inputs';
+import { getOp, opNames } from './ops/registry';
+import type { OpDescriptor } from './ops/types';
+import { checkFinite, resolve, type SharedOptions } from './ops/validate';
+import { reduceCpu, type CpuResult } from './cpu/run';
+
+export type { CpuResult } from './cpu/run';
+
+const toF64 = (a: ArrayLike<number> | undefined) => (a ? Float64Array.from(a) : undefined);
+
+/**
+ * Runs an op on the float64 CPU reference. Synchronous; same names, options and shapes as `dl.run`.
+ *
+ * @example
+ * import { cpu } from 'detloss';
+ * const r = cpu.run('smooth_l1', { pred, target }, { beta: 0.11, reduction: 'mean' });
+ * r.loss[0]; r.grad.pred;
+ */
+export function runCpu<N extends OpName>(opName: N, inputs: CpuInputsOf<N>, options?: OpOptions<N>): CpuResult;
+export function runCpu<S extends string>(opName: DynamicOpName<S> | OpDescriptor, inputs: Record<string, unknown>, options?: SharedOptions & Record<string, unknown>): CpuResult;
+export function runCpu(opName: string | OpDescriptor, inputs: Record<string, unknown>, options: SharedOptions & Record<string, unknown> = {}): CpuResult {
+  const op: OpDescriptor = getOp(opName);
+  const { data, info } = hostInputs(op.name, inputs);
+  const r = resolve(op, info, options, true);
+  op.validate?.(data, r.params, r.dims, r.given);
+  if (r.check) checkFinite(op, data);
+
+  const cpuInputs: Record<string, Float64Array | Int32Array | undefined> = {};
+  for (const [name, spec] of Object.entries(op.inputs)) {
+    const d = data[name];
+    cpuInputs[name] = spec.dtype === 'i32' ? (d as Int32Array | undefined) : toF64(d);
+  }
+  const fwd = op.cpu(cpuInputs, r.params, r.dims);
+  const weight = toF64(data.weight);
+  return reduceCpu(fwd, weight, toF64(data.gradOutput), {
+    reduction: r.reduction,
+    outCount: r.outCount,
+    outShape: r.outShape,
+    avgFactor: r.avgFactor,
+    meanDenominator: op.meanDenominator && (() => op.meanDenominator!(cpuInputs, weight, r.params, r.dims)),
+    wantGrad: r.wantGrad,
+  });
+}
+
+/**
+ * The float64 CPU reference: the oracle the GPU kernels are held against.
+ * Synchronous, same op names, inputs, options and shapes as `dl.run`.
+ *
+ * @example
+ * import { cpu } from 'detloss';
+ * const r = cpu.run('huber', { pred, target }, { delta: 0.5, reduction: 'sum' });
+ */
+export const cpu = { run: runCpu, ops: opNames };
