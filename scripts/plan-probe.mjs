@@ -81,6 +81,13 @@ const PLANS = [
   { name: 'hw 4M', plan: { kind: 'hardware', maxThreads: 1 << 22 } },
 ];
 // Row ops: who computes a row (a thread, a subgroup, a workgroup), at several thread counts.
+// The element-wise ops' scalar kernels, beside the vec4 ones the plans above take.
+const VEC4_OPS = ['l1', 'mse', 'smooth_l1', 'huber', 'balanced_l1', 'sigmoid_focal', 'varifocal', 'bce_with_logits'];
+const SCALAR_PLANS = [
+  { name: 'software scalar', plan: { kind: 'software', vectorWidth: 1 } },
+  { name: 'hw 256k scalar', plan: { kind: 'hardware', maxThreads: 262144, vectorWidth: 1 } },
+  { name: 'hw 1M scalar', plan: { kind: 'hardware', maxThreads: 1 << 20, vectorWidth: 1 } },
+];
 const ROW_PLANS = [
   { name: 'hw 256k thread/row', plan: { kind: 'hardware', maxThreads: 262144, rowThreshold: Infinity } },
   { name: 'hw 1M thread/row', plan: { kind: 'hardware', maxThreads: 1 << 20, rowThreshold: Infinity } },
@@ -167,7 +174,7 @@ for (const c of CASES.filter((k) => !only || only.includes(k.op))) {
   const copy = await copyMs(read, write);
   const label = `${c.op}${params.variant ? `{${params.variant}}` : ''} n=${c.n}`;
   console.log(`${label}: read ${(read / 1e6).toFixed(1)} MB, write ${(write / 1e6).toFixed(1)} MB, copy ${copy.toFixed(3)} ms (${((read + write) / copy / 1e6).toFixed(0)} GB/s)`);
-  for (const p of [...PLANS, ...(c.rows ? ROW_PLANS : [])]) {
+  for (const p of [...PLANS, ...(c.rows ? ROW_PLANS : []), ...(VEC4_OPS.includes(c.op) ? SCALAR_PLANS : [])]) {
     try {
       const dl = await ctxFor(p);
       const gpuMs = [];
@@ -187,9 +194,9 @@ for (const c of CASES.filter((k) => !only || only.includes(k.op))) {
         }
       }
       const g = median(gpuMs);
-      const row = { case: label, plan: p.name, gpuMs: g, wallMs: median(wallMs), passes: Object.fromEntries(Object.entries(passes).map(([k, v]) => [k, median(v)])), copyMs: copy, ofCopy: copy / g, bytes: read + write };
+      const row = { case: label, plan: p.name, kernel: dl.stats().lastCall.kernel, gpuMs: g, wallMs: median(wallMs), passes: Object.fromEntries(Object.entries(passes).map(([k, v]) => [k, median(v)])), copyMs: copy, ofCopy: copy / g, bytes: read + write };
       results.push(row);
-      console.log(`  ${p.name.padEnd(18)} gpu ${g.toFixed(3)} ms (${Object.entries(row.passes).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')})  wall ${row.wallMs.toFixed(3)} ms  ${(100 * row.ofCopy).toFixed(1)}% of copy`);
+      console.log(`  ${p.name.padEnd(18)} ${row.kernel.padEnd(22)} gpu ${g.toFixed(3)} ms (${Object.entries(row.passes).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')})  wall ${row.wallMs.toFixed(3)} ms  ${(100 * row.ofCopy).toFixed(1)}% of copy`);
     } catch (e) {
       console.log(`  ${p.name}: failed: ${e.message}`);
       results.push({ case: label, plan: p.name, error: e.message });

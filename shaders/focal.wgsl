@@ -11,10 +11,6 @@ struct Params {
 }
 
 @group(0) @binding(5) var<uniform> params: Params;
-@group(0) @binding(6) var<storage, read> in_logits: array<f32>;
-@group(0) @binding(7) var<storage, read> in_targets: array<f32>;
-@group(0) @binding(8) var<storage, read_write> out_grad_logits: array<f32>;
-
 // bce(x, t) = (1 - t) softplus(x) + t softplus(-x) and its slope s (1 - t) - t (1 - s), as sums
 // of terms of one sign where t is 0 or 1: exact where s rounds to 1.
 fn bce_pair(lg: vec4<f32>, t: f32) -> vec2<f32> {
@@ -62,17 +58,10 @@ fn varifocal(x: f32, t: f32) -> vec2<f32> {
   return vec2(bce.x * w, bce.y * w + bce.x * dw);
 }
 
-fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
-  let x = in_logits[i];
-  let t = in_targets[i];
-  var r: vec2<f32>;
+// (loss, d loss / d x) of the op this module was compiled for.
+fn focal_entry(x: f32, t: f32) -> vec2<f32> {
   if (OP == 0u) {
-    r = sigmoid_focal(x, t);
-  } else {
-    r = varifocal(x, t);
+    return sigmoid_focal(x, t);
   }
-  if (want_grad) {
-    out_grad_logits[i] = g * r.y;
-  }
-  return r.x;
+  return varifocal(x, t);
 }

@@ -18,9 +18,6 @@ struct Params {
 }
 
 @group(0) @binding(5) var<uniform> params: Params;
-@group(0) @binding(6) var<storage, read> in_pred: array<f32>;
-@group(0) @binding(7) var<storage, read> in_target: array<f32>;
-@group(0) @binding(8) var<storage, read_write> out_grad_pred: array<f32>;
 
 // (loss, d loss / d d)
 fn regression_loss(d: f32) -> vec2<f32> {
@@ -88,12 +85,4 @@ fn balanced_l1(x: f32, s: f32) -> vec2<f32> {
     inv = params.inv_b / qr;
   }
   return vec2(alpha * ((x + params.inv_b) * l1 - x), alpha * (l1 + (1.0 - beta) / beta * inv) * s);
-}
-
-fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
-  let r = regression_loss(in_pred[i] - in_target[i]);
-  if (want_grad) {
-    out_grad_pred[i] = g * r.y;
-  }
-  return r.x;
 }

@@ -1,11 +1,16 @@
 import bceWgsl from '../../shaders/bce.wgsl?raw';
+import bceIoWgsl from '../../shaders/bce-io.wgsl?raw';
+import bceIoVec4Wgsl from '../../shaders/bce-io-vec4.wgsl?raw';
 import ceWgsl from '../../shaders/ce.wgsl?raw';
 import denominatorWgsl from '../../shaders/denominator.wgsl?raw';
 import commonWgsl from '../../shaders/common.wgsl?raw';
 import dflWgsl from '../../shaders/dfl.wgsl?raw';
 import diceWgsl from '../../shaders/dice.wgsl?raw';
 import focalWgsl from '../../shaders/focal.wgsl?raw';
+import focalIoWgsl from '../../shaders/focal-io.wgsl?raw';
+import focalIoVec4Wgsl from '../../shaders/focal-io-vec4.wgsl?raw';
 import fusedWgsl from '../../shaders/fused.wgsl?raw';
+import fusedVec4Wgsl from '../../shaders/fused-vec4.wgsl?raw';
 import klWgsl from '../../shaders/kl.wgsl?raw';
 import qflWgsl from '../../shaders/qfl.wgsl?raw';
 import rowsWgsl from '../../shaders/rows.wgsl?raw';
@@ -13,11 +18,15 @@ import rowsSubgroupWgsl from '../../shaders/rows-subgroup.wgsl?raw';
 import subgroupsEnableWgsl from '../../shaders/subgroups-enable.wgsl?raw';
 import type { Dims, GpuKernel, ResolvedParams } from './types';
 
-/** An elementwise kernel: one logit per output element. */
-const elementwise = (id: string, wgsl: string, rest: Omit<GpuKernel, 'shader' | 'shaderId' | 'entry'> = {}): GpuKernel => ({
-  shader: [commonWgsl, fusedWgsl, wgsl].join('\n'),
+/**
+ * An elementwise kernel: one logit per output element. `wgsl` is the family's maths, `io` its
+ * tensors and `element_loss`, `ioVec4` the same four elements at a time (`element_loss4`).
+ */
+const elementwise = (id: string, wgsl: string, io: string, ioVec4: string, rest: Omit<GpuKernel, 'shader' | 'shaderId' | 'entry'> = {}): GpuKernel => ({
+  shader: [commonWgsl, fusedWgsl, wgsl, io].join('\n'),
   shaderId: id,
   entry: 'main',
+  vec4: { shader: [commonWgsl, fusedVec4Wgsl, wgsl, ioVec4].join('\n'), shaderId: `${id}+vec4` },
   ...rest,
 });
 
@@ -38,9 +47,9 @@ const focalUniforms = (p: ResolvedParams) => ({ alpha: p.alpha as number, gamma:
 
 /** GPU kernels of the logit losses, by op name. */
 export const LOGIT_KERNELS: Record<string, GpuKernel> = {
-  sigmoid_focal: elementwise('focal', focalWgsl, { overrides: () => ({ OP: 0 }), uniforms: focalUniforms }),
-  varifocal: elementwise('focal', focalWgsl, { overrides: (p) => ({ OP: 1, IOU_WEIGHTED: p.iouWeighted ? 1 : 0 }), uniforms: focalUniforms }),
-  bce_with_logits: elementwise('bce', bceWgsl),
+  sigmoid_focal: elementwise('focal', focalWgsl, focalIoWgsl, focalIoVec4Wgsl, { overrides: () => ({ OP: 0 }), uniforms: focalUniforms }),
+  varifocal: elementwise('focal', focalWgsl, focalIoWgsl, focalIoVec4Wgsl, { overrides: (p) => ({ OP: 1, IOU_WEIGHTED: p.iouWeighted ? 1 : 0 }), uniforms: focalUniforms }),
+  bce_with_logits: elementwise('bce', bceWgsl, bceIoWgsl, bceIoVec4Wgsl),
   quality_focal: rowwise('qfl', qflWgsl, 'c', { uniforms: (p) => ({ beta: p.beta as number }) }),
   distribution_focal: rowwise('dfl', dflWgsl, 'k'),
   cross_entropy: rowwise('ce', [ceWgsl, denominatorWgsl].join('\n'), 'c', {

@@ -1,10 +1,14 @@
 import commonWgsl from '../../shaders/common.wgsl?raw';
 import fusedWgsl from '../../shaders/fused.wgsl?raw';
+import fusedVec4Wgsl from '../../shaders/fused-vec4.wgsl?raw';
 import regressionWgsl from '../../shaders/regression.wgsl?raw';
+import regressionIoWgsl from '../../shaders/regression-io.wgsl?raw';
+import regressionIoVec4Wgsl from '../../shaders/regression-io-vec4.wgsl?raw';
 import { balancedL1, balancedL1Constants, huber, l1, mse, regressionCpu, smoothL1 } from '../cpu/regression';
 import { defineOp, fail, num, type OpDescriptor, type ParamSpec, type ResolvedParams } from './types';
 
-const shader = [commonWgsl, fusedWgsl, regressionWgsl].join('\n');
+const shader = [commonWgsl, fusedWgsl, regressionWgsl, regressionIoWgsl].join('\n');
+const shaderVec4 = [commonWgsl, fusedVec4Wgsl, regressionWgsl, regressionIoVec4Wgsl].join('\n');
 
 const vec = { dtype: 'f32', shape: ['n'] } as const;
 
@@ -28,6 +32,7 @@ function regressionOp(
       shader,
       shaderId: 'regression',
       entry: 'main',
+      vec4: { shader: shaderVec4, shaderId: 'regression+vec4' },
       overrides: () => ({ LOSS: loss }),
       uniforms: (p: ResolvedParams) => {
         const alpha = (p.alpha as number | undefined) ?? 0;

@@ -67,9 +67,12 @@ export function planChunks(opts: {
   label: string;
   /** Threads that serve one output element: 1, or a workgroup for row-per-workgroup kernels. */
   threadsPerOutput?: number;
+  /** Output elements one thread takes per loop step: 1, or 4 for the vec4 kernels. */
+  outputsPerStep?: number;
 }): Chunk[] {
   const { rows, maxBytesPerRow, outPerRow, wg, maxThreads, limits, label } = opts;
   const perOutput = opts.threadsPerOutput ?? 1;
+  const perStep = opts.outputsPerStep ?? 1;
   const align = limits.minStorageBufferOffsetAlignment;
   // Chunk boundaries fall on multiples of rowUnit, so that every chunked binding offset is aligned.
   const rowUnit = alignedRowUnit(opts.rowBytes ?? [4], align);
@@ -91,7 +94,7 @@ export function planChunks(opts: {
     const r = Math.min(chunkRows, rows - rowStart);
     const outCount = r * outPerRow;
     if (outCount === 0) continue;
-    const threads = Math.min(roundUp(outCount * perOutput, threadUnit), Math.max(threadUnit, Math.floor(maxThreads / threadUnit) * threadUnit));
+    const threads = Math.min(roundUp(Math.ceil(outCount / perStep) * perOutput, threadUnit), Math.max(threadUnit, Math.floor(maxThreads / threadUnit) * threadUnit));
     chunks.push({
       rowStart,
       rows: r,
@@ -132,6 +135,11 @@ export interface LaunchPlan {
    * and the op a subgroup kernel, else a workgroup).
    */
   rowLanes: 'workgroup' | 'subgroup';
+  /**
+   * Output elements an element-wise thread loads and stores per loop step: 4 takes the ops' vec4
+   * kernels (16-byte loads and stores) where every chunk holds a multiple of four elements.
+   */
+  vectorWidth: 1 | 4;
 }
 
 /** The most partials one lane adds in a level: no thread loops over more than this. */
@@ -141,8 +149,8 @@ export const MAX_REDUCE_PER = 2048;
 export const PLANS: Readonly<Record<LaunchPlan['kind'], LaunchPlan>> = Object.freeze({
   // Measured on SwiftShader (issue 5's benchmark): 16,384 barrier-free threads, a thread per row
   // below 512 entries.
-  software: Object.freeze({ kind: 'software', maxThreads: 16384, reduceLanes: 64, reducePer: 0, rowThreshold: 512, rowLanes: 'workgroup' }),
-  hardware: Object.freeze({ kind: 'hardware', maxThreads: 262144, reduceLanes: 256, reducePer: 8, rowThreshold: 16, rowLanes: 'subgroup' }),
+  software: Object.freeze({ kind: 'software', maxThreads: 16384, reduceLanes: 64, reducePer: 0, rowThreshold: 512, rowLanes: 'workgroup', vectorWidth: 4 }),
+  hardware: Object.freeze({ kind: 'hardware', maxThreads: 262144, reduceLanes: 256, reducePer: 8, rowThreshold: 16, rowLanes: 'subgroup', vectorWidth: 4 }),
 });
 
 /**

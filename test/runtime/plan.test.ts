@@ -36,6 +36,7 @@ describe('choosing a plan', () => {
       [{ reduceLanes: 3 }, 'plan.reduceLanes'],
       [{ reducePer: -1 }, 'plan.reducePer'],
       [{ maxThreds: 8 }, 'plan.maxThreds'],
+      [{ vectorWidth: 2 }, 'plan.vectorWidth'],
     ] as const) {
       const e = await nodeContext({ plan: plan as never }).then(
         (d) => d.destroy(),
@@ -71,7 +72,10 @@ describe('the reduction tree', () => {
         expect(maxRelErr(r.grad.pred, ref.grad.pred)).toBeLessThan(1e-6);
         expect(c.submits).toBe(1);
         expect(dl.stats().lastCall!.readbacks).toBe(1);
-        const levels = reduceLevels(Math.min(dl.plan.maxThreads, Math.ceil(n / 64) * 64), dl.plan, 65535).length;
+        // The vec4 kernel (a multiple of 4 elements) takes four elements per thread step.
+        const steps = n % 4 === 0 && dl.plan.vectorWidth === 4 ? n / 4 : n;
+        expect(dl.stats().lastCall!.kernel).toBe(steps < n ? 'regression+vec4:main' : 'regression:main');
+        const levels = reduceLevels(Math.min(dl.plan.maxThreads, Math.ceil(steps / 64) * 64), dl.plan, 65535).length;
         expect(dl.stats().lastCall!.dispatches).toBe(1 + levels);
       }
     }

@@ -23,7 +23,7 @@ describe('one call', () => {
     reset(counts);
     const r = await dl.run('smooth_l1', { pred, target }, { beta: 0.5 });
     expect(counts).toMatchObject({ submits: 1, maps: 1, dispatches: 2, buffers: 0 });
-    expect(dl.stats().lastCall).toEqual({ op: 'smooth_l1', dispatches: 2, submits: 1, readbacks: 1 });
+    expect(dl.stats().lastCall).toMatchObject({ op: 'smooth_l1', kernel: 'regression+vec4:main', dispatches: 2, submits: 1, readbacks: 1 });
     const ref = cpu.run('smooth_l1', { pred, target }, { beta: 0.5 });
     expect(maxRelErr(r.loss, ref.loss)).toBeLessThan(1e-5);
     expect(maxRelErr(r.grad.pred, ref.grad.pred)).toBeLessThan(1e-5);
@@ -43,20 +43,27 @@ describe('pipeline cache', () => {
   it('compiles once per (op, compile-time choices), never per size', async () => {
     await dl.run('huber', { pred, target });
     const s0 = dl.stats();
-    await dl.run('huber', { pred: pred.subarray(0, 10), target: target.subarray(0, 10) }, { delta: 0.3 });
+    await dl.run('huber', { pred: pred.subarray(0, 12), target: target.subarray(0, 12) }, { delta: 0.3 });
     await dl.run('huber', { pred, target }, { reduction: 'sum' });
     const s1 = dl.stats();
     expect(s1.pipelinesCompiled).toBe(s0.pipelinesCompiled);
     expect(s1.pipelineCacheHits).toBeGreaterThanOrEqual(s0.pipelineCacheHits + 2);
-    await dl.run('mse', { pred, target });
+    // A size that is no multiple of 4 takes the scalar kernel (one more compile), once for every such size.
+    await dl.run('huber', { pred: pred.subarray(0, 10), target: target.subarray(0, 10) });
+    await dl.run('huber', { pred: pred.subarray(0, 999), target: target.subarray(0, 999) });
     expect(dl.stats().pipelinesCompiled).toBe(s1.pipelinesCompiled + 1);
+    await dl.run('huber', { pred, target });
+    const s2 = dl.stats();
+    await dl.run('mse', { pred, target });
+    expect(dl.stats().pipelinesCompiled).toBe(s2.pipelinesCompiled + 1);
   });
   it('warmup compiles ahead, so the first call compiles nothing', async () => {
     const fresh = await nodeContext();
     await fresh.warmup(['balanced_l1']);
     const before = fresh.stats().pipelinesCompiled;
-    expect(before).toBe(2); // the op and the reduction
+    expect(before).toBe(3); // the op's scalar and vec4 kernels, and the reduction
     await fresh.run('balanced_l1', { pred, target });
+    await fresh.run('balanced_l1', { pred: pred.subarray(0, 7), target: target.subarray(0, 7) });
     expect(fresh.stats().pipelinesCompiled).toBe(before);
     await expect(fresh.warmup(['no_such_op'])).rejects.toMatchObject({ code: 'unknown_op' });
     fresh.destroy();

@@ -1,0 +1,20 @@
+// bce-io-vec4.wgsl: bce-io.wgsl four elements at a time, loaded and stored as vec4 (a module with
+// fused-vec4.wgsl in place of fused.wgsl). pos_weight stays scalar: c need not be a multiple of 4.
+
+@group(0) @binding(6) var<storage, read> in_logits: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> in_targets: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read_write> out_grad_logits: array<vec4<f32>>;
+
+fn element_loss4(j: u32, g: vec4<f32>, want_grad: bool) -> vec4<f32> {
+  let x = in_logits[j];
+  let t = in_targets[j];
+  let i = 4u * j;
+  let r0 = bce_entry(x.x, t.x, i);
+  let r1 = bce_entry(x.y, t.y, i + 1u);
+  let r2 = bce_entry(x.z, t.z, i + 2u);
+  let r3 = bce_entry(x.w, t.w, i + 3u);
+  if (want_grad) {
+    out_grad_logits[j] = g * vec4(r0.y, r1.y, r2.y, r3.y);
+  }
+  return vec4(r0.x, r1.x, r2.x, r3.x);
+}
