@@ -1,5 +1,5 @@
-import { snake, type OpDescriptor } from '../ops/types';
-import { reflectShader, type ShaderInfo } from './reflect';
+import { snake, type GpuKernel, type OpDescriptor } from '../ops/types';
+import { reflectShader, type ShaderInfo, type ShaderReflector } from './reflect';
 
 /** The `Run` uniform of fused.wgsl, as the runtime packs it. */
 export const RUN_MEMBERS = [
@@ -18,25 +18,52 @@ const SHARED_BINDINGS: Record<string, 'uniform' | 'read' | 'read_write'> = {
   partials: 'read_write',
 };
 
+/** One WGSL module a kernel may be compiled from, and the entry points the runtime needs in it. */
+export interface KernelVariant {
+  /** `'main'` for `gk.shader`, else the field it comes from (`'subgroup'`, `'vec4'`). */
+  variant: string;
+  shader: string;
+  shaderId: string;
+  entries: string[];
+}
+
 /**
- * Checks an op descriptor against its shader, read with wgsl_reflect: the entry point, override
- * constants, every binding's name and access, the element type of every input, and the `Params`
- * uniform (every member has a value, and every value has a member). Returns the problems found.
+ * Every WGSL module of a kernel: the main one, the subgroup-per-row one and the vec4 one where the
+ * op has them. The contract check and the layout generator walk this list; a new variant of
+ * `GpuKernel` belongs here.
  */
-export function contractProblems(op: OpDescriptor, info?: ShaderInfo): string[] {
+export function kernelVariants(gk: GpuKernel): KernelVariant[] {
+  const all = [gk.entry, ...(gk.rows ? [gk.rows.entry] : []), ...(gk.denominator ? [gk.denominator] : [])];
+  const out: KernelVariant[] = [{ variant: 'main', shader: gk.shader, shaderId: gk.shaderId, entries: all }];
+  const sg = gk.rows?.subgroup;
+  if (sg) out.push({ variant: 'subgroup', shader: sg.shader, shaderId: sg.shaderId, entries: all });
+  if (gk.vec4) out.push({ variant: 'vec4', shader: gk.vec4.shader, shaderId: gk.vec4.shaderId, entries: [gk.entry] });
+  return out;
+}
+
+/**
+ * Checks an op descriptor against its shaders: the entry points, override constants, every
+ * binding's name and access, the element type of every input, and the `Params` uniform (every
+ * member has a value, and every value has a member). Every module of {@link kernelVariants} is
+ * read with `source` (default: the build-time table through `reflectShader`); given a
+ * `ShaderInfo`, only the main module is checked, against it. Returns the problems found.
+ */
+export function contractProblems(op: OpDescriptor, source: ShaderInfo | ShaderReflector = reflectShader): string[] {
   if (!op.gpu) return [];
-  if (info) return shaderProblems(op, info);
-  // The module, and its subgroup-per-row variant where the op has one: the same contract for both.
-  const problems = shaderProblems(op, reflectShader(op.gpu.shader));
-  const sg = op.gpu.rows?.subgroup;
-  if (sg) problems.push(...shaderProblems(op, reflectShader(sg.shader)).map((p) => `subgroup variant ${sg.shaderId}: ${p}`));
+  const gk = op.gpu;
+  if (typeof source !== 'function') return shaderProblems(op, source, kernelVariants(gk)[0].entries);
+  const problems: string[] = [];
+  for (const v of kernelVariants(gk)) {
+    const found = shaderProblems(op, source(v.shader), v.entries);
+    problems.push(...(v.variant === 'main' ? found : found.map((p) => `${v.variant} variant ${v.shaderId}: ${p}`)));
+  }
   return problems;
 }
 
-function shaderProblems(op: OpDescriptor, info: ShaderInfo): string[] {
+function shaderProblems(op: OpDescriptor, info: ShaderInfo, entries: string[]): string[] {
   const gk = op.gpu!;
   const problems: string[] = [];
-  for (const entry of [gk.entry, ...(gk.rows ? [gk.rows.entry] : []), ...(gk.denominator ? [gk.denominator] : [])]) {
+  for (const entry of entries) {
     if (!info.entries.includes(entry)) problems.push(`entry point ${entry} not in shader (has ${info.entries.join(', ')})`);
   }
   const defaults = Object.fromEntries(Object.entries(op.params).map(([k, s]) => [k, s.default]));

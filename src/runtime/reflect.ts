@@ -1,5 +1,5 @@
 import { DetlossError } from '../errors';
-import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
+import { SHADER_LAYOUTS } from './layouts.generated';
 
 /** One `@binding` of a shader, as the runtime binds it. */
 export interface BindingInfo {
@@ -26,7 +26,10 @@ export interface UniformLayout {
   members: UniformMember[];
 }
 
-/** What the runtime needs from a WGSL module, read with wgsl_reflect. */
+/**
+ * What the runtime needs from a WGSL module. For the built-in shaders it is read with
+ * `wgsl_reflect` when the package is built (`layouts.generated.ts`), not at run time.
+ */
 export interface ShaderInfo {
   bindings: BindingInfo[];
   uniforms: Record<string, UniformLayout>;
@@ -34,44 +37,72 @@ export interface ShaderInfo {
   overrides: string[];
 }
 
-const cache = new Map<string, ShaderInfo>();
+/** Reads a WGSL module's {@link ShaderInfo}; `reflectWgsl` in `./reflect-wgsl` is the one detloss provides. */
+export type ShaderReflector = (code: string) => ShaderInfo;
 
-/** Reflects a WGSL module (cached by source text). */
+const hex = (h: number) => (h >>> 0).toString(16).padStart(8, '0');
+
+/**
+ * The key of a WGSL module in the generated table: two 32-bit FNV-1a hashes (different
+ * multipliers) over the exact source text, as 16 hex digits. Any edit of the source changes it.
+ */
+export function shaderKey(code: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x811c9dc5;
+  for (let i = 0; i < code.length; i++) {
+    const c = code.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+  }
+  return hex(a) + hex(b);
+}
+
+/** Table hits and registered modules, by source text. */
+const known = new Map<string, ShaderInfo>();
+/** What the reflector returned, by source text; emptied when the reflector changes. */
+const reflected = new Map<string, ShaderInfo>();
+let reflector: ShaderReflector | undefined;
+
+/**
+ * Lets the runtime reflect WGSL that is not in the generated table (an op of your own) with
+ * `reflect`, e.g. `reflectWgsl` from `./reflect-wgsl`; `undefined` turns that off again.
+ */
+export function setShaderReflector(reflect: ShaderReflector | undefined): void {
+  reflector = reflect;
+  reflected.clear();
+}
+
+/**
+ * Gives the runtime the {@link ShaderInfo} of a WGSL module of your own, read beforehand (for
+ * example with `reflectWgsl` at your build time), so that no reflector is needed at run time.
+ */
+export function registerShaderInfo(code: string, info: ShaderInfo): void {
+  known.set(code, info);
+}
+
+/**
+ * The {@link ShaderInfo} of a WGSL module (cached by source text): from the table generated at
+ * build time, else from a module given to {@link registerShaderInfo}, else from the reflector set
+ * with {@link setShaderReflector}. A module none of them knows is a `pipeline` error.
+ */
 export function reflectShader(code: string): ShaderInfo {
-  const hit = cache.get(code);
+  const hit = known.get(code) ?? reflected.get(code);
   if (hit) return hit;
-  const r = new WgslReflect(code);
-  const bindings: BindingInfo[] = [];
-  const uniforms: Record<string, UniformLayout> = {};
-  for (const group of r.getBindGroups()) {
-    for (const v of group) {
-      if (!v) continue;
-      const t = v.type as unknown as { name: string; size: number; stride?: number; isArray?: boolean; format?: { name: string } };
-      let kind: BindingInfo['kind'];
-      if (v.resourceType === 0 /* Uniform */) kind = 'uniform';
-      else if (v.access === 'read_write' || v.access === 'write') kind = 'read_write';
-      else kind = 'read';
-      const minBindingSize = t.isArray ? t.stride ?? 4 : t.size;
-      bindings.push({ name: v.name, group: v.group, binding: v.binding, kind, minBindingSize, element: t.isArray ? t.format?.name : undefined });
-    }
+  const key = shaderKey(code);
+  if (Object.hasOwn(SHADER_LAYOUTS, key)) {
+    known.set(code, SHADER_LAYOUTS[key]);
+    return SHADER_LAYOUTS[key];
   }
-  for (const u of r.uniforms) {
-    const t = u.type as unknown as { size: number; members?: { name: string; offset: number; type: { name: string } }[] };
-    uniforms[u.name] = {
-      name: u.name,
-      binding: u.binding,
-      size: t.size,
-      members: (t.members ?? []).map((m) => ({ name: m.name, offset: m.offset, type: m.type.name as UniformMember['type'] })),
-    };
+  if (!reflector) {
+    throw new DetlossError(
+      'pipeline',
+      `WGSL module ${key} is not one of detloss's built-in shaders, whose layouts are read when the package is built. ` +
+        "For an op of your own, call enableRuntimeReflection() from 'detloss/reflect' first, or registerShaderInfo(code, info); " +
+        'after editing a built-in shader in the repository, run `npm run gen:layouts`',
+    );
   }
-  bindings.sort((a, b) => a.group - b.group || a.binding - b.binding);
-  const info: ShaderInfo = {
-    bindings,
-    uniforms,
-    entries: r.entry.compute.map((e) => e.name),
-    overrides: r.overrides.map((o) => o.name),
-  };
-  cache.set(code, info);
+  const info = reflector(code);
+  reflected.set(code, info);
   return info;
 }
 

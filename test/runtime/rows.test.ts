@@ -8,6 +8,10 @@ import { contractProblems } from '../../src/runtime/contract';
 import type { DetlossContext } from '../../src/api';
 import { countDevice, maxRelErr, rand, reset } from '../helpers/counting';
 import { nodeContext } from '../helpers/node-gpu';
+import { enableRuntimeReflection } from '../../src/runtime/reflect-wgsl';
+
+// These tests define ops of their own, whose WGSL is not in the generated layout table.
+enableRuntimeReflection();
 
 // A row op defined in the test, with both kernels: log-sum-exp of each row of x [n, c]
 // (a softmax's normaliser), gradient softmax(x). The thread-per-row kernel walks the row in one

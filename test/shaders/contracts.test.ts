@@ -2,14 +2,18 @@ import { describe, expect, it } from 'vitest';
 import reduceWgsl from '../../shaders/reduce.wgsl?raw';
 import { OPS } from '../../src/ops/registry';
 import { l1Op } from '../../src/ops/regression';
-import { contractProblems } from '../../src/runtime/contract';
+import { contractProblems, kernelVariants } from '../../src/runtime/contract';
 import { reflectShader } from '../../src/runtime/reflect';
+import { reflectWgsl } from '../../src/runtime/reflect-wgsl';
+import fusedFlagsWgsl from '../../shaders/fused.wgsl?raw';
+import fusedVec4FlagsWgsl from '../../shaders/fused-vec4.wgsl?raw';
 
 const gpuOps = Object.values(OPS).filter((d) => d.gpu);
 
-describe('descriptors agree with their shaders (wgsl_reflect)', () => {
+describe('descriptors agree with their shaders (wgsl_reflect, and the build-time table)', () => {
   it('there are GPU ops to check', () => expect(gpuOps.length).toBeGreaterThanOrEqual(5));
   it.each(gpuOps.map((d) => [d.name, d] as const))('%s', (_n, d) => {
+    expect(contractProblems(d, reflectWgsl)).toEqual([]);
     expect(contractProblems(d)).toEqual([]);
   });
   it('the reduce shader has the layout the runtime packs', () => {
@@ -30,6 +34,7 @@ describe('descriptors agree with their shaders (wgsl_reflect)', () => {
   });
 });
 
+// The broken shaders are not in the build-time table: they are read with wgsl_reflect here.
 describe('the contract check catches disagreements', () => {
   const broken = (edit: (code: string) => string, more: Partial<typeof l1Op> = {}) => ({
     ...l1Op,
@@ -37,31 +42,68 @@ describe('the contract check catches disagreements', () => {
     gpu: { ...l1Op.gpu!, ...more.gpu, shader: edit(l1Op.gpu!.shader) },
   });
   it('a misnamed input binding', () => {
-    const p = contractProblems(broken((c) => c.replace(/in_target/g, 'in_targt')));
+    const p = contractProblems(broken((c) => c.replace(/in_target/g, 'in_targt')), reflectWgsl);
     expect(p.join('\n')).toMatch(/in_targt matches no input/);
     expect(p.join('\n')).toMatch(/input target has no binding in_target/);
   });
   it('wrong access on an input', () => {
-    const p = contractProblems(broken((c) => c.replace('var<storage, read> in_pred', 'var<storage, read_write> in_pred')));
+    const p = contractProblems(broken((c) => c.replace('var<storage, read> in_pred', 'var<storage, read_write> in_pred')), reflectWgsl);
     expect(p.join('\n')).toMatch(/in_pred must be read-only/);
   });
   it('an i32 buffer for a float input', () => {
-    const p = contractProblems(broken((c) => c.replace('in_target: array<f32>', 'in_target: array<i32>').replace('in_target[i]', 'f32(in_target[i])')));
+    const p = contractProblems(broken((c) => c.replace('in_target: array<f32>', 'in_target: array<i32>').replace('in_target[i]', 'f32(in_target[i])')), reflectWgsl);
     expect(p.join('\n')).toMatch(/in_target holds i32 but input target is f32/);
   });
   it('a Params member with no value, and a value with no member', () => {
-    const p = contractProblems(broken((c) => c.replace('  delta: f32,', '  dlta: f32,').replace('params.delta', 'params.dlta')));
+    const p = contractProblems(broken((c) => c.replace('  delta: f32,', '  dlta: f32,').replace('params.delta', 'params.dlta')), reflectWgsl);
     expect(p.join('\n')).toMatch(/Params.dlta gets no value/);
     expect(p.join('\n')).toMatch(/uniforms\(\) returns delta/);
   });
   it('a Run uniform laid out differently', () => {
-    const p = contractProblems(broken((c) => c.replace('  flags: u32,\n  scale: f32,', '  scale: f32,\n  flags: u32,')));
+    const p = contractProblems(broken((c) => c.replace('  flags: u32,\n  scale: f32,', '  scale: f32,\n  flags: u32,')), reflectWgsl);
     expect(p.join('\n')).toMatch(/uniform Run is/);
   });
   it('a missing entry point and an undeclared override', () => {
     const d = broken((c) => c, { gpu: { ...l1Op.gpu!, entry: 'nope', overrides: () => ({ LOSSS: 1 }) } });
-    const p = contractProblems(d).join('\n');
+    const p = contractProblems(d, reflectWgsl).join('\n');
     expect(p).toMatch(/entry point nope/);
     expect(p).toMatch(/override LOSSS/);
+  });
+});
+
+describe('every module of a kernel is held to the contract (kernelVariants)', () => {
+  const ce = OPS.cross_entropy;
+  it('the variants of a row op and of an element-wise op with a vec4 module', () => {
+    expect(kernelVariants(ce.gpu!).map((v) => v.variant)).toEqual(['main', 'subgroup']);
+    const gk = { ...l1Op.gpu!, vec4: { shader: l1Op.gpu!.shader, shaderId: 'l1+vec4' } };
+    expect(kernelVariants(gk).map((v) => [v.variant, v.shaderId])).toEqual([
+      ['main', l1Op.gpu!.shaderId],
+      ['vec4', 'l1+vec4'],
+    ]);
+  });
+  it('a fault in the subgroup module alone is found and named', () => {
+    const sg = ce.gpu!.rows!.subgroup!;
+    const d = { ...ce, gpu: { ...ce.gpu!, rows: { ...ce.gpu!.rows!, subgroup: { ...sg, shader: sg.shader.replace(/in_logits/g, 'in_logit') } } } };
+    const p = contractProblems(d, reflectWgsl);
+    expect(p.length).toBeGreaterThan(0);
+    for (const line of p) expect(line).toMatch(new RegExp(`^subgroup variant ${sg.shaderId.replace('+', '\\+')}: `));
+    expect(p.join('\n')).toMatch(/in_logit matches no input/);
+  });
+  it('a fault in the vec4 module alone is found and named', () => {
+    const vec4 = { shader: l1Op.gpu!.shader.replace('var<storage, read> in_pred', 'var<storage, read_write> in_pred'), shaderId: 'l1+vec4' };
+    const p = contractProblems({ ...l1Op, gpu: { ...l1Op.gpu!, vec4 } }, reflectWgsl);
+    expect(p).toEqual(['vec4 variant l1+vec4: binding in_pred must be read-only storage, is read_write']);
+  });
+});
+
+describe("the fused kernels' flags", () => {
+  it('fused.wgsl and fused-vec4.wgsl declare the FLAG_* bits the runtime sets (src/runtime/fused-slots.ts)', async () => {
+    const { FLAG } = await import('../../src/runtime/fused-slots');
+    const wgslName = (k: string) => `FLAG_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+    const want = Object.fromEntries(Object.entries(FLAG).map(([k, v]) => [wgslName(k), v]));
+    for (const [file, text] of [['fused.wgsl', fusedFlagsWgsl], ['fused-vec4.wgsl', fusedVec4FlagsWgsl]] as const) {
+      const got = Object.fromEntries([...text.matchAll(/const (FLAG_\w+): u32 = (\d+)u;/g)].map((m) => [m[1], Number(m[2])]));
+      expect(got, file).toEqual(want);
+    }
   });
 });
