@@ -1,0 +1,84 @@
+import type { HostArray } from '../ops/inputs';
+import type { BufferPool } from './pool';
+import type { Staging } from './readback';
+import type { CallTiming } from './timestamps';
+import type { Tensor } from './types';
+
+/** The buffers of one call. */
+export interface CallBuffers {
+  tensors: Record<string, Tensor | undefined>;
+  out: { loss: Tensor; lossBytes: number; grads: Record<string, Tensor>; emptyGrads: string[] };
+  partials?: GPUBuffer;
+  /** The reduction levels' intermediate sums (levels write here and into `partials` in turn). */
+  partials2?: GPUBuffer;
+  uniforms: GPUBuffer;
+  /** The GPU-summed 'mean' denominator's reciprocal (4 bytes), copied into the uniforms' scales. */
+  denominator?: GPUBuffer;
+  /** Timestamp queries of the call's passes, and where they are resolved. */
+  timing?: CallTiming;
+}
+
+/**
+ * The pooled buffers one call holds, in three lists: scratch (inputs, partials, uniforms),
+ * outputs, and staging. `release` returns the scratch to the pool, `releaseOutputs` the outputs
+ * (each once); `discardAll`, after a failure, drops the buffers this call created and returns
+ * the rest.
+ */
+export class CallAllocation {
+  /** Buffers created (not reused) for this call. */
+  readonly fresh = new Set<GPUBuffer>();
+  readonly scratch: GPUBuffer[] = [];
+  readonly outputs: GPUBuffer[] = [];
+  readonly staging: Staging[] = [];
+  private released = false;
+  private outputsReleased = false;
+
+  constructor(
+    private readonly pool: BufferPool,
+    private readonly op: string,
+  ) {}
+
+  /** A pooled buffer labelled `detloss:<op>:<label>`, kept in `list`. */
+  acquire(bytes: number, usage: number, label: string, list: GPUBuffer[]): GPUBuffer {
+    const b = this.pool.acquire(bytes, usage, `detloss:${this.op}:${label}`, this.fresh);
+    list.push(b);
+    return b;
+  }
+
+  readonly release = (): void => {
+    if (this.released) return;
+    this.released = true;
+    for (const b of this.scratch) this.pool.release(b);
+  };
+
+  readonly releaseOutputs = (): void => {
+    if (this.outputsReleased) return;
+    this.outputsReleased = true;
+    this.outputs.forEach((b) => this.pool.release(b));
+  };
+
+  discardAll(): void {
+    this.released = true;
+    this.outputsReleased = true;
+    for (const b of [...this.scratch, ...this.outputs, ...this.staging.map((s) => s.buffer)]) {
+      if (this.fresh.has(b)) this.pool.discard(b);
+      else this.pool.release(b);
+    }
+  }
+}
+
+/** Writes a host array into a buffer now (writeBuffer copies at call time); shared memory is staged through a private copy. */
+export function upload(device: GPUDevice, buf: GPUBuffer, arr: HostArray): void {
+  const shared = typeof SharedArrayBuffer !== 'undefined' && arr.buffer instanceof SharedArrayBuffer;
+  if (!shared) {
+    device.queue.writeBuffer(buf, 0, arr.buffer as ArrayBuffer, arr.byteOffset, arr.byteLength);
+    return;
+  }
+  const step = Math.min(arr.byteLength, 1 << 22);
+  const tmp = new Uint8Array(step);
+  for (let at = 0; at < arr.byteLength; at += step) {
+    const n = Math.min(step, arr.byteLength - at);
+    tmp.set(new Uint8Array(arr.buffer, arr.byteOffset + at, n));
+    device.queue.writeBuffer(buf, at, tmp.buffer, 0, n);
+  }
+}

@@ -1,0 +1,143 @@
+import { DetlossError } from '../errors';
+import { getOp } from '../ops/registry';
+import type { OpDescriptor } from '../ops/types';
+import type { Resolved, SharedOptions } from '../ops/validate';
+import { CallAllocation, upload, type CallBuffers } from './call-buffers';
+import { readInputs, isGpuBuffer } from './call-inputs';
+import { checkSize, meanScale, outputSizes, planCall } from './call-plan';
+import { encode, type CallKernels } from './encode';
+import { requireKernel } from './kernel-choice';
+import { stagingPlan, type Staging } from './readback';
+import { TIMESTAMPS, USAGE, type AnyInput, type LastCall, type Runtime, type Tensor } from './types';
+
+/** A call whose work the GPU accepted; its outputs are still to be read or handed over. */
+export interface SubmittedCall {
+  desc: OpDescriptor;
+  r: Resolved;
+  out: CallBuffers['out'];
+  staging: Staging[];
+  /** Returns inputs and scratch buffers to the pool (once). */
+  release: () => void;
+  /** Returns the outputs to the pool (once). */
+  releaseOutputs: () => void;
+  last: LastCall;
+  timingPasses?: string[];
+}
+
+/**
+ * Validates, uploads and submits one call. Everything up to the upload of host arrays runs
+ * synchronously, before the returned promise exists, so inputs are taken at call time; when the
+ * pipelines are already compiled the work is encoded and submitted synchronously too. Buffers
+ * are created inside error scopes: a failed allocation is `gpu_out_of_memory` and leaves the
+ * pool's books as they were.
+ */
+export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>, readback: boolean): Promise<SubmittedCall> {
+  rt.liveness.check();
+  const { device, kernels, limits } = rt;
+  const desc = getOp(op);
+  const { data, info, gpu, onDevice, r } = readInputs(desc, inputs, options);
+  const gk = requireKernel(desc);
+  // A 'mean' whose denominator depends on data the host does not have: summed on the GPU first.
+  const gpuDenominator = !!desc.meanDenominator && r.reduction === 'mean' && r.avgFactor === undefined && onDevice;
+  if (gpuDenominator && !gk.denominator) {
+    throw new DetlossError('invalid_param', `${desc.name}: reduction 'mean' with GPU-resident inputs needs avgFactor (its denominator depends on the data)`, 'avgFactor');
+  }
+  const reduced = r.reduction !== 'none';
+  const kernelKey = kernels.kernelKey(desc, r);
+  const denomKey = gpuDenominator ? kernels.kernelKey(desc, r, gk.denominator) : undefined;
+  const kernelP = kernels.pipeline(kernelKey);
+  const reduceP = reduced ? kernels.pipeline(kernels.reduceKey) : undefined;
+  const denomP = denomKey ? kernels.pipeline(denomKey) : undefined;
+  // A call that fails before awaiting them must not leave a rejected promise unhandled.
+  kernelP.catch(() => {});
+  reduceP?.catch(() => {});
+  denomP?.catch(() => {});
+  const scale = gpuDenominator ? 0 : meanScale(desc, r, data);
+  const present = new Set(Object.keys(desc.inputs).filter((name) => (info[name]?.length ?? 0) > 0));
+  const plan = planCall(rt, desc, gk, r, scale, present, gpuDenominator);
+  // Every size check before any allocation: a problem too large is refused with nothing done.
+  const outs = outputSizes(limits, desc, r);
+  for (const [name, arr] of Object.entries(data)) if (arr) checkSize(limits, desc, name, arr.byteLength);
+  const timingPasses = rt.timestamps.passes(gpuDenominator, reduced);
+  const timingBytes = (timingPasses?.length ?? 0) * 16;
+  // The timestamps ride in the results' readback; the resident path reads them alone.
+  const stagingParts = readback ? stagingPlan(limits, outs, timingBytes) : timingBytes ? [{ bytes: timingBytes, parts: [{ name: TIMESTAMPS, bytes: timingBytes, at: 0 }] }] : [];
+
+  const a = new CallAllocation(rt.pool, desc.name);
+  const { scratch, outputs, staging } = a;
+  const outUsage = readback ? USAGE.STORAGE | USAGE.COPY_SRC : USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+  let bufs: CallBuffers;
+  let allocErrors: Promise<(GPUError | null)[]>;
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  try {
+    const out = {
+      loss: { buffer: a.acquire(Math.max(outs.lossBytes, 4), outUsage, 'loss', outputs), bytes: outs.lossBytes },
+      lossBytes: outs.lossBytes,
+      grads: {} as Record<string, Tensor>,
+      emptyGrads: outs.emptyGrads,
+    };
+    for (const [name, bytes] of Object.entries(outs.grads)) out.grads[name] = { buffer: a.acquire(bytes, outUsage, `grad.${name}`, outputs), bytes };
+    // The resident path hands every gradient over as a buffer, an empty one too (0 bytes of it hold data).
+    if (!readback) for (const name of outs.emptyGrads) out.grads[name] = { buffer: a.acquire(4, outUsage, `grad.${name}`, outputs), bytes: 0 };
+    for (const s of stagingParts) staging.push({ ...s, buffer: a.acquire(s.bytes, USAGE.MAP_READ | USAGE.COPY_DST, 'staging', []) });
+    const tensors: Record<string, Tensor | undefined> = {};
+    for (const [name, t] of Object.entries(gpu)) {
+      tensors[name] = info[name]!.length ? { buffer: isGpuBuffer(t) ? t : t.buffer, bytes: info[name]!.length * 4 } : undefined;
+    }
+    for (const [name, arr] of Object.entries(data)) {
+      if (!arr || arr.length === 0) continue;
+      const buf = a.acquire(arr.byteLength, USAGE.STORAGE | USAGE.COPY_DST, name, scratch);
+      upload(device, buf, arr);
+      tensors[name] = { buffer: buf, bytes: arr.byteLength };
+    }
+    const partials = reduced ? a.acquire(Math.max(4, plan.totalPartials * 4), USAGE.STORAGE, 'partials', scratch) : undefined;
+    const partials2 = plan.levels.length > 1 ? a.acquire(plan.levels[0].groups * 4, USAGE.STORAGE, 'partials2', scratch) : undefined;
+    const uniforms = a.acquire(plan.uniformBytes, USAGE.UNIFORM | USAGE.COPY_DST, 'uniforms', scratch);
+    const denominator = gpuDenominator ? a.acquire(4, USAGE.STORAGE | USAGE.COPY_SRC, 'denominator', scratch) : undefined;
+    const timing = timingPasses && {
+      querySet: rt.timestamps.querySet(),
+      resolve: a.acquire(timingBytes, USAGE.QUERY_RESOLVE | USAGE.COPY_SRC, 'timestamps', scratch),
+      passes: timingPasses,
+    };
+    bufs = { tensors, out, partials, partials2, uniforms, timing, denominator };
+  } catch (e) {
+    a.discardAll();
+    throw e;
+  } finally {
+    allocErrors = Promise.all([device.popErrorScope(), device.popErrorScope()]);
+  }
+
+  try {
+    // Warm pipelines: encode and submit now. Cold ones: once they compile.
+    const ready = (): CallKernels | undefined => {
+      const fused = kernels.compiledKernel(kernelKey);
+      const reduce = reduced ? kernels.compiledKernel(kernels.reduceKey) : undefined;
+      const denominator = denomKey ? kernels.compiledKernel(denomKey) : undefined;
+      return fused && (!reduced || reduce) && (!denomKey || denominator) ? { fused, reduce, denominator } : undefined;
+    };
+    const warm = ready();
+    let submitted: Promise<LastCall> | undefined;
+    if (warm) {
+      submitted = encode(rt, desc, warm, r, plan, bufs, staging);
+      submitted.catch(() => {}); // awaited below, unless the allocation failed first
+    }
+    const [validation, oom] = await allocErrors;
+    if (oom || validation) {
+      const bytes = [...outputs, ...scratch].reduce((sum, b) => sum + b.size, 0);
+      if (oom) throw new DetlossError('gpu_out_of_memory', `${desc.name}: out of GPU memory allocating ${bytes} bytes for this call: ${oom.message}`);
+      throw new DetlossError('gpu_validation', `${desc.name}: the GPU refused this call's buffers: ${validation!.message}`);
+    }
+    if (!submitted) {
+      const [fused, reduce, denominator] = await Promise.all([kernelP, reduceP, denomP]);
+      rt.liveness.check();
+      submitted = encode(rt, desc, { fused, reduce, denominator }, r, plan, bufs, staging);
+    }
+    const last = await submitted;
+    rt.liveness.check();
+    return { desc, r, out: bufs.out, staging, release: a.release, releaseOutputs: a.releaseOutputs, last, timingPasses };
+  } catch (e) {
+    a.discardAll();
+    throw e;
+  }
+}
