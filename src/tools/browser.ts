@@ -1,7 +1,7 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { execFileSync } from 'node:child_process';
-import { extname, join, normalize, resolve as resolvePath } from 'node:path';
+import { extname, join, resolve as resolvePath, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'puppeteer-core';
 
@@ -65,25 +65,73 @@ export async function serveDist(distDir: string): Promise<{ url: string; close()
   return serveStatic(root, PAGE);
 }
 
-/** Serves a folder on 127.0.0.1 (http://localhost is a secure context, so navigator.gpu exists); `/` is `indexHtml` or index.html. */
+/** Whether `file` (absolute, normalised) is `root` itself or lies below it. */
+const isInside = (root: string, file: string) => file === root || file.startsWith(root.endsWith(sep) ? root : root + sep);
+
+/**
+ * The file under `root` that a request's URL path names, or why there is none: `400` when the path
+ * does not decode or holds a NUL byte, `403` when it leads outside `root` (by `..`, encoded or not,
+ * or by a symbolic link), `404` when there is no plain file there. `root` must be absolute and
+ * resolved (`realRoot`: its real path, links resolved).
+ */
+export function resolveServedFile(root: string, realRoot: string, urlPath: string): { file: string } | { status: 400 | 403 | 404 } {
+  let path: string;
+  try {
+    path = decodeURIComponent(urlPath);
+  } catch {
+    return { status: 400 };
+  }
+  if (path.includes('\0')) return { status: 400 };
+  // Resolve as a path relative to root: a leading '/' must not make it absolute.
+  const file = resolvePath(root, `.${sep}${path}`);
+  if (!isInside(root, file)) return { status: 403 };
+  let real: string;
+  try {
+    real = realpathSync(file);
+  } catch {
+    return { status: 404 };
+  }
+  if (!isInside(realRoot, real)) return { status: 403 };
+  if (!statSync(real).isFile()) return { status: 404 };
+  return { file: real };
+}
+
+const refuse = (res: ServerResponse, status: number) =>
+  res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 403 ? 'forbidden' : status === 400 ? 'bad request' : 'not found');
+
+/**
+ * Serves a folder on 127.0.0.1 (http://localhost is a secure context, so navigator.gpu exists); `/` is
+ * `indexHtml` or index.html. Only files inside the folder are served: see {@link resolveServedFile}.
+ */
 export async function serveStatic(root: string, indexHtml?: string): Promise<{ url: string; close(): Promise<void> }> {
   root = resolvePath(root);
+  const realRoot = realpathSync(root);
   const server: Server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
-    if (indexHtml && (path === '/' || path === '/index.html')) {
-      res.writeHead(200, { 'content-type': 'text/html' }).end(indexHtml);
-      return;
+    try {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+        return;
+      }
+      // The raw path, not URL-normalised: `..` segments are judged by resolveServedFile.
+      const raw = (req.url ?? '/').split(/[?#]/, 1)[0];
+      if (!raw.startsWith('/')) {
+        refuse(res, 400);
+        return;
+      }
+      if (indexHtml && (raw === '/' || raw === '/index.html')) {
+        res.writeHead(200, { 'content-type': 'text/html' }).end(indexHtml);
+        return;
+      }
+      const found = resolveServedFile(root, realRoot, raw === '/' ? '/index.html' : raw);
+      if ('status' in found) {
+        refuse(res, found.status);
+        return;
+      }
+      res.writeHead(200, { 'content-type': TYPES[extname(found.file)] ?? 'application/octet-stream' }).end(readFileSync(found.file));
+    } catch {
+      if (!res.headersSent) res.writeHead(500).end('server error');
+      else res.end();
     }
-    if (path === '/') {
-      res.writeHead(200, { 'content-type': 'text/html' }).end(readFileSync(join(root, 'index.html')));
-      return;
-    }
-    const file = normalize(join(root, path));
-    if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const port = (server.address() as { port: number }).port;

@@ -1,10 +1,13 @@
+import { appendFileSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 import { createDetloss } from '../../src/api';
 import { DetlossError } from '../../src/errors';
 import type { DetlossOptions } from '../../src/runtime/context';
+import { adapterLogOf, describeAdapter } from './node-gpu-log';
 
 Object.assign(globalThis, globals);
 let gpu: GPU | undefined;
+let noted = false;
 
 /**
  * A detloss context on Node's WebGPU (Dawn over Chromium's SwiftShader, set up in vite.config.ts).
@@ -13,7 +16,14 @@ let gpu: GPU | undefined;
 export async function nodeContext(options: DetlossOptions = {}) {
   gpu ??= create([]) as unknown as GPU;
   try {
-    return await createDetloss({ gpu, ...options });
+    const ctx = await createDetloss({ gpu, ...options });
+    // Once per worker process; the summary reporter prints each distinct line once per run.
+    const runDir = process.env.DETLOSS_TEST_RUN_DIR;
+    if (!noted && runDir) {
+      noted = true;
+      appendFileSync(adapterLogOf(runDir), `${describeAdapter(ctx.adapter)}\n`);
+    }
+    return ctx;
   } catch (e) {
     // A refusal of the options themselves is the test's business; anything else means no adapter.
     if (e instanceof DetlossError && e.code !== 'no_webgpu') throw e;

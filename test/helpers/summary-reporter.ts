@@ -1,6 +1,11 @@
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import type { Reporter, TestModule } from 'vitest/node';
+import { adapterLogOf } from './node-gpu-log.ts';
 
-/** Closes the run with a plain "N passed, M failed" line (plus ", K skipped" when any were). */
+/**
+ * Closes the run with the adapter(s) the Node tests ran on (noted by test/helpers/node-gpu.ts) and a
+ * plain "N passed, M failed" line (plus ", K skipped" when any were).
+ */
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
     let passed = 0;
@@ -16,6 +21,13 @@ export default class SummaryReporter implements Reporter {
         else skipped++;
       }
       if (tests === 0 && m.state() === 'failed') failed++; // a file that failed to load
+    }
+    const runDir = process.env.DETLOSS_TEST_RUN_DIR;
+    const log = runDir ? adapterLogOf(runDir) : undefined;
+    if (log && existsSync(log)) {
+      const adapters = [...new Set(readFileSync(log, 'utf8').split('\n').filter(Boolean))];
+      rmSync(log, { force: true }); // a watch-mode rerun notes its own
+      console.log(`\nNode WebGPU adapter${adapters.length > 1 ? 's' : ''}: ${adapters.join('; ')}`);
     }
     console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
   }
