@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" />
 /**
  * detloss: WebGPU kernels for the losses that train object detectors, with fused
  * gradients and a float64 CPU reference held against PyTorch's numbers.
@@ -9,7 +10,7 @@
  * const ref = cpu.run('smooth_l1', { pred, target }, { beta: 0.11 });
  */
 export { createDetloss, DetlossContext } from './api';
-export type { WrapperOptions } from './api';
+export type { WrapperOptions, IouOptions, PairwiseOptions } from './api';
 export { Detloss } from './runtime/context';
 export type { AdapterFacts, AnyInput, DetlossOptions, DetlossStats, GpuTensor, ResidentResult, RunResult } from './runtime/context';
 export { cpu } from './cpu';
@@ -19,6 +20,9 @@ export type { DetlossErrorCode } from './errors';
 export { OPS, opNames } from './ops/registry';
 export { defineOp, num, oneOf, flag } from './ops/types';
 export type { OpDescriptor, TensorSpec, ParamSpec, GpuKernel, CpuForward } from './ops/types';
+export type { OpName, OpInputs, OpParams, OpOptions, OpReduction, F32Tensor, I32Tensor, F64Tensor, DeviceInputs, CpuInputsOf } from './ops/op-types';
 export type { SharedOptions, Reduction } from './ops/validate';
+export { registerShaderInfo, setShaderReflector } from './runtime/reflect';
+export type { ShaderInfo, ShaderReflector, BindingInfo, UniformLayout, UniformMember } from './runtime/reflect';
 export { parseFixtures, caseInputs, caseOptions, compareCase } from './fixtures';
 export type { FixtureCase, Comparison, Tolerance } from './fixtures';

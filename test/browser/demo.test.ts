@@ -4,6 +4,7 @@ import type { Page } from 'puppeteer-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
+import type { OpParams } from '../../src/ops/op-types';
 import { openPage, serveStatic, type GpuPage } from '../../src/tools/browser';
 
 const demoConfig = fileURLToPath(new URL('../../demo/vite.config.ts', import.meta.url));
@@ -22,6 +23,7 @@ interface Row {
   backend: string;
 }
 
+type IouParams = OpParams<'iou_loss'>;
 const nums = (s: string | undefined) => (s ?? '').split(',').map(Number);
 
 async function tableState(page: Page) {
@@ -76,7 +78,7 @@ async function burstDrag(page: Page, x: number, y: number, moves: number) {
 function checkRows(rows: Row[], pred: number[], target: number[]) {
   expect(rows.map((r) => r.key)).toEqual(['iou/linear', 'iou/square', 'iou/log', 'giou', 'diou', 'ciou', 'eiou', 'siou']);
   for (const row of rows) {
-    const [variant, mode] = row.key.split('/');
+    const [variant, mode] = row.key.split('/') as [IouParams['variant'], IouParams['mode']?];
     const ref = cpu.run('iou_loss', { pred: Float32Array.from(pred), target: Float32Array.from(target) }, { variant, ...(mode ? { mode } : {}), reduction: 'none' });
     expect(Math.abs(row.loss - ref.loss[0]), `${row.key}: loss ${row.loss} vs ${ref.loss[0]}`).toBeLessThanOrEqual(1e-4 + 1e-3 * Math.abs(ref.loss[0]));
     for (let k = 0; k < 4; k++) {
@@ -146,7 +148,7 @@ async function gpuStatus(page: Page) {
 /** Every row equal to the CPU reference exactly (it is the CPU reference), and labelled as such. */
 function checkCpuRows(rows: Row[], pred: number[], target: number[]) {
   for (const row of rows) {
-    const [variant, mode] = row.key.split('/');
+    const [variant, mode] = row.key.split('/') as [IouParams['variant'], IouParams['mode']?];
     const ref = cpu.run('iou_loss', { pred: Float32Array.from(pred), target: Float32Array.from(target) }, { variant, ...(mode ? { mode } : {}), reduction: 'none' });
     expect(row.backend, row.key).toBe('cpu');
     expect(row.loss, row.key).toBe(ref.loss[0]);

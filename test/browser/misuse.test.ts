@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import commonWgsl from '../../shaders/common.wgsl?raw';
 import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import { cpu } from '../../src/cpu';
+import type { CpuInputsOf } from '../../src/ops/op-types';
 import { openPage, type GpuPage } from '../../src/tools/browser';
 import { maxRelErr, rand } from '../helpers/counting';
 
@@ -316,7 +317,7 @@ describe('misuse in headless Chromium: a DetlossError naming the argument, then 
     const [o] = await inPage([{ what: 'alpha 0.001 gamma 1', op: 'balanced_l1', inputs: GOOD.balanced_l1.inputs, options: { alpha: 0.001, gamma: 1 } }]);
     if (!o.ok) expect([o.isDetlossError, o.code], o.message).toEqual([true, 'invalid_param']);
     else {
-      const ref = cpu.run('balanced_l1', host(GOOD.balanced_l1.inputs), { alpha: 0.001, gamma: 1 });
+      const ref = cpu.run('balanced_l1', host(GOOD.balanced_l1.inputs) as CpuInputsOf<'balanced_l1'>, { alpha: 0.001, gamma: 1 });
       expect(maxRelErr(o.loss!, ref.loss), `loss ${o.loss}`).toBeLessThan(1e-4);
       expect(maxRelErr(o.grad!.pred, ref.grad.pred)).toBeLessThan(1e-4);
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
+import type { F64Tensor, I32Tensor } from '../../src/ops/op-types';
 import { rand } from '../helpers/counting';
 
 /**
@@ -9,9 +10,9 @@ import { rand } from '../helpers/counting';
  * from ops.md, independently of src/cpu.
  */
 
-type T = { data: Float64Array | Int32Array | Float32Array; shape: number[] };
-const f64 = (shape: number[], data: ArrayLike<number>): T => ({ data: Float64Array.from(data), shape });
-const i32 = (shape: number[], data: ArrayLike<number>): T => ({ data: Int32Array.from(data), shape });
+type T = F64Tensor | I32Tensor;
+const f64 = (shape: number[], data: ArrayLike<number>): F64Tensor => ({ data: Float64Array.from(data), shape });
+const i32 = (shape: number[], data: ArrayLike<number>): I32Tensor => ({ data: Int32Array.from(data), shape });
 const u = (len: number, seed: number, lo = 0, hi = 1) => Array.from(rand(len, seed, lo, hi));
 const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
 const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));

@@ -43,7 +43,7 @@ describe('iou_loss: degenerate boxes give finite losses and gradients', () => {
   const labels = Object.keys(PAIRS);
 
   it.each(VARIANTS.map((v) => [name(v), v] as const))('%s', (_n, v) => {
-    for (const format of ['xyxy', 'cxcywh', 'xywh']) {
+    for (const format of ['xyxy', 'cxcywh', 'xywh'] as const) {
       // The same numbers read in another format are other degenerate boxes (zero or negative sides).
       const r = cpu.run('iou_loss', { pred, target }, { ...v, format, reduction: 'none' });
       labels.forEach((label, i) => {
@@ -97,7 +97,7 @@ describe('iou_loss: degenerate boxes give finite losses and gradients', () => {
     const pred = rand(4 * n, 21, -50, 50);
     const target = rand(4 * n, 22, -50, 50);
     for (const v of VARIANTS) {
-      for (const format of ['xyxy', 'cxcywh', 'xywh']) {
+      for (const format of ['xyxy', 'cxcywh', 'xywh'] as const) {
         const r = cpu.run('iou_loss', { pred, target }, { ...v, format, reduction: 'none' });
         expect(allFinite(r.loss), `${name(v)} ${format}`).toBe(true);
         expect(allFinite(r.grad.pred), `${name(v)} ${format}`).toBe(true);
@@ -116,8 +116,8 @@ describe('pairwise_iou: degenerate boxes and orientation', () => {
   const a = Float32Array.from(Object.values(PAIRS).flatMap(([p]) => p));
   const b = Float32Array.from(Object.values(PAIRS).flatMap(([, t]) => t));
 
-  it.each(['iou', 'giou', 'diou', 'ciou'])('%s is finite for every degenerate pair', (variant) => {
-    for (const format of ['xyxy', 'cxcywh', 'xywh']) {
+  it.each(['iou', 'giou', 'diou', 'ciou'] as const)('%s is finite for every degenerate pair', (variant) => {
+    for (const format of ['xyxy', 'cxcywh', 'xywh'] as const) {
       const r = cpu.run('pairwise_iou', { a, b }, { variant, format, reduction: 'none' });
       expect(r.shape).toEqual([a.length / 4, b.length / 4]);
       expect(allFinite(r.loss), `${variant} ${format}`).toBe(true);

@@ -28,6 +28,7 @@ const CASES: [string, string, Record<string, unknown>, Record<string, unknown>, 
   ['Int32Array for a float input', 'l1', { pred: new Int32Array(3), target: f(3) }, {}, 'wrong_dtype', 'pred'],
   ['a plain array', 'l1', { pred: [1, 2, 3], target: f(3) }, {}, 'wrong_dtype', 'pred'],
   ['weight of the wrong size', 'huber', { pred: f(3), target: f(3), weight: f(2) }, {}, 'shape_mismatch', 'weight'],
+  ['a per-class weight, as PyTorch passes it', 'cross_entropy', { logits: { data: f(6), shape: [3, 2] }, labels: Int32Array.of(0, 1, 1), weight: f(2) }, {}, 'shape_mismatch', 'weight'],
   ["gradOutput not a scalar for 'mean'", 'huber', { pred: f(3), target: f(3), gradOutput: f(3) }, {}, 'shape_mismatch', 'gradOutput'],
   ["gradOutput of the wrong size for 'none'", 'huber', { pred: f(3), target: f(3), gradOutput: f(1) }, { reduction: 'none' }, 'shape_mismatch', 'gradOutput'],
   ['weight as Int32Array', 'l1', { pred: f(3), target: f(3), weight: new Int32Array(3) }, {}, 'wrong_dtype', 'weight'],
@@ -54,6 +55,7 @@ describe.each(['cpu', 'gpu'] as const)('bad input on the %s is a DetlossError na
     expect(err).toMatchObject({ code, argument });
     expect((err as Error).message).toContain(argument === 'op' ? op : argument);
     expect(counts.submits).toBe(0); // rejected before any GPU work
+    if (op === 'cross_entropy' && argument === 'weight') expect((err as Error).message).toMatch(/per class.*is classWeight/);
   });
 });
 

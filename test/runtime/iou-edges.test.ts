@@ -182,8 +182,8 @@ describe('small boxes far from the origin: the kernels work relative to the targ
   const near = (got: ArrayLike<number>, want: ArrayLike<number>, rtol: number) => {
     for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i]), `[${i}] ${got[i]} vs ${want[i]}`).toBeLessThanOrEqual(rtol * (1 + Math.abs(want[i])));
   };
-  it.each(['iou', 'giou', 'diou', 'ciou', 'eiou', 'siou'])('iou_loss %s, cxcywh and xywh, one pair', async (variant) => {
-    for (const format of ['cxcywh', 'xywh']) {
+  it.each(['iou', 'giou', 'diou', 'ciou', 'eiou', 'siou'] as const)('iou_loss %s, cxcywh and xywh, one pair', async (variant) => {
+    for (const format of ['cxcywh', 'xywh'] as const) {
       const options = { variant, format, reduction: 'none' as const };
       const r = await dl.run('iou_loss', { pred, target }, options);
       const ref = cpu.run('iou_loss', { pred, target }, options);
@@ -202,14 +202,14 @@ describe('small boxes far from the origin: the kernels work relative to the targ
     // (x1 - x1g) + (x2 - x2g) rounds at the size of the corners, 2; (x1 + x2) - (x1g + x2g) does not.
     const a = Float32Array.of(-0.0004200513940304518, -0.0006554941646754742, 0.0010548339923843741, 0.00027676307945512235);
     const b = { data: Float32Array.of(2, 2, -2, -2), shape: [1, 4] };
-    for (const variant of ['diou', 'ciou']) {
+    for (const variant of ['diou', 'ciou'] as const) {
       const r = await dl.run('pairwise_iou', { a, b }, { variant });
       const ref = cpu.run('pairwise_iou', { a, b }, { variant });
       near(r.loss, ref.loss, 1e-5);
     }
   });
-  it.each(['iou', 'giou', 'diou', 'ciou'])('pairwise_iou %s, cxcywh and xywh', async (variant) => {
-    for (const format of ['cxcywh', 'xywh']) {
+  it.each(['iou', 'giou', 'diou', 'ciou'] as const)('pairwise_iou %s, cxcywh and xywh', async (variant) => {
+    for (const format of ['cxcywh', 'xywh'] as const) {
       const options = { variant, format };
       const r = await dl.run('pairwise_iou', { a: pred, b: { data: target, shape: [1, 4] } }, options);
       const ref = cpu.run('pairwise_iou', { a: pred, b: { data: target, shape: [1, 4] } }, options);

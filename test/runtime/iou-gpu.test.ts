@@ -97,6 +97,6 @@ describe('iou_loss wrappers and options', () => {
     await expect(dl.iouLoss(p, p, { format: 'yxyx' as never })).rejects.toMatchObject({ code: 'invalid_param', argument: 'format' });
     await expect(dl.iouLoss(p, p, { variant: 'giou', mode: 'log' })).rejects.toMatchObject({ code: 'invalid_param', argument: 'mode' });
     await expect(dl.pairwiseIou(p, p, { variant: 'siou' as never })).rejects.toMatchObject({ code: 'invalid_param', argument: 'variant' });
-    await expect(dl.run('pairwise_iou', { a: p, b: p }, { reduction: 'mean' })).rejects.toMatchObject({ code: 'invalid_param', argument: 'reduction' });
+    await expect(dl.run('pairwise_iou' as string, { a: p, b: p }, { reduction: 'mean' })).rejects.toMatchObject({ code: 'invalid_param', argument: 'reduction' });
   });
 });

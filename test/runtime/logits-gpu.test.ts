@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DetlossContext } from '../../src/api';
 import { cpu } from '../../src/cpu';
+import type { F32Tensor, I32Tensor, OpInputs } from '../../src/ops/op-types';
 import { countDevice, maxRelErr, rand, reset, type Counts } from '../helpers/counting';
 import { LOGIT_OP_NAMES, logitInputs, type Tensor } from '../helpers/logit-inputs';
 import { nodeContext } from '../helpers/node-gpu';
@@ -20,16 +21,19 @@ describe('typed wrappers equal cpu.run', () => {
   it.each(LOGIT_OP_NAMES)('%s', async (op) => {
     const { inputs, params } = logitInputs(op, 17, 6, 3, op === 'cross_entropy' || op === 'bce_with_logits' ? 'weighted' : 'plain');
     const h = host(inputs);
+    // The fixture's dtypes are the op's: float32 for these names, int32 for labels.
+    const f = (name: string) => h[name] as F32Tensor;
+    const labels = h.labels as I32Tensor;
     const o = { ...params, reduction: 'sum' as const };
     const call: Record<string, () => ReturnType<DetlossContext['run']>> = {
-      sigmoid_focal: () => dl.sigmoidFocalLoss(h.logits, h.targets, o),
-      varifocal: () => dl.varifocalLoss(h.logits, h.targets, o),
-      bce_with_logits: () => dl.bceWithLogits(h.logits, h.targets, { ...o, posWeight: h.posWeight }),
-      quality_focal: () => dl.qualityFocalLoss(h.logits, h.labels, h.scores, o),
-      distribution_focal: () => dl.distributionFocalLoss(h.logits, h.targets, o),
-      cross_entropy: () => dl.crossEntropy(h.logits, h.labels, { ...o, classWeight: h.classWeight }),
-      kl_div: () => dl.klDiv(h.student, h.teacher, o),
-      dice: () => dl.diceLoss(h.logits, h.targets, o),
+      sigmoid_focal: () => dl.sigmoidFocalLoss(f('logits'), f('targets'), o),
+      varifocal: () => dl.varifocalLoss(f('logits'), f('targets'), o),
+      bce_with_logits: () => dl.bceWithLogits(f('logits'), f('targets'), { ...o, posWeight: f('posWeight') }),
+      quality_focal: () => dl.qualityFocalLoss(f('logits'), labels, f('scores'), o),
+      distribution_focal: () => dl.distributionFocalLoss(f('logits'), f('targets'), o),
+      cross_entropy: () => dl.crossEntropy(f('logits'), labels, { ...o, classWeight: f('classWeight') }),
+      kl_div: () => dl.klDiv(f('student'), f('teacher'), o),
+      dice: () => dl.diceLoss(f('logits'), f('targets'), o),
     };
     const r = await call[op]();
     const ref = cpu.run(op, h, o);
@@ -42,7 +46,7 @@ describe('typed wrappers equal cpu.run', () => {
 describe("cross-entropy 'mean' is PyTorch's: divided by the summed weights of the rows not ignored", () => {
   it('with class weights, row weights, ignored rows and label smoothing', async () => {
     const { inputs, params } = logitInputs('cross_entropy', 40, 7, 9, 'weighted');
-    const h: Record<string, { data: Float32Array | Int32Array; shape: number[] } | Float32Array> & { weight: Float32Array } = { ...host(inputs), weight: rand(40, 4, 0.5, 1.5) };
+    const h: OpInputs<'cross_entropy'> & { weight: Float32Array } = { ...(host(inputs) as OpInputs<'cross_entropy'>), weight: rand(40, 4, 0.5, 1.5) };
     const r = await dl.run('cross_entropy', h, { ...params, reduction: 'mean' });
     const none = cpu.run('cross_entropy', h, { ...params, reduction: 'none' }).loss;
     const labels = (h.labels as { data: Int32Array }).data;

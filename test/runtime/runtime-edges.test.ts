@@ -183,7 +183,7 @@ describe('every failure is a DetlossError (defect 5)', () => {
     }
   });
   it('an input given as null is missing, in run and in cpu.run', async () => {
-    for (const call of [() => dl.run('l1', { pred: null as never, target: rand(3, 2) }), () => cpu.run('l1', { pred: null, target: rand(3, 2) })]) {
+    for (const call of [() => dl.run('l1', { pred: null as never, target: rand(3, 2) }), () => cpu.run('l1', { pred: null as never, target: rand(3, 2) })]) {
       const e = await failure(call);
       expect(e).toBeInstanceOf(DetlossError);
       expect(e).toMatchObject({ code: 'missing_input', argument: 'pred' });

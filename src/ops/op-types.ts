@@ -1,0 +1,102 @@
+import type { Reduction, SharedOptions } from './validate';
+
+/**
+ * The op catalogue as types see it: each op's inputs (dtype, `?` when optional), its params
+ * (`'number'`, `'boolean'`, or the list of names an enum takes) and the reductions it accepts.
+ * test/types/op-map.test.ts holds it against the registry (`OPS`), so the two cannot drift.
+ */
+export const OP_SIGNATURES = {
+  l1: { inputs: { pred: 'f32', target: 'f32' }, params: {} },
+  mse: { inputs: { pred: 'f32', target: 'f32' }, params: {} },
+  smooth_l1: { inputs: { pred: 'f32', target: 'f32' }, params: { beta: 'number' } },
+  huber: { inputs: { pred: 'f32', target: 'f32' }, params: { delta: 'number' } },
+  balanced_l1: { inputs: { pred: 'f32', target: 'f32' }, params: { alpha: 'number', gamma: 'number', beta: 'number' } },
+  iou_loss: {
+    inputs: { pred: 'f32', target: 'f32' },
+    params: {
+      variant: ['iou', 'giou', 'diou', 'ciou', 'eiou', 'siou'],
+      format: ['xyxy', 'cxcywh', 'xywh'],
+      eps: 'number',
+      mode: ['linear', 'square', 'log'],
+    },
+  },
+  pairwise_iou: {
+    inputs: { a: 'f32', b: 'f32' },
+    params: { variant: ['iou', 'giou', 'diou', 'ciou'], format: ['xyxy', 'cxcywh', 'xywh'] },
+    reductions: ['none'],
+  },
+  sigmoid_focal: { inputs: { logits: 'f32', targets: 'f32' }, params: { alpha: 'number', gamma: 'number' } },
+  quality_focal: { inputs: { logits: 'f32', labels: 'i32', scores: 'f32' }, params: { beta: 'number' } },
+  distribution_focal: { inputs: { logits: 'f32', targets: 'f32' }, params: {} },
+  varifocal: { inputs: { logits: 'f32', targets: 'f32' }, params: { alpha: 'number', gamma: 'number', iouWeighted: 'boolean' } },
+  bce_with_logits: { inputs: { logits: 'f32', targets: 'f32', posWeight: 'f32?' }, params: {} },
+  cross_entropy: {
+    inputs: { logits: 'f32', labels: 'i32', classWeight: 'f32?' },
+    params: { ignoreIndex: 'number', labelSmoothing: 'number' },
+  },
+  kl_div: { inputs: { student: 'f32', teacher: 'f32' }, params: { temperature: 'number', classReduction: ['sum', 'mean'] } },
+  dice: { inputs: { logits: 'f32', targets: 'f32' }, params: { eps: 'number', naive: 'boolean' } },
+} as const satisfies Record<
+  string,
+  {
+    inputs: Record<string, 'f32' | 'i32' | 'f32?' | 'i32?'>;
+    params: Record<string, 'number' | 'boolean' | readonly string[]>;
+    reductions?: readonly ('none' | 'mean' | 'sum')[];
+  }
+>;
+
+type Signatures = typeof OP_SIGNATURES;
+
+/** The name of an op detloss implements: `'iou_loss'`, `'cross_entropy'`, ... */
+export type OpName = keyof Signatures;
+
+/** A float32 tensor from the host: a `Float32Array`, or one with its shape. */
+export type F32Tensor = Float32Array | { data: Float32Array; shape: number[] };
+/** An int32 tensor from the host (labels): an `Int32Array`, or one with its shape. */
+export type I32Tensor = Int32Array | { data: Int32Array; shape: number[] };
+/** What the CPU reference also takes for a float input: float64 data (it widens to float64 anyway). */
+export type F64Tensor = Float64Array | { data: Float64Array; shape: number[] };
+
+type Flatten<T> = { [K in keyof T]: T[K] } & {};
+type InputsOf<N extends OpName> = Signatures[N]['inputs'];
+type RequiredInputs<N extends OpName> = { [K in keyof InputsOf<N>]: InputsOf<N>[K] extends `${string}?` ? never : K }[keyof InputsOf<N>];
+type OptionalInputs<N extends OpName> = Exclude<keyof InputsOf<N>, RequiredInputs<N>>;
+type TensorOf<D, F, I> = D extends 'i32' | 'i32?' ? I : F;
+
+/**
+ * The inputs of op `N`, by name: its own tensors plus the optional `weight` and `gradOutput`.
+ * `F` is how a float tensor is passed, `I` an int32 one: {@link F32Tensor} and {@link I32Tensor}
+ * for `run` (which also takes GPU tensors), {@link F64Tensor} too for `cpu.run`.
+ */
+export type OpInputs<N extends OpName, F = F32Tensor, I = I32Tensor> = Flatten<
+  { [K in RequiredInputs<N>]: TensorOf<InputsOf<N>[K], F, I> } & { [K in OptionalInputs<N>]?: TensorOf<InputsOf<N>[K], F, I> } & {
+    /** Multiplies the unreduced loss (same shape as the `'none'` output). */
+    weight?: F;
+    /** Upstream gradient: the `'none'` shape, or one number for `'mean'`/`'sum'`. */
+    gradOutput?: F;
+  }
+>;
+
+type ParamsOf<N extends OpName> = Signatures[N]['params'];
+type ParamType<P> = P extends 'number' ? number : P extends 'boolean' ? boolean : P extends readonly (infer V)[] ? V : never;
+
+/** The params of op `N` (every one optional, with its default in the registry); enums as their literal names. */
+export type OpParams<N extends OpName> = { -readonly [K in keyof ParamsOf<N>]?: ParamType<ParamsOf<N>[K]> };
+
+/** The reductions op `N` accepts (`pairwise_iou`: `'none'` only). */
+export type OpReduction<N extends OpName> = Extract<Signatures[N] extends { reductions: readonly (infer R)[] } ? R : Reduction, Reduction>;
+
+/** The options of op `N`: the shared options ({@link SharedOptions}) and its own params. */
+export type OpOptions<N extends OpName> = Flatten<Omit<SharedOptions, 'reduction'> & { reduction?: OpReduction<N> } & OpParams<N>>;
+
+/**
+ * Accepts the wide type `string` only, never a string literal: a name known only at run time
+ * (`for (const op of opNames())`) is checked there, while a literal must be an {@link OpName}.
+ */
+export type DynamicOpName<S extends string> = S & (string extends S ? unknown : never);
+
+/** The inputs `run` and `runResident` take for op `N`: host tensors (float32, int32) or GPU tensors `G`. */
+export type DeviceInputs<N extends OpName, G> = OpInputs<N, F32Tensor | G, I32Tensor | G>;
+
+/** The inputs `cpu.run` takes for op `N`: float tensors as float32 or float64, labels as int32. */
+export type CpuInputsOf<N extends OpName> = OpInputs<N, F32Tensor | F64Tensor, I32Tensor>;
