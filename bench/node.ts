@@ -7,7 +7,7 @@ import { gpu } from './node-globals';
 import { createRequire } from 'node:module';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgpu';
-import { createDetloss, type DetlossContext } from '../src/index';
+import { createDetloss, DetlossError, type DetlossContext } from '../src/index';
 import { REQUESTED_LIMITS } from '../src/runtime/context';
 import { createHarness, createTimedDetloss } from './harness';
 
@@ -28,7 +28,7 @@ export function openNodeBench() {
   return createHarness({
     async open() {
       const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-      if (!adapter) throw new Error('no WebGPU adapter in Node (Dawn found no Vulkan driver: set VK_ICD_FILENAMES)');
+      if (!adapter) throw new DetlossError('no_webgpu', 'no WebGPU adapter in Node (Dawn found no Vulkan driver)');
       const requiredFeatures = FEATURES.filter((f) => adapter.features.has(f));
       const requiredLimits: Record<string, number> = {};
       for (const k of REQUESTED_LIMITS) requiredLimits[k] = adapter.limits[k] as number;

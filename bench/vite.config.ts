@@ -5,6 +5,6 @@ import { defineConfig } from 'vite';
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: './',
-  logLevel: 'warn',
+  logLevel: 'error',
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', minify: false },
 });

@@ -6,7 +6,7 @@ import { defineConfig } from 'vite';
 // `webgpu` (Dawn), which stays external.
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
-  logLevel: 'warn',
+  logLevel: 'error',
   ssr: { noExternal: true, external: ['webgpu'] },
   build: {
     ssr: 'node.ts',

@@ -8,6 +8,7 @@ import { cpu, DetlossError, OPS, type DetlossContext } from '../src/index';
 import { gpuCapable } from './compute';
 import type { GpuSession } from './gpu-session';
 import { randomInputs } from './inputs';
+import { median } from '../src/tools/stats';
 
 /** The sizes offered. */
 export const SIZES = [1e3, 1e4, 1e5, 1e6];
@@ -87,7 +88,6 @@ export function mountTiming(el: TimingElements, gpu: GpuSession) {
 type Progress = (done: number, total: number, what: string) => void;
 
 const pause = () => new Promise<void>((ok) => setTimeout(ok, 0));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * Times `op` on `n` rows of random inputs: a warm-up that also picks how many calls make one

@@ -1,10 +1,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { OPS } from '../ops/registry';
 import { findChromium, openPage, serveStatic } from './browser';
+import { exitCodeOf, importOptional, ToolError } from './errors';
+import { nodeAdapterAdvice } from './parity';
+import { median } from './stats';
 
 /** One benchmark case, as the page takes it (bench/page.ts). */
 export interface BenchCase {
@@ -106,11 +109,35 @@ export function nodeCases(ns?: number[]): BenchCase[] {
   return out;
 }
 
+/** The ops of the quick preset (`detloss bench` without `--full`): one of each family. */
+export const QUICK_OPS: readonly { op: string; variant?: string }[] = [{ op: 'iou_loss', variant: 'ciou' }, { op: 'smooth_l1' }, { op: 'sigmoid_focal' }, { op: 'cross_entropy' }];
+
+/**
+ * The cases `detloss bench` runs. `full`: {@link defaultCases} (Chromium) or {@link nodeCases}
+ * (Node). Otherwise the quick preset, which finishes in a couple of minutes on a software adapter:
+ * the {@link QUICK_OPS} at N = 1e4 and 1e5 (row ops, c = 80: 1e4 rows). `ops` picks ops from the
+ * whole list instead (every variant of each, at the preset's sizes); `ns` replaces every size
+ * (pairwise keeps those up to 4e3 in Chromium, 1e4 on Node).
+ */
+export function benchCases(opts: { driver: BenchDriverKind; full?: boolean; ops?: string[]; ns?: number[] }): BenchCase[] {
+  const { driver, ns } = opts;
+  const pairMax = driver === 'node' ? 1e4 : 4000;
+  let cases: BenchCase[];
+  if (opts.full) cases = driver === 'node' ? nodeCases(ns) : defaultCases(ns, ns ? ns.filter((n) => n <= pairMax) : undefined);
+  else {
+    // The shapes of the driver's full list, one case per op and variant, at the quick sizes.
+    const shapes = (driver === 'node' ? nodeCases([1]) : defaultCases([1], [1])).filter((c, i, all) => all.findIndex((d) => caseLabel(d) === caseLabel(c)) === i);
+    const picked = opts.ops ? shapes : shapes.filter((c) => QUICK_OPS.some((q) => q.op === c.op && q.variant === c.params.variant));
+    cases = [];
+    for (const c of picked) {
+      const sizes = ns ? (c.op === 'pairwise_iou' ? ns.filter((n) => n <= pairMax) : ns) : c.op === 'pairwise_iou' ? [1000] : c.width ? [1e4] : [1e4, 1e5];
+      for (const n of sizes) cases.push({ ...c, n });
+    }
+  }
+  return opts.ops ? cases.filter((c) => opts.ops!.includes(c.op)) : cases;
+}
+
 export const caseLabel = (c: BenchCase) => `${c.op}${c.params.variant ? `{${c.params.variant}}` : ''}${c.width ? ` c=${c.width}` : ''}`;
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 export type BenchResult = {
   /** Where it ran: headless Chromium (the default) or Node's WebGPU. */
@@ -188,6 +215,36 @@ async function nodeDriver(modulePath: string): Promise<BenchDriver> {
 
 const openDriver = (spec: DriverSpec) => (spec.kind === 'chromium' ? chromiumDriver(spec.benchDist) : nodeDriver(spec.module));
 
+/**
+ * The first driver of a run, with what it needs checked first: the built harness, the optional
+ * package that runs it, Chromium. Failing to open it is the machine's fault (a ToolError): in
+ * Chromium any failure, on Node one whose code says there is no adapter.
+ */
+async function openFirst(spec: DriverSpec): Promise<BenchDriver> {
+  const built = spec.kind === 'chromium' ? join(spec.benchDist, 'index.html') : spec.module;
+  if (!existsSync(built)) throw new ToolError('no_build', `${built} is missing: run npm run build:bench (npm run bench builds it)`);
+  if (spec.kind === 'node') {
+    await importOptional('webgpu', "npm install webgpu (Node's WebGPU, Dawn), or leave out --node to run in headless Chromium");
+    try {
+      return await nodeDriver(spec.module);
+    } catch (e) {
+      if (exitCodeOf(e) === 2 && !(e instanceof ToolError)) throw new ToolError('no_adapter', nodeAdapterAdvice((e as Error).message, 'npm run bench -- --node'), { cause: e });
+      throw e;
+    }
+  }
+  await importOptional('puppeteer-core', "npm install puppeteer-core (it drives headless Chromium), or run on Node's WebGPU with --node");
+  try {
+    findChromium();
+  } catch (e) {
+    throw new ToolError('no_chromium', (e as Error).message, { cause: e });
+  }
+  try {
+    return await chromiumDriver(spec.benchDist);
+  } catch (e) {
+    throw new ToolError('no_adapter', `headless Chromium gave no WebGPU context for the bench page: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /** Where `detloss bench --node` finds its module: bench/dist-node/node.js beside the package's dist/. */
 export const nodeBenchModule = (distDir: string) => join(distDir, '..', 'bench', 'dist-node', 'node.js');
 
@@ -229,13 +286,13 @@ export async function runBench(opts: {
   slowMs: number;
   slowReps: number;
   log: (line: string) => void;
+  /** Log every warm-up and timed run, and the launch plan, besides a case's summary lines. */
+  verbose?: boolean;
   onProgress?: (res: BenchResult) => void;
 }): Promise<BenchResult> {
   const { log } = opts;
   const spec: DriverSpec = opts.driver ?? { kind: 'chromium', benchDist: opts.benchDist ?? 'bench/dist' };
-  if (spec.kind === 'chromium' && !existsSync(join(spec.benchDist, 'index.html'))) throw new Error(`${spec.benchDist}/index.html is missing: run npm run build:bench`);
-  if (spec.kind === 'node' && !existsSync(spec.module)) throw new Error(`${spec.module} is missing: run npm run build:bench`);
-  let session: BenchDriver | undefined = await openDriver(spec);
+  let session: BenchDriver | undefined = await openFirst(spec);
   const res: BenchResult = { driver: spec.kind, adapter: {}, machine: machineFacts(spec.kind, session.runtime), rows: [], cases: [], skippedOps: [], failures: [] };
   const restart = async () => {
     await session?.close().catch(() => {});
@@ -298,7 +355,7 @@ async function measureCase(
   const { call } = session;
   const label = caseLabel(c);
   const prep = await call<{ detlossDispatches: number; bytes: { read: number; write: number }; plan?: unknown }>('prepare', c);
-  if (prep.plan !== undefined) log(`  plan: ${JSON.stringify(prep.plan)}`);
+  if (prep.plan !== undefined && opts.verbose !== false) log(`  plan: ${JSON.stringify(prep.plan)}`);
   const skipped: Record<string, string> = {};
   let tfjs: { check: { ok: boolean; detail: string }; tfjsDispatches: number; tfjsCpu: boolean; tfjsCpuMaxN?: number } = { check: { ok: false, detail: 'not run' }, tfjsDispatches: 0, tfjsCpu: false };
   if (tfjsSkip) {
@@ -338,7 +395,7 @@ async function measureCase(
       } else if (r === -opts.warmup && ms > opts.slowMs) slow.add(w);
       line.push(`${w} ${ms.toFixed(2)}${gpuMs !== undefined ? ` (GPU ${gpuMs.toFixed(3)})` : ''}`);
     }
-    if (line.length) log(`  ${r < 0 ? 'warm-up' : `run ${r + 1}/${opts.reps}`}: ${line.join(', ')} ms`);
+    if (line.length && opts.verbose !== false) log(`  ${r < 0 ? 'warm-up' : `run ${r + 1}/${opts.reps}`}: ${line.join(', ')} ms`);
   }
   for (const w of slow) skipped[`${w} runs`] = `${times[w].length} timed runs (one call takes over ${opts.slowMs / 1000} s here)`;
   const med: Partial<Record<Contender, number>> = {};
@@ -498,16 +555,22 @@ export function benchSvg(res: BenchResult): string {
  */
 export function writeBench(res: BenchResult, outDir: string, reps: number, files?: { json: string; md: string }): string[] {
   mkdirSync(outDir, { recursive: true });
+  // Whole files only: an interrupted write leaves the old file, never half of a new one.
+  const writeWhole = (file: string, text: string) => {
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, text);
+    renameSync(tmp, file);
+  };
   const json = { driver: res.driver ?? 'chromium', adapter: res.adapter, machine: res.machine, date: new Date().toISOString(), reps, rows: res.rows, cases: res.cases, failures: res.failures, skippedOps: res.skippedOps };
   if (files) {
-    writeFileSync(files.json, `${JSON.stringify(json, null, 1)}\n`);
-    writeFileSync(files.md, `${benchTable(res)}\n`);
+    writeWhole(files.json, `${JSON.stringify(json, null, 1)}\n`);
+    writeWhole(files.md, `${benchTable(res)}\n`);
     return [files.json, files.md];
   }
   const out = [join(outDir, 'latest.json'), join(outDir, 'latest.svg'), join(outDir, 'latest.md')];
-  writeFileSync(out[0], `${JSON.stringify(json, null, 1)}\n`);
-  writeFileSync(out[1], benchSvg(res));
-  writeFileSync(out[2], `${benchTable(res)}\n`);
+  writeWhole(out[0], `${JSON.stringify(json, null, 1)}\n`);
+  writeWhole(out[1], benchSvg(res));
+  writeWhole(out[2], `${benchTable(res)}\n`);
   return out;
 }
 

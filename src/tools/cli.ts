@@ -1,160 +1,220 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DetlossError } from '../errors';
 import { distDirOf } from './browser';
-import { fixtureFiles, formatOutcome, runParity } from './parity';
-import { benchTable, defaultCases, nodeBenchFiles, nodeBenchModule, nodeCases, runBench, writeBench, type BenchResult } from './bench';
+import { benchCases, benchTable, nodeBenchFiles, nodeBenchModule, runBench, writeBench, type BenchResult } from './bench';
+import { exitCodeOf, ToolError } from './errors';
+import { fixtureFiles, formatOutcome, runParity, shippedFixtures } from './parity';
 
-const USAGE = `usage: detloss parity [files or folders of fixtures...] [--ops op1,op2]
-       detloss bench [--node] [--ops op1,op2] [--n 1e4,1e5] [--reps 7] [--out bench/results]
+const EXIT = `Exit status: 0 when everything passed, 1 on a failure, 2 when the machine lacks
+something (Chromium, puppeteer-core, webgpu, a WebGPU adapter, a build) or the
+arguments are wrong.`;
 
-  Runs every fixture case on the GPU in headless Chromium and on the CPU
-  reference, compares both with the case's tolerance, prints one line per case
-  and closes with "N passed, M failed". Default fixtures: test/fixtures.
+const MAIN_USAGE = `usage: detloss parity [files or folders...] [--node] [--ops op1,op2]
+       detloss bench [--full] [--node] [--ops op1,op2] [--n 1e4,1e5] [--reps 5] [--out dir | --save]
+       detloss <command> --help
+
+  parity  checks fixture cases on the GPU and on the float64 CPU reference
+  bench   times detloss against TF.js and a copy kernel (needs a clone of the repository)
+
+${EXIT}`;
+
+const PARITY_USAGE = `usage: detloss parity [files or folders of fixtures...] [--node] [--ops op1,op2]
+
+  Runs every fixture case on the GPU and on the CPU reference, compares both
+  with the case's tolerance, prints one line per case and closes with
+  "N passed, M failed". With no files or folders, the fixtures shipped with the
+  package (a subset of the repository's test/fixtures).
+  --node    on Node's WebGPU (the webgpu package, Dawn) instead of headless
+            Chromium (the puppeteer-core package and a Chromium)
   --ops     only these ops; an op named here without a GPU kernel fails
   --help    this text
 
-  bench times detloss (GPU, GPU-resident, CPU reference) against TF.js
-  (webgpu, cpu) and a copy kernel of the same bytes, interleaved, median of
-  --reps runs after warm-up, in headless Chromium; needs the bench page
-  (npm run build:bench); writes latest.json, latest.svg, latest.md to --out.
-  --node    the same on Node's WebGPU (the webgpu package, Dawn), no browser:
-            adds 10 resident calls with one wait, GPU time from timestamps
-            and the launch plan; N up to 1e7 (rows 1e6 x 80); needs
-            bench/dist-node (npm run build:bench); writes
-            node-<vendor>-<device>.json and .md to --out (a committed file
-            is never overwritten: the new one gets a timestamp suffix).
+${EXIT}`;
 
-Exit status: 0 when every case passed, 1 on a failure, 2 when no WebGPU
-adapter (or no Chromium) was found or the arguments are wrong.`;
+const BENCH_USAGE = `usage: detloss bench [--full] [--node] [--ops op1,op2] [--n 1e4,1e5] [--reps 5] [--out dir | --save] [--verbose]
 
-async function bench(args: string[]): Promise<number> {
-  let ops: string[] | undefined;
-  let ns: number[] | undefined;
-  let reps = 7;
-  let out = 'bench/results';
-  let node = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const v = args[i + 1];
-    if (a === '--node') node = true;
-    else if (a === '--ops' && v) (ops = v.split(',')), i++;
-    else if (a === '--n' && v) (ns = v.split(',').map(Number)), i++;
-    else if (a === '--reps' && v) (reps = Number(v)), i++;
-    else if (a === '--out' && v) (out = v), i++;
-    else {
-      console.error(`detloss bench: unknown or incomplete option ${a}\n${USAGE}`);
-      return 2;
-    }
-  }
-  if (!Number.isInteger(reps) || reps < 1 || (ns && ns.some((n) => !Number.isInteger(n) || n < 1))) {
-    console.error('detloss bench: --reps and --n take positive integers');
-    return 2;
-  }
-  let cases = node ? nodeCases(ns) : defaultCases(ns, ns ? ns.filter((n) => n <= 4000) : undefined);
-  if (ops) cases = cases.filter((c) => ops!.includes(c.op));
-  const t0 = Date.now();
-  // The Node results go to a file named after the adapter, chosen once (on the first write).
-  let nodeFiles: { json: string; md: string } | undefined;
-  const write = (res: BenchResult) => {
-    if (!node) return writeBench(res, out, reps);
-    nodeFiles ??= nodeBenchFiles(out, res.adapter);
-    return writeBench(res, out, reps, nodeFiles);
-  };
+  Times detloss (GPU, GPU-resident, CPU reference) against TF.js (webgpu, cpu)
+  and a copy kernel of the same bytes, interleaved, median of --reps runs after
+  warm-up, in headless Chromium; prints a line per case and a table naming the
+  adapter. Runs from a clone of the repository (npm ci && npm run bench).
+  (default) the quick preset: iou_loss{ciou}, smooth_l1, sigmoid_focal at
+            N = 1e4 and 1e5, cross_entropy c=80 at 1e4 rows
+  --full    the long set: eight ops at N = 1e4 to 1e6 and pairwise IoU (about
+            35 minutes on a software adapter)
+  --ops     only these ops (every variant of each), at the preset's sizes
+  --n       these sizes instead of the preset's
+  --reps    timed runs of each contender (default 5; with --full 7)
+  --node    on Node's WebGPU (the webgpu package, Dawn), no browser: adds 10
+            resident calls with one wait, GPU time from timestamps and the
+            launch plan; --full goes to N = 1e7
+  --out     where the results go (default bench/results/local, not committed):
+            latest.json, .svg, .md, or with --node node-<vendor>-<device>.json, .md
+  --save    write them to bench/results instead, once the run is complete
+            (with --node a committed file is never overwritten: the new one
+            gets a timestamp suffix)
+  --verbose every warm-up and timed run, and the launch plan
+  --help    this text
+
+${EXIT}`;
+
+/** Parses `args` for one command; a parse error is a `bad_args` ToolError (the message names the option). */
+function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O, positionals: boolean) {
   try {
-    const res = await runBench({
-      driver: node ? { kind: 'node', module: nodeBenchModule(distDirOf(import.meta.url)) } : { kind: 'chromium', benchDist: 'bench/dist' },
-      cases,
-      reps,
-      warmup: 2,
-      cpuMaxElements: 2e7,
-      // On Node the CPU reference is a yardstick at small N only (the GPU sizes reach 1e7).
-      cpuMaxN: node ? 1e5 : undefined,
-      slowMs: 5000,
-      slowReps: 3,
-      log: (l) => console.log(l),
-      // The results so far are on disk after every case: an interrupted run keeps what it measured.
-      onProgress: (partial) => write(partial),
-    });
-    const files = write(res);
-    console.log(`\n${benchTable(res)}\n`);
-    console.log(`wrote ${files.join(', ')} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-    if (res.failures.length) {
-      console.error(`detloss bench: ${res.failures.length} case(s) could not be measured: ${res.failures.map((f) => `${f.label} N=${f.n}`).join(', ')}`);
-      return 1;
-    }
-    return 0;
+    return parseArgs({ args, options, allowPositionals: positionals, strict: true });
   } catch (e) {
-    const msg = (e as Error).message;
-    console.error(`detloss bench: ${msg}`);
-    return /adapter|Chromium|CHROME_PATH|Could not start|dawn\.node|Vulkan/i.test(msg) ? 2 : 1;
+    if (String((e as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) throw new ToolError('bad_args', (e as Error).message, { cause: e });
+    throw e;
   }
 }
 
-async function parity(args: string[]): Promise<number> {
-  const paths: string[] = [];
-  let ops: string[] | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--help' || a === '-h') {
-      console.log(USAGE);
-      return 0;
-    } else if (a === '--ops' || a.startsWith('--ops=')) {
-      const v = a === '--ops' ? args[++i] : a.slice(6);
-      if (!v) {
-        console.error('detloss parity: --ops needs a comma-separated list of ops');
-        return 2;
-      }
-      ops = v.split(',').map((s) => s.trim()).filter(Boolean);
-    } else if (a.startsWith('-')) {
-      console.error(`detloss parity: unknown option ${a}\n${USAGE}`);
-      return 2;
-    } else paths.push(a);
+/** A comma-separated list, none of it empty. */
+function list(option: string, v: string): string[] {
+  const items = v.split(',').map((s) => s.trim());
+  if (items.some((s) => !s)) throw new ToolError('bad_args', `--${option} takes a comma-separated list, got "${v}"`);
+  return items;
+}
+
+function positiveInts(option: string, v: string): number[] {
+  const ns = list(option, v).map(Number);
+  if (ns.some((n) => !Number.isInteger(n) || n < 1)) throw new ToolError('bad_args', `--${option} takes positive integers (1e4 is fine), got "${v}"`);
+  return ns;
+}
+
+const adapterLine = (a: { vendor: string; architecture: string; device?: string; description: string; isFallbackAdapter: boolean }) =>
+  `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ')}${a.isFallbackAdapter ? ' (software fallback)' : ''}`;
+
+async function parity(args: string[], distDir: string): Promise<number> {
+  const { values, positionals } = parse(args, { node: { type: 'boolean' }, ops: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, true);
+  if (values.help) {
+    console.log(PARITY_USAGE);
+    return 0;
   }
+  const ops = values.ops === undefined ? undefined : list('ops', values.ops);
+  const paths = [...positionals];
   if (paths.length === 0) {
-    const local = 'test/fixtures';
-    const bundled = join(distDirOf(import.meta.url), '..', 'test', 'fixtures');
-    paths.push(existsSync(local) ? local : bundled);
+    const shipped = shippedFixtures(distDir);
+    if (!existsSync(shipped)) throw new ToolError('no_build', `${shipped} is missing (the build ships its fixtures with node scripts/ship-fixtures.mjs); pass fixture files or folders instead`);
+    paths.push(shipped);
   }
-  let files: string[];
-  try {
-    files = fixtureFiles(paths);
-  } catch (e) {
-    console.error(`detloss parity: ${(e as Error).message}`);
-    return 2;
-  }
-  if (files.length === 0) {
-    console.error(`detloss parity: no fixture files under ${paths.join(', ')}`);
-    return 2;
-  }
-  let report;
-  try {
-    report = await runParity({
-      files,
-      ops,
-      distDir: distDirOf(import.meta.url),
-      onAdapter: (a) => console.log(`adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ')}${a.isFallbackAdapter ? ' (software fallback)' : ''}`),
-      onCase: (o) => console.log(formatOutcome(o)),
-    });
-  } catch (e) {
-    const msg = (e as Error).message;
-    console.error(`detloss parity: ${msg}`);
-    return /adapter|Chromium|CHROME_PATH|Could not start/i.test(msg) ? 2 : 1;
-  }
+  const files = fixtureFiles(paths);
+  if (files.length === 0) throw new ToolError('bad_args', `no fixture files under ${paths.join(', ')}`);
+  const report = await runParity({
+    files,
+    ops,
+    distDir,
+    node: values.node,
+    onAdapter: (a) => console.log(`adapter: ${adapterLine(a)}; ${values.node ? "Node's WebGPU (Dawn)" : 'headless Chromium'}`),
+    onCase: (o) => console.log(formatOutcome(o)),
+  });
+  // Failures found before the GPU ran (an op asked for with no case) have no line yet.
   for (const o of report.outcomes) if (o.status === 'failed' && !o.gpu) console.log(formatOutcome(o));
   console.log(`${report.passed} passed, ${report.failed} failed${report.skipped ? `, ${report.skipped} skipped` : ''}`);
   return report.failed > 0 ? 1 : 0;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
-  if (cmd === 'parity') return parity(rest);
-  if (cmd === 'bench') return bench(rest);
-  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    console.log(USAGE);
-    return cmd ? 0 : 2;
+async function bench(args: string[], distDir: string): Promise<number> {
+  const { values } = parse(
+    args,
+    {
+      node: { type: 'boolean' },
+      full: { type: 'boolean' },
+      save: { type: 'boolean' },
+      ops: { type: 'string' },
+      n: { type: 'string' },
+      reps: { type: 'string' },
+      out: { type: 'string' },
+      verbose: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    false,
+  );
+  if (values.help) {
+    console.log(BENCH_USAGE);
+    return 0;
   }
-  console.error(`detloss: unknown command ${cmd}\n${USAGE}`);
-  return 2;
+  const node = !!values.node;
+  const ops = values.ops === undefined ? undefined : list('ops', values.ops);
+  const ns = values.n === undefined ? undefined : positiveInts('n', values.n);
+  const repList = values.reps === undefined ? [values.full ? 7 : 5] : positiveInts('reps', values.reps);
+  if (repList.length !== 1) throw new ToolError('bad_args', `--reps takes one positive integer, got "${values.reps}"`);
+  const reps = repList[0];
+  if (values.save && values.out !== undefined) throw new ToolError('bad_args', '--save writes to bench/results; give --out or --save, not both');
+  const root = resolve(distDir, '..');
+  if (!existsSync(join(root, 'bench', 'harness.ts'))) {
+    throw new ToolError(
+      'not_a_clone',
+      'the benchmark runs from a clone of the detloss repository (it builds a bench page with TF.js), not from the installed package: clone it, then run npm ci && npm run bench there. To check this machine\'s GPU against the fixtures from here: npx detloss parity (or parity --node).',
+    );
+  }
+  const cases = benchCases({ driver: node ? 'node' : 'chromium', full: values.full, ops, ns });
+  if (cases.length === 0) throw new ToolError('bad_args', `no bench case for --ops ${values.ops}${ns ? ` at --n ${values.n}` : ''}`);
+
+  const committed = resolve(root, 'bench', 'results');
+  const local = join(committed, 'local');
+  const out = values.save ? committed : values.out !== undefined ? resolve(values.out) : local;
+  // Results are written after every case, so an interrupted run keeps what it measured; a folder of
+  // committed results gets them only when the run is complete (Ctrl-C leaves it as it was).
+  const staged = out === committed;
+  const progressDir = staged ? local : out;
+  let progressFiles: { json: string; md: string } | undefined;
+  const writeProgress = (res: BenchResult) => {
+    if (!node) return writeBench(res, progressDir, reps);
+    progressFiles ??= nodeBenchFiles(progressDir, res.adapter);
+    return writeBench(res, progressDir, reps, progressFiles);
+  };
+  const t0 = Date.now();
+  console.log(`detloss bench: ${cases.length} cases${values.full ? '' : ' (the quick preset; --full runs the long set)'}, ${reps} timed runs each, ${node ? "on Node's WebGPU (Dawn)" : 'in headless Chromium'}`);
+  const res = await runBench({
+    driver: node ? { kind: 'node', module: nodeBenchModule(distDir) } : { kind: 'chromium', benchDist: join(root, 'bench', 'dist') },
+    cases,
+    reps,
+    warmup: 2,
+    cpuMaxElements: 2e7,
+    // On Node the CPU reference is a yardstick at small N only (the GPU sizes reach 1e7).
+    cpuMaxN: node ? 1e5 : undefined,
+    slowMs: 5000,
+    slowReps: 3,
+    log: (l) => console.log(l),
+    verbose: !!values.verbose,
+    onProgress: (partial) => void writeProgress(partial),
+  });
+  const files = staged ? writeBench(res, committed, reps, node ? nodeBenchFiles(committed, res.adapter) : undefined) : writeProgress(res);
+  console.log(`\n${benchTable(res)}\n`);
+  const a = res.adapter as { vendor: string; architecture: string; description: string; isFallbackAdapter: boolean };
+  console.log(`ran on ${adapterLine(a)}, ${node ? "Node's WebGPU (Dawn)" : 'headless Chromium'}; ${res.cases.length} of ${cases.length} cases in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  console.log(`wrote ${files.join(', ')}${staged ? '' : ' (not committed; --save writes bench/results)'}`);
+  if (res.failures.length) {
+    console.error(`detloss bench: ${res.failures.length} case(s) could not be measured: ${res.failures.map((f) => `${f.label} N=${f.n}`).join(', ')}`);
+    return 1;
+  }
+  return 0;
+}
+
+const USAGES: Record<string, string> = { parity: PARITY_USAGE, bench: BENCH_USAGE };
+
+/** Runs the command line `argv` (without node and the script); returns the exit status. */
+async function main(argv: string[], distDir = distDirOf(import.meta.url)): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    console.log(MAIN_USAGE);
+    return 0;
+  }
+  if (cmd !== 'parity' && cmd !== 'bench') {
+    console.error(`detloss: ${cmd === undefined ? 'no command given' : `unknown command ${cmd}`}\n\n${MAIN_USAGE}`);
+    return 2;
+  }
+  try {
+    return await (cmd === 'parity' ? parity(rest, distDir) : bench(rest, distDir));
+  } catch (e) {
+    const code = exitCodeOf(e);
+    const err = e as Error;
+    if (e instanceof ToolError && e.code === 'bad_args') console.error(`detloss ${cmd}: ${err.message}\n\n${USAGES[cmd]}`);
+    else if (e instanceof ToolError || e instanceof DetlossError) console.error(`detloss ${cmd}: ${err.message}`);
+    else console.error(`detloss ${cmd}: ${err?.stack ?? String(e)}`);
+    return code;
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -1,9 +1,10 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCpu } from '../cpu/run';
+import { cpu as cpuRef, createDetloss } from '../index';
 import { compareCase, caseInputs, caseOptions, parseFixtures, type Comparison, type FixtureCase } from '../fixtures';
 import { OPS } from '../ops/registry';
-import { openGpuPage, runInPage } from './browser';
+import { findChromium, openGpuPage, runInPage, type PageResult } from './browser';
+import { exitCodeOf, importOptional, ToolError } from './errors';
 
 export interface CaseOutcome {
   name: string;
@@ -16,17 +17,19 @@ export interface CaseOutcome {
 
 export interface ParityReport {
   adapter: { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter: boolean };
+  /** Where the GPU half ran. */
+  runtime: 'chromium' | 'node';
   outcomes: CaseOutcome[];
   passed: number;
   failed: number;
   skipped: number;
 }
 
-/** Every fixture file under the given files or folders (recursively), in a stable order. */
+/** Every fixture file under the given files or folders (recursively), in a stable order; a missing path is a `bad_args` ToolError. */
 export function fixtureFiles(paths: string[]): string[] {
   const out: string[] = [];
   for (const p of paths) {
-    if (!existsSync(p)) throw new Error(`${p}: no such file or folder`);
+    if (!existsSync(p)) throw new ToolError('bad_args', `${p}: no such file or folder`);
     if (statSync(p).isDirectory()) {
       const names = readdirSync(p).sort();
       out.push(...fixtureFiles(names.filter((n) => n.endsWith('.json') || statSync(join(p, n)).isDirectory()).map((n) => join(p, n))));
@@ -35,20 +38,110 @@ export function fixtureFiles(paths: string[]): string[] {
   return out;
 }
 
+/** The fixtures shipped in the package: dist/fixtures, beside the built CLI in `distDir`. */
+export const shippedFixtures = (distDir: string) => join(distDir, 'fixtures');
+
+/** One GPU to run cases on: a page in headless Chromium, or a context on Node's WebGPU. */
+interface GpuRunner {
+  adapter: ParityReport['adapter'];
+  run(op: string, c: FixtureCase): Promise<PageResult>;
+  close(): Promise<void>;
+}
+
+const NODE_HINT = "npm install webgpu (Node's WebGPU, Dawn), or leave out --node to run in headless Chromium";
+const CHROMIUM_HINT = "npm install puppeteer-core (it drives headless Chromium), or run on Node's WebGPU with --node (npm install webgpu)";
+const SWIFTSHADER_DIR = '/usr/lib/chromium';
+
 /**
- * Runs every case on the GPU in headless Chromium and on the CPU reference, and compares both
- * with the case's tolerance. `ops` selects ops; an op asked for explicitly that has no GPU kernel
- * fails, one merely present in the files is skipped.
+ * What to do when Node's WebGPU has no adapter: Dawn finds Vulkan drivers through the loader, which
+ * reads VK_ICD_FILENAMES (and the library path) as the process starts, so the fix is in the shell.
+ */
+export function nodeAdapterAdvice(why: string, command = 'npx detloss parity --node'): string {
+  const icd = `${SWIFTSHADER_DIR}/vk_swiftshader_icd.json`;
+  const set = process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES;
+  return [
+    `no WebGPU adapter on Node's WebGPU. Dawn needs a Vulkan driver, which the Vulkan loader finds through VK_ICD_FILENAMES${set ? ` (set to ${set} here)` : ' (not set here)'}, read as the process starts.`,
+    existsSync(icd)
+      ? `Chromium's software driver (SwiftShader) is on this machine: VK_ICD_FILENAMES=${icd} LD_LIBRARY_PATH=${SWIFTSHADER_DIR} ${command}`
+      : `On a GPU: install its Vulkan driver and set VK_ICD_FILENAMES=/path/to/<vendor>_icd.json. Without one: apt-get install -y chromium, then VK_ICD_FILENAMES=${icd} LD_LIBRARY_PATH=${SWIFTSHADER_DIR} ${command}`,
+    'Or leave out --node to run in headless Chromium.',
+    `(${why})`,
+  ].join('\n');
+}
+
+async function chromiumRunner(distDir: string): Promise<GpuRunner> {
+  if (!existsSync(join(distDir, 'index.js'))) throw new ToolError('no_build', `${join(distDir, 'index.js')} is missing: run npm run build`);
+  await importOptional('puppeteer-core', CHROMIUM_HINT);
+  try {
+    findChromium();
+  } catch (e) {
+    throw new ToolError('no_chromium', `${(e as Error).message} Or run on Node's WebGPU with --node.`, { cause: e });
+  }
+  let gp: Awaited<ReturnType<typeof openGpuPage>>;
+  try {
+    gp = await openGpuPage(distDir);
+  } catch (e) {
+    throw new ToolError('no_adapter', `headless Chromium gave no WebGPU context: ${(e as Error).message}`, { cause: e });
+  }
+  return { adapter: gp.adapter, run: (op, c) => runInPage(gp.page, op, c.inputs, caseOptions(c)), close: gp.close };
+}
+
+async function nodeRunner(command?: string): Promise<GpuRunner> {
+  const webgpu = await importOptional<{ create(flags: string[]): unknown; globals: object }>('webgpu', NODE_HINT);
+  Object.assign(globalThis, webgpu.globals);
+  let dl: Awaited<ReturnType<typeof createDetloss>>;
+  try {
+    dl = await createDetloss({ gpu: webgpu.create([]) as GPU });
+  } catch (e) {
+    if (exitCodeOf(e) === 2) throw new ToolError('no_adapter', nodeAdapterAdvice((e as Error).message, command), { cause: e });
+    throw e;
+  }
+  const { vendor, architecture, device, description, isFallbackAdapter } = dl.adapter;
+  return {
+    adapter: { vendor, architecture, device, description, isFallbackAdapter },
+    async run(op, c) {
+      try {
+        const r = await dl.run(op, caseInputs(c), caseOptions(c));
+        return { ok: true, loss: Array.from(r.loss), shape: r.shape, grad: Object.fromEntries(Object.entries(r.grad).map(([k, g]) => [k, Array.from(g as Float32Array)])) };
+      } catch (e) {
+        return { ok: false, code: (e as { code?: string }).code, message: (e as Error).message };
+      }
+    },
+    close: async () => dl.destroy(),
+  };
+}
+
+/** Reads every case of the files; a file that is not in the fixture format is a `bad_args` ToolError. */
+export function readCases(files: string[]): FixtureCase[] {
+  const cases: FixtureCase[] = [];
+  for (const f of files) {
+    try {
+      cases.push(...parseFixtures(readFileSync(f, 'utf8'), f));
+    } catch (e) {
+      throw new ToolError('bad_args', (e as Error).message, { cause: e });
+    }
+  }
+  return cases;
+}
+
+/**
+ * Runs every case on the GPU (in headless Chromium with the built package in `distDir`, or with
+ * `node` on Node's WebGPU in this process) and on the CPU reference, and compares both with the
+ * case's tolerance. `ops` selects ops; an op asked for explicitly that has no GPU kernel fails, one
+ * merely present in the files is skipped. No Chromium, no package, no adapter: a ToolError.
  */
 export async function runParity(opts: {
   files: string[];
   ops?: string[];
   distDir: string;
+  /** Run on Node's WebGPU (the optional `webgpu` package) instead of headless Chromium. */
+  node?: boolean;
+  /** The command line to show in the advice when Node's WebGPU has no adapter. */
+  command?: string;
   onCase?: (o: CaseOutcome, index: number, total: number) => void;
   onAdapter?: (a: ParityReport['adapter']) => void;
 }): Promise<ParityReport> {
-  const cases: FixtureCase[] = [];
-  for (const f of opts.files) cases.push(...parseFixtures(readFileSync(f, 'utf8'), f));
+  const cases = readCases(opts.files);
   const wanted = opts.ops && new Set(opts.ops);
   const selected = wanted ? cases.filter((c) => wanted.has(c.op)) : cases;
   const outcomes: CaseOutcome[] = [];
@@ -59,22 +152,22 @@ export async function runParity(opts: {
       }
     }
   }
-  const gp = await openGpuPage(opts.distDir);
-  opts.onAdapter?.(gp.adapter);
+  const gpu = opts.node ? await nodeRunner(opts.command) : await chromiumRunner(opts.distDir);
+  opts.onAdapter?.(gpu.adapter);
   try {
     for (const [i, c] of selected.entries()) {
-      const o = await runOne(gp.page, c, !!wanted);
+      const o = await runOne(gpu, c, !!wanted);
       outcomes.push(o);
       opts.onCase?.(o, i, selected.length);
     }
   } finally {
-    await gp.close();
+    await gpu.close();
   }
   const count = (s: CaseOutcome['status']) => outcomes.filter((o) => o.status === s).length;
-  return { adapter: gp.adapter, outcomes, passed: count('passed'), failed: count('failed'), skipped: count('skipped') };
+  return { adapter: gpu.adapter, runtime: opts.node ? 'node' : 'chromium', outcomes, passed: count('passed'), failed: count('failed'), skipped: count('skipped') };
 }
 
-async function runOne(page: Parameters<typeof runInPage>[0], c: FixtureCase, explicit: boolean): Promise<CaseOutcome> {
+async function runOne(gpuRunner: GpuRunner, c: FixtureCase, explicit: boolean): Promise<CaseOutcome> {
   const base = { name: c.name, op: c.op };
   const desc = OPS[c.op];
   if (!desc || !desc.gpu) {
@@ -83,11 +176,11 @@ async function runOne(page: Parameters<typeof runInPage>[0], c: FixtureCase, exp
   }
   let cpu: Comparison;
   try {
-    cpu = compareCase(c, runCpu(c.op, caseInputs(c), caseOptions(c)));
+    cpu = compareCase(c, cpuRef.run(c.op, caseInputs(c), caseOptions(c)));
   } catch (e) {
     cpu = { pass: false, lossErr: Infinity, gradErr: Infinity, detail: `threw: ${(e as Error).message}` };
   }
-  const r = await runInPage(page, c.op, c.inputs, caseOptions(c));
+  const r = await gpuRunner.run(c.op, c);
   let gpu: Comparison;
   if (!r.ok) gpu = { pass: false, lossErr: Infinity, gradErr: Infinity, detail: `threw ${r.code ?? ''}: ${r.message}` };
   else {

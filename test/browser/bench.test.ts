@@ -1,10 +1,10 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BenchResult, CONTENDERS, benchSvg, benchTable, defaultCases } from '../../src/tools/bench';
+import { type BenchResult, CONTENDERS, benchCases, benchSvg, benchTable, caseLabel, defaultCases, nodeCases } from '../../src/tools/bench';
 
 /**
  * `detloss bench`: the report it writes (from a made-up result), and a small run end to end in
@@ -23,6 +23,33 @@ describe('the cases of issue 5', () => {
     expect(cases.filter((c) => c.op === 'pairwise_iou').map((c) => `${c.params.variant}:${c.n}`)).toEqual(['iou:1000', 'iou:4000', 'giou:1000', 'giou:4000']);
     expect(cases.filter((c) => c.op === 'quality_focal' || c.op === 'cross_entropy').every((c) => c.width === 80)).toBe(true);
     expect(cases.filter((c) => c.op === 'distribution_focal').every((c) => c.width === 17)).toBe(true);
+  });
+});
+
+describe('the quick preset (the first command) and the long set (--full)', () => {
+  const labels = (cs: ReturnType<typeof benchCases>) => cs.map((c) => `${caseLabel(c)} ${c.n}`);
+  it('by default: iou_loss{ciou}, smooth_l1, sigmoid_focal at 1e4 and 1e5, cross_entropy c=80 at 1e4 rows', () => {
+    for (const driver of ['chromium', 'node'] as const) {
+      const got = labels(benchCases({ driver }));
+      const sf = driver === 'node' ? 'sigmoid_focal c=80' : 'sigmoid_focal';
+      const sfNs = driver === 'node' ? [1e4] : [1e4, 1e5];
+      expect(got.sort()).toEqual(
+        [...['smooth_l1', 'iou_loss{ciou}'].flatMap((l) => [`${l} 10000`, `${l} 100000`]), ...sfNs.map((n) => `${sf} ${n}`), 'cross_entropy c=80 10000'].sort(),
+      );
+    }
+  });
+  it('--ops picks every variant of those ops at the quick sizes; --n replaces the sizes', () => {
+    expect(labels(benchCases({ driver: 'chromium', ops: ['iou_loss', 'quality_focal'] }))).toEqual([
+      'iou_loss{giou} 10000', 'iou_loss{giou} 100000', 'iou_loss{ciou} 10000', 'iou_loss{ciou} 100000', 'iou_loss{siou} 10000', 'iou_loss{siou} 100000', 'quality_focal c=80 10000',
+    ]);
+    expect(labels(benchCases({ driver: 'chromium', ops: ['pairwise_iou'] }))).toEqual(['pairwise_iou{iou} 1000', 'pairwise_iou{giou} 1000']);
+    expect(labels(benchCases({ driver: 'chromium', ops: ['smooth_l1', 'pairwise_iou'], ns: [300, 5000] }))).toEqual(['smooth_l1 300', 'smooth_l1 5000', 'pairwise_iou{iou} 300', 'pairwise_iou{giou} 300']);
+    expect(benchCases({ driver: 'chromium', ops: ['not_an_op'] })).toEqual([]);
+  });
+  it('--full is the long set of each driver', () => {
+    expect(benchCases({ driver: 'chromium', full: true })).toEqual(defaultCases());
+    expect(benchCases({ driver: 'node', full: true })).toEqual(nodeCases());
+    expect(benchCases({ driver: 'chromium', full: true, ops: ['smooth_l1'] }).map((c) => c.n)).toEqual([1e4, 1e5, 1e6]);
   });
 });
 
@@ -93,7 +120,7 @@ describe('npx detloss bench, end to end in headless Chromium', () => {
     // The page only: bench/dist-node is test/runtime/bench-node.test.ts's, which may be running beside this.
     const build = spawnSync(process.execPath, [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'bench/vite.config.ts'], { cwd: root, encoding: 'utf8', timeout: 180_000 });
     expect(build.status, build.stderr).toBe(0);
-    const r = spawnSync(process.execPath, [join(root, 'dist/cli.js'), 'bench', '--ops', 'smooth_l1,quality_focal', '--n', '300', '--reps', '1', '--out', out], {
+    const r = spawnSync(process.execPath, [join(root, 'dist/cli.js'), 'bench', '--ops=smooth_l1,quality_focal', '--n', '300', '--reps', '1', '--out', out], {
       cwd: root,
       encoding: 'utf8',
       timeout: 240_000,
@@ -130,4 +157,39 @@ describe('npx detloss bench, end to end in headless Chromium', () => {
     expect(existsSync(join(out, 'latest.svg'))).toBe(true);
     expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain('| quality_focal c=80 | 3e+2 |');
   });
+});
+
+describe('npx detloss bench --save, interrupted', () => {
+  const committed = join(root, 'bench/results');
+  const git = (...a: string[]) => spawnSync('git', a, { cwd: root, encoding: 'utf8' });
+  it('Ctrl-C leaves the committed results as they were; what it measured is in bench/results/local', async () => {
+    const before = git('status', '--porcelain', '--', 'bench/results').stdout;
+    const t0 = Date.now();
+    // Two cases, the second far longer (N = 1e5, 300 runs of each contender: tens of seconds) so that the interrupt lands in it.
+    const child = spawn(process.execPath, [join(root, 'dist/cli.js'), 'bench', '--save', '--ops', 'smooth_l1', '--n', '300,100000', '--reps', '300'], { cwd: root });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
+    await new Promise<void>((ok, fail) => {
+      const timer = setInterval(() => {
+        if (out.includes('[2/2]')) {
+          clearInterval(timer);
+          ok();
+        } else if (child.exitCode !== null) {
+          clearInterval(timer);
+          fail(new Error(`bench ended before its second case: ${out}`));
+        }
+      }, 100);
+    });
+    child.kill('SIGINT');
+    const code = await exited;
+    expect(code).not.toBe(0);
+    expect(git('status', '--porcelain', '--', 'bench/results').stdout).toBe(before);
+    expect(git('diff', '--quiet', '--', 'bench/results').status).toBe(0);
+    const local = join(committed, 'local', 'latest.json');
+    expect(statSync(local).mtimeMs).toBeGreaterThanOrEqual(t0);
+    expect(JSON.parse(readFileSync(local, 'utf8')).cases.map((c: { n: number }) => c.n)).toEqual([300]);
+    expect(git('check-ignore', '-q', local).status).toBe(0);
+  }, 240_000);
 });

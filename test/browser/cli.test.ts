@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
 import { rand } from '../helpers/counting';
+import { parseFixtures } from '../../src/fixtures';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cli = (args: string[]) => {
@@ -74,6 +75,16 @@ describe('detloss parity (the CLI)', () => {
     expect(out).toMatch(/^FAIL not_an_op/m);
     expect(out.trim().split('\n').at(-1)).toMatch(/^\d+ passed, 1 failed$/);
     expect(code).toBe(1);
+  });
+  it('with no paths, runs the fixtures shipped in dist/fixtures in Chromium, from any working folder', () => {
+    const want = parseFixtures(readFileSync(join(root, 'dist/fixtures/regression.json'), 'utf8')).filter((c) => c.op === 'smooth_l1').length;
+    expect(want).toBeGreaterThan(0);
+    const cwd = mkdtempSync(join(tmpdir(), 'detloss-cwd-'));
+    made.push(cwd);
+    const r = spawnSync(process.execPath, [join(root, 'dist/cli.js'), 'parity', '--ops=smooth_l1'], { cwd, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/^adapter: .*; headless Chromium$/m);
+    expect(r.stdout.trim().split('\n').at(-1)).toBe(`${want} passed, 0 failed`);
   });
   it('bad arguments exit 2 with a message', () => {
     const { code, out } = cli(['no/such/path.json']);

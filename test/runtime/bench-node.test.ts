@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -152,4 +152,32 @@ describe('detloss bench --node, end to end on Node WebGPU (SwiftShader here)', (
       for (const p of c.passes) expect(typeof p.name === 'string' && Number.isFinite(p.gpuMs)).toBe(true);
     }
   });
+});
+
+describe('detloss bench --node with no --out: results outside the committed files', () => {
+  const git = (...a: string[]) => spawnSync('git', a, { cwd: root, encoding: 'utf8' });
+  it('writes to bench/results/local (ignored by git) and leaves bench/results as it was', () => {
+    // bench/dist-node is built by the describe above.
+    const before = git('status', '--porcelain', '--ignored', '--', 'bench/results').stdout;
+    const local = join(root, 'bench/results/local');
+    const t0 = Date.now();
+    const r = spawnSync(process.execPath, [join(root, 'dist/cli.js'), 'bench', '--node', '--ops=smooth_l1', '--n', '500', '--reps', '1'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+    const wrote = /^wrote (\S+), (\S+) \(not committed; --save writes bench\/results\)$/m.exec(r.stdout);
+    expect(wrote, r.stdout).not.toBeNull();
+    try {
+      for (const f of wrote!.slice(1, 3)) {
+        expect(f.startsWith(`${local}/`), f).toBe(true);
+        expect(statSync(f).mtimeMs).toBeGreaterThanOrEqual(t0);
+        expect(git('check-ignore', '-q', f).status, f).toBe(0);
+      }
+      expect(JSON.parse(readFileSync(wrote![1], 'utf8')).cases.map((c: { label: string; n: number }) => `${c.label} ${c.n}`)).toEqual(['smooth_l1 500']);
+      expect(r.stdout).toMatch(/^ran on google \/ swiftshader.*, Node's WebGPU \(Dawn\); 1 of 1 cases in \d+ s$/m);
+      // Only the ignored folder changed.
+      const after = git('status', '--porcelain', '--ignored', '--', 'bench/results').stdout;
+      expect(after.split('\n').filter((l) => !l.includes('bench/results/local/')).join('\n')).toBe(before.split('\n').filter((l) => !l.includes('bench/results/local/')).join('\n'));
+    } finally {
+      for (const f of wrote!.slice(1, 3)) rmSync(f, { force: true });
+    }
+  }, 150_000);
 });
