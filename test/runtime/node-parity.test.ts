@@ -48,6 +48,24 @@ describe('GPU parity on Node WebGPU (Dawn)', () => {
     expect(await failures(dl, rowCases)).toEqual([]);
     dl.destroy();
   });
+  it('every fixture case of every element-wise op passes with the scalar kernels and with the vec4 ones', async () => {
+    const elementCases = cases.filter((c) => OPS[c.op].gpu?.vec4);
+    expect(new Set(elementCases.map((c) => c.op))).toEqual(new Set(['l1', 'mse', 'smooth_l1', 'huber', 'balanced_l1', 'sigmoid_focal', 'varifocal', 'bce_with_logits']));
+    for (const vectorWidth of [1, 4] as const) {
+      const dl = await nodeContext({ plan: { vectorWidth } });
+      const kernels = new Set<string>();
+      const bad: string[] = [];
+      for (const c of elementCases) {
+        bad.push(...(await failures(dl, [c])));
+        kernels.add(dl.stats().lastCall?.kernel ?? '');
+      }
+      expect(bad, `vectorWidth ${vectorWidth}`).toEqual([]);
+      // vec4 where the output is a multiple of 4 elements, scalar otherwise: both ran under width 4.
+      const vec4Ran = [...kernels].some((k) => k.includes('+vec4:'));
+      expect(vec4Ran, [...kernels].join(', ')).toBe(vectorWidth === 4);
+      dl.destroy();
+    }
+  });
   it('every fixture case of every row op passes with a workgroup per row (rowThreshold 0)', async () => {
     const dl = await nodeContext({ rowThreshold: 0 });
     const rowCases = cases.filter((c) => OPS[c.op].gpu?.rows);
