@@ -35,12 +35,12 @@ export default defineConfig({
     // DetlossError prints as one (not as "e [DetlossError]") and stack traces read.
     minify: false,
     lib: {
-      entry: { index: 'src/index.ts', reflect: 'src/runtime/reflect-wgsl.ts', cli: 'src/tools/cli.ts' },
+      entry: { index: 'src/index.ts', reflect: 'src/runtime/reflect-wgsl.ts', tfjs: 'src/frameworks/tfjs.ts', ort: 'src/frameworks/ort.ts', cli: 'src/tools/cli.ts' },
       formats: ['es'],
     },
     rollupOptions: {
       // Optional peers of the CLI, imported when a command needs them.
-      external: [/^node:/, 'puppeteer-core', 'webgpu'],
+      external: [/^node:/, 'puppeteer-core', 'webgpu', /^@tensorflow\//, /^onnxruntime-web/],
       output: { banner: (chunk: { name: string }) => (chunk.name === 'cli' ? '#!/usr/bin/env node' : '') },
       // `npx detloss` in this repository runs dist/cli.js itself (npm sets the mode only on install).
       plugins: [

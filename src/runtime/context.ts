@@ -140,3 +140,11 @@ export class Detloss {
     this.rt.timestamps.destroy();
   }
 }
+
+/**
+ * The runtime parts of a context, which the class keeps private: for this package's own
+ * synchronous path (src/runtime/execute-sync.ts). Not exported from the package.
+ */
+export function runtimeOf(dl: Detloss): Runtime {
+  return dl['rt'];
+}

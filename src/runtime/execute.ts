@@ -1,12 +1,13 @@
 import { DetlossError } from '../errors';
 import { getOp } from '../ops/registry';
-import type { OpDescriptor } from '../ops/types';
+import type { GpuKernel, OpDescriptor } from '../ops/types';
 import type { Resolved, SharedOptions } from '../ops/validate';
 import { CallAllocation, upload, type CallBuffers } from './call-buffers';
 import { readInputs, isGpuBuffer } from './call-inputs';
-import { checkSize, meanScale, outputSizes, planCall } from './call-plan';
+import { checkSize, meanScale, outputSizes, planCall, type CallPlan, type OutputSizes } from './call-plan';
 import { encode, type CallKernels } from './encode';
 import { requireKernel } from './kernel-choice';
+import type { Kernel } from './pipelines';
 import { stagingPlan, type Staging } from './readback';
 import { TIMESTAMPS, USAGE, type AnyInput, type LastCall, type Runtime, type Tensor } from './types';
 
@@ -24,16 +25,39 @@ export interface SubmittedCall {
   timingPasses?: string[];
 }
 
+/** One call, validated and planned: plain data, no GPU work yet. */
+export interface PreparedCall {
+  desc: OpDescriptor;
+  r: Resolved;
+  gk: GpuKernel;
+  reduced: boolean;
+  gpuDenominator: boolean;
+  /** Kernel keys of the fused pass, the reduction and the GPU 'mean' denominator. */
+  keys: { fused: string; reduce?: string; denominator?: string };
+  plan: CallPlan;
+  outs: OutputSizes;
+  data: ReturnType<typeof readInputs>['data'];
+  info: ReturnType<typeof readInputs>['info'];
+  gpu: ReturnType<typeof readInputs>['gpu'];
+  timingPasses?: string[];
+  timingBytes: number;
+  stagingParts: Omit<Staging, 'buffer'>[];
+}
+
 /**
- * Validates, uploads and submits one call. Everything up to the upload of host arrays runs
- * synchronously, before the returned promise exists, so inputs are taken at call time; when the
- * pipelines are already compiled the work is encoded and submitted synchronously too. Buffers
- * are created inside error scopes: a failed allocation is `gpu_out_of_memory` and leaves the
- * pool's books as they were.
+ * Validates and plans a call (argument errors throw here, before any GPU work). `onKeys` runs as
+ * soon as the kernel keys are known, before the planning: the async path starts compiling there.
  */
-export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>, readback: boolean): Promise<SubmittedCall> {
+export function prepareCall(
+  rt: Runtime,
+  op: string | OpDescriptor,
+  inputs: Record<string, AnyInput | undefined>,
+  options: SharedOptions & Record<string, unknown>,
+  readback: boolean,
+  onKeys?: (keys: PreparedCall['keys']) => void,
+): PreparedCall {
   rt.liveness.check();
-  const { device, kernels, limits } = rt;
+  const { kernels, limits } = rt;
   const desc = getOp(op);
   const { data, info, gpu, onDevice, r } = readInputs(desc, inputs, options);
   const gk = requireKernel(desc);
@@ -43,15 +67,12 @@ export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs
     throw new DetlossError('invalid_param', `${desc.name}: reduction 'mean' with GPU-resident inputs needs avgFactor (its denominator depends on the data)`, 'avgFactor');
   }
   const reduced = r.reduction !== 'none';
-  const kernelKey = kernels.kernelKey(desc, r);
-  const denomKey = gpuDenominator ? kernels.kernelKey(desc, r, gk.denominator) : undefined;
-  const kernelP = kernels.pipeline(kernelKey);
-  const reduceP = reduced ? kernels.pipeline(kernels.reduceKey) : undefined;
-  const denomP = denomKey ? kernels.pipeline(denomKey) : undefined;
-  // A call that fails before awaiting them must not leave a rejected promise unhandled.
-  kernelP.catch(() => {});
-  reduceP?.catch(() => {});
-  denomP?.catch(() => {});
+  const keys = {
+    fused: kernels.kernelKey(desc, r),
+    reduce: reduced ? kernels.reduceKey : undefined,
+    denominator: gpuDenominator ? kernels.kernelKey(desc, r, gk.denominator) : undefined,
+  };
+  onKeys?.(keys);
   const scale = gpuDenominator ? 0 : meanScale(desc, r, data);
   const present = new Set(Object.keys(desc.inputs).filter((name) => (info[name]?.length ?? 0) > 0));
   const plan = planCall(rt, desc, gk, r, scale, present, gpuDenominator);
@@ -62,7 +83,16 @@ export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs
   const timingBytes = (timingPasses?.length ?? 0) * 16;
   // The timestamps ride in the results' readback; the resident path reads them alone.
   const stagingParts = readback ? stagingPlan(limits, outs, timingBytes) : timingBytes ? [{ bytes: timingBytes, parts: [{ name: TIMESTAMPS, bytes: timingBytes, at: 0 }] }] : [];
+  return { desc, r, gk, reduced, gpuDenominator, keys, plan, outs, data, info, gpu, timingPasses, timingBytes, stagingParts };
+}
 
+/**
+ * Allocates a prepared call's buffers and uploads its host arrays, synchronously, inside
+ * out-of-memory and validation error scopes whose verdict is `allocErrors`.
+ */
+export function allocateCall(rt: Runtime, p: PreparedCall, readback: boolean): { a: CallAllocation; bufs: CallBuffers; allocErrors: Promise<(GPUError | null)[]> } {
+  const { device } = rt;
+  const { desc, outs, plan, data, info, gpu, timingPasses, timingBytes } = p;
   const a = new CallAllocation(rt.pool, desc.name);
   const { scratch, outputs, staging } = a;
   const outUsage = readback ? USAGE.STORAGE | USAGE.COPY_SRC : USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
@@ -80,7 +110,7 @@ export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs
     for (const [name, bytes] of Object.entries(outs.grads)) out.grads[name] = { buffer: a.acquire(bytes, outUsage, `grad.${name}`, outputs), bytes };
     // The resident path hands every gradient over as a buffer, an empty one too (0 bytes of it hold data).
     if (!readback) for (const name of outs.emptyGrads) out.grads[name] = { buffer: a.acquire(4, outUsage, `grad.${name}`, outputs), bytes: 0 };
-    for (const s of stagingParts) staging.push({ ...s, buffer: a.acquire(s.bytes, USAGE.MAP_READ | USAGE.COPY_DST, 'staging', []) });
+    for (const s of p.stagingParts) staging.push({ ...s, buffer: a.acquire(s.bytes, USAGE.MAP_READ | USAGE.COPY_DST, 'staging', []) });
     const tensors: Record<string, Tensor | undefined> = {};
     for (const [name, t] of Object.entries(gpu)) {
       tensors[name] = info[name]!.length ? { buffer: isGpuBuffer(t) ? t : t.buffer, bytes: info[name]!.length * 4 } : undefined;
@@ -91,10 +121,10 @@ export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs
       upload(device, buf, arr);
       tensors[name] = { buffer: buf, bytes: arr.byteLength };
     }
-    const partials = reduced ? a.acquire(Math.max(4, plan.totalPartials * 4), USAGE.STORAGE, 'partials', scratch) : undefined;
+    const partials = p.reduced ? a.acquire(Math.max(4, plan.totalPartials * 4), USAGE.STORAGE, 'partials', scratch) : undefined;
     const partials2 = plan.levels.length > 1 ? a.acquire(plan.levels[0].groups * 4, USAGE.STORAGE, 'partials2', scratch) : undefined;
     const uniforms = a.acquire(plan.uniformBytes, USAGE.UNIFORM | USAGE.COPY_DST, 'uniforms', scratch);
-    const denominator = gpuDenominator ? a.acquire(4, USAGE.STORAGE | USAGE.COPY_SRC, 'denominator', scratch) : undefined;
+    const denominator = p.gpuDenominator ? a.acquire(4, USAGE.STORAGE | USAGE.COPY_SRC, 'denominator', scratch) : undefined;
     const timing = timingPasses && {
       querySet: rt.timestamps.querySet(),
       resolve: a.acquire(timingBytes, USAGE.QUERY_RESOLVE | USAGE.COPY_SRC, 'timestamps', scratch),
@@ -107,14 +137,35 @@ export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs
   } finally {
     allocErrors = Promise.all([device.popErrorScope(), device.popErrorScope()]);
   }
+  return { a, bufs, allocErrors };
+}
+
+/**
+ * Validates, uploads and submits one call. Everything up to the upload of host arrays runs
+ * synchronously, before the returned promise exists, so inputs are taken at call time; when the
+ * pipelines are already compiled the work is encoded and submitted synchronously too. Buffers
+ * are created inside error scopes: a failed allocation is `gpu_out_of_memory` and leaves the
+ * pool's books as they were.
+ */
+export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>, readback: boolean): Promise<SubmittedCall> {
+  const { kernels } = rt;
+  let pending: [Promise<Kernel>, Promise<Kernel> | undefined, Promise<Kernel> | undefined] | undefined;
+  const p = prepareCall(rt, op, inputs, options, readback, (keys) => {
+    pending = [kernels.pipeline(keys.fused), keys.reduce ? kernels.pipeline(keys.reduce) : undefined, keys.denominator ? kernels.pipeline(keys.denominator) : undefined];
+    // A call that fails before awaiting them must not leave a rejected promise unhandled.
+    for (const k of pending) k?.catch(() => {});
+  });
+  const { desc, r, plan, keys } = p;
+  const { a, bufs, allocErrors } = allocateCall(rt, p, readback);
+  const { scratch, outputs, staging } = a;
 
   try {
     // Warm pipelines: encode and submit now. Cold ones: once they compile.
     const ready = (): CallKernels | undefined => {
-      const fused = kernels.compiledKernel(kernelKey);
-      const reduce = reduced ? kernels.compiledKernel(kernels.reduceKey) : undefined;
-      const denominator = denomKey ? kernels.compiledKernel(denomKey) : undefined;
-      return fused && (!reduced || reduce) && (!denomKey || denominator) ? { fused, reduce, denominator } : undefined;
+      const fused = kernels.compiledKernel(keys.fused);
+      const reduce = keys.reduce ? kernels.compiledKernel(keys.reduce) : undefined;
+      const denominator = keys.denominator ? kernels.compiledKernel(keys.denominator) : undefined;
+      return fused && (!keys.reduce || reduce) && (!keys.denominator || denominator) ? { fused, reduce, denominator } : undefined;
     };
     const warm = ready();
     let submitted: Promise<LastCall> | undefined;
@@ -129,13 +180,13 @@ export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs
       throw new DetlossError('gpu_validation', `${desc.name}: the GPU refused this call's buffers: ${validation!.message}`);
     }
     if (!submitted) {
-      const [fused, reduce, denominator] = await Promise.all([kernelP, reduceP, denomP]);
+      const [fused, reduce, denominator] = await Promise.all(pending!);
       rt.liveness.check();
       submitted = encode(rt, desc, { fused, reduce, denominator }, r, plan, bufs, staging);
     }
     const last = await submitted;
     rt.liveness.check();
-    return { desc, r, out: bufs.out, staging, release: a.release, releaseOutputs: a.releaseOutputs, last, timingPasses };
+    return { desc, r, out: bufs.out, staging, release: a.release, releaseOutputs: a.releaseOutputs, last, timingPasses: p.timingPasses };
   } catch (e) {
     a.discardAll();
     throw e;

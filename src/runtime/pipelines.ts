@@ -108,13 +108,58 @@ export class PipelineCache {
     return p;
   }
 
-  private async compile(key: string, { id, code, entry, constants, label }: KernelSpec): Promise<Kernel> {
-    let info: ShaderInfo;
+  /**
+   * The kernel of a key now, for calls that must submit before they return (framework adapters:
+   * src/runtime/execute-sync.ts): the compiled one, or one compiled here with the synchronous
+   * `createComputePipeline` (the queue waits for it, JavaScript does not). The device's verdict
+   * comes later: `checks` gets a promise of the failure's message (undefined when it compiled),
+   * and a failed kernel is dropped so that the next call compiles it anew.
+   */
+  pipelineSync(key: string, checks: Promise<string | undefined>[]): Kernel {
+    const hit = this.ready.get(key);
+    if (hit) {
+      this.hits++;
+      return hit;
+    }
+    const { id, code, entry, constants, label } = this.specs.get(key)!;
+    const info = this.info(code, label);
+    this.compiled++;
+    this.device.pushErrorScope('validation');
+    let kernel: Kernel;
     try {
-      info = reflectShader(code);
+      const layout = this.layout(id, info);
+      const module = this.module(id, code);
+      const pipeline = this.device.createComputePipeline({
+        label: `detloss:${key}`,
+        layout: this.device.createPipelineLayout({ label: `detloss:${id}`, bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: entry, constants },
+      });
+      kernel = { name: `${id}:${entry}`, pipeline, layout, info };
+    } finally {
+      checks.push(
+        this.device.popErrorScope().then((e) => {
+          if (!e) return undefined;
+          if (this.ready.get(key) === kernel) this.ready.delete(key);
+          this.modules.delete(id);
+          return `${label}: pipeline ${key} failed to compile: ${e.message}`;
+        }),
+      );
+    }
+    this.ready.set(key, kernel);
+    return kernel;
+  }
+
+  /** A module's layout from the generated table (or a reflector the user enabled); none is a `pipeline` error. */
+  private info(code: string, label: string): ShaderInfo {
+    try {
+      return reflectShader(code);
     } catch (e) {
       throw new DetlossError('pipeline', `${label}: ${e instanceof DetlossError ? '' : 'its WGSL could not be parsed: '}${(e as Error).message}`);
     }
+  }
+
+  private async compile(key: string, { id, code, entry, constants, label }: KernelSpec): Promise<Kernel> {
+    const info = this.info(code, label);
     // Module and layouts are created inside a validation scope popped at once (scopes are a
     // stack shared by every call on the device); the pipeline's own errors reject its promise.
     this.device.pushErrorScope('validation');

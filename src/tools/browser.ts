@@ -42,7 +42,7 @@ export function findChromium(): string {
   );
 }
 
-const TYPES: Record<string, string> = { '.js': 'text/javascript', '.html': 'text/html', '.map': 'application/json', '.json': 'application/json', '.css': 'text/css' };
+const TYPES: Record<string, string> = { '.js': 'text/javascript', '.html': 'text/html', '.map': 'application/json', '.json': 'application/json', '.css': 'text/css', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.png': 'image/png' };
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>detloss</title>
 <script type="module">

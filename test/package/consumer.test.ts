@@ -27,7 +27,7 @@ beforeAll(async () => {
   await run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock', join(repo, 'node_modules/@webgpu/types'), tarball], {
     cwd: project,
   });
-  for (const tool of ['webgpu', 'vite', 'typescript', 'puppeteer-core']) symlinkSync(join(repo, 'node_modules', tool), join(project, 'node_modules', tool), 'dir');
+  for (const tool of ['webgpu', 'vite', 'typescript', 'puppeteer-core', '@tensorflow']) symlinkSync(join(repo, 'node_modules', tool), join(project, 'node_modules', tool), 'dir');
 }, 120_000);
 afterAll(() => {
   if (project) rmSync(project, { recursive: true, force: true });
@@ -75,6 +75,29 @@ describe('the packed package in a fresh project', () => {
       const ref = cpu.run('iou_loss', { pred, target }, { variant: 'ciou', reduction: 'sum' });
       expect(got.loss).toHaveLength(1);
       expect(close(got.loss[0], ref.loss[0])).toBe(true);
+      got.grad.forEach((g, i) => expect(Math.abs(g - ref.grad.pred[i])).toBeLessThan(1e-4 + 1e-3 * Math.abs(ref.grad.pred[i])));
+      expect(page.errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  }, 120_000);
+
+  it("builds a TF.js app on detloss/tfjs: ciou's value and gradient (tf.valueAndGrad) equal the CPU reference", async () => {
+    const app = join(project, 'tfjs-app');
+    mkdirSync(app);
+    for (const f of ['index.html', 'main.js']) copyFileSync(join(here, 'tfjs-app', f), join(app, f));
+    await run('node', [join(project, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], { cwd: app });
+    const page = await openPage(await serveStatic(join(app, 'dist')), 'window.appReady');
+    try {
+      const got = (await page.page.evaluate('window.appReady')) as { ok: boolean; backend: string; loss: number[]; grad: number[]; message?: string };
+      expect(got.ok, got.message).toBe(true);
+      expect(got.backend).toBe('webgpu');
+      const pred = Float32Array.of(0, 0, 2, 2, 1, 1, 4, 3);
+      const target = Float32Array.of(1, 1, 3, 3, 1, 0, 4, 4);
+      const ref = cpu.run('iou_loss', { pred, target }, { variant: 'ciou', reduction: 'sum' });
+      expect(got.loss).toHaveLength(1);
+      expect(close(got.loss[0], ref.loss[0])).toBe(true);
+      expect(got.grad).toHaveLength(8);
       got.grad.forEach((g, i) => expect(Math.abs(g - ref.grad.pred[i])).toBeLessThan(1e-4 + 1e-3 * Math.abs(ref.grad.pred[i])));
       expect(page.errors).toEqual([]);
     } finally {

@@ -1,0 +1,358 @@
+/**
+ * `detloss/tfjs`: detloss's losses on TF.js tensors, with custom gradients.
+ *
+ * On TF.js's WebGPU backend the losses run on the backend's own `GPUDevice`: inputs are read with
+ * `dataToGPU()` (no download), the fused kernel computes loss and gradient in one pass, and both
+ * come back as tensors made from our buffers (`tf.tensor({ buffer })`). Every function is
+ * synchronous, so it works inside `optimizer.minimize(() => ...)`.
+ *
+ * @example
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import '@tensorflow/tfjs-backend-webgpu';
+ * import { ciou, qualityFocal } from 'detloss/tfjs';
+ * await tf.setBackend('webgpu');
+ * optimizer.minimize(() => tf.add(ciou(model.boxes(x), gtBoxes), qualityFocal(model.cls(x), labels, scores)));
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { runCpu } from '../cpu';
+import { DetlossError } from '../errors';
+import { getOp } from '../ops/registry';
+import type { OpDescriptor } from '../ops/types';
+import type { Reduction } from '../ops/validate';
+import { Detloss } from '../runtime/context';
+import type { AdapterFacts } from '../runtime/device';
+import { runResidentSync, type SyncResidentResult } from '../runtime/execute-sync';
+
+/** Options of every loss: the op's params plus these. */
+export interface TfLossOptions {
+  /** `'none' | 'mean' | 'sum'` (default `'mean'`). */
+  reduction?: Reduction;
+  /** With `'mean'`, divide the sum by this instead of the count. */
+  avgFactor?: number;
+  /** Multiplies the unreduced loss; the shape of the `'none'` output. A constant (no gradient). */
+  weight?: tf.Tensor;
+  /** `false`: forward only; the result then has no gradient. Default true. */
+  grad?: boolean;
+  /** Any other key is one of the op's params (`beta`, `variant`...) or an optional tensor input (`classWeight`, `posWeight`). */
+  [param: string]: unknown;
+}
+
+/** The parts of TF.js's WebGPU backend this module uses (all public in tfjs-backend-webgpu 4.x). */
+interface WebGpuBackendLike {
+  device: GPUDevice;
+  adapterInfo?: { vendor?: string; architecture?: string };
+  uploadToGPU(dataId: object): void;
+  makeTensorInfo(shape: number[], dtype: 'float32'): tf.TensorInfo;
+  tensorMap: { get(dataId: object): { resource?: unknown } };
+}
+
+function isWebGpuBackend(b: unknown): b is WebGpuBackendLike {
+  const x = b as Partial<WebGpuBackendLike> | undefined;
+  return !!x && typeof x.uploadToGPU === 'function' && typeof x.makeTensorInfo === 'function' && !!x.tensorMap && typeof (x.device as GPUDevice | undefined)?.createBuffer === 'function';
+}
+
+/** One context per device, and what its calls still owe: GPU errors that arrive after a call returned. */
+interface DeviceState {
+  dl: Detloss;
+  pending: Set<Promise<void>>;
+  failure?: DetlossError;
+}
+const states = new WeakMap<GPUDevice, DeviceState>();
+
+function stateFor(backend: WebGpuBackendLike): DeviceState {
+  const device = backend.device;
+  let s = states.get(device);
+  if (!s) {
+    const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+    const facts: AdapterFacts = {
+      vendor: info?.vendor ?? backend.adapterInfo?.vendor ?? '',
+      architecture: info?.architecture ?? backend.adapterInfo?.architecture ?? '',
+      device: info?.device ?? '',
+      description: info?.description ?? '',
+      isFallbackAdapter: (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false,
+      subgroupMaxSize: (info as { subgroupMaxSize?: number } | undefined)?.subgroupMaxSize,
+    };
+    s = { dl: new Detloss(device, facts), pending: new Set() };
+    states.set(device, s);
+  }
+  return s;
+}
+
+/**
+ * The detloss context on a TF.js WebGPU backend's device (default: the active backend), created on
+ * first use and shared by every loss of this module. For `stats()` and `trim()`; do not destroy it.
+ * A non-WebGPU backend is `no_webgpu`.
+ */
+export function detlossFor(backend: tf.KernelBackend = tf.backend()): Detloss {
+  if (!isWebGpuBackend(backend)) throw new DetlossError('no_webgpu', `detlossFor: the TF.js backend is ${tf.getBackend()}, not webgpu`, 'backend');
+  return stateFor(backend).dl;
+}
+
+/** `detlossFor(backend).stats()`: the shared context's pool and pipeline counters. */
+export function stats(backend: tf.KernelBackend = tf.backend()): ReturnType<Detloss['stats']> {
+  return detlossFor(backend).stats();
+}
+
+/**
+ * Optional: compiles pipelines ahead of the first step (names or `{ op, options }`, as
+ * `Detloss.warmup`), so no call stalls the queue compiling. Calls work without it: a kernel not
+ * compiled yet is compiled synchronously on first use.
+ */
+export async function ready(ops?: Parameters<Detloss['warmup']>[0]): Promise<void> {
+  await tf.ready();
+  const b = tf.backend();
+  if (isWebGpuBackend(b)) await detlossFor(b).warmup(ops ?? []);
+}
+
+/**
+ * Waits until the GPU has judged every call made so far on the backend's device and throws the
+ * first `gpu_out_of_memory` / `gpu_validation` error among them. Without it such an error is
+ * thrown by the next call. Nothing to wait for on a non-WebGPU backend.
+ */
+export async function flush(backend: tf.KernelBackend = tf.backend()): Promise<void> {
+  if (!isWebGpuBackend(backend)) return;
+  const s = states.get(backend.device);
+  if (!s) return;
+  await Promise.all([...s.pending].map((p) => p.catch(() => {})));
+  throwFailure(backend.device);
+}
+
+/** A GPU error of an earlier call: thrown once; the context it broke is gone, the next call makes a new one. */
+function throwFailure(device: GPUDevice): void {
+  const s = states.get(device);
+  if (s?.failure) {
+    const e = s.failure;
+    s.failure = undefined;
+    throw e;
+  }
+}
+
+function watch(device: GPUDevice, s: DeviceState, settled: Promise<void>): void {
+  const p = settled.catch((e: unknown) => {
+    // Buffers of a failed allocation are not safe to reuse: drop the context (the next call makes
+    // another; TF.js's copies of earlier results are TF.js's own buffers and unaffected).
+    const err = e instanceof DetlossError ? e : new DetlossError('gpu_validation', String((e as Error)?.message ?? e));
+    if (states.get(device) === s) states.delete(device);
+    s.dl.destroy();
+    const next = states.get(device) ?? s;
+    next.failure ??= err;
+    s.failure ??= err;
+  });
+  s.pending.add(p);
+  void p.finally(() => s.pending.delete(p));
+}
+
+const TF_DTYPE = { f32: 'float32', i32: 'int32' } as const;
+
+/** Splits options into tensor inputs (`weight` and the op's optional inputs) and params. */
+function splitOptions(desc: OpDescriptor, opts: TfLossOptions): { extra: Record<string, tf.Tensor>; params: Record<string, unknown> } {
+  const extra: Record<string, tf.Tensor> = {};
+  const params: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(opts)) {
+    if (v === undefined) continue;
+    if (k === 'gradOutput') throw new DetlossError('unknown_param', `${desc.name}: gradOutput is not an option here: the upstream gradient comes from TF.js (dy)`, 'gradOutput');
+    if (k === 'weight' || Object.hasOwn(desc.inputs, k)) {
+      if (!(v instanceof tf.Tensor)) throw new DetlossError('invalid_value', `${desc.name}: ${k} must be a tf.Tensor`, k);
+      extra[k] = v;
+    } else params[k] = v;
+  }
+  return { extra, params };
+}
+
+/** Whether every given input is the op's 1-D `[n]` kind: then tensors of any shape are flattened and the output takes pred's shape. */
+function elementwise(desc: OpDescriptor): boolean {
+  return desc.output.length === 1 && Object.values(desc.inputs).every((s) => s.shape.length === 1 && s.shape[0] === desc.output[0]);
+}
+
+/** The forward pass: the loss and, for each prediction input, d(loss)/d(input) with an upstream of one (per output element for 'none'). */
+interface Forward {
+  value: tf.Tensor;
+  grads: Record<string, tf.Tensor>;
+}
+
+function forwardGpu(backend: WebGpuBackendLike, desc: OpDescriptor, inputs: Record<string, tf.Tensor>, shapes: Record<string, number[]>, params: Record<string, unknown>, outShape: (s: number[]) => number[]): Forward {
+  throwFailure(backend.device);
+  const s = stateFor(backend);
+  const refs: tf.Tensor[] = [];
+  let res: SyncResidentResult;
+  try {
+    const gpu: Record<string, { buffer: GPUBuffer; shape: number[]; dtype: 'f32' | 'i32' }> = {};
+    for (const [name, t] of Object.entries(inputs)) {
+      // A tensor whose values are still on the host (made from an array, not used yet) is uploaded first.
+      backend.uploadToGPU(t.dataId);
+      // readToGPU copies into a new buffer and submits TF.js's queue: everything that wrote the tensor is submitted before our work.
+      const g = t.dataToGPU() as unknown as { buffer: GPUBuffer; tensorRef: tf.Tensor };
+      refs.push(g.tensorRef);
+      gpu[name] = { buffer: g.buffer, shape: shapes[name], dtype: t.dtype === 'int32' ? 'i32' : 'f32' };
+    }
+    res = runResidentSync(s.dl, desc, gpu, params);
+  } finally {
+    // Our work is submitted (or was never made): TF.js may reuse these copies in its later submits.
+    for (const r of refs) r.dispose();
+  }
+  watch(backend.device, s, res.settled);
+  // Results go into tensors TF.js allocates at their exact size (a tensor made with
+  // tf.tensor({ buffer }) from a larger pooled buffer would read back the whole buffer), copied
+  // in one submit of ours; then our buffers go back to the pool. TF.js owns its tensors.
+  const { device } = backend;
+  const made: tf.Tensor[] = [];
+  device.pushErrorScope('validation');
+  try {
+    const enc = device.createCommandEncoder({ label: `detloss:${desc.name}:to-tfjs` });
+    const take = (src: GPUBuffer, bytes: number, shape: number[]): tf.Tensor => {
+      const info = backend.makeTensorInfo(shape, 'float32');
+      backend.uploadToGPU(info.dataId);
+      const t = tf.engine().makeTensorFromTensorInfo(info);
+      made.push(t);
+      const dst = backend.tensorMap.get(info.dataId).resource as GPUBuffer;
+      if (bytes > 0) enc.copyBufferToBuffer(src, 0, dst, 0, bytes);
+      return t;
+    };
+    const value = take(res.loss, res.lossBytes, outShape(res.shape));
+    const grads: Record<string, tf.Tensor> = {};
+    for (const name of Object.keys(res.grad)) grads[name] = take(res.grad[name], res.gradBytes[name], inputs[name].shape);
+    device.queue.submit([enc.finish()]);
+    return { value, grads };
+  } catch (e) {
+    for (const t of made) t.dispose();
+    throw e;
+  } finally {
+    res.release();
+    const copied = device.popErrorScope().then((e) => {
+      if (e) throw new DetlossError('gpu_validation', `${desc.name}: copying the results into TF.js tensors failed: ${e.message}`);
+    });
+    watch(device, s, copied);
+  }
+}
+
+function forwardCpu(desc: OpDescriptor, inputs: Record<string, tf.Tensor>, shapes: Record<string, number[]>, params: Record<string, unknown>, outShape: (s: number[]) => number[]): Forward {
+  const host: Record<string, { data: Float32Array | Int32Array; shape: number[] }> = {};
+  for (const [name, t] of Object.entries(inputs)) host[name] = { data: t.dataSync() as Float32Array | Int32Array, shape: shapes[name] };
+  const r = runCpu(desc, host, params);
+  const value = tf.tensor(Float32Array.from(r.loss), outShape(r.shape), 'float32');
+  const grads: Record<string, tf.Tensor> = {};
+  for (const [name, g] of Object.entries(r.grad)) grads[name] = tf.tensor(Float32Array.from(g), inputs[name].shape, 'float32');
+  return { value, grads };
+}
+
+/**
+ * Runs any op of the catalogue (or an `OpDescriptor`) on TF.js tensors. Inputs are named as the
+ * op names them; `opts` holds its params, `reduction`, `avgFactor`, `weight`, `grad` and its
+ * optional tensor inputs. Returns the loss (a scalar for `'mean'`/`'sum'`) with a custom gradient
+ * for the op's prediction input(s); every other input (targets, labels, weights) is a constant:
+ * its gradient is zero.
+ *
+ * On the WebGPU backend the op runs on the GPU; on any other backend (cpu, webgl, wasm) the inputs
+ * are downloaded (`dataSync`), the float64 CPU reference (`cpu.run`) computes loss and gradient,
+ * and the results are uploaded: same numbers within float32 rounding, same custom gradient.
+ *
+ * @example
+ * const loss = runLoss('iou_loss', { pred, target }, { variant: 'ciou' });
+ */
+export function runLoss(op: string | OpDescriptor, inputs: Record<string, tf.Tensor | undefined>, opts: TfLossOptions = {}): tf.Tensor {
+  const desc = getOp(op);
+  const { extra, params } = splitOptions(desc, opts);
+  const all: Record<string, tf.Tensor> = {};
+  for (const [name, t] of Object.entries(inputs)) {
+    if (t === undefined || t === null) continue;
+    if (!(t instanceof tf.Tensor)) throw new DetlossError('invalid_value', `${desc.name}: ${name} must be a tf.Tensor`, name);
+    all[name] = t;
+  }
+  Object.assign(all, extra);
+  for (const [name, t] of Object.entries(all)) {
+    t.throwIfDisposed();
+    const spec = name === 'weight' ? undefined : desc.inputs[name];
+    if (name !== 'weight' && !spec) throw new DetlossError('unknown_input', `${desc.name}: no input named ${name} (inputs: ${Object.keys(desc.inputs).join(', ')})`, name);
+    const want = TF_DTYPE[spec?.dtype ?? 'f32'];
+    if (t.dtype !== want) throw new DetlossError('wrong_dtype', `${desc.name}: ${name} must be a ${want} tensor, got ${t.dtype}`, name);
+  }
+  const flat = elementwise(desc);
+  const shapes: Record<string, number[]> = {};
+  for (const [name, t] of Object.entries(all)) shapes[name] = flat ? [t.size] : t.shape;
+  const predName = Object.keys(desc.inputs).find((k) => desc.inputs[k].grad);
+  if (flat && predName && all[predName]) {
+    // Flattened, every tensor must have pred's shape (else two [2,3] vs [3,2] tensors would pass as [6]).
+    const ps = all[predName].shape;
+    for (const [name, t] of Object.entries(all)) {
+      if (t.shape.length !== ps.length || t.shape.some((d, i) => d !== ps[i])) {
+        throw new DetlossError('shape_mismatch', `${desc.name}: ${name} has shape [${t.shape.join(', ')}], ${predName} [${ps.join(', ')}]`, name);
+      }
+    }
+  }
+  const outShape = (s: number[]) => (flat && s.length === 1 && predName && all[predName] ? all[predName].shape : s);
+
+  const names = Object.keys(all);
+  const reduced = (params.reduction ?? 'mean') !== 'none';
+  const wantGrad = params.grad !== false && Object.values(desc.inputs).some((s) => s.grad);
+  const run = (): Forward => {
+    const backend = tf.backend();
+    return isWebGpuBackend(backend) ? forwardGpu(backend, desc, all, shapes, params, outShape) : forwardCpu(desc, all, shapes, params, outShape);
+  };
+  if (!wantGrad) return tf.tidy(() => run().value);
+
+  const f = tf.customGrad(((...args: unknown[]) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const { value, grads } = run();
+    const gradNames = names.filter((n) => grads[n]);
+    save(gradNames.map((n) => grads[n]));
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        names.map((n) => {
+          const i = gradNames.indexOf(n);
+          if (i < 0) return tf.zerosLike(all[n]);
+          const g = saved[i];
+          if (reduced) return tf.mul(g, dy);
+          // 'none': output element i depends only on row i of the prediction, so the upstream
+          // gradient scales that row (dy is the output's shape; broadcast over the row's own dims).
+          const up = flat ? tf.reshape(dy, g.shape) : tf.reshape(dy, [...dy.shape, ...g.shape.slice(dy.shape.length).map(() => 1)]);
+          return tf.mul(g, up);
+        }),
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(...names.map((n) => all[n]));
+}
+
+type Opts = TfLossOptions;
+/** Box regression loss (`iou_loss`): `pred` and `target` [n, 4]; `opts.variant`, `format`, `eps`, `mode`. */
+export const iouLoss = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => runLoss('iou_loss', { pred, target }, opts);
+/** `1 - iou` (or `mode` square/log). */
+export const iou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'iou' });
+/** GIoU loss (torchvision's `generalized_box_iou_loss`). */
+export const giou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'giou' });
+/** DIoU loss. */
+export const diou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'diou' });
+/** CIoU loss (alpha held constant in the gradient, as torchvision). */
+export const ciou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'ciou' });
+/** EIoU loss. */
+export const eiou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'eiou' });
+/** SIoU loss. */
+export const siou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'siou' });
+/** L1 loss; any shape (pred and target alike), `'none'` keeps it. */
+export const l1 = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => runLoss('l1', { pred, target }, opts);
+/** Squared error. */
+export const mse = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => runLoss('mse', { pred, target }, opts);
+/** Smooth L1 (`beta`). */
+export const smoothL1 = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => runLoss('smooth_l1', { pred, target }, opts);
+/** Huber (`delta`). */
+export const huber = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => runLoss('huber', { pred, target }, opts);
+/** Balanced L1 (`alpha`, `gamma`, `beta`). */
+export const balancedL1 = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => runLoss('balanced_l1', { pred, target }, opts);
+/** Sigmoid focal loss; logits and targets of any shape alike. */
+export const sigmoidFocal = (logits: tf.Tensor, targets: tf.Tensor, opts: Opts = {}) => runLoss('sigmoid_focal', { logits, targets }, opts);
+/** Varifocal loss, logits and targets [n, c]. */
+export const varifocal = (logits: tf.Tensor, targets: tf.Tensor, opts: Opts = {}) => runLoss('varifocal', { logits, targets }, opts);
+/** Binary cross-entropy with logits [n, c]; `opts.posWeight` [c]. */
+export const bceWithLogits = (logits: tf.Tensor, targets: tf.Tensor, opts: Opts = {}) => runLoss('bce_with_logits', { logits, targets }, opts);
+/** Quality focal loss: logits [n, c], labels int32 [n], scores [n]. */
+export const qualityFocal = (logits: tf.Tensor, labels: tf.Tensor, scores: tf.Tensor, opts: Opts = {}) => runLoss('quality_focal', { logits, labels, scores }, opts);
+/** Distribution focal loss: logits [n, k], targets [n] in [0, k-1). */
+export const distributionFocal = (logits: tf.Tensor, targets: tf.Tensor, opts: Opts = {}) => runLoss('distribution_focal', { logits, targets }, opts);
+/** Cross-entropy: logits [n, c], labels int32 [n]; `opts.classWeight` [c], `ignoreIndex`, `labelSmoothing`. */
+export const crossEntropy = (logits: tf.Tensor, labels: tf.Tensor, opts: Opts = {}) => runLoss('cross_entropy', { logits, labels }, opts);
+/** KL divergence of the teacher's softmax from the student's, [n, c] each (`temperature`, `classReduction`). */
+export const klDiv = (student: tf.Tensor, teacher: tf.Tensor, opts: Opts = {}) => runLoss('kl_div', { student, teacher }, opts);
+/** Dice loss, logits and targets [n, p]. */
+export const dice = (logits: tf.Tensor, targets: tf.Tensor, opts: Opts = {}) => runLoss('dice', { logits, targets }, opts);
+/** The [n, m] similarity matrix of `a` [n, 4] and `b` [m, 4] (`variant`, `format`); no gradient. */
+export const pairwiseIou = (a: tf.Tensor, b: tf.Tensor, opts: Opts = {}) => runLoss('pairwise_iou', { a, b }, { ...opts, reduction: 'none' });

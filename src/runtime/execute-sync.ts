@@ -1,0 +1,76 @@
+import { DetlossError } from '../errors';
+import type { OpDescriptor } from '../ops/types';
+import type { SharedOptions } from '../ops/validate';
+import type { Detloss } from './context';
+import { runtimeOf } from './context';
+import { encode } from './encode';
+import { allocateCall, prepareCall } from './execute';
+import type { GpuTensor } from './types';
+
+/** Outputs of a synchronous resident call: pooled buffers the caller holds until `release()`. */
+export interface SyncResidentResult {
+  loss: GPUBuffer;
+  lossBytes: number;
+  /** The `'none'` output's shape (`[]` when reduced). */
+  shape: number[];
+  grad: Record<string, GPUBuffer>;
+  gradBytes: Record<string, number>;
+  /** Returns outputs and scratch to the pool (once). Safe as soon as the work that reads them is submitted. */
+  release(): void;
+  /** Resolves when the GPU accepted the call's kernels, buffers and work; rejects with `pipeline`, `gpu_out_of_memory` or `gpu_validation`. */
+  settled: Promise<void>;
+}
+
+/**
+ * `runResident` for callers that must have the work submitted before they return: the losses
+ * of framework adapters (TF.js calls them inside `optimizer.minimize(() => ...)`). Inputs must
+ * all be on the device. Validation, allocation, a kernel not compiled yet (compiled with the
+ * synchronous `createComputePipeline`), encoding and the submit all happen now; argument errors
+ * throw at once, as in `runResident`, and the GPU's verdict arrives in `settled`.
+ */
+export function runResidentSync(dl: Detloss, op: string | OpDescriptor, inputs: Record<string, GpuTensor | undefined>, options: SharedOptions & Record<string, unknown>): SyncResidentResult {
+  const rt = runtimeOf(dl);
+  const p = prepareCall(rt, op, inputs, options, false);
+  const { desc, r, plan, keys } = p;
+  if (Object.values(p.data).some((d) => d !== undefined)) throw new DetlossError('invalid_value', `${desc.name}: a synchronous call takes GPU tensors only`, 'inputs');
+  if (p.timingPasses) throw new DetlossError('invalid_param', `${desc.name}: a context with timestamps cannot run calls synchronously`, 'timestamps');
+  const checks: Promise<string | undefined>[] = [];
+  const kernels = {
+    fused: rt.kernels.pipelineSync(keys.fused, checks),
+    reduce: keys.reduce ? rt.kernels.pipelineSync(keys.reduce, checks) : undefined,
+    denominator: keys.denominator ? rt.kernels.pipelineSync(keys.denominator, checks) : undefined,
+  };
+  const { a, bufs, allocErrors } = allocateCall(rt, p, false);
+  let submitted: Promise<unknown>;
+  try {
+    submitted = encode(rt, desc, kernels, r, plan, bufs, []);
+  } catch (e) {
+    a.discardAll();
+    throw e;
+  }
+  const settled = Promise.all([allocErrors, Promise.all(checks), submitted]).then(([[validation, oom], compiled]) => {
+    const bad = compiled.find((m) => m !== undefined);
+    if (bad) throw new DetlossError('pipeline', bad);
+    if (oom) throw new DetlossError('gpu_out_of_memory', `${desc.name}: out of GPU memory allocating this call's buffers: ${oom.message}`);
+    if (validation) throw new DetlossError('gpu_validation', `${desc.name}: the GPU refused this call's buffers: ${validation.message}`);
+  });
+  settled.catch(() => {});
+  const grad: Record<string, GPUBuffer> = {};
+  const gradBytes: Record<string, number> = {};
+  for (const [name, t] of Object.entries(bufs.out.grads)) {
+    grad[name] = t.buffer;
+    gradBytes[name] = t.bytes;
+  }
+  return {
+    loss: bufs.out.loss.buffer,
+    lossBytes: bufs.out.lossBytes,
+    shape: r.reduction === 'none' ? r.outShape : [],
+    grad,
+    gradBytes,
+    release: () => {
+      a.release();
+      a.releaseOutputs();
+    },
+    settled,
+  };
+}
