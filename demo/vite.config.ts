@@ -5,11 +5,19 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 const repo = fileURLToPath(new URL('..', import.meta.url));
 
 // The in-page demo: detloss straight from ../src (WGSL through `?raw`), no prebuild. Output: demo/dist.
+// Two pages: index.html (the loss playground and timing) and train.html (a detector head trained with
+// detloss/tfjs against the same losses in TF.js ops).
 // `npm run demo` prints the URL to open (the info level); the build stays quiet.
 export default defineConfig(({ command }) => ({
   root,
   base: './',
   logLevel: command === 'build' ? 'warn' : 'info',
   server: { host: 'localhost', fs: { allow: [repo] } },
-  build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', sourcemap: true },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    sourcemap: true,
+    rolldownOptions: { input: { index: `${root}index.html`, train: `${root}train.html` } },
+  },
 }));

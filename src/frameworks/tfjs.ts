@@ -2,9 +2,10 @@
  * `detloss/tfjs`: detloss's losses on TF.js tensors, with custom gradients.
  *
  * On TF.js's WebGPU backend the losses run on the backend's own `GPUDevice`: inputs are read with
- * `dataToGPU()` (no download), the fused kernel computes loss and gradient in one pass, and both
- * come back as tensors made from our buffers (`tf.tensor({ buffer })`). Every function is
- * synchronous, so it works inside `optimizer.minimize(() => ...)`.
+ * `dataToGPU()` (no download), the fused kernel computes loss and gradient in one pass, and the
+ * same submit copies both into tensors TF.js allocates at their exact size (so TF.js owns them
+ * outright, and detloss's pooled buffers go back to its pool). Every function is synchronous, so
+ * it works inside `optimizer.minimize(() => ...)`; the other inputs are constants (no gradient).
  *
  * @example
  * import * as tf from '@tensorflow/tfjs-core';
