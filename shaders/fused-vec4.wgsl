@@ -71,7 +71,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (store) {
       out_loss[j] = l;
     } else {
-      acc = kahan_add(kahan_add(kahan_add(kahan_add(acc, l.x), l.y), l.z), l.w);
+      let ls = l * run.scale;
+      acc = kahan_add(kahan_add(kahan_add(kahan_add(acc, ls.x), ls.y), ls.z), ls.w);
     }
   }
   if (!store) {

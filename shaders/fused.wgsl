@@ -4,8 +4,10 @@
 // family's element_loss(i, g, want_grad) writes that element's gradients,
 // already multiplied by g (gradOutput * scale * weight), and returns the
 // element's unweighted loss. With reduction 'none' the weighted loss is stored
-// per element; otherwise each thread keeps a compensated (Kahan) sum in
-// registers and writes one partial, which reduce.wgsl adds in a fixed order.
+// per element; otherwise each thread keeps a compensated (Kahan) sum of the
+// weighted losses times `scale` (1/count for 'mean': scaled before they are
+// added, so a mean that float32 holds never overflows on the way) and writes one
+// partial, which reduce.wgsl adds in a fixed order.
 // No workgroup barrier (very costly on SwiftShader) and no atomics (WGSL has no
 // float atomics), so the result is deterministic.
 
@@ -81,7 +83,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (store) {
       out_loss[i] = l;
     } else {
-      acc = kahan_add(acc, l);
+      acc = kahan_add(acc, l * run.scale);
     }
   }
   if (!store) {

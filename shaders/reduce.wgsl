@@ -4,8 +4,8 @@
 // adds the span's entries t, t + RWG, t + 2 RWG, ... (per of them, neighbouring lanes reading
 // neighbouring values) with compensated summation; the lanes' sums are then added pairwise in
 // workgroup memory, always in the same order, and the workgroup writes one value. The runtime
-// runs levels until one value is left, the last one scaled (1/count for 'mean') or, for a
-// denominator (denominator.wgsl), inverted. The shape of
+// runs levels until one value is left, the last one times `scale` (the runtime passes 1: the
+// fused pass scales each loss before adding it) or, for a denominator (denominator.wgsl), inverted. The shape of
 // the tree depends only on the count and the plan, so the same inputs give the same bits.
 
 override RWG: u32 = 64u;

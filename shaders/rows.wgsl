@@ -72,7 +72,7 @@ fn main_rows(
       if (store) {
         out_loss[row] = l;
       } else {
-        acc = kahan_add(acc, l);
+        acc = kahan_add(acc, l * run.scale);
       }
     }
   }

@@ -77,7 +77,8 @@ export function planCall(ctx: PlanContext, desc: OpDescriptor, gk: GpuKernel, r:
   });
   const redAt = chunks.length * SLOT;
   const red = reflectShader(reduceWgsl).uniforms.red;
-  levels.forEach((l, i) => packUniform(red, { count: l.count, per: l.per, scale: i === levels.length - 1 ? scale : 1, invert: 0 }, view, redAt + i * SLOT, desc.name));
+  // The fused pass scales each loss before adding it (run.scale), so the tree only adds.
+  levels.forEach((l, i) => packUniform(red, { count: l.count, per: l.per, scale: 1, invert: 0 }, view, redAt + i * SLOT, desc.name));
   // The denominator's tree has the same shape (the same partials); its last level writes 1/sum,
   // which is copied into every `scale` above (0 until then) before the passes that read it.
   const denomAt = gpuDenominator ? redAt + levels.length * SLOT : undefined;

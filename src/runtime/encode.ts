@@ -76,14 +76,13 @@ export function encode(rt: Runtime, desc: OpDescriptor, kernels: CallKernels, r:
     const enc = device.createCommandEncoder({ label: `detloss:${desc.name}` });
     if (denomK && reduceK && plan.denomAt !== undefined && bufs.denominator) {
       // The data-dependent 'mean' denominator first: summed like the loss, its reciprocal then
-      // copied into the scale of every fused slot and of the loss's last tree level.
+      // copied into the scale of every fused slot (each loss is scaled before it is added).
       const pass = enc.beginComputePass({ label: `detloss:${desc.name}:denominator`, timestampWrites: timestampWrites(timing, 'denominator') });
       chunked(pass, denomK, 'denominator');
       tree(pass, reduceK, plan.denomAt, bufs.denominator, 'denominator-reduce');
       pass.end();
       const runScale = memberOffset(k.info.uniforms.run, 'scale');
       chunks.forEach((_, i) => enc.copyBufferToBuffer(bufs.denominator!, 0, uniforms, i * SLOT + runScale, 4));
-      enc.copyBufferToBuffer(bufs.denominator, 0, uniforms, plan.redAt + (plan.levels.length - 1) * SLOT + memberOffset(reduceK.info.uniforms.red, 'scale'), 4);
     }
     let pass = enc.beginComputePass({ label: `detloss:${desc.name}:fused`, timestampWrites: timestampWrites(timing, 'fused') });
     chunked(pass, k, 'chunk');

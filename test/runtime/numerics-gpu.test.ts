@@ -158,3 +158,31 @@ describe('sigmoid_focal and varifocal refuse targets outside [0, 1] before any G
     expect(v.loss.length).toBe(1);
   });
 });
+
+describe("a 'mean' that float32 holds, of terms whose sum it does not", () => {
+  // Found by the fuzzer: exponential's capped terms (e^80 = 5.5e34) times weights in the
+  // thousands summed past 3.4e38 before the division by n, and the GPU returned Infinity for a
+  // mean of 2e36. Each loss is now scaled before it is added.
+  it.each([
+    ['software', {}],
+    ['hardware', { plan: 'hardware' as const }],
+    ['hardware, vec4 off, tiny tree', { plan: { kind: 'hardware' as const, vectorWidth: 1 as const, reduceLanes: 4, reducePer: 2 } }],
+  ])('is finite and equals the CPU (%s plan)', async (_, options) => {
+    const ctx = await nodeContext(options);
+    try {
+      const n = 257;
+      const logits = Float32Array.from({ length: n }, (_, i) => (i % 3 === 0 ? -90 : -80));
+      const targets = new Float32Array(n).fill(1);
+      const weight = Float32Array.from({ length: n }, (_, i) => (i % 2 ? 1500 : 900));
+      const ref = cpu.run('exponential', { logits, targets, weight }, { reduction: 'mean' });
+      expect(ref.loss[0]).toBeGreaterThan(1e36);
+      expect(ref.loss[0] * n).toBeGreaterThan(3.4e38); // the plain sum would overflow float32
+      const r = await ctx.run('exponential', { logits, targets, weight }, { reduction: 'mean' });
+      expect(Number.isFinite(r.loss[0])).toBe(true);
+      expect(Math.abs(r.loss[0] - ref.loss[0]) / ref.loss[0]).toBeLessThan(1e-5);
+      for (let i = 0; i < n; i++) expect(Number.isFinite(r.grad.logits[i])).toBe(true);
+    } finally {
+      ctx.destroy();
+    }
+  });
+});
