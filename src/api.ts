@@ -62,6 +62,21 @@ export class DetlossContext extends Detloss {
     return this.call('sigmoid_focal', { logits, targets }, options);
   }
   /**
+   * Multi-class (softmax) focal loss: logits [n,c], labels [n] (Int32Array), optional classWeight [c] (per-class alpha).
+   * @example await dl.softmaxFocalLoss(logits, labels, { gamma: 2, classWeight })
+   */
+  softmaxFocalLoss(logits: F32Tensor, labels: I32Tensor, options: WrapperOptions & OpParams<'softmax_focal'> & { classWeight?: F32Tensor } = {}) {
+    const { classWeight, ...rest } = options;
+    return this.call('softmax_focal', { logits, labels, ...(classWeight ? { classWeight } : {}) }, rest);
+  }
+  /**
+   * Class-balanced sigmoid focal loss (Cui et al. 2019): logits [n,c], labels [n] (Int32Array; outside 0..c-1 is
+   * background), samplesPerClass [c] (counts). @example await dl.classBalancedFocalLoss(logits, labels, counts, { beta: 0.999 })
+   */
+  classBalancedFocalLoss(logits: F32Tensor, labels: I32Tensor, samplesPerClass: F32Tensor, options: WrapperOptions & OpParams<'class_balanced_focal'> = {}) {
+    return this.call('class_balanced_focal', { logits, labels, samplesPerClass }, options);
+  }
+  /**
    * Quality focal loss (mmdetection QFL): logits [n,c], labels [n] (Int32Array; outside 0..c-1 is background), scores [n].
    * @example await dl.qualityFocalLoss(logits, labels, scores, { beta: 2 })
    */
@@ -80,6 +95,33 @@ export class DetlossContext extends Detloss {
   bceWithLogits(logits: F32Tensor, targets: F32Tensor, options: WrapperOptions & { posWeight?: F32Tensor } = {}) {
     const { posWeight, ...rest } = options;
     return this.call('bce_with_logits', { logits, targets, ...(posWeight ? { posWeight } : {}) }, rest);
+  }
+  /**
+   * F.nll_loss: logProbs [n,c] (log-probabilities), labels [n] (Int32Array), optional classWeight [c].
+   * @example await dl.nllLoss(logProbs, labels, { ignoreIndex: -1 })
+   */
+  nllLoss(logProbs: F32Tensor, labels: I32Tensor, options: WrapperOptions & OpParams<'nll'> & { classWeight?: F32Tensor } = {}) {
+    const { classWeight, ...rest } = options;
+    return this.call('nll', { logProbs, labels, ...(classWeight ? { classWeight } : {}) }, rest);
+  }
+  /** The SVM hinge `max(0, margin - y * f)`: logits [n], targets [n] of -1 and +1. @example await dl.hingeLoss(f, y, { margin: 1 }) */
+  hingeLoss(logits: F32Tensor, targets: F32Tensor, options: WrapperOptions & OpParams<'hinge'> = {}) {
+    return this.call('hinge', { logits, targets }, options);
+  }
+  /** F.hinge_embedding_loss: pred [n], targets [n] of -1 and +1. @example await dl.hingeEmbeddingLoss(d, y, { margin: 2 }) */
+  hingeEmbeddingLoss(pred: F32Tensor, targets: F32Tensor, options: WrapperOptions & OpParams<'hinge_embedding'> = {}) {
+    return this.call('hinge_embedding', { pred, targets }, options);
+  }
+  /**
+   * F.margin_ranking_loss: input1, input2 [n], targets [n] of -1 and +1; gradients `grad.input1` and `grad.input2`.
+   * @example await dl.marginRankingLoss(s1, s2, y, { margin: 0.3 })
+   */
+  marginRankingLoss(input1: F32Tensor, input2: F32Tensor, targets: F32Tensor, options: WrapperOptions & OpParams<'margin_ranking'> = {}) {
+    return this.call('margin_ranking', { input1, input2, targets }, options);
+  }
+  /** AdaBoost's exponential loss `exp(min(-y * f, 80))`: logits [n], targets [n] of -1 and +1. @example await dl.exponentialLoss(f, y) */
+  exponentialLoss(logits: F32Tensor, targets: F32Tensor, options: WrapperOptions = {}) {
+    return this.call('exponential', { logits, targets }, options);
   }
   /**
    * F.cross_entropy: logits [n,c], labels [n] (Int32Array), optional classWeight [c].

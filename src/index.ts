@@ -18,6 +18,7 @@ export type { CpuResult } from './cpu';
 export { DetlossError } from './errors';
 export type { DetlossErrorCode } from './errors';
 export { OPS, opNames } from './ops/registry';
+export { classBalancedWeights } from './ops/softmax-focal';
 export { defineOp, num, oneOf, flag } from './ops/types';
 export type { OpDescriptor, TensorSpec, ParamSpec, GpuKernel, CpuForward } from './ops/types';
 export type { OpName, OpInputs, OpParams, OpOptions, OpReduction, F32Tensor, I32Tensor, F64Tensor, DeviceInputs, CpuInputsOf } from './ops/op-types';

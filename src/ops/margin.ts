@@ -1,4 +1,134 @@
-import type { OpDescriptor } from './types';
+import commonWgsl from '../../shaders/common.wgsl?raw';
+import denominatorWgsl from '../../shaders/denominator.wgsl?raw';
+import fusedWgsl from '../../shaders/fused.wgsl?raw';
+import fusedVec4Wgsl from '../../shaders/fused-vec4.wgsl?raw';
+import hingeEmbeddingIoWgsl from '../../shaders/hinge-embedding-io.wgsl?raw';
+import hingeEmbeddingIoVec4Wgsl from '../../shaders/hinge-embedding-io-vec4.wgsl?raw';
+import marginWgsl from '../../shaders/margin.wgsl?raw';
+import marginIoWgsl from '../../shaders/margin-io.wgsl?raw';
+import marginIoVec4Wgsl from '../../shaders/margin-io-vec4.wgsl?raw';
+import marginRankingIoWgsl from '../../shaders/margin-ranking-io.wgsl?raw';
+import marginRankingIoVec4Wgsl from '../../shaders/margin-ranking-io-vec4.wgsl?raw';
+import nllWgsl from '../../shaders/nll.wgsl?raw';
+import rowsWgsl from '../../shaders/rows.wgsl?raw';
+import rowsSubgroupWgsl from '../../shaders/rows-subgroup.wgsl?raw';
+import subgroupsEnableWgsl from '../../shaders/subgroups-enable.wgsl?raw';
+import { crossEntropyDenominator } from '../cpu/logits';
+import { exponentialCpu, hingeCpu, hingeEmbeddingCpu, marginRankingCpu, nllCpu } from '../cpu/margin';
+import { defineOp, fail, num, type Dims, type GpuKernel, type OpDescriptor, type ResolvedParams } from './types';
+
+const f32 = (...shape: string[]) => ({ dtype: 'f32' as const, shape });
+const pred = (...shape: string[]) => ({ dtype: 'f32' as const, shape, grad: true });
+
+/** An element-wise kernel over margin.wgsl: `io` holds the op's tensors, `ioVec4` the same four at a time. */
+const marginKernel = (id: string, io: string, ioVec4: string, rest: Omit<GpuKernel, 'shader' | 'shaderId' | 'entry' | 'vec4'>): GpuKernel => ({
+  shader: [commonWgsl, fusedWgsl, marginWgsl, io].join('\n'),
+  shaderId: id,
+  entry: 'main',
+  vec4: { shader: [commonWgsl, fusedVec4Wgsl, marginWgsl, ioVec4].join('\n'), shaderId: `${id}+vec4` },
+  ...rest,
+});
+
+const marginUniform = (p: ResolvedParams) => ({ margin: p.margin as number });
+
+/**
+ * Refuses a target other than -1 and +1 (ops.md), naming the input and the first bad index. NaN
+ * is refused too: it is neither.
+ */
+function plusMinusOne(op: string, targets: ArrayLike<number> | undefined) {
+  if (!targets) return;
+  for (let i = 0; i < targets.length; i++) {
+    const v = targets[i];
+    if (v !== 1 && v !== -1) fail('invalid_value', `${op}: targets[${i}] = ${v} is not -1 or +1`, 'targets');
+  }
+}
+
+/** `nll`: F.nll_loss on log-probabilities [n,c], optional `classWeight` [c]; `'mean'` as cross_entropy. */
+export const nllOp = defineOp({
+  name: 'nll',
+  family: 'margin',
+  inputs: { logProbs: pred('n', 'c'), labels: { dtype: 'i32', shape: ['n'] }, classWeight: { ...f32('c'), optional: true } },
+  params: { ignoreIndex: num(-100, { integer: true }) },
+  rows: 'n',
+  output: ['n'],
+  validate(inputs, p, dims) {
+    const labels = inputs.labels;
+    if (!labels) return;
+    for (let i = 0; i < labels.length; i++) {
+      const v = labels[i];
+      if (v !== p.ignoreIndex && !(v >= 0 && v < dims.c)) {
+        fail('invalid_value', `nll: labels[${i}] = ${v} is not a class in 0..${dims.c - 1} nor ignoreIndex (${p.ignoreIndex})`, 'labels');
+      }
+    }
+  },
+  meanDenominator: crossEntropyDenominator,
+  cpu: nllCpu,
+  gpu: {
+    shader: [commonWgsl, fusedWgsl, rowsWgsl, nllWgsl, denominatorWgsl].join('\n'),
+    shaderId: 'nll',
+    entry: 'main',
+    rows: {
+      entry: 'main_rows',
+      length: (dims: Dims) => dims.c,
+      subgroup: { shader: [subgroupsEnableWgsl, commonWgsl, fusedWgsl, rowsSubgroupWgsl, nllWgsl, denominatorWgsl].join('\n'), shaderId: 'nll+subgroup' },
+    },
+    denominator: 'main_denominator',
+    uniforms: (p) => ({ ignore_index: p.ignoreIndex as number }),
+  },
+});
+
+/** `hinge`: the SVM hinge `max(0, margin - y * f)` on logits [n], targets in {-1, +1}. */
+export const hingeOp = defineOp({
+  name: 'hinge',
+  family: 'margin',
+  inputs: { logits: pred('n'), targets: f32('n') },
+  params: { margin: num(1.0) },
+  rows: 'n',
+  output: ['n'],
+  validate: (inputs) => plusMinusOne('hinge', inputs.targets),
+  cpu: hingeCpu,
+  gpu: marginKernel('margin', marginIoWgsl, marginIoVec4Wgsl, { overrides: () => ({ OP: 0 }), uniforms: marginUniform }),
+});
+
+/** `hinge_embedding`: F.hinge_embedding_loss on pred [n], targets in {-1, +1}. */
+export const hingeEmbeddingOp = defineOp({
+  name: 'hinge_embedding',
+  family: 'margin',
+  inputs: { pred: pred('n'), targets: f32('n') },
+  params: { margin: num(1.0) },
+  rows: 'n',
+  output: ['n'],
+  validate: (inputs) => plusMinusOne('hinge_embedding', inputs.targets),
+  cpu: hingeEmbeddingCpu,
+  gpu: marginKernel('hinge_embedding', hingeEmbeddingIoWgsl, hingeEmbeddingIoVec4Wgsl, { uniforms: marginUniform }),
+});
+
+/** `margin_ranking`: F.margin_ranking_loss on input1, input2 [n], targets in {-1, +1}; gradients for both inputs. */
+export const marginRankingOp = defineOp({
+  name: 'margin_ranking',
+  family: 'margin',
+  inputs: { input1: pred('n'), input2: pred('n'), targets: f32('n') },
+  params: { margin: num(0.0) },
+  rows: 'n',
+  output: ['n'],
+  validate: (inputs) => plusMinusOne('margin_ranking', inputs.targets),
+  cpu: marginRankingCpu,
+  gpu: marginKernel('margin_ranking', marginRankingIoWgsl, marginRankingIoVec4Wgsl, { uniforms: marginUniform }),
+});
+
+/** `exponential`: AdaBoost's `exp(min(-y * f, 80))` on logits [n], targets in {-1, +1}. */
+export const exponentialOp = defineOp({
+  name: 'exponential',
+  family: 'margin',
+  inputs: { logits: pred('n'), targets: f32('n') },
+  params: {},
+  rows: 'n',
+  output: ['n'],
+  validate: (inputs) => plusMinusOne('exponential', inputs.targets),
+  cpu: exponentialCpu,
+  // margin.wgsl's Params has a margin, which exponential does not read.
+  gpu: marginKernel('margin', marginIoWgsl, marginIoVec4Wgsl, { overrides: () => ({ OP: 1 }), uniforms: () => ({ margin: 0 }) }),
+});
 
 /** nll, hinge, hinge_embedding, margin_ranking and exponential (ops.md, "More classification and ranking losses"). */
-export const MARGIN_OPS: OpDescriptor[] = [];
+export const MARGIN_OPS: OpDescriptor[] = [nllOp, hingeOp, hingeEmbeddingOp, marginRankingOp, exponentialOp];

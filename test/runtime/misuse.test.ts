@@ -82,6 +82,13 @@ const GOOD: Record<string, () => Good> = {
   cross_entropy: () => ({ inputs: { logits: f([3, 4], 1), labels: i32([3], [0, 3, -100]), classWeight: f([4], 3, 0.5, 2) }, options: { labelSmoothing: 0.1 } }),
   kl_div: () => ({ inputs: { student: f([3, 4], 1), teacher: f([3, 4], 2) }, options: { temperature: 2 } }),
   dice: () => ({ inputs: { logits: f([3, 4], 1), targets: f([3, 4], 2, 0, 1) }, options: {} }),
+  softmax_focal: () => ({ inputs: { logits: f([3, 4], 1), labels: i32([3], [0, 3, -100]), classWeight: f([4], 3, 0.5, 2) }, options: { gamma: 1.5 } }),
+  class_balanced_focal: () => ({ inputs: { logits: f([3, 4], 1), labels: i32([3], [0, 4, 2]), samplesPerClass: { data: Float32Array.of(10, 0, 300, 2), shape: [4] } }, options: { beta: 0.99 } }),
+  nll: () => ({ inputs: { logProbs: f([3, 4], 1, -5, 0), labels: i32([3], [0, 3, -100]), classWeight: f([4], 3, 0.5, 2) }, options: {} }),
+  hinge: () => ({ inputs: { logits: f([3], 1), targets: { data: Float32Array.of(1, -1, 1), shape: [3] } }, options: { margin: 0.5 } }),
+  hinge_embedding: () => ({ inputs: { pred: f([3], 1), targets: { data: Float32Array.of(1, -1, -1), shape: [3] } }, options: {} }),
+  margin_ranking: () => ({ inputs: { input1: f([3], 1), input2: f([3], 2), targets: { data: Float32Array.of(1, -1, 1), shape: [3] } }, options: { margin: 0.1 } }),
+  exponential: () => ({ inputs: { logits: f([3], 1), targets: { data: Float32Array.of(-1, 1, 1), shape: [3] } }, options: {} }),
 };
 const GPU_OPS = Object.values(OPS)
   .filter((d) => d.gpu)

@@ -50,7 +50,7 @@ describe('GPU parity on Node WebGPU (Dawn)', () => {
   });
   it('every fixture case of every element-wise op passes with the scalar kernels and with the vec4 ones', async () => {
     const elementCases = cases.filter((c) => OPS[c.op].gpu?.vec4);
-    expect(new Set(elementCases.map((c) => c.op))).toEqual(new Set(['l1', 'mse', 'smooth_l1', 'huber', 'balanced_l1', 'sigmoid_focal', 'varifocal', 'bce_with_logits']));
+    expect(new Set(elementCases.map((c) => c.op))).toEqual(new Set(['l1', 'mse', 'smooth_l1', 'huber', 'balanced_l1', 'sigmoid_focal', 'varifocal', 'bce_with_logits', 'hinge', 'hinge_embedding', 'margin_ranking', 'exponential']));
     for (const vectorWidth of [1, 4] as const) {
       const dl = await nodeContext({ plan: { vectorWidth } });
       const kernels = new Set<string>();
@@ -70,7 +70,7 @@ describe('GPU parity on Node WebGPU (Dawn)', () => {
     const dl = await nodeContext({ rowThreshold: 0 });
     const rowCases = cases.filter((c) => OPS[c.op].gpu?.rows);
     expect(await failures(dl, rowCases)).toEqual([]);
-    expect(new Set(rowCases.map((c) => c.op))).toEqual(new Set(['quality_focal', 'distribution_focal', 'cross_entropy', 'kl_div', 'dice']));
+    expect(new Set(rowCases.map((c) => c.op))).toEqual(new Set(['quality_focal', 'distribution_focal', 'cross_entropy', 'kl_div', 'dice', 'softmax_focal', 'nll']));
     dl.destroy();
   });
 });
