@@ -123,6 +123,14 @@ function makeInputs(c: BenchCase): Record<string, Shaped> {
       return { logits: { data: floats(n * w, -6, 6), shape: [n, w] }, labels: { data: ints(n, () => Math.floor(r() * w)), shape: [n] } };
     case 'distribution_focal':
       return { logits: { data: floats(n * w, -6, 6), shape: [n, w] }, targets: { data: floats(n, 0, w - 1.01), shape: [n] } };
+    case 'softmax_focal':
+      return { logits: { data: floats(n * w, -6, 6), shape: [n, w] }, labels: { data: ints(n, () => Math.floor(r() * w)), shape: [n] } };
+    case 'class_balanced_focal':
+      return {
+        logits: { data: floats(n * w, -6, 6), shape: [n, w] },
+        labels: { data: ints(n, () => (r() < 0.2 ? Math.floor(r() * w) : w)), shape: [n] },
+        samplesPerClass: { data: Float32Array.from({ length: w }, () => Math.floor(r() * 5000)), shape: [w] },
+      };
   }
   throw new Error(`bench: no input generator for ${c.op}`);
 }

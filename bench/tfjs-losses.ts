@@ -101,6 +101,29 @@ export const TFJS_LOSSES: Record<string, LossFn> = {
     const onehot = tf.oneHot(labels as tf.Tensor1D, logits.shape[1]!);
     return tf.mean(tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1)));
   },
+  softmax_focal: ({ logits, labels }) => {
+    // gamma 2, no class weights: mean over rows of -(1 - p_y)^2 log p_y, 1 - p_y as -expm1(log p_y)
+    const onehot = tf.oneHot(labels as tf.Tensor1D, logits.shape[1]!);
+    const lpy = tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1);
+    return tf.mean(tf.neg(tf.mul(tf.square(tf.neg(tf.expm1(lpy))), lpy)));
+  },
+  class_balanced_focal: ({ logits, labels, samplesPerClass }) => {
+    // beta 0.9999, gamma 2: cb = (1 - beta)/(1 - beta^n), 0 without samples, scaled to sum to c;
+    // a background row (label c) weighs 1. Mean over the n*c elements.
+    const c = logits.shape[1]!;
+    const beta = 0.9999;
+    const has = tf.greater(samplesPerClass, 0);
+    const raw = tf.where(has, tf.div(1 - beta, tf.sub(1, tf.pow(tf.scalar(beta), samplesPerClass))), tf.zerosLike(samplesPerClass));
+    const cb = tf.mul(raw, tf.div(c, tf.sum(raw)));
+    const labelled = tf.less(labels, c);
+    const rowW = tf.where(labelled, tf.gather(cb, tf.minimum(labels, c - 1)), tf.onesLike(tf.cast(labels, 'float32')));
+    const t = tf.oneHot(labels as tf.Tensor1D, c); // a background label gives a zero row
+    const tf32 = tf.cast(t, 'float32');
+    const p = tf.sigmoid(logits);
+    const bce = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, tf32)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+    const q = tf.add(tf.mul(tf32, tf.sub(1, p)), tf.mul(tf.sub(1, tf32), p));
+    return tf.mean(tf.mul(tf.expandDims(rowW, 1), tf.mul(bce, tf.square(q))));
+  },
   distribution_focal: ({ logits, targets }) => {
     const k = logits.shape[1]!;
     const left = tf.floor(targets);

@@ -17,6 +17,9 @@ export function rng(seed: number): () => number {
   };
 }
 
+/** Ops whose `targets` are -1 or +1 (ops.md, "More classification and ranking losses"). */
+const SIGN_TARGETS = new Set(['hinge', 'hinge_embedding', 'margin_ranking', 'exponential']);
+
 /** `n` boxes in xyxy, 4 to 64 pixels a side, anywhere in 500 x 500. */
 function boxes(n: number, r: () => number): Float32Array {
   const b = new Float32Array(n * 4);
@@ -40,7 +43,8 @@ function jittered(target: Float32Array, r: () => number): Float32Array {
 
 /**
  * The required inputs of `op` with `n` rows: boxes for the box losses (the prediction near its
- * target), values in [-3, 3] for regression, [0, 1] for the others, labels in [0, INNER_DIM).
+ * target), values in [-3, 3] for regression, -1 or +1 for the margin losses' targets, [0, 1] for
+ * the others, labels in [0, INNER_DIM).
  *
  * @example
  * const inputs = randomInputs(OPS.iou_loss, 10_000, 7); // { pred: { data, shape: [10000, 4] }, target: ... }
@@ -56,6 +60,8 @@ export function randomInputs(op: OpDescriptor, n: number, seed: number): Record<
     const count = shape.reduce((a, d) => a * d, 1);
     if (spec.dtype === 'i32') {
       out[name] = { data: Int32Array.from({ length: count }, () => Math.floor(r() * INNER_DIM)), shape };
+    } else if (name === 'targets' && SIGN_TARGETS.has(op.name)) {
+      out[name] = { data: Float32Array.from({ length: count }, () => (r() < 0.5 ? -1 : 1)), shape };
     } else if (op.family === 'iou' && shape[shape.length - 1] === 4) {
       const target = Object.values(out).find((t) => t.data.length === count && t.data instanceof Float32Array);
       out[name] = { data: spec.grad && target ? jittered(target.data as Float32Array, r) : boxes(count / 4, r), shape };

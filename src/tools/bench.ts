@@ -76,6 +76,8 @@ export function defaultCases(ns = [1e4, 1e5, 1e6], pairwiseNs = [1000, 4000]): B
     { op: 'sigmoid_focal', params: {}, tfjs: 'sigmoid_focal' },
     { op: 'quality_focal', params: {}, width: 80, tfjs: 'quality_focal' },
     { op: 'cross_entropy', params: {}, width: 80, tfjs: 'cross_entropy' },
+    { op: 'softmax_focal', params: {}, width: 80, tfjs: 'softmax_focal' },
+    { op: 'class_balanced_focal', params: {}, width: 80, tfjs: 'class_balanced_focal' },
     { op: 'distribution_focal', params: {}, width: 17, tfjs: 'distribution_focal' },
   ];
   const out: BenchCase[] = [];
@@ -101,6 +103,8 @@ export function nodeCases(ns?: number[]): BenchCase[] {
     [{ op: 'sigmoid_focal', params: {}, width: 80, tfjs: 'sigmoid_focal' }, rowNs],
     [{ op: 'quality_focal', params: {}, width: 80, tfjs: 'quality_focal' }, rowNs],
     [{ op: 'cross_entropy', params: {}, width: 80, tfjs: 'cross_entropy' }, rowNs],
+    [{ op: 'softmax_focal', params: {}, width: 80, tfjs: 'softmax_focal' }, rowNs],
+    [{ op: 'class_balanced_focal', params: {}, width: 80, tfjs: 'class_balanced_focal' }, rowNs],
     [{ op: 'distribution_focal', params: {}, width: 17, tfjs: 'distribution_focal' }, rowNs],
   ];
   const out: BenchCase[] = [];

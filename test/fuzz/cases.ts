@@ -31,9 +31,13 @@ export const FUZZ_OPS = [
   'l1', 'mse', 'smooth_l1', 'huber', 'balanced_l1',
   'iou_loss', 'pairwise_iou',
   'sigmoid_focal', 'quality_focal', 'distribution_focal', 'varifocal', 'bce_with_logits', 'cross_entropy', 'kl_div', 'dice',
+  'softmax_focal', 'class_balanced_focal', 'nll', 'hinge', 'hinge_embedding', 'margin_ranking', 'exponential',
 ] as const;
 
-const ROW_OPS = new Set(['quality_focal', 'distribution_focal', 'cross_entropy', 'kl_div', 'dice']);
+const ROW_OPS = new Set(['quality_focal', 'distribution_focal', 'cross_entropy', 'kl_div', 'dice', 'softmax_focal', 'class_balanced_focal', 'nll']);
+
+/** A target of the margin and ranking losses: -1 or +1. */
+const sign = (r: Rng) => (r.chance(0.5) ? 1 : -1);
 const f32 = (xs: ArrayLike<number>) => Float32Array.from(xs as ArrayLike<number>);
 
 /** n: the sizes that sit on workgroup (64), chunk and reduction boundaries; the big ones rarely. */
@@ -198,6 +202,24 @@ function invalidate(r: Rng, c: FuzzCase): void {
     ],
     kl_div: [() => (c.options.temperature = 0), () => (c.options.classReduction = 'max')],
     dice: [() => (c.options.eps = -1), () => (c.options.naive = 'yes')],
+    softmax_focal: [() => (c.options.gamma = -1)],
+    class_balanced_focal: [() => (c.options.beta = 1), () => (c.options.gamma = -1)],
+    hinge: [() => {
+      const t = c.inputs.targets as Float32Array;
+      if (t.length) t[r.int(0, t.length - 1)] = r.pick([0, 2, 0.5]);
+    }],
+    hinge_embedding: [() => {
+      const t = c.inputs.targets as Float32Array;
+      if (t.length) t[r.int(0, t.length - 1)] = r.pick([0, 2, 0.5]);
+    }],
+    margin_ranking: [() => {
+      const t = c.inputs.targets as Float32Array;
+      if (t.length) t[r.int(0, t.length - 1)] = r.pick([0, -2]);
+    }],
+    exponential: [() => {
+      const t = c.inputs.targets as Float32Array;
+      if (t.length) t[r.int(0, t.length - 1)] = r.pick([0, 3]);
+    }],
   };
   r.pick([...choices, ...(perOp[c.op] ?? [])])();
   c.tags.push('invalid');
@@ -345,6 +367,73 @@ export function generateCase(seed: number, index: number, opts: { big?: boolean;
         c.inputs = { logits: shaped(r, f32(x), [n, k]), targets: f32(targets) };
         c.dims = { n, k };
       }
+      shared(r, c, n);
+      break;
+    }
+    case 'softmax_focal': case 'nll': case 'class_balanced_focal': {
+      const len = drawRow(r);
+      const n = fitRows(drawN(r, big), len, wg);
+      const s = r.pick([1e-3, 1, 8, 30, 100, 200]);
+      let x = Array.from({ length: n * len }, () => logit(r, s));
+      c.dims = { n, c: len };
+      if (op === 'class_balanced_focal') {
+        c.options.beta = r.pick([0, 0.9, 0.99, 0.9999, 0.999999]);
+        c.options.gamma = r.pick([0, 0.5, 1, 2, 3]);
+        // Labels outside 0..c-1 are background rows; counts include 0 (weight 0) and large ones.
+        const labels = Array.from({ length: n }, () => (r.chance(0.25) ? r.pick([len, -1, 1000]) : r.int(0, len - 1)));
+        const counts = Array.from({ length: len }, () => r.pick([0, 1, 5, 100, 1e4, r.int(0, 50)]));
+        c.inputs = { logits: shaped(r, f32(x), [n, len]), labels: Int32Array.from(labels), samplesPerClass: f32(counts) };
+        shared(r, c, n * len);
+        break;
+      }
+      const ignore = r.weighted<number>([[-100, 3], [-1, 1], [0, 1], [len, 1]]);
+      if (ignore !== -100 || r.chance(0.3)) c.options.ignoreIndex = ignore;
+      if (op === 'softmax_focal') c.options.gamma = r.pick([0, 0.5, 1, 2, 5]);
+      const labels = Array.from({ length: n }, () => (r.chance(0.2) ? ignore : r.int(0, len - 1)));
+      if (op === 'nll') {
+        // log-probabilities: a log-softmax of the logits, sometimes any numbers (F.nll_loss does not check).
+        if (r.chance(0.7)) {
+          for (let i = 0; i < n; i++) {
+            const row = x.slice(i * len, (i + 1) * len);
+            const m = Math.max(...row);
+            const lse = m + Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0));
+            for (let j = 0; j < len; j++) x[i * len + j] = row[j] - lse;
+          }
+        } else x = x.map((v) => -Math.abs(v));
+        c.inputs = { logProbs: shaped(r, f32(x), [n, len]), labels: Int32Array.from(labels) };
+      } else c.inputs = { logits: shaped(r, f32(x), [n, len]), labels: Int32Array.from(labels) };
+      if (r.chance(0.4)) {
+        c.inputs.classWeight = f32(Array.from({ length: len }, () => r.pick([0, 0.1, 1, 3, r.uniform(0, 2)])));
+        c.tags.push('classWeight');
+      }
+      shared(r, c, n);
+      break;
+    }
+    case 'hinge': case 'hinge_embedding': case 'margin_ranking': case 'exponential': {
+      const n = drawN(r, big);
+      c.dims = { n };
+      const s = drawScale(r);
+      if (op !== 'exponential') c.options.margin = r.pick([0, 0.5, 1, 2, -1]);
+      const margin = (c.options.margin as number | undefined) ?? (op === 'margin_ranking' ? 0 : 1);
+      const y = Array.from({ length: n }, () => sign(r));
+      // Values drawn at the kink (z = 0) as well as anywhere; exponential also past its cap of 80.
+      const at = (i: number, z: number) => {
+        if (op === 'hinge') return (margin - z) / y[i];
+        if (op === 'hinge_embedding') return margin - z;
+        return z;
+      };
+      const x = Array.from({ length: n }, (_, i) => {
+        const k = r.pick(['random', 'kink', 'grid', 'far']);
+        if (k === 'kink') return op === 'exponential' ? r.pick([-80, 80, 0]) * y[i] : at(i, 0);
+        if (k === 'grid') return r.int(-3, 3);
+        if (k === 'far') return r.pick([-200, -90, 90, 200]);
+        return s * r.normal();
+      });
+      if (op === 'margin_ranking') {
+        const x2 = x.map((v, i) => (r.chance(0.25) ? v + margin * y[i] : s * r.normal()));
+        c.inputs = { input1: f32(x), input2: f32(x2), targets: f32(y) };
+      } else if (op === 'hinge_embedding') c.inputs = { pred: f32(x), targets: f32(y) };
+      else c.inputs = { logits: f32(x), targets: f32(y) };
       shared(r, c, n);
       break;
     }

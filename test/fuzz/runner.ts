@@ -11,6 +11,7 @@ import { LOGIT_OPS, allowed, dataOf, kOf, termScale, upstreamOf, xyxy32 } from '
 
 const FLT_MAX = 3.4028234663852886e38;
 const REGRESSION = new Set(['l1', 'mse', 'smooth_l1', 'huber', 'balanced_l1']);
+const MARGIN = new Set(['hinge', 'hinge_embedding', 'margin_ranking', 'exponential']);
 
 /** One defect found by the fuzzer. */
 export interface Failure {
@@ -166,7 +167,7 @@ export async function checkCase(dl: DetlossContext, c: FuzzCase): Promise<{ key:
 /** Element count of the 'none' output. */
 function rawCount(c: FuzzCase): number {
   if (c.op === 'pairwise_iou') return c.dims.n * c.dims.m;
-  if (c.op === 'varifocal' || c.op === 'bce_with_logits') return c.dims.n * c.dims.c;
+  if (c.op === 'varifocal' || c.op === 'bce_with_logits' || c.op === 'class_balanced_focal') return c.dims.n * c.dims.c;
   return c.dims.n;
 }
 
@@ -180,10 +181,10 @@ function rowCol(c: FuzzCase, out: string, i: number, reduction: string): { row?:
   if (out === 'loss' && reduction !== 'none') return {};
   if (c.op === 'pairwise_iou') return { row: Math.floor(i / c.dims.m), col: i % c.dims.m };
   if (out === 'loss') {
-    if (c.op === 'varifocal' || c.op === 'bce_with_logits') return { row: Math.floor(i / c.dims.c) };
+    if (c.op === 'varifocal' || c.op === 'bce_with_logits' || c.op === 'class_balanced_focal') return { row: Math.floor(i / c.dims.c) };
     return { row: i };
   }
-  const per = c.op === 'iou_loss' ? 4 : c.op === 'sigmoid_focal' || REGRESSION.has(c.op) ? 1 : (c.dims.c ?? c.dims.k ?? c.dims.p);
+  const per = c.op === 'iou_loss' ? 4 : c.op === 'sigmoid_focal' || REGRESSION.has(c.op) || MARGIN.has(c.op) ? 1 : (c.dims.c ?? c.dims.k ?? c.dims.p);
   return { row: Math.floor(i / Math.max(per, 1)) };
 }
 
@@ -192,7 +193,7 @@ function shrink(c: FuzzCase, row: number, col?: number): FuzzCase {
   const reduction = (c.options.reduction as string) ?? 'mean';
   const outCount = rawCount(c);
   const { up } = upstreamOf(c, outCount);
-  const perRowOut = c.op === 'varifocal' || c.op === 'bce_with_logits' ? c.dims.c : 1;
+  const perRowOut = c.op === 'varifocal' || c.op === 'bce_with_logits' || c.op === 'class_balanced_focal' ? c.dims.c : 1;
   const inputs: Record<string, FuzzInput> = {};
   const sliceRows = (v: FuzzInput, rows: number, r0: number): FuzzInput => {
     const d = dataOf(v)!;
@@ -202,7 +203,7 @@ function shrink(c: FuzzCase, row: number, col?: number): FuzzCase {
   };
   for (const [name, v] of Object.entries(c.inputs)) {
     if (name === 'weight' || name === 'gradOutput') continue;
-    if (['posWeight', 'classWeight'].includes(name)) inputs[name] = v;
+    if (['posWeight', 'classWeight', 'samplesPerClass'].includes(name)) inputs[name] = v;
     else if (name === 'b' && col !== undefined) inputs[name] = sliceRows(v, c.dims.m, col);
     else inputs[name] = sliceRows(v, c.dims.n, row);
   }

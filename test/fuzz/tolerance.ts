@@ -51,7 +51,7 @@ import type { FuzzCase, FuzzInput, HostData } from './cases';
 export const U = 2 ** -24;
 const TINY = 2 ** -126;
 
-const RATIONAL = new Set(['l1', 'mse', 'smooth_l1', 'huber']);
+const RATIONAL = new Set(['l1', 'mse', 'smooth_l1', 'huber', 'hinge', 'hinge_embedding', 'margin_ranking', 'nll']);
 
 /** K_op for a case (see the rule above). */
 export function kOf(c: FuzzCase): number {
@@ -308,6 +308,63 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
       }
       return { loss, grad, rowOf: (k) => k };
     }
+    case 'hinge': case 'hinge_embedding': case 'margin_ranking': case 'exponential': {
+      const y = f64(x.targets)!;
+      const a = f64(x.logits ?? x.pred ?? x.input1)!;
+      const b = f64(x.input2);
+      const margin = (p.margin as number) ?? (c.op === 'margin_ranking' ? 0 : 1);
+      const loss = new Float64Array(n);
+      const grad = new Float64Array(n);
+      // exponential: exp of an exact exponent (-y f), K ulp of the value itself; its cap compares exactly.
+      if (c.op === 'exponential') return { loss, grad, rowOf: id };
+      for (let i = 0; i < n; i++) {
+        // z = margin - y f (hinge), margin - f (hinge_embedding at y = -1; the loss is f itself at
+        // y = 1), margin - y (x1 - x2): a difference of these terms.
+        const terms = c.op === 'margin_ranking' ? Math.abs(a[i]) + Math.abs(b![i]) + Math.abs(margin) : c.op === 'hinge_embedding' && y[i] === 1 ? 0 : Math.abs(a[i]) + Math.abs(margin);
+        const z = c.op === 'margin_ranking' ? -y[i] * (a[i] - b![i]) + margin : c.op === 'hinge' ? margin - y[i] * a[i] : margin - a[i];
+        loss[i] = terms;
+        // Within float32 rounding of the kink z = 0, the gradient of either side (0, or +-1) holds.
+        grad[i] = terms > 0 && Math.abs(z) <= 4 * U * terms ? 1 / (kOf(c) * U) : 0;
+      }
+      return { loss, grad, rowOf: id };
+    }
+    case 'class_balanced_focal': {
+      const X = f64(x.logits)!;
+      const labels = x.labels as Int32Array;
+      const counts = f64(x.samplesPerClass)!;
+      const len = c.dims.c;
+      const beta = (p.beta as number) ?? 0.9999;
+      const gamma = (p.gamma as number) ?? 2;
+      // The class weights, normalised to sum to c: each carries a few ulp of its own (a power and a
+      // quotient), and the normalising sum the largest of them; |log beta^n| / |1 - beta^n| conditions
+      // 1 - beta^n where beta^n is near 1.
+      const raw = Array.from(counts, (cnt) => (cnt > 0 ? (1 - beta) / -Math.expm1(cnt * Math.log(beta)) : 0));
+      const sum = raw.reduce((s, v) => s + v, 0);
+      const cond = Array.from(counts, (cnt) => (cnt > 0 && beta > 0 ? 1 + Math.abs(cnt * Math.log(beta)) / Math.abs(Math.expm1(cnt * Math.log(beta))) : 1));
+      const maxCond = Math.max(1, ...cond);
+      const loss = new Float64Array(n * len);
+      const grad = new Float64Array(n * len);
+      for (let i = 0; i < n; i++) {
+        const y = labels[i];
+        const bg = !(y >= 0 && y < len);
+        const w = bg ? 1 : sum > 0 ? (len * raw[y]) / sum : 0;
+        const wErr = bg ? 0 : w * (cond[y] + maxCond);
+        for (let j = 0; j < len; j++) {
+          const k = i * len + j;
+          const v = X[k];
+          const t = j === y ? 1 : 0;
+          const s = sigmoid(v);
+          const ce = Math.abs(v) * (1 + t) + 1;
+          const q = s * (1 - t) + sigmoid(-v) * t;
+          const qg = pw(Math.abs(q), gamma);
+          const dqg = gamma === 0 || q === 0 ? 0 : gamma * Math.abs(q) ** (gamma - 1) * s * (1 - s);
+          const bce = Math.abs(v) * t + Math.log1p(Math.exp(-Math.abs(v))) + Math.max(v, 0) * (1 - t) + Math.max(-v, 0) * t;
+          loss[k] = w * ce * qg + wErr * bce * qg;
+          grad[k] = w * ((s + t) * qg + ce * dqg) + wErr * ((s + t) * qg + bce * dqg);
+        }
+      }
+      return { loss, grad, rowOf: (k) => k };
+    }
     default:
       return rowTerms(c);
   }
@@ -319,7 +376,7 @@ function rowTerms(c: FuzzCase): Terms {
   const x = c.inputs;
   const n = c.dims.n;
   const len = c.dims.c ?? c.dims.k ?? c.dims.p;
-  const X = f64(x.logits ?? x.student)!;
+  const X = f64(x.logits ?? x.student ?? x.logProbs)!;
   const loss = new Float64Array(n);
   const grad = new Float64Array(n * len);
   const rowOf = (k: number) => Math.floor(k / Math.max(len, 1));
@@ -377,6 +434,29 @@ function rowTerms(c: FuzzCase): Terms {
       loss[i] = (1 - ls) * w(y) * (Math.abs(row(y)) + Math.abs(m) + 1) + (ls / len) * smooth;
       const a = (1 - ls) * w(y) + (ls / len) * wsum;
       for (let j = 0; j < len; j++) grad[i * len + j] = prob(j) * a + (ls / len) * w(j) + (j === y ? (1 - ls) * w(y) : 0);
+    } else if (c.op === 'nll') {
+      // -w[y] * logProbs[i, y]: one product, exact to K ulp of itself.
+    } else if (c.op === 'softmax_focal') {
+      const y = (x.labels as Int32Array)[i];
+      const ignore = (p.ignoreIndex as number) ?? -100;
+      if (y === ignore || !(y >= 0 && y < len)) continue;
+      const gamma = (p.gamma as number) ?? 2;
+      const cw = f64(x.classWeight);
+      const w = cw ? Math.abs(cw[y]) : 1;
+      const { m, prob } = softmax(X, i);
+      const py = prob(y);
+      const logp = Math.min(0, row(y) - m - Math.log(Array.from({ length: len }, (_, j) => Math.exp(row(j) - m)).reduce((a, v) => a + v, 0)));
+      // log p carries u*(|x_y| + |max| + 1) absolutely (as cross_entropy's); it reaches the loss through
+      // (1 - p)^gamma (1 - p = -expm1(log p)) and -log p, and the gradient through those and p.
+      const d = Math.abs(row(y)) + Math.abs(m) + 1;
+      const omp = -Math.expm1(logp);
+      const f = pw(omp, gamma);
+      const df = gamma === 0 || omp === 0 ? 0 : gamma * omp ** (gamma - 1) * py;
+      loss[i] = w * d * (f + df * Math.abs(logp));
+      for (let j = 0; j < len; j++) {
+        const pj = prob(j);
+        grad[i * len + j] = w * (pj + (j === y ? 1 : 0)) * (1 + (gamma === 0 ? 0 : gamma * (1 + Math.abs(logp)) * d));
+      }
     } else if (c.op === 'kl_div') {
       const div = p.classReduction === 'mean' ? Math.max(len, 1) : 1;
       const tch = f64(x.teacher)!;
@@ -434,7 +514,7 @@ export function upstreamOf(c: FuzzCase, outCount: number): { up: Float64Array; d
   }
   if (reduction === 'mean') {
     if (c.options.avgFactor !== undefined) denom = c.options.avgFactor as number;
-    else if (c.op === 'cross_entropy') {
+    else if (c.op === 'cross_entropy' || c.op === 'softmax_focal' || c.op === 'nll') {
       const labels = c.inputs.labels as Int32Array;
       denom = crossEntropyDenominator(
         { labels, classWeight: f64(c.inputs.classWeight) },
@@ -450,7 +530,7 @@ export function upstreamOf(c: FuzzCase, outCount: number): { up: Float64Array; d
 }
 
 /** Ops whose float64 reference forms sigmoid(x) * (1 - sigmoid(x)) and the like: exact to about 2^-52 of O(1), not relatively. */
-export const LOGIT_OPS = new Set(['sigmoid_focal', 'quality_focal', 'distribution_focal', 'varifocal', 'bce_with_logits', 'cross_entropy', 'kl_div', 'dice']);
+export const LOGIT_OPS = new Set(['sigmoid_focal', 'quality_focal', 'distribution_focal', 'varifocal', 'bce_with_logits', 'cross_entropy', 'kl_div', 'dice', 'softmax_focal', 'class_balanced_focal']);
 
 /** The allowed |gpu - cpu| of one value: the rule at the top of this file (`ref`: 1 for the logit ops' float64 reference term). */
 export function allowed(k: number, cpu: number, s: number, upstream = 1, ref = 0): number {
