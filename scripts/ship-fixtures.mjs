@@ -13,6 +13,9 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
+/** A placeholder for -0 while the cases are written (JSON.stringify drops its sign). */
+const NEG_ZERO = '@@detloss:negative-zero@@';
+
 const { values } = parseArgs({ options: { from: { type: 'string', default: 'test/fixtures' }, to: { type: 'string', default: 'dist/fixtures' }, budget: { type: 'string', default: '64000' }, verbose: { type: 'boolean', default: false } } });
 const budget = Number(values.budget);
 const files = readdirSync(values.from).filter((f) => f.endsWith('.json')).sort();
@@ -40,7 +43,8 @@ for (const f of files) {
   take((c) => `${c.op}|${c.params.variant ?? ''}`, true);
   take((c) => `${c.op}|${JSON.stringify(c.params)}`, false);
   const cases = doc.cases.filter((_, i) => picked.has(i));
-  const text = `${JSON.stringify({ ...doc, cases })}\n`;
+  // JSON.stringify writes -0 as 0; the cases must stay as they are, so -0 keeps its sign.
+  const text = `${JSON.stringify({ ...doc, cases }, (_, v) => (Object.is(v, -0) ? NEG_ZERO : v)).replaceAll(`"${NEG_ZERO}"`, '-0')}\n`;
   writeFileSync(join(values.to, f), text);
   total += text.length;
   kept += cases.length;

@@ -16,12 +16,13 @@ const made: string[] = [];
 afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 describe('the cases of issue 5', () => {
-  it('eight ops at three N, and pairwise iou and giou at n = 1000 and 4000', () => {
+  it('eight ops at three N (ten since issue 13: softmax and class-balanced focal), and pairwise iou and giou at n = 1000 and 4000', () => {
     const cases = defaultCases();
-    expect(cases).toHaveLength(28);
+    expect(cases).toHaveLength(34);
     expect(new Set(cases.filter((c) => c.op !== 'pairwise_iou').map((c) => c.n))).toEqual(new Set([1e4, 1e5, 1e6]));
     expect(cases.filter((c) => c.op === 'pairwise_iou').map((c) => `${c.params.variant}:${c.n}`)).toEqual(['iou:1000', 'iou:4000', 'giou:1000', 'giou:4000']);
-    expect(cases.filter((c) => c.op === 'quality_focal' || c.op === 'cross_entropy').every((c) => c.width === 80)).toBe(true);
+    expect(cases.filter((c) => ['quality_focal', 'cross_entropy', 'softmax_focal', 'class_balanced_focal'].includes(c.op)).every((c) => c.width === 80)).toBe(true);
+    expect(cases.filter((c) => c.op === 'softmax_focal' || c.op === 'class_balanced_focal')).toHaveLength(6);
     expect(cases.filter((c) => c.op === 'distribution_focal').every((c) => c.width === 17)).toBe(true);
   });
 });
