@@ -323,8 +323,9 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
         const terms = c.op === 'margin_ranking' ? Math.abs(a[i]) + Math.abs(b![i]) + Math.abs(margin) : c.op === 'hinge_embedding' && y[i] === 1 ? 0 : Math.abs(a[i]) + Math.abs(margin);
         const z = c.op === 'margin_ranking' ? -y[i] * (a[i] - b![i]) + margin : c.op === 'hinge' ? margin - y[i] * a[i] : margin - a[i];
         loss[i] = terms;
-        // Within float32 rounding of the kink z = 0, the gradient of either side (0, or +-1) holds.
-        grad[i] = terms > 0 && Math.abs(z) <= 4 * U * terms ? 1 / (kOf(c) * U) : 0;
+        // Within float32 rounding of the kink z = 0, the gradient of either side (0, or +-1 times the
+        // upstream, which the kernel forms in float32: twice the step leaves room for its rounding) holds.
+        grad[i] = terms > 0 && Math.abs(z) <= 4 * U * terms ? 2 / (kOf(c) * U) : 0;
       }
       return { loss, grad, rowOf: id };
     }
