@@ -22,7 +22,7 @@ import type { Dims, GpuKernel, ResolvedParams } from './types';
  * An elementwise kernel: one logit per output element. `wgsl` is the family's maths, `io` its
  * tensors and `element_loss`, `ioVec4` the same four elements at a time (`element_loss4`).
  */
-const elementwise = (id: string, wgsl: string, io: string, ioVec4: string, rest: Omit<GpuKernel, 'shader' | 'shaderId' | 'entry'> = {}): GpuKernel => ({
+export const elementwise = (id: string, wgsl: string, io: string, ioVec4: string, rest: Omit<GpuKernel, 'shader' | 'shaderId' | 'entry'> = {}): GpuKernel => ({
   shader: [commonWgsl, fusedWgsl, wgsl, io].join('\n'),
   shaderId: id,
   entry: 'main',
@@ -31,7 +31,7 @@ const elementwise = (id: string, wgsl: string, io: string, ioVec4: string, rest:
 });
 
 /** A row kernel: a thread per row, or a workgroup or a subgroup per row when the row (dim `d`) is long. */
-const rowwise = (id: string, wgsl: string, d: string, rest: Omit<GpuKernel, 'shader' | 'shaderId' | 'entry'> = {}): GpuKernel => ({
+export const rowwise = (id: string, wgsl: string, d: string, rest: Omit<GpuKernel, 'shader' | 'shaderId' | 'entry'> = {}): GpuKernel => ({
   shader: [commonWgsl, fusedWgsl, rowsWgsl, wgsl].join('\n'),
   shaderId: id,
   entry: 'main',

@@ -1,7 +1,4 @@
-import commonWgsl from '../../shaders/common.wgsl?raw';
 import denominatorWgsl from '../../shaders/denominator.wgsl?raw';
-import fusedWgsl from '../../shaders/fused.wgsl?raw';
-import fusedVec4Wgsl from '../../shaders/fused-vec4.wgsl?raw';
 import hingeEmbeddingIoWgsl from '../../shaders/hinge-embedding-io.wgsl?raw';
 import hingeEmbeddingIoVec4Wgsl from '../../shaders/hinge-embedding-io-vec4.wgsl?raw';
 import marginWgsl from '../../shaders/margin.wgsl?raw';
@@ -10,24 +7,16 @@ import marginIoVec4Wgsl from '../../shaders/margin-io-vec4.wgsl?raw';
 import marginRankingIoWgsl from '../../shaders/margin-ranking-io.wgsl?raw';
 import marginRankingIoVec4Wgsl from '../../shaders/margin-ranking-io-vec4.wgsl?raw';
 import nllWgsl from '../../shaders/nll.wgsl?raw';
-import rowsWgsl from '../../shaders/rows.wgsl?raw';
-import rowsSubgroupWgsl from '../../shaders/rows-subgroup.wgsl?raw';
-import subgroupsEnableWgsl from '../../shaders/subgroups-enable.wgsl?raw';
 import { crossEntropyDenominator } from '../cpu/logits';
+import { elementwise, rowwise } from './logits-gpu';
 import { exponentialCpu, hingeCpu, hingeEmbeddingCpu, marginRankingCpu, nllCpu } from '../cpu/margin';
-import { defineOp, fail, num, type Dims, type GpuKernel, type OpDescriptor, type ResolvedParams } from './types';
+import { defineOp, fail, num, type GpuKernel, type OpDescriptor, type ResolvedParams } from './types';
 
 const f32 = (...shape: string[]) => ({ dtype: 'f32' as const, shape });
 const pred = (...shape: string[]) => ({ dtype: 'f32' as const, shape, grad: true });
 
 /** An element-wise kernel over margin.wgsl: `io` holds the op's tensors, `ioVec4` the same four at a time. */
-const marginKernel = (id: string, io: string, ioVec4: string, rest: Omit<GpuKernel, 'shader' | 'shaderId' | 'entry' | 'vec4'>): GpuKernel => ({
-  shader: [commonWgsl, fusedWgsl, marginWgsl, io].join('\n'),
-  shaderId: id,
-  entry: 'main',
-  vec4: { shader: [commonWgsl, fusedVec4Wgsl, marginWgsl, ioVec4].join('\n'), shaderId: `${id}+vec4` },
-  ...rest,
-});
+const marginKernel = (id: string, io: string, ioVec4: string, rest: Omit<GpuKernel, 'shader' | 'shaderId' | 'entry' | 'vec4'>): GpuKernel => elementwise(id, marginWgsl, io, ioVec4, rest);
 
 const marginUniform = (p: ResolvedParams) => ({ margin: p.margin as number });
 
@@ -63,18 +52,10 @@ export const nllOp = defineOp({
   },
   meanDenominator: crossEntropyDenominator,
   cpu: nllCpu,
-  gpu: {
-    shader: [commonWgsl, fusedWgsl, rowsWgsl, nllWgsl, denominatorWgsl].join('\n'),
-    shaderId: 'nll',
-    entry: 'main',
-    rows: {
-      entry: 'main_rows',
-      length: (dims: Dims) => dims.c,
-      subgroup: { shader: [subgroupsEnableWgsl, commonWgsl, fusedWgsl, rowsSubgroupWgsl, nllWgsl, denominatorWgsl].join('\n'), shaderId: 'nll+subgroup' },
-    },
+  gpu: rowwise('nll', [nllWgsl, denominatorWgsl].join('\n'), 'c', {
     denominator: 'main_denominator',
     uniforms: (p) => ({ ignore_index: p.ignoreIndex as number }),
-  },
+  }),
 });
 
 /** `hinge`: the SVM hinge `max(0, margin - y * f)` on logits [n], targets in {-1, +1}. */

@@ -2,11 +2,9 @@ import cbfWgsl from '../../shaders/class-balanced-focal.wgsl?raw';
 import commonWgsl from '../../shaders/common.wgsl?raw';
 import denominatorWgsl from '../../shaders/denominator.wgsl?raw';
 import fusedWgsl from '../../shaders/fused.wgsl?raw';
-import rowsWgsl from '../../shaders/rows.wgsl?raw';
-import rowsSubgroupWgsl from '../../shaders/rows-subgroup.wgsl?raw';
 import sflWgsl from '../../shaders/softmax-focal.wgsl?raw';
-import subgroupsEnableWgsl from '../../shaders/subgroups-enable.wgsl?raw';
 import { crossEntropyDenominator } from '../cpu/logits';
+import { rowwise } from './logits-gpu';
 import { classBalancedFocalCpu, classBalancedWeights64, softmaxFocalCpu } from '../cpu/softmax-focal';
 import { defineOp, fail, num, type GpuKernel, type OpDescriptor } from './types';
 
@@ -42,18 +40,10 @@ export function classBalancedWeights(samplesPerClass: ArrayLike<number>, beta = 
 }
 
 /** `softmax_focal`: a row per sample, a workgroup or subgroup per row when rows are long (as cross_entropy). */
-const softmaxFocalKernel: GpuKernel = {
-  shader: [commonWgsl, fusedWgsl, rowsWgsl, sflWgsl, denominatorWgsl].join('\n'),
-  shaderId: 'sfl',
-  entry: 'main',
-  rows: {
-    entry: 'main_rows',
-    length: (dims) => dims.c,
-    subgroup: { shader: [subgroupsEnableWgsl, commonWgsl, fusedWgsl, rowsSubgroupWgsl, sflWgsl, denominatorWgsl].join('\n'), shaderId: 'sfl+subgroup' },
-  },
+const softmaxFocalKernel: GpuKernel = rowwise('sfl', [sflWgsl, denominatorWgsl].join('\n'), 'c', {
   denominator: 'main_denominator',
   uniforms: (p) => ({ ignore_index: p.ignoreIndex as number, gamma: p.gamma as number }),
-};
+});
 
 /** `softmax_focal`: multi-class focal loss (Lin et al. 2017); `'mean'` as cross_entropy. @example await dl.run('softmax_focal', { logits, labels }, { gamma: 2 }) */
 export const softmaxFocalOp = defineOp({
