@@ -22,6 +22,17 @@ function firstBad(a: ArrayLike<number> | undefined, bad: (v: number) => boolean)
   return -1;
 }
 
+/**
+ * Refuses a label that is neither a class in 0..c-1 nor `ignoreIndex`, naming the first:
+ * cross_entropy's rule, which softmax_focal and nll share.
+ */
+export const classLabelsOrIgnored =
+  (op: string): NonNullable<OpDescriptor['validate']> =>
+  (inputs, p, dims) => {
+    const i = firstBad(inputs.labels, (v) => v !== p.ignoreIndex && !(v >= 0 && v < dims.c));
+    if (i >= 0) fail('invalid_value', `${op}: labels[${i}] = ${inputs.labels![i]} is not a class in 0..${dims.c - 1} nor ignoreIndex (${p.ignoreIndex})`, 'labels');
+  };
+
 /** Refuses a target outside [0, 1] (ops.md), naming the first; NaN is left to `check`. */
 function targetsInUnit(op: string, targets: ArrayLike<number> | undefined) {
   const i = firstBad(targets, (v) => v < 0 || v > 1);
@@ -102,10 +113,7 @@ export const crossEntropyOp = defineOp({
   params: { ignoreIndex: num(-100, { integer: true }), labelSmoothing: num(0, { min: 0, max: 1 }) },
   rows: 'n',
   output: ['n'],
-  validate(inputs, p, dims) {
-    const i = firstBad(inputs.labels, (v) => v !== p.ignoreIndex && !(v >= 0 && v < dims.c));
-    if (i >= 0) fail('invalid_value', `cross_entropy: labels[${i}] = ${inputs.labels![i]} is not a class in 0..${dims.c - 1} nor ignoreIndex (${p.ignoreIndex})`, 'labels');
-  },
+  validate: classLabelsOrIgnored('cross_entropy'),
   meanDenominator: crossEntropyDenominator,
   cpu: crossEntropyCpu,
   gpu: LOGIT_KERNELS.cross_entropy,

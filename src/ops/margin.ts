@@ -8,6 +8,7 @@ import marginRankingIoWgsl from '../../shaders/margin-ranking-io.wgsl?raw';
 import marginRankingIoVec4Wgsl from '../../shaders/margin-ranking-io-vec4.wgsl?raw';
 import nllWgsl from '../../shaders/nll.wgsl?raw';
 import { crossEntropyDenominator } from '../cpu/logits';
+import { classLabelsOrIgnored } from './logits';
 import { elementwise, rowwise } from './logits-gpu';
 import { exponentialCpu, hingeCpu, hingeEmbeddingCpu, marginRankingCpu, nllCpu } from '../cpu/margin';
 import { defineOp, fail, num, type GpuKernel, type OpDescriptor, type ResolvedParams } from './types';
@@ -40,16 +41,7 @@ export const nllOp = defineOp({
   params: { ignoreIndex: num(-100, { integer: true }) },
   rows: 'n',
   output: ['n'],
-  validate(inputs, p, dims) {
-    const labels = inputs.labels;
-    if (!labels) return;
-    for (let i = 0; i < labels.length; i++) {
-      const v = labels[i];
-      if (v !== p.ignoreIndex && !(v >= 0 && v < dims.c)) {
-        fail('invalid_value', `nll: labels[${i}] = ${v} is not a class in 0..${dims.c - 1} nor ignoreIndex (${p.ignoreIndex})`, 'labels');
-      }
-    }
-  },
+  validate: classLabelsOrIgnored('nll'),
   meanDenominator: crossEntropyDenominator,
   cpu: nllCpu,
   gpu: rowwise('nll', [nllWgsl, denominatorWgsl].join('\n'), 'c', {

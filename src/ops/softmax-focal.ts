@@ -4,6 +4,7 @@ import denominatorWgsl from '../../shaders/denominator.wgsl?raw';
 import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import sflWgsl from '../../shaders/softmax-focal.wgsl?raw';
 import { crossEntropyDenominator } from '../cpu/logits';
+import { classLabelsOrIgnored } from './logits';
 import { rowwise } from './logits-gpu';
 import { classBalancedFocalCpu, classBalancedWeights64, softmaxFocalCpu } from '../cpu/softmax-focal';
 import { defineOp, fail, num, type GpuKernel, type OpDescriptor } from './types';
@@ -53,16 +54,7 @@ export const softmaxFocalOp = defineOp({
   params: { gamma: num(2.0, { min: 0 }), ignoreIndex: num(-100, { integer: true }) },
   rows: 'n',
   output: ['n'],
-  validate(inputs, p, dims) {
-    const labels = inputs.labels;
-    if (!labels) return;
-    for (let i = 0; i < labels.length; i++) {
-      const v = labels[i];
-      if (v !== p.ignoreIndex && !(v >= 0 && v < dims.c)) {
-        fail('invalid_value', `softmax_focal: labels[${i}] = ${v} is not a class in 0..${dims.c - 1} nor ignoreIndex (${p.ignoreIndex})`, 'labels');
-      }
-    }
-  },
+  validate: classLabelsOrIgnored('softmax_focal'),
   meanDenominator: crossEntropyDenominator,
   cpu: softmaxFocalCpu,
   gpu: softmaxFocalKernel,
