@@ -3,11 +3,24 @@
 // ties of min/max split 0.5/0.5, abs'(0) = 0, an empty or touching intersection
 // contributes none, CIoU's alpha is held constant.
 
-override VARIANT: u32 = 0u; // 0 iou, 1 giou, 2 diou, 3 ciou, 4 eiou, 5 siou
+override VARIANT: u32 = 0u; // 0 iou, 1 giou, 2 diou, 3 ciou, 4 eiou, 5 siou, 6 mpdiou, 7 shape, 8 wiou
 override MODE: u32 = 0u; // variant iou only: 0 linear, 1 square, 2 log
+override CIOU_MMDET: u32 = 0u; // ciouAlpha 'mmdet'
+override POWER: u32 = 0u; // Alpha-IoU, power != 1
+override INNER: u32 = 0u; // Inner-IoU, innerRatio != 1
+override WIOU_VERSION: u32 = 3u;
 
 struct Params {
   eps: f32,
+  power: f32,
+  inner_ratio: f32,
+  focaler_lo: f32,
+  focaler_hi: f32,
+  mpd_norm: f32, // 1 / (W^2 + H^2)
+  scale: f32,
+  iou_mean: f32,
+  wiou_alpha: f32,
+  wiou_delta: f32,
 }
 
 @group(0) @binding(5) var<uniform> params: Params;
@@ -34,6 +47,77 @@ fn min_part(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
   return select(select(vec2(0.0), vec2(0.5), a == b), vec2(1.0), a < b);
 }
 
+// x^a and d/dx x^a for x >= 0 (Alpha-IoU, POWER set; a > 1): 0 and 0 at x = 0.
+fn pow_grad(x: f32, a: f32) -> vec2<f32> {
+  if (x <= 0.0) {
+    return vec2(0.0);
+  }
+  let xa = pow0(x, a);
+  return vec2(xa, a * safe_div(xa, x));
+}
+
+// The IoU term (ops.md, "Where the IoU term is replaced"): the IoU, or that of the inner boxes
+// (INNER), through Focaler's interval. Every variant's 1 - iou reads it; penalties and CIoU's
+// alpha read the plain IoU. It is formed here and its adjoint taken back in term_grad, once for
+// every variant.
+struct Term {
+  t: f32,    // the IoU term
+  d_t0: f32, // d t / d t0 (Focaler's interval: 1 / (u - d) inside it, bounds included, else 0)
+  t0: f32,   // the IoU, or the inner boxes' IoU
+  iwh: vec2<f32>, // the inner boxes' overlap (INNER)
+  iu: f32,        // their union, eps included (INNER)
+  lo: vec2<f32>,  // max of the inner boxes' first corners, min of their second ones (INNER)
+  hi: vec2<f32>,
+  plo: vec2<f32>, // the pred's inner corners (INNER)
+  phi: vec2<f32>,
+}
+
+fn iou_term(iou: f32, p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, eps: f32) -> Term {
+  var r = Term(0.0, 0.0, iou, vec2(0.0), 0.0, vec2(0.0), vec2(0.0), vec2(0.0), vec2(0.0));
+  if (INNER != 0u) {
+    let k = params.inner_ratio;
+    let c = 0.5 * (p.xy + p.zw);
+    let cg = 0.5 * (t.xy + t.zw);
+    let half = 0.5 * k * wh;
+    let halfg = 0.5 * k * whg;
+    r.plo = c - half;
+    r.phi = c + half;
+    r.lo = cg - halfg;
+    r.hi = cg + halfg;
+    r.iwh = min(r.phi, r.hi) - max(r.plo, r.lo);
+    let ii = select(0.0, r.iwh.x * r.iwh.y, all(r.iwh > vec2(0.0)));
+    r.iu = k * k * (wh.x * wh.y + whg.x * whg.y) - ii + eps;
+    r.t0 = safe_div(ii, r.iu);
+  }
+  let span = params.focaler_hi - params.focaler_lo;
+  let tf = safe_div(r.t0 - params.focaler_lo, span);
+  r.t = clamp(tf, 0.0, 1.0);
+  r.d_t0 = select(0.0, safe_div(1.0, span), tf >= 0.0 && tf <= 1.0);
+  return r;
+}
+
+// Adjoints that the IoU term's adjoint g_t0 (times d_t0 already) sends back.
+struct TermGrad {
+  g_iou: f32,       // to the plain IoU
+  g_wh: vec2<f32>,  // to the pred's size (INNER)
+  g_d: vec2<f32>,   // to twice the centre offset, i.e. to both corners alike (INNER)
+}
+
+fn term_grad(r: Term, g_t0: f32, wh: vec2<f32>) -> TermGrad {
+  if (INNER == 0u) {
+    return TermGrad(g_t0, vec2(0.0), vec2(0.0));
+  }
+  let k = params.inner_ratio;
+  // t0 = ii / iu, iu = k^2 (w h + wg hg) - ii + eps.
+  let g_iu = -safe_div(g_t0 * r.t0, r.iu);
+  let g_ii = safe_div(g_t0, r.iu) - g_iu;
+  let g_iwh = select(vec2(0.0), g_ii * r.iwh.yx, all(r.iwh > vec2(0.0)));
+  // Inner corners c -+ k wh / 2: a centre's adjoint reaches both corners by halves.
+  let g_lo = -g_iwh * max_part(r.plo, r.lo);
+  let g_hi = g_iwh * min_part(r.phi, r.hi);
+  return TermGrad(0.0, g_iu * k * k * wh.yx + 0.5 * k * (g_hi - g_lo), 0.5 * (g_lo + g_hi));
+}
+
 // p, t: the boxes in xyxy; wh, whg: their sizes; d: twice their centre offset (pred - target).
 fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f32>, eps: f32) -> LossGrad {
   // Shared terms (ops.md): intersection only where both overlaps are > 0.
@@ -44,56 +128,101 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
   let den = uni + eps;
   let iou = safe_div(inter, den);
   let cwh = max(p.zw, t.zw) - min(p.xy, t.xy);
+  let term = iou_term(iou, p, t, wh, whg, eps);
+  let ti = term.t;
+  let a = params.power;
 
-  var loss = 1.0 - iou;
-  var g_iou = -1.0;
+  var loss = 1.0 - ti;
+  var g_t = -1.0;
   var g_union = 0.0;
   var g_wh = vec2(0.0);
   var g_cwh = vec2(0.0);
   var g_d = vec2(0.0);
+  var g_corner = vec4(0.0);
+  if (POWER != 0u) {
+    let pa = pow_grad(ti, a);
+    loss = 1.0 - pa.x;
+    g_t = -pa.y;
+  }
 
   if (VARIANT == 0u) {
     if (MODE == 1u) {
-      loss = 1.0 - iou * iou;
-      g_iou = -2.0 * iou;
+      loss = 1.0 - ti * ti;
+      g_t = -2.0 * ti;
     } else if (MODE == 2u) {
-      let m = max(iou, eps);
+      let m = max(ti, eps);
       // An eps below f32's smallest normal reaches the shader as 0: keep log finite.
       loss = -log(max(m, 1.17549435e-38));
-      g_iou = -safe_div(max_part(vec2(iou), vec2(eps)).x, m);
+      g_t = -safe_div(max_part(vec2(ti), vec2(eps)).x, m);
     }
   } else if (VARIANT == 1u) {
     // + (C - union) / (C + eps), C = cw*ch; d/dC = (union + eps) / (C + eps)^2
     let c = cwh.x * cwh.y;
     let ce = c + eps;
-    loss += safe_div(c - uni, ce);
-    g_union -= safe_div(1.0, ce);
-    g_cwh += safe_div(safe_div(uni + eps, ce), ce) * cwh.yx;
+    var pen = safe_div(c - uni, ce);
+    var g_pen = 1.0;
+    if (POWER != 0u) {
+      let pa = pow_grad(max(pen, 0.0), a);
+      pen = pa.x;
+      g_pen = pa.y;
+    }
+    loss += pen;
+    g_union -= g_pen * safe_div(1.0, ce);
+    g_cwh += g_pen * safe_div(safe_div(uni + eps, ce), ce) * cwh.yx;
   } else if (VARIANT <= 4u) {
     // + rho2 / c2
     let c2 = dot(cwh, cwh) + eps;
     let q = safe_div(0.25 * dot(d, d), c2);
-    loss += q;
-    g_d += safe_div(0.5, c2) * d;
-    g_cwh -= safe_div(2.0 * q, c2) * cwh;
+    var g_q = 1.0;
+    var qa = q;
+    if (POWER != 0u) {
+      let pa = pow_grad(q, a);
+      qa = pa.x;
+      g_q = pa.y;
+    }
     if (VARIANT == 3u) {
       // + alpha * v, v = 4/pi^2 * gap^2, alpha constant; dA/d(w, h) = (h, -w) / (w^2 + h^2).
       let gap = aspect_gap(wh, whg);
       let v = FOUR_OVER_PI2 * gap * gap;
-      let alpha = safe_div(v, 1.0 - iou + v + eps);
-      loss += alpha * v;
-      let g_a = -2.0 * FOUR_OVER_PI2 * alpha * gap;
+      var g_v = 0.0;
+      if (CIOU_MMDET != 0u) {
+        // mmdetection: 1 - clamp(t - q - alpha v, -1, 1), alpha = iou > 0.5 ? v / (1 - iou + v) : 0.
+        let alpha = select(0.0, safe_div(v, 1.0 - iou + v), iou > 0.5);
+        let x = ti - q - alpha * v;
+        loss = 1.0 - clamp(x, -1.0, 1.0);
+        let g_x = select(0.0, -1.0, x >= -1.0 && x <= 1.0);
+        g_t = g_x;
+        g_q = -g_x;
+        g_v = -g_x * alpha;
+      } else {
+        let alpha = safe_div(v, 1.0 - iou + v + eps);
+        loss += qa;
+        if (POWER != 0u) {
+          let pa = pow_grad(alpha * v, a);
+          loss += pa.x;
+          g_v = pa.y * alpha;
+        } else {
+          loss += alpha * v;
+          g_v = alpha;
+        }
+      }
+      let g_a = -2.0 * FOUR_OVER_PI2 * g_v * gap;
       g_wh += safe_div(g_a, dot(wh, wh)) * vec2(wh.y, -wh.x);
-    } else if (VARIANT == 4u) {
-      // + (w - wg)^2 / (cw^2 + eps) + (h - hg)^2 / (ch^2 + eps)
-      let ce = cwh * cwh + eps;
-      let e = wh - whg;
-      let r = safe_div2(e * e, ce);
-      loss += r.x + r.y;
-      g_wh += safe_div2(2.0 * e, ce);
-      g_cwh -= safe_div2(2.0 * r, ce) * cwh;
+    } else {
+      loss += qa;
+      if (VARIANT == 4u) {
+        // + (w - wg)^2 / (cw^2 + eps) + (h - hg)^2 / (ch^2 + eps)
+        let ce = cwh * cwh + eps;
+        let e = wh - whg;
+        let r = safe_div2(e * e, ce);
+        loss += r.x + r.y;
+        g_wh += safe_div2(2.0 * e, ce);
+        g_cwh -= safe_div2(2.0 * r, ce) * cwh;
+      }
     }
-  } else {
+    g_d += safe_div(0.5 * g_q, c2) * d;
+    g_cwh -= safe_div(2.0 * g_q * q, c2) * cwh;
+  } else if (VARIANT == 5u) {
     // SIoU (ops.md), offsets target minus pred.
     let s_off = -0.5 * d;
     let sigma = sqrt(dot(s_off, s_off) + eps);
@@ -131,7 +260,53 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
     let m_part = max_part(wh, whg) * max_part(max(wh, whg), vec2(eps));
     let ew = wh - whg;
     g_wh += safe_div2(g_o * vec2(sgn(ew.x), sgn(ew.y)), mwh) - safe_div2(g_o * o, mwh) * m_part;
+  } else if (VARIANT == 6u) {
+    // MPDIoU: + (d1 + d2) / (W^2 + H^2), the squared distances of the two corner pairs.
+    let e = p - t;
+    loss += dot(e, e) * params.mpd_norm;
+    g_corner = 2.0 * params.mpd_norm * e;
+  } else if (VARIANT == 7u) {
+    // Shape-IoU: weights (ww, hh) from the target's size, a weighted distance and shape cost.
+    var k = vec2(1.0); // (ww, hh)
+    if (params.scale != 0.0) {
+      let pw = vec2(pow0(whg.x, params.scale), pow0(whg.y, params.scale));
+      k = select(2.0 * pw / (pw.x + pw.y), vec2(1.0), pw.x + pw.y == 0.0);
+    }
+    let c2 = dot(cwh, cwh) + eps;
+    let dist = safe_div(0.25 * dot(k.yx, d * d), c2);
+    let mwh = max(max(wh, whg), vec2(eps));
+    let o = k.yx * safe_div2(abs(wh - whg), mwh);
+    let q = 1.0 - exp(-o);
+    let q2 = q * q;
+    loss += dist + 0.5 * dot(q2, q2);
+    g_d += safe_div2(0.5 * k.yx * d, vec2(c2));
+    g_cwh -= safe_div(2.0 * dist, c2) * cwh;
+    let g_o = 2.0 * q2 * q * (1.0 - q);
+    let m_part = max_part(wh, whg) * max_part(max(wh, whg), vec2(eps));
+    let ew = wh - whg;
+    g_wh += k.yx * safe_div2(g_o * vec2(sgn(ew.x), sgn(ew.y)), mwh) - safe_div2(g_o * o, mwh) * m_part;
+  } else {
+    // Wise-IoU: R (1 - t) times a focusing factor; R = exp(rho2 / c2), c2 and the factor detached.
+    let c2 = dot(cwh, cwh) + eps;
+    let big_r = exp(safe_div(0.25 * dot(d, d), c2));
+    let beta = safe_div(1.0 - iou, params.iou_mean);
+    var f = 1.0;
+    if (WIOU_VERSION == 2u) {
+      f = sqrt(beta);
+    } else if (WIOU_VERSION == 3u) {
+      f = safe_div(beta, params.wiou_delta * exp2((beta - params.wiou_delta) * log2(params.wiou_alpha)));
+    }
+    let base = 1.0 - ti;
+    loss = big_r * base * f;
+    g_t = -big_r * f;
+    g_d += safe_div(0.5 * base * f * big_r, c2) * d;
   }
+
+  // The IoU term's adjoint back to the plain IoU, or to the inner boxes.
+  let tg = term_grad(term, g_t * term.d_t0, wh);
+  let g_iou = tg.g_iou;
+  g_wh += tg.g_wh;
+  g_d += tg.g_d;
 
   // iou = inter / (union + eps); union = w*h + wg*hg - inter; inter = iw*ih.
   var g_inter = safe_div(g_iou, den);
@@ -140,8 +315,8 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
   g_inter -= g_union;
   let g_iwh = select(vec2(0.0), g_inter * iwh.yx, overlap);
   // iw = min(x2, x2g) - max(x1, x1g); cw = max(x2, x2g) - min(x1, x1g); w = x2 - x1.
-  let lo = -g_iwh * max_part(p.xy, t.xy) - g_cwh * min_part(p.xy, t.xy) - g_wh + g_d;
-  let hi = g_iwh * min_part(p.zw, t.zw) + g_cwh * max_part(p.zw, t.zw) + g_wh + g_d;
+  let lo = -g_iwh * max_part(p.xy, t.xy) - g_cwh * min_part(p.xy, t.xy) - g_wh + g_d + g_corner.xy;
+  let hi = g_iwh * min_part(p.zw, t.zw) + g_cwh * max_part(p.zw, t.zw) + g_wh + g_d + g_corner.zw;
   return LossGrad(loss, vec4(lo, hi));
 }
 

@@ -6,7 +6,7 @@ import type { CpuForward, CpuInputs, Dims, ResolvedParams } from './types';
  */
 
 /** Loss variants of `iou_loss`, in the order of the WGSL `VARIANT` override. */
-export const IOU_VARIANTS = ['iou', 'giou', 'diou', 'ciou', 'eiou', 'siou'] as const;
+export const IOU_VARIANTS = ['iou', 'giou', 'diou', 'ciou', 'eiou', 'siou', 'mpdiou', 'shape', 'wiou'] as const;
 /** Similarities of `pairwise_iou` (the first four of `IOU_VARIANTS`, same codes). */
 export const PAIRWISE_VARIANTS = ['iou', 'giou', 'diou', 'ciou'] as const;
 /** Box layouts, in the order of the WGSL `FORMAT` override. */
@@ -97,12 +97,40 @@ function gradFromXyxy(g: Float64Array, at: number, format: BoxFormat): void {
   }
 }
 
-/** What `boxLoss` needs besides the boxes. */
+/** What `boxLoss` needs besides the boxes; the fields after `eps` are those of ops.md's "More box losses". */
 export interface BoxLossConfig {
   variant: IouVariant;
   /** Only read for `variant: 'iou'`. */
   mode: IouMode;
   eps: number;
+  /** How CIoU weights `v` (default `'torchvision'`). */
+  ciouAlpha?: CiouAlpha;
+  /** Alpha-IoU's exponent (default 1). */
+  power?: number;
+  /** Inner-IoU's ratio (default 1: the IoU term is the IoU). */
+  innerRatio?: number;
+  /** Focaler-IoU's interval `[d, u]` (default `[0, 1]`). */
+  focaler?: readonly number[];
+  /** MPDIoU's `[W, H]`. */
+  imageSize?: readonly number[];
+  /** Shape-IoU's `scale` (default 0). */
+  scale?: number;
+  /** Wise-IoU: version, running mean of `1 - iou`, alpha and delta. */
+  wiouVersion?: number;
+  iouMean?: number;
+  wiouAlpha?: number;
+  wiouDelta?: number;
+}
+
+/** How CIoU weights its aspect term `v` (ops.md, `ciouAlpha`). */
+export const CIOU_ALPHAS = ['torchvision', 'mmdet'] as const;
+export type CiouAlpha = (typeof CIOU_ALPHAS)[number];
+
+/** x^a for x >= 0 and a >= 1, and its derivative a x^(a-1); exactly x and 1 at a = 1. */
+function powGrad(x: number, a: number): [number, number] {
+  if (a === 1) return [x, 1];
+  if (x <= 0) return [0, 0];
+  return [x ** a, a * x ** (a - 1)];
 }
 
 /**
@@ -111,12 +139,18 @@ export interface BoxLossConfig {
  * ops.md: ties of min/max split 0.5/0.5, abs' (0) = 0, an empty or touching intersection
  * contributes no gradient, CIoU's alpha held constant).
  *
+ * The IoU term (ops.md, "Where the IoU term is replaced") is `t`: the IoU, or that of the inner
+ * boxes (`innerRatio`), mapped through Focaler's interval. Every variant's `1 - iou` reads `t`;
+ * the penalties and CIoU's alpha read the plain `iou`. `gT` is the adjoint of `t`, `gIou` that of
+ * the plain IoU.
+ *
  * @example
  * const g = new Float64Array(4);
  * boxLoss([0, 0, 2, 2], [1, 1, 3, 3], { variant: 'giou', mode: 'linear', eps: 1e-7 }, g, 0); // 1 - 1/7 + 2/9
  */
 export function boxLoss(p: ArrayLike<number>, t: ArrayLike<number>, cfg: BoxLossConfig, grad: Float64Array, at: number): number {
   const { variant, eps } = cfg;
+  const a = cfg.power ?? 1;
   const x1 = p[0], y1 = p[1], x2 = p[2], y2 = p[3];
   const X1 = t[0], Y1 = t[1], X2 = t[2], Y2 = t[3];
 
@@ -135,45 +169,86 @@ export function boxLoss(p: ArrayLike<number>, t: ArrayLike<number>, cfg: BoxLoss
   const dx = x1 + x2 - X1 - X2;
   const dy = y1 + y2 - Y1 - Y2;
 
+  // The IoU term: inner boxes (same centres, sizes times r), then Focaler's interval.
+  const r = cfg.innerRatio ?? 1;
+  let t0 = iou;
+  let inner: { ix1: number; iy1: number; ix2: number; iy2: number; IX1: number; IY1: number; IX2: number; IY2: number; iiw: number; iih: number; iov: boolean; iu: number } | undefined;
+  if (r !== 1) {
+    const cx = (x1 + x2) / 2, cy = (y1 + y2) / 2, CX = (X1 + X2) / 2, CY = (Y1 + Y2) / 2;
+    const ix1 = cx - (r * w) / 2, ix2 = cx + (r * w) / 2, iy1 = cy - (r * h) / 2, iy2 = cy + (r * h) / 2;
+    const IX1 = CX - (r * wg) / 2, IX2 = CX + (r * wg) / 2, IY1 = CY - (r * hg) / 2, IY2 = CY + (r * hg) / 2;
+    const iiw = Math.min(ix2, IX2) - Math.max(ix1, IX1);
+    const iih = Math.min(iy2, IY2) - Math.max(iy1, IY1);
+    const iov = iiw > 0 && iih > 0;
+    const ii = iov ? iiw * iih : 0;
+    const iu = r * r * (w * h + wg * hg) - ii + eps;
+    t0 = sdiv(ii, iu);
+    inner = { ix1, iy1, ix2, iy2, IX1, IY1, IX2, IY2, iiw, iih, iov, iu };
+  }
+  const [fd, fu] = cfg.focaler ?? [0, 1];
+  const span = fu - fd;
+  const tf = (t0 - fd) / span;
+  const tIou = Math.min(Math.max(tf, 0), 1);
+  // The clamp passes the gradient at its bounds (torch.clamp), none outside them.
+  const dT = tf >= 0 && tf <= 1 ? 1 / span : 0;
+
   // Adjoints of the intermediate quantities.
-  let gIou = -1, gUnion = 0, gW = 0, gH = 0, gCw = 0, gCh = 0, gDx = 0, gDy = 0;
-  let loss = 1 - iou;
+  let gT = -1, gIou = 0, gUnion = 0, gW = 0, gH = 0, gCw = 0, gCh = 0, gDx = 0, gDy = 0;
+  const gCorner = [0, 0, 0, 0];
+  const [ta, dta] = powGrad(tIou, a);
+  let loss = 1 - ta;
+  gT = -dta;
 
   if (variant === 'iou') {
     if (cfg.mode === 'square') {
-      loss = 1 - iou * iou;
-      gIou = -2 * iou;
+      loss = 1 - tIou * tIou;
+      gT = -2 * tIou;
     } else if (cfg.mode === 'log') {
-      const m = Math.max(iou, eps);
+      const m = Math.max(tIou, eps);
       loss = -Math.log(m);
-      gIou = -maxPart(iou, eps) / m;
+      gT = -maxPart(tIou, eps) / m;
     }
   } else if (variant === 'giou') {
     const c = cw * ch;
     const ce = c + eps;
-    loss += sdiv(c - union, ce);
+    const pen = sdiv(c - union, ce);
+    // Alpha-IoU raises max(pen, 0); at a = 1 the penalty is unclamped.
+    const [pa, dpa] = a === 1 ? [pen, 1] : powGrad(Math.max(pen, 0), a);
+    loss += pa;
     // d/dc (c - u)/(c + eps) = (u + eps)/(c + eps)^2
-    const gC = sdiv(sdiv(union + eps, ce), ce);
-    gUnion -= sdiv(1, ce);
+    const gC = dpa * sdiv(sdiv(union + eps, ce), ce);
+    gUnion -= dpa * sdiv(1, ce);
     gCw += gC * ch;
     gCh += gC * cw;
   } else if (variant === 'diou' || variant === 'ciou' || variant === 'eiou') {
     const c2 = cw * cw + ch * ch + eps;
     const rho2 = (dx * dx + dy * dy) / 4;
-    loss += sdiv(rho2, c2);
-    const gRho2 = sdiv(1, c2);
-    const gC2 = -sdiv(sdiv(rho2, c2), c2);
-    gDx += (gRho2 * dx) / 2;
-    gDy += (gRho2 * dy) / 2;
-    gCw += gC2 * 2 * cw;
-    gCh += gC2 * 2 * ch;
+    const q = sdiv(rho2, c2);
+    const [qa, dqa] = powGrad(q, a);
+    const mmdet = variant === 'ciou' && cfg.ciouAlpha === 'mmdet';
+    // mmdetection: loss = 1 - clamp(t - q - alpha*v, -1, 1), no gradient where the clamp holds.
+    let gq = dqa;
+    if (!mmdet) loss += qa;
     if (variant === 'ciou') {
       const da = aspectAngle(wg, hg) - aspectAngle(w, h);
       const v = FOUR_OVER_PI2 * da * da;
-      const alpha = sdiv(v, 1 - iou + v + eps);
-      loss += alpha * v;
+      let gv: number;
+      if (mmdet) {
+        const alpha = iou > 0.5 ? sdiv(v, 1 - iou + v) : 0;
+        const x = tIou - q - alpha * v;
+        loss = 1 - Math.min(Math.max(x, -1), 1);
+        const gx = x >= -1 && x <= 1 ? -1 : 0;
+        gT = gx;
+        gq = -gx;
+        gv = -gx * alpha;
+      } else {
+        const alpha = sdiv(v, 1 - iou + v + eps);
+        const [va, dva] = powGrad(alpha * v, a);
+        loss += va;
+        gv = dva * alpha;
+      }
       // dv/dA(w,h) = -8/pi^2 * da; dA/dw = h/(w^2+h^2), dA/dh = -w/(w^2+h^2) on either side of h = 0.
-      const gA = alpha * -2 * FOUR_OVER_PI2 * da;
+      const gA = gv * -2 * FOUR_OVER_PI2 * da;
       const r2 = w * w + h * h;
       gW += sdiv(gA * h, r2);
       gH -= sdiv(gA * w, r2);
@@ -188,6 +263,61 @@ export function boxLoss(p: ArrayLike<number>, t: ArrayLike<number>, cfg: BoxLoss
       gCw -= sdiv(sdiv(ew * ew, cwe), cwe) * 2 * cw;
       gCh -= sdiv(sdiv(eh * eh, che), che) * 2 * ch;
     }
+    const gRho2 = gq * sdiv(1, c2);
+    const gC2 = -gq * sdiv(q, c2);
+    gDx += (gRho2 * dx) / 2;
+    gDy += (gRho2 * dy) / 2;
+    gCw += gC2 * 2 * cw;
+    gCh += gC2 * 2 * ch;
+  } else if (variant === 'mpdiou') {
+    // + (d1 + d2) / (W^2 + H^2), d1 and d2 the squared distances of the top-left and bottom-right corners.
+    const [W, H] = cfg.imageSize ?? [1, 1];
+    const s = W * W + H * H;
+    const e = [x1 - X1, y1 - Y1, x2 - X2, y2 - Y2];
+    loss += (e[0] * e[0] + e[1] * e[1] + e[2] * e[2] + e[3] * e[3]) / s;
+    for (let k = 0; k < 4; k++) gCorner[k] += (2 * e[k]) / s;
+  } else if (variant === 'shape') {
+    // Shape-IoU: weights from the target's size, a weighted centre distance and a weighted shape cost.
+    const sc = cfg.scale ?? 0;
+    const pw = sc === 0 ? 1 : wg > 0 ? wg ** sc : 0;
+    const ph = sc === 0 ? 1 : hg > 0 ? hg ** sc : 0;
+    const ww = pw + ph === 0 ? 1 : (2 * pw) / (pw + ph);
+    const hh = pw + ph === 0 ? 1 : (2 * ph) / (pw + ph);
+    const c2 = cw * cw + ch * ch + eps;
+    const rho = (hh * dx * dx + ww * dy * dy) / 4;
+    const dist = sdiv(rho, c2);
+    const mw = Math.max(w, wg, eps);
+    const mh = Math.max(h, hg, eps);
+    const ow = sdiv(hh * Math.abs(w - wg), mw);
+    const oh = sdiv(ww * Math.abs(h - hg), mh);
+    const qw = 1 - Math.exp(-ow);
+    const qh = 1 - Math.exp(-oh);
+    loss += dist + 0.5 * (qw ** 4 + qh ** 4);
+    gDx += sdiv(hh * dx, 2 * c2);
+    gDy += sdiv(ww * dy, 2 * c2);
+    const gC2 = -sdiv(dist, c2);
+    gCw += gC2 * 2 * cw;
+    gCh += gC2 * 2 * ch;
+    const gOw = 2 * qw ** 3 * (1 - qw);
+    const gOh = 2 * qh ** 3 * (1 - qh);
+    gW += hh * sdiv(gOw * sgn(w - wg), mw) - sdiv(gOw * ow, mw) * maxOf3Part(w, wg, eps);
+    gH += ww * sdiv(gOh * sgn(h - hg), mh) - sdiv(gOh * oh, mh) * maxOf3Part(h, hg, eps);
+  } else if (variant === 'wiou') {
+    // Wise-IoU: R (1 - t) times a focusing factor; R = exp(rho2 / c2) with c2 and the factor detached.
+    const c2 = cw * cw + ch * ch + eps;
+    const rho2 = (dx * dx + dy * dy) / 4;
+    const R = Math.exp(sdiv(rho2, c2));
+    const beta = sdiv(1 - iou, cfg.iouMean ?? 1);
+    const version = cfg.wiouVersion ?? 3;
+    const al = cfg.wiouAlpha ?? 1.9;
+    const de = cfg.wiouDelta ?? 3;
+    const f = version === 1 ? 1 : version === 2 ? Math.sqrt(beta) : beta / (de * al ** (beta - de));
+    const base = 1 - tIou;
+    loss = R * base * f;
+    gT = -R * f;
+    const gRho2 = sdiv(base * f * R, c2);
+    gDx += (gRho2 * dx) / 2;
+    gDy += (gRho2 * dy) / 2;
   } else {
     // SIoU (ops.md): offsets target minus pred.
     const sx = -dx / 2;
@@ -248,6 +378,29 @@ export function boxLoss(p: ArrayLike<number>, t: ArrayLike<number>, cfg: BoxLoss
     gH += sdiv(gOh * sgn(h - hg), mh) - sdiv(gOh * oh, mh) * maxOf3Part(h, hg, eps);
   }
 
+  // The IoU term back to the boxes: through Focaler's interval, then the inner boxes or the IoU.
+  const gT0 = gT * dT;
+  if (inner) {
+    const { ix1, iy1, ix2, iy2, IX1, IY1, IX2, IY2, iiw, iih, iov, iu } = inner;
+    // t0 = ii / iu, iu = r^2 (w h + wg hg) - ii + eps
+    let gIi = sdiv(gT0, iu);
+    const gIu = -sdiv(gT0 * t0, iu);
+    gIi -= gIu;
+    gW += gIu * r * r * h;
+    gH += gIu * r * r * w;
+    const gIiw = iov ? gIi * iih : 0;
+    const gIih = iov ? gIi * iiw : 0;
+    // ix1 = cx - r w / 2, ix2 = cx + r w / 2; a centre's adjoint reaches both corners by halves, as dx's does.
+    const gx1 = -gIiw * maxPart(ix1, IX1), gx2 = gIiw * minPart(ix2, IX2);
+    const gy1 = -gIih * maxPart(iy1, IY1), gy2 = gIih * minPart(iy2, IY2);
+    gDx += (gx1 + gx2) / 2;
+    gDy += (gy1 + gy2) / 2;
+    gW += ((gx2 - gx1) * r) / 2;
+    gH += ((gy2 - gy1) * r) / 2;
+  } else {
+    gIou += gT0;
+  }
+
   // iou = inter / (union + eps)
   let gInter = sdiv(gIou, den);
   gUnion -= sdiv(gIou * iou, den);
@@ -260,16 +413,35 @@ export function boxLoss(p: ArrayLike<number>, t: ArrayLike<number>, cfg: BoxLoss
   const gIh = overlap ? gInter * iw : 0;
 
   // To the coordinates: iw = min(x2, X2) - max(x1, X1), cw = max(x2, X2) - min(x1, X1), w = x2 - x1.
-  grad[at] = -gIw * maxPart(x1, X1) - gCw * minPart(x1, X1) - gW + gDx;
-  grad[at + 1] = -gIh * maxPart(y1, Y1) - gCh * minPart(y1, Y1) - gH + gDy;
-  grad[at + 2] = gIw * minPart(x2, X2) + gCw * maxPart(x2, X2) + gW + gDx;
-  grad[at + 3] = gIh * minPart(y2, Y2) + gCh * maxPart(y2, Y2) + gH + gDy;
+  grad[at] = -gIw * maxPart(x1, X1) - gCw * minPart(x1, X1) - gW + gDx + gCorner[0];
+  grad[at + 1] = -gIh * maxPart(y1, Y1) - gCh * minPart(y1, Y1) - gH + gDy + gCorner[1];
+  grad[at + 2] = gIw * minPart(x2, X2) + gCw * maxPart(x2, X2) + gW + gDx + gCorner[2];
+  grad[at + 3] = gIh * minPart(y2, Y2) + gCh * maxPart(y2, Y2) + gH + gDy + gCorner[3];
   return loss;
 }
 
 /** d max(max(a, b), c) / d a, ties split evenly at each `maximum`. */
 function maxOf3Part(a: number, b: number, c: number): number {
   return maxPart(a, b) * maxPart(Math.max(a, b), c);
+}
+
+/** The {@link BoxLossConfig} of resolved `iou_loss` params. */
+export function boxLossConfig(p: ResolvedParams): BoxLossConfig {
+  return {
+    variant: p.variant as IouVariant,
+    mode: p.mode as IouMode,
+    eps: p.eps as number,
+    ciouAlpha: (p.ciouAlpha as CiouAlpha | undefined) ?? 'torchvision',
+    power: (p.power as number | undefined) ?? 1,
+    innerRatio: (p.innerRatio as number | undefined) ?? 1,
+    focaler: (p.focaler as readonly number[] | undefined) ?? [0, 1],
+    imageSize: p.imageSize as readonly number[] | undefined,
+    scale: (p.scale as number | undefined) ?? 0,
+    wiouVersion: (p.wiouVersion as number | undefined) ?? 3,
+    iouMean: (p.iouMean as number | undefined) ?? 1,
+    wiouAlpha: (p.wiouAlpha as number | undefined) ?? 1.9,
+    wiouDelta: (p.wiouDelta as number | undefined) ?? 3,
+  };
 }
 
 /**
@@ -285,17 +457,24 @@ export function iouLossCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): Cp
   const target = inputs.target as Float64Array;
   const n = dims.n ?? pred.length / 4;
   const format = p.format as BoxFormat;
-  const cfg: BoxLossConfig = { variant: p.variant as IouVariant, mode: p.mode as IouMode, eps: p.eps as number };
+  const cfg = boxLossConfig(p);
   const loss = new Float64Array(n);
   const g = new Float64Array(4 * n);
   const pb = new Float64Array(4);
   const tb = new Float64Array(4);
+  const plain: BoxLossConfig = { variant: 'iou', mode: 'linear', eps: cfg.eps };
+  const scratch = new Float64Array(4);
+  let sumIouLoss = 0;
   for (let i = 0; i < n; i++) {
-    loss[i] = boxLoss(toXyxy(pred, i, format, pb), toXyxy(target, i, format, tb), cfg, g, 4 * i);
+    toXyxy(pred, i, format, pb);
+    toXyxy(target, i, format, tb);
+    loss[i] = boxLoss(pb, tb, cfg, g, 4 * i);
     gradFromXyxy(g, 4 * i, format);
+    if (cfg.variant === 'wiou') sumIouLoss += boxLoss(pb, tb, plain, scratch, 0);
   }
   return {
     loss,
+    aux: cfg.variant === 'wiou' ? { batchIouMean: n ? sumIouLoss / n : 0 } : undefined,
     backward(up) {
       const out = new Float64Array(4 * n);
       for (let i = 0; i < 4 * n; i++) out[i] = up[i >> 2] * g[i];

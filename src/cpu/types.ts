@@ -4,7 +4,7 @@
  */
 
 /** A resolved parameter value. */
-export type ParamValue = number | string | boolean;
+export type ParamValue = number | string | boolean | readonly number[];
 /** An op's parameters, defaults filled in. */
 export type ResolvedParams = Record<string, ParamValue>;
 /** The sizes of an op's symbolic dimensions (`n`, `c`, ...), solved from the inputs. */
@@ -22,4 +22,12 @@ export interface CpuForward {
    * `upstream` has the length of `loss`.
    */
   backward(upstream: Float64Array): Record<string, Float64Array>;
+  /** Numbers an op reports beside its loss (`iou_loss` with variant `'wiou'`: `batchIouMean`). */
+  aux?: Record<string, number>;
+  /**
+   * Set by an op that reduces itself (the ranking losses, a mean over their positives): its
+   * `'mean'` output and that output's shape. `reduceCpu` returns it as is, and `backward` then
+   * gets the scalar `gradOutput` (1 without one) as `upstream[0]`.
+   */
+  reduced?: { loss: Float64Array; shape: number[] };
 }

@@ -3,13 +3,26 @@ import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import boxesWgsl from '../../shaders/boxes.wgsl?raw';
 import iouWgsl from '../../shaders/iou.wgsl?raw';
 import pairwiseWgsl from '../../shaders/pairwise.wgsl?raw';
-import { BOX_FORMATS, IOU_MODES, IOU_VARIANTS, PAIRWISE_VARIANTS, iouLossCpu, pairwiseIouCpu } from '../cpu/iou';
-import { defineOp, fail, num, oneOf, type OpDescriptor, type ResolvedParams } from './types';
+import { BOX_FORMATS, CIOU_ALPHAS, IOU_MODES, IOU_VARIANTS, PAIRWISE_VARIANTS, iouLossCpu, pairwiseIouCpu } from '../cpu/iou';
+import { defineOp, fail, num, oneOf, pair, type OpDescriptor, type ResolvedParams } from './types';
 
 const box4 = { dtype: 'f32', shape: ['n', 4] } as const;
 
 /** Position of a param's value in its list: the value of the matching WGSL `override`. */
 const code = (values: readonly string[], p: ResolvedParams, key: string) => values.indexOf(p[key] as string);
+
+/** The params that apply to some variants only (ops.md, "More box losses"). */
+const VARIANT_PARAMS: [string, string[]][] = [
+  ['mode', ['iou']],
+  ['ciouAlpha', ['ciou']],
+  ['power', ['iou', 'giou', 'diou', 'ciou']],
+  ['imageSize', ['mpdiou']],
+  ['scale', ['shape']],
+  ['wiouVersion', ['wiou']],
+  ['iouMean', ['wiou']],
+  ['wiouAlpha', ['wiou']],
+  ['wiouDelta', ['wiou']],
+];
 
 /**
  * Box regression losses (ops.md, "Box losses"): `1 - IoU` and the GIoU, DIoU, CIoU, EIoU and SIoU
@@ -28,15 +41,41 @@ export const iouLossOp = defineOp({
     format: oneOf(BOX_FORMATS, 'xyxy'),
     eps: num(1e-7, { min: 0, minExclusive: true }),
     mode: oneOf(IOU_MODES, 'linear'),
+    ciouAlpha: oneOf(CIOU_ALPHAS, 'torchvision'),
+    power: num(1, { min: 1 }),
+    innerRatio: num(1, { min: 0, minExclusive: true }),
+    focaler: pair([0, 1], { min: 0, max: 1 }),
+    imageSize: pair(undefined, { min: 0, minExclusive: true }),
+    scale: num(0, { min: 0 }),
+    wiouVersion: num(3, { integer: true, min: 1, max: 3 }),
+    iouMean: num(1, { min: 0, minExclusive: true }),
+    wiouAlpha: num(1.9, { min: 0, minExclusive: true }),
+    wiouDelta: num(3, { min: 0, minExclusive: true }),
   },
   rows: 'n',
   output: ['n'],
   validate(_inputs, p, _dims, given) {
+    const variant = p.variant as string;
     // GPUs may flush float32 subnormals to 0: an eps below the smallest normal would not reach the kernel.
     if ((p.eps as number) < 2 ** -126) fail('invalid_param', `iou_loss: eps must be at least 2^-126 (1.18e-38, float32's smallest normal), got ${String(p.eps)}`, 'eps');
-    if (given.has('mode') && p.variant !== 'iou') {
-      fail('invalid_param', `iou_loss: mode applies only to variant 'iou', not '${String(p.variant)}'`, 'mode');
+    // A param of one variant given with another is refused, at its default too: it would do nothing.
+    for (const [param, only] of VARIANT_PARAMS) {
+      if (given.has(param) && !only.includes(variant)) {
+        fail('invalid_param', `iou_loss: ${param} applies only to variant ${only.map((v) => `'${v}'`).join(' or ')}, not '${variant}'`, param);
+      }
     }
+    if (given.has('power') && (p.mode !== 'linear' || p.ciouAlpha === 'mmdet')) {
+      const why = p.mode !== 'linear' ? `mode '${String(p.mode)}' (only 'linear')` : "ciouAlpha 'mmdet'";
+      fail('invalid_param', `iou_loss: power (Alpha-IoU) does not combine with ${why}`, 'power');
+    }
+    const [d, u] = p.focaler as readonly number[];
+    if (d >= u) fail('invalid_param', `iou_loss: focaler [d, u] needs d < u, got [${d}, ${u}]`, 'focaler');
+    if (p.imageSize !== undefined) {
+      const [w, h] = p.imageSize as readonly number[];
+      const s = w * w + h * h;
+      if (!(s >= 2 ** -126 && 1 / s >= 2 ** -126)) fail('invalid_param', `iou_loss: imageSize [${w}, ${h}] is out of range: 1 / (W^2 + H^2) must be a normal float32 number`, 'imageSize');
+    }
+    if (variant === 'mpdiou' && p.imageSize === undefined) fail('invalid_param', "iou_loss: variant 'mpdiou' needs imageSize: [W, H], the image's width and height", 'imageSize');
   },
   cpu: iouLossCpu,
   gpu: {
@@ -47,8 +86,27 @@ export const iouLossOp = defineOp({
       VARIANT: code(IOU_VARIANTS, p, 'variant'),
       FORMAT: code(BOX_FORMATS, p, 'format'),
       MODE: code(IOU_MODES, p, 'mode'),
+      CIOU_MMDET: p.ciouAlpha === 'mmdet' ? 1 : 0,
+      POWER: p.power !== 1 ? 1 : 0,
+      INNER: p.innerRatio !== 1 ? 1 : 0,
+      WIOU_VERSION: p.wiouVersion as number,
     }),
-    uniforms: (p) => ({ eps: p.eps as number }),
+    uniforms: (p) => {
+      const [focalerLo, focalerHi] = p.focaler as readonly number[];
+      const [w, h] = (p.imageSize as readonly number[] | undefined) ?? [1, 1];
+      return {
+        eps: p.eps as number,
+        power: p.power as number,
+        inner_ratio: p.innerRatio as number,
+        focaler_lo: focalerLo,
+        focaler_hi: focalerHi,
+        mpd_norm: 1 / (w * w + h * h),
+        scale: p.scale as number,
+        iou_mean: p.iouMean as number,
+        wiou_alpha: p.wiouAlpha as number,
+        wiou_delta: p.wiouDelta as number,
+      };
+    },
   },
 });
 

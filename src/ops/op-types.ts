@@ -2,7 +2,7 @@ import type { Reduction, SharedOptions } from './validate';
 
 /**
  * The op catalogue as types see it: each op's inputs (dtype, `?` when optional), its params
- * (`'number'`, `'boolean'`, or the list of names an enum takes) and the reductions it accepts.
+ * (`'number'`, `'boolean'`, `'pair'` for two numbers, or the list of names an enum takes) and the reductions it accepts.
  * test/types/op-map.test.ts holds it against the registry (`OPS`), so the two cannot drift.
  */
 export const OP_SIGNATURES = {
@@ -14,10 +14,20 @@ export const OP_SIGNATURES = {
   iou_loss: {
     inputs: { pred: 'f32', target: 'f32' },
     params: {
-      variant: ['iou', 'giou', 'diou', 'ciou', 'eiou', 'siou'],
+      variant: ['iou', 'giou', 'diou', 'ciou', 'eiou', 'siou', 'mpdiou', 'shape', 'wiou'],
       format: ['xyxy', 'cxcywh', 'xywh'],
       eps: 'number',
       mode: ['linear', 'square', 'log'],
+      ciouAlpha: ['torchvision', 'mmdet'],
+      power: 'number',
+      innerRatio: 'number',
+      focaler: 'pair',
+      imageSize: 'pair',
+      scale: 'number',
+      wiouVersion: 'number',
+      iouMean: 'number',
+      wiouAlpha: 'number',
+      wiouDelta: 'number',
     },
   },
   pairwise_iou: {
@@ -37,6 +47,8 @@ export const OP_SIGNATURES = {
   hinge_embedding: { inputs: { pred: 'f32', targets: 'f32' }, params: { margin: 'number' } },
   margin_ranking: { inputs: { input1: 'f32', input2: 'f32', targets: 'f32' }, params: { margin: 'number' } },
   exponential: { inputs: { logits: 'f32', targets: 'f32' }, params: {} },
+  ap_loss: { inputs: { logits: 'f32', targets: 'f32' }, params: { delta: 'number' }, reductions: ['mean'] },
+  rank_sort: { inputs: { logits: 'f32', targets: 'f32' }, params: { delta: 'number' }, reductions: ['mean'] },
   cross_entropy: {
     inputs: { logits: 'f32', labels: 'i32', classWeight: 'f32?' },
     params: { ignoreIndex: 'number', labelSmoothing: 'number' },
@@ -47,7 +59,7 @@ export const OP_SIGNATURES = {
   string,
   {
     inputs: Record<string, 'f32' | 'i32' | 'f32?' | 'i32?'>;
-    params: Record<string, 'number' | 'boolean' | readonly string[]>;
+    params: Record<string, 'number' | 'boolean' | 'pair' | readonly string[]>;
     reductions?: readonly ('none' | 'mean' | 'sum')[];
   }
 >;
@@ -85,7 +97,7 @@ export type OpInputs<N extends OpName, F = F32Tensor, I = I32Tensor> = Flatten<
 >;
 
 type ParamsOf<N extends OpName> = Signatures[N]['params'];
-type ParamType<P> = P extends 'number' ? number : P extends 'boolean' ? boolean : P extends readonly (infer V)[] ? V : never;
+type ParamType<P> = P extends 'number' ? number : P extends 'boolean' ? boolean : P extends 'pair' ? readonly [number, number] : P extends readonly (infer V)[] ? V : never;
 
 /** The params of op `N` (every one optional, with its default in the registry); enums as their literal names. */
 export type OpParams<N extends OpName> = { -readonly [K in keyof ParamsOf<N>]?: ParamType<ParamsOf<N>[K]> };

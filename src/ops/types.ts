@@ -19,7 +19,9 @@ export interface TensorSpec {
 export type ParamSpec =
   | { kind: 'number'; default: number; min?: number; max?: number; minExclusive?: boolean; integer?: boolean }
   | { kind: 'enum'; values: readonly string[]; default: string }
-  | { kind: 'bool'; default: boolean };
+  | { kind: 'bool'; default: boolean }
+  /** Two numbers, `[lo, hi]` or `[W, H]`; no default means the param is absent unless given. */
+  | { kind: 'pair'; default?: readonly [number, number]; min?: number; max?: number; minExclusive?: boolean };
 
 export type { ParamValue, ResolvedParams, Dims, CpuInputs, CpuForward } from '../cpu/types';
 
@@ -63,6 +65,20 @@ export interface GpuKernel {
   overrides?(p: ResolvedParams, dims: Dims): Record<string, number>;
   /** Members of the shader's `Params` uniform, by name (sizes are added by the runtime). */
   uniforms?(p: ResolvedParams, dims: Dims): Record<string, number>;
+  /**
+   * A program of several passes, run in place of the fused pass and the reduction tree
+   * (src/runtime/program.ts; the ranking losses). Each pass runs one entry point of `shader` with
+   * the fused bindings, `partials` being the program's scratch: over `threads(dims)` threads, or
+   * over the workgroup counts (three u32) that earlier passes wrote at byte `indirect` of the
+   * scratch. `gradOnly` passes are skipped with `grad: false`. The output is already reduced, of
+   * shape `lossShape`. `scratch` gives the scratch's size in 4-byte words and the `run.threads`
+   * the passes read, from the dims and the inputs held on the host (absent for GPU tensors).
+   */
+  program?: {
+    passes: readonly { entry: string; threads?(dims: Dims): number; indirect?: number; gradOnly?: boolean }[];
+    lossShape: readonly number[];
+    scratch(dims: Dims, host: Record<string, ArrayLike<number> | undefined>): { words: number; threads: number };
+  };
 }
 
 /** Everything the runtime and the CPU reference need to know about one op. */
@@ -107,6 +123,12 @@ export const num = (def: number, range: { min?: number; max?: number; minExclusi
 });
 /** One of a set of names. */
 export const oneOf = (values: readonly string[], def: string): ParamSpec => ({ kind: 'enum', values, default: def });
+/** A pair of float numbers (`focaler: [d, u]`, `imageSize: [W, H]`), each in the range given. */
+export const pair = (def: readonly [number, number] | undefined, range: { min?: number; max?: number; minExclusive?: boolean } = {}): ParamSpec => ({
+  kind: 'pair',
+  ...(def ? { default: def } : {}),
+  ...range,
+});
 /** A boolean flag. */
 export const flag = (def: boolean): ParamSpec => ({ kind: 'bool', default: def });
 

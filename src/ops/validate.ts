@@ -103,7 +103,7 @@ export function resolveOptions(op: OpDescriptor, options: Record<string, unknown
     given.add(key);
     params[key] = checkParam(op.name, key, spec, value);
   }
-  for (const [key, spec] of Object.entries(op.params)) if (!(key in params)) params[key] = spec.default;
+  for (const [key, spec] of Object.entries(op.params)) if (!(key in params) && spec.default !== undefined) params[key] = spec.default;
 
   // 'mean' by default (ops.md), or the op's only reduction (pairwise_iou: 'none').
   const reduction = (options.reduction !== undefined ? options.reduction : op.reductions?.length === 1 ? op.reductions[0] : 'mean') as Reduction;
@@ -265,6 +265,17 @@ function checkKind(opName: string, name: string, dtype: 'f32' | 'i32', kind: str
 
 function checkParam(opName: string, key: string, spec: OpDescriptor['params'][string], value: unknown): ParamValue {
   switch (spec.kind) {
+    case 'pair': {
+      if (!Array.isArray(value) || value.length !== 2 || !value.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+        fail('invalid_param', `${opName}: ${key} must be an array of two finite numbers, got ${Array.isArray(value) ? JSON.stringify(value) : describeValue(value)}`, key);
+      }
+      for (const x of value as number[]) {
+        if (!Number.isFinite(Math.fround(x)) || (x !== 0 && Math.abs(x) < 2 ** -126)) fail('invalid_param', `${opName}: ${key} must hold float32 numbers, got ${JSON.stringify(value)}`, key);
+        if (spec.min !== undefined && (spec.minExclusive ? x <= spec.min : x < spec.min)) fail('invalid_param', `${opName}: ${key} must hold numbers ${spec.minExclusive ? '>' : '>='} ${spec.min}, got ${JSON.stringify(value)}`, key);
+        if (spec.max !== undefined && x > spec.max) fail('invalid_param', `${opName}: ${key} must hold numbers <= ${spec.max}, got ${JSON.stringify(value)}`, key);
+      }
+      return [value[0], value[1]] as const;
+    }
     case 'number': {
       if (typeof value !== 'number' || !Number.isFinite(value)) fail('invalid_param', `${opName}: ${key} must be a finite number, got ${describeValue(value)}`, key);
       // Kernels read integers as i32 and numbers as f32: a value that does not fit would wrap or overflow.

@@ -1,4 +1,4 @@
-import { snake, type GpuKernel, type OpDescriptor } from '../ops/types';
+import { snake, type GpuKernel, type OpDescriptor, type ResolvedParams } from '../ops/types';
 import { reflectShader, type ShaderInfo, type ShaderReflector } from './reflect';
 
 /** The `Run` uniform of fused.wgsl, as the runtime packs it. */
@@ -66,7 +66,7 @@ function shaderProblems(op: OpDescriptor, info: ShaderInfo, entries: string[]): 
   for (const entry of entries) {
     if (!info.entries.includes(entry)) problems.push(`entry point ${entry} not in shader (has ${info.entries.join(', ')})`);
   }
-  const defaults = Object.fromEntries(Object.entries(op.params).map(([k, s]) => [k, s.default]));
+  const defaults: ResolvedParams = Object.fromEntries(Object.entries(op.params).flatMap(([k, s]) => (s.default === undefined ? [] : [[k, s.default]])));
   const dims: Record<string, number> = {};
   for (const spec of Object.values(op.inputs)) for (const d of spec.shape) if (typeof d === 'string') dims[d] = 1;
   for (const d of op.output) if (typeof d === 'string') dims[d] = 1;

@@ -231,7 +231,11 @@ const OUT_OF_RANGE: Record<string, [string, unknown][]> = {
   smooth_l1: [['beta', -1], ['beta', -1e-30]],
   huber: [['delta', 0], ['delta', -1]],
   balanced_l1: [['alpha', 0], ['alpha', -0.5], ['gamma', 0], ['gamma', -1], ['beta', 0], ['beta', -1]],
-  iou_loss: [['eps', 0], ['eps', -1e-7], ['variant', 'wiou'], ['format', 'yxyx'], ['mode', 'cube']],
+  iou_loss: [
+    ['eps', 0], ['eps', -1e-7], ['variant', 'wise'], ['variant', 'alpha_iou'], ['format', 'yxyx'], ['mode', 'cube'], ['ciouAlpha', 'mmdetection'],
+    ['power', 0.5], ['innerRatio', 0], ['innerRatio', -1], ['focaler', [0.9, 0.1]], ['focaler', [0.5, 0.5]], ['focaler', [-0.1, 1]], ['focaler', [0, 1.5]],
+    ['imageSize', [0, 480]], ['imageSize', [640, -1]], ['scale', -1], ['wiouVersion', 0], ['wiouVersion', 4], ['wiouVersion', 2.5], ['iouMean', 0], ['wiouAlpha', 0], ['wiouDelta', -3],
+  ],
   pairwise_iou: [['variant', 'eiou'], ['variant', 'siou'], ['format', 'xyxyx']],
   sigmoid_focal: [['gamma', -1]],
   quality_focal: [['beta', -1]],
@@ -253,7 +257,8 @@ const OUT_OF_RANGE: Record<string, [string, unknown][]> = {
   dice: [['eps', -1e-3]],
 };
 
-const WRONG_TYPE: Record<'number' | 'enum' | 'bool', [string, unknown][]> = {
+const WRONG_TYPE: Record<'number' | 'enum' | 'bool' | 'pair', [string, unknown][]> = {
+  pair: [['a number', 5], ['a string', '1,2'], ['one number', [1]], ['three numbers', [0.1, 0.2, 0.3]], ['NaN in it', [NaN, 1]], ['a string in it', [0, '1']], ['null', null], ['an object', {}]],
   number: [['a string', '1'], ['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity], ['an object', {}], ['a boolean', true], ['null', null], ['an array', [1]], ['a BigInt', 1n]],
   enum: [['a number', 5], ['a boolean', true], ['null', null], ['the empty string', ''], ['an object', {}], ['upper case', 'IOU']],
   bool: [['a number', 1], ['0', 0], ['a string', 'true'], ['null', null], ['an object', {}]],
