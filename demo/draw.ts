@@ -6,14 +6,60 @@ export const COLORS = { pred: '#2f6fde', target: '#1f9d55', arrow: '#e4572e', gu
 /** Longest arrow, in pixels. */
 const ARROW_MAX = 64;
 
-/** Draws the scene: the target, the prediction on top, and the descent arrows of `grad` (d loss / d pred) if given. */
-export function drawScene(ctx: CanvasRenderingContext2D, width: number, height: number, pred: Box, target: Box, grad?: ArrayLike<number>) {
+/** What the chosen variant adds to the scene. */
+export interface SceneOptions {
+  /** Inner-IoU's ratio: when not 1, the auxiliary boxes (scaled about their centres) are drawn dotted. */
+  innerRatio?: number;
+  /** MPDIoU: the lines between the top-left corners and between the bottom-right corners. */
+  corners?: boolean;
+}
+
+/**
+ * Draws the scene: the target, the prediction on top, and the descent arrows of `grad` (d loss / d pred) if given.
+ * Returns how many arrows it drew (0 to 4).
+ */
+export function drawScene(ctx: CanvasRenderingContext2D, width: number, height: number, pred: Box, target: Box, grad?: ArrayLike<number>, opts: SceneOptions = {}): number {
   ctx.clearRect(0, 0, width, height);
   drawGrid(ctx, width, height);
   drawGuides(ctx, pred, target);
+  if (opts.corners) drawCornerLines(ctx, pred, target);
   drawBox(ctx, target, COLORS.target, 'target', target[3] + 18 <= height ? 'below' : 'above');
   drawBox(ctx, pred, COLORS.pred, 'pred', pred[1] >= 18 ? 'above' : 'below');
-  if (grad) drawArrows(ctx, pred, grad);
+  const r = opts.innerRatio ?? 1;
+  if (r !== 1 && r > 0) {
+    drawInner(ctx, target, r, COLORS.target);
+    drawInner(ctx, pred, r, COLORS.pred);
+  }
+  return grad ? drawArrows(ctx, pred, grad) : 0;
+}
+
+/** Inner-IoU's auxiliary box of `b`: same centre, width and height times `r`, dotted. */
+function drawInner(ctx: CanvasRenderingContext2D, b: Box, r: number, color: string) {
+  const cx = (b[0] + b[2]) / 2;
+  const cy = (b[1] + b[3]) / 2;
+  const w = (b[2] - b[0]) * r;
+  const h = (b[3] - b[1]) * r;
+  ctx.save();
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 1.5;
+  ctx.setLineDash([2, 3]);
+  ctx.strokeRect(cx - w / 2, cy - h / 2, w, h);
+  ctx.restore();
+}
+
+/** MPDIoU's d1 and d2: top-left to top-left, bottom-right to bottom-right. */
+function drawCornerLines(ctx: CanvasRenderingContext2D, p: Box, t: Box) {
+  ctx.save();
+  ctx.strokeStyle = COLORS.guide;
+  ctx.setLineDash([2, 3]);
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  ctx.moveTo(p[0], p[1]);
+  ctx.lineTo(t[0], t[1]);
+  ctx.moveTo(p[2], p[3]);
+  ctx.lineTo(t[2], t[3]);
+  ctx.stroke();
+  ctx.restore();
 }
 
 function drawGrid(ctx: CanvasRenderingContext2D, width: number, height: number) {
@@ -73,10 +119,11 @@ function drawBox(ctx: CanvasRenderingContext2D, b: Box, color: string, label: st
  * One arrow per coordinate of the predicted box, from the middle of its edge along -grad (the
  * direction gradient descent moves that edge), scaled so the longest is ARROW_MAX pixels.
  */
-function drawArrows(ctx: CanvasRenderingContext2D, b: Box, grad: ArrayLike<number>) {
+function drawArrows(ctx: CanvasRenderingContext2D, b: Box, grad: ArrayLike<number>): number {
   const g = [grad[0], grad[1], grad[2], grad[3]];
   const gmax = Math.max(...g.map(Math.abs));
-  if (!(gmax > 1e-12) || !Number.isFinite(gmax)) return;
+  if (!(gmax > 1e-12) || !Number.isFinite(gmax)) return 0;
+  let drawn = 0;
   const mx = (b[0] + b[2]) / 2;
   const my = (b[1] + b[3]) / 2;
   const anchors: [number, number, 'x' | 'y', string][] = [
@@ -97,10 +144,12 @@ function drawArrows(ctx: CanvasRenderingContext2D, b: Box, grad: ArrayLike<numbe
     if (Math.abs(len) < 3) return;
     const [tx, ty] = axis === 'x' ? [x + len, y] : [x, y + len];
     arrow(ctx, x, y, tx, ty);
+    drawn++;
     const s = Math.sign(len) * 11;
     ctx.fillText(name, axis === 'x' ? tx + s : tx, axis === 'y' ? ty + s : ty);
   });
   ctx.restore();
+  return drawn;
 }
 
 function arrow(ctx: CanvasRenderingContext2D, x0: number, y0: number, x1: number, y1: number) {

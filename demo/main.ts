@@ -87,6 +87,8 @@ async function main() {
     {
       canvas: $('#boxes'),
       select: $('#variant'),
+      params: $('#variant-params'),
+      paramError: $('#param-error'),
       table: $('#losses'),
       coords: $('#coords'),
       legend: $('#grad-legend'),

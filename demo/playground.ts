@@ -1,9 +1,13 @@
 /**
  * The box playground: drag and resize a predicted and a target box; every iou_loss variant is
  * recomputed for the pair (GPU, or the CPU reference) and the chosen variant's gradient is drawn
- * as descent arrows on the predicted box.
+ * as descent arrows on the predicted box. Each variant keeps its own params, edited with the small
+ * controls under the variant select (only those that apply to it); a value the library refuses is
+ * shown as its message, in that variant's row and under the controls.
  */
+import { cpu, DetlossError } from '../src/index';
 import { cursorFor, dragBox, hitTest, type Box, type Grip } from './boxes';
+import { callParams, defaultValues, describeParams, markInvalid, paramControls, renderControls, type ParamValue } from './box-params';
 import { backendLabel, compute, type Computed } from './compute';
 import { drawScene } from './draw';
 import type { GpuSession } from './gpu-session';
@@ -19,20 +23,40 @@ export const VARIANTS = [
   { key: 'ciou', label: 'CIoU', formula: 'DIoU + α·v', params: { variant: 'ciou' } },
   { key: 'eiou', label: 'EIoU', formula: 'DIoU + Δw²/cw² + Δh²/ch²', params: { variant: 'eiou' } },
   { key: 'siou', label: 'SIoU', formula: '1 − IoU + (Δ + Ω) / 2', params: { variant: 'siou' } },
+  { key: 'mpdiou', label: 'MPDIoU', formula: '1 − IoU + (d₁² + d₂²) / (W² + H²)', params: { variant: 'mpdiou' } },
+  { key: 'shape', label: 'Shape-IoU', formula: '1 − IoU + dist + ½·shape', params: { variant: 'shape' } },
+  { key: 'wiou', label: 'Wise-IoU', formula: 'r · exp(ρ² / c²) · (1 − IoU)', params: { variant: 'wiou' } },
 ] as const;
 
 const WIDTH = 640;
 const HEIGHT = 400;
+
+/** The param controls; mpdiou's imageSize defaults to the canvas. */
+const CONTROLS = paramControls({ width: WIDTH, height: HEIGHT });
 
 interface Boxes {
   pred: Box;
   target: Box;
 }
 
+/** What is computed: the boxes, and the params each variant is called with (beyond its own). */
+interface State extends Boxes {
+  params: Map<string, Record<string, ParamValue>>;
+  /** Counts the changes, so the page (and tests) can tell which change a result belongs to. */
+  rev: number;
+}
+
+/** One variant's result, or the library's refusal of its params. */
+type Outcome = { params: Record<string, ParamValue> } & ({ ok: true; r: Computed } | { ok: false; message: string; argument?: string });
+
 /** The page elements the playground uses. */
 export interface PlaygroundElements {
   canvas: HTMLCanvasElement;
   select: HTMLSelectElement;
+  /** Where the chosen variant's param controls go. */
+  params: HTMLElement;
+  /** Where the library's refusal of the chosen variant's params is shown. */
+  paramError: HTMLElement;
   table: HTMLTableElement;
   coords: HTMLElement;
   legend: HTMLElement;
@@ -49,25 +73,36 @@ const list = (b: ArrayLike<number>) => Array.from(b).join(',');
  */
 export async function mountPlayground(el: PlaygroundElements, gpu: GpuSession): Promise<void> {
   const boxes: Boxes = { pred: [170, 110, 350, 250], target: [250, 150, 450, 310] };
-  let results = new Map<string, Computed>();
+  // Each variant's own param values, every control at its default to start with.
+  const values = new Map<string, Record<string, ParamValue>>(VARIANTS.map((v) => [v.key, defaultValues(CONTROLS)]));
+  let rev = 0;
+  let results = new Map<string, Outcome>();
   const ctx = setupCanvas(el.canvas);
-  const rows = buildTable(el, () => redraw());
+  const rows = buildTable(el, () => selected());
 
   const redraw = () => {
     const key = el.select.value;
-    drawScene(ctx, WIDTH, HEIGHT, boxes.pred, boxes.target, results.get(key)?.grad.pred);
+    const o = results.get(key);
+    const p = o?.params ?? {};
+    const arrows = drawScene(ctx, WIDTH, HEIGHT, boxes.pred, boxes.target, o?.ok ? o.r.grad.pred : undefined, {
+      innerRatio: typeof p.innerRatio === 'number' && Number.isFinite(p.innerRatio) ? p.innerRatio : 1,
+      corners: key === 'mpdiou',
+    });
     el.canvas.dataset.pred = list(Float32Array.from(boxes.pred));
     el.canvas.dataset.target = list(Float32Array.from(boxes.target));
+    el.canvas.dataset.variant = key;
+    el.canvas.dataset.arrows = String(arrows);
     el.coords.innerHTML =
       `<span class="pred">pred</span> [${boxes.pred.map((v) => fmt(v, 1)).join(', ')}] ` +
       `<span class="target">target</span> [${boxes.target.map((v) => fmt(v, 1)).join(', ')}] (x1, y1, x2, y2; pixels)`;
     for (const [k, tr] of rows) tr.classList.toggle('selected', k === key);
-    el.legend.textContent = legendText(key, results.get(key));
+    el.legend.textContent = legendText(key, o);
+    showParamError(el, o);
   };
 
   let first: () => void = () => {};
   const firstDone = new Promise<void>((ok) => (first = ok));
-  const update = latestOnly<Boxes>(
+  const update = latestOnly<State>(
     async (state) => {
       results = await computeAll(gpu, state);
       showResults(el, rows, results, state);
@@ -82,28 +117,58 @@ export async function mountPlayground(el: PlaygroundElements, gpu: GpuSession): 
     },
   );
   const changed = () => {
+    rev++;
+    el.canvas.dataset.rev = String(rev);
     redraw();
-    update({ pred: [...boxes.pred], target: [...boxes.target] });
+    update({
+      pred: [...boxes.pred],
+      target: [...boxes.target],
+      params: new Map(VARIANTS.map((v) => [v.key, callParams(CONTROLS, v.key, values.get(v.key)!)])),
+      rev,
+    });
+  };
+  const showControls = () =>
+    renderControls(el.params, CONTROLS, el.select.value, values.get(el.select.value)!, (param, value) => {
+      values.get(el.select.value)![param] = value;
+      changed();
+    });
+  const selected = () => {
+    showControls();
+    redraw();
   };
 
   attachDrag(el.canvas, boxes, changed);
-  el.select.addEventListener('change', redraw);
+  el.select.addEventListener('change', selected);
   // After a device loss the table is recomputed where the page computes now (a new context, or the CPU).
   gpu.onChange((s) => {
     if (s.state === 'recovered' || s.state === 'cpu') changed();
   });
+  showControls();
   changed();
   await firstDone;
 }
 
-/** Every variant's loss and gradient for one pair, one call each (in order: a context runs one call at a time best). */
-async function computeAll(gpu: GpuSession, s: Boxes): Promise<Map<string, Computed>> {
+/**
+ * Every variant's loss and gradient for one pair, one call each (in order: a context runs one call
+ * at a time best). A variant whose params the library refuses gets its message instead.
+ */
+async function computeAll(gpu: GpuSession, s: State): Promise<Map<string, Outcome>> {
   const pred = Float32Array.from(s.pred);
   const target = Float32Array.from(s.target);
-  const out = new Map<string, Computed>();
-  for (const v of VARIANTS) out.set(v.key, await compute(gpu, 'iou_loss', { pred, target }, { ...v.params, reduction: 'none' }));
+  const out = new Map<string, Outcome>();
+  for (const v of VARIANTS) {
+    const params = s.params.get(v.key) ?? {};
+    try {
+      const r = await compute(gpu, 'iou_loss', { pred, target }, { ...v.params, ...params, reduction: 'none' });
+      out.set(v.key, { ok: true, r, params });
+    } catch (e) {
+      if (!(e instanceof DetlossError) || e.code !== 'invalid_param') throw e;
+      out.set(v.key, { ok: false, message: e.message, argument: e.argument, params });
+    }
+  }
   return out;
 }
+
 
 function setupCanvas(canvas: HTMLCanvasElement): CanvasRenderingContext2D {
   const dpr = Math.max(1, Math.min(3, window.devicePixelRatio || 1));
@@ -145,6 +210,7 @@ function attachDrag(canvas: HTMLCanvasElement, boxes: Boxes, changed: () => void
   canvas.addEventListener('pointercancel', end);
 }
 
+
 /** Fills the variant select and the table's rows (one per variant); clicking a row selects it. */
 function buildTable(el: PlaygroundElements, selected: () => void): Map<string, HTMLTableRowElement> {
   const rows = new Map<string, HTMLTableRowElement>();
@@ -154,7 +220,7 @@ function buildTable(el: PlaygroundElements, selected: () => void): Map<string, H
     const tr = body.insertRow();
     tr.dataset.variant = v.key;
     tr.innerHTML =
-      `<th scope="row">${v.label}<small>${v.formula}</small></th>` +
+      `<th scope="row">${v.label}<small>${v.formula}</small><small class="params"></small></th>` +
       '<td class="loss num">…</td><td class="g num"></td><td class="g num"></td><td class="g num"></td><td class="g num"></td><td class="backend"></td>';
     tr.addEventListener('click', () => {
       el.select.value = v.key;
@@ -166,18 +232,36 @@ function buildTable(el: PlaygroundElements, selected: () => void): Map<string, H
   return rows;
 }
 
-/** Writes results into the table, with the exact numbers and the boxes they belong to as data attributes. */
-function showResults(el: PlaygroundElements, rows: Map<string, HTMLTableRowElement>, results: Map<string, Computed>, s: Boxes) {
+/** Writes results into the table, with the exact numbers, the params and the boxes they belong to as data attributes. */
+function showResults(el: PlaygroundElements, rows: Map<string, HTMLTableRowElement>, results: Map<string, Outcome>, s: State) {
   const backends = new Set<string>();
-  for (const [key, r] of results) {
+  for (const [key, o] of results) {
     const tr = rows.get(key)!;
+    const cells = tr.cells;
+    tr.dataset.params = JSON.stringify(o.params);
+    tr.querySelector('small.params')!.textContent = describeParams(o.params);
+    tr.classList.toggle('error', !o.ok);
+    if (!o.ok) {
+      delete tr.dataset.loss;
+      delete tr.dataset.grad;
+      delete tr.dataset.backend;
+      tr.dataset.error = o.message;
+      cells[1].textContent = 'refused';
+      cells[1].title = o.message;
+      for (let k = 2; k < 6; k++) cells[k].textContent = '';
+      cells[6].textContent = '';
+      cells[6].className = 'backend';
+      continue;
+    }
+    const r = o.r;
     const loss = r.loss[0];
     const g = Array.from(r.grad.pred ?? []);
+    delete tr.dataset.error;
     tr.dataset.loss = String(loss);
     tr.dataset.grad = g.join(',');
     tr.dataset.backend = r.backend;
-    const cells = tr.cells;
     cells[1].textContent = fmt(loss, 6);
+    cells[1].title = '';
     g.forEach((v, k) => (cells[2 + k].textContent = fmtGrad(v)));
     cells[6].textContent = r.backend === 'gpu' ? 'GPU' : 'CPU reference';
     cells[6].className = `backend ${r.backend}`;
@@ -185,25 +269,39 @@ function showResults(el: PlaygroundElements, rows: Map<string, HTMLTableRowEleme
   }
   el.table.dataset.pred = list(Float32Array.from(s.pred));
   el.table.dataset.target = list(Float32Array.from(s.target));
+  el.table.dataset.rev = String(s.rev);
   el.table.dataset.updates = String(Number(el.table.dataset.updates ?? 0) + 1);
   const by = el.table.querySelector<HTMLElement>('#computed-by');
   if (by) {
     by.textContent = [...backends].join(' and ');
     by.className = backends.size === 1 && backends.has(backendLabel('gpu')) ? 'gpu' : 'cpu';
   }
-  const iou = 1 - Number(results.get('iou/linear')?.loss[0]);
+  // The plain IoU of the pair (float64), whatever params the IoU rows are given.
+  const plain = cpu.run('iou_loss', { pred: Float32Array.from(s.pred), target: Float32Array.from(s.target) }, { variant: 'iou', reduction: 'none' });
+  const iou = 1 - plain.loss[0];
   el.status.classList.remove('error');
   el.status.textContent = `IoU = ${fmt(iou, 4)}; the table updates on every change, one computation in flight at a time.`;
 }
 
-function legendText(key: string, r: Computed | undefined): string {
+/** Under the controls: the library's message when it refuses the chosen variant's params; the control at fault is marked. */
+function showParamError(el: PlaygroundElements, o: Outcome | undefined) {
+  const message = o && !o.ok ? o.message : '';
+  el.paramError.textContent = message;
+  el.paramError.hidden = message === '';
+  markInvalid(el.params, o && !o.ok ? o.argument : undefined);
+}
+
+function legendText(key: string, o: Outcome | undefined): string {
   const v = VARIANTS.find((x) => x.key === key);
-  if (!v || !r) return '';
+  if (!v || !o) return '';
+  if (!o.ok) return `${v.label}: no arrows, the library refuses these params.`;
+  const r = o.r;
   const g = Array.from(r.grad.pred ?? []);
   const gmax = Math.max(...g.map(Math.abs));
-  if (!(gmax > 1e-12)) return `${v.label}: the gradient is zero here (no arrows); the plain IoU losses give disjoint boxes no gradient.`;
+  if (!(gmax > 1e-12)) return `${v.label}: the gradient is zero here (no arrows): the plain IoU losses give disjoint boxes none, and Focaler-IoU none outside [d, u].`;
+  const with_ = Object.keys(o.params).length ? ` with ${describeParams(o.params)}` : '';
   return (
-    `Arrows: the descent direction −∂L/∂(x1, y1, x2, y2) of ${v.label} at the edges of the prediction, ` +
+    `Arrows: the descent direction −∂L/∂(x1, y1, x2, y2) of ${v.label}${with_} at the edges of the prediction, ` +
     `scaled so the longest is ${gmax.toExponential(2)} per pixel (${r.backend === 'gpu' ? 'GPU' : 'CPU reference'}).`
   );
 }
