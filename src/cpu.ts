@@ -38,7 +38,7 @@ export function runCpu(opName: string | OpDescriptor, inputs: Record<string, unk
   }
   const fwd = op.cpu(cpuInputs, r.params, r.dims);
   const weight = toF64(data.weight);
-  return reduceCpu(fwd, weight, toF64(data.gradOutput), {
+  const result = reduceCpu(fwd, weight, toF64(data.gradOutput), {
     reduction: r.reduction,
     outCount: r.outCount,
     outShape: r.outShape,
@@ -46,6 +46,8 @@ export function runCpu(opName: string | OpDescriptor, inputs: Record<string, unk
     meanDenominator: op.meanDenominator && (() => op.meanDenominator!(cpuInputs, weight, r.params, r.dims)),
     wantGrad: r.wantGrad,
   });
+  if (fwd.aux) result.aux = { ...fwd.aux };
+  return result;
 }
 
 /**

@@ -19,6 +19,8 @@ export { DetlossError } from './errors';
 export type { DetlossErrorCode } from './errors';
 export { OPS, opNames } from './ops/registry';
 export { classBalancedWeights } from './ops/softmax-focal';
+export { WiseIoU } from './wise-iou';
+export type { WiseIoUOptions, WiseIoUState, WiseIoUCallOptions } from './wise-iou';
 export { defineOp, num, oneOf, flag } from './ops/types';
 export type { OpDescriptor, TensorSpec, ParamSpec, GpuKernel, CpuForward } from './ops/types';
 export type { OpName, OpInputs, OpParams, OpOptions, OpReduction, F32Tensor, I32Tensor, F64Tensor, DeviceInputs, CpuInputsOf } from './ops/op-types';

@@ -9,6 +9,8 @@ export interface CpuResult {
   shape: number[];
   /** One gradient per prediction input, same length as that input. Empty when `grad: false`. */
   grad: Record<string, Float64Array>;
+  /** Numbers the op reports beside its loss (`iou_loss`, variant `'wiou'`: `batchIouMean`). */
+  aux?: Record<string, number>;
 }
 
 /** How a validated call is reduced (what src/ops/validate.ts settled). */
@@ -29,6 +31,13 @@ export interface CpuReduction {
  * the loss as `cpu.run` returns it and, when wanted, the gradients of that loss.
  */
 export function reduceCpu(fwd: CpuForward, weight: Float64Array | undefined, gradOutput: Float64Array | undefined, r: CpuReduction): CpuResult {
+  if (fwd.reduced) {
+    // An op that reduces itself: nothing to weigh or divide (ops.md, "Ranking losses").
+    if (weight) throw new DetlossError('invalid_param', 'this op reduces itself and takes no weight', 'weight');
+    if (r.avgFactor !== undefined) throw new DetlossError('invalid_param', 'this op reduces itself and takes no avgFactor', 'avgFactor');
+    const grad = r.wantGrad ? fwd.backward(Float64Array.of(gradOutput ? gradOutput[0] : 1)) : {};
+    return { loss: fwd.reduced.loss, shape: fwd.reduced.shape, grad };
+  }
   const n = r.outCount;
   let loss: Float64Array;
   const upstream = new Float64Array(n);

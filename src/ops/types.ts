@@ -103,6 +103,13 @@ export interface OpDescriptor {
    * summed weights of the rows not ignored). `weight` is the optional `weight` input. `avgFactor` still wins.
    */
   meanDenominator?(inputs: CpuInputs, weight: Float64Array | undefined, p: ResolvedParams, dims: Dims): number;
+  /**
+   * Numbers the op reports beside its loss for these params (`undefined`: none), by name. On the GPU
+   * each is the `'mean'` loss of a second call, without gradients, of `op` with `params` on the
+   * named inputs of this call; the CPU reference returns them in `CpuForward.aux`. `iou_loss`
+   * with variant `'wiou'` reports `batchIouMean`, the batch's mean of `1 - iou`.
+   */
+  aux?(p: ResolvedParams): Record<string, { op: string; inputs: readonly string[]; params: Record<string, unknown> }> | undefined;
   /** The GPU kernel; an op without one runs on the CPU reference only and is `unsupported` on the GPU. */
   gpu?: GpuKernel;
 }

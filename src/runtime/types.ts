@@ -29,6 +29,12 @@ export interface RunResult {
   shape: number[];
   /** `grad.<input>` for each prediction input, same length as it. Empty with `grad: false`. */
   grad: Record<string, Float32Array>;
+  /**
+   * Numbers the op reports beside its loss, where it has any: `iou_loss` with variant `'wiou'`
+   * gives `aux.batchIouMean`, the batch's mean of `1 - iou` (unweighted, 0 for no boxes), which
+   * the caller folds into the running `iouMean` (see `WiseIoU`).
+   */
+  aux?: Record<string, number>;
 }
 
 /** The result of {@link Detloss.runResident}: buffers on the device, owned by the caller until `release()`. */
@@ -42,6 +48,8 @@ export interface ResidentResult {
   gradBytes: Record<string, number>;
   /** Returns the buffers to the context's pool; do not use them afterwards. */
   release(): void;
+  /** As {@link RunResult.aux}, each number in a buffer of its own (4 bytes, f32), released with the rest. */
+  aux?: Record<string, GPUBuffer>;
 }
 
 /** What {@link Detloss.stats} reports. */
