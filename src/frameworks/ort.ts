@@ -347,7 +347,7 @@ export async function runLoss<T extends OrtTensor>(op: OpName, inputs: Record<st
 }
 
 const iouVariant =
-  (variant: 'iou' | 'giou' | 'diou' | 'ciou' | 'eiou' | 'siou') =>
+  (variant: 'iou' | 'giou' | 'diou' | 'ciou' | 'eiou' | 'siou' | 'mpdiou' | 'shape' | 'wiou') =>
   async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Omit<Opts<'iou_loss'>, 'variant'> = {}): Promise<OrtLoss<T>> => {
     const { device, rest } = strip(options);
     return (await contextOf(device)).iouLoss(pred, target, { ...rest, variant });
@@ -365,6 +365,12 @@ export const ciou = iouVariant('ciou');
 export const eiou = iouVariant('eiou');
 /** SIoU loss on [..., 4] boxes. */
 export const siou = iouVariant('siou');
+/** MPDIoU loss on [..., 4] boxes; `imageSize: [W, H]` is required. */
+export const mpdiou = iouVariant('mpdiou');
+/** Shape-IoU loss on [..., 4] boxes (`scale`). */
+export const shapeIou = iouVariant('shape');
+/** Wise-IoU loss on [..., 4] boxes (`wiouVersion`, `iouMean`, `wiouAlpha`, `wiouDelta`). */
+export const wiou = iouVariant('wiou');
 
 /** L1 loss. */
 export const l1 = async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Opts<'l1'> = {}) => (await contextOf(options.device)).l1(pred, target, strip(options).rest);

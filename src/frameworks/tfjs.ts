@@ -315,7 +315,7 @@ export function runLoss(op: string | OpDescriptor, inputs: Record<string, tf.Ten
 }
 
 type Opts = TfLossOptions;
-/** Box regression loss (`iou_loss`): `pred` and `target` [n, 4]; `opts.variant`, `format`, `eps`, `mode`. */
+/** Box regression loss (`iou_loss`): `pred` and `target` [n, 4]; `opts.variant`, `format`, `eps`, `mode` and the params of ops.md's "More box losses". */
 export const iouLoss = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => runLoss('iou_loss', { pred, target }, opts);
 /** `1 - iou` (or `mode` square/log). */
 export const iou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'iou' });
@@ -329,6 +329,12 @@ export const ciou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iou
 export const eiou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'eiou' });
 /** SIoU loss. */
 export const siou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'siou' });
+/** MPDIoU loss; `opts.imageSize: [W, H]` is required. */
+export const mpdiou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'mpdiou' });
+/** Shape-IoU loss (`opts.scale`, default 0). */
+export const shapeIou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'shape' });
+/** Wise-IoU loss (`opts.wiouVersion`, `iouMean`, `wiouAlpha`, `wiouDelta`); keep `iouMean` up to date with `WiseIoU.update`. */
+export const wiou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'wiou' });
 /** L1 loss; any shape (pred and target alike), `'none'` keeps it. */
 export const l1 = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => runLoss('l1', { pred, target }, opts);
 /** Squared error. */

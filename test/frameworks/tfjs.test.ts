@@ -130,6 +130,8 @@ const CASES: Case[] = [
   { name: 'ciou', call: (t, o) => dt.ciou(t.pred, t.target, o), inputs: box, wrt: 'pred', ref: TFJS_LOSSES.ciou },
   { name: 'eiou', call: (t, o) => dt.eiou(t.pred, t.target, o), inputs: box, wrt: 'pred', ref: EXTRA.eiou },
   { name: 'siou', call: (t, o) => dt.siou(t.pred, t.target, o), inputs: box, wrt: 'pred', ref: TFJS_LOSSES.siou, tol: [1e-3, 1e-5] },
+  { name: 'shapeIou', call: (t, o) => dt.shapeIou(t.pred, t.target, o), inputs: box, wrt: 'pred', ref: TFJS_LOSSES.shape },
+  { name: 'wiou', call: (t, o) => dt.wiou(t.pred, t.target, o), inputs: box, wrt: 'pred', ref: TFJS_LOSSES.wiou },
   { name: 'sigmoidFocal', call: (t, o) => dt.sigmoidFocal(t.logits, t.targets, o), inputs: () => ({ logits: { data: vec(N * 5, -4, 4), shape: [N, 5] }, targets: { data: vec(N * 5, 0, 1), shape: [N, 5] } }), wrt: 'logits', ref: TFJS_LOSSES.sigmoid_focal },
   { name: 'bceWithLogits', call: (t, o) => dt.bceWithLogits(t.logits, t.targets, o), inputs: () => ({ logits: { data: vec(N * 5, -4, 4), shape: [N, 5] }, targets: { data: vec(N * 5, 0, 1), shape: [N, 5] } }), wrt: 'logits', ref: EXTRA.bce_with_logits },
   { name: 'varifocal', call: (t, o) => dt.varifocal(t.logits, t.targets, o), inputs: () => ({ logits: { data: vec(N * 5, -4, 4), shape: [N, 5] }, targets: { data: vec(N * 5).map((v) => (v > 0 ? v / 2 : 0)), shape: [N, 5] } }), wrt: 'logits', ref: EXTRA.varifocal },
