@@ -79,6 +79,23 @@ export const TFJS_LOSSES: Record<string, LossFn> = {
     const shape = tf.add(tf.pow(tf.sub(1, tf.exp(tf.neg(ow))), 4), tf.pow(tf.sub(1, tf.exp(tf.neg(oh))), 4));
     return tf.mean(tf.add(tf.sub(1, b.iou), tf.div(tf.add(dist, shape), 2)));
   },
+  shape: ({ pred, target }) => {
+    // Shape-IoU at scale 0 (ww = hh = 1): 1 - iou + rho2/c2 + 0.5 * shape cost
+    const b = boxTerms(pred, target);
+    const ow = tf.div(tf.abs(tf.sub(b.w, b.wg)), tf.maximum(tf.maximum(b.w, b.wg), EPS));
+    const oh = tf.div(tf.abs(tf.sub(b.h, b.hg)), tf.maximum(tf.maximum(b.h, b.hg), EPS));
+    const cost = tf.add(tf.pow(tf.sub(1, tf.exp(tf.neg(ow))), 4), tf.pow(tf.sub(1, tf.exp(tf.neg(oh))), 4));
+    return tf.mean(tf.add(tf.add(tf.sub(1, b.iou), tf.div(b.rho2, b.c2)), tf.mul(0.5, cost)));
+  },
+  wiou: ({ pred, target }) => {
+    // Wise-IoU v3 with iouMean 1, alpha 1.9, delta 3: exp(rho2 / c2) (c2 detached) * (1 - iou) * r, r detached
+    const b = boxTerms(pred, target);
+    const l = tf.sub(1, b.iou);
+    const big = tf.exp(tf.div(b.rho2, stopGradient(b.c2) as tf.Tensor));
+    const beta = stopGradient(l) as tf.Tensor;
+    const focus = tf.div(beta, tf.mul(3, tf.pow(tf.scalar(1.9), tf.sub(beta, 3))));
+    return tf.mean(tf.mul(tf.mul(big, l), focus));
+  },
   sigmoid_focal: ({ logits, targets }) => {
     const alpha = 0.25;
     const p = tf.sigmoid(logits);

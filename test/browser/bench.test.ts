@@ -18,7 +18,9 @@ afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })))
 describe('the cases of issue 5', () => {
   it('eight ops at three N (ten since issue 13: softmax and class-balanced focal), and pairwise iou and giou at n = 1000 and 4000', () => {
     const cases = defaultCases();
-    expect(cases).toHaveLength(34);
+    expect(cases).toHaveLength(40);
+    // Issue 14: Wise-IoU and Shape-IoU on the same fused path, up to n = 1e6.
+    for (const variant of ['wiou', 'shape']) expect(cases.filter((c) => c.params.variant === variant).map((c) => c.n)).toEqual([1e4, 1e5, 1e6]);
     expect(new Set(cases.filter((c) => c.op !== 'pairwise_iou').map((c) => c.n))).toEqual(new Set([1e4, 1e5, 1e6]));
     expect(cases.filter((c) => c.op === 'pairwise_iou').map((c) => `${c.params.variant}:${c.n}`)).toEqual(['iou:1000', 'iou:4000', 'giou:1000', 'giou:4000']);
     expect(cases.filter((c) => ['quality_focal', 'cross_entropy', 'softmax_focal', 'class_balanced_focal'].includes(c.op)).every((c) => c.width === 80)).toBe(true);

@@ -25,7 +25,7 @@ describe('the cases of issue 10', () => {
   it('box and element-wise ops to 1e7, row ops (c = 80, k = 17) to 1e6 rows, pairwise to 1e4', () => {
     const cases = nodeCases();
     const ns = (op: string, variant?: string) => cases.filter((c) => c.op === op && (variant === undefined || c.params.variant === variant)).map((c) => c.n);
-    for (const v of ['giou', 'ciou', 'siou']) expect(ns('iou_loss', v)).toEqual([1e4, 1e5, 1e6, 1e7]);
+    for (const v of ['giou', 'ciou', 'siou', 'shape', 'wiou']) expect(ns('iou_loss', v)).toEqual([1e4, 1e5, 1e6, 1e7]);
     expect(ns('smooth_l1')).toEqual([1e4, 1e5, 1e6, 1e7]);
     for (const op of ['sigmoid_focal', 'quality_focal', 'cross_entropy']) {
       expect(ns(op)).toEqual([1e4, 1e5, 1e6]);
