@@ -9,6 +9,7 @@ import copyWgsl from './copy.wgsl?raw';
 import { TFJS_LOSSES, tfjsPairwise, type Tensors } from './tfjs-losses';
 import { rng } from '../demo/inputs';
 import type { BenchCase, Contender } from '../src/tools/bench';
+import { apLossAuthorsLoop, rankSortAuthorsLoop } from './ranking-baseline';
 
 type HostInputs = Record<string, Float32Array | Int32Array>;
 interface Shaped {
@@ -131,6 +132,17 @@ function makeInputs(c: BenchCase): Record<string, Shaped> {
         labels: { data: ints(n, () => (r() < 0.2 ? Math.floor(r() * w) : w)), shape: [n] },
         samplesPerClass: { data: Float32Array.from({ length: w }, () => Math.floor(r() * 5000)), shape: [w] },
       };
+  }
+  if (c.op === 'ap_loss' || c.op === 'rank_sort') {
+    // Scores of the whole minibatch; positives (1, or an IoU for rank_sort) score higher on average, 1% ignored.
+    const pos = c.positives ?? 0.01;
+    const t = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const u = r();
+      t[i] = u < pos ? (c.op === 'ap_loss' ? 1 : 0.1 + 0.9 * r()) : u < pos + 0.01 ? -1 : 0;
+    }
+    const s = floats(n, -4, 4).map((v, i) => (t[i] > 0 ? v + 2 : v));
+    return { logits: { data: s, shape: [n] }, targets: { data: t, shape: [n] } };
   }
   throw new Error(`bench: no input generator for ${c.op}`);
 }
@@ -382,6 +394,13 @@ export function createHarness(host: HarnessHost) {
           if (tf.getBackend() !== 'webgpu') await tf.setBackend('webgpu');
           await tfjsCall(c, s.tfw!);
           break;
+        case 'js-authors-loop': {
+          const logits = s.host.logits.data as Float32Array;
+          const targets = s.host.targets.data as Float32Array;
+          if (c.op === 'ap_loss') apLossAuthorsLoop(logits, targets);
+          else rankSortAuthorsLoop(logits, targets);
+          break;
+        }
         case 'tfjs-cpu':
           if (tf.getBackend() !== 'cpu') await tf.setBackend('cpu');
           await tfjsCall(c, s.tfc!);

@@ -4,9 +4,10 @@ import { balancedL1Op, huberOp, l1Op, mseOp, smoothL1Op } from './regression';
 import { IOU_OPS } from './iou';
 import { LOGIT_OPS } from './logits';
 import { MARGIN_OPS } from './margin';
+import { RANKING_OPS } from './ranking';
 import { SOFTMAX_FOCAL_OPS } from './softmax-focal';
 
-const ALL: OpDescriptor[] = [l1Op, mseOp, smoothL1Op, huberOp, balancedL1Op, ...IOU_OPS, ...LOGIT_OPS, ...SOFTMAX_FOCAL_OPS, ...MARGIN_OPS];
+const ALL: OpDescriptor[] = [l1Op, mseOp, smoothL1Op, huberOp, balancedL1Op, ...IOU_OPS, ...LOGIT_OPS, ...SOFTMAX_FOCAL_OPS, ...MARGIN_OPS, ...RANKING_OPS];
 for (const [i, d] of ALL.entries()) {
   if (ALL.findIndex((o) => o.name === d.name) !== i) throw new Error(`detloss: two ops are named ${d.name}`);
 }

@@ -1,4 +1,5 @@
 import { DetlossError } from '../errors';
+import { getOp } from '../ops/registry';
 import type { OpDescriptor } from '../ops/types';
 import type { SharedOptions } from '../ops/validate';
 import type { Detloss } from './context';
@@ -30,6 +31,8 @@ export interface SyncResidentResult {
  */
 export function runResidentSync(dl: Detloss, op: string | OpDescriptor, inputs: Record<string, GpuTensor | undefined>, options: SharedOptions & Record<string, unknown>): SyncResidentResult {
   const rt = runtimeOf(dl);
+  const own = getOp(op);
+  if (own.gpu?.program) throw new DetlossError('invalid_param', `${own.name}: runs several passes and cannot run synchronously; use run or runResident`, 'op');
   const p = prepareCall(rt, op, inputs, options, false);
   const { desc, r, plan, keys } = p;
   if (Object.values(p.data).some((d) => d !== undefined)) throw new DetlossError('invalid_value', `${desc.name}: a synchronous call takes GPU tensors only`, 'inputs');

@@ -8,6 +8,7 @@ import { checkSize, meanScale, outputSizes, planCall, type CallPlan, type Output
 import { encode, type CallKernels } from './encode';
 import { requireKernel } from './kernel-choice';
 import type { Kernel } from './pipelines';
+import { executeProgram } from './program';
 import { stagingPlan, type Staging } from './readback';
 import { TIMESTAMPS, USAGE, type AnyInput, type LastCall, type Runtime, type Tensor } from './types';
 
@@ -23,6 +24,8 @@ export interface SubmittedCall {
   releaseOutputs: () => void;
   last: LastCall;
   timingPasses?: string[];
+  /** The output's shape when the call sets it (a program op's reduced output), else as `r` says. */
+  shape?: number[];
 }
 
 /** One call, validated and planned: plain data, no GPU work yet. */
@@ -149,6 +152,8 @@ export function allocateCall(rt: Runtime, p: PreparedCall, readback: boolean): {
  */
 export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>, readback: boolean): Promise<SubmittedCall> {
   const { kernels } = rt;
+  const own = getOp(op);
+  if (own.gpu?.program) return executeProgram(rt, own, inputs, options, readback);
   let pending: [Promise<Kernel>, Promise<Kernel> | undefined, Promise<Kernel> | undefined] | undefined;
   const p = prepareCall(rt, op, inputs, options, readback, (keys) => {
     pending = [kernels.pipeline(keys.fused), keys.reduce ? kernels.pipeline(keys.reduce) : undefined, keys.denominator ? kernels.pipeline(keys.denominator) : undefined];

@@ -71,7 +71,7 @@ export async function readBack(rt: Runtime, x: SubmittedCall): Promise<RunResult
       s.buffer.unmap();
     }
     for (const name of out.emptyGrads) grad[name] = new Float32Array(0);
-    return { loss, shape: r.reduction === 'none' ? r.outShape : [], grad };
+    return { loss, shape: x.shape ?? (r.reduction === 'none' ? r.outShape : []), grad };
   } finally {
     x.release();
     x.releaseOutputs();
@@ -109,7 +109,7 @@ export async function residentResult(rt: Runtime, x: SubmittedCall): Promise<Res
   return {
     loss: x.out.loss.buffer,
     lossBytes: x.out.lossBytes,
-    shape: x.r.reduction === 'none' ? x.r.outShape : [],
+    shape: x.shape ?? (x.r.reduction === 'none' ? x.r.outShape : []),
     grad,
     gradBytes,
     release: () => {

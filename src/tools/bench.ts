@@ -16,18 +16,20 @@ export interface BenchCase {
   n: number;
   width?: number;
   tfjs: string;
+  /** Ranking losses: the fraction of scores that are positives. */
+  positives?: number;
 }
 
 /**
  * `detloss-gpu-rows`: the same call with a workgroup per row forced (row ops only), to measure the
  * choice. `detloss-gpu-pipelined`: 10 resident calls back to back and one wait, time per call.
  */
-export const CONTENDERS = ['detloss-gpu', 'detloss-gpu-rows', 'detloss-gpu-resident', 'detloss-gpu-pipelined', 'detloss-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'copy'] as const;
+export const CONTENDERS = ['detloss-gpu', 'detloss-gpu-rows', 'detloss-gpu-resident', 'detloss-gpu-pipelined', 'detloss-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'js-authors-loop', 'copy'] as const;
 export type Contender = (typeof CONTENDERS)[number];
 /** What each driver times: Chromium as before issue 10, Node with the pipelined calls and without the forced rows. */
 export const DRIVER_CONTENDERS: Record<BenchDriverKind, readonly Contender[]> = {
-  chromium: ['detloss-gpu', 'detloss-gpu-rows', 'detloss-gpu-resident', 'detloss-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'copy'],
-  node: ['detloss-gpu', 'detloss-gpu-resident', 'detloss-gpu-pipelined', 'detloss-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'copy'],
+  chromium: ['detloss-gpu', 'detloss-gpu-rows', 'detloss-gpu-resident', 'detloss-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'js-authors-loop', 'copy'],
+  node: ['detloss-gpu', 'detloss-gpu-resident', 'detloss-gpu-pipelined', 'detloss-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'js-authors-loop', 'copy'],
 };
 
 export interface BenchRow {
@@ -88,6 +90,22 @@ export function defaultCases(ns = [1e4, 1e5, 1e6], pairwiseNs = [1000, 4000]): B
   return out;
 }
 
+/** What a ranking case times. */
+const RANKING_CONTENDERS: readonly Contender[] = ['detloss-gpu', 'detloss-cpu', 'js-authors-loop', 'copy'];
+
+/** The ranking losses (issue 15), which have no TF.js peer: their baseline is the authors' loop in plain JavaScript. */
+export const RANKING_BENCH_OPS: readonly string[] = ['ap_loss', 'rank_sort'];
+
+/**
+ * The ranking cases of issue 15: ap_loss and rank_sort at N = 1e5 and 1e6 scores with 0.1% and 1%
+ * positives. Not in the quick preset: `--ops ap_loss,rank_sort` (or `--full --node`) runs them.
+ */
+export function rankingCases(ns = [1e5, 1e6]): BenchCase[] {
+  const out: BenchCase[] = [];
+  for (const op of RANKING_BENCH_OPS) for (const n of ns) for (const positives of [0.001, 0.01]) out.push({ op, params: {}, n, tfjs: '', positives });
+  return out;
+}
+
 /**
  * The cases of `detloss bench --node` (issue 10): element-wise and box ops at N = 1e4 to 1e7,
  * row ops (c = 80 logits, k = 17 bins; sigmoid_focal shaped [N, 80]) at 1e4 to 1e6 rows, pairwise
@@ -114,6 +132,7 @@ export function nodeCases(ns?: number[]): BenchCase[] {
   const out: BenchCase[] = [];
   for (const [r, list] of rows) for (const n of list) out.push({ ...r, n });
   for (const variant of ['iou', 'giou']) for (const n of pairNs) out.push({ op: 'pairwise_iou', params: { variant }, n, tfjs: `pairwise:${variant}` });
+  out.push(...rankingCases(ns));
   return out;
 }
 
@@ -134,18 +153,19 @@ export function benchCases(opts: { driver: BenchDriverKind; full?: boolean; ops?
   if (opts.full) cases = driver === 'node' ? nodeCases(ns) : defaultCases(ns, ns ? ns.filter((n) => n <= pairMax) : undefined);
   else {
     // The shapes of the driver's full list, one case per op and variant, at the quick sizes.
-    const shapes = (driver === 'node' ? nodeCases([1]) : defaultCases([1], [1])).filter((c, i, all) => all.findIndex((d) => caseLabel(d) === caseLabel(c)) === i);
+    const base = driver === 'node' ? nodeCases([1]) : [...defaultCases([1], [1]), ...rankingCases([1])];
+    const shapes = base.filter((c, i, all) => all.findIndex((d) => caseLabel(d) === caseLabel(c)) === i);
     const picked = opts.ops ? shapes : shapes.filter((c) => QUICK_OPS.some((q) => q.op === c.op && q.variant === c.params.variant));
     cases = [];
     for (const c of picked) {
-      const sizes = ns ? (c.op === 'pairwise_iou' ? ns.filter((n) => n <= pairMax) : ns) : c.op === 'pairwise_iou' ? [1000] : c.width ? [1e4] : [1e4, 1e5];
+      const sizes = ns ? (c.op === 'pairwise_iou' ? ns.filter((n) => n <= pairMax) : ns) : c.op === 'pairwise_iou' ? [1000] : c.positives ? [1e5, 1e6] : c.width ? [1e4] : [1e4, 1e5];
       for (const n of sizes) cases.push({ ...c, n });
     }
   }
   return opts.ops ? cases.filter((c) => opts.ops!.includes(c.op)) : cases;
 }
 
-export const caseLabel = (c: BenchCase) => `${c.op}${c.params.variant ? `{${c.params.variant}}` : ''}${c.width ? ` c=${c.width}` : ''}`;
+export const caseLabel = (c: BenchCase) => `${c.op}${c.params.variant ? `{${c.params.variant}}` : ''}${c.width ? ` c=${c.width}` : ''}${c.positives ? ` p=${+(c.positives * 100).toFixed(2)}%` : ''}`;
 
 export type BenchResult = {
   /** Where it ran: headless Chromium (the default) or Node's WebGPU. */
@@ -366,6 +386,8 @@ async function measureCase(
   if (prep.plan !== undefined && opts.verbose !== false) log(`  plan: ${JSON.stringify(prep.plan)}`);
   const skipped: Record<string, string> = {};
   let tfjs: { check: { ok: boolean; detail: string }; tfjsDispatches: number; tfjsCpu: boolean; tfjsCpuMaxN?: number } = { check: { ok: false, detail: 'not run' }, tfjsDispatches: 0, tfjsCpu: false };
+  const ranking = c.positives !== undefined;
+  if (ranking) tfjsSkip ??= 'no TF.js peer (an error-driven update, not an autodiff loss): the baseline is js-authors-loop';
   if (tfjsSkip) {
     skipped['tfjs-webgpu'] = skipped['tfjs-cpu'] = tfjsSkip;
   } else {
@@ -382,11 +404,13 @@ async function measureCase(
   }
   const elements = (c.width ?? (c.op === 'iou_loss' ? 4 : 1)) * c.n * (c.op === 'pairwise_iou' ? c.n / 4 : 1);
   if (elements > opts.cpuMaxElements) skipped['detloss-cpu'] = `more than ${opts.cpuMaxElements.toExponential(0)} elements`;
-  else if (opts.cpuMaxN !== undefined && c.n > opts.cpuMaxN) skipped['detloss-cpu'] = `measured at N <= ${opts.cpuMaxN.toExponential(0)} only`;
+  // The ranking losses' done criterion is the GPU against the CPU reference at N = 1e6: timed at every N.
+  else if (opts.cpuMaxN !== undefined && c.n > opts.cpuMaxN && !ranking) skipped['detloss-cpu'] = `measured at N <= ${opts.cpuMaxN.toExponential(0)} only`;
   const rowOp = !!OPS[c.op].gpu?.rows;
   const offered = DRIVER_CONTENDERS[session.kind];
   if (rowOp && c.n > 100_000 && offered.includes('detloss-gpu-rows')) skipped['detloss-gpu-rows'] = 'measured at N <= 1e5 only';
-  const who = offered.filter((x) => !skipped[x] && (x !== 'detloss-gpu-rows' || rowOp));
+  // A ranking case times the GPU, the CPU reference, the authors' loop and the copy kernel (each call takes seconds).
+  const who = offered.filter((x) => !skipped[x] && (x !== 'detloss-gpu-rows' || rowOp) && (ranking ? RANKING_CONTENDERS.includes(x) : x !== 'js-authors-loop'));
   const times: Record<string, number[]> = {};
   const gpuTimes: Record<string, number[]> = {};
   // A contender whose first call takes over slowMs gets one warm-up and fewer timed runs, so a
@@ -408,27 +432,29 @@ async function measureCase(
   for (const w of slow) skipped[`${w} runs`] = `${times[w].length} timed runs (one call takes over ${opts.slowMs / 1000} s here)`;
   const med: Partial<Record<Contender, number>> = {};
   const rows: BenchRow[] = [];
+  // A ranking case's rows and summary name its fraction of positives among the params.
+  const params = ranking ? { ...c.params, positives: c.positives } : c.params;
   for (const w of who) {
     med[w] = median(times[w]);
-    const row: BenchRow = { op: c.op, params: c.params, n: c.n, contender: w, medianMs: med[w]!, timesMs: times[w], dispatches: w.startsWith('detloss-gpu') ? prep.detlossDispatches : w === 'tfjs-webgpu' ? tfjs.tfjsDispatches : undefined };
+    const row: BenchRow = { op: c.op, params, n: c.n, contender: w, medianMs: med[w]!, timesMs: times[w], dispatches: w.startsWith('detloss-gpu') ? prep.detlossDispatches : w === 'tfjs-webgpu' ? tfjs.tfjsDispatches : undefined };
     if (gpuTimes[w]?.length) Object.assign(row, { gpuMedianMs: median(gpuTimes[w]), gpuTimesMs: gpuTimes[w] });
     rows.push(row);
   }
   const gpuMed = (w: Contender) => rows.find((r) => r.contender === w)?.gpuMedianMs;
   const g = med['detloss-gpu']!;
   const speedup: Partial<Record<Contender, number>> = {};
-  for (const w of ['detloss-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'detloss-gpu-rows'] as const) if (med[w] !== undefined) speedup[w] = med[w]! / g;
+  for (const w of ['detloss-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'detloss-gpu-rows', 'js-authors-loop'] as const) if (med[w] !== undefined) speedup[w] = med[w]! / g;
   const s: CaseSummary = {
     op: c.op,
     label,
-    params: c.params,
+    params,
     n: c.n,
     width: c.width,
     check: tfjs.check,
     dispatches: { detloss: prep.detlossDispatches, tfjs: tfjsSkip ? undefined : tfjs.tfjsDispatches },
     bytes: prep.bytes,
     speedup,
-    bandwidthFraction: med.copy !== undefined ? med.copy / med['detloss-gpu-resident']! : undefined,
+    bandwidthFraction: med.copy !== undefined && med['detloss-gpu-resident'] !== undefined ? med.copy / med['detloss-gpu-resident'] : undefined,
     skipped: Object.keys(skipped).length ? skipped : undefined,
   };
   const copyGpu = gpuMed('copy');
@@ -448,6 +474,7 @@ async function measureCase(
     log(`  first call: cold ${s.firstCall.coldMs.toFixed(1)} ms, after warmup() ${s.firstCall.warmMs.toFixed(1)} ms`);
   }
   log(`  median: detloss-gpu ${g.toFixed(2)} ms; x${fmtX(speedup['tfjs-webgpu'])} vs TF.js webgpu, x${fmtX(speedup['detloss-cpu'])} vs CPU reference; ${pct(s.bandwidthFraction)} of copy bandwidth`);
+  if (ranking) log(`  median: x${fmtX(speedup['detloss-cpu'])} vs the CPU reference, x${fmtX(speedup['js-authors-loop'])} vs the authors' loop in JavaScript`);
   if (session.kind === 'node') {
     log(
       `  median: resident ${msN(med['detloss-gpu-resident'])} ms (GPU ${msN(residentGpu)}), pipelined ${msN(med['detloss-gpu-pipelined'])} ms/call (GPU ${msN(gpuMed('detloss-gpu-pipelined'))}), copy ${msN(med.copy)} ms (GPU ${msN(copyGpu)}); ${pct(s.gpuBandwidthFraction)} of copy bandwidth in GPU time`,
@@ -512,7 +539,17 @@ export function benchTable(res: BenchResult): string {
 function tableTail(res: BenchResult, fmt: (x: number | undefined) => string, extra: string[] = []): string[] {
   const first = res.cases.filter((c) => c.firstCall).map((c) => `| ${c.label} | ${fmt(c.firstCall!.coldMs)} | ${fmt(c.firstCall!.warmMs)} |`);
   const notes = res.cases.filter((c) => c.skipped).map((c) => `- ${c.label} N=${c.n.toExponential(0)}: ${skipNotes(c.skipped!).join('; ')}`);
+  // The ranking losses (issue 15): the GPU against the CPU reference and the authors' loop in JavaScript.
+  const ranking = res.cases
+    .filter((c) => c.params.positives !== undefined)
+    .map((c) => {
+      const get = (w: Contender) => res.rows.find((r) => r.op === c.op && r.n === c.n && JSON.stringify(r.params) === JSON.stringify(c.params) && r.contender === w)?.medianMs;
+      return `| ${c.label} | ${c.n.toExponential(0)} | ${fmt(get('detloss-gpu'))} | ${fmt(get('detloss-cpu'))} | ${fmt(get('js-authors-loop'))} | ${fmtX(c.speedup['detloss-cpu'])} | ${fmtX(c.speedup['js-authors-loop'])} |`;
+    });
   return [
+    ...(ranking.length
+      ? ['', "| ranking op | N | detloss GPU ms | CPU ref ms | authors' loop (JS) ms | × CPU ref | × authors' loop |", '| --- | ---: | ---: | ---: | ---: | ---: | ---: |', ...ranking]
+      : []),
     '',
     '| op | first call, cold (compile) ms | first call after warmup() ms |',
     '| --- | ---: | ---: |',
