@@ -89,13 +89,17 @@ const GOOD: Record<string, () => Good> = {
   hinge_embedding: () => ({ inputs: { pred: f([3], 1), targets: { data: Float32Array.of(1, -1, -1), shape: [3] } }, options: {} }),
   margin_ranking: () => ({ inputs: { input1: f([3], 1), input2: f([3], 2), targets: { data: Float32Array.of(1, -1, 1), shape: [3] } }, options: { margin: 0.1 } }),
   exponential: () => ({ inputs: { logits: f([3], 1), targets: { data: Float32Array.of(-1, 1, 1), shape: [3] } }, options: {} }),
+  ap_loss: () => ({ inputs: { logits: f([3], 1), targets: { data: Float32Array.of(1, 0, -1), shape: [3] } }, options: {} }),
+  rank_sort: () => ({ inputs: { logits: f([3], 1), targets: { data: Float32Array.of(0.7, 0, -1), shape: [3] } }, options: { delta: 0.4 } }),
 };
+/** Ops that reduce themselves (the ranking losses): 'mean' only, no weight, no avgFactor. */
+const selfReduced = (op: string) => !!OPS[op].gpu?.program;
 const GPU_OPS = Object.values(OPS)
   .filter((d) => d.gpu)
   .map((d) => d.name);
 
 /** The shape of the unreduced output of the good call. */
-const outShape = (op: string) => cpu.run(op, GOOD[op]().inputs, { ...GOOD[op]().options, reduction: 'none', grad: false }).shape;
+const outShape = (op: string) => cpu.run(op, GOOD[op]().inputs, { ...GOOD[op]().options, reduction: selfReduced(op) ? 'mean' : 'none', grad: false }).shape;
 
 /** The good call plus a `weight` and a `gradOutput`: every input an op takes, all valid, all `{ data, shape }`. */
 function full(op: string): Good {
@@ -103,7 +107,9 @@ function full(op: string): Good {
   const out = outShape(op);
   const reduced = (OPS[op].reductions ?? ['mean']).includes('mean');
   return {
-    inputs: { ...g.inputs, weight: f(out, 7, 0.5, 1.5), gradOutput: reduced ? f([1], 8, 0.5, 1.5) : f(out, 8, 0.5, 1.5) },
+    inputs: selfReduced(op)
+      ? { ...g.inputs, gradOutput: f([1], 8, 0.5, 1.5) }
+      : { ...g.inputs, weight: f(out, 7, 0.5, 1.5), gradOutput: reduced ? f([1], 8, 0.5, 1.5) : f(out, 8, 0.5, 1.5) },
     options: g.options,
   };
 }
@@ -286,8 +292,13 @@ function paramCases(op: string): Refusal[] {
   for (const red of ['sum', 'none'] as const) {
     if ((OPS[op].reductions ?? ['none', 'mean', 'sum']).includes(red)) add(`avgFactor with '${red}'`, { reduction: red, avgFactor: 2 }, 'invalid_param', 'avgFactor');
   }
-  if (OPS[op].reductions?.length === 1) {
-    for (const red of ['mean', 'sum']) add(`reduction '${red}' (not supported)`, { reduction: red }, 'invalid_param', 'reduction');
+  for (const red of ['none', 'mean', 'sum']) {
+    if (!(OPS[op].reductions ?? [red]).includes(red as never)) add(`reduction '${red}' (not supported)`, { reduction: red }, 'invalid_param', 'reduction');
+  }
+  if (selfReduced(op)) {
+    // The loss is already a mean over the positives: nothing to weigh or divide.
+    add('avgFactor (the op reduces itself)', { avgFactor: 2 }, 'invalid_param', 'avgFactor');
+    cases.push({ what: 'weight (the op reduces itself)', inputs: { ...g.inputs, weight: f([3], 7, 0.5, 1.5) }, options: g.options, code: 'invalid_param', argument: 'weight' });
   }
   return cases;
 }
@@ -568,7 +579,7 @@ describe.each(GPU_OPS)('%s', (op) => {
       const inputs = emptyInputs(op, dim);
       const options = { ...GOOD[op]().options, reduction };
       const ref = cpu.run(op, inputs, options);
-      const want = reduction === 'none' ? [] : [0];
+      const want = reduction === 'none' ? [] : Array.from(ref.loss, () => 0);
       expect(Array.from(ref.loss)).toEqual(want);
       for (const g of Object.values(ref.grad)) expect(g.length).toBe(0);
       const r = await dl.run(op, inputs as never, options);
@@ -579,14 +590,14 @@ describe.each(GPU_OPS)('%s', (op) => {
         expect(g).toBeInstanceOf(Float32Array);
         expect(g.length).toBe(0);
       }
-      if (reduction === 'mean') {
+      if (reduction === 'mean' && !selfReduced(op)) {
         const avg = await dl.run(op, inputs as never, { ...options, avgFactor: 2 });
         expect(Array.from(avg.loss)).toEqual([0]);
       }
       const res = await dl.runResident(op, inputs as never, options);
       try {
         expect(res.shape).toEqual(ref.shape);
-        expect(res.lossBytes).toBe(reduction === 'none' ? 0 : 4);
+        expect(res.lossBytes).toBe(4 * want.length);
         expect(Array.from(await readBuffer(res.loss, res.lossBytes))).toEqual(want);
         // issue 9 defect 11: the same gradient keys as run, each a buffer (with 0 useful bytes)
         expect(Object.keys(res.grad).sort(), 'runResident grad keys').toEqual(Object.keys(r.grad).sort());
