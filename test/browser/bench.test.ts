@@ -43,7 +43,8 @@ describe('the quick preset (the first command) and the long set (--full)', () =>
   });
   it('--ops picks every variant of those ops at the quick sizes; --n replaces the sizes', () => {
     expect(labels(benchCases({ driver: 'chromium', ops: ['iou_loss', 'quality_focal'] }))).toEqual([
-      'iou_loss{giou} 10000', 'iou_loss{giou} 100000', 'iou_loss{ciou} 10000', 'iou_loss{ciou} 100000', 'iou_loss{siou} 10000', 'iou_loss{siou} 100000', 'quality_focal c=80 10000',
+      'iou_loss{giou} 10000', 'iou_loss{giou} 100000', 'iou_loss{ciou} 10000', 'iou_loss{ciou} 100000', 'iou_loss{siou} 10000', 'iou_loss{siou} 100000',
+      'iou_loss{shape} 10000', 'iou_loss{shape} 100000', 'iou_loss{wiou} 10000', 'iou_loss{wiou} 100000', 'quality_focal c=80 10000',
     ]);
     expect(labels(benchCases({ driver: 'chromium', ops: ['pairwise_iou'] }))).toEqual(['pairwise_iou{iou} 1000', 'pairwise_iou{giou} 1000']);
     expect(labels(benchCases({ driver: 'chromium', ops: ['smooth_l1', 'pairwise_iou'], ns: [300, 5000] }))).toEqual(['smooth_l1 300', 'smooth_l1 5000', 'pairwise_iou{iou} 300', 'pairwise_iou{giou} 300']);
