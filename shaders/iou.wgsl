@@ -29,6 +29,7 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> out_grad_pred: array<vec4<f32>>;
 
 const HALF_SQRT2: f32 = 0.70710678118654752;
+const WIOU_EXP_MAX: f32 = 2.0; // src/cpu/iou.ts WIOU_EXP_MAX
 
 struct LossGrad {
   loss: f32,
@@ -47,10 +48,15 @@ fn min_part(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
   return select(select(vec2(0.0), vec2(0.5), a == b), vec2(1.0), a < b);
 }
 
-// x^a and d/dx x^a for x >= 0 (Alpha-IoU, POWER set; a > 1): 0 and 0 at x = 0.
+// x^a and d/dx x^a for x >= 0 (Alpha-IoU, POWER set; a > 1): 0 and 0 at x = 0. The bases are in
+// [0, 1] for boxes of non-negative sizes; one above 1 (an inverted box: a penalty up to 1/eps)
+// counts as 1 with no gradient, as in src/cpu/iou.ts, so that no power overflows.
 fn pow_grad(x: f32, a: f32) -> vec2<f32> {
   if (x <= 0.0) {
     return vec2(0.0);
+  }
+  if (x > 1.0) {
+    return vec2(1.0, 0.0);
   }
   let xa = pow0(x, a);
   return vec2(xa, a * safe_div(xa, x));
@@ -66,24 +72,26 @@ struct Term {
   t0: f32,   // the IoU, or the inner boxes' IoU
   iwh: vec2<f32>, // the inner boxes' overlap (INNER)
   iu: f32,        // their union, eps included (INNER)
-  lo: vec2<f32>,  // max of the inner boxes' first corners, min of their second ones (INNER)
+  lo: vec2<f32>,  // the target's inner corners, relative to its centre (INNER)
   hi: vec2<f32>,
-  plo: vec2<f32>, // the pred's inner corners (INNER)
+  plo: vec2<f32>, // the pred's inner corners, in the same frame (INNER)
   phi: vec2<f32>,
 }
 
-fn iou_term(iou: f32, p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, eps: f32) -> Term {
+// The inner boxes are placed relative to the target's centre (d: twice the centre offset, from
+// centre_gap): their corners are then of the size of the boxes, not of the coordinates, and a thin
+// inner box far from the origin keeps its width (at x = 1e4 absolute corners round by 1e-3).
+fn iou_term(iou: f32, d: vec2<f32>, wh: vec2<f32>, whg: vec2<f32>, eps: f32) -> Term {
   var r = Term(0.0, 0.0, iou, vec2(0.0), 0.0, vec2(0.0), vec2(0.0), vec2(0.0), vec2(0.0));
   if (INNER != 0u) {
     let k = params.inner_ratio;
-    let c = 0.5 * (p.xy + p.zw);
-    let cg = 0.5 * (t.xy + t.zw);
+    let c = 0.5 * d;
     let half = 0.5 * k * wh;
     let halfg = 0.5 * k * whg;
     r.plo = c - half;
     r.phi = c + half;
-    r.lo = cg - halfg;
-    r.hi = cg + halfg;
+    r.lo = -halfg;
+    r.hi = halfg;
     r.iwh = min(r.phi, r.hi) - max(r.plo, r.lo);
     let ii = select(0.0, r.iwh.x * r.iwh.y, all(r.iwh > vec2(0.0)));
     r.iu = k * k * (wh.x * wh.y + whg.x * whg.y) - ii + eps;
@@ -128,7 +136,7 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
   let den = uni + eps;
   let iou = safe_div(inter, den);
   let cwh = max(p.zw, t.zw) - min(p.xy, t.xy);
-  let term = iou_term(iou, p, t, wh, whg, eps);
+  let term = iou_term(iou, d, wh, whg, eps);
   let ti = term.t;
   let a = params.power;
 
@@ -269,7 +277,8 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
     // Shape-IoU: weights (ww, hh) from the target's size, a weighted distance and shape cost.
     var k = vec2(1.0); // (ww, hh)
     if (params.scale != 0.0) {
-      let pw = vec2(pow0(whg.x, params.scale), pow0(whg.y, params.scale));
+      // A target side <= 0 weighs 0 (pow0 would square a negative side at scale 2), as in src/cpu/iou.ts.
+      let pw = select(vec2(pow0(whg.x, params.scale), pow0(whg.y, params.scale)), vec2(0.0), whg <= vec2(0.0));
       k = select(2.0 * pw / (pw.x + pw.y), vec2(1.0), pw.x + pw.y == 0.0);
     }
     let c2 = dot(cwh, cwh) + eps;
@@ -288,7 +297,11 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
   } else {
     // Wise-IoU: R (1 - t) times a focusing factor; R = exp(rho2 / c2), c2 and the factor detached.
     let c2 = dot(cwh, cwh) + eps;
-    let big_r = exp(safe_div(0.25 * dot(d, d), c2));
+    // rho2 / c2 <= 1 for boxes of non-negative sizes; an inverted box can leave c2 = eps with the
+    // centres apart, so the exponent is capped at WIOU_EXP_MAX, with no gradient past it.
+    let ex = safe_div(0.25 * dot(d, d), c2);
+    let capped = ex > WIOU_EXP_MAX;
+    let big_r = exp(min(ex, WIOU_EXP_MAX));
     let beta = safe_div(1.0 - iou, params.iou_mean);
     var f = 1.0;
     if (WIOU_VERSION == 2u) {
@@ -299,7 +312,7 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
     let base = 1.0 - ti;
     loss = big_r * base * f;
     g_t = -big_r * f;
-    g_d += safe_div(0.5 * base * f * big_r, c2) * d;
+    g_d += select(safe_div(0.5 * base * f * big_r, c2) * d, vec2(0.0), capped);
   }
 
   // The IoU term's adjoint back to the plain IoU, or to the inner boxes.

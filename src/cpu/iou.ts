@@ -23,6 +23,13 @@ export const PAIRWISE_EPS = 1e-7;
 
 const FOUR_OVER_PI2 = 4 / (Math.PI * Math.PI);
 
+/**
+ * The cap of Wise-IoU's exponent `rho2 / c2`: never reached by boxes of non-negative sizes (their
+ * exponent is at most 1), it keeps `exp` and the gradient finite for inverted boxes, where the
+ * enclosing diagonal can be 0 while the centres are apart. The WGSL kernel has the same constant.
+ */
+export const WIOU_EXP_MAX = 2;
+
 /** a / b, or 0 where b is 0: a finite value where the formula has none. */
 export const sdiv = (a: number, b: number) => (b === 0 ? 0 : a / b);
 /** sign with sign(0) = 0: the gradient PyTorch gives abs at 0. */
@@ -126,10 +133,17 @@ export interface BoxLossConfig {
 export const CIOU_ALPHAS = ['torchvision', 'mmdet'] as const;
 export type CiouAlpha = (typeof CIOU_ALPHAS)[number];
 
-/** x^a for x >= 0 and a >= 1, and its derivative a x^(a-1); exactly x and 1 at a = 1. */
+/**
+ * x^a for x >= 0 and a >= 1, and its derivative a x^(a-1); exactly x and 1 at a = 1. Alpha-IoU's
+ * bases (the IoU term, GIoU's penalty, rho2/c2, CIoU's alpha*v) lie in [0, 1] for boxes of
+ * non-negative sizes; an inverted box can make a penalty as large as 1/eps, whose power overflows
+ * float32 (and turns the kernel's gradient to NaN), so a base above 1 counts as 1, with no gradient.
+ * The WGSL kernel's pow_grad does the same.
+ */
 function powGrad(x: number, a: number): [number, number] {
   if (a === 1) return [x, 1];
   if (x <= 0) return [0, 0];
+  if (x > 1) return [1, 0];
   return [x ** a, a * x ** (a - 1)];
 }
 
@@ -306,7 +320,11 @@ export function boxLoss(p: ArrayLike<number>, t: ArrayLike<number>, cfg: BoxLoss
     // Wise-IoU: R (1 - t) times a focusing factor; R = exp(rho2 / c2) with c2 and the factor detached.
     const c2 = cw * cw + ch * ch + eps;
     const rho2 = (dx * dx + dy * dy) / 4;
-    const R = Math.exp(sdiv(rho2, c2));
+    // rho2 / c2 <= 1 for boxes of non-negative sizes (both centres lie in the enclosing box); an
+    // inverted box can leave c2 = eps with rho2 > 0, so the exponent is capped (no gradient there).
+    const ex = sdiv(rho2, c2);
+    const capped = ex > WIOU_EXP_MAX;
+    const R = Math.exp(capped ? WIOU_EXP_MAX : ex);
     const beta = sdiv(1 - iou, cfg.iouMean ?? 1);
     const version = cfg.wiouVersion ?? 3;
     const al = cfg.wiouAlpha ?? 1.9;
@@ -315,7 +333,7 @@ export function boxLoss(p: ArrayLike<number>, t: ArrayLike<number>, cfg: BoxLoss
     const base = 1 - tIou;
     loss = R * base * f;
     gT = -R * f;
-    const gRho2 = sdiv(base * f * R, c2);
+    const gRho2 = capped ? 0 : sdiv(base * f * R, c2);
     gDx += (gRho2 * dx) / 2;
     gDy += (gRho2 * dy) / 2;
   } else {

@@ -40,6 +40,24 @@ const ROW_OPS = new Set(['quality_focal', 'distribution_focal', 'cross_entropy',
 const sign = (r: Rng) => (r.chance(0.5) ? 1 : -1);
 const f32 = (xs: ArrayLike<number>) => Float32Array.from(xs as ArrayLike<number>);
 
+/** ops.md's "More box losses" params for an `iou_loss` case whose variant (and mode) are drawn (issue 14). */
+function iouMoreParams(r: Rng, o: Record<string, unknown>): void {
+  const v = o.variant as string;
+  if (v === 'ciou' && r.chance(0.3)) o.ciouAlpha = 'mmdet';
+  const linear = o.mode === undefined || o.mode === 'linear';
+  if (['iou', 'giou', 'diou', 'ciou'].includes(v) && linear && o.ciouAlpha !== 'mmdet' && r.chance(0.35)) o.power = r.pick([1, 1.5, 2, 3, 5]);
+  if (r.chance(0.25)) o.innerRatio = r.pick([0.5, 0.75, 0.9, 1.25, 1.5, 2]);
+  if (r.chance(0.25)) o.focaler = r.pick([[0, 1], [0, 0.95], [0.1, 0.9], [0.2, 0.8], [0.5, 0.51]]);
+  if (v === 'mpdiou') o.imageSize = r.pick([[640, 640], [1, 1], [100, 50], [1e-3, 1e-3], [1e5, 1e4]]);
+  if (v === 'shape' && r.chance(0.8)) o.scale = r.pick([0, 0.5, 0.7, 1, 2]);
+  if (v === 'wiou') {
+    if (r.chance(0.8)) o.wiouVersion = r.pick([1, 2, 3]);
+    if (r.chance(0.6)) o.iouMean = r.pick([0.05, 0.3, 0.6, 1, 2]);
+    if (r.chance(0.3)) o.wiouAlpha = r.pick([1, 1.4, 1.9, 2.5]);
+    if (r.chance(0.3)) o.wiouDelta = r.pick([0.5, 2, 3, 4]);
+  }
+}
+
 /** n: the sizes that sit on workgroup (64), chunk and reduction boundaries; the big ones rarely. */
 function drawN(r: Rng, big: boolean): number {
   return r.weighted<number>([
@@ -183,7 +201,11 @@ function invalidate(r: Rng, c: FuzzCase): void {
     smooth_l1: [() => (c.options.beta = -0.5)],
     huber: [() => (c.options.delta = 0)],
     balanced_l1: [() => (c.options.alpha = 0), () => (c.options.beta = -1)],
-    iou_loss: [() => (c.options.variant = 'wiou'), () => (c.options.eps = 0), () => { c.options.variant = 'giou'; c.options.mode = 'log'; }],
+    iou_loss: [
+      () => (c.options.variant = 'yolo'), () => (c.options.eps = 0), () => { c.options.variant = 'giou'; c.options.mode = 'log'; },
+      () => { c.options.variant = 'mpdiou'; delete c.options.imageSize; }, () => (c.options.focaler = [0.6, 0.6]),
+      () => { c.options.variant = 'eiou'; c.options.power = 2; }, () => { c.options.variant = 'ciou'; c.options.ciouAlpha = 'mmdet'; c.options.power = 3; },
+    ],
     pairwise_iou: [() => (c.options.reduction = 'sum'), () => (c.options.variant = 'eiou')],
     sigmoid_focal: [() => (c.options.gamma = -1)],
     quality_focal: [() => (c.options.beta = -1)],
@@ -274,12 +296,13 @@ export function generateCase(seed: number, index: number, opts: { big?: boolean;
     }
     case 'iou_loss': {
       const n = r.chance(0.4) ? 1 : drawN(r, big);
-      const variant = r.pick(['iou', 'giou', 'diou', 'ciou', 'eiou', 'siou']);
+      const variant = r.pick(['iou', 'giou', 'diou', 'ciou', 'eiou', 'siou', 'mpdiou', 'shape', 'wiou']);
       const format = r.pick(['xyxy', 'cxcywh', 'xywh']);
       c.options.variant = variant;
       c.options.format = format;
       if (variant === 'iou') c.options.mode = r.pick(['linear', 'square', 'log']);
       if (r.chance(0.3)) c.options.eps = r.pick([1e-9, 1e-7, 1e-3]);
+      iouMoreParams(r, c.options);
       const { a, b, tags } = boxPairs(r, n, format);
       c.tags.push(...tags);
       c.dims = { n };

@@ -36,6 +36,12 @@
  *   (w + h)/union and (cw + ch)/(cw*ch) that cancel at identical or nested boxes.
  * - A near tie of boxes (two corners that min/max compare, within float32 rounding of each other
  *   but not equal) may fall on either side in float32: the gradient of either side holds there.
+ * - ops.md's "More box losses" (`moreTerms`): Focaler's interval divides the IoU term's error by
+ *   u - d (and mode 'log' reads it relative to t0 - d); Alpha-IoU multiplies it by the power;
+ *   Wise-IoU by R and its focusing factor; Shape-IoU's weights by up to 2; Inner-IoU's overlap
+ *   widths carry the rounding of the offset and sizes they are formed from; MPDIoU's corner
+ *   differences that of the corners. The IoU term at a bound of Focaler's interval, mmdetection's
+ *   alpha at iou = 0.5 and Alpha-IoU's cap at 1 are ties like the corners' (either side holds).
  * - The first float32 rounding of the kernel's input transform is a float32 limit, not a defect:
  *   the GPU may match either the CPU on the inputs as given or the CPU on that rounded transform
  *   (regression: d = fround(pred - target); boxes: the xyxy corners rounded to float32, as the
@@ -46,6 +52,8 @@
  * length or shape, and a refusal on one side only or with a different `DetlossError` code.
  */
 import { crossEntropyDenominator } from '../../src/cpu/logits';
+import { boxLoss, boxLossConfig } from '../../src/cpu/iou';
+import type { ResolvedParams } from '../../src/cpu/types';
 import type { FuzzCase, FuzzInput, HostData } from './cases';
 
 export const U = 2 ** -24;
@@ -56,7 +64,11 @@ const RATIONAL = new Set(['l1', 'mse', 'smooth_l1', 'huber', 'hinge', 'hinge_emb
 /** K_op for a case (see the rule above). */
 export function kOf(c: FuzzCase): number {
   if (RATIONAL.has(c.op)) return 64;
-  if (c.op === 'iou_loss') return ['ciou', 'siou'].includes(c.options.variant as string) || c.options.mode === 'log' ? 512 : 64;
+  if (c.op === 'iou_loss') {
+    // Shape-IoU and Wise-IoU use exp and pow, Alpha-IoU pow.
+    const transcendental = ['ciou', 'siou', 'shape', 'wiou'].includes(c.options.variant as string) || c.options.mode === 'log';
+    return transcendental || (c.options.power !== undefined && c.options.power !== 1) ? 512 : 64;
+  }
   if (c.op === 'pairwise_iou') return c.options.variant === 'ciou' ? 512 : 64;
   return 512;
 }
@@ -108,13 +120,15 @@ function gapError(A: ArrayLike<number>, i: number, B: ArrayLike<number>, j: numb
  * S for a pair of boxes (xyxy corners as the kernel sees them, `conv` the magnitude of the float32
  * conversion of the corners from another format, 0 for xyxy or when exact): [loss term, gradient term].
  */
-function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, eps: number, conv: number, gap: [number, number] = [0, 0]): [number, number] {
+function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, eps: number, conv: number, gap: [number, number] = [0, 0], sizes?: number[]): [number, number] {
   const ex = Math.max(centreError(p[0], p[2], t[0], t[2]), gap[0]);
   const ey = Math.max(centreError(p[1], p[3], t[1], t[3]), gap[1]);
-  const w = Math.abs(p[2] - p[0]);
-  const h = Math.abs(p[3] - p[1]);
-  const wg = Math.abs(t[2] - t[0]);
-  const hg = Math.abs(t[3] - t[1]);
+  // cxcywh and xywh: the kernel reads the sizes from the input (boxes.wgsl box_size), not from
+  // corners rounded at the coordinates' scale (a box 1e-4 high at y = 1e4 has float32 corners 0 apart)
+  const w = sizes ? sizes[0] : Math.abs(p[2] - p[0]);
+  const h = sizes ? sizes[1] : Math.abs(p[3] - p[1]);
+  const wg = sizes ? sizes[2] : Math.abs(t[2] - t[0]);
+  const hg = sizes ? sizes[3] : Math.abs(t[3] - t[1]);
   const cw = Math.max(p[2], t[2]) - Math.min(p[0], t[0]);
   const ch = Math.max(p[3], t[3]) - Math.min(p[1], t[1]);
   const union = w * h + wg * hg;
@@ -131,8 +145,8 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, e
     }
   }
   if (conv > 0) {
-    const sizes = [w, h, wg, hg].filter((v) => v > 0);
-    const m = sizes.length ? Math.min(...sizes) : 0;
+    const positive = [w, h, wg, hg].filter((v) => v > 0);
+    const m = positive.length ? Math.min(...positive) : 0;
     if (m > 0) {
       loss += (2 * conv) / m;
       grad += (2 * conv) / (m * m);
@@ -151,6 +165,130 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, e
     grad += (ex + ey) * inv * inv;
   }
   return [loss, grad];
+}
+
+/**
+ * The terms of ops.md's "More box losses" params for row i of an `iou_loss` case (issue 14):
+ * - `scale`: how much the IoU term's error is amplified: by 1/(u - d) in Focaler's interval, by at
+ *   most `power` in Alpha-IoU's t^a (and a q^(a-1) for a penalty q > 1), by R * max(1, factor)
+ *   in Wise-IoU (R <= e^2, the cap of its exponent), by the weights ww, hh <= 2 in Shape-IoU.
+ * - `loss`, `grad`: Inner-IoU's inner boxes are placed about the target's centre from the centre
+ *   offset and the sizes (iou.wgsl iou_term), so their overlap widths carry u*(|offset| + r*size)
+ *   (and the conversion's error), relative to those widths; MPDIoU's corner differences carry
+ *   u*|corner| (the kernel's frame, or the conversion's), times 2/(W^2 + H^2) in the gradient.
+ * - Alpha-IoU's bases are capped at 1 (only inverted boxes exceed it): within rounding of 1 that is
+ *   a tie too.
+ * - `thin`: the inner overlap's conditioning (as `overlapConditioning` for the plain one).
+ * - `tie`, `flip`: a near tie that float32 may decide either way: two inner corners within its
+ *   rounding, or the IoU term within rounding of a bound of Focaler's interval (the gradient of
+ *   the other side, from the reference with the bound moved, is `flip`).
+ */
+function moreTerms(A: ArrayLike<number>, B: ArrayLike<number>, i: number, format: string, p: Record<string, unknown>, pa: number[], pb: number[], conv: number, k: number): { scale: number; rel: number; loss: number; grad: number; thin: number; tie: boolean; flip: number } {
+  const out = { scale: 1, rel: 1, loss: 0, grad: 0, thin: 0, tie: false, flip: 0 };
+  const variant = (p.variant as string) ?? 'iou';
+  const r = (p.innerRatio as number | undefined) ?? 1;
+  const [fd, fu] = (p.focaler as number[] | undefined) ?? [0, 1];
+  const a = (p.power as number | undefined) ?? 1;
+  const ea = xyxy64(A, i, format);
+  const eb = xyxy64(B, i, format);
+  const w = ea[2] - ea[0], h = ea[3] - ea[1], wg = eb[2] - eb[0], hg = eb[3] - eb[1];
+  const cw = Math.max(ea[2], eb[2]) - Math.min(ea[0], eb[0]);
+  const ch = Math.max(ea[3], eb[3]) - Math.min(ea[1], eb[1]);
+  const ox = (ea[0] + ea[2] - eb[0] - eb[2]) / 2;
+  const oy = (ea[1] + ea[3] - eb[1] - eb[3]) / 2;
+  out.scale = 1 / (fu - fd);
+  if (a !== 1) {
+    const q = (ox * ox + oy * oy) / (cw * cw + ch * ch + ((p.eps as number) ?? 1e-7));
+    out.scale *= a * Math.max(1, q) ** (a - 1);
+  }
+  if (variant === 'shape') out.scale *= 2;
+  if (variant === 'wiou') {
+    const iou = 1 - boxLoss(ea, eb, { variant: 'iou', mode: 'linear', eps: (p.eps as number) ?? 1e-7 }, new Float64Array(4), 0);
+    const beta = (1 - iou) / ((p.iouMean as number | undefined) ?? 1);
+    const al = (p.wiouAlpha as number | undefined) ?? 1.9;
+    const de = (p.wiouDelta as number | undefined) ?? 3;
+    // the factor and its relative sensitivity to beta (beta's error is that of 1 - iou)
+    const f = Math.max(1, Math.sqrt(beta), beta / (de * al ** (beta - de)));
+    // loss = R (1 - t) f with f ~ beta near 0: d loss ~ R f (2 + beta |ln alpha|) d(1 - iou)
+    out.scale *= Math.exp(2) * f * (2 + beta * Math.abs(Math.log(al)));
+  }
+  if (r !== 1) {
+    // inner corners about the target's centre: (offset -+ r w / 2) against (-+ r wg / 2)
+    const mx = Math.abs(ox) + r * Math.max(Math.abs(w), Math.abs(wg)) + conv;
+    const my = Math.abs(oy) + r * Math.max(Math.abs(h), Math.abs(hg)) + conv;
+    const plo = [ox - (r * w) / 2, oy - (r * h) / 2];
+    const phi = [ox + (r * w) / 2, oy + (r * h) / 2];
+    const lo = [-(r * wg) / 2, -(r * hg) / 2];
+    const hi = [(r * wg) / 2, (r * hg) / 2];
+    const iiw = Math.min(phi[0], hi[0]) - Math.max(plo[0], lo[0]);
+    const iih = Math.min(phi[1], hi[1]) - Math.max(plo[1], lo[1]);
+    const mag = [mx, my];
+    const near = (x: number, y: number, k: number) => x !== y && Math.abs(x - y) <= 8 * U * mag[k];
+    out.tie = [0, 1].some((k) => near(plo[k], lo[k], k) || near(phi[k], hi[k], k));
+    if (iiw > 0 && iih > 0) {
+      out.thin = Math.max(mx / iiw, my / iih);
+      out.loss += out.thin;
+      out.grad += out.thin * (1 / iiw + 1 / iih);
+    }
+  }
+  if (variant === 'mpdiou') {
+    // e = p - t of the corners in the kernel's frame: two roundings of corners of size <= M (or the conversion's)
+    const [W, H] = p.imageSize as number[];
+    const s2 = W * W + H * H;
+    const M = Math.max(conv, ...pa.map(Math.abs), ...pb.map(Math.abs));
+    const e = [ea[0] - eb[0], ea[1] - eb[1], ea[2] - eb[2], ea[3] - eb[3]];
+    out.loss += (4 * M * e.reduce((x, y) => x + Math.abs(y), 0)) / s2;
+    out.grad += (4 * M) / s2;
+  }
+  const cfg = boxLossConfig({ variant: 'iou', mode: 'linear', eps: 1e-7, ...p } as ResolvedParams);
+  const g = new Float64Array(4);
+  const chain = format === 'xyxy' ? 1 : 2;
+  if (a !== 1 && ['giou', 'diou', 'ciou'].includes(variant)) {
+    // Alpha-IoU's bases are capped at 1 (src/cpu/iou.ts powGrad); only an inverted box takes one
+    // there, and within float32 rounding of 1 (GIoU's c/(c + eps) with c < 0) it may fall either
+    // way: the other side's gradient is a times the penalty's, bounded by the power-1 loss's.
+    const c1 = cw * ch;
+    const q = (ox * ox + oy * oy) / (cw * cw + ch * ch + cfg.eps);
+    const iw = Math.min(ea[2], eb[2]) - Math.max(ea[0], eb[0]);
+    const ih = Math.min(ea[3], eb[3]) - Math.max(ea[1], eb[1]);
+    const union = w * h + wg * hg - (iw > 0 && ih > 0 ? iw * ih : 0);
+    const pen = (c1 - union) / (c1 + cfg.eps);
+    if ([pen, q].some((x) => Math.abs(x - 1) <= 1e-5)) {
+      out.tie = true;
+      boxLoss(ea, eb, { ...cfg, power: 1 }, g, 0);
+      for (const v of g) out.flip = Math.max(out.flip, a * Math.abs(v) * chain);
+    }
+  }
+  if (variant === 'ciou' && p.ciouAlpha === 'mmdet') {
+    // mmdetection's alpha is 0 up to iou = 0.5 and v / (1 - iou + v) above: at a near tie the loss
+    // may take either, a step of alpha * v (<= 1), and the gradient either side's
+    const iou = 1 - boxLoss(ea, eb, { variant: 'iou', mode: 'linear', eps: cfg.eps }, new Float64Array(4), 0);
+    if (Math.abs(iou - 0.5) <= 1e-5) {
+      out.tie = true;
+      out.loss += 1 / (k * U);
+      boxLoss(ea, eb, { ...cfg, ciouAlpha: 'torchvision' }, g, 0);
+      for (const v of g) out.flip = Math.max(out.flip, 2 * Math.abs(v) * chain);
+    }
+  }
+  if (p.focaler !== undefined) {
+    // the IoU term before Focaler's interval, and the rows's gradient with either bound moved
+    const t0 = 1 - boxLoss(ea, eb, { variant: 'iou', mode: 'linear', eps: cfg.eps, innerRatio: r }, new Float64Array(4), 0);
+    // mode 'log' reads t's error relative to t = (t0 - d)/(u - d): the subtraction amplifies t0's by t0/(t0 - d)
+    // (the gradient -t'/t carries that relative error as a whole: `rel` scales the row's gradient)
+    if (p.mode === 'log' && t0 > fd) {
+      out.rel = Math.max(1, t0 / (t0 - fd));
+      out.scale *= out.rel;
+    }
+    const slack = 1e-5 * (1 + out.thin);
+    if (Math.abs(t0 - fd) <= slack || Math.abs(t0 - fu) <= slack) {
+      out.tie = true;
+      for (const f of [[fd - 2 * slack, fu], [fd + 2 * slack, fu], [fd, fu - 2 * slack], [fd, fu + 2 * slack]]) {
+        boxLoss(ea, eb, { ...cfg, focaler: f }, g, 0);
+        for (const v of g) out.flip = Math.max(out.flip, Math.abs(v) * chain);
+      }
+    }
+  }
+  return out;
 }
 
 /**
@@ -247,7 +385,13 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
           const gap: [number, number] = [gapError(A, i, B, jj, format, 0), gapError(A, i, B, jj, format, 1)];
           const pa = xyxy32(A, i, format);
           const pb = xyxy32(B, jj, format);
-          const [ls, gs] = boxTerms(pa, pb, variant, eps, conv, gap);
+          const sizes = pair || format === 'xyxy' ? undefined : [A[4 * i + 2], A[4 * i + 3], B[4 * jj + 2], B[4 * jj + 3]].map(Math.abs);
+          let [ls, gs] = boxTerms(pa, pb, variant, eps, conv, gap, sizes);
+          const more = pair ? { scale: 1, rel: 1, loss: 0, grad: 0, thin: 0, tie: false, flip: 0 } : moreTerms(A, B, i, format, p, pa, pb, conv, kOf(c));
+          if (!pair) {
+            ls = more.scale * (ls + more.loss);
+            gs = more.scale * (gs + more.grad);
+          }
           loss[i * m + j] = ls;
           if (!pair) {
             let gmax = 0;
@@ -256,12 +400,13 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
             // A near tie: two corners the min/max compare lie within float32 rounding of each other,
             // so the side that bounds the intersection or the enclosing box (whose gradient it gets;
             // ops.md splits an exact tie) is not decided by the data: any one-sided gradient holds.
-            const tie = [0, 1, 2, 3].some((q) => Math.abs(pa[q] - pb[q]) <= 4 * U * (Math.abs(pa[q]) + Math.abs(pb[q])) && pa[q] !== pb[q]);
-            const flip = tie ? (4 * gmax) / (kOf(c) * U) : 0;
+            const tie = more.tie || [0, 1, 2, 3].some((q) => Math.abs(pa[q] - pb[q]) <= 4 * U * (Math.abs(pa[q]) + Math.abs(pb[q])) && pa[q] !== pb[q]);
+            // (more.flip is per unit upstream; gmax, from the reference's gradient, includes it)
+            const flip = tie ? (4 * Math.max(gmax, more.flip * up)) / (kOf(c) * U) : 0;
             // The overlap widths are differences of corners: their rounding, relative to the width,
             // reaches every gradient term divided by them (1/iw in a log IoU, for a thin overlap).
-            const thin = (gmax * overlapConditioning(A, B, i, jj, format, pa, pb)) / Math.max(up, 1e-300);
-            for (let q = 0; q < 4; q++) grad[4 * i + q] = gs + (up > 0 ? (gmax + flip) / up + thin : 0);
+            const thin = (gmax * Math.max(overlapConditioning(A, B, i, jj, format, pa, pb), more.thin)) / Math.max(up, 1e-300);
+            for (let q = 0; q < 4; q++) grad[4 * i + q] = gs + (up > 0 ? (more.rel * gmax + flip) / up + thin : 0);
           }
         }
       }

@@ -93,7 +93,7 @@ describe('iou_loss wrappers and options', () => {
     const p = boxes(3, 13);
     await expect(dl.iouLoss(p.subarray(0, 7), p.subarray(0, 7))).rejects.toMatchObject({ code: 'shape_mismatch', argument: 'pred' });
     await expect(dl.iouLoss(p, p.subarray(0, 8))).rejects.toMatchObject({ code: 'shape_mismatch' });
-    await expect(dl.iouLoss(p, p, { variant: 'wiou' as never })).rejects.toMatchObject({ code: 'invalid_param', argument: 'variant' });
+    await expect(dl.iouLoss(p, p, { variant: 'yolo' as never })).rejects.toMatchObject({ code: 'invalid_param', argument: 'variant' });
     await expect(dl.iouLoss(p, p, { format: 'yxyx' as never })).rejects.toMatchObject({ code: 'invalid_param', argument: 'format' });
     await expect(dl.iouLoss(p, p, { variant: 'giou', mode: 'log' })).rejects.toMatchObject({ code: 'invalid_param', argument: 'mode' });
     await expect(dl.pairwiseIou(p, p, { variant: 'siou' as never })).rejects.toMatchObject({ code: 'invalid_param', argument: 'variant' });
