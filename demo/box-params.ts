@@ -59,7 +59,7 @@ export function paramControls(canvas: { width: number; height: number }): readon
       ],
     },
     { param: 'iouMean', label: 'mean of 1 − IoU', title: "Wise-IoU's running mean of 1 − IoU (β = (1 − IoU) / mean); > 0", kind: 'number', default: 1, min: 0.05, step: 0.05 },
-    { param: 'wiouAlpha', label: 'α', title: "Wise-IoU v3's α (> 0)", kind: 'number', default: 1.9, min: 0.1, step: 0.1 },
+    { param: 'wiouAlpha', label: 'α', title: "Wise-IoU v3's α (> 1)", kind: 'number', default: 1.9, min: 1.1, step: 0.1 },
     { param: 'wiouDelta', label: 'δ', title: "Wise-IoU v3's δ (> 0)", kind: 'number', default: 3, min: 0.1, step: 0.1 },
     {
       param: 'ciouAlpha',

@@ -68,6 +68,14 @@ export const iouLossOp = defineOp({
       const why = p.mode !== 'linear' ? `mode '${String(p.mode)}' (only 'linear')` : "ciouAlpha 'mmdet'";
       fail('invalid_param', `iou_loss: power (Alpha-IoU) does not combine with ${why}`, 'power');
     }
+    if (variant === 'wiou' && p.wiouVersion === 3) {
+      // v3's factor beta / (delta alpha^(beta - delta)) peaks at alpha^delta / (e delta ln alpha): it
+      // grows without bound for alpha <= 1, and leaves float32 once alpha^delta does.
+      const alpha = p.wiouAlpha as number;
+      const delta = p.wiouDelta as number;
+      if (alpha <= 1) fail('invalid_param', `iou_loss: wiouAlpha must be > 1 for Wise-IoU v3 (its focusing factor grows without bound otherwise), got ${alpha}`, 'wiouAlpha');
+      if (delta * Math.log2(alpha) > 100) fail('invalid_param', `iou_loss: wiouAlpha^wiouDelta must stay below 2^100 for Wise-IoU v3 (float32), got ${alpha}^${delta}`, 'wiouDelta');
+    }
     const [d, u] = p.focaler as readonly number[];
     if (d >= u) fail('invalid_param', `iou_loss: focaler [d, u] needs d < u, got [${d}, ${u}]`, 'focaler');
     if (p.imageSize !== undefined) {

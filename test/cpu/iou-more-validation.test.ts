@@ -43,6 +43,9 @@ const REFUSED: [string, Record<string, unknown>, string, RegExp][] = [
   ['wiouVersion with ciou', { variant: 'ciou', wiouVersion: 1 }, 'wiouVersion', /only to variant 'wiou'/],
   ['wiouVersion 4', { variant: 'wiou', wiouVersion: 4 }, 'wiouVersion', /<= 3/],
   ['mode with wiou', { variant: 'wiou', mode: 'log' }, 'mode', /only to variant 'iou'/],
+  ['wiouAlpha 0.5 with v3 (its factor grows without bound)', { variant: 'wiou', wiouAlpha: 0.5 }, 'wiouAlpha', /> 1 for Wise-IoU v3/],
+  ['wiouAlpha 1 with v3', { variant: 'wiou', wiouAlpha: 1, iouMean: 1e-3 }, 'wiouAlpha', /> 1/],
+  ['wiouAlpha^wiouDelta past float32', { variant: 'wiou', wiouAlpha: 1.9, wiouDelta: 200 }, 'wiouDelta', /2\^100/],
 ];
 
 describe('iou_loss refuses the combinations ops.md refuses', () => {
@@ -66,6 +69,8 @@ describe('and accepts the ones it allows', () => {
     { variant: 'mpdiou', imageSize: [640, 480], innerRatio: 0.9 },
     { variant: 'shape', scale: 0.7, focaler: [0.2, 1] },
     { variant: 'wiou', wiouVersion: 1, iouMean: 0.3, innerRatio: 1.1 },
+    { variant: 'wiou', wiouVersion: 2, wiouAlpha: 0.5 },
+    { variant: 'wiou', iouMean: 1e-3, wiouAlpha: 1.0001, wiouDelta: 50 },
   ];
   it.each(ACCEPTED.map((o) => [JSON.stringify(o), o] as const))('%s', (_name, options) => {
     const r = cpu.run('iou_loss', { pred, target }, { ...options, reduction: 'none' });

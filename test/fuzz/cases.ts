@@ -53,7 +53,7 @@ function iouMoreParams(r: Rng, o: Record<string, unknown>): void {
   if (v === 'wiou') {
     if (r.chance(0.8)) o.wiouVersion = r.pick([1, 2, 3]);
     if (r.chance(0.6)) o.iouMean = r.pick([0.05, 0.3, 0.6, 1, 2]);
-    if (r.chance(0.3)) o.wiouAlpha = r.pick([1, 1.4, 1.9, 2.5]);
+    if (r.chance(0.3)) o.wiouAlpha = r.pick([1.1, 1.4, 1.9, 2.5]); // v3 refuses alpha <= 1
     if (r.chance(0.3)) o.wiouDelta = r.pick([0.5, 2, 3, 4]);
   }
 }
