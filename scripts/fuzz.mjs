@@ -7,6 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  console.log('usage: npm run fuzz -- [--minutes 30] [--seed S] [--case i] [--report file.json]\n\nRuns random cases of every op on the GPU (Dawn) against the float64 reference for the given time;\nexits 1 on any failure, printing each failing case with the seed and index that replay it (--case i).');
+  process.exit(0);
+}
 const opt = (name, def) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
