@@ -151,6 +151,8 @@ export class Detloss {
         const dims = typeof item === 'string' ? {} : item.dims ?? {};
         const r = { ...o, dims } as unknown as Resolved;
         await kernels.pipeline(kernels.kernelKey(desc, r));
+        // A program op (the ranking losses) runs every pass's entry point.
+        for (const pass of desc.gpu?.program?.passes ?? []) await kernels.pipeline(kernels.kernelKey(desc, r, pass.entry));
         // The output's size picks scalar or vec4 at run time: without it, both are warmed.
         if (desc.gpu?.vec4 && this.plan.vectorWidth === 4) await kernels.pipeline(kernels.kernelKey(desc, { ...r, outCount: 0 }));
       }),
