@@ -68,6 +68,16 @@ describe('pipeline cache', () => {
     await expect(fresh.warmup(['no_such_op'])).rejects.toMatchObject({ code: 'unknown_op' });
     fresh.destroy();
   });
+  it('warmup compiles every pass of a program op (the ranking losses)', async () => {
+    const fresh = await nodeContext();
+    await fresh.warmup(['ap_loss', 'rank_sort']);
+    const before = fresh.stats().pipelinesCompiled;
+    const logits = Float32Array.of(0.3, -1, 2, 0.5, 0.1);
+    await fresh.run('ap_loss', { logits, targets: Float32Array.of(1, 0, 0, 1, -1) });
+    await fresh.run('rank_sort', { logits, targets: Float32Array.of(0.8, 0, 0, 0.4, -1) });
+    expect(fresh.stats().pipelinesCompiled).toBe(before);
+    fresh.destroy();
+  });
 });
 
 describe('buffer pool', () => {
