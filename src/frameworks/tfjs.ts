@@ -13,6 +13,8 @@
  * import { ciou, qualityFocal } from 'detloss/tfjs';
  * await tf.setBackend('webgpu');
  * optimizer.minimize(() => tf.add(ciou(model.boxes(x), gtBoxes), qualityFocal(model.cls(x), labels, scores)));
+ * // Ranking losses: the gradient is the authors' error-driven update (apLoss, rankSort).
+ * optimizer.minimize(() => tf.sum(rankSort(model.cls(x), ious)));
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { runCpu } from '../cpu';
@@ -243,6 +245,11 @@ function forwardCpu(desc: OpDescriptor, inputs: Record<string, tf.Tensor>, shape
  * for the op's prediction input(s); every other input (targets, labels, weights) is a constant:
  * its gradient is zero.
  *
+ * The ranking losses (`ap_loss`, `rank_sort`) return an error-driven update in place of a
+ * gradient (ops.md "Ranking losses"): the custom gradient is that update times the upstream `dy`.
+ * `rank_sort`'s loss is `[ranking, sorting]`; its update serves the pair and is scaled by `dy[0]`
+ * alone (the authors' convention), so reduce it with `tf.sum` (or add the two) before `minimize`.
+ *
  * On the WebGPU backend the op runs on the GPU; on any other backend (cpu, webgl, wasm) the inputs
  * are downloaded (`dataSync`), the float64 CPU reference (`cpu.run`) computes loss and gradient,
  * and the results are uploaded: same numbers within float32 rounding, same custom gradient.
@@ -280,10 +287,11 @@ export function runLoss(op: string | OpDescriptor, inputs: Record<string, tf.Ten
       }
     }
   }
-  const outShape = (s: number[]) => (flat && s.length === 1 && predName && all[predName] ? all[predName].shape : s);
+  const reduced = (params.reduction ?? 'mean') !== 'none';
+  // An elementwise op's 'none' output takes pred's shape; a reduced one keeps its own (a scalar, or rank_sort's [2]).
+  const outShape = (s: number[]) => (flat && !reduced && s.length === 1 && predName && all[predName] ? all[predName].shape : s);
 
   const names = Object.keys(all);
-  const reduced = (params.reduction ?? 'mean') !== 'none';
   const wantGrad = params.grad !== false && Object.values(desc.inputs).some((s) => s.grad);
   const run = (): Forward => {
     const backend = tf.backend();
@@ -303,7 +311,10 @@ export function runLoss(op: string | OpDescriptor, inputs: Record<string, tf.Ten
           const i = gradNames.indexOf(n);
           if (i < 0) return tf.zerosLike(all[n]);
           const g = saved[i];
-          if (reduced) return tf.mul(g, dy);
+          // A reduced loss has one upstream number, except rank_sort's [ranking, sorting]: its update is one
+          // vector for the pair and rides on the first entry, as in the authors' RankSort.backward
+          // (g1 * out_grad1): with tf.sum(loss) or loss[0] + loss[1] it is applied once.
+          if (reduced) return tf.mul(g, dy.size > 1 ? tf.reshape(tf.slice(tf.reshape(dy, [-1]), [0], [1]), []) : tf.reshape(dy, []));
           // 'none': output element i depends only on row i of the prediction, so the upstream
           // gradient scales that row (dy is the output's shape; broadcast over the row's own dims).
           const up = flat ? tf.reshape(dy, g.shape) : tf.reshape(dy, [...dy.shape, ...g.shape.slice(dy.shape.length).map(() => 1)]);
@@ -361,5 +372,21 @@ export const crossEntropy = (logits: tf.Tensor, labels: tf.Tensor, opts: Opts = 
 export const klDiv = (student: tf.Tensor, teacher: tf.Tensor, opts: Opts = {}) => runLoss('kl_div', { student, teacher }, opts);
 /** Dice loss, logits and targets [n, p]. */
 export const dice = (logits: tf.Tensor, targets: tf.Tensor, opts: Opts = {}) => runLoss('dice', { logits, targets }, opts);
+/**
+ * AP-Loss (Chen et al. 2019; cccorn/AP-loss): `logits` of any shape, ranked together as one flat
+ * list; `targets` alike, `1` positive, `0` negative, `-1` ignored (a constant). Returns the scalar
+ * loss `1 - mean interpolated precision`; its gradient is the authors' error-driven update times
+ * `dy`, so `optimizer.minimize(() => apLoss(scores, targets))` trains with it. `opts.delta` (1.0);
+ * reduction `'mean'` only, no `weight` or `avgFactor`.
+ */
+export const apLoss = (logits: tf.Tensor, targets: tf.Tensor, opts: Opts = {}) => runLoss('ap_loss', { logits, targets }, opts);
+/**
+ * Rank & Sort loss (Oksuz et al. 2021; kemaloksuz/RankSortLoss): `logits` of any shape, ranked
+ * together; `targets` alike, a positive's IoU in (0, 1], `0` negative, below 0 ignored (a constant).
+ * Returns `[ranking, sorting]` (shape [2]). The error-driven update covers both and is scaled by
+ * `dy[0]` only, as the authors' `RankSort.backward`: train on `tf.sum(rankSort(...))`.
+ * `opts.delta` (0.5); reduction `'mean'` only, no `weight` or `avgFactor`.
+ */
+export const rankSort = (logits: tf.Tensor, targets: tf.Tensor, opts: Opts = {}) => runLoss('rank_sort', { logits, targets }, opts);
 /** The [n, m] similarity matrix of `a` [n, 4] and `b` [m, 4] (`variant`, `format`); no gradient. */
 export const pairwiseIou = (a: tf.Tensor, b: tf.Tensor, opts: Opts = {}) => runLoss('pairwise_iou', { a, b }, { ...opts, reduction: 'none' });

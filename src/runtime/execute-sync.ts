@@ -2,17 +2,19 @@ import { DetlossError } from '../errors';
 import { getOp } from '../ops/registry';
 import type { OpDescriptor } from '../ops/types';
 import type { SharedOptions } from '../ops/validate';
+import type { CallBuffers } from './call-buffers';
 import type { Detloss } from './context';
 import { runtimeOf } from './context';
 import { encode } from './encode';
 import { allocateCall, prepareCall } from './execute';
+import { submitProgramSync } from './program';
 import type { GpuTensor } from './types';
 
 /** Outputs of a synchronous resident call: pooled buffers the caller holds until `release()`. */
 export interface SyncResidentResult {
   loss: GPUBuffer;
   lossBytes: number;
-  /** The `'none'` output's shape (`[]` when reduced). */
+  /** The `'none'` output's shape (`[]` when reduced; a program op's own loss shape, `[2]` for rank_sort). */
   shape: number[];
   grad: Record<string, GPUBuffer>;
   gradBytes: Record<string, number>;
@@ -27,12 +29,16 @@ export interface SyncResidentResult {
  * of framework adapters (TF.js calls them inside `optimizer.minimize(() => ...)`). Inputs must
  * all be on the device. Validation, allocation, a kernel not compiled yet (compiled with the
  * synchronous `createComputePipeline`), encoding and the submit all happen now; argument errors
- * throw at once, as in `runResident`, and the GPU's verdict arrives in `settled`.
+ * throw at once, as in `runResident`, and the GPU's verdict arrives in `settled`. An op whose
+ * kernel is a program of passes (the ranking losses) runs through `submitProgramSync`.
  */
 export function runResidentSync(dl: Detloss, op: string | OpDescriptor, inputs: Record<string, GpuTensor | undefined>, options: SharedOptions & Record<string, unknown>): SyncResidentResult {
   const rt = runtimeOf(dl);
   const own = getOp(op);
-  if (own.gpu?.program) throw new DetlossError('invalid_param', `${own.name}: runs several passes and cannot run synchronously; use run or runResident`, 'op');
+  if (own.gpu?.program) {
+    const c = submitProgramSync(rt, own, inputs, options);
+    return result(c.out, c.shape, c.release, c.releaseOutputs, c.settled);
+  }
   const p = prepareCall(rt, op, inputs, options, false);
   const { desc, r, plan, keys } = p;
   if (Object.values(p.data).some((d) => d !== undefined)) throw new DetlossError('invalid_value', `${desc.name}: a synchronous call takes GPU tensors only`, 'inputs');
@@ -58,21 +64,26 @@ export function runResidentSync(dl: Detloss, op: string | OpDescriptor, inputs: 
     if (validation) throw new DetlossError('gpu_validation', `${desc.name}: the GPU refused this call's buffers: ${validation.message}`);
   });
   settled.catch(() => {});
+  return result(bufs.out, r.reduction === 'none' ? r.outShape : [], a.release, a.releaseOutputs, settled);
+}
+
+/** A submitted call's outputs as the caller gets them. */
+function result(out: CallBuffers['out'], shape: number[], release: () => void, releaseOutputs: () => void, settled: Promise<void>): SyncResidentResult {
   const grad: Record<string, GPUBuffer> = {};
   const gradBytes: Record<string, number> = {};
-  for (const [name, t] of Object.entries(bufs.out.grads)) {
+  for (const [name, t] of Object.entries(out.grads)) {
     grad[name] = t.buffer;
     gradBytes[name] = t.bytes;
   }
   return {
-    loss: bufs.out.loss.buffer,
-    lossBytes: bufs.out.lossBytes,
-    shape: r.reduction === 'none' ? r.outShape : [],
+    loss: out.loss.buffer,
+    lossBytes: out.lossBytes,
+    shape,
     grad,
     gradBytes,
     release: () => {
-      a.release();
-      a.releaseOutputs();
+      release();
+      releaseOutputs();
     },
     settled,
   };

@@ -1,8 +1,8 @@
 import { DetlossError } from '../errors';
 import { snake, type Dims, type GpuKernel, type OpDescriptor } from '../ops/types';
-import type { SharedOptions } from '../ops/validate';
+import type { Resolved, SharedOptions } from '../ops/validate';
 import { CallAllocation, upload } from './call-buffers';
-import { isGpuBuffer, readInputs } from './call-inputs';
+import { isGpuBuffer, readInputs, type CallInputs } from './call-inputs';
 import { checkSize, type OutputSizes } from './call-plan';
 import type { SubmittedCall } from './execute';
 import { FLAG, PARAMS_AT, SLOT } from './fused-slots';
@@ -13,7 +13,9 @@ import { USAGE, WG, type AnyInput, type LastCall, type Runtime, type Tensor } fr
 
 // Runs an op whose kernel is a program of passes (GpuKernel.program; the ranking losses) in place
 // of the fused pass and the reduction tree: the same pool, error scopes and SubmittedCall, so
-// `run` and `runResident` read its outputs as any other call's.
+// `run` and `runResident` read its outputs as any other call's. The steps (prepare, allocate,
+// encode) are synchronous; `executeProgram` awaits compiled pipelines between them, and
+// `submitProgramSync` (framework adapters) compiles them synchronously instead.
 
 type Program = NonNullable<GpuKernel['program']>;
 type Pass = Program['passes'][number];
@@ -29,14 +31,43 @@ function groups(threads: number, wg: number, max: number): [number, number] {
   return g <= max ? [g, g === 0 ? 0 : 1] : [max, Math.ceil(g / max)];
 }
 
+/** A program call, validated and sized: plain data, no GPU work yet. */
+interface PreparedProgram {
+  desc: OpDescriptor;
+  gk: GpuKernel;
+  prog: Program;
+  r: Resolved;
+  data: CallInputs['data'];
+  info: CallInputs['info'];
+  gpu: CallInputs['gpu'];
+  /** The passes this call runs (the gradient-only ones dropped with `grad: false`), and their kernel keys. */
+  passes: readonly Pass[];
+  keys: string[];
+  dims: Dims;
+  outs: OutputSizes;
+  scratch: { words: number; threads: number };
+  indirectBytes: number;
+}
+
+/** A program call's buffers. */
+interface ProgramBuffers {
+  uniforms: GPUBuffer;
+  work: GPUBuffer;
+  indirect?: GPUBuffer;
+  tensors: Record<string, Tensor | undefined>;
+  out: SubmittedCall['out'];
+  staging: SubmittedCall['staging'];
+}
+
 /**
- * Validates, uploads and submits a call of a program op; argument errors throw before any GPU
- * work. Program ops reduce themselves: reduction 'mean' only (their descriptor's `reductions`),
- * and no `weight` or `avgFactor`.
+ * Validates and sizes a call of a program op; argument errors throw here, before any GPU work.
+ * Program ops reduce themselves: reduction 'mean' only (their descriptor's `reductions`), and no
+ * `weight` or `avgFactor`. `onKeys` runs as soon as the kernel keys are known (the async path
+ * starts compiling there).
  */
-export async function executeProgram(rt: Runtime, desc: OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>, readback: boolean): Promise<SubmittedCall> {
+function prepareProgram(rt: Runtime, desc: OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>, onKeys?: (keys: string[]) => void): PreparedProgram {
   rt.liveness.check();
-  const { device, kernels, limits } = rt;
+  const { kernels, limits } = rt;
   const gk = desc.gpu!;
   const prog = gk.program!;
   const { data, info, gpu, r } = readInputs(desc, inputs, options);
@@ -45,8 +76,7 @@ export async function executeProgram(rt: Runtime, desc: OpDescriptor, inputs: Re
 
   const passes = prog.passes.filter((p) => r.wantGrad || !p.gradOnly);
   const keys = passes.map((p) => kernels.kernelKey(desc, r, p.entry));
-  const pending = keys.map((k) => kernels.pipeline(k));
-  for (const k of pending) k.catch(() => {});
+  onKeys?.(keys);
 
   // Sizes, every one checked before any allocation.
   const dims: Dims = r.dims;
@@ -73,24 +103,29 @@ export async function executeProgram(rt: Runtime, desc: OpDescriptor, inputs: Re
   for (const [name, bytes] of Object.entries(outs.grads)) fits(`grad.${name}`, bytes);
   for (const [name, i] of Object.entries(info)) if (i) fits(name, i.length * 4);
   const indirectBytes = Math.max(0, ...passes.map((p) => (p.indirect === undefined ? 0 : p.indirect + 12)));
+  return { desc, gk, prog, r, data, info, gpu, passes, keys, dims, outs, scratch, indirectBytes };
+}
 
-  // Buffers, inside error scopes (as allocateCall).
+/**
+ * Allocates a prepared program call's buffers and uploads its host arrays, synchronously, inside
+ * out-of-memory and validation error scopes whose verdict is `allocErrors` (as allocateCall).
+ */
+function allocateProgram(rt: Runtime, p: PreparedProgram, readback: boolean): { a: CallAllocation; bufs: ProgramBuffers; allocErrors: Promise<(GPUError | null)[]> } {
+  const { device, limits } = rt;
+  const { desc, outs, data, info, gpu, scratch, indirectBytes } = p;
   const a = new CallAllocation(rt.pool, desc.name);
   const { scratch: scratchList, outputs, staging } = a;
   const outUsage = readback ? USAGE.STORAGE | USAGE.COPY_SRC : USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+  let bufs: ProgramBuffers;
   let allocErrors: Promise<(GPUError | null)[]>;
-  const tensors: Record<string, Tensor | undefined> = {};
-  let out!: SubmittedCall['out'];
-  let work!: GPUBuffer;
-  let indirect: GPUBuffer | undefined;
-  let uniforms!: GPUBuffer;
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
   try {
-    out = { loss: { buffer: a.acquire(Math.max(lossBytes, 4), outUsage, 'loss', outputs), bytes: lossBytes }, lossBytes, grads: {}, emptyGrads: outs.emptyGrads };
+    const out: SubmittedCall['out'] = { loss: { buffer: a.acquire(Math.max(outs.lossBytes, 4), outUsage, 'loss', outputs), bytes: outs.lossBytes }, lossBytes: outs.lossBytes, grads: {}, emptyGrads: outs.emptyGrads };
     for (const [name, bytes] of Object.entries(outs.grads)) out.grads[name] = { buffer: a.acquire(bytes, outUsage, `grad.${name}`, outputs), bytes };
     if (!readback) for (const name of outs.emptyGrads) out.grads[name] = { buffer: a.acquire(4, outUsage, `grad.${name}`, outputs), bytes: 0 };
     if (readback) for (const s of stagingPlan(limits, outs, 0)) staging.push({ ...s, buffer: a.acquire(s.bytes, USAGE.MAP_READ | USAGE.COPY_DST, 'staging', []) });
+    const tensors: Record<string, Tensor | undefined> = {};
     for (const [name, t] of Object.entries(gpu)) {
       tensors[name] = info[name]!.length ? { buffer: isGpuBuffer(t) ? t : t.buffer, bytes: info[name]!.length * 4 } : undefined;
     }
@@ -100,64 +135,111 @@ export async function executeProgram(rt: Runtime, desc: OpDescriptor, inputs: Re
       upload(device, buf, arr);
       tensors[name] = { buffer: buf, bytes: arr.byteLength };
     }
-    work = a.acquire(Math.max(4, scratch.words * 4), USAGE.STORAGE | USAGE.COPY_SRC, 'scratch', scratchList);
-    if (indirectBytes) indirect = a.acquire(indirectBytes, INDIRECT | USAGE.COPY_DST, 'indirect', scratchList);
-    uniforms = a.acquire(SLOT, USAGE.UNIFORM | USAGE.COPY_DST, 'uniforms', scratchList);
+    const work = a.acquire(Math.max(4, scratch.words * 4), USAGE.STORAGE | USAGE.COPY_SRC, 'scratch', scratchList);
+    const indirect = indirectBytes ? a.acquire(indirectBytes, INDIRECT | USAGE.COPY_DST, 'indirect', scratchList) : undefined;
+    const uniforms = a.acquire(SLOT, USAGE.UNIFORM | USAGE.COPY_DST, 'uniforms', scratchList);
+    bufs = { uniforms, work, indirect, tensors, out, staging };
   } catch (e) {
     a.discardAll();
     throw e;
   } finally {
     allocErrors = Promise.all([device.popErrorScope(), device.popErrorScope()]);
   }
+  return { a, bufs, allocErrors };
+}
 
-  const encodeAll = (ks: Kernel[]): Promise<LastCall> => {
-    const info0 = ks[0].info;
-    const bytes = new ArrayBuffer(SLOT);
-    const view = new DataView(bytes);
-    const flags = FLAG.grad * +r.wantGrad + FLAG.gradOutput * +r.hasGradOutput;
-    packUniform(info0.uniforms.run, { n: dims.n ?? 0, threads: scratch.threads, flags, scale: 1 }, view, 0, desc.name);
-    if (info0.uniforms.params) packUniform(info0.uniforms.params, { ...dims, ...(gk.uniforms?.(r.params, dims) ?? {}) }, view, PARAMS_AT, desc.name);
-    return encodeProgram(rt, desc, passes, ks, { bytes, uniforms, work, indirect, indirectBytes, tensors, out, staging, dims });
-  };
+/** Packs the call's uniforms and encodes and submits its passes; the promise is the GPU's verdict on that work. */
+function submitProgram(rt: Runtime, p: PreparedProgram, bufs: ProgramBuffers, ks: Kernel[]): Promise<LastCall> {
+  const { desc, gk, r, dims, scratch } = p;
+  const info0 = ks[0].info;
+  const bytes = new ArrayBuffer(SLOT);
+  const view = new DataView(bytes);
+  const flags = FLAG.grad * +r.wantGrad + FLAG.gradOutput * +r.hasGradOutput;
+  packUniform(info0.uniforms.run, { n: dims.n ?? 0, threads: scratch.threads, flags, scale: 1 }, view, 0, desc.name);
+  if (info0.uniforms.params) packUniform(info0.uniforms.params, { ...dims, ...(gk.uniforms?.(r.params, dims) ?? {}) }, view, PARAMS_AT, desc.name);
+  return encodeProgram(rt, p, ks, bufs, bytes);
+}
 
+/** The buffers' verdict as an error (or none). */
+function allocationError(desc: OpDescriptor, [validation, oom]: (GPUError | null)[], bytes: () => number): DetlossError | undefined {
+  if (oom) return new DetlossError('gpu_out_of_memory', `${desc.name}: out of GPU memory allocating ${bytes()} bytes for this call: ${oom.message}`);
+  if (validation) return new DetlossError('gpu_validation', `${desc.name}: the GPU refused this call's buffers: ${validation.message}`);
+  return undefined;
+}
+
+/**
+ * Validates, uploads and submits a call of a program op; argument errors throw before any GPU
+ * work. Warm pipelines are encoded and submitted synchronously; cold ones once they compile.
+ */
+export async function executeProgram(rt: Runtime, desc: OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>, readback: boolean): Promise<SubmittedCall> {
+  const { kernels } = rt;
+  let pending: Promise<Kernel>[] = [];
+  const p = prepareProgram(rt, desc, inputs, options, (keys) => {
+    pending = keys.map((k) => kernels.pipeline(k));
+    for (const k of pending) k.catch(() => {});
+  });
+  const { a, bufs, allocErrors } = allocateProgram(rt, p, readback);
   try {
-    const ready = keys.map((k) => kernels.compiledKernel(k));
+    const ready = p.keys.map((k) => kernels.compiledKernel(k));
     let submitted: Promise<LastCall> | undefined;
     if (ready.every((k) => k)) {
-      submitted = encodeAll(ready as Kernel[]);
+      submitted = submitProgram(rt, p, bufs, ready as Kernel[]);
       submitted.catch(() => {});
     }
-    const [validation, oom] = await allocErrors;
-    if (oom || validation) {
-      const total = [...outputs, ...scratchList].reduce((sum, b) => sum + b.size, 0);
-      if (oom) throw new DetlossError('gpu_out_of_memory', `${desc.name}: out of GPU memory allocating ${total} bytes for this call: ${oom.message}`);
-      throw new DetlossError('gpu_validation', `${desc.name}: the GPU refused this call's buffers: ${validation!.message}`);
-    }
+    const bad = allocationError(desc, await allocErrors, () => [...a.outputs, ...a.scratch].reduce((sum, b) => sum + b.size, 0));
+    if (bad) throw bad;
     if (!submitted) {
       const ks = await Promise.all(pending);
       rt.liveness.check();
-      submitted = encodeAll(ks);
+      submitted = submitProgram(rt, p, bufs, ks);
     }
     const last = await submitted;
     rt.liveness.check();
-    const shape = [...prog.lossShape];
-    return { desc, r, out, staging, release: a.release, releaseOutputs: a.releaseOutputs, last, shape };
+    return { desc, r: p.r, out: bufs.out, staging: bufs.staging, release: a.release, releaseOutputs: a.releaseOutputs, last, shape: [...p.prog.lossShape] };
   } catch (e) {
     a.discardAll();
     throw e;
   }
 }
 
-interface ProgramBuffers {
-  bytes: ArrayBuffer;
-  uniforms: GPUBuffer;
-  work: GPUBuffer;
-  indirect?: GPUBuffer;
-  indirectBytes: number;
-  tensors: Record<string, Tensor | undefined>;
+/** A program call submitted synchronously (src/runtime/execute-sync.ts). */
+export interface SyncProgramCall {
   out: SubmittedCall['out'];
-  staging: SubmittedCall['staging'];
-  dims: Dims;
+  /** The loss's shape: the program's `lossShape` (`[]` for ap_loss, `[2]` for rank_sort). */
+  shape: number[];
+  release: () => void;
+  releaseOutputs: () => void;
+  /** Resolves when the GPU accepted the kernels, buffers and work; rejects with `pipeline`, `gpu_out_of_memory` or `gpu_validation`. */
+  settled: Promise<void>;
+}
+
+/**
+ * `executeProgram` for callers that must have the work submitted before they return (framework
+ * adapters). Inputs must all be GPU tensors. Validation, allocation, kernels not compiled yet
+ * (`PipelineCache.pipelineSync`), encoding and the submit all happen now: argument errors throw
+ * at once, the GPU's verdict arrives in `settled`.
+ */
+export function submitProgramSync(rt: Runtime, desc: OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>): SyncProgramCall {
+  const p = prepareProgram(rt, desc, inputs, options);
+  if (Object.values(p.data).some((d) => d !== undefined)) throw new DetlossError('invalid_value', `${desc.name}: a synchronous call takes GPU tensors only`, 'inputs');
+  const checks: Promise<string | undefined>[] = [];
+  const ks = p.keys.map((k) => rt.kernels.pipelineSync(k, checks));
+  const { a, bufs, allocErrors } = allocateProgram(rt, p, false);
+  let submitted: Promise<LastCall>;
+  try {
+    submitted = submitProgram(rt, p, bufs, ks);
+  } catch (e) {
+    a.discardAll();
+    throw e;
+  }
+  const settled = Promise.all([allocErrors, Promise.all(checks), submitted]).then(([errors, compiled]) => {
+    const failed = compiled.find((m) => m !== undefined);
+    if (failed) throw new DetlossError('pipeline', failed);
+    const bad = allocationError(desc, errors, () => [...a.outputs, ...a.scratch].reduce((sum, b) => sum + b.size, 0));
+    if (bad) throw bad;
+  });
+  settled.catch(() => {});
+  return { out: bufs.out, shape: [...p.prog.lossShape], release: a.release, releaseOutputs: a.releaseOutputs, settled };
 }
 
 /** The bindings of a program pass, by the names of the fused contract (absent ones get the dummies). */
@@ -181,39 +263,40 @@ function bindings(rt: Runtime, k: Kernel, b: ProgramBuffers): GPUBindGroupEntry[
 }
 
 /** Encodes the passes (and the readback copies) in one command buffer and submits it. */
-function encodeProgram(rt: Runtime, desc: OpDescriptor, passes: readonly Pass[], ks: Kernel[], b: ProgramBuffers): Promise<LastCall> {
+function encodeProgram(rt: Runtime, p: PreparedProgram, ks: Kernel[], b: ProgramBuffers, uniformBytes: ArrayBuffer): Promise<LastCall> {
   const { device } = rt;
+  const { desc, passes, dims, indirectBytes } = p;
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
   let scopes: Promise<(GPUError | null)[]>;
   let last!: LastCall;
   try {
-    device.queue.writeBuffer(b.uniforms, 0, b.bytes);
+    device.queue.writeBuffer(b.uniforms, 0, uniformBytes);
     const enc = device.createCommandEncoder({ label: `detloss:${desc.name}` });
     let pass: GPUComputePassEncoder | undefined;
     let copied = false;
     let dispatches = 0;
     const max = Math.min(MAX_GROUPS, rt.limits.maxComputeWorkgroupsPerDimension ?? MAX_GROUPS);
-    passes.forEach((p, i) => {
+    passes.forEach((step, i) => {
       const k = ks[i];
-      if (p.indirect !== undefined && !copied) {
+      if (step.indirect !== undefined && !copied) {
         // The indirect grids were written by earlier passes: set them aside for the dispatches.
         pass?.end();
         pass = undefined;
-        enc.copyBufferToBuffer(b.work, 0, b.indirect!, 0, b.indirectBytes);
+        enc.copyBufferToBuffer(b.work, 0, b.indirect!, 0, indirectBytes);
         copied = true;
       }
       pass ??= enc.beginComputePass({ label: `detloss:${desc.name}:program` });
       pass.setPipeline(k.pipeline);
-      pass.setBindGroup(0, device.createBindGroup({ label: `detloss:${desc.name}:${p.entry}`, layout: k.layout, entries: bindings(rt, k, b) }));
-      if (p.indirect !== undefined) {
+      pass.setBindGroup(0, device.createBindGroup({ label: `detloss:${desc.name}:${step.entry}`, layout: k.layout, entries: bindings(rt, k, b) }));
+      if (step.indirect !== undefined) {
         // With no element the header was never written: nothing to dispatch.
-        if ((b.dims.n ?? 0) > 0) {
-          pass.dispatchWorkgroupsIndirect(b.indirect!, p.indirect);
+        if ((dims.n ?? 0) > 0) {
+          pass.dispatchWorkgroupsIndirect(b.indirect!, step.indirect);
           dispatches++;
         }
       } else {
-        const [x, y] = groups(p.threads!(b.dims), WG, max);
+        const [x, y] = groups(step.threads!(dims), WG, max);
         if (x > 0) {
           pass.dispatchWorkgroups(x, y);
           dispatches++;

@@ -147,11 +147,13 @@ describe('ranking losses: refusals', () => {
       expect((e as DetlossError).argument).toBe(argument);
     }
   });
-  it('the synchronous path refuses a program op clearly', async () => {
+  // The synchronous path (detloss/tfjs) runs program ops too: test/frameworks/tfjs-ranking.test.ts
+  // holds it to dl.run; here it must refuse host arrays, which it cannot upload and wait for.
+  it('the synchronous path refuses host arrays for a program op, naming them', async () => {
     const { runResidentSync } = await import('../../src/runtime/execute-sync');
-    const b = dl.device.createBuffer({ size: 32, usage: GPUBufferUsage.STORAGE });
-    expect(() => runResidentSync(dl, 'ap_loss', { logits: b, targets: b }, {})).toThrow(DetlossError);
-    b.destroy();
+    expect(() => runResidentSync(dl, 'ap_loss', { logits: Float32Array.of(1, 2) as never, targets: Float32Array.of(1, 0) as never }, {})).toThrow(
+      expect.objectContaining({ code: 'invalid_value', argument: 'inputs' }),
+    );
   });
 });
 
