@@ -10,6 +10,9 @@ export type WrapperOptions = SharedOptions & {
   gradOutput?: F32Tensor;
 };
 
+/** Options of the ranking losses: they reduce themselves ('mean' only) and take no weight or avgFactor. */
+export type RankingOptions = Omit<WrapperOptions, 'weight' | 'avgFactor' | 'reduction'> & { reduction?: 'mean' };
+
 const split = (options: WrapperOptions) => {
   const { weight, gradOutput, ...rest } = options as WrapperOptions & Record<string, unknown>;
   return { extra: { weight, gradOutput }, rest };
@@ -122,6 +125,23 @@ export class DetlossContext extends Detloss {
   /** AdaBoost's exponential loss `exp(min(-y * f, 80))`: logits [n], targets [n] of -1 and +1. @example await dl.exponentialLoss(f, y) */
   exponentialLoss(logits: F32Tensor, targets: F32Tensor, options: WrapperOptions = {}) {
     return this.call('exponential', { logits, targets }, options);
+  }
+  /**
+   * AP-Loss (ops.md, "Ranking losses"): logits [n] over the whole minibatch, targets [n] of 1
+   * (positive), 0 (negative), -1 (ignored). `loss` is one number; `grad.logits` is the authors'
+   * error-driven update (times `gradOutput`), to use where a gradient would go.
+   * @example const { loss, grad } = await dl.apLoss(scores, targets, { delta: 1 })
+   */
+  apLoss(logits: F32Tensor, targets: F32Tensor, options: RankingOptions & OpParams<'ap_loss'> = {}) {
+    return this.call('ap_loss', { logits, targets }, options);
+  }
+  /**
+   * Rank & Sort loss: logits [n], targets [n] with a positive's IoU in (0, 1], 0 negative, < 0
+   * ignored. `loss` is `[ranking, sorting]`; `grad.logits` is the error-driven update.
+   * @example const { loss: [ranking, sorting], grad } = await dl.rankSortLoss(scores, ious)
+   */
+  rankSortLoss(logits: F32Tensor, targets: F32Tensor, options: RankingOptions & OpParams<'rank_sort'> = {}) {
+    return this.call('rank_sort', { logits, targets }, options);
   }
   /**
    * F.cross_entropy: logits [n,c], labels [n] (Int32Array), optional classWeight [c].

@@ -10,7 +10,7 @@
  * const ref = cpu.run('smooth_l1', { pred, target }, { beta: 0.11 });
  */
 export { createDetloss, DetlossContext } from './api';
-export type { WrapperOptions, IouOptions, PairwiseOptions } from './api';
+export type { WrapperOptions, IouOptions, PairwiseOptions, RankingOptions } from './api';
 export { Detloss } from './runtime/context';
 export type { AdapterFacts, AnyInput, DetlossOptions, DetlossStats, GpuTensor, ResidentResult, RunResult } from './runtime/context';
 export { cpu } from './cpu';
