@@ -202,3 +202,21 @@ describe('ranking losses: conservation of the update', () => {
     }
   });
 });
+
+describe('ranking losses through the typed wrappers', () => {
+  it('dl.apLoss and dl.rankSortLoss give what dl.run gives, and refuse a weight', async () => {
+    const ctx = await nodeContext();
+    for (const [op, call] of [
+      ['ap_loss', (l: Float32Array, t: Float32Array, o = {}) => ctx.apLoss(l, t, o)],
+      ['rank_sort', (l: Float32Array, t: Float32Array, o = {}) => ctx.rankSortLoss(l, t, o)],
+    ] as const) {
+      const { logits, targets } = rankingInputs(op, 500, 0.05, 11);
+      const got = await call(logits, targets, { delta: 0.7, gradOutput: Float32Array.of(2) });
+      const want = await ctx.run(op, { logits, targets, gradOutput: Float32Array.of(2) }, { delta: 0.7 });
+      expect(got.loss).toEqual(want.loss);
+      expect(got.grad.logits).toEqual(want.grad.logits);
+      await expect(call(logits, targets, { weight: new Float32Array(500) } as never)).rejects.toMatchObject({ code: 'invalid_param', argument: 'weight' });
+    }
+    ctx.destroy();
+  });
+});
