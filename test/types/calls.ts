@@ -23,6 +23,14 @@ export async function rightCalls(name: string) {
   cpu.run('smooth_l1', { pred: new Float64Array(8), target }, { beta: 0.5 });
   cpu.run('quality_focal', { logits: pred, labels, scores: target }, { beta: 2 });
   await dl.iouLoss(pred, target, { variant: 'siou' });
+  // Issue 14's params and variants, and issue 15's ranking losses.
+  await dl.iouLoss(pred, target, { variant: 'ciou', ciouAlpha: 'mmdet', innerRatio: 0.8, focaler: [0.1, 0.9] });
+  await dl.run('iou_loss', { pred, target }, { variant: 'mpdiou', imageSize: [640, 480] });
+  const w = await dl.run('iou_loss', { pred, target }, { variant: 'wiou', wiouVersion: 3, iouMean: 0.4, wiouAlpha: 1.7, wiouDelta: 2.7 });
+  const batchMean: number | undefined = w.aux?.batchIouMean;
+  void batchMean;
+  await dl.apLoss(pred, target, { delta: 0.5, gradOutput: new Float32Array(1) });
+  await dl.run('rank_sort', { logits: pred, targets: target }, { delta: 0.5 });
 }
 
 export async function wrongCalls() {
@@ -54,6 +62,18 @@ export async function wrongCalls() {
   cpu.run('smoth_l1', { pred, target });
   // @ts-expect-error unknown param on the CPU
   cpu.run('huber', { pred, target }, { beta: 1 });
+  // @ts-expect-error a misspelled new variant
+  await dl.iouLoss(pred, target, { variant: 'wise_iou' });
+  // @ts-expect-error focaler is a pair, not a number
+  await dl.iouLoss(pred, target, { focaler: 0.9 });
+  // @ts-expect-error a misspelled new param
+  await dl.iouLoss(pred, target, { innerRation: 0.8 });
+  // @ts-expect-error ciouAlpha names a codebase
+  await dl.iouLoss(pred, target, { ciouAlpha: 'ultralytics' });
+  // @ts-expect-error the ranking losses take 'mean' only
+  await dl.run('ap_loss', { logits: pred, targets: target }, { reduction: 'none' });
+  // @ts-expect-error nor a weight, in the wrapper
+  await dl.rankSortLoss(pred, target, { weight: new Float32Array(8) });
   // @ts-expect-error runResident checks names too
   await dl.runResident('kl_div', { student: buf, teacher: buf }, { temperature: 4, classReduction: 'max' });
 }
