@@ -32,6 +32,7 @@ export const FUZZ_OPS = [
   'iou_loss', 'pairwise_iou',
   'sigmoid_focal', 'quality_focal', 'distribution_focal', 'varifocal', 'bce_with_logits', 'cross_entropy', 'kl_div', 'dice',
   'softmax_focal', 'class_balanced_focal', 'nll', 'hinge', 'hinge_embedding', 'margin_ranking', 'exponential',
+  'ap_loss', 'rank_sort',
 ] as const;
 
 const ROW_OPS = new Set(['quality_focal', 'distribution_focal', 'cross_entropy', 'kl_div', 'dice', 'softmax_focal', 'class_balanced_focal', 'nll']);
@@ -173,6 +174,26 @@ function fitRows(n: number, c: number, wg: boolean): number {
 }
 
 /**
+ * The ranking losses' own refusals (ops.md "Ranking losses"): a reduction other than 'mean', a
+ * weight, an avgFactor, a target outside the op's set, delta 0.
+ */
+function rankingInvalid(r: Rng, c: FuzzCase, badTargets: number[]): (() => void)[] {
+  const n = c.dims.n;
+  return [
+    () => (c.options.reduction = r.pick(['none', 'sum'])),
+    () => (c.inputs.weight = f32(Array.from({ length: n }, () => r.uniform(0, 2)))),
+    () => (c.options.avgFactor = r.pick([1, 3, Math.max(1, n)])),
+    () => {
+      // at least one element, so that the bad target is there to refuse
+      if (n === 0) c.inputs = { logits: f32([0.5]), targets: f32([0]) };
+      const t = c.inputs.targets as Float32Array;
+      t[r.int(0, t.length - 1)] = r.pick(badTargets);
+    },
+    () => (c.options.delta = r.pick([0, -0.5])),
+  ];
+}
+
+/**
  * A mutation that makes the case invalid: both the GPU and the CPU must refuse it with the same
  * `DetlossError` code. Applied to a few percent of cases.
  */
@@ -242,9 +263,67 @@ function invalidate(r: Rng, c: FuzzCase): void {
       const t = c.inputs.targets as Float32Array;
       if (t.length) t[r.int(0, t.length - 1)] = r.pick([0, 3]);
     }],
+    ap_loss: rankingInvalid(r, c, [0.5, 2]),
+    rank_sort: rankingInvalid(r, c, [1.5]),
   };
   r.pick([...choices, ...(perOp[c.op] ?? [])])();
   c.tags.push('invalid');
+}
+
+/**
+ * A ranking-loss case (`ap_loss`, `rank_sort`): the whole array is one ranking problem, so n is
+ * drawn around the kernel's BLOCK (256) and SORT_B (4096) and now and then up to ~20k (with few
+ * positives there: the work is |P| x n, and rank_sort's sorting error |P|^2); positives none, one,
+ * all, or a fraction; scores to +-50 with ties (a grid, repeats, and pairs exactly delta apart, on
+ * the ramp's edge); ignored targets; rank_sort IoUs in (0, 1] with repeats; delta over its range;
+ * 'mean' given or not; gradOutput one number.
+ */
+function rankingCase(r: Rng, c: FuzzCase, big: boolean): void {
+  const ap = c.op === 'ap_loss';
+  let n = r.weighted<number>([
+    [0, 1], [1, 3], [2, 3], [3, 1], [5, 1], [63, 1], [64, 1], [65, 1], [255, 1], [256, 1], [257, 1],
+    [1000, 1], [4095, 0.6], [4096, 0.6], [4097, 0.6], [8193, big ? 0.3 : 0], [20000, big ? 0.25 : 0],
+  ]);
+  if (n === 20000) n += r.int(-3, 3);
+  const frac = r.weighted<string | number>([['none', 1], ['one', 2], ['all', n <= 4097 ? 1 : 0], [0.001, 1], [0.01, 2], [0.1, 2], [0.3, n <= 4097 ? 2 : 0], [0.5, n <= 1000 ? 1 : 0]]);
+  const ignoredFrac = r.pick([0, 0, 0.02, 0.2]);
+  const delta = r.weighted<number | undefined>([[undefined, 3], [1e-3, 0.5], [0.05, 1], [0.25, 1], [0.5, 1], [1, 1], [0.3, 1], [2, 1], [10, 0.5], [100, 0.3]]);
+  if (delta !== undefined) c.options.delta = delta;
+  const d = delta ?? (ap ? 1 : 0.5);
+  const scale = r.pick([0.1, 1, 3, 10, 50]);
+  const recipe = r.pick(['random', 'grid', 'repeat', 'edge', 'mixed', 'far']);
+  c.tags.push(recipe, `pos ${frac}`);
+  const s: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const k = recipe === 'mixed' ? r.pick(['random', 'grid', 'repeat', 'edge']) : recipe;
+    let v: number;
+    if (k === 'grid') v = r.int(-8, 8) * r.pick([0.125, 1, d / 2]);
+    else if (k === 'repeat' && i > 0) v = r.chance(0.7) ? s[r.int(0, i - 1)] : scale * r.normal();
+    else if (k === 'edge' && i > 0) v = s[r.int(0, i - 1)] + r.pick([-1, 1, -2, 2, 0]) * d;
+    else if (k === 'far') v = r.pick([-1, 1]) * (50 - r.next() * r.pick([0, 1e-3, 1]));
+    else v = scale * r.normal();
+    s.push(Math.max(-50, Math.min(50, v)));
+  }
+  const t = new Float32Array(n);
+  const one = r.int(0, Math.max(0, n - 1));
+  const iouPool = [1, 0.5, 0.25, 0.75, 1e-3, r.next() || 1];
+  for (let i = 0; i < n; i++) {
+    const pos = frac === 'all' ? true : frac === 'none' ? false : frac === 'one' ? i === one : r.chance(frac as number);
+    if (pos) t[i] = ap ? 1 : r.chance(0.4) ? r.pick(iouPool) : 1 - r.next();
+    else if (r.chance(ignoredFrac) && frac !== 'all') t[i] = ap ? -1 : r.pick([-1, -0.5, -100, -1e-3]);
+    else t[i] = r.chance(0.01) ? -0 : 0;
+  }
+  // Positives a little above the negatives, now and then (the usual state of training).
+  const lift = r.pick([0, 0, 1, 3 * d]);
+  const logits = Float32Array.from(s, (v, i) => Math.max(-50, Math.min(50, v + (t[i] > 0 ? lift : 0))));
+  c.dims = { n };
+  c.inputs = { logits, targets: t };
+  if (r.chance(0.3)) c.options.reduction = 'mean';
+  if (r.chance(0.35)) {
+    c.inputs.gradOutput = f32([r.chance(0.1) ? 0 : r.pick([1, 0.5, 1e-3, 1e3]) * r.normal()]);
+    c.tags.push('gradOutput');
+  }
+  if (r.chance(0.08)) c.options.grad = false;
 }
 
 /**
@@ -460,9 +539,13 @@ export function generateCase(seed: number, index: number, opts: { big?: boolean;
       shared(r, c, n);
       break;
     }
+    case 'ap_loss': case 'rank_sort':
+      rankingCase(r, c, big);
+      break;
     default:
       throw new Error(`fuzz: no generator for ${op}`);
   }
-  if (r.chance(0.04)) invalidate(r, c);
+  // the ranking losses have more ways to be refused (ops.md): invalid more often
+  if (r.chance(op === 'ap_loss' || op === 'rank_sort' ? 0.1 : 0.04)) invalidate(r, c);
   return c;
 }

@@ -7,7 +7,7 @@ import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
 import type { DetlossContext } from '../../src/api';
 import { FUZZ_OPS, generateCase, type FuzzCase, type FuzzInput, type HostData } from './cases';
-import { LOGIT_OPS, allowed, dataOf, kOf, termScale, upstreamOf, xyxy32 } from './tolerance';
+import { LOGIT_OPS, RANKING_OPS, allowed, dataOf, kOf, rankingTerms, termScale, upstreamOf, xyxy32 } from './tolerance';
 
 const FLT_MAX = 3.4028234663852886e38;
 const REGRESSION = new Set(['l1', 'mse', 'smooth_l1', 'huber', 'balanced_l1']);
@@ -108,6 +108,7 @@ export async function checkCase(dl: DetlossContext, c: FuzzCase): Promise<{ key:
     if (g.grad[name].length !== r.grad[name].length) return { key: `${where} grad-length-differs`, message: `grad.${name}: GPU ${g.grad[name].length} vs CPU ${r.grad[name].length}` };
   }
 
+  if (RANKING_OPS.has(c.op)) return checkRanking(c, where, g, r);
   const alt = roundedReference(c);
   const k = kOf(c);
   const reduction = (c.options.reduction as string) ?? (c.op === 'pairwise_iou' ? 'none' : 'mean');
@@ -162,6 +163,39 @@ export async function checkCase(dl: DetlossContext, c: FuzzCase): Promise<{ key:
     };
   }
   return null;
+}
+
+/**
+ * The ranking losses (tolerance.ts rankingTerms): every loss element (one, or two for rank_sort)
+ * and every update element, the update scaled by |gradOutput| (one number). No shrinking: the whole
+ * array is one ranking problem.
+ */
+function checkRanking(c: FuzzCase, where: string, g: Res, r: Res): { key: string; message: string } | null {
+  const k = kOf(c);
+  const terms = rankingTerms(c);
+  const go = dataOf(c.inputs.gradOutput);
+  const up = Math.abs(go ? go[0] : 1);
+  let worst: { ratio: number; out: string; i: number; gv: number; cv: number; tol: number } | undefined;
+  const judge = (out: string, i: number, gv: number, cv: number, s: number, upv: number): string | null => {
+    if (!Number.isFinite(cv)) return `${out}[${i}]: the CPU reference is ${cv} for finite input (GPU ${gv})`;
+    if (!Number.isFinite(gv)) return `${out}[${i}]: GPU ${gv} where the CPU is finite (${cv})`;
+    const tol = allowed(k, Math.abs(cv), s, upv);
+    const err = Math.abs(gv - cv);
+    if (err > tol && (!worst || err / tol > worst.ratio)) worst = { ratio: err / tol, out, i, gv, cv, tol };
+    return null;
+  };
+  let msg: string | null = null;
+  for (let i = 0; i < r.loss.length && !msg; i++) msg = judge('loss', i, g.loss[i], r.loss[i], terms.loss[i], 1);
+  const rg = r.grad.logits;
+  const gg = g.grad.logits;
+  for (let i = 0; rg && i < rg.length && !msg; i++) msg = judge('grad.logits', i, gg[i], rg[i], up * terms.grad[i], up);
+  if (msg) return { key: `${where} ${msg.includes('CPU reference') ? 'cpu-non-finite' : 'gpu-non-finite'} ${msg.split('[')[0]}`, message: msg };
+  if (!worst) return null;
+  const w = worst;
+  return {
+    key: `${where} mismatch ${w.out}${w.out === 'loss' ? `[${w.i}]` : ''}`,
+    message: `${w.out}[${w.i}]: GPU ${w.gv}, CPU ${w.cv}, |diff| ${Math.abs(w.gv - w.cv).toExponential(3)} > allowed ${w.tol.toExponential(3)} (${w.ratio.toFixed(1)}x)`,
+  };
 }
 
 /** Element count of the 'none' output. */

@@ -47,6 +47,11 @@
  *   (regression: d = fround(pred - target); boxes: the xyxy corners rounded to float32, as the
  *   kernel converts cxcywh and xywh; gradients chained back to the format by hand).
  *
+ * - The ranking losses (`ap_loss`, `rank_sort`, `rankingTerms` below) return a loss already
+ *   reduced (one number, or two) and an error-driven update times one gradOutput: each loss
+ *   element and each update element is held to the rule with K = 64, S from their own float32
+ *   model (the kernel's prefix-sum form of the ramp cancels terms of size |score|/delta).
+ *
  * Outside the rule, always defects: a non-finite GPU value where the CPU's is finite (for finite
  * inputs), a non-finite CPU value for finite inputs (the reference must be right), a different
  * length or shape, and a refusal on one side only or with a different `DetlossError` code.
@@ -59,7 +64,7 @@ import type { FuzzCase, FuzzInput, HostData } from './cases';
 export const U = 2 ** -24;
 const TINY = 2 ** -126;
 
-const RATIONAL = new Set(['l1', 'mse', 'smooth_l1', 'huber', 'hinge', 'hinge_embedding', 'margin_ranking', 'nll']);
+const RATIONAL = new Set(['l1', 'mse', 'smooth_l1', 'huber', 'hinge', 'hinge_embedding', 'margin_ranking', 'nll', 'ap_loss', 'rank_sort']);
 
 /** K_op for a case (see the rule above). */
 export function kOf(c: FuzzCase): number {
@@ -681,4 +686,207 @@ export const LOGIT_OPS = new Set(['sigmoid_focal', 'quality_focal', 'distributio
 /** The allowed |gpu - cpu| of one value: the rule at the top of this file (`ref`: 1 for the logit ops' float64 reference term). */
 export function allowed(k: number, cpu: number, s: number, upstream = 1, ref = 0): number {
   return k * U * (Math.abs(cpu) + s) + k * TINY * Math.max(1, upstream) + ref * 2 ** -48 * upstream;
+}
+
+/** The ranking losses: a loss already reduced (a mean over the positives) and an update, not a gradient. */
+export const RANKING_OPS = new Set(['ap_loss', 'rank_sort']);
+
+/**
+ * S of the ranking losses (ops.md "Ranking losses"; shaders/ranking.wgsl), in units of u, held
+ * with K = 64 (only + - * / min max clamp): `loss` per loss element, `grad` per update element per
+ * unit |gradOutput|. The numerical argument, bounding first-order float32 errors; every sum in the
+ * kernel is compensated (Kahan) and so costs ~2u of its absolute terms, not n u:
+ *
+ * - The ramp H(x) = clamp(x/(2 delta) + 1/2, 0, 1) is exact (0 or 1) off the ramp |x| < delta. The
+ *   kernel sums H over sorted scores q as a count plus (sum_ramp q - c (s - delta)) / (2 delta),
+ *   from compensated prefix sums: the terms that cancel there are |q| + |s| + delta per score on the
+ *   ramp, so each on-ramp pair (i, j) carries u * a_ij, a_ij = (|s_i| + |s_j| + delta)/(2 delta):
+ *   the cancellation grows with |score|/delta (a real float32 limit of that form: at |s| = 50 and
+ *   delta = 1e-3 one on-ramp pair is good to ~5e4 u). Pairs at exactly +-delta are counted (closed
+ *   ramp): float32 may put them on either side of the edge, where H is continuous.
+ *   Where the kernel evaluates H one pair at a time (rank_sort's rank+, its sorting sums, its
+ *   positives' update), a term is good to 3u (x = s_k - s_i, the product, the + 1/2).
+ * - AP: NFP(i), rank+(i) carry eN = 1 + NFP + sum_{j in N} a_ij, eP = 1 + rank+ + sum_{k in P} a_ik;
+ *   p = rank+/rank has e_p = (eP + p (eN + eP))/rank + 1; the interpolated precision ph, a running
+ *   max in the same order, carries the running max of e_p. Loss 1 - mean ph: mean e_ph + 2.
+ *   A positive's update -(1 - ph)/|P|: (e_ph + 1)/|P|.
+ *   f = (1 - ph)/(1 - p) (when ph > p, else 1) divides by 1 - p: e_f = (e_ph + e_p)/(1 - p) + 1, and
+ *   where 1 - p is within K u (e_ph + e_p) of 0 f is a tie: it may jump by up to 1 (ph = 1 and
+ *   p -> 1 gives f -> 0, p = 1 gives f = 1; ph and p equal or not within rounding), which S
+ *   allows as a jump J = 1 (a jump J adds J / (K u) to S).
+ *   w = f / rank / |P|: e_w = (e_f + f (e_rank / rank + 2)) / (rank |P|).
+ * - A negative's update sum_i H_ij w_i (both ops), from prefix sums of w and w q over the sorted
+ *   positives: sum_i H_ij e_w(i) + sum_{i on the ramp of j} w_i a_ij + 3 |update|.
+ * - Rank & Sort: rank+ (brute) eP = 1 + rank+ + 3 c_i (c_i positives on i's ramp); lr = NFP/rank:
+ *   e_lr = (eN rank+ + eP NFP)/rank^2 + 1; the sorting error ls = all/rank+ - top/topH, a
+ *   difference of two ratios in [0, 1]: each sum good to 3u per on-ramp term and 2u of itself,
+ *   e_ls = (e_all + (all/rank+) eP)/rank+ + (e_top + (top/topH) e_topH)/topH + 2. D(m) likewise.
+ *   Loss: [mean e_lr + 1, mean (e_ls + |ls|) + 1].
+ *   A positive's update adds e_lr + e_ls and, per m with y_i < y_m, e_ls(m) r + |ls(m)| e_r with
+ *   r = H_mi / D(m) in [0, 1] and e_r = (3 + r e_D(m)) / D(m), capped as a jump of 1 (a small D is
+ *   a sum of H's good to 3u absolutely: the ratio is then any number in [0, 1], and ls(m) -> 0 with
+ *   D(m), so the product stays continuous). The thresholds NFP > 1e-10 and D > 1e-10 are ties
+ *   where NFP or D is within K u e of 1e-10: the terms they gate (lr, H_ij/rank, ls) are then
+ *   allowed as jumps (they are O(NFP) or O(D), so small).
+ *   The negatives' weight lr/NFP is 1/rank computed: e_w = (e_rank/rank + 3)/(rank |P|).
+ * - Ignored elements get exactly 0, as do all with no positive (S = 0).
+ */
+export function rankingTerms(c: FuzzCase): { loss: Float64Array; grad: Float64Array } {
+  const s = f64(c.inputs.logits)!;
+  const y = f64(c.inputs.targets)!;
+  const ap = c.op === 'ap_loss';
+  const delta = (c.options.delta as number | undefined) ?? (ap ? 1 : 0.5);
+  const n = s.length;
+  const grad = new Float64Array(n);
+  const pos: number[] = [];
+  const neg: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (y[i] > 0) pos.push(i);
+    else if (y[i] === 0) neg.push(i);
+  }
+  const np = pos.length;
+  if (np === 0) return { loss: new Float64Array(ap ? 1 : 2), grad };
+  const KU = kOf(c) * U;
+  /** S of a jump J (either side holds). */
+  const jump = (J: number) => J / KU;
+  const H = (x: number) => Math.min(1, Math.max(0, x / (2 * delta) + 0.5));
+  const ramp = (x: number) => Math.abs(x) <= delta * (1 + 1e-6);
+  const amp = (a: number, b: number) => (Math.abs(a) + Math.abs(b) + delta) / (2 * delta);
+
+  const nfp = new Float64Array(np);
+  const eN = new Float64Array(np);
+  const rp = new Float64Array(np);
+  const eP = new Float64Array(np);
+  for (let a = 0; a < np; a++) {
+    const si = s[pos[a]];
+    let sum = 0;
+    let e = 1;
+    for (const j of neg) {
+      const x = s[j] - si;
+      sum += H(x);
+      if (ramp(x)) e += amp(si, s[j]);
+    }
+    nfp[a] = sum;
+    eN[a] = e + sum;
+    let r = ap ? 0.5 : 0; // the sum over P holds i's own H(0) = 1/2; AP's rank+ is 1 + the others'
+    let ep = 1;
+    for (const k of pos) {
+      const x = s[k] - si;
+      r += H(x);
+      if (ramp(x)) ep += ap ? amp(si, s[k]) : 3;
+    }
+    rp[a] = r;
+    eP[a] = ep + r;
+  }
+  const rank = Float64Array.from(rp, (v, a) => v + nfp[a]);
+  const eRank = Float64Array.from(eN, (v, a) => v + eP[a]);
+  const w = new Float64Array(np);
+  const ew = new Float64Array(np);
+  /** Per positive: negatives' jumps when its NFP is at the 1e-10 threshold (rank_sort). */
+  const nfpTie = new Uint8Array(np);
+  const loss = new Float64Array(ap ? 1 : 2);
+
+  if (ap) {
+    const p = Float64Array.from(rp, (v, a) => v / rank[a]);
+    const ep = Float64Array.from(p, (v, a) => (eP[a] + v * eRank[a]) / rank[a] + 1);
+    const order = pos.map((_, a) => a).sort((a, b) => s[pos[a]] - s[pos[b]] || pos[a] - pos[b]);
+    const ph = new Float64Array(np);
+    const eph = new Float64Array(np);
+    let m = 0;
+    let em = 0;
+    for (const a of order) {
+      m = Math.max(m, p[a]);
+      em = Math.max(em, ep[a]);
+      ph[a] = m;
+      eph[a] = em;
+    }
+    let sum = 0;
+    for (let a = 0; a < np; a++) {
+      sum += eph[a];
+      grad[pos[a]] = (eph[a] + 1) / np;
+      const f = ph[a] > p[a] ? (1 - ph[a]) / (1 - p[a]) : 1;
+      const gap = 1 - p[a];
+      const ef = gap <= KU * (eph[a] + ep[a]) ? jump(1) : Math.min(jump(1), (eph[a] + ep[a]) / gap + 1);
+      w[a] = f / rank[a] / np;
+      ew[a] = (ef + f * (eRank[a] / rank[a] + 2)) / (rank[a] * np);
+    }
+    loss[0] = sum / np + 2;
+  } else {
+    const lr = new Float64Array(np);
+    const elr = new Float64Array(np);
+    const ls = new Float64Array(np);
+    const els = new Float64Array(np);
+    const D = new Float64Array(np);
+    const eD = new Float64Array(np);
+    for (let a = 0; a < np; a++) {
+      const i = pos[a];
+      const si = s[i];
+      let all = 0, eAll = 1, top = 0, eTop = 1, topH = 0, eTopH = 1, d = 0, ed = 1;
+      for (const k of pos) {
+        const h = H(s[k] - si);
+        const on = ramp(s[k] - si) ? 3 : 0;
+        all += h * (1 - y[k]);
+        eAll += on;
+        if (y[k] >= y[i]) {
+          top += h * (1 - y[k]);
+          topH += h;
+          eTop += on;
+          eTopH += on;
+        } else {
+          d += h;
+          ed += on;
+        }
+      }
+      lr[a] = nfp[a] / rank[a];
+      elr[a] = (eN[a] * rp[a] + eP[a] * nfp[a]) / (rank[a] * rank[a]) + 1;
+      ls[a] = all / rp[a] - top / topH;
+      els[a] = (eAll + 2 * all + (all / rp[a]) * eP[a]) / rp[a] + (eTop + 2 * top + (top / topH) * (eTopH + topH)) / topH + 2;
+      D[a] = d;
+      eD[a] = ed + d;
+      nfpTie[a] = nfp[a] <= 1e-10 + KU * eN[a] ? 1 : 0;
+      w[a] = nfp[a] > 1e-10 ? 1 / rank[a] / np : 0;
+      ew[a] = (eRank[a] / rank[a] + 3) / (rank[a] * np);
+    }
+    let sr = 0;
+    let ss = 0;
+    for (let a = 0; a < np; a++) {
+      sr += elr[a];
+      ss += els[a] + Math.abs(ls[a]);
+      const i = pos[a];
+      let e = elr[a] + els[a] + 2 * (lr[a] + Math.abs(ls[a]));
+      if (nfpTie[a]) e += jump(lr[a]);
+      if (D[a] <= 1e-10 + KU * eD[a]) e += jump(Math.abs(ls[a]));
+      for (let b = 0; b < np; b++) {
+        const m = pos[b];
+        if (!(y[i] < y[m])) continue;
+        const h = H(s[i] - s[m]);
+        const small = D[b] <= 1e-10 + KU * eD[b];
+        if (small) e += els[b] + jump(Math.abs(ls[b]));
+        else {
+          const r = h / D[b];
+          e += els[b] * r + Math.abs(ls[b]) * Math.min(jump(1), (3 + r * eD[b]) / D[b]) + 2 * Math.abs(ls[b]) * r;
+        }
+      }
+      grad[i] = e / np;
+    }
+    loss[0] = sr / np + 1;
+    loss[1] = ss / np + 1;
+  }
+
+  // The negatives: sum_i H_ij w_i from the prefix sums over the sorted positives.
+  const u = new Float64Array(n);
+  for (let a = 0; a < np; a++) {
+    const si = s[pos[a]];
+    for (const j of neg) {
+      const x = s[j] - si;
+      const h = H(x);
+      if (h > 0) {
+        u[j] += h * w[a];
+        grad[j] += h * ew[a] + (nfpTie[a] ? jump(h / rank[a] / np) : 0);
+      }
+      if (ramp(x)) grad[j] += w[a] * amp(si, s[j]);
+    }
+  }
+  for (const j of neg) grad[j] += 3 * u[j];
+  return { loss, grad };
 }
