@@ -259,31 +259,6 @@ fn rank_compact(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   }
 }
 
-// Heapsort of count f32 at base, ascending (the max-heap's sift-down).
-fn sift_values(base: u32, start: u32, end: u32) {
-  var root = start;
-  loop {
-    let child = 2u * root + 1u;
-    if (child >= end) {
-      break;
-    }
-    var top = root;
-    if (getf(base + top) < getf(base + child)) {
-      top = child;
-    }
-    if (child + 1u < end && getf(base + top) < getf(base + child + 1u)) {
-      top = child + 1u;
-    }
-    if (top == root) {
-      break;
-    }
-    let t = partials[base + root];
-    partials[base + root] = partials[base + top];
-    partials[base + top] = t;
-    root = top;
-  }
-}
-
 // One lane per workgroup sorts one block of SORT_B elements: a workgroup is the unit a core takes.
 @compute @workgroup_size(WG)
 fn rank_sort_neg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -305,7 +280,7 @@ fn rank_sort_neg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   var start = c / 2u;
   while (start > 0u) {
     start--;
-    sift_values(base, start, c);
+    sift_down(base, start, c, false);
   }
   var end = c;
   while (end > 1u) {
@@ -313,7 +288,7 @@ fn rank_sort_neg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     let t = partials[base];
     partials[base] = partials[base + end];
     partials[base + end] = t;
-    sift_values(base, 0u, end);
+    sift_down(base, 0u, end, false);
   }
   let h = at_pref_h() + b * (SORT_B + 1u);
   let l = at_pref_l() + b * (SORT_B + 1u);
@@ -335,7 +310,17 @@ fn before(a: u32, b: u32) -> bool {
   return sa < sb || (sa == sb && a < b);
 }
 
-fn sift_slots(base: u32, start: u32, end: u32) {
+// The heaps' order: f32 values themselves (the negatives' scores), or, with `slots`, the
+// positives that u32 slot numbers name (`before`).
+fn heap_less(x: u32, y: u32, slots: bool) -> bool {
+  if (slots) {
+    return before(partials[x], partials[y]);
+  }
+  return getf(x) < getf(y);
+}
+
+// The sift-down of a max-heap at base (heapsort, ascending in heap_less's order).
+fn sift_down(base: u32, start: u32, end: u32, slots: bool) {
   var root = start;
   loop {
     let child = 2u * root + 1u;
@@ -343,10 +328,10 @@ fn sift_slots(base: u32, start: u32, end: u32) {
       break;
     }
     var top = root;
-    if (before(partials[base + top], partials[base + child])) {
+    if (heap_less(base + top, base + child, slots)) {
       top = child;
     }
-    if (child + 1u < end && before(partials[base + top], partials[base + child + 1u])) {
+    if (child + 1u < end && heap_less(base + top, base + child + 1u, slots)) {
       top = child + 1u;
     }
     if (top == root) {
@@ -358,6 +343,7 @@ fn sift_slots(base: u32, start: u32, end: u32) {
     root = top;
   }
 }
+
 
 @compute @workgroup_size(WG)
 fn rank_sort_pos(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -372,7 +358,7 @@ fn rank_sort_pos(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   var start = np / 2u;
   while (start > 0u) {
     start--;
-    sift_slots(base, start, np);
+    sift_down(base, start, np, true);
   }
   var end = np;
   while (end > 1u) {
@@ -380,7 +366,7 @@ fn rank_sort_pos(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     let t = partials[base];
     partials[base] = partials[base + end];
     partials[base + end] = t;
-    sift_slots(base, 0u, end);
+    sift_down(base, 0u, end, true);
   }
   var q = vec2(0.0, 0.0);
   setf(at_pos(P_QH), 0.0);
