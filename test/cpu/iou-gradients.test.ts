@@ -3,7 +3,7 @@ import { cpu } from '../../src/cpu';
 import type { OpParams } from '../../src/ops/op-types';
 import { aspectAngle } from '../../src/cpu/iou';
 import { rand } from '../helpers/counting';
-import { LOSS_VARIANTS } from '../helpers/box-grid';
+import { LOSS_VARIANTS, boxIn } from '../helpers/box-grid';
 import { centralDifference, checkCentralDifferences } from '../helpers/finite-differences';
 
 type Format = 'xyxy' | 'cxcywh' | 'xywh';
@@ -17,11 +17,7 @@ function boxes(n: number, seed: number, format: Format): { pred: Float64Array; t
   const r = rand(8 * n, seed, 0, 1);
   const pred = new Float64Array(4 * n);
   const target = new Float64Array(4 * n);
-  const put = (out: Float64Array, i: number, cx: number, cy: number, w: number, h: number) => {
-    const box =
-      format === 'cxcywh' ? [cx, cy, w, h] : format === 'xywh' ? [cx - w / 2, cy - h / 2, w, h] : [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2];
-    out.set(box, 4 * i);
-  };
+  const put = (out: Float64Array, i: number, cx: number, cy: number, w: number, h: number) => out.set(boxIn(format, cx, cy, w, h), 4 * i);
   for (let i = 0; i < n; i++) {
     const [a, b, c, d, e, f, g, h] = Array.from(r.subarray(8 * i, 8 * i + 8));
     const cx = -5 + 10 * a;

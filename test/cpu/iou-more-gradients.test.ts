@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
 import { rand } from '../helpers/counting';
+import { boxIn } from '../helpers/box-grid';
 import { checkCentralDifferences } from '../helpers/finite-differences';
 import { detachedAt, moreLoss, xyxyOf, type Detached, type MoreParams } from '../helpers/box-more';
 
@@ -20,11 +21,7 @@ function boxes(n: number, seed: number, format: Format): { pred: Float64Array; t
   const r = rand(8 * n, seed, 0, 1);
   const pred = new Float64Array(4 * n);
   const target = new Float64Array(4 * n);
-  const put = (out: Float64Array, i: number, cx: number, cy: number, w: number, h: number) => {
-    const box =
-      format === 'cxcywh' ? [cx, cy, w, h] : format === 'xywh' ? [cx - w / 2, cy - h / 2, w, h] : [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2];
-    out.set(box, 4 * i);
-  };
+  const put = (out: Float64Array, i: number, cx: number, cy: number, w: number, h: number) => out.set(boxIn(format, cx, cy, w, h), 4 * i);
   for (let i = 0; i < n; i++) {
     const [a, b, c, d, e, f, g, h] = Array.from(r.subarray(8 * i, 8 * i + 8));
     const cx = -5 + 10 * a;

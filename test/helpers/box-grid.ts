@@ -7,6 +7,13 @@
 export const EDGE_FORMATS = ['xyxy', 'cxcywh', 'xywh'] as const;
 export type EdgeFormat = (typeof EDGE_FORMATS)[number];
 
+/** The box of centre (cx, cy) and size (w, h) in `format`, as the four numbers that format stores. */
+export function boxIn(format: EdgeFormat, cx: number, cy: number, w: number, h: number): number[] {
+  if (format === 'cxcywh') return [cx, cy, w, h];
+  if (format === 'xywh') return [cx - w / 2, cy - h / 2, w, h];
+  return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2];
+}
+
 /** Every `iou_loss` variant and mode. */
 export const LOSS_VARIANTS = [
   { variant: 'iou', mode: 'linear' },

@@ -3,7 +3,7 @@ import { cpu } from '../../src/cpu';
 import type { DetlossContext } from '../../src/api';
 import { rand } from '../helpers/counting';
 import { nodeContext } from '../helpers/node-gpu';
-import { EDGE_FORMATS, allPairs, compare, rowScale, showBox, singlePairs } from '../helpers/box-grid';
+import { EDGE_FORMATS, allPairs, boxIn, compare, rowScale, showBox, singlePairs } from '../helpers/box-grid';
 import { MORE_CONFIGS, moreName } from '../helpers/box-more-configs';
 import type { MoreParams } from '../helpers/box-more';
 
@@ -100,10 +100,7 @@ function randomPairs(n: number, seed: number, format: (typeof EDGE_FORMATS)[numb
   const r = rand(8 * n, seed, 0, 1);
   const pred = new Float32Array(4 * n);
   const target = new Float32Array(4 * n);
-  const put = (out: Float32Array, i: number, cx: number, cy: number, w: number, h: number) => {
-    const box = format === 'cxcywh' ? [cx, cy, w, h] : format === 'xywh' ? [cx - w / 2, cy - h / 2, w, h] : [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2];
-    out.set(box, 4 * i);
-  };
+  const put = (out: Float32Array, i: number, cx: number, cy: number, w: number, h: number) => out.set(boxIn(format, cx, cy, w, h), 4 * i);
   for (let i = 0; i < n; i++) {
     const [a, b, c, d, e, f, g, h] = Array.from(r.subarray(8 * i, 8 * i + 8));
     const wg = 2 + 38 * c;
