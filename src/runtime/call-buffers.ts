@@ -1,8 +1,10 @@
 import type { HostArray } from '../ops/inputs';
+import type { OutputSizes } from './call-plan';
+import { isGpuBuffer, type CallInputs } from './call-inputs';
 import type { BufferPool } from './pool';
 import type { Staging } from './readback';
 import type { CallTiming } from './timestamps';
-import type { Tensor } from './types';
+import { USAGE, type Tensor } from './types';
 
 /** The buffers of one call. */
 export interface CallBuffers {
@@ -81,4 +83,42 @@ export function upload(device: GPUDevice, buf: GPUBuffer, arr: HostArray): void 
     tmp.set(new Uint8Array(arr.buffer, arr.byteOffset + at, n));
     device.queue.writeBuffer(buf, at, tmp.buffer, 0, n);
   }
+}
+
+/**
+ * A call's outputs (loss and gradients; with `readback` false an empty gradient gets a buffer too),
+ * its staging buffers, and its inputs: GPU tensors as given, host arrays uploaded into pooled
+ * buffers. Shared by the fused path (execute.ts) and the program path (program.ts); call inside the
+ * call's error scopes.
+ */
+export function acquireCallIo(
+  device: GPUDevice,
+  a: CallAllocation,
+  outs: OutputSizes,
+  stagingParts: readonly Omit<Staging, 'buffer'>[],
+  readback: boolean,
+  io: Pick<CallInputs, 'data' | 'info' | 'gpu'>,
+): { out: CallBuffers['out']; tensors: Record<string, Tensor | undefined> } {
+  const outUsage = readback ? USAGE.STORAGE | USAGE.COPY_SRC : USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+  const out: CallBuffers['out'] = {
+    loss: { buffer: a.acquire(Math.max(outs.lossBytes, 4), outUsage, 'loss', a.outputs), bytes: outs.lossBytes },
+    lossBytes: outs.lossBytes,
+    grads: {},
+    emptyGrads: outs.emptyGrads,
+  };
+  for (const [name, bytes] of Object.entries(outs.grads)) out.grads[name] = { buffer: a.acquire(bytes, outUsage, `grad.${name}`, a.outputs), bytes };
+  // The resident path hands every gradient over as a buffer, an empty one too (0 bytes of it hold data).
+  if (!readback) for (const name of outs.emptyGrads) out.grads[name] = { buffer: a.acquire(4, outUsage, `grad.${name}`, a.outputs), bytes: 0 };
+  for (const s of stagingParts) a.staging.push({ ...s, buffer: a.acquire(s.bytes, USAGE.MAP_READ | USAGE.COPY_DST, 'staging', []) });
+  const tensors: Record<string, Tensor | undefined> = {};
+  for (const [name, t] of Object.entries(io.gpu)) {
+    tensors[name] = io.info[name]!.length ? { buffer: isGpuBuffer(t) ? t : t.buffer, bytes: io.info[name]!.length * 4 } : undefined;
+  }
+  for (const [name, arr] of Object.entries(io.data)) {
+    if (!arr || arr.length === 0) continue;
+    const buf = a.acquire(arr.byteLength, USAGE.STORAGE | USAGE.COPY_DST, name, a.scratch);
+    upload(device, buf, arr);
+    tensors[name] = { buffer: buf, bytes: arr.byteLength };
+  }
+  return { out, tensors };
 }

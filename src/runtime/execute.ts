@@ -2,15 +2,15 @@ import { DetlossError } from '../errors';
 import { getOp } from '../ops/registry';
 import type { GpuKernel, OpDescriptor } from '../ops/types';
 import type { Resolved, SharedOptions } from '../ops/validate';
-import { CallAllocation, upload, type CallBuffers } from './call-buffers';
-import { readInputs, isGpuBuffer } from './call-inputs';
+import { CallAllocation, acquireCallIo, type CallBuffers } from './call-buffers';
+import { readInputs } from './call-inputs';
 import { checkSize, meanScale, outputSizes, planCall, type CallPlan, type OutputSizes } from './call-plan';
 import { encode, type CallKernels } from './encode';
 import { requireKernel } from './kernel-choice';
 import type { Kernel } from './pipelines';
 import { executeProgram } from './program';
 import { stagingPlan, type Staging } from './readback';
-import { TIMESTAMPS, USAGE, type AnyInput, type LastCall, type Runtime, type Tensor } from './types';
+import { TIMESTAMPS, USAGE, type AnyInput, type LastCall, type Runtime } from './types';
 
 /** A call whose work the GPU accepted; its outputs are still to be read or handed over. */
 export interface SubmittedCall {
@@ -97,33 +97,13 @@ export function allocateCall(rt: Runtime, p: PreparedCall, readback: boolean): {
   const { device } = rt;
   const { desc, outs, plan, data, info, gpu, timingPasses, timingBytes } = p;
   const a = new CallAllocation(rt.pool, desc.name);
-  const { scratch, outputs, staging } = a;
-  const outUsage = readback ? USAGE.STORAGE | USAGE.COPY_SRC : USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+  const { scratch } = a;
   let bufs: CallBuffers;
   let allocErrors: Promise<(GPUError | null)[]>;
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
   try {
-    const out = {
-      loss: { buffer: a.acquire(Math.max(outs.lossBytes, 4), outUsage, 'loss', outputs), bytes: outs.lossBytes },
-      lossBytes: outs.lossBytes,
-      grads: {} as Record<string, Tensor>,
-      emptyGrads: outs.emptyGrads,
-    };
-    for (const [name, bytes] of Object.entries(outs.grads)) out.grads[name] = { buffer: a.acquire(bytes, outUsage, `grad.${name}`, outputs), bytes };
-    // The resident path hands every gradient over as a buffer, an empty one too (0 bytes of it hold data).
-    if (!readback) for (const name of outs.emptyGrads) out.grads[name] = { buffer: a.acquire(4, outUsage, `grad.${name}`, outputs), bytes: 0 };
-    for (const s of p.stagingParts) staging.push({ ...s, buffer: a.acquire(s.bytes, USAGE.MAP_READ | USAGE.COPY_DST, 'staging', []) });
-    const tensors: Record<string, Tensor | undefined> = {};
-    for (const [name, t] of Object.entries(gpu)) {
-      tensors[name] = info[name]!.length ? { buffer: isGpuBuffer(t) ? t : t.buffer, bytes: info[name]!.length * 4 } : undefined;
-    }
-    for (const [name, arr] of Object.entries(data)) {
-      if (!arr || arr.length === 0) continue;
-      const buf = a.acquire(arr.byteLength, USAGE.STORAGE | USAGE.COPY_DST, name, scratch);
-      upload(device, buf, arr);
-      tensors[name] = { buffer: buf, bytes: arr.byteLength };
-    }
+    const { out, tensors } = acquireCallIo(device, a, outs, p.stagingParts, readback, { data, info, gpu });
     const partials = p.reduced ? a.acquire(Math.max(4, plan.totalPartials * 4), USAGE.STORAGE, 'partials', scratch) : undefined;
     const partials2 = plan.levels.length > 1 ? a.acquire(plan.levels[0].groups * 4, USAGE.STORAGE, 'partials2', scratch) : undefined;
     const uniforms = a.acquire(plan.uniformBytes, USAGE.UNIFORM | USAGE.COPY_DST, 'uniforms', scratch);

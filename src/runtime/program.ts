@@ -1,8 +1,8 @@
 import { DetlossError } from '../errors';
 import { snake, type Dims, type GpuKernel, type OpDescriptor } from '../ops/types';
 import type { Resolved, SharedOptions } from '../ops/validate';
-import { CallAllocation, upload } from './call-buffers';
-import { isGpuBuffer, readInputs, type CallInputs } from './call-inputs';
+import { CallAllocation, acquireCallIo } from './call-buffers';
+import { readInputs, type CallInputs } from './call-inputs';
 import { checkSize, type OutputSizes } from './call-plan';
 import type { SubmittedCall } from './execute';
 import { FLAG, PARAMS_AT, SLOT } from './fused-slots';
@@ -114,27 +114,13 @@ function allocateProgram(rt: Runtime, p: PreparedProgram, readback: boolean): { 
   const { device, limits } = rt;
   const { desc, outs, data, info, gpu, scratch, indirectBytes } = p;
   const a = new CallAllocation(rt.pool, desc.name);
-  const { scratch: scratchList, outputs, staging } = a;
-  const outUsage = readback ? USAGE.STORAGE | USAGE.COPY_SRC : USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+  const { scratch: scratchList, staging } = a;
   let bufs: ProgramBuffers;
   let allocErrors: Promise<(GPUError | null)[]>;
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
   try {
-    const out: SubmittedCall['out'] = { loss: { buffer: a.acquire(Math.max(outs.lossBytes, 4), outUsage, 'loss', outputs), bytes: outs.lossBytes }, lossBytes: outs.lossBytes, grads: {}, emptyGrads: outs.emptyGrads };
-    for (const [name, bytes] of Object.entries(outs.grads)) out.grads[name] = { buffer: a.acquire(bytes, outUsage, `grad.${name}`, outputs), bytes };
-    if (!readback) for (const name of outs.emptyGrads) out.grads[name] = { buffer: a.acquire(4, outUsage, `grad.${name}`, outputs), bytes: 0 };
-    if (readback) for (const s of stagingPlan(limits, outs, 0)) staging.push({ ...s, buffer: a.acquire(s.bytes, USAGE.MAP_READ | USAGE.COPY_DST, 'staging', []) });
-    const tensors: Record<string, Tensor | undefined> = {};
-    for (const [name, t] of Object.entries(gpu)) {
-      tensors[name] = info[name]!.length ? { buffer: isGpuBuffer(t) ? t : t.buffer, bytes: info[name]!.length * 4 } : undefined;
-    }
-    for (const [name, arr] of Object.entries(data)) {
-      if (!arr || arr.length === 0) continue;
-      const buf = a.acquire(arr.byteLength, USAGE.STORAGE | USAGE.COPY_DST, name, scratchList);
-      upload(device, buf, arr);
-      tensors[name] = { buffer: buf, bytes: arr.byteLength };
-    }
+    const { out, tensors } = acquireCallIo(device, a, outs, readback ? stagingPlan(limits, outs, 0) : [], readback, { data, info, gpu });
     const work = a.acquire(Math.max(4, scratch.words * 4), USAGE.STORAGE | USAGE.COPY_SRC, 'scratch', scratchList);
     const indirect = indirectBytes ? a.acquire(indirectBytes, INDIRECT | USAGE.COPY_DST, 'indirect', scratchList) : undefined;
     const uniforms = a.acquire(SLOT, USAGE.UNIFORM | USAGE.COPY_DST, 'uniforms', scratchList);
