@@ -126,15 +126,33 @@ fn term_grad(r: Term, g_t0: f32, wh: vec2<f32>) -> TermGrad {
   return TermGrad(0.0, g_iu * k * k * wh.yx + 0.5 * k * (g_hi - g_lo), 0.5 * (g_lo + g_hi));
 }
 
-// p, t: the boxes in xyxy; wh, whg: their sizes; d: twice their centre offset (pred - target).
-fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f32>, eps: f32) -> LossGrad {
-  // Shared terms (ops.md): intersection only where both overlaps are > 0.
+// The intersection's sides, the union plus eps, and the IoU (ops.md's shared terms): an
+// intersection only where both overlaps are > 0.
+struct Overlap {
+  iwh: vec2<f32>,
+  overlap: bool,
+  uni: f32,
+  den: f32,
+  iou: f32,
+}
+
+fn overlap_of(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, eps: f32) -> Overlap {
   let iwh = min(p.zw, t.zw) - max(p.xy, t.xy);
   let overlap = all(iwh > vec2(0.0));
   let inter = select(0.0, iwh.x * iwh.y, overlap);
   let uni = wh.x * wh.y + whg.x * whg.y - inter;
   let den = uni + eps;
-  let iou = safe_div(inter, den);
+  return Overlap(iwh, overlap, uni, den, safe_div(inter, den));
+}
+
+// p, t: the boxes in xyxy; wh, whg: their sizes; d: twice their centre offset (pred - target).
+fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f32>, eps: f32) -> LossGrad {
+  let o = overlap_of(p, t, wh, whg, eps);
+  let iwh = o.iwh;
+  let overlap = o.overlap;
+  let uni = o.uni;
+  let den = o.den;
+  let iou = o.iou;
   let cwh = max(p.zw, t.zw) - min(p.xy, t.xy);
   let term = iou_term(iou, d, wh, whg, eps);
   let ti = term.t;
@@ -342,4 +360,22 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
     out_grad_pred[i] = g * grad_to_format(r.grad);
   }
   return r.loss;
+}
+
+// Wise-IoU's batch mean of 1 - iou (GpuKernel.aux): each thread's compensated sum of 1 - iou over
+// its elements, unweighted, into partials; the runtime's tree adds them and divides by n.
+@compute @workgroup_size(WG)
+fn main_aux(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let tid = gid.x + gid.y * nwg.x * WG;
+  if (tid >= run.threads) {
+    return;
+  }
+  var acc = vec2(0.0);
+  for (var i = tid; i < run.n; i += run.threads) {
+    let pb = in_pred[i];
+    let tb = in_target[i];
+    let xy = pair_to_xyxy(pb, tb);
+    acc = kahan_add(acc, 1.0 - overlap_of(xy.a, xy.b, box_size(pb), box_size(tb), params.eps).iou);
+  }
+  partials[tid] = acc.x;
 }

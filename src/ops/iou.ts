@@ -86,9 +86,6 @@ export const iouLossOp = defineOp({
     if (variant === 'mpdiou' && p.imageSize === undefined) fail('invalid_param', "iou_loss: variant 'mpdiou' needs imageSize: [W, H], the image's width and height", 'imageSize');
   },
   cpu: iouLossCpu,
-  // Wise-IoU's caller keeps the running mean of 1 - iou (ops.md): the batch's mean comes back beside the loss.
-  aux: (p) =>
-    p.variant === 'wiou' ? { batchIouMean: { op: 'iou_loss', inputs: ['pred', 'target'], params: { variant: 'iou', format: p.format, eps: p.eps } } } : undefined,
   gpu: {
     shader: [commonWgsl, fusedWgsl, boxesWgsl, iouWgsl].join('\n'),
     shaderId: 'iou',
@@ -102,6 +99,8 @@ export const iouLossOp = defineOp({
       INNER: p.innerRatio !== 1 ? 1 : 0,
       WIOU_VERSION: p.wiouVersion as number,
     }),
+    // Wise-IoU's caller keeps the running mean of 1 - iou (ops.md): the batch's mean comes back beside the loss.
+    aux: { name: 'batchIouMean', entry: 'main_aux', when: (p) => p.variant === 'wiou' },
     uniforms: (p) => {
       const [focalerLo, focalerHi] = p.focaler as readonly number[];
       const [w, h] = (p.imageSize as readonly number[] | undefined) ?? [1, 1];

@@ -61,6 +61,13 @@ export interface GpuKernel {
    * An op with a `meanDenominator` and no such entry needs `avgFactor` there.
    */
   denominator?: string;
+  /**
+   * A number the op reports beside its loss (`RunResult.aux[name]`) when `when(params)`: the
+   * unweighted mean over the output elements of what `entry` sums per thread (as the fused loop, into
+   * `partials`), computed in the same submit after the loss and reduced by the same tree. The CPU
+   * reference gives it in `CpuForward.aux`. `iou_loss` with variant `'wiou'`: `batchIouMean`.
+   */
+  aux?: { name: string; entry: string; when(p: ResolvedParams): boolean };
   /** `override` constants: values that change the compiled code. */
   overrides?(p: ResolvedParams, dims: Dims): Record<string, number>;
   /** Members of the shader's `Params` uniform, by name (sizes are added by the runtime). */
@@ -103,13 +110,6 @@ export interface OpDescriptor {
    * summed weights of the rows not ignored). `weight` is the optional `weight` input. `avgFactor` still wins.
    */
   meanDenominator?(inputs: CpuInputs, weight: Float64Array | undefined, p: ResolvedParams, dims: Dims): number;
-  /**
-   * Numbers the op reports beside its loss for these params (`undefined`: none), by name. On the GPU
-   * each is the `'mean'` loss of a second call, without gradients, of `op` with `params` on the
-   * named inputs of this call; the CPU reference returns them in `CpuForward.aux`. `iou_loss`
-   * with variant `'wiou'` reports `batchIouMean`, the batch's mean of `1 - iou`.
-   */
-  aux?(p: ResolvedParams): Record<string, { op: string; inputs: readonly string[]; params: Record<string, unknown> }> | undefined;
   /** The GPU kernel; an op without one runs on the CPU reference only and is `unsupported` on the GPU. */
   gpu?: GpuKernel;
 }

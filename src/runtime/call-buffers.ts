@@ -9,7 +9,7 @@ import { USAGE, type Tensor } from './types';
 /** The buffers of one call. */
 export interface CallBuffers {
   tensors: Record<string, Tensor | undefined>;
-  out: { loss: Tensor; lossBytes: number; grads: Record<string, Tensor>; emptyGrads: string[] };
+  out: { loss: Tensor; lossBytes: number; grads: Record<string, Tensor>; emptyGrads: string[]; aux?: { name: string; buffer: GPUBuffer } };
   partials?: GPUBuffer;
   /** The reduction levels' intermediate sums (levels write here and into `partials` in turn). */
   partials2?: GPUBuffer;
@@ -109,6 +109,7 @@ export function acquireCallIo(
   for (const [name, bytes] of Object.entries(outs.grads)) out.grads[name] = { buffer: a.acquire(bytes, outUsage, `grad.${name}`, a.outputs), bytes };
   // The resident path hands every gradient over as a buffer, an empty one too (0 bytes of it hold data).
   if (!readback) for (const name of outs.emptyGrads) out.grads[name] = { buffer: a.acquire(4, outUsage, `grad.${name}`, a.outputs), bytes: 0 };
+  if (outs.aux) out.aux = { name: outs.aux, buffer: a.acquire(4, outUsage, 'aux', a.outputs) };
   for (const s of stagingParts) a.staging.push({ ...s, buffer: a.acquire(s.bytes, USAGE.MAP_READ | USAGE.COPY_DST, 'staging', []) });
   const tensors: Record<string, Tensor | undefined> = {};
   for (const [name, t] of Object.entries(io.gpu)) {

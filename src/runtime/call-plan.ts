@@ -30,10 +30,12 @@ export interface CallPlan {
   redAt: number;
   /** Offset of the denominator tree's first slot, when the 'mean' denominator is summed on the GPU. */
   denomAt?: number;
+  /** Offset of the aux number's tree's first slot (GpuKernel.aux), when the call reports one. */
+  auxAt?: number;
 }
 
 /** The chunks, partials and packed uniforms of one call: plain data, no GPU work. */
-export function planCall(ctx: PlanContext, desc: OpDescriptor, gk: GpuKernel, r: Resolved, scale: number, present: ReadonlySet<string>, gpuDenominator = false): CallPlan {
+export function planCall(ctx: PlanContext, desc: OpDescriptor, gk: GpuKernel, r: Resolved, scale: number, present: ReadonlySet<string>, gpuDenominator = false, aux = false): CallPlan {
   const info = shaderInfo(desc, gk);
   const rows = r.dims[desc.rows] ?? 0;
   // Bytes per row of every tensor split along the rows.
@@ -59,9 +61,10 @@ export function planCall(ctx: PlanContext, desc: OpDescriptor, gk: GpuKernel, r:
   const reduced = r.reduction !== 'none';
   const totalPartials = chunks.reduce((a, c) => a + c.threads, 0);
 
-  const levels = reduced ? reduceLevels(totalPartials, ctx.plan, ctx.limits.maxComputeWorkgroupsPerDimension) : [];
-  // Uniforms: one slot per chunk, then one per reduction level (then the denominator's levels).
-  const uniformBytes = (chunks.length + Math.max(1, levels.length) + (gpuDenominator ? levels.length : 0)) * SLOT;
+  // An aux number (GpuKernel.aux) is summed by the same tree, so a 'none' call with one has a tree too.
+  const levels = reduced || aux ? reduceLevels(totalPartials, ctx.plan, ctx.limits.maxComputeWorkgroupsPerDimension) : [];
+  // Uniforms: one slot per chunk, then one per reduction level (then the denominator's levels, then the aux number's).
+  const uniformBytes = (chunks.length + Math.max(1, levels.length) + (gpuDenominator ? levels.length : 0) + (aux ? levels.length : 0)) * SLOT;
   const uniforms = new ArrayBuffer(uniformBytes);
   const view = new DataView(uniforms);
   let flags = FLAG.grad * +r.wantGrad + FLAG.weight * +r.hasWeight + FLAG.gradOutput * +r.hasGradOutput;
@@ -83,7 +86,11 @@ export function planCall(ctx: PlanContext, desc: OpDescriptor, gk: GpuKernel, r:
   // which is copied into every `scale` above (0 until then) before the passes that read it.
   const denomAt = gpuDenominator ? redAt + levels.length * SLOT : undefined;
   if (denomAt !== undefined) levels.forEach((l, i) => packUniform(red, { count: l.count, per: l.per, scale: 1, invert: +(i === levels.length - 1) }, view, denomAt + i * SLOT, desc.name));
-  return { chunks, perRow, totalPartials, levels, uniforms, uniformBytes, redAt, denomAt };
+  // The aux number's tree: the same shape again, its last level scaled by 1 / (output elements): a mean.
+  const auxAt = aux ? redAt + (Math.max(1, levels.length) + (gpuDenominator ? levels.length : 0)) * SLOT : undefined;
+  const last = levels.length - 1;
+  if (auxAt !== undefined) levels.forEach((l, i) => packUniform(red, { count: l.count, per: l.per, scale: i === last && r.outCount ? 1 / r.outCount : 1, invert: 0 }, view, auxAt + i * SLOT, desc.name));
+  return { chunks, perRow, totalPartials, levels, uniforms, uniformBytes, redAt, denomAt, auxAt };
 }
 
 /** The scale of a 'mean' (1/denominator) computed on the host; 1 for the other reductions. */
@@ -119,6 +126,8 @@ export interface OutputSizes {
   lossBytes: number;
   grads: Record<string, number>;
   emptyGrads: string[];
+  /** The name of the aux number the call reports (GpuKernel.aux), a 4-byte output. */
+  aux?: string;
 }
 
 /** Refuses a buffer larger than the device's maxBufferSize. */
@@ -149,5 +158,6 @@ export function outputSizes(limits: ContextLimits, desc: OpDescriptor, r: Resolv
       grads[name] = count * 4;
     }
   }
-  return { lossBytes, grads, emptyGrads };
+  const aux = desc.gpu?.aux?.when(r.params) ? desc.gpu.aux.name : undefined;
+  return { lossBytes, grads, emptyGrads, ...(aux ? { aux } : {}) };
 }

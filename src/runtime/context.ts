@@ -3,7 +3,6 @@ import { OPS, getOp } from '../ops/registry';
 import { resolveOptions, type Resolved, type SharedOptions } from '../ops/validate';
 import { DummyBuffers } from './bindings';
 import { contextLimits, Liveness, type AdapterFacts } from './device';
-import { mergeAuxRecord, submitAux, type AuxCall } from './aux';
 import { executeCall } from './execute';
 import { requireKernel } from './kernel-choice';
 import { checkOptions, type DetlossOptions } from './options';
@@ -75,20 +74,7 @@ export class Detloss {
   run<N extends import('../ops/op-types').OpName>(op: N, inputs: import('../ops/op-types').DeviceInputs<N, GpuTensor>, options?: import('../ops/op-types').OpOptions<N>): Promise<RunResult>;
   run<S extends string>(op: import('../ops/op-types').DynamicOpName<S> | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options?: SharedOptions & Record<string, unknown>): Promise<RunResult>;
   async run(op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<RunResult> {
-    const x = await executeCall(this.rt, op, inputs, options, true);
-    let aux: AuxCall[];
-    try {
-      aux = await submitAux(this.rt, x, inputs, true);
-    } catch (e) {
-      await readBack(this.rt, x).catch(() => {}); // returns its buffers
-      throw e;
-    }
-    const [result, ...values] = await Promise.all([readBack(this.rt, x), ...aux.map((a) => readBack(this.rt, a.call))]);
-    if (aux.length) {
-      result.aux = Object.fromEntries(aux.map((a, i) => [a.name, values[i].loss[0]]));
-      mergeAuxRecord(x.last, aux);
-    }
-    return result;
+    return readBack(this.rt, await executeCall(this.rt, op, inputs, options, true));
   }
 
   /**
@@ -104,31 +90,7 @@ export class Detloss {
   runResident<N extends import('../ops/op-types').OpName>(op: N, inputs: import('../ops/op-types').DeviceInputs<N, GpuTensor>, options?: import('../ops/op-types').OpOptions<N>): Promise<ResidentResult>;
   runResident<S extends string>(op: import('../ops/op-types').DynamicOpName<S> | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options?: SharedOptions & Record<string, unknown>): Promise<ResidentResult>;
   async runResident(op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<ResidentResult> {
-    const x = await executeCall(this.rt, op, inputs, options, false);
-    let aux: AuxCall[];
-    try {
-      aux = await submitAux(this.rt, x, inputs, false);
-    } catch (e) {
-      (await residentResult(this.rt, x).catch(() => undefined))?.release();
-      throw e;
-    }
-    const settled = await Promise.allSettled([residentResult(this.rt, x), ...aux.map((a) => residentResult(this.rt, a.call))]);
-    const failed = settled.find((o) => o.status === 'rejected');
-    if (failed) {
-      for (const o of settled) if (o.status === 'fulfilled') o.value.release();
-      throw (failed as PromiseRejectedResult).reason;
-    }
-    const [result, ...values] = settled.map((o) => (o as PromiseFulfilledResult<ResidentResult>).value);
-    if (aux.length) {
-      result.aux = Object.fromEntries(aux.map((a, i) => [a.name, values[i].loss]));
-      mergeAuxRecord(x.last, aux);
-      const releaseMain = result.release;
-      result.release = () => {
-        releaseMain();
-        for (const v of values) v.release();
-      };
-    }
-    return result;
+    return residentResult(this.rt, await executeCall(this.rt, op, inputs, options, false));
   }
 
   /**
@@ -151,6 +113,8 @@ export class Detloss {
         const dims = typeof item === 'string' ? {} : item.dims ?? {};
         const r = { ...o, dims } as unknown as Resolved;
         await kernels.pipeline(kernels.kernelKey(desc, r));
+        // An aux number (Wise-IoU's batch mean) has its own entry point.
+        if (desc.gpu?.aux?.when(r.params)) await kernels.pipeline(kernels.kernelKey(desc, r, desc.gpu.aux.entry));
         // A program op (the ranking losses) runs every pass's entry point.
         for (const pass of desc.gpu?.program?.passes ?? []) await kernels.pipeline(kernels.kernelKey(desc, r, pass.entry));
         // The output's size picks scalar or vec4 at run time: without it, both are warmed.

@@ -33,7 +33,7 @@ export interface KernelVariant {
  * `GpuKernel` belongs here.
  */
 export function kernelVariants(gk: GpuKernel): KernelVariant[] {
-  const all = [...new Set([gk.entry, ...(gk.rows ? [gk.rows.entry] : []), ...(gk.denominator ? [gk.denominator] : []), ...(gk.program?.passes.map((p) => p.entry) ?? [])])];
+  const all = [...new Set([gk.entry, ...(gk.rows ? [gk.rows.entry] : []), ...(gk.denominator ? [gk.denominator] : []), ...(gk.program?.passes.map((p) => p.entry) ?? []), ...(gk.aux ? [gk.aux.entry] : [])])];
   const out: KernelVariant[] = [{ variant: 'main', shader: gk.shader, shaderId: gk.shaderId, entries: all }];
   const sg = gk.rows?.subgroup;
   if (sg) out.push({ variant: 'subgroup', shader: sg.shader, shaderId: sg.shaderId, entries: all });

@@ -9,7 +9,7 @@ import type { Staging } from './readback';
 import type { ShaderInfo } from './reflect';
 import { timestampWrites } from './timestamps';
 import { SLOT } from './fused-slots';
-import { TIMESTAMPS, type LastCall, type Runtime } from './types';
+import { AUX, TIMESTAMPS, type LastCall, type Runtime } from './types';
 
 /** Byte offset of a uniform member (the runtime copies GPU-computed values into some). */
 function memberOffset(layout: ShaderInfo['uniforms'][string] | undefined, name: string): number {
@@ -23,6 +23,8 @@ export interface CallKernels {
   fused: Kernel;
   reduce?: Kernel;
   denominator?: Kernel;
+  /** The aux number's entry point (GpuKernel.aux). */
+  aux?: Kernel;
 }
 
 /**
@@ -31,7 +33,7 @@ export interface CallKernels {
  * whether the GPU accepted the work.
  */
 export function encode(rt: Runtime, desc: OpDescriptor, kernels: CallKernels, r: Resolved, plan: CallPlan, bufs: CallBuffers, staging: Staging[]): Promise<LastCall> {
-  const { fused: k, reduce: reduceK, denominator: denomK } = kernels;
+  const { fused: k, reduce: reduceK, denominator: denomK, aux: auxK } = kernels;
   const { device } = rt;
   const { chunks } = plan;
   const { out, partials, uniforms, timing } = bufs;
@@ -86,16 +88,22 @@ export function encode(rt: Runtime, desc: OpDescriptor, kernels: CallKernels, r:
     }
     let pass = enc.beginComputePass({ label: `detloss:${desc.name}:fused`, timestampWrites: timestampWrites(timing, 'fused') });
     chunked(pass, k, 'chunk');
-    if (reduceK) {
+    if (reduceK && r.reduction !== 'none') {
       pass.end();
       pass = enc.beginComputePass({ label: `detloss:${desc.name}:reduce`, timestampWrites: timestampWrites(timing, 'reduce') });
       tree(pass, reduceK, plan.redAt, out.loss.buffer, 'reduce');
+    }
+    // The aux number (Wise-IoU's batch mean) in the same pass, once the loss's partials are added:
+    // its entry sums per thread into the same partials, the same tree adds them.
+    if (auxK && reduceK && plan.auxAt !== undefined && out.aux) {
+      chunked(pass, auxK, 'aux');
+      tree(pass, reduceK, plan.auxAt, out.aux.buffer, 'aux-reduce');
     }
     pass.end();
     if (timing) enc.resolveQuerySet(timing.querySet, 0, 2 * timing.passes.length, timing.resolve, 0);
     for (const s of staging) {
       for (const part of s.parts) {
-        const src = part.name === undefined ? out.loss.buffer : part.name === TIMESTAMPS ? timing!.resolve : out.grads[part.name].buffer;
+        const src = part.name === undefined ? out.loss.buffer : part.name === TIMESTAMPS ? timing!.resolve : part.name === AUX ? out.aux!.buffer : out.grads[part.name].buffer;
         enc.copyBufferToBuffer(src, 0, s.buffer, part.at, part.bytes);
       }
     }

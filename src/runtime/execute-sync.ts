@@ -48,6 +48,7 @@ export function runResidentSync(dl: Detloss, op: string | OpDescriptor, inputs: 
     fused: rt.kernels.pipelineSync(keys.fused, checks),
     reduce: keys.reduce ? rt.kernels.pipelineSync(keys.reduce, checks) : undefined,
     denominator: keys.denominator ? rt.kernels.pipelineSync(keys.denominator, checks) : undefined,
+    aux: keys.aux ? rt.kernels.pipelineSync(keys.aux, checks) : undefined,
   };
   const { a, bufs, allocErrors } = allocateCall(rt, p, false);
   let submitted: Promise<unknown>;

@@ -35,8 +35,8 @@ export interface PreparedCall {
   gk: GpuKernel;
   reduced: boolean;
   gpuDenominator: boolean;
-  /** Kernel keys of the fused pass, the reduction and the GPU 'mean' denominator. */
-  keys: { fused: string; reduce?: string; denominator?: string };
+  /** Kernel keys of the fused pass, the reduction, the GPU 'mean' denominator and the aux number. */
+  keys: { fused: string; reduce?: string; denominator?: string; aux?: string };
   plan: CallPlan;
   outs: OutputSizes;
   data: ReturnType<typeof readInputs>['data'];
@@ -70,15 +70,17 @@ export function prepareCall(
     throw new DetlossError('invalid_param', `${desc.name}: reduction 'mean' with GPU-resident inputs needs avgFactor (its denominator depends on the data)`, 'avgFactor');
   }
   const reduced = r.reduction !== 'none';
+  const aux = gk.aux?.when(r.params) ? gk.aux : undefined;
   const keys = {
     fused: kernels.kernelKey(desc, r),
-    reduce: reduced ? kernels.reduceKey : undefined,
+    reduce: reduced || aux ? kernels.reduceKey : undefined,
     denominator: gpuDenominator ? kernels.kernelKey(desc, r, gk.denominator) : undefined,
+    aux: aux ? kernels.kernelKey(desc, r, aux.entry) : undefined,
   };
   onKeys?.(keys);
   const scale = gpuDenominator ? 0 : meanScale(desc, r, data);
   const present = new Set(Object.keys(desc.inputs).filter((name) => (info[name]?.length ?? 0) > 0));
-  const plan = planCall(rt, desc, gk, r, scale, present, gpuDenominator);
+  const plan = planCall(rt, desc, gk, r, scale, present, gpuDenominator, !!aux);
   // Every size check before any allocation: a problem too large is refused with nothing done.
   const outs = outputSizes(limits, desc, r);
   for (const [name, arr] of Object.entries(data)) if (arr) checkSize(limits, desc, name, arr.byteLength);
@@ -104,7 +106,7 @@ export function allocateCall(rt: Runtime, p: PreparedCall, readback: boolean): {
   device.pushErrorScope('validation');
   try {
     const { out, tensors } = acquireCallIo(device, a, outs, p.stagingParts, readback, { data, info, gpu });
-    const partials = p.reduced ? a.acquire(Math.max(4, plan.totalPartials * 4), USAGE.STORAGE, 'partials', scratch) : undefined;
+    const partials = plan.levels.length ? a.acquire(Math.max(4, plan.totalPartials * 4), USAGE.STORAGE, 'partials', scratch) : undefined;
     const partials2 = plan.levels.length > 1 ? a.acquire(plan.levels[0].groups * 4, USAGE.STORAGE, 'partials2', scratch) : undefined;
     const uniforms = a.acquire(plan.uniformBytes, USAGE.UNIFORM | USAGE.COPY_DST, 'uniforms', scratch);
     const denominator = p.gpuDenominator ? a.acquire(4, USAGE.STORAGE | USAGE.COPY_SRC, 'denominator', scratch) : undefined;
@@ -134,9 +136,9 @@ export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs
   const { kernels } = rt;
   const own = getOp(op);
   if (own.gpu?.program) return executeProgram(rt, own, inputs, options, readback);
-  let pending: [Promise<Kernel>, Promise<Kernel> | undefined, Promise<Kernel> | undefined] | undefined;
+  let pending: (Promise<Kernel> | undefined)[] | undefined;
   const p = prepareCall(rt, op, inputs, options, readback, (keys) => {
-    pending = [kernels.pipeline(keys.fused), keys.reduce ? kernels.pipeline(keys.reduce) : undefined, keys.denominator ? kernels.pipeline(keys.denominator) : undefined];
+    pending = [keys.fused, keys.reduce, keys.denominator, keys.aux].map((k) => (k ? kernels.pipeline(k) : undefined));
     // A call that fails before awaiting them must not leave a rejected promise unhandled.
     for (const k of pending) k?.catch(() => {});
   });
@@ -150,7 +152,8 @@ export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs
       const fused = kernels.compiledKernel(keys.fused);
       const reduce = keys.reduce ? kernels.compiledKernel(keys.reduce) : undefined;
       const denominator = keys.denominator ? kernels.compiledKernel(keys.denominator) : undefined;
-      return fused && (!keys.reduce || reduce) && (!keys.denominator || denominator) ? { fused, reduce, denominator } : undefined;
+      const aux = keys.aux ? kernels.compiledKernel(keys.aux) : undefined;
+      return fused && (!keys.reduce || reduce) && (!keys.denominator || denominator) && (!keys.aux || aux) ? { fused, reduce, denominator, aux } : undefined;
     };
     const warm = ready();
     let submitted: Promise<LastCall> | undefined;
@@ -165,9 +168,9 @@ export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs
       throw new DetlossError('gpu_validation', `${desc.name}: the GPU refused this call's buffers: ${validation!.message}`);
     }
     if (!submitted) {
-      const [fused, reduce, denominator] = await Promise.all(pending!);
+      const [fused, reduce, denominator, aux] = await Promise.all(pending!);
       rt.liveness.check();
-      submitted = encode(rt, desc, { fused, reduce, denominator }, r, plan, bufs, staging);
+      submitted = encode(rt, desc, { fused: fused!, reduce, denominator, aux }, r, plan, bufs, staging);
     }
     const last = await submitted;
     rt.liveness.check();

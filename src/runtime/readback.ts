@@ -3,7 +3,7 @@ import type { OutputSizes } from './call-plan';
 import type { Liveness } from './device';
 import type { SubmittedCall } from './execute';
 import { readTimestamps } from './timestamps';
-import { TIMESTAMPS, type ContextLimits, type ResidentResult, type Runtime, type RunResult } from './types';
+import { AUX, TIMESTAMPS, type ContextLimits, type ResidentResult, type Runtime, type RunResult } from './types';
 
 /** A readback buffer and the outputs copied into it (`name` undefined: the loss). */
 export interface Staging {
@@ -22,6 +22,7 @@ export function stagingPlan(limits: ContextLimits, outs: OutputSizes, timingByte
   if (timingBytes) parts.push({ name: TIMESTAMPS, bytes: timingBytes });
   if (outs.lossBytes) parts.push({ bytes: outs.lossBytes });
   for (const [name, bytes] of Object.entries(outs.grads)) parts.push({ name, bytes });
+  if (outs.aux) parts.push({ name: AUX, bytes: 4 });
   const plan: Omit<Staging, 'buffer'>[] = [];
   for (const p of parts) {
     let s = plan[plan.length - 1];
@@ -59,6 +60,7 @@ export async function readBack(rt: Runtime, x: SubmittedCall): Promise<RunResult
     await Promise.all(staging.map((s) => mapStaging(rt.liveness, s.buffer, desc.name)));
     const loss = new Float32Array(out.lossBytes / 4);
     const grad: Record<string, Float32Array> = {};
+    let aux: Record<string, number> | undefined;
     for (const s of staging) {
       const range = s.buffer.getMappedRange(0, s.bytes);
       const all = new Float32Array(range);
@@ -66,12 +68,13 @@ export async function readBack(rt: Runtime, x: SubmittedCall): Promise<RunResult
         const values = all.subarray(part.at / 4, (part.at + part.bytes) / 4);
         if (part.name === undefined) loss.set(values);
         else if (part.name === TIMESTAMPS) readTimestamps(x.last, x.timingPasses!, new DataView(range, part.at, part.bytes));
+        else if (part.name === AUX) aux = { [out.aux!.name]: values[0] };
         else grad[part.name] = values.slice();
       }
       s.buffer.unmap();
     }
     for (const name of out.emptyGrads) grad[name] = new Float32Array(0);
-    return { loss, shape: x.shape ?? (r.reduction === 'none' ? r.outShape : []), grad };
+    return { loss, shape: x.shape ?? (r.reduction === 'none' ? r.outShape : []), grad, ...(aux ? { aux } : {}) };
   } finally {
     x.release();
     x.releaseOutputs();
@@ -112,6 +115,7 @@ export async function residentResult(rt: Runtime, x: SubmittedCall): Promise<Res
     shape: x.shape ?? (x.r.reduction === 'none' ? x.r.outShape : []),
     grad,
     gradBytes,
+    ...(x.out.aux ? { aux: { [x.out.aux.name]: x.out.aux.buffer } } : {}),
     release: () => {
       if (released) return;
       released = true;

@@ -15,6 +15,8 @@ export const STORAGE = 0x80;
 export const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE, QUERY_RESOLVE: 0x200 } as const;
 /** The staging part that carries a call's resolved timestamps. */
 export const TIMESTAMPS = '#timestamps';
+/** The staging part that carries the call's aux number (GpuKernel.aux). */
+export const AUX = '#aux';
 
 /** A tensor that already lives on the device. */
 export type GpuTensor = GPUBuffer | { buffer: GPUBuffer; shape: number[]; dtype?: 'f32' | 'i32' };

@@ -59,8 +59,19 @@ describe("iou_loss variant 'wiou' reports the batch's mean of 1 - iou", () => {
       expect(Math.abs(g.aux!.batchIouMean - want)).toBeLessThan(2e-6);
       // The loss itself is unchanged by the second call.
       for (let i = 0; i < c.loss.length; i++) expect(Math.abs(g.loss[i] - c.loss[i])).toBeLessThan(1e-5 + 1e-4 * Math.abs(c.loss[i]));
-      expect(dl.stats().lastCall?.op).toBe('iou_loss');
+      // One submit and one readback: the batch mean is a pass of the same call.
+      expect(dl.stats().lastCall).toMatchObject({ op: 'iou_loss', submits: 1, readbacks: 1 });
     }
+  });
+  it('under the hardware plan (a tree of several levels), in every reduction, it is the same mean', async () => {
+    const hw = await nodeContext({ plan: { kind: 'hardware', reduceLanes: 64 } });
+    const { pred, target } = batch(5000, 77);
+    const want = mean(oneMinusIou(pred, target));
+    for (const reduction of ['none', 'mean', 'sum'] as const) {
+      const g = await hw.run('iou_loss', { pred, target }, { variant: 'wiou', wiouVersion: 1, reduction });
+      expect(Math.abs(g.aux!.batchIouMean - want), reduction).toBeLessThan(2e-6);
+    }
+    hw.destroy();
   });
   it('other variants report nothing', async () => {
     const { pred, target } = batch(5, 3);
