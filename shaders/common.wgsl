@@ -2,6 +2,21 @@
 // WGSL may assume that NaN and infinity never occur, so every denominator is
 // guarded and choices are made with select(), never by multiplying with a mask.
 
+// NaN tests and values by bit pattern: a compiler may assume that NaN never occurs and fold a
+// comparison such as x != x to false, but it cannot fold bit operations (ops.md, Conventions: a NaN
+// input makes the loss it reaches NaN).
+fn is_nan(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+// Whether x is NaN or +-Inf.
+fn is_non_finite(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
+}
+// A quiet NaN.
+fn nan_f32() -> f32 {
+  return bitcast<f32>(0x7fc00000u);
+}
+
 // Sign with sign(0) = 0, the gradient PyTorch gives abs() at 0 (ops.md, Conventions).
 fn sgn(x: f32) -> f32 {
   return select(select(0.0, -1.0, x < 0.0), 1.0, x > 0.0);
