@@ -12,9 +12,11 @@ fn is_nan(x: f32) -> bool {
 fn is_non_finite(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
 }
-// A quiet NaN.
+// A quiet NaN. Its bits come from a private variable: `bitcast<f32>(0x7fc00000u)` is a constant
+// expression, and WGSL refuses a constant that is NaN ("value nan cannot be represented").
+var<private> NAN_BITS: u32 = 0x7fc00000u;
 fn nan_f32() -> f32 {
-  return bitcast<f32>(0x7fc00000u);
+  return bitcast<f32>(NAN_BITS);
 }
 
 // Sign with sign(0) = 0, the gradient PyTorch gives abs() at 0 (ops.md, Conventions).
