@@ -1,5 +1,7 @@
 import { runCpu, type CpuResult } from './cpu';
 import { DetlossError } from './errors';
+import { getOp } from './ops/registry';
+import { resolveOptions } from './ops/validate';
 import type { CpuInputsOf, DeviceInputs, OpOptions } from './ops/op-types';
 import type { Detloss } from './runtime/context';
 import type { GpuTensor, RunResult } from './runtime/types';
@@ -64,6 +66,9 @@ export class WiseIoU {
     this.version = checkNumber('version', options.version ?? 3, (x) => x === 1 || x === 2 || x === 3, '1, 2 or 3') as 1 | 2 | 3;
     this.alpha = checkNumber('alpha', options.alpha ?? 1.9, (x) => x > 0, 'a number > 0');
     this.delta = checkNumber('delta', options.delta ?? 3, (x) => x > 0, 'a number > 0');
+    // Refused here, where they are given, by the op's own rules: a setting the op refuses would
+    // otherwise be accepted now and make every later call fail.
+    checkCallParams(this.options());
   }
 
   /** The running mean the next call uses. */
@@ -102,8 +107,13 @@ export class WiseIoU {
     return r;
   }
 
+  /**
+   * A batch with no boxes reports 0 and is skipped. So is one whose mean is not finite: a NaN or
+   * infinite box makes the call's loss NaN (ops.md: non-finite input is never hidden), and folding
+   * it in would spoil every later call; the running mean keeps its value.
+   */
   private fold(batch: number | undefined, pred: unknown): void {
-    if (batch !== undefined && boxCount(pred) > 0) this.update(batch);
+    if (batch !== undefined && Number.isFinite(batch) && boxCount(pred) > 0) this.update(batch);
   }
 
   /** The running state, as plain numbers. */
@@ -119,8 +129,26 @@ export class WiseIoU {
     if (state.momentum !== this.momentum) {
       throw new DetlossError('invalid_param', `WiseIoU.load: the state's momentum ${String(state.momentum)} is not this helper's ${this.momentum}`, 'momentum');
     }
+    checkCallParams({ ...this.options(), iouMean: mean });
     this.mean = mean;
     this.steps = steps;
+  }
+}
+
+/** What WiseIoU calls its settings, by the iou_loss param each one sets. */
+const OWN_NAMES: Record<string, string> = { iouMean: 'iouMean', wiouVersion: 'version', wiouAlpha: 'alpha', wiouDelta: 'delta' };
+
+/** Checks the iou_loss params of a call with the op's own rules; a refusal names the WiseIoU setting. */
+function checkCallParams(options: OpOptions<'iou_loss'>): void {
+  const desc = getOp('iou_loss');
+  try {
+    const r = resolveOptions(desc, options as Record<string, unknown>);
+    desc.validate?.({}, r.params, { n: 0 }, r.given);
+  } catch (e) {
+    if (!(e instanceof DetlossError)) throw e;
+    const own = e.argument !== undefined ? OWN_NAMES[e.argument] : undefined;
+    if (own === undefined) throw e;
+    throw new DetlossError(e.code, `WiseIoU: ${own}: ${e.message.replace(/^iou_loss: /, '')}`, own);
   }
 }
 

@@ -177,4 +177,43 @@ describe('WiseIoU keeps the running mean', () => {
     // The wrapped call's own options are checked by the op.
     refused(() => h.runCpu(batch(2, 1), { power: 2 } as never), 'power');
   });
+  it('refuses, where they are given, settings that the op would refuse on every later call', async () => {
+    const refusedAt = (f: () => unknown, argument: string, pattern: RegExp) => {
+      let err: unknown;
+      try {
+        f();
+      } catch (e) {
+        err = e;
+      }
+      expect(err, `accepted: ${argument}`).toBeInstanceOf(DetlossError);
+      expect({ code: (err as DetlossError).code, argument: (err as DetlossError).argument }).toEqual({ code: 'invalid_param', argument });
+      expect((err as DetlossError).message).toMatch(pattern);
+    };
+    // v3's alpha must be > 1, and alpha^delta must stay within float32: the op says so, and now
+    // so does the constructor, naming its own option.
+    refusedAt(() => new WiseIoU({ alpha: 0.5 }), 'alpha', /^WiseIoU: alpha: .*> 1/);
+    refusedAt(() => new WiseIoU({ alpha: 1e10, delta: 20 }), 'delta', /^WiseIoU: delta: /);
+    refusedAt(() => new WiseIoU({ iouMean: 1e300 }), 'iouMean', /^WiseIoU: iouMean: /);
+    const h = new WiseIoU({ momentum: 0.1 });
+    refusedAt(() => h.load({ iouMean: 1e300, momentum: 0.1, steps: 1 }), 'iouMean', /^WiseIoU: iouMean: /);
+    expect(h.iouMean).toBe(1);
+    // Versions 1 and 2 have no such bound on alpha: accepted, and a call runs.
+    const v1 = new WiseIoU({ version: 1, alpha: 0.5 });
+    const r = await v1.run(dl, batch(3, 2));
+    expect(Number.isFinite(r.loss[0])).toBe(true);
+  });
+  it('a batch with a NaN box returns its NaN loss and leaves the running mean alone, on the GPU and the CPU', async () => {
+    const { pred, target } = batch(4, 9);
+    pred[5] = NaN;
+    for (const how of ['gpu', 'cpu'] as const) {
+      const h = new WiseIoU({ momentum: 0.5, iouMean: 0.8 });
+      const r = how === 'gpu' ? await h.run(dl, { pred, target }) : h.runCpu({ pred, target });
+      expect(Number.isNaN(r.loss[0]), how).toBe(true);
+      expect(h.iouMean, how).toBe(0.8);
+      expect(h.state().steps, how).toBe(0);
+      // A finite batch after it folds in as usual.
+      await h.run(dl, batch(4, 10));
+      expect(h.state().steps, how).toBe(1);
+    }
+  });
 });
