@@ -47,18 +47,47 @@ export function parseFixtures(text: string, origin = 'fixture'): FixtureCase[] {
       }
       const len = t.shape.reduce((a, b) => a * b, 1);
       if (len !== t.data.length) throw new Error(`${where}: input ${k} has shape [${t.shape}] but ${t.data.length} numbers`);
+      checkNumbers(where, `input ${k}`, t.data);
     }
     if (!c.expected?.loss || !Array.isArray(c.expected.loss.data)) throw new Error(`${where}: needs expected.loss.data`);
-    if (!c.tolerance?.loss) throw new Error(`${where}: needs tolerance.loss`);
+    checkNumbers(where, 'expected.loss', c.expected.loss.data);
+    if (c.expected.grad !== undefined) {
+      if (typeof c.expected.grad !== 'object' || c.expected.grad === null) throw new Error(`${where}: expected.grad must be an object`);
+      for (const [k, g] of Object.entries(c.expected.grad)) {
+        if (!g || !Array.isArray(g.data)) throw new Error(`${where}: expected.grad.${k} needs data`);
+        checkNumbers(where, `expected.grad.${k}`, g.data);
+      }
+    }
+    // A tolerance without atol or rtol would compare against NaN, and every comparison with NaN
+    // is false: the case would pass whatever the numbers. Both must be numbers >= 0.
+    if (typeof c.tolerance !== 'object' || c.tolerance === null) throw new Error(`${where}: needs a "tolerance" object`);
+    checkTolerance(where, 'tolerance.loss', c.tolerance.loss);
+    if (c.tolerance.grad !== undefined) checkTolerance(where, 'tolerance.grad', c.tolerance.grad);
   });
   return d.cases as FixtureCase[];
+}
+
+/** Every element a finite number: a string or `null` would compare as NaN, which passes nothing and fails nothing. */
+function checkNumbers(where: string, what: string, data: unknown[]): void {
+  const i = data.findIndex((v) => typeof v !== 'number' || !Number.isFinite(v));
+  if (i >= 0) throw new Error(`${where}: ${what}[${i}] is ${JSON.stringify(data[i])}, not a finite number`);
+}
+
+function checkTolerance(where: string, what: string, t: unknown): void {
+  if (typeof t !== 'object' || t === null) throw new Error(`${where}: needs ${what} with atol and rtol`);
+  for (const k of ['atol', 'rtol'] as const) {
+    const v = (t as Record<string, unknown>)[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`${where}: ${what}.${k} must be a number >= 0, got ${JSON.stringify(v)}`);
+  }
 }
 
 /** The case's inputs as `{ data, shape }` tensors, ready for `dl.run` or `cpu.run`. */
 export function caseInputs(c: FixtureCase): Record<string, { data: Float32Array | Int32Array; shape: number[] }> {
   const out: Record<string, { data: Float32Array | Int32Array; shape: number[] }> = {};
   for (const [k, t] of Object.entries(c.inputs)) {
-    out[k] = { data: t.dtype === 'i32' ? Int32Array.from(t.data) : Float32Array.from(t.data), shape: t.shape };
+    // defineProperty, not out[k] =: an input named "__proto__" stays an input (and is refused as
+    // unknown) instead of setting this object's prototype and vanishing.
+    Object.defineProperty(out, k, { value: { data: t.dtype === 'i32' ? Int32Array.from(t.data) : Float32Array.from(t.data), shape: t.shape }, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -154,6 +154,78 @@ describe('detloss parity --node', () => {
     expect(ours).toMatch(/VK_ICD_FILENAMES \(set to \/nonexistent\/icd\.json here\)/);
     if (existsSync('/usr/lib/chromium/vk_swiftshader_icd.json')) expect(ours).toContain('VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json LD_LIBRARY_PATH=/usr/lib/chromium npx detloss parity --node');
     expect(ours).not.toMatch(/\n\s+at /); // a message, not a stack trace
+  });
+});
+
+describe('parity takes nothing on trust from a fixture file', () => {
+  const doc = () => JSON.parse(readFileSync(join(root, 'test/fixtures/regression.json'), 'utf8'));
+  const goodCase = () => doc().cases.find((c: { op: string; params: { reduction?: string } }) => c.op === 'l1' && c.params.reduction === 'mean');
+  const write = (cases: unknown[], name = 'cases.json') => {
+    const dir = tmp('detloss-cli-trust-');
+    writeFileSync(join(dir, name), JSON.stringify({ format: 'detloss-fixture/1', cases }));
+    return dir;
+  };
+  const wrongBy1000 = (c: { expected: { loss: { data: number[] } } }) => ({ ...c, expected: { ...c.expected, loss: { ...c.expected.loss, data: [c.expected.loss.data[0] + 1000] } } });
+
+  // Without atol (or rtol) every comparison was with NaN, which is false: expected values 1000 off passed.
+  for (const drop of ['atol', 'rtol'] as const) {
+    it(`a tolerance without ${drop} exits 2 naming the case, even with expected values 1000 off`, () => {
+      const c = wrongBy1000(goodCase());
+      const { [drop]: _, ...rest } = c.tolerance.loss;
+      const bad = { ...c, name: `no-${drop}`, tolerance: { ...c.tolerance, loss: rest } };
+      const r = detloss(['parity', '--node', write([bad])]);
+      expect(r.code, r.stdout + r.stderr).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`case 0 \\(no-${drop}\\): tolerance\\.loss\\.${drop} must be a number >= 0`));
+      expect(r.stdout).not.toMatch(/PASS/);
+    });
+  }
+  it('a tolerance of the wrong type, a negative one and an expected value that is not a number exit 2 naming the case', () => {
+    const c = goodCase();
+    const bads = [
+      { ...c, name: 'string-atol', tolerance: { ...c.tolerance, loss: { ...c.tolerance.loss, atol: '1e-5' } } },
+      { ...c, name: 'negative-rtol', tolerance: { ...c.tolerance, grad: { atol: 1e-6, rtol: -1 } } },
+      { ...c, name: 'null-expected', expected: { ...c.expected, loss: { ...c.expected.loss, data: [null] } } },
+      { ...c, name: 'string-grad', expected: { ...c.expected, grad: { pred: { ...c.expected.grad.pred, data: c.expected.grad.pred.data.map(() => 'x') } } } },
+    ];
+    for (const bad of bads) {
+      const r = detloss(['parity', '--node', write([bad])]);
+      expect(r.code, `${bad.name}: ${r.stdout}${r.stderr}`).toBe(2);
+      expect(r.stderr, bad.name).toContain(`case 0 (${bad.name})`);
+    }
+  });
+  it('a case naming an op this package does not know fails (exit 1), so a misspelled op cannot pass', () => {
+    const c = goodCase();
+    const r = detloss(['parity', '--node', write([c, { ...c, name: 'misspelled', op: 'l1_los' }])]);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/^FAIL misspelled .*unknown op "l1_los"/m);
+    expect(r.stdout.trim().split('\n').at(-1)).toBe('1 passed, 1 failed');
+  });
+  it('an input named __proto__ is not dropped: the case fails naming it', () => {
+    const c = goodCase();
+    const text = JSON.stringify({ format: 'detloss-fixture/1', cases: [{ ...c, name: 'proto-input' }] }).replace('"inputs":{', '"inputs":{"__proto__":{"dtype":"f32","shape":[1],"data":[1]},');
+    const dir = tmp('detloss-cli-proto-');
+    writeFileSync(join(dir, 'cases.json'), text);
+    expect(Object.keys(parseFixtures(text)[0].inputs)).toContain('__proto__');
+    const r = detloss(['parity', '--node', dir]);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/^FAIL proto-input .*unknown input "__proto__"/m);
+  });
+  it('a folder with a symbolic link loop and links to one file: each fixture file runs once, no stack trace', () => {
+    const dir = write([goodCase()]);
+    mkdirSync(join(dir, 'sub'));
+    symlinkSync(dir, join(dir, 'sub', 'loop'));
+    symlinkSync(join(dir, 'cases.json'), join(dir, 'sub', 'again.json'));
+    const r = detloss(['parity', '--node', dir]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stdout.trim().split('\n').at(-1)).toBe('1 passed, 0 failed');
+  });
+  it('a link to nothing given on the command line exits 2 saying so', () => {
+    const dir = tmp('detloss-cli-dangling-');
+    symlinkSync(join(dir, 'gone.json'), join(dir, 'link.json'));
+    const r = detloss(['parity', '--node', join(dir, 'link.json')]);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/link\.json: no such file or folder \(a symbolic link to nothing\)/);
   });
 });
 
