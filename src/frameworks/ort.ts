@@ -19,14 +19,16 @@
  * const { boxes } = await session.run(feeds);
  * const { loss, grad } = await ciou(boxes, target);  // ort.Tensors on the GPU
  */
-import { createDetloss, type DetlossContext } from '../api';
+import { DetlossContext } from '../api';
 import { DetlossError } from '../errors';
 import type { OpName, OpParams } from '../ops/op-types';
 import { getOp } from '../ops/registry';
 import type { TensorSpec } from '../ops/types';
 import type { SharedOptions } from '../ops/validate';
-import type { DetlossOptions } from '../runtime/options';
-import type { GpuTensor, ResidentResult } from '../runtime/types';
+import { runtimeOf } from '../runtime/context';
+import { deviceFacts } from '../runtime/device';
+import { checkOptions, type DetlossOptions } from '../runtime/options';
+import type { GpuTensor, ResidentResult, Runtime } from '../runtime/types';
 
 /** The part of an `ort.Tensor` detloss reads. `gpuBuffer` and `data` throw where the data is not. */
 export interface OrtTensor {
@@ -78,8 +80,9 @@ export interface OrtRunResult<T> {
 }
 
 const F32 = 'float32';
-const contexts = new WeakMap<GPUDevice, Promise<OrtDetloss>>();
-let current: { device: GPUDevice; dl: Promise<OrtDetloss> } | undefined;
+const contexts = new WeakMap<GPUDevice, OrtDetloss>();
+/** The context the free functions use: the last one made by {@link detlossFor}. */
+let current: OrtDetloss | undefined;
 
 const isOrtTensor = (v: unknown): v is OrtTensor =>
   typeof v === 'object' && v !== null && 'location' in v && 'dims' in v && 'type' in v && !ArrayBuffer.isView(v);
@@ -130,7 +133,7 @@ function toInput(op: string, name: string, v: OrtInput, spec: TensorSpec | undef
  * Makes the output tensors of one resident call, each owning its buffer; the call's buffers go
  * back to the pool when the last of them is disposed.
  */
-function wrapOutputs<T>(device: GPUDevice, Tensor: OrtTensorClass<T>, r: ResidentResult, outs: { buffer: GPUBuffer; bytes: number; dims: number[] }[]): T[] {
+function wrapOutputs<T>(rt: Runtime, Tensor: OrtTensorClass<T>, r: ResidentResult, outs: { buffer: GPUBuffer; bytes: number; dims: number[] }[]): T[] {
   let live = outs.length;
   const done = () => {
     if (--live === 0) r.release();
@@ -142,7 +145,7 @@ function wrapOutputs<T>(device: GPUDevice, Tensor: OrtTensorClass<T>, r: Residen
       type: F32,
       dims,
       gpuBuffer: buffer,
-      download: () => download(device, buffer, bytes),
+      download: () => download(rt, buffer, bytes),
       dispose: () => {
         if (disposed) return;
         disposed = true;
@@ -152,18 +155,30 @@ function wrapOutputs<T>(device: GPUDevice, Tensor: OrtTensorClass<T>, r: Residen
   });
 }
 
-/** Copies `bytes` of `buffer` to the host through a staging buffer of its own. */
-async function download(device: GPUDevice, buffer: GPUBuffer, bytes: number): Promise<Float32Array> {
+/**
+ * Copies `bytes` of `buffer` to the host through a staging buffer of its own. A lost device or a
+ * destroyed context is a DetlossError (`device_lost`, `destroyed`), as every other failure is
+ * (`gpu_validation`), never the browser's DOMException.
+ */
+async function download(rt: Runtime, buffer: GPUBuffer, bytes: number): Promise<Float32Array> {
+  rt.liveness.check();
   if (bytes === 0) return new Float32Array(0);
-  const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'detloss:ort:download' });
+  const { device } = rt;
+  let staging: GPUBuffer | undefined;
   try {
+    staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'detloss:ort:download' });
     const enc = device.createCommandEncoder();
     enc.copyBufferToBuffer(buffer, 0, staging, 0, bytes);
     device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
+    await Promise.race([staging.mapAsync(GPUMapMode.READ), rt.liveness.lost]);
     return new Float32Array(staging.getMappedRange().slice(0));
+  } catch (e) {
+    if (e instanceof DetlossError) throw e;
+    if (rt.liveness.destroyed) throw rt.liveness.destroyedError();
+    if (rt.liveness.isLost) throw rt.liveness.lostError();
+    throw new DetlossError('gpu_validation', `detloss/ort: reading a tensor back failed: ${(e as Error)?.message ?? String(e)}`);
   } finally {
-    staging.destroy();
+    staging?.destroy();
   }
 }
 
@@ -221,7 +236,7 @@ export class OrtDetloss {
       { buffer: r.loss, bytes: r.lossBytes, dims: lossDims(r.shape, gradName ? dims[gradName] : undefined, rank) },
       ...gradNames.map((k) => ({ buffer: r.grad[k], bytes: r.gradBytes[k], dims: [...(dims[k] ?? [r.gradBytes[k] / 4])] })),
     ];
-    const [loss, ...grads] = wrapOutputs(this.context.device, Tensor, r, outs);
+    const [loss, ...grads] = wrapOutputs(runtimeOf(this.context), Tensor, r, outs);
     return { loss, grad: Object.fromEntries(gradNames.map((k, i) => [k, grads[i]])) };
   }
 
@@ -292,8 +307,8 @@ export class OrtDetloss {
   /** Frees detloss's buffers on this device (ORT's device is left alone) and forgets the context. */
   destroy(): void {
     this.context.destroy();
-    if (current?.device === this.context.device) current = undefined;
-    contexts.delete(this.context.device);
+    if (current === this) current = undefined;
+    if (contexts.get(this.context.device) === this) contexts.delete(this.context.device);
   }
 }
 
@@ -307,31 +322,39 @@ export class OrtDetloss {
  * @example const dl = await detlossFor(await ort.env.webgpu.device);
  */
 export function detlossFor(device: GPUDevice, options: Omit<DetlossOptions, 'device' | 'gpu'> = {}): Promise<OrtDetloss> {
+  try {
+    return Promise.resolve(contextFor(device, options));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/**
+ * The context of a device, made at once (a device the caller has needs no await): so the free
+ * functions can read their inputs when they are called, as the context's own methods do. A lost
+ * device keeps its context, whose calls then say `device_lost`.
+ */
+function contextFor(device: GPUDevice, options: Omit<DetlossOptions, 'device' | 'gpu'> = {}): OrtDetloss {
   if (typeof device !== 'object' || device === null || typeof (device as { createBuffer?: unknown }).createBuffer !== 'function') {
-    return Promise.reject(new DetlossError('invalid_param', `detlossFor: device must be a GPUDevice (await ort.env.webgpu.device after creating a WebGPU session), got ${String(device)}`, 'device'));
+    throw new DetlossError('invalid_param', `detlossFor: device must be a GPUDevice (await ort.env.webgpu.device after creating a WebGPU session), got ${String(device)}`, 'device');
   }
   let dl = contexts.get(device);
-  if (!dl) {
-    dl = createDetloss({ ...options, device }).then((c) => new OrtDetloss(c));
+  if (!dl || runtimeOf(dl.context).liveness.destroyed) {
+    checkOptions({ ...options, device });
+    dl = new OrtDetloss(new DetlossContext(device, deviceFacts(device), { ...options, device }));
     contexts.set(device, dl);
-    dl.catch(() => contexts.delete(device));
-    // ORT may destroy its device when its last session is released: forget the context then.
-    void device.lost?.then(() => {
-      contexts.delete(device);
-      if (current?.device === device) current = undefined;
-    });
   }
-  current = { device, dl };
+  current = dl;
   return dl;
 }
 
 /** The context a free function runs on: `options.device`'s, or the last made by {@link detlossFor}. */
-function contextOf(device: GPUDevice | undefined): Promise<OrtDetloss> {
-  if (device) return detlossFor(device);
+function contextOf(device: GPUDevice | undefined): OrtDetloss {
+  if (device) return contextFor(device);
   if (!current) {
-    return Promise.reject(new DetlossError('no_webgpu', 'detloss/ort: no device yet; call detlossFor(await ort.env.webgpu.device) after creating a WebGPU session, or pass { device }', 'device'));
+    throw new DetlossError('no_webgpu', 'detloss/ort: no device yet; call detlossFor(await ort.env.webgpu.device) after creating a WebGPU session, or pass { device }', 'device');
   }
-  return current.dl;
+  return current;
 }
 
 type Opts<N extends OpName> = OrtOptions<N>;
@@ -343,14 +366,14 @@ const strip = <O extends { device?: GPUDevice }>(o: O) => {
 /** Any op of the catalogue on ORT tensors; see {@link OrtDetloss.runLoss}. */
 export async function runLoss<T extends OrtTensor>(op: OpName, inputs: Record<string, OrtInput<T> | undefined>, options: OrtOptions = {}): Promise<OrtRunResult<T>> {
   const { device, rest } = strip(options);
-  return (await contextOf(device)).runLoss(op, inputs, rest);
+  return contextOf(device).runLoss(op, inputs, rest);
 }
 
 const iouVariant =
   (variant: 'iou' | 'giou' | 'diou' | 'ciou' | 'eiou' | 'siou' | 'mpdiou' | 'shape' | 'wiou') =>
   async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Omit<Opts<'iou_loss'>, 'variant'> = {}): Promise<OrtLoss<T>> => {
     const { device, rest } = strip(options);
-    return (await contextOf(device)).iouLoss(pred, target, { ...rest, variant });
+    return contextOf(device).iouLoss(pred, target, { ...rest, variant });
   };
 
 /** IoU loss (`1 - iou`, or `mode` 'square'/'log') on [..., 4] boxes. @example const { loss, grad } = await iou(pred, target) */
@@ -373,46 +396,46 @@ export const shapeIou = iouVariant('shape');
 export const wiou = iouVariant('wiou');
 
 /** L1 loss. */
-export const l1 = async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Opts<'l1'> = {}) => (await contextOf(options.device)).l1(pred, target, strip(options).rest);
+export const l1 = async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Opts<'l1'> = {}) => contextOf(options.device).l1(pred, target, strip(options).rest);
 /** Squared error. */
-export const mse = async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Opts<'mse'> = {}) => (await contextOf(options.device)).mse(pred, target, strip(options).rest);
+export const mse = async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Opts<'mse'> = {}) => contextOf(options.device).mse(pred, target, strip(options).rest);
 /** Smooth L1 (`beta`). @example const { loss, grad } = await smoothL1(deltas, target, { beta: 0.11 }) */
 export const smoothL1 = async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Opts<'smooth_l1'> = {}) =>
-  (await contextOf(options.device)).smoothL1(pred, target, strip(options).rest);
+  contextOf(options.device).smoothL1(pred, target, strip(options).rest);
 /** Huber (`delta`). */
-export const huber = async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Opts<'huber'> = {}) => (await contextOf(options.device)).huber(pred, target, strip(options).rest);
+export const huber = async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Opts<'huber'> = {}) => contextOf(options.device).huber(pred, target, strip(options).rest);
 /** Balanced L1. */
 export const balancedL1 = async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Opts<'balanced_l1'> = {}) =>
-  (await contextOf(options.device)).balancedL1(pred, target, strip(options).rest);
+  contextOf(options.device).balancedL1(pred, target, strip(options).rest);
 /** Box IoU loss with `variant` chosen in the options. */
 export const iouLoss = async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Opts<'iou_loss'> = {}) =>
-  (await contextOf(options.device)).iouLoss(pred, target, strip(options).rest);
+  contextOf(options.device).iouLoss(pred, target, strip(options).rest);
 /** Sigmoid focal loss. */
 export const sigmoidFocal = async <T extends OrtTensor>(logits: T, targets: OrtInput<T>, options: Opts<'sigmoid_focal'> = {}) =>
-  (await contextOf(options.device)).sigmoidFocal(logits, targets, strip(options).rest);
+  contextOf(options.device).sigmoidFocal(logits, targets, strip(options).rest);
 /** Quality focal loss: `labels` int32. */
 export const qualityFocal = async <T extends OrtTensor>(logits: T, labels: OrtInput<T>, scores: OrtInput<T>, options: Opts<'quality_focal'> = {}) =>
-  (await contextOf(options.device)).qualityFocal(logits, labels, scores, strip(options).rest);
+  contextOf(options.device).qualityFocal(logits, labels, scores, strip(options).rest);
 /** Distribution focal loss. */
 export const distributionFocal = async <T extends OrtTensor>(logits: T, targets: OrtInput<T>, options: Opts<'distribution_focal'> = {}) =>
-  (await contextOf(options.device)).distributionFocal(logits, targets, strip(options).rest);
+  contextOf(options.device).distributionFocal(logits, targets, strip(options).rest);
 /** Varifocal loss. */
 export const varifocal = async <T extends OrtTensor>(logits: T, targets: OrtInput<T>, options: Opts<'varifocal'> = {}) =>
-  (await contextOf(options.device)).varifocal(logits, targets, strip(options).rest);
+  contextOf(options.device).varifocal(logits, targets, strip(options).rest);
 /** Binary cross-entropy on logits. */
 export const bceWithLogits = async <T extends OrtTensor>(logits: T, targets: OrtInput<T>, options: Opts<'bce_with_logits'> & { posWeight?: OrtInput<T> } = {}) =>
-  (await contextOf(options.device)).bceWithLogits(logits, targets, strip(options).rest);
+  contextOf(options.device).bceWithLogits(logits, targets, strip(options).rest);
 /** Cross-entropy: `labels` int32. */
 export const crossEntropy = async <T extends OrtTensor>(logits: T, labels: OrtInput<T>, options: Opts<'cross_entropy'> & { classWeight?: OrtInput<T> } = {}) =>
-  (await contextOf(options.device)).crossEntropy(logits, labels, strip(options).rest);
+  contextOf(options.device).crossEntropy(logits, labels, strip(options).rest);
 /** KL divergence (gradient of the student). */
 export const klDiv = async <T extends OrtTensor>(student: T, teacher: OrtInput<T>, options: Opts<'kl_div'> = {}) =>
-  (await contextOf(options.device)).klDiv(student, teacher, strip(options).rest);
+  contextOf(options.device).klDiv(student, teacher, strip(options).rest);
 /** Dice loss. */
 export const dice = async <T extends OrtTensor>(logits: T, targets: OrtInput<T>, options: Opts<'dice'> = {}) =>
-  (await contextOf(options.device)).dice(logits, targets, strip(options).rest);
+  contextOf(options.device).dice(logits, targets, strip(options).rest);
 /** The [n, m] IoU matrix of boxes `a` [n, 4] and `b` [m, 4] (no gradient); `loss` holds it. */
 export const pairwiseIou = async <T extends OrtTensor>(a: T, b: OrtInput<T>, options: Omit<Opts<'pairwise_iou'>, 'reduction'> = {}) => {
   const { device, rest } = strip(options);
-  return (await (await contextOf(device)).runLoss('pairwise_iou', { a, b }, { ...rest, reduction: 'none', grad: false })).loss;
+  return (await contextOf(device).runLoss('pairwise_iou', { a, b }, { ...rest, reduction: 'none', grad: false })).loss;
 };

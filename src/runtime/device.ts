@@ -37,10 +37,7 @@ const owners = new WeakMap<GPUDevice, unknown[]>();
  */
 export async function openDevice(options: DetlossOptions = {}): Promise<{ device: GPUDevice; adapter: AdapterFacts }> {
   checkOptions(options);
-  if (options.device) {
-    const info = (options.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-    return { device: options.device, adapter: adapterFacts(info, false) };
-  }
+  if (options.device) return { device: options.device, adapter: deviceFacts(options.device) };
   const gpu = options.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   if (!gpu) {
     throw new DetlossError(
@@ -74,6 +71,11 @@ export async function openDevice(options: DetlossOptions = {}): Promise<{ device
   const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
   const fallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false;
   return { device, adapter: adapterFacts(info, fallback) };
+}
+
+/** The adapter facts of a device the caller already has (read at once: a framework's device). */
+export function deviceFacts(device: GPUDevice): AdapterFacts {
+  return adapterFacts((device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo, false);
 }
 
 function adapterFacts(info: GPUAdapterInfo | undefined, fallback: boolean): AdapterFacts {

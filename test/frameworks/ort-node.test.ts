@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
-import { ciou, crossEntropy, detlossFor, qualityFocal, runLoss, smoothL1, type OrtDetloss, type OrtTensor } from '../../src/frameworks/ort';
+import { ciou, crossEntropy, detlossFor, l1, qualityFocal, runLoss, smoothL1, type OrtDetloss, type OrtTensor } from '../../src/frameworks/ort';
 import { nodeContext } from '../helpers/node-gpu';
 
 /** The slice of onnxruntime-web's API this file uses (the package is a devDependency). */
@@ -129,6 +129,62 @@ describe('ownership', () => {
     expect(Object.keys(r.grad)).toEqual(['pred']);
     expect(Array.from(await (r.loss as T).getData(true))).toEqual([6]);
     expect(Array.from(await (r.grad.pred as T).getData(true))).toEqual([1, -1, 1]);
+  });
+});
+
+describe('the free functions take their inputs when they are called, as the context\'s methods do', () => {
+  it('a host target refilled right after the call does not change the loss', async () => {
+    const pred = onGpu(Float32Array.of(1, -2, 3), [3]);
+    await l1(pred, Float32Array.of(0, 0, 0), { reduction: 'sum' }).then((r) => (r.loss.dispose(), r.grad!.dispose()));
+    const target = Float32Array.of(0, 0, 0);
+    const call = l1(pred, target, { reduction: 'sum' });
+    target.fill(10);
+    const { loss, grad } = await call;
+    expect(Array.from(await (loss as T).getData(true))).toEqual([6]);
+    grad!.dispose();
+  });
+  it('an input tensor disposed right after the call: the call still works and equals cpu.run', async () => {
+    const data = boxes(3, 11);
+    const goal = boxes(3, 12);
+    await ciou(onGpu(data, [3, 4]), goal).then((r) => (r.loss.dispose(), r.grad!.dispose()));
+    const pred = onGpu(data, [3, 4]);
+    const call = ciou(pred, goal);
+    pred.dispose();
+    const { loss, grad } = await call;
+    const want = cpu.run('iou_loss', { pred: data, target: goal }, { variant: 'ciou' });
+    expectClose(await (loss as T).getData(true), want.loss);
+    expectClose(await (grad as T).getData(true), want.grad.pred);
+  });
+});
+
+describe('after the device is lost', () => {
+  it("an output's getData() and the free functions say device_lost, as DetlossErrors", async () => {
+    const other = await nodeContext();
+    const lost = other.device;
+    other.destroy();
+    const mine = await detlossFor(lost);
+    const pred = ort.Tensor.fromGpuBuffer(
+      (() => {
+        const b = lost.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+        lost.queue.writeBuffer(b, 0, Float32Array.of(1, 2, 3, 4));
+        return b;
+      })(),
+      { dataType: 'float32', dims: [4] },
+    ) as T;
+    const { loss, grad } = await mine.l1(pred, Float32Array.of(0, 0, 0, 0), { reduction: 'sum' });
+    lost.destroy();
+    await lost.lost;
+    const err = await (loss as T).getData().then(() => undefined, (e: unknown) => e);
+    expect(err instanceof DetlossError, String(err)).toBe(true);
+    expect((err as DetlossError).code).toBe('device_lost');
+    // The free functions run on the last context made (this one): device_lost, not no_webgpu.
+    const free = await l1(pred, Float32Array.of(0, 0, 0, 0)).then(() => undefined, (e: unknown) => e);
+    expect(free instanceof DetlossError, String(free)).toBe(true);
+    expect((free as DetlossError).code).toBe('device_lost');
+    grad!.dispose();
+    loss.dispose();
+    // detlossFor on a live device gives the free functions a working context again.
+    expect(await detlossFor(device)).toBe(dl);
   });
 });
 
