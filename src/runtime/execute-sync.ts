@@ -58,14 +58,25 @@ export function runResidentSync(dl: Detloss, op: string | OpDescriptor, inputs: 
     a.discardAll();
     throw e;
   }
-  const settled = Promise.all([allocErrors, Promise.all(checks), submitted]).then(([[validation, oom], compiled]) => {
+  // Every verdict is awaited before one is chosen: a pipeline that failed to compile, or a buffer
+  // the device could not make, also makes the work invalid, and the cause is what the caller needs.
+  const settled = Promise.all([allocErrors, Promise.all(checks), verdictOf(submitted)]).then(([[validation, oom], compiled, work]) => {
     const bad = compiled.find((m) => m !== undefined);
     if (bad) throw new DetlossError('pipeline', bad);
     if (oom) throw new DetlossError('gpu_out_of_memory', `${desc.name}: out of GPU memory allocating this call's buffers: ${oom.message}`);
     if (validation) throw new DetlossError('gpu_validation', `${desc.name}: the GPU refused this call's buffers: ${validation.message}`);
+    if (work) throw work;
   });
   settled.catch(() => {});
   return result(bufs.out, r.reduction === 'none' ? r.outShape : [], a.release, a.releaseOutputs, settled);
+}
+
+/** The work's own verdict as a value: its error, or undefined when the GPU accepted it. */
+export function verdictOf(submitted: Promise<unknown>): Promise<unknown> {
+  return submitted.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 }
 
 /** A submitted call's outputs as the caller gets them. */

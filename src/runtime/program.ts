@@ -218,11 +218,13 @@ export function submitProgramSync(rt: Runtime, desc: OpDescriptor, inputs: Recor
     a.discardAll();
     throw e;
   }
-  const settled = Promise.all([allocErrors, Promise.all(checks), submitted]).then(([errors, compiled]) => {
+  // Every verdict before one is chosen: the cause (a pipeline, an allocation) before the invalid work it made.
+  const settled = Promise.all([allocErrors, Promise.all(checks), submitted.then(() => undefined, (e: unknown) => e)]).then(([errors, compiled, work]) => {
     const failed = compiled.find((m) => m !== undefined);
     if (failed) throw new DetlossError('pipeline', failed);
     const bad = allocationError(desc, errors, () => [...a.outputs, ...a.scratch].reduce((sum, b) => sum + b.size, 0));
     if (bad) throw bad;
+    if (work) throw work;
   });
   settled.catch(() => {});
   return { out: bufs.out, shape: [...p.prog.lossShape], release: a.release, releaseOutputs: a.releaseOutputs, settled };
