@@ -27,6 +27,18 @@ export class DummyBuffers {
     return { buffer: buf, offset: 0, size: Math.max(256, b.minBindingSize) };
   }
 
+  /** A 4-byte buffer holding 1 (u32): copied into a call's status word 0 once its work ran. */
+  one(): GPUBuffer {
+    let buf = this.buffers.get('one');
+    if (!buf) {
+      buf = this.device.createBuffer({ size: 4, usage: USAGE.COPY_SRC, mappedAtCreation: true, label: 'detloss:one' });
+      new Uint32Array(buf.getMappedRange()).set([1]);
+      buf.unmap();
+      this.buffers.set('one', buf);
+    }
+    return buf;
+  }
+
   destroy(): void {
     for (const b of this.buffers.values()) b.destroy();
     this.buffers.clear();

@@ -3,6 +3,7 @@ import type { OutputSizes } from './call-plan';
 import { isGpuBuffer, type CallInputs } from './call-inputs';
 import type { BufferPool } from './pool';
 import type { Staging } from './readback';
+import type { CallStatus } from './checks';
 import type { CallTiming } from './timestamps';
 import { USAGE, type Tensor } from './types';
 
@@ -18,6 +19,8 @@ export interface CallBuffers {
   denominator?: GPUBuffer;
   /** Timestamp queries of the call's passes, and where they are resolved. */
   timing?: CallTiming;
+  /** The status words: the value checks of GPU-resident inputs, and the "work ran" marker. */
+  status?: CallStatus;
 }
 
 /**

@@ -9,6 +9,7 @@ import type { Staging } from './readback';
 import type { ShaderInfo } from './reflect';
 import { timestampWrites } from './timestamps';
 import { SLOT } from './fused-slots';
+import { STATUS, encodeChecks } from './checks';
 import { AUX, TIMESTAMPS, type LastCall, type Runtime } from './types';
 
 /** Byte offset of a uniform member (the runtime copies GPU-computed values into some). */
@@ -25,6 +26,8 @@ export interface CallKernels {
   denominator?: Kernel;
   /** The aux number's entry point (GpuKernel.aux). */
   aux?: Kernel;
+  /** The check pass (src/runtime/checks.ts), when the call checks GPU-resident values. */
+  check?: Kernel;
 }
 
 /**
@@ -76,6 +79,7 @@ export function encode(rt: Runtime, desc: OpDescriptor, kernels: CallKernels, r:
   try {
     device.queue.writeBuffer(uniforms, 0, plan.uniforms);
     const enc = device.createCommandEncoder({ label: `detloss:${desc.name}` });
+    if (bufs.status) dispatches += encodeChecks(device, enc, kernels.check!, bufs.status, bufs.tensors, rt.limits.maxStorageBufferBindingSize, rt.limits.maxComputeWorkgroupsPerDimension, desc.name);
     if (denomK && reduceK && plan.denomAt !== undefined && bufs.denominator) {
       // The data-dependent 'mean' denominator first: summed like the loss, its reciprocal then
       // copied into the scale of every fused slot (each loss is scaled before it is added).
@@ -100,10 +104,12 @@ export function encode(rt: Runtime, desc: OpDescriptor, kernels: CallKernels, r:
       tree(pass, reduceK, plan.auxAt, out.aux.buffer, 'aux-reduce');
     }
     pass.end();
+    // Last in the command buffer: a buffer the device refused anywhere above runs none of it.
+    if (bufs.status?.marker) enc.copyBufferToBuffer(rt.dummies.one(), 0, bufs.status.buffer, 0, 4);
     if (timing) enc.resolveQuerySet(timing.querySet, 0, 2 * timing.passes.length, timing.resolve, 0);
     for (const s of staging) {
       for (const part of s.parts) {
-        const src = part.name === undefined ? out.loss.buffer : part.name === TIMESTAMPS ? timing!.resolve : part.name === AUX ? out.aux!.buffer : out.grads[part.name].buffer;
+        const src = part.name === undefined ? out.loss.buffer : part.name === TIMESTAMPS ? timing!.resolve : part.name === AUX ? out.aux!.buffer : part.name === STATUS ? bufs.status!.buffer : out.grads[part.name].buffer;
         enc.copyBufferToBuffer(src, 0, s.buffer, part.at, part.bytes);
       }
     }

@@ -3,6 +3,7 @@ import { getOp } from '../ops/registry';
 import type { OpDescriptor } from '../ops/types';
 import type { SharedOptions } from '../ops/validate';
 import type { CallBuffers } from './call-buffers';
+import type { CallStatus } from './checks';
 import type { Detloss } from './context';
 import { runtimeOf } from './context';
 import { encode } from './encode';
@@ -22,6 +23,12 @@ export interface SyncResidentResult {
   release(): void;
   /** Resolves when the GPU accepted the call's kernels, buffers and work; rejects with `pipeline`, `gpu_out_of_memory` or `gpu_validation`. */
   settled: Promise<void>;
+  /**
+   * With `guard`: the call's status words (src/runtime/checks.ts), word 0 set to 1 once its work
+   * ran, then the value checks of its inputs. The caller copies the outputs through the guard
+   * (shaders/guard.wgsl) and reads the words back for the checks' verdict. Released with the rest.
+   */
+  status?: CallStatus;
 }
 
 /**
@@ -32,23 +39,24 @@ export interface SyncResidentResult {
  * throw at once, as in `runResident`, and the GPU's verdict arrives in `settled`. An op whose
  * kernel is a program of passes (the ranking losses) runs through `submitProgramSync`.
  */
-export function runResidentSync(dl: Detloss, op: string | OpDescriptor, inputs: Record<string, GpuTensor | undefined>, options: SharedOptions & Record<string, unknown>): SyncResidentResult {
+export function runResidentSync(dl: Detloss, op: string | OpDescriptor, inputs: Record<string, GpuTensor | undefined>, options: SharedOptions & Record<string, unknown>, guard = false): SyncResidentResult {
   const rt = runtimeOf(dl);
   const own = getOp(op);
   if (own.gpu?.program) {
-    const c = submitProgramSync(rt, own, inputs, options);
-    return result(c.out, c.shape, c.release, c.releaseOutputs, c.settled);
+    const c = submitProgramSync(rt, own, inputs, options, guard);
+    return result(c.out, c.shape, c.release, c.releaseOutputs, c.settled, c.status);
   }
-  const p = prepareCall(rt, op, inputs, options, false);
+  const p = prepareCall(rt, op, inputs, options, false, undefined, guard);
   const { desc, r, plan, keys } = p;
   if (Object.values(p.data).some((d) => d !== undefined)) throw new DetlossError('invalid_value', `${desc.name}: a synchronous call takes GPU tensors only`, 'inputs');
   if (p.timingPasses) throw new DetlossError('invalid_param', `${desc.name}: a context with timestamps cannot run calls synchronously`, 'timestamps');
-  const checks: Promise<string | undefined>[] = [];
+  const compiles: Promise<string | undefined>[] = [];
   const kernels = {
-    fused: rt.kernels.pipelineSync(keys.fused, checks),
-    reduce: keys.reduce ? rt.kernels.pipelineSync(keys.reduce, checks) : undefined,
-    denominator: keys.denominator ? rt.kernels.pipelineSync(keys.denominator, checks) : undefined,
-    aux: keys.aux ? rt.kernels.pipelineSync(keys.aux, checks) : undefined,
+    fused: rt.kernels.pipelineSync(keys.fused, compiles),
+    reduce: keys.reduce ? rt.kernels.pipelineSync(keys.reduce, compiles) : undefined,
+    denominator: keys.denominator ? rt.kernels.pipelineSync(keys.denominator, compiles) : undefined,
+    aux: keys.aux ? rt.kernels.pipelineSync(keys.aux, compiles) : undefined,
+    check: keys.check ? rt.kernels.pipelineSync(keys.check, compiles) : undefined,
   };
   const { a, bufs, allocErrors } = allocateCall(rt, p, false);
   let submitted: Promise<unknown>;
@@ -60,7 +68,7 @@ export function runResidentSync(dl: Detloss, op: string | OpDescriptor, inputs: 
   }
   // Every verdict is awaited before one is chosen: a pipeline that failed to compile, or a buffer
   // the device could not make, also makes the work invalid, and the cause is what the caller needs.
-  const settled = Promise.all([allocErrors, Promise.all(checks), verdictOf(submitted)]).then(([[validation, oom], compiled, work]) => {
+  const settled = Promise.all([allocErrors, Promise.all(compiles), verdictOf(submitted)]).then(([[validation, oom], compiled, work]) => {
     const bad = compiled.find((m) => m !== undefined);
     if (bad) throw new DetlossError('pipeline', bad);
     if (oom) throw new DetlossError('gpu_out_of_memory', `${desc.name}: out of GPU memory allocating this call's buffers: ${oom.message}`);
@@ -68,7 +76,7 @@ export function runResidentSync(dl: Detloss, op: string | OpDescriptor, inputs: 
     if (work) throw work;
   });
   settled.catch(() => {});
-  return result(bufs.out, r.reduction === 'none' ? r.outShape : [], a.release, a.releaseOutputs, settled);
+  return result(bufs.out, r.reduction === 'none' ? r.outShape : [], a.release, a.releaseOutputs, settled, bufs.status);
 }
 
 /** The work's own verdict as a value: its error, or undefined when the GPU accepted it. */
@@ -80,7 +88,7 @@ export function verdictOf(submitted: Promise<unknown>): Promise<unknown> {
 }
 
 /** A submitted call's outputs as the caller gets them. */
-function result(out: CallBuffers['out'], shape: number[], release: () => void, releaseOutputs: () => void, settled: Promise<void>): SyncResidentResult {
+function result(out: CallBuffers['out'], shape: number[], release: () => void, releaseOutputs: () => void, settled: Promise<void>, status?: CallStatus): SyncResidentResult {
   const grad: Record<string, GPUBuffer> = {};
   const gradBytes: Record<string, number> = {};
   for (const [name, t] of Object.entries(out.grads)) {
@@ -98,5 +106,6 @@ function result(out: CallBuffers['out'], shape: number[], release: () => void, r
       releaseOutputs();
     },
     settled,
+    status,
   };
 }

@@ -3,6 +3,7 @@ import { getOp } from '../ops/registry';
 import type { GpuKernel, OpDescriptor } from '../ops/types';
 import type { Resolved, SharedOptions } from '../ops/validate';
 import { CallAllocation, acquireCallIo, type CallBuffers } from './call-buffers';
+import { acquireStatus, planChecks, type ValueCheck } from './checks';
 import { readInputs } from './call-inputs';
 import { checkSize, meanScale, outputSizes, planCall, type CallPlan, type OutputSizes } from './call-plan';
 import { encode, type CallKernels } from './encode';
@@ -26,17 +27,22 @@ export interface SubmittedCall {
   timingPasses?: string[];
   /** The output's shape when the call sets it (a program op's reduced output), else as `r` says. */
   shape?: number[];
+  /** The value checks whose status words come back in the staging (`run` refuses the call on a failed one). */
+  checks?: ValueCheck[];
 }
 
 /** One call, validated and planned: plain data, no GPU work yet. */
 export interface PreparedCall {
+  /** The value checks of its GPU-resident inputs, and whether word 0 marks that the work ran. */
+  checks: ValueCheck[];
+  marker: boolean;
   desc: OpDescriptor;
   r: Resolved;
   gk: GpuKernel;
   reduced: boolean;
   gpuDenominator: boolean;
   /** Kernel keys of the fused pass, the reduction, the GPU 'mean' denominator and the aux number. */
-  keys: { fused: string; reduce?: string; denominator?: string; aux?: string };
+  keys: { fused: string; reduce?: string; denominator?: string; aux?: string; check?: string };
   plan: CallPlan;
   outs: OutputSizes;
   data: ReturnType<typeof readInputs>['data'];
@@ -50,6 +56,8 @@ export interface PreparedCall {
 /**
  * Validates and plans a call (argument errors throw here, before any GPU work). `onKeys` runs as
  * soon as the kernel keys are known, before the planning: the async path starts compiling there.
+ * Where the results are read back (`readback`), or copied into a framework's tensors through the
+ * guard (`guard`), the call checks the values of its GPU-resident inputs on the GPU.
  */
 export function prepareCall(
   rt: Runtime,
@@ -58,11 +66,13 @@ export function prepareCall(
   options: SharedOptions & Record<string, unknown>,
   readback: boolean,
   onKeys?: (keys: PreparedCall['keys']) => void,
+  guard = false,
 ): PreparedCall {
   rt.liveness.check();
   const { kernels, limits } = rt;
   const desc = getOp(op);
-  const { data, info, gpu, onDevice, r } = readInputs(desc, inputs, options);
+  const { data, info, gpu, onDevice, r } = readInputs(desc, inputs, options, readback || guard);
+  const checks = readback || guard ? planChecks(desc, r, gpu, info) : [];
   const gk = requireKernel(desc);
   // A 'mean' whose denominator depends on data the host does not have: summed on the GPU first.
   const gpuDenominator = !!desc.meanDenominator && r.reduction === 'mean' && r.avgFactor === undefined && onDevice;
@@ -76,6 +86,7 @@ export function prepareCall(
     reduce: reduced || aux ? kernels.reduceKey : undefined,
     denominator: gpuDenominator ? kernels.kernelKey(desc, r, gk.denominator) : undefined,
     aux: aux ? kernels.kernelKey(desc, r, aux.entry) : undefined,
+    check: checks.length ? kernels.checkKey : undefined,
   };
   onKeys?.(keys);
   const scale = gpuDenominator ? 0 : meanScale(desc, r, data);
@@ -87,8 +98,9 @@ export function prepareCall(
   const timingPasses = rt.timestamps.passes(gpuDenominator, reduced);
   const timingBytes = (timingPasses?.length ?? 0) * 16;
   // The timestamps ride in the results' readback; the resident path reads them alone.
-  const stagingParts = readback ? stagingPlan(limits, outs, timingBytes) : timingBytes ? [{ bytes: timingBytes, parts: [{ name: TIMESTAMPS, bytes: timingBytes, at: 0 }] }] : [];
-  return { desc, r, gk, reduced, gpuDenominator, keys, plan, outs, data, info, gpu, timingPasses, timingBytes, stagingParts };
+  const statusBytes = checks.length ? 4 * (1 + checks.length) : 0;
+  const stagingParts = readback ? stagingPlan(limits, outs, timingBytes, statusBytes) : timingBytes ? [{ bytes: timingBytes, parts: [{ name: TIMESTAMPS, bytes: timingBytes, at: 0 }] }] : [];
+  return { desc, r, gk, reduced, gpuDenominator, keys, plan, outs, data, info, gpu, timingPasses, timingBytes, stagingParts, checks, marker: guard };
 }
 
 /**
@@ -110,12 +122,13 @@ export function allocateCall(rt: Runtime, p: PreparedCall, readback: boolean): {
     const partials2 = plan.levels.length > 1 ? a.acquire(plan.levels[0].groups * 4, USAGE.STORAGE, 'partials2', scratch) : undefined;
     const uniforms = a.acquire(plan.uniformBytes, USAGE.UNIFORM | USAGE.COPY_DST, 'uniforms', scratch);
     const denominator = p.gpuDenominator ? a.acquire(4, USAGE.STORAGE | USAGE.COPY_SRC, 'denominator', scratch) : undefined;
+    const status = acquireStatus(rt, a, p.checks, p.marker);
     const timing = timingPasses && {
       querySet: rt.timestamps.querySet(),
       resolve: a.acquire(timingBytes, USAGE.QUERY_RESOLVE | USAGE.COPY_SRC, 'timestamps', scratch),
       passes: timingPasses,
     };
-    bufs = { tensors, out, partials, partials2, uniforms, timing, denominator };
+    bufs = { tensors, out, partials, partials2, uniforms, timing, denominator, status };
   } catch (e) {
     a.discardAll();
     throw e;
@@ -138,7 +151,7 @@ export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs
   if (own.gpu?.program) return executeProgram(rt, own, inputs, options, readback);
   let pending: (Promise<Kernel> | undefined)[] | undefined;
   const p = prepareCall(rt, op, inputs, options, readback, (keys) => {
-    pending = [keys.fused, keys.reduce, keys.denominator, keys.aux].map((k) => (k ? kernels.pipeline(k) : undefined));
+    pending = [keys.fused, keys.reduce, keys.denominator, keys.aux, keys.check].map((k) => (k ? kernels.pipeline(k) : undefined));
     // A call that fails before awaiting them must not leave a rejected promise unhandled.
     for (const k of pending) k?.catch(() => {});
   });
@@ -153,7 +166,8 @@ export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs
       const reduce = keys.reduce ? kernels.compiledKernel(keys.reduce) : undefined;
       const denominator = keys.denominator ? kernels.compiledKernel(keys.denominator) : undefined;
       const aux = keys.aux ? kernels.compiledKernel(keys.aux) : undefined;
-      return fused && (!keys.reduce || reduce) && (!keys.denominator || denominator) && (!keys.aux || aux) ? { fused, reduce, denominator, aux } : undefined;
+      const check = keys.check ? kernels.compiledKernel(keys.check) : undefined;
+      return fused && (!keys.reduce || reduce) && (!keys.denominator || denominator) && (!keys.aux || aux) && (!keys.check || check) ? { fused, reduce, denominator, aux, check } : undefined;
     };
     const warm = ready();
     let submitted: Promise<LastCall> | undefined;
@@ -168,13 +182,13 @@ export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs
       throw new DetlossError('gpu_validation', `${desc.name}: the GPU refused this call's buffers: ${validation!.message}`);
     }
     if (!submitted) {
-      const [fused, reduce, denominator, aux] = await Promise.all(pending!);
+      const [fused, reduce, denominator, aux, check] = await Promise.all(pending!);
       rt.liveness.check();
-      submitted = encode(rt, desc, { fused: fused!, reduce, denominator, aux }, r, plan, bufs, staging);
+      submitted = encode(rt, desc, { fused: fused!, reduce, denominator, aux, check }, r, plan, bufs, staging);
     }
     const last = await submitted;
     rt.liveness.check();
-    return { desc, r, out: bufs.out, staging, release: a.release, releaseOutputs: a.releaseOutputs, last, timingPasses: p.timingPasses };
+    return { desc, r, out: bufs.out, staging, release: a.release, releaseOutputs: a.releaseOutputs, last, timingPasses: p.timingPasses, checks: p.checks };
   } catch (e) {
     a.discardAll();
     throw e;

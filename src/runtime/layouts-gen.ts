@@ -1,3 +1,5 @@
+import checkWgsl from '../../shaders/check.wgsl?raw';
+import guardWgsl from '../../shaders/guard.wgsl?raw';
 import reduceWgsl from '../../shaders/reduce.wgsl?raw';
 import { OPS } from '../ops/registry';
 import type { OpDescriptor } from '../ops/types';
@@ -19,7 +21,8 @@ export interface BuiltinModule {
 
 /**
  * Every WGSL module the runtime reflects: each variant ({@link kernelVariants}) of each op's
- * kernel, and the reduction tree's `reduce.wgsl`. One entry per distinct source text.
+ * kernel, the reduction tree's `reduce.wgsl`, and the runtime's own passes (`check.wgsl`, `guard.wgsl`).
+ * One entry per distinct source text.
  */
 export function builtinModules(ops: readonly OpDescriptor[] = Object.values(OPS)): BuiltinModule[] {
   const byKey = new Map<string, BuiltinModule>();
@@ -36,6 +39,8 @@ export function builtinModules(ops: readonly OpDescriptor[] = Object.values(OPS)
     for (const v of kernelVariants(op.gpu)) add(v.shader, `${v.shaderId} (${op.name})`);
   }
   add(reduceWgsl, 'reduce');
+  add(checkWgsl, 'check');
+  add(guardWgsl, 'guard');
   return [...byKey.values()].sort((a, b) => (a.users[0] < b.users[0] ? -1 : a.users[0] > b.users[0] ? 1 : 0));
 }
 

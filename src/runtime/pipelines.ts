@@ -1,3 +1,5 @@
+import checkWgsl from '../../shaders/check.wgsl?raw';
+import guardWgsl from '../../shaders/guard.wgsl?raw';
 import reduceWgsl from '../../shaders/reduce.wgsl?raw';
 import { DetlossError } from '../errors';
 import type { OpDescriptor } from '../ops/types';
@@ -34,6 +36,9 @@ interface KernelSpec {
 export class PipelineCache {
   /** The kernel key of the reduction pass. */
   readonly reduceKey: string;
+  /** The kernel keys of the runtime's own passes: the value checks, and the guarded copy into a framework's tensors. */
+  readonly checkKey: string;
+  readonly guardKey: string;
   /** Pipelines compiled, and requests served from the cache. */
   compiled = 0;
   hits = 0;
@@ -49,6 +54,8 @@ export class PipelineCache {
     private readonly plan: LaunchPlan,
   ) {
     this.reduceKey = this.defineKernel('reduce', reduceWgsl, 'reduce_partials', { RWG: plan.reduceLanes }, 'reduce');
+    this.checkKey = this.defineKernel('check', checkWgsl, 'check_values', { WG }, 'check');
+    this.guardKey = this.defineKernel('guard', guardWgsl, 'guarded_copy', { WG }, 'guard');
   }
 
   /** The compiled kernel of a key, when it is ready. */

@@ -3,6 +3,7 @@ import { snake, type Dims, type GpuKernel, type OpDescriptor } from '../ops/type
 import type { Resolved, SharedOptions } from '../ops/validate';
 import { CallAllocation, acquireCallIo } from './call-buffers';
 import { readInputs, type CallInputs } from './call-inputs';
+import { STATUS, acquireStatus, encodeChecks, planChecks, type CallStatus, type ValueCheck } from './checks';
 import { checkSize, type OutputSizes } from './call-plan';
 import type { SubmittedCall } from './execute';
 import { FLAG, PARAMS_AT, SLOT } from './fused-slots';
@@ -47,6 +48,9 @@ interface PreparedProgram {
   outs: OutputSizes;
   scratch: { words: number; threads: number };
   indirectBytes: number;
+  /** The value checks of GPU-resident inputs (src/runtime/checks.ts) and the "work ran" marker. */
+  checks: ValueCheck[];
+  marker: boolean;
 }
 
 /** A program call's buffers. */
@@ -57,6 +61,7 @@ interface ProgramBuffers {
   tensors: Record<string, Tensor | undefined>;
   out: SubmittedCall['out'];
   staging: SubmittedCall['staging'];
+  status?: CallStatus;
 }
 
 /**
@@ -65,17 +70,27 @@ interface ProgramBuffers {
  * `weight` or `avgFactor`. `onKeys` runs as soon as the kernel keys are known (the async path
  * starts compiling there).
  */
-function prepareProgram(rt: Runtime, desc: OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>, onKeys?: (keys: string[]) => void): PreparedProgram {
+function prepareProgram(
+  rt: Runtime,
+  desc: OpDescriptor,
+  inputs: Record<string, AnyInput | undefined>,
+  options: SharedOptions & Record<string, unknown>,
+  how: { readback: boolean; guard: boolean },
+  onKeys?: (keys: string[]) => void,
+): PreparedProgram {
   rt.liveness.check();
   const { kernels, limits } = rt;
   const gk = desc.gpu!;
   const prog = gk.program!;
-  const { data, info, gpu, r } = readInputs(desc, inputs, options);
+  const gpuChecks = how.readback || how.guard;
+  const { data, info, gpu, r } = readInputs(desc, inputs, options, gpuChecks);
+  const checks = gpuChecks ? planChecks(desc, r, gpu, info) : [];
   if (r.hasWeight) throw new DetlossError('invalid_param', `${desc.name}: takes no weight (the loss is already a mean over the positives)`, 'weight');
   if (r.avgFactor !== undefined) throw new DetlossError('invalid_param', `${desc.name}: takes no avgFactor (the loss is already a mean over the positives)`, 'avgFactor');
 
   const passes = prog.passes.filter((p) => r.wantGrad || !p.gradOnly);
-  const keys = passes.map((p) => kernels.kernelKey(desc, r, p.entry));
+  // The check pass's kernel, when there is one, is the last key (it is encoded first).
+  const keys = [...passes.map((p) => kernels.kernelKey(desc, r, p.entry)), ...(checks.length ? [kernels.checkKey] : [])];
   onKeys?.(keys);
 
   // Sizes, every one checked before any allocation.
@@ -103,7 +118,7 @@ function prepareProgram(rt: Runtime, desc: OpDescriptor, inputs: Record<string, 
   for (const [name, bytes] of Object.entries(outs.grads)) fits(`grad.${name}`, bytes);
   for (const [name, i] of Object.entries(info)) if (i) fits(name, i.length * 4);
   const indirectBytes = Math.max(0, ...passes.map((p) => (p.indirect === undefined ? 0 : p.indirect + 12)));
-  return { desc, gk, prog, r, data, info, gpu, passes, keys, dims, outs, scratch, indirectBytes };
+  return { desc, gk, prog, r, data, info, gpu, passes, keys, dims, outs, scratch, indirectBytes, checks, marker: how.guard };
 }
 
 /**
@@ -120,11 +135,13 @@ function allocateProgram(rt: Runtime, p: PreparedProgram, readback: boolean): { 
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
   try {
-    const { out, tensors } = acquireCallIo(device, a, outs, readback ? stagingPlan(limits, outs, 0) : [], readback, { data, info, gpu });
+    const statusBytes = p.checks.length ? 4 * (1 + p.checks.length) : 0;
+    const { out, tensors } = acquireCallIo(device, a, outs, readback ? stagingPlan(limits, outs, 0, statusBytes) : [], readback, { data, info, gpu });
     const work = a.acquire(Math.max(4, scratch.words * 4), USAGE.STORAGE | USAGE.COPY_SRC, 'scratch', scratchList);
     const indirect = indirectBytes ? a.acquire(indirectBytes, INDIRECT | USAGE.COPY_DST, 'indirect', scratchList) : undefined;
     const uniforms = a.acquire(SLOT, USAGE.UNIFORM | USAGE.COPY_DST, 'uniforms', scratchList);
-    bufs = { uniforms, work, indirect, tensors, out, staging };
+    const status = acquireStatus(rt, a, p.checks, p.marker);
+    bufs = { uniforms, work, indirect, tensors, out, staging, status };
   } catch (e) {
     a.discardAll();
     throw e;
@@ -160,7 +177,7 @@ function allocationError(desc: OpDescriptor, [validation, oom]: (GPUError | null
 export async function executeProgram(rt: Runtime, desc: OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>, readback: boolean): Promise<SubmittedCall> {
   const { kernels } = rt;
   let pending: Promise<Kernel>[] = [];
-  const p = prepareProgram(rt, desc, inputs, options, (keys) => {
+  const p = prepareProgram(rt, desc, inputs, options, { readback, guard: false }, (keys) => {
     pending = keys.map((k) => kernels.pipeline(k));
     for (const k of pending) k.catch(() => {});
   });
@@ -181,7 +198,7 @@ export async function executeProgram(rt: Runtime, desc: OpDescriptor, inputs: Re
     }
     const last = await submitted;
     rt.liveness.check();
-    return { desc, r: p.r, out: bufs.out, staging: bufs.staging, release: a.release, releaseOutputs: a.releaseOutputs, last, shape: [...p.prog.lossShape] };
+    return { desc, r: p.r, out: bufs.out, staging: bufs.staging, release: a.release, releaseOutputs: a.releaseOutputs, last, shape: [...p.prog.lossShape], checks: p.checks };
   } catch (e) {
     a.discardAll();
     throw e;
@@ -197,6 +214,8 @@ export interface SyncProgramCall {
   releaseOutputs: () => void;
   /** Resolves when the GPU accepted the kernels, buffers and work; rejects with `pipeline`, `gpu_out_of_memory` or `gpu_validation`. */
   settled: Promise<void>;
+  /** The status words (with `guard`): the value checks of GPU-resident inputs and the "work ran" marker. */
+  status?: CallStatus;
 }
 
 /**
@@ -205,8 +224,8 @@ export interface SyncProgramCall {
  * (`PipelineCache.pipelineSync`), encoding and the submit all happen now: argument errors throw
  * at once, the GPU's verdict arrives in `settled`.
  */
-export function submitProgramSync(rt: Runtime, desc: OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>): SyncProgramCall {
-  const p = prepareProgram(rt, desc, inputs, options);
+export function submitProgramSync(rt: Runtime, desc: OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>, guard = false): SyncProgramCall {
+  const p = prepareProgram(rt, desc, inputs, options, { readback: false, guard });
   if (Object.values(p.data).some((d) => d !== undefined)) throw new DetlossError('invalid_value', `${desc.name}: a synchronous call takes GPU tensors only`, 'inputs');
   const checks: Promise<string | undefined>[] = [];
   const ks = p.keys.map((k) => rt.kernels.pipelineSync(k, checks));
@@ -227,7 +246,7 @@ export function submitProgramSync(rt: Runtime, desc: OpDescriptor, inputs: Recor
     if (work) throw work;
   });
   settled.catch(() => {});
-  return { out: bufs.out, shape: [...p.prog.lossShape], release: a.release, releaseOutputs: a.releaseOutputs, settled };
+  return { out: bufs.out, shape: [...p.prog.lossShape], release: a.release, releaseOutputs: a.releaseOutputs, settled, status: bufs.status };
 }
 
 /** The bindings of a program pass, by the names of the fused contract (absent ones get the dummies). */
@@ -265,6 +284,7 @@ function encodeProgram(rt: Runtime, p: PreparedProgram, ks: Kernel[], b: Program
     let copied = false;
     let dispatches = 0;
     const max = Math.min(MAX_GROUPS, rt.limits.maxComputeWorkgroupsPerDimension ?? MAX_GROUPS);
+    if (b.status) dispatches += encodeChecks(device, enc, ks[ks.length - 1], b.status, b.tensors, rt.limits.maxStorageBufferBindingSize, max, desc.name);
     passes.forEach((step, i) => {
       const k = ks[i];
       if (step.indirect !== undefined && !copied) {
@@ -292,8 +312,13 @@ function encodeProgram(rt: Runtime, p: PreparedProgram, ks: Kernel[], b: Program
       }
     });
     pass?.end();
+    // Last in the command buffer: a buffer the device refused anywhere above runs none of it.
+    if (b.status?.marker) enc.copyBufferToBuffer(rt.dummies.one(), 0, b.status.buffer, 0, 4);
     for (const s of b.staging) {
-      for (const part of s.parts) enc.copyBufferToBuffer(part.name === undefined ? b.out.loss.buffer : b.out.grads[part.name].buffer, 0, s.buffer, part.at, part.bytes);
+      for (const part of s.parts) {
+        const src = part.name === undefined ? b.out.loss.buffer : part.name === STATUS ? b.status!.buffer : b.out.grads[part.name].buffer;
+        enc.copyBufferToBuffer(src, 0, s.buffer, part.at, part.bytes);
+      }
     }
     device.queue.submit([enc.finish()]);
     last = { op: desc.name, kernel: `${ks[0].name.split(':')[0]}:program`, dispatches, submits: 1, readbacks: 0 };

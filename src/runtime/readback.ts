@@ -2,6 +2,7 @@ import { DetlossError } from '../errors';
 import type { OutputSizes } from './call-plan';
 import type { Liveness } from './device';
 import type { SubmittedCall } from './execute';
+import { STATUS, checkFailure } from './checks';
 import { readTimestamps } from './timestamps';
 import { AUX, TIMESTAMPS, type ContextLimits, type ResidentResult, type Runtime, type RunResult } from './types';
 
@@ -16,10 +17,11 @@ export interface Staging {
  * How the outputs are read back: one staging buffer for all of them (one `mapAsync`), unless
  * together they pass maxBufferSize; then as few buffers as fit it (each output fits one).
  */
-export function stagingPlan(limits: ContextLimits, outs: OutputSizes, timingBytes: number): Omit<Staging, 'buffer'>[] {
+export function stagingPlan(limits: ContextLimits, outs: OutputSizes, timingBytes: number, statusBytes = 0): Omit<Staging, 'buffer'>[] {
   const parts: { name?: string; bytes: number }[] = [];
   // Timestamps first: 8-byte values at an offset that keeps them aligned.
   if (timingBytes) parts.push({ name: TIMESTAMPS, bytes: timingBytes });
+  if (statusBytes) parts.push({ name: STATUS, bytes: statusBytes });
   if (outs.lossBytes) parts.push({ bytes: outs.lossBytes });
   for (const [name, bytes] of Object.entries(outs.grads)) parts.push({ name, bytes });
   if (outs.aux) parts.push({ name: AUX, bytes: 4 });
@@ -61,6 +63,7 @@ export async function readBack(rt: Runtime, x: SubmittedCall): Promise<RunResult
     const loss = new Float32Array(out.lossBytes / 4);
     const grad: Record<string, Float32Array> = {};
     let aux: Record<string, number> | undefined;
+    let status: Uint32Array | undefined;
     for (const s of staging) {
       const range = s.buffer.getMappedRange(0, s.bytes);
       const all = new Float32Array(range);
@@ -68,11 +71,15 @@ export async function readBack(rt: Runtime, x: SubmittedCall): Promise<RunResult
         const values = all.subarray(part.at / 4, (part.at + part.bytes) / 4);
         if (part.name === undefined) loss.set(values);
         else if (part.name === TIMESTAMPS) readTimestamps(x.last, x.timingPasses!, new DataView(range, part.at, part.bytes));
+        else if (part.name === STATUS) status = new Uint32Array(range.slice(part.at, part.at + part.bytes));
         else if (part.name === AUX) aux = { [out.aux!.name]: values[0] };
         else grad[part.name] = values.slice();
       }
       s.buffer.unmap();
     }
+    // A GPU-resident input whose values break the op's rules: the call is refused, with no numbers.
+    const refused = status && x.checks && checkFailure(desc, x.checks, status);
+    if (refused) throw refused;
     for (const name of out.emptyGrads) grad[name] = new Float32Array(0);
     return { loss, shape: x.shape ?? (r.reduction === 'none' ? r.outShape : []), grad, ...(aux ? { aux } : {}) };
   } finally {

@@ -39,7 +39,7 @@ function gpuInputs(dl: Ctx, inputs: Record<string, Float32Array>) {
   const out: Record<string, { buffer: GPUBuffer; shape: number[] }> = {};
   for (const [k, v] of Object.entries(inputs)) {
     const buffer = dl.device.createBuffer({ size: v.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-    dl.device.queue.writeBuffer(buffer, 0, v);
+    dl.device.queue.writeBuffer(buffer, 0, v.buffer as ArrayBuffer, v.byteOffset, v.byteLength);
     out[k] = { buffer, shape: [v.length] };
   }
   return out;
@@ -55,8 +55,8 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 /** A good call after the fault: the same context still computes the CPU reference's numbers. */
 async function worksAfter(dl: Ctx, which: Which) {
   const c = CALLS[which];
-  const r = await dl.run(c.op, c.inputs, c.options);
-  const ref = cpu.run(c.op, c.inputs, c.options);
+  const r = await dl.run(c.op as string, c.inputs, c.options);
+  const ref = cpu.run(c.op as string, c.inputs, c.options);
   expect(maxRelErr(r.loss, ref.loss)).toBeLessThan(1e-5);
 }
 
@@ -80,7 +80,7 @@ describe.each(['pipeline', 'validation', 'oom'] as Fault[])('a planted %s fault'
     it('run rejects with the DetlossError, and the next call works', async () => {
       const a = await armed(fault);
       if (!a) return;
-      const e = await rejection(a.dl.run(c.op, c.inputs, c.options));
+      const e = await rejection(a.dl.run(c.op as string, c.inputs, c.options));
       expect(a.fired()).toBe(true);
       expect(e instanceof DetlossError, String(JSON.stringify(e))).toBe(true);
       expect((e as DetlossError).code).toBe(CODE[fault]);
@@ -90,7 +90,7 @@ describe.each(['pipeline', 'validation', 'oom'] as Fault[])('a planted %s fault'
       const a = await armed(fault);
       if (!a) return;
       const before = a.dl.stats().bytesInUse;
-      const e = await rejection(a.dl.runResident(c.op, gpuInputs(a.dl, c.inputs), c.options));
+      const e = await rejection(a.dl.runResident(c.op as string, gpuInputs(a.dl, c.inputs), c.options));
       expect(a.fired()).toBe(true);
       expect(e instanceof DetlossError, String(JSON.stringify(e))).toBe(true);
       expect((e as DetlossError).code).toBe(CODE[fault]);

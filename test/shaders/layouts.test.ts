@@ -3,6 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import checkWgsl from '../../shaders/check.wgsl?raw';
+import guardWgsl from '../../shaders/guard.wgsl?raw';
 import reduceWgsl from '../../shaders/reduce.wgsl?raw';
 import { DetlossError } from '../../src/errors';
 import { OPS } from '../../src/ops/registry';
@@ -25,8 +27,8 @@ describe('the layouts generated at build time hold against wgsl_reflect', () => 
     expect(readFileSync(resolve(root, LAYOUTS_FILE), 'utf8'), stale).toBe(fresh.source);
   });
   it('the generator finds no contract problems in the registry', () => expect(fresh.problems).toEqual([]));
-  it('every module of every op, and reduce.wgsl, is in the table, and the runtime reads it from there', () => {
-    const codes = [reduceWgsl, ...Object.values(OPS).flatMap((d) => (d.gpu ? kernelVariants(d.gpu).map((v) => v.shader) : []))];
+  it("every module of every op, reduce.wgsl and the runtime's check.wgsl and guard.wgsl, is in the table, and the runtime reads it from there", () => {
+    const codes = [reduceWgsl, checkWgsl, guardWgsl, ...Object.values(OPS).flatMap((d) => (d.gpu ? kernelVariants(d.gpu).map((v) => v.shader) : []))];
     expect(codes.length).toBeGreaterThan(Object.keys(OPS).length);
     for (const code of codes) {
       expect(Object.keys(SHADER_LAYOUTS), stale).toContain(shaderKey(code));
