@@ -22,7 +22,8 @@ import { DetlossError } from '../errors';
 import { getOp } from '../ops/registry';
 import type { OpDescriptor } from '../ops/types';
 import type { Reduction } from '../ops/validate';
-import { Detloss } from '../runtime/context';
+import { encodeGuardedCopy, statusVerdict } from '../runtime/checks';
+import { Detloss, runtimeOf } from '../runtime/context';
 import type { AdapterFacts } from '../runtime/device';
 import { runResidentSync, type SyncResidentResult } from '../runtime/execute-sync';
 
@@ -54,13 +55,32 @@ function isWebGpuBackend(b: unknown): b is WebGpuBackendLike {
   return !!x && typeof x.uploadToGPU === 'function' && typeof x.makeTensorInfo === 'function' && !!x.tensorMap && typeof (x.device as GPUDevice | undefined)?.createBuffer === 'function';
 }
 
-/** One context per device, and what its calls still owe: GPU errors that arrive after a call returned. */
+/** One context per device. */
 interface DeviceState {
   dl: Detloss;
+}
+const states = new WeakMap<GPUDevice, DeviceState>();
+
+/**
+ * What a device's calls still owe, kept apart from its context: the GPU's verdicts not yet in,
+ * and the first failure among them not yet thrown. A failure drops the context (its buffers may
+ * be unusable), but not this: the failure stays here until a call, `flush()` or `detlossFor()`
+ * throws it, and the contexts made after it share the same ledger.
+ */
+interface Ledger {
   pending: Set<Promise<void>>;
   failure?: DetlossError;
 }
-const states = new WeakMap<GPUDevice, DeviceState>();
+const ledgers = new WeakMap<GPUDevice, Ledger>();
+
+function ledgerOf(device: GPUDevice): Ledger {
+  let l = ledgers.get(device);
+  if (!l) {
+    l = { pending: new Set() };
+    ledgers.set(device, l);
+  }
+  return l;
+}
 
 function stateFor(backend: WebGpuBackendLike): DeviceState {
   const device = backend.device;
@@ -75,7 +95,7 @@ function stateFor(backend: WebGpuBackendLike): DeviceState {
       isFallbackAdapter: (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false,
       subgroupMaxSize: (info as { subgroupMaxSize?: number } | undefined)?.subgroupMaxSize,
     };
-    s = { dl: new Detloss(device, facts), pending: new Set() };
+    s = { dl: new Detloss(device, facts) };
     states.set(device, s);
   }
   return s;
@@ -84,10 +104,12 @@ function stateFor(backend: WebGpuBackendLike): DeviceState {
 /**
  * The detloss context on a TF.js WebGPU backend's device (default: the active backend), created on
  * first use and shared by every loss of this module. For `stats()` and `trim()`; do not destroy it.
- * A non-WebGPU backend is `no_webgpu`.
+ * A non-WebGPU backend is `no_webgpu`. A GPU error of an earlier call that no call has thrown yet
+ * is thrown here (once): the context it broke is gone, and the next one is made after it.
  */
 export function detlossFor(backend: tf.KernelBackend = tf.backend()): Detloss {
   if (!isWebGpuBackend(backend)) throw new DetlossError('no_webgpu', `detlossFor: the TF.js backend is ${tf.getBackend()}, not webgpu`, 'backend');
+  throwFailure(backend.device);
   return stateFor(backend).dl;
 }
 
@@ -109,48 +131,53 @@ export async function ready(ops?: Parameters<Detloss['warmup']>[0]): Promise<voi
 
 /**
  * Waits until the GPU has judged every call made so far on the backend's device and throws the
- * first `gpu_out_of_memory` / `gpu_validation` error among them. Without it such an error is
- * thrown by the next call. Nothing to wait for on a non-WebGPU backend.
+ * first `pipeline` / `gpu_out_of_memory` / `gpu_validation` error among them (or `invalid_value`
+ * for labels or targets the GPU found invalid). Without it such an error is thrown by the next
+ * call. Nothing to wait for on a non-WebGPU backend.
  */
 export async function flush(backend: tf.KernelBackend = tf.backend()): Promise<void> {
   if (!isWebGpuBackend(backend)) return;
-  const s = states.get(backend.device);
-  if (!s) return;
-  await Promise.all([...s.pending].map((p) => p.catch(() => {})));
+  const l = ledgers.get(backend.device);
+  if (!l) return;
+  // Settled promises never reject (watch() catches them); loop in case a verdict adds another.
+  while (l.pending.size) await Promise.all([...l.pending]);
   throwFailure(backend.device);
 }
 
 /** A GPU error of an earlier call: thrown once; the context it broke is gone, the next call makes a new one. */
 function throwFailure(device: GPUDevice): void {
-  const s = states.get(device);
-  if (s?.failure) {
-    const e = s.failure;
-    s.failure = undefined;
+  const l = ledgers.get(device);
+  if (l?.failure) {
+    const e = l.failure;
+    l.failure = undefined;
     throw e;
   }
 }
 
+/** Waits for the GPU's verdict on a call's work; a failure drops the context and is kept for the next call. */
 function watch(device: GPUDevice, s: DeviceState, settled: Promise<void>): void {
+  const l = ledgerOf(device);
   const p = settled.catch((e: unknown) => {
     // Buffers of a failed allocation are not safe to reuse: drop the context (the next call makes
     // another; TF.js's copies of earlier results are TF.js's own buffers and unaffected).
     const err = e instanceof DetlossError ? e : new DetlossError('gpu_validation', String((e as Error)?.message ?? e));
-    if (states.get(device) === s) states.delete(device);
-    s.dl.destroy();
-    const next = states.get(device) ?? s;
-    next.failure ??= err;
-    s.failure ??= err;
+    // A failed value check (invalid_value) leaves the context sound; a GPU failure may not.
+    if (err.code !== 'invalid_value' && states.get(device) === s) {
+      states.delete(device);
+      s.dl.destroy();
+    }
+    l.failure ??= err;
   });
-  s.pending.add(p);
-  void p.finally(() => s.pending.delete(p));
+  l.pending.add(p);
+  void p.finally(() => l.pending.delete(p));
 }
 
 const TF_DTYPE = { f32: 'float32', i32: 'int32' } as const;
 
 /** Splits options into tensor inputs (`weight` and the op's optional inputs) and params. */
 function splitOptions(desc: OpDescriptor, opts: TfLossOptions): { extra: Record<string, tf.Tensor>; params: Record<string, unknown> } {
-  const extra: Record<string, tf.Tensor> = {};
-  const params: Record<string, unknown> = {};
+  const extra: Record<string, tf.Tensor> = Object.create(null);
+  const params: Record<string, unknown> = Object.create(null);
   for (const [k, v] of Object.entries(opts)) {
     if (v === undefined) continue;
     if (k === 'gradOutput') throw new DetlossError('unknown_param', `${desc.name}: gradOutput is not an option here: the upstream gradient comes from TF.js (dy)`, 'gradOutput');
@@ -188,7 +215,8 @@ function forwardGpu(backend: WebGpuBackendLike, desc: OpDescriptor, inputs: Reco
       refs.push(g.tensorRef);
       gpu[name] = { buffer: g.buffer, shape: shapes[name], dtype: t.dtype === 'int32' ? 'i32' : 'f32' };
     }
-    res = runResidentSync(s.dl, desc, gpu, params);
+    // guard: the call checks its labels and targets on the GPU and marks that its work ran.
+    res = runResidentSync(s.dl, desc, gpu, params, true);
   } finally {
     // Our work is submitted (or was never made): TF.js may reuse these copies in its later submits.
     for (const r of refs) r.dispose();
@@ -196,11 +224,20 @@ function forwardGpu(backend: WebGpuBackendLike, desc: OpDescriptor, inputs: Reco
   watch(backend.device, s, res.settled);
   // Results go into tensors TF.js allocates at their exact size (a tensor made with
   // tf.tensor({ buffer }) from a larger pooled buffer would read back the whole buffer), copied
-  // in one submit of ours; then our buffers go back to the pool. TF.js owns its tensors.
+  // in one submit of ours through the guard: where the call's work did not run (a late GPU
+  // failure) or a value check failed, the tensors hold NaN, never stale numbers. Then our buffers
+  // go back to the pool; TF.js owns its tensors. The status words come back asynchronously: a
+  // failed check is thrown by the next call or flush(), as the GPU's own errors are.
   const { device } = backend;
+  const rt = runtimeOf(s.dl);
+  const status = res.status!;
   const made: tf.Tensor[] = [];
+  let staging: GPUBuffer | undefined;
   device.pushErrorScope('validation');
   try {
+    const compiles: Promise<string | undefined>[] = [];
+    const guard = rt.kernels.pipelineSync(rt.kernels.guardKey, compiles);
+    for (const c of compiles) watch(device, s, c.then((m) => { if (m) throw new DetlossError('pipeline', m); }));
     const enc = device.createCommandEncoder({ label: `detloss:${desc.name}:to-tfjs` });
     const take = (src: GPUBuffer, bytes: number, shape: number[]): tf.Tensor => {
       const info = backend.makeTensorInfo(shape, 'float32');
@@ -208,23 +245,35 @@ function forwardGpu(backend: WebGpuBackendLike, desc: OpDescriptor, inputs: Reco
       const t = tf.engine().makeTensorFromTensorInfo(info);
       made.push(t);
       const dst = backend.tensorMap.get(info.dataId).resource as GPUBuffer;
-      if (bytes > 0) enc.copyBufferToBuffer(src, 0, dst, 0, bytes);
+      encodeGuardedCopy(device, enc, guard, status, src, dst, bytes, rt.limits, desc.name);
       return t;
     };
     const value = take(res.loss, res.lossBytes, outShape(res.shape));
     const grads: Record<string, tf.Tensor> = {};
     for (const name of Object.keys(res.grad)) grads[name] = take(res.grad[name], res.gradBytes[name], inputs[name].shape);
+    if (status.checks.length) {
+      staging = rt.pool.acquire(status.bytes, 0x1 | 0x8 /* MAP_READ | COPY_DST */, `detloss:${desc.name}:status`);
+      enc.copyBufferToBuffer(status.buffer, 0, staging, 0, status.bytes);
+    }
     device.queue.submit([enc.finish()]);
     return { value, grads };
   } catch (e) {
     for (const t of made) t.dispose();
+    if (staging) rt.pool.release(staging);
+    staging = undefined;
     throw e;
   } finally {
     res.release();
     const copied = device.popErrorScope().then((e) => {
       if (e) throw new DetlossError('gpu_validation', `${desc.name}: copying the results into TF.js tensors failed: ${e.message}`);
     });
-    watch(device, s, copied);
+    const held = staging;
+    const checked = held ? statusVerdict(desc, status, held, () => rt.pool.release(held)) : Promise.resolve();
+    copied.catch(() => {});
+    checked.catch(() => {});
+    // After the call's own verdict: a copy that failed because the call's buffers could not be
+    // made is not the cause, and the checks' words mean nothing when the work did not run.
+    watch(device, s, res.settled.then(() => copied).then(() => checked));
   }
 }
 
@@ -260,7 +309,8 @@ function forwardCpu(desc: OpDescriptor, inputs: Record<string, tf.Tensor>, shape
 export function runLoss(op: string | OpDescriptor, inputs: Record<string, tf.Tensor | undefined>, opts: TfLossOptions = {}): tf.Tensor {
   const desc = getOp(op);
   const { extra, params } = splitOptions(desc, opts);
-  const all: Record<string, tf.Tensor> = {};
+  // No prototype: an input named "__proto__" stays an input (refused as unknown below).
+  const all: Record<string, tf.Tensor> = Object.create(null);
   for (const [name, t] of Object.entries(inputs)) {
     if (t === undefined || t === null) continue;
     if (!(t instanceof tf.Tensor)) throw new DetlossError('invalid_value', `${desc.name}: ${name} must be a tf.Tensor`, name);
@@ -268,8 +318,9 @@ export function runLoss(op: string | OpDescriptor, inputs: Record<string, tf.Ten
   }
   Object.assign(all, extra);
   for (const [name, t] of Object.entries(all)) {
-    t.throwIfDisposed();
-    const spec = name === 'weight' ? undefined : desc.inputs[name];
+    // TF.js's own throwIfDisposed() is a plain Error: every refusal here is a DetlossError.
+    if (t.isDisposed) throw new DetlossError('invalid_value', `${desc.name}: ${name} is a disposed tf.Tensor`, name);
+    const spec = name === 'weight' || !Object.hasOwn(desc.inputs, name) ? undefined : desc.inputs[name];
     if (name !== 'weight' && !spec) throw new DetlossError('unknown_input', `${desc.name}: no input named ${name} (inputs: ${Object.keys(desc.inputs).join(', ')})`, name);
     const want = TF_DTYPE[spec?.dtype ?? 'f32'];
     if (t.dtype !== want) throw new DetlossError('wrong_dtype', `${desc.name}: ${name} must be a ${want} tensor, got ${t.dtype}`, name);
