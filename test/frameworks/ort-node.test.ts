@@ -8,6 +8,7 @@ import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
 import { ciou, crossEntropy, detlossFor, l1, qualityFocal, runLoss, smoothL1, type OrtDetloss, type OrtTensor } from '../../src/frameworks/ort';
 import { nodeContext } from '../helpers/node-gpu';
+import { cannotAllocate, plant } from '../helpers/plant';
 
 /** The slice of onnxruntime-web's API this file uses (the package is a devDependency). */
 interface OrtModule {
@@ -155,6 +156,43 @@ describe('the free functions take their inputs when they are called, as the cont
     expectClose(await (loss as T).getData(true), want.loss);
     expectClose(await (grad as T).getData(true), want.grad.pred);
   });
+});
+
+describe('a GPU failure after the call was made is a DetlossError, and no tensors come back', () => {
+  const CODE = { pipeline: 'pipeline', validation: 'gpu_validation', oom: 'gpu_out_of_memory' } as const;
+  for (const fault of ['pipeline', 'validation', 'oom'] as const) {
+    it(`a planted ${fault} fault: the free function rejects with ${CODE[fault]}; the next call works`, async () => {
+      // A context of its own, on a device of its own: its pipelines are not compiled yet.
+      const own = await nodeContext();
+      const ctx = await detlossFor(own.device);
+      let bytes = 0;
+      if (fault === 'oom') {
+        bytes = ctx.context.limits.maxBufferSize;
+        const oom = await cannotAllocate(own.device, bytes);
+        if (ctx.context.adapter.isFallbackAdapter) expect(oom).toBe(true);
+        if (!oom) return;
+      }
+      const mk = (a: Float32Array) => {
+        const b = own.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+        own.device.queue.writeBuffer(b, 0, a);
+        return ort.Tensor.fromGpuBuffer(b, { dataType: 'float32', dims: [4] }) as T;
+      };
+      const planted = plant(own.device, fault, bytes);
+      const e = await l1(mk(Float32Array.of(1, 2, 3, 4)), Float32Array.of(0, 0, 0, 0), { reduction: 'sum' }).then(
+        (r) => ({ returned: r }),
+        (x: unknown) => x,
+      );
+      expect(planted.fired()).toBe(true);
+      expect(e instanceof DetlossError, String(JSON.stringify(e))).toBe(true);
+      expect((e as DetlossError).code).toBe(CODE[fault]);
+      const { loss, grad } = await l1(mk(Float32Array.of(1, 2, 3, 4)), Float32Array.of(0, 0, 0, 0), { reduction: 'sum' });
+      expect(Array.from(await (loss as T).getData(true))).toEqual([10]);
+      grad!.dispose();
+      ctx.destroy();
+      own.destroy();
+      await detlossFor(device);
+    });
+  }
 });
 
 describe('after the device is lost', () => {
