@@ -174,7 +174,7 @@ describe('a GPU failure after the call was made is a DetlossError, and no tensor
       }
       const mk = (a: Float32Array) => {
         const b = own.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-        own.device.queue.writeBuffer(b, 0, a);
+        own.device.queue.writeBuffer(b, 0, a.buffer as ArrayBuffer, a.byteOffset, a.byteLength);
         return ort.Tensor.fromGpuBuffer(b, { dataType: 'float32', dims: [4] }) as T;
       };
       const planted = plant(own.device, fault, bytes);

@@ -73,21 +73,21 @@ describe('the value rules say what each op\'s host validator says', () => {
       }
       const desc = OPS[op];
       const dims = { n, c: 4, k: 6 };
-      const p = { ignoreIndex: g.options.ignoreIndex ?? desc.params.ignoreIndex?.default ?? 0 } as Record<string, number>;
+      const p = { ignoreIndex: (g.options.ignoreIndex ?? desc.params.ignoreIndex?.default ?? 0) as number };
       const stored = OPS[op].inputs[input].dtype === 'i32' ? v | 0 : Math.fround(v);
       expect(refused === undefined ? 'kept' : `${refused.code} ${refused.argument}`, `${op} ${input} = ${v}`).toBe(keeps(rule, stored, ruleArgs(dims, p)) ? 'kept' : `invalid_value ${input}`);
     }
   });
 });
 
-function onGpu(inputs: Record<string, { data: Float32Array | Int32Array; shape: number[] }>) {
+function onGpu(inputs: Record<string, { data: Float32Array | Int32Array; shape: number[] }>): never {
   const out: Record<string, { buffer: GPUBuffer; shape: number[]; dtype: 'f32' | 'i32' }> = {};
   for (const [k, v] of Object.entries(inputs)) {
     const buffer = dl.device.createBuffer({ size: Math.max(4, v.data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     dl.device.queue.writeBuffer(buffer, 0, v.data.buffer as ArrayBuffer, v.data.byteOffset, v.data.byteLength);
     out[k] = { buffer, shape: v.shape, dtype: v.data instanceof Int32Array ? 'i32' : 'f32' };
   }
-  return out;
+  return out as never;
 }
 
 describe('run with GPU-resident inputs refuses what cpu.run refuses', () => {

@@ -1,0 +1,303 @@
+/**
+ * The misuse suite's tables (test/runtime/misuse.test.ts, and the adapters' suite in
+ * test/frameworks/misuse-adapters.test.ts): a valid call of every op with a GPU kernel, and bad
+ * calls of every kind built from each op's descriptor, each with the refusal it must get.
+ */
+import { cpu } from '../../src/cpu';
+import type { DetlossError } from '../../src/errors';
+import { OPS } from '../../src/ops/registry';
+import { rand } from './counting';
+
+export type Arr = Float32Array | Int32Array;
+export type T = { data: Arr; shape: number[] };
+export type Inputs = Record<string, unknown>;
+export type Opts = Record<string, unknown>;
+export interface Good {
+  inputs: Record<string, T>;
+  options: Opts;
+}
+export type Code = DetlossError['code'];
+export interface Refusal {
+  what: string;
+  inputs: unknown;
+  options: unknown;
+  code: Code;
+  argument: string;
+  /** The CPU reference accepts it (Float64Array floats). */
+  cpuAccepts?: boolean;
+  /** A pattern the message must match (besides naming the argument). */
+  message?: RegExp;
+}
+
+export const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+export const f = (shape: number[], seed: number, lo = -2, hi = 2): T => ({ data: rand(prod(shape), seed, lo, hi), shape });
+export const i32 = (shape: number[], v: number[]): T => ({ data: Int32Array.from(v), shape });
+export function boxes(n: number, seed: number): T {
+  const r = rand(4 * n, seed, 0, 1);
+  const data = new Float32Array(4 * n);
+  for (let k = 0; k < n; k++) {
+    const [x, y, w, h] = [r[4 * k] * 10, r[4 * k + 1] * 10, 1 + r[4 * k + 2] * 4, 1 + r[4 * k + 3] * 4];
+    data.set([x, y, x + w, y + h], 4 * k);
+  }
+  return { data, shape: [n, 4] };
+}
+
+/** A valid call of every op with a GPU kernel, 3 rows. */
+export const GOOD: Record<string, () => Good> = {
+  l1: () => ({ inputs: { pred: f([3], 1), target: f([3], 2) }, options: {} }),
+  mse: () => ({ inputs: { pred: f([3], 1), target: f([3], 2) }, options: {} }),
+  smooth_l1: () => ({ inputs: { pred: f([3], 1), target: f([3], 2) }, options: { beta: 0.5 } }),
+  huber: () => ({ inputs: { pred: f([3], 1), target: f([3], 2) }, options: { delta: 0.5 } }),
+  balanced_l1: () => ({ inputs: { pred: f([3], 1), target: f([3], 2) }, options: {} }),
+  iou_loss: () => ({ inputs: { pred: boxes(3, 1), target: boxes(3, 2) }, options: { variant: 'giou' } }),
+  pairwise_iou: () => ({ inputs: { a: boxes(3, 1), b: boxes(2, 2) }, options: { variant: 'diou' } }),
+  sigmoid_focal: () => ({ inputs: { logits: f([3], 1, -4, 4), targets: { data: Float32Array.of(1, 0, 1), shape: [3] } }, options: {} }),
+  quality_focal: () => ({ inputs: { logits: f([3, 4], 1), labels: i32([3], [0, 4, 2]), scores: f([3], 2, 0, 1) }, options: {} }),
+  distribution_focal: () => ({ inputs: { logits: f([3, 5], 1), targets: f([3], 2, 0, 3.9) }, options: {} }),
+  varifocal: () => ({ inputs: { logits: f([3, 4], 1), targets: f([3, 4], 2, 0, 1) }, options: {} }),
+  bce_with_logits: () => ({ inputs: { logits: f([3, 4], 1), targets: f([3, 4], 2, 0, 1), posWeight: f([4], 3, 0.5, 2) }, options: {} }),
+  cross_entropy: () => ({ inputs: { logits: f([3, 4], 1), labels: i32([3], [0, 3, -100]), classWeight: f([4], 3, 0.5, 2) }, options: { labelSmoothing: 0.1 } }),
+  kl_div: () => ({ inputs: { student: f([3, 4], 1), teacher: f([3, 4], 2) }, options: { temperature: 2 } }),
+  dice: () => ({ inputs: { logits: f([3, 4], 1), targets: f([3, 4], 2, 0, 1) }, options: {} }),
+  softmax_focal: () => ({ inputs: { logits: f([3, 4], 1), labels: i32([3], [0, 3, -100]), classWeight: f([4], 3, 0.5, 2) }, options: { gamma: 1.5 } }),
+  class_balanced_focal: () => ({ inputs: { logits: f([3, 4], 1), labels: i32([3], [0, 4, 2]), samplesPerClass: { data: Float32Array.of(10, 0, 300, 2), shape: [4] } }, options: { beta: 0.99 } }),
+  nll: () => ({ inputs: { logProbs: f([3, 4], 1, -5, 0), labels: i32([3], [0, 3, -100]), classWeight: f([4], 3, 0.5, 2) }, options: {} }),
+  hinge: () => ({ inputs: { logits: f([3], 1), targets: { data: Float32Array.of(1, -1, 1), shape: [3] } }, options: { margin: 0.5 } }),
+  hinge_embedding: () => ({ inputs: { pred: f([3], 1), targets: { data: Float32Array.of(1, -1, -1), shape: [3] } }, options: {} }),
+  margin_ranking: () => ({ inputs: { input1: f([3], 1), input2: f([3], 2), targets: { data: Float32Array.of(1, -1, 1), shape: [3] } }, options: { margin: 0.1 } }),
+  exponential: () => ({ inputs: { logits: f([3], 1), targets: { data: Float32Array.of(-1, 1, 1), shape: [3] } }, options: {} }),
+  ap_loss: () => ({ inputs: { logits: f([3], 1), targets: { data: Float32Array.of(1, 0, -1), shape: [3] } }, options: {} }),
+  rank_sort: () => ({ inputs: { logits: f([3], 1), targets: { data: Float32Array.of(0.7, 0, -1), shape: [3] } }, options: { delta: 0.4 } }),
+};
+/** Ops that reduce themselves (the ranking losses): 'mean' only, no weight, no avgFactor. */
+export const selfReduced = (op: string) => !!OPS[op].gpu?.program;
+export const GPU_OPS = Object.values(OPS)
+  .filter((d) => d.gpu)
+  .map((d) => d.name);
+
+/** The shape of the unreduced output of the good call. */
+export const outShape = (op: string) => cpu.run(op, GOOD[op]().inputs, { ...GOOD[op]().options, reduction: selfReduced(op) ? 'mean' : 'none', grad: false }).shape;
+
+/** The good call plus a `weight` and a `gradOutput`: every input an op takes, all valid, all `{ data, shape }`. */
+export function full(op: string): Good {
+  const g = GOOD[op]();
+  const out = outShape(op);
+  const reduced = (OPS[op].reductions ?? ['mean']).includes('mean');
+  return {
+    inputs: selfReduced(op)
+      ? { ...g.inputs, gradOutput: f([1], 8, 0.5, 1.5) }
+      : { ...g.inputs, weight: f(out, 7, 0.5, 1.5), gradOutput: reduced ? f([1], 8, 0.5, 1.5) : f(out, 8, 0.5, 1.5) },
+    options: g.options,
+  };
+}
+
+export const with_ = (base: Good, name: string, value: unknown): Inputs => ({ ...base.inputs, [name]: value });
+export const dtypeOf = (op: string, name: string) => (name === 'weight' || name === 'gradOutput' ? 'f32' : OPS[op].inputs[name].dtype);
+
+// ---------------------------------------------------------------------------------------------
+// The refusal tables, built from each op's descriptor.
+
+export function shapeCases(op: string): Refusal[] {
+  const base = full(op);
+  const cases: Refusal[] = [];
+  for (const [name, t] of Object.entries(base.inputs)) {
+    const own = name in OPS[op].inputs;
+    const sh = t.shape;
+    const add = (what: string, value: unknown) => cases.push({ what: `${name}: ${what}`, inputs: with_(base, name, value), options: base.options, code: 'shape_mismatch', argument: name });
+    const Ctor = t.data.constructor as new (n: number) => Arr;
+    add('one element too many (a plain typed array)', new Ctor(t.data.length + 1));
+    add('a shape that disagrees with its data', { data: t.data, shape: [sh[0] + 1, ...sh.slice(1)] });
+    add('a negative dim', { data: t.data, shape: sh.length === 1 ? [-sh[0]] : [-sh[0], -sh[1], ...sh.slice(2)] });
+    add('a fractional dim', { data: t.data, shape: [sh[0] + 0.5, ...sh.slice(1)] });
+    add('a NaN dim', { data: t.data, shape: [NaN, ...sh.slice(1)] });
+    add('an Infinity dim', { data: t.data, shape: [Infinity, ...sh.slice(1)] });
+    add('dims given as strings', { data: t.data, shape: sh.map(String) });
+    add('a huge declared shape [2**31, ...] with small data', { data: t.data, shape: [2 ** 31, ...sh.slice(1)] });
+    add('a huge declared shape [1e9, 80] with small data', { data: t.data, shape: [1e9, 80] });
+    add('a shape that is a string', { data: t.data, shape: String(t.data.length) });
+    add('a shape that is a number', { data: t.data, shape: t.data.length });
+    add('a shape that is null', { data: t.data, shape: null });
+    if (own) add('rank one too many', { data: t.data, shape: [...sh, 1] });
+  }
+  return cases;
+}
+
+export function dtypeCases(op: string): Refusal[] {
+  const base = full(op);
+  const cases: Refusal[] = [];
+  for (const [name, t] of Object.entries(base.inputs)) {
+    const n = t.data.length;
+    const isF32 = dtypeOf(op, name) === 'f32';
+    const add = (what: string, value: unknown, cpuAccepts = false) =>
+      cases.push({ what: `${name}: ${what}`, inputs: with_(base, name, value), options: base.options, code: 'wrong_dtype', argument: name, cpuAccepts });
+    if (isF32) {
+      add('Int32Array', new Int32Array(n));
+      add('{ data: Int32Array, shape }', { data: new Int32Array(n), shape: t.shape });
+      add('Float64Array (the CPU reference takes it)', Float64Array.from(t.data), true);
+      add('{ data: Float64Array, shape } (the CPU reference takes it)', { data: Float64Array.from(t.data), shape: t.shape }, true);
+    } else {
+      add('Float32Array', new Float32Array(n));
+      add('{ data: Float32Array, shape }', { data: new Float32Array(n), shape: t.shape });
+      add('Float64Array', new Float64Array(n));
+      add('Uint32Array', new Uint32Array(n));
+    }
+    add('a plain array', Array.from(t.data));
+    add('{ data: plain array, shape }', { data: Array.from(t.data), shape: t.shape });
+    add('Uint8Array', new Uint8Array(n));
+    add('Uint8Array of the same bytes', new Uint8Array(t.data.buffer.slice(0)));
+    add('Int16Array', new Int16Array(n));
+    add('BigInt64Array', new BigInt64Array(n));
+    add('DataView', new DataView(new ArrayBuffer(4 * n)));
+    add('an ArrayBuffer', new ArrayBuffer(4 * n));
+    add('a string', 'abc');
+    add('a number', 3);
+    add('a boolean', true);
+    add('an empty object', {});
+    add('{ data: null, shape }', { data: null, shape: t.shape });
+    add('{ data: a string, shape }', { data: 'abc', shape: [3] });
+  }
+  return cases;
+}
+
+export function nameCases(op: string): Refusal[] {
+  const base = full(op);
+  const g = GOOD[op]();
+  const cases: Refusal[] = [];
+  for (const [name, spec] of Object.entries(OPS[op].inputs)) {
+    if (spec.optional) continue;
+    const inputs = { ...g.inputs } as Inputs;
+    delete inputs[name];
+    cases.push({ what: `${name} missing`, inputs, options: g.options, code: 'missing_input', argument: name });
+    cases.push({ what: `${name} undefined`, inputs: { ...g.inputs, [name]: undefined }, options: g.options, code: 'missing_input', argument: name });
+    cases.push({ what: `${name} null`, inputs: { ...g.inputs, [name]: null }, options: g.options, code: 'missing_input', argument: name });
+  }
+  for (const extra of ['bogus', 'toString', 'constructor', 'hasOwnProperty']) {
+    cases.push({ what: `an unknown input "${extra}"`, inputs: with_(base, extra, new Float32Array(3)), options: base.options, code: 'unknown_input', argument: extra });
+  }
+  for (const [what, inputs] of [
+    ['inputs null', null],
+    ['inputs a number', 5],
+    ['inputs a string', 'pred'],
+    ['inputs undefined', undefined],
+  ] as [string, unknown][]) {
+    cases.push({ what, inputs, options: g.options, code: 'missing_input', argument: 'inputs' });
+  }
+  for (const [what, options] of [
+    ['options null', null],
+    ['options a number', 5],
+    ['options a string', 'mean'],
+    ['options true', true],
+  ] as [string, unknown][]) {
+    cases.push({ what, inputs: g.inputs, options, code: 'invalid_param', argument: 'options' });
+  }
+  return cases;
+}
+
+export function nanCases(op: string): Refusal[] {
+  const base = full(op);
+  const cases: Refusal[] = [];
+  for (const [name, t] of Object.entries(base.inputs)) {
+    if (dtypeOf(op, name) !== 'f32') continue;
+    for (const v of [NaN, Infinity, -Infinity]) {
+      const data = Float32Array.from(t.data);
+      const at = data.length - 1;
+      data[at] = v;
+      const message = new RegExp(`${name}\\[${at}\\]`);
+      cases.push({ what: `${name}[${at}] = ${v} with check: true`, inputs: with_(base, name, { data, shape: t.shape }), options: { ...base.options, check: true }, code: 'invalid_value', argument: name, message });
+    }
+  }
+  return cases;
+}
+
+/** Out-of-range values of each op's own params (the generic type errors are built below). */
+export const OUT_OF_RANGE: Record<string, [string, unknown][]> = {
+  smooth_l1: [['beta', -1], ['beta', -1e-30]],
+  huber: [['delta', 0], ['delta', -1]],
+  balanced_l1: [['alpha', 0], ['alpha', -0.5], ['gamma', 0], ['gamma', -1], ['beta', 0], ['beta', -1]],
+  iou_loss: [
+    ['eps', 0], ['eps', -1e-7], ['variant', 'wise'], ['variant', 'alpha_iou'], ['format', 'yxyx'], ['mode', 'cube'], ['ciouAlpha', 'mmdetection'],
+    ['power', 0.5], ['innerRatio', 0], ['innerRatio', -1], ['focaler', [0.9, 0.1]], ['focaler', [0.5, 0.5]], ['focaler', [-0.1, 1]], ['focaler', [0, 1.5]],
+    ['imageSize', [0, 480]], ['imageSize', [640, -1]], ['scale', -1], ['wiouVersion', 0], ['wiouVersion', 4], ['wiouVersion', 2.5], ['iouMean', 0], ['wiouAlpha', 0], ['wiouDelta', -3],
+  ],
+  pairwise_iou: [['variant', 'eiou'], ['variant', 'siou'], ['format', 'xyxyx']],
+  sigmoid_focal: [['gamma', -1]],
+  quality_focal: [['beta', -1]],
+  distribution_focal: [],
+  varifocal: [['gamma', -0.5]],
+  bce_with_logits: [],
+  cross_entropy: [
+    ['labelSmoothing', -0.1],
+    ['labelSmoothing', 1.5],
+    ['ignoreIndex', 0.5],
+    // issue 9 defect 4: integers that do not fit the kernel's int32
+    ['ignoreIndex', 2 ** 31],
+    ['ignoreIndex', 2 ** 32],
+    ['ignoreIndex', 1e300],
+    ['ignoreIndex', -(2 ** 31) - 1],
+    ['ignoreIndex', -1e300],
+  ],
+  kl_div: [['temperature', 0], ['temperature', -1], ['classReduction', 'max']],
+  dice: [['eps', -1e-3]],
+};
+
+export const WRONG_TYPE: Record<'number' | 'enum' | 'bool' | 'pair', [string, unknown][]> = {
+  pair: [['a number', 5], ['a string', '1,2'], ['one number', [1]], ['three numbers', [0.1, 0.2, 0.3]], ['NaN in it', [NaN, 1]], ['a string in it', [0, '1']], ['null', null], ['an object', {}]],
+  number: [['a string', '1'], ['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity], ['an object', {}], ['a boolean', true], ['null', null], ['an array', [1]], ['a BigInt', 1n]],
+  enum: [['a number', 5], ['a boolean', true], ['null', null], ['the empty string', ''], ['an object', {}], ['upper case', 'IOU']],
+  bool: [['a number', 1], ['0', 0], ['a string', 'true'], ['null', null], ['an object', {}]],
+};
+
+export function paramCases(op: string): Refusal[] {
+  const g = GOOD[op]();
+  const cases: Refusal[] = [];
+  const add = (what: string, options: Opts, code: Code, argument: string) => cases.push({ what, inputs: g.inputs, options: { ...g.options, ...options }, code, argument });
+  for (const [p, spec] of Object.entries(OPS[op].params)) {
+    for (const [what, v] of WRONG_TYPE[spec.kind]) add(`${p} ${what}`, { [p]: v }, 'invalid_param', p);
+  }
+  for (const [p, v] of OUT_OF_RANGE[op] ?? []) add(`${p} = ${String(v)}`, { [p]: v }, 'invalid_param', p);
+  for (const p of ['bogus', 'toString', 'constructor', 'hasOwnProperty', 'valueOf']) add(`an unknown param "${p}"`, { [p]: 1 }, 'unknown_param', p);
+  const other = op === 'kl_div' ? 'beta' : 'temperature';
+  add(`a param of another op (${other})`, { [other]: 1 }, 'unknown_param', other);
+  for (const [what, v] of [['MEAN', 'MEAN'], ['a number', 5], ['null', null], ['the empty string', ''], ['an object', {}]] as [string, unknown][]) {
+    add(`reduction ${what}`, { reduction: v }, 'invalid_param', 'reduction');
+  }
+  for (const k of ['grad', 'check']) {
+    for (const [what, v] of [['a string', 'no'], ['a number', 0], ['null', null]] as [string, unknown][]) add(`${k} ${what}`, { [k]: v }, 'invalid_param', k);
+  }
+  const avg: [string, unknown][] = [['0', 0], ['-1', -1], ['NaN', NaN], ['Infinity', Infinity], ['a string', '2'], ['null', null], ['true', true], ['1e-310 (its reciprocal overflows)', 1e-310], ['-0', -0]];
+  for (const [what, v] of avg) add(`avgFactor ${what}`, { avgFactor: v }, 'invalid_param', 'avgFactor');
+  for (const red of ['sum', 'none'] as const) {
+    if ((OPS[op].reductions ?? ['none', 'mean', 'sum']).includes(red)) add(`avgFactor with '${red}'`, { reduction: red, avgFactor: 2 }, 'invalid_param', 'avgFactor');
+  }
+  for (const red of ['none', 'mean', 'sum']) {
+    if (!(OPS[op].reductions ?? [red]).includes(red as never)) add(`reduction '${red}' (not supported)`, { reduction: red }, 'invalid_param', 'reduction');
+  }
+  if (selfReduced(op)) {
+    // The loss is already a mean over the positives: nothing to weigh or divide.
+    add('avgFactor (the op reduces itself)', { avgFactor: 2 }, 'invalid_param', 'avgFactor');
+    cases.push({ what: 'weight (the op reduces itself)', inputs: { ...g.inputs, weight: f([3], 7, 0.5, 1.5) }, options: g.options, code: 'invalid_param', argument: 'weight' });
+  }
+  return cases;
+}
+
+/** Bad data the op's own validation must catch. */
+export const BAD_DATA: Record<string, [string, (g: Good) => Inputs, Opts, string, RegExp][]> = {
+  cross_entropy: [
+    ['label = c', (g) => ({ ...g.inputs, labels: i32([3], [0, 4, 1]) }), {}, 'labels', /labels\[1\]/],
+    ['label -1 (not ignoreIndex)', (g) => ({ ...g.inputs, labels: i32([3], [0, -1, 1]) }), {}, 'labels', /labels\[1\]/],
+    ['label 2**31-1', (g) => ({ ...g.inputs, labels: i32([3], [0, 1, 2 ** 31 - 1]) }), {}, 'labels', /labels\[2\]/],
+    ['label -2**31', (g) => ({ ...g.inputs, labels: i32([3], [-(2 ** 31), 1, 1]) }), {}, 'labels', /labels\[0\]/],
+    ['label -100 after ignoreIndex changed', (g) => g.inputs, { ignoreIndex: -1 }, 'labels', /labels\[2\]/],
+  ],
+  distribution_focal: [
+    ['target = k - 1', (g) => ({ ...g.inputs, targets: { data: Float32Array.of(0, 4, 1), shape: [3] } }), {}, 'targets', /targets\[1\]/],
+    ['target -0.5', (g) => ({ ...g.inputs, targets: { data: Float32Array.of(0, 1, -0.5), shape: [3] } }), {}, 'targets', /targets\[2\]/],
+    ['target NaN without check', (g) => ({ ...g.inputs, targets: { data: Float32Array.of(NaN, 1, 1), shape: [3] } }), {}, 'targets', /targets\[0\]/],
+  ],
+};
+export function dataCases(op: string): Refusal[] {
+  const g = GOOD[op]();
+  return (BAD_DATA[op] ?? []).map(([what, inputs, options, argument, message]) => ({ what, inputs: inputs(g), options: { ...g.options, ...options }, code: 'invalid_value', argument, message }));
+}
+
+export const refusals = (op: string): Refusal[] => [...shapeCases(op), ...dtypeCases(op), ...nameCases(op), ...nanCases(op), ...paramCases(op), ...dataCases(op)];
