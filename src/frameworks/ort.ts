@@ -304,6 +304,15 @@ export class OrtDetloss {
   dice<T extends OrtTensor>(logits: T, targets: OrtInput<T>, options: OrtOptions<'dice'> = {}) {
     return this.one('dice', 'logits', { logits, targets }, options);
   }
+  /**
+   * Waits for the value checks of every call made so far: labels and targets on the GPU are
+   * checked there without waiting, and a bad one (its loss elements NaN) is thrown as
+   * `invalid_value` by the next call, or here.
+   */
+  flush(): Promise<void> {
+    return this.context.flush();
+  }
+
   /** Frees detloss's buffers on this device (ORT's device is left alone) and forgets the context. */
   destroy(): void {
     this.context.destroy();
@@ -355,6 +364,11 @@ function contextOf(device: GPUDevice | undefined): OrtDetloss {
     throw new DetlossError('no_webgpu', 'detloss/ort: no device yet; call detlossFor(await ort.env.webgpu.device) after creating a WebGPU session, or pass { device }', 'device');
   }
   return current;
+}
+
+/** {@link OrtDetloss.flush} of `device`'s context, or of the last one made. */
+export async function flush(device?: GPUDevice): Promise<void> {
+  return contextOf(device).flush();
 }
 
 type Opts<N extends OpName> = OrtOptions<N>;

@@ -35,8 +35,11 @@ export class CallAllocation {
   readonly scratch: GPUBuffer[] = [];
   readonly outputs: GPUBuffer[] = [];
   readonly staging: Staging[] = [];
+  /** Buffers kept past the call's own release: the status words' staging, read after the call resolved. */
+  readonly held: GPUBuffer[] = [];
   private released = false;
   private outputsReleased = false;
+  private heldReleased = false;
 
   constructor(
     private readonly pool: BufferPool,
@@ -62,10 +65,17 @@ export class CallAllocation {
     this.outputs.forEach((b) => this.pool.release(b));
   };
 
+  readonly releaseHeld = (): void => {
+    if (this.heldReleased) return;
+    this.heldReleased = true;
+    this.held.forEach((b) => this.pool.release(b));
+  };
+
   discardAll(): void {
     this.released = true;
     this.outputsReleased = true;
-    for (const b of [...this.scratch, ...this.outputs, ...this.staging.map((s) => s.buffer)]) {
+    this.heldReleased = true;
+    for (const b of [...this.scratch, ...this.outputs, ...this.staging.map((s) => s.buffer), ...this.held]) {
       if (this.fresh.has(b)) this.pool.discard(b);
       else this.pool.release(b);
     }

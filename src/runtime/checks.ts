@@ -43,6 +43,45 @@ export interface CallStatus {
   uniforms?: GPUBuffer;
   /** Copy 1 into word 0 after the work (the guard reads it). */
   marker: boolean;
+  /**
+   * Where the words are copied after the work to be read later (a resident call): a MAP_READ
+   * buffer the call holds until its verdict is in (CallAllocation.held).
+   */
+  staging?: GPUBuffer;
+}
+
+/**
+ * The verdicts a context's resident calls still owe (their value checks, read back after the
+ * call resolved), and the first failure among them: thrown once, by the context's next call or by
+ * `flush()`. The outputs of such a call hold NaN where a value broke its rule (the kernels poison
+ * their elements), so no numbers were handed over in the meantime.
+ */
+export class LateVerdicts {
+  private readonly pending = new Set<Promise<void>>();
+  private failure?: DetlossError;
+
+  watch(verdict: Promise<void>): void {
+    const p = verdict.catch((e: unknown) => {
+      this.failure ??= e instanceof DetlossError ? e : new DetlossError('gpu_validation', String((e as Error)?.message ?? e));
+    });
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  /** Throws the first failure not thrown yet (once). */
+  throwFailure(): void {
+    const e = this.failure;
+    if (e) {
+      this.failure = undefined;
+      throw e;
+    }
+  }
+
+  /** Waits for every verdict owed so far, then throws the first failure not thrown yet. */
+  async flush(): Promise<void> {
+    while (this.pending.size) await Promise.all([...this.pending]);
+    this.throwFailure();
+  }
 }
 
 /**
@@ -150,7 +189,7 @@ const clampI32 = (v: number) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.
 const STATUS_USAGE = USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC;
 
 /** A call's status buffer (and the check pass's uniforms), when it checks values or marks that its work ran. */
-export function acquireStatus(rt: Pick<Runtime, 'limits'>, a: CallAllocation, checks: ValueCheck[], marker: boolean): CallStatus | undefined {
+export function acquireStatus(rt: Pick<Runtime, 'limits'>, a: CallAllocation, checks: ValueCheck[], marker: boolean, late = false): CallStatus | undefined {
   if (!checks.length && !marker) return undefined;
   const bytes = 4 * (1 + checks.length);
   return {
@@ -159,6 +198,7 @@ export function acquireStatus(rt: Pick<Runtime, 'limits'>, a: CallAllocation, ch
     checks,
     uniforms: checks.length ? a.acquire(checkUniformBytes(checks, rt.limits.maxStorageBufferBindingSize), USAGE.UNIFORM | USAGE.COPY_DST, 'check-uniforms', a.scratch) : undefined,
     marker,
+    staging: late && checks.length ? a.acquire(bytes, USAGE.MAP_READ | USAGE.COPY_DST, 'status-staging', a.held) : undefined,
   };
 }
 

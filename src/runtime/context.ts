@@ -8,6 +8,7 @@ import { requireKernel } from './kernel-choice';
 import { checkOptions, type DetlossOptions } from './options';
 import { PipelineCache } from './pipelines';
 import { choosePlan, type LaunchPlan } from './plan';
+import { LateVerdicts } from './checks';
 import { BufferPool } from './pool';
 import { readBack, residentResult } from './readback';
 import { Timestamps } from './timestamps';
@@ -56,6 +57,7 @@ export class Detloss {
       kernels: new PipelineCache(device, this.plan),
       dummies: new DummyBuffers(device),
       liveness: new Liveness(device),
+      late: new LateVerdicts(),
     };
   }
 
@@ -74,6 +76,7 @@ export class Detloss {
   run<N extends import('../ops/op-types').OpName>(op: N, inputs: import('../ops/op-types').DeviceInputs<N, GpuTensor>, options?: import('../ops/op-types').OpOptions<N>): Promise<RunResult>;
   run<S extends string>(op: import('../ops/op-types').DynamicOpName<S> | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options?: SharedOptions & Record<string, unknown>): Promise<RunResult>;
   async run(op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<RunResult> {
+    this.rt.late.throwFailure();
     return readBack(this.rt, await executeCall(this.rt, op, inputs, options, true));
   }
 
@@ -90,7 +93,24 @@ export class Detloss {
   runResident<N extends import('../ops/op-types').OpName>(op: N, inputs: import('../ops/op-types').DeviceInputs<N, GpuTensor>, options?: import('../ops/op-types').OpOptions<N>): Promise<ResidentResult>;
   runResident<S extends string>(op: import('../ops/op-types').DynamicOpName<S> | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options?: SharedOptions & Record<string, unknown>): Promise<ResidentResult>;
   async runResident(op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<ResidentResult> {
+    this.rt.late.throwFailure();
     return residentResult(this.rt, await executeCall(this.rt, op, inputs, options, false));
+  }
+
+  /**
+   * Waits for the checks of every resident call made so far and throws the first failure among
+   * them that no call has thrown yet. A resident call checks the labels and targets it takes as
+   * GPU buffers (and, with `check: true`, that its float inputs are finite) on the GPU, without
+   * waiting for the answer: the elements a bad value reaches hold NaN, and the refusal
+   * (`invalid_value`, naming the input and the first bad index) is thrown by the context's next
+   * call, or here.
+   *
+   * @example
+   * const r = await dl.runResident('cross_entropy', { logits, labels: labelBuffer });
+   * await dl.flush(); // throws if a label was not a class
+   */
+  async flush(): Promise<void> {
+    await this.rt.late.flush();
   }
 
   /**

@@ -106,6 +106,7 @@ export function encode(rt: Runtime, desc: OpDescriptor, kernels: CallKernels, r:
     pass.end();
     // Last in the command buffer: a buffer the device refused anywhere above runs none of it.
     if (bufs.status?.marker) enc.copyBufferToBuffer(rt.dummies.one(), 0, bufs.status.buffer, 0, 4);
+    if (bufs.status?.staging) enc.copyBufferToBuffer(bufs.status.buffer, 0, bufs.status.staging, 0, bufs.status.bytes);
     if (timing) enc.resolveQuerySet(timing.querySet, 0, 2 * timing.passes.length, timing.resolve, 0);
     for (const s of staging) {
       for (const part of s.parts) {

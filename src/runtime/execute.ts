@@ -3,7 +3,7 @@ import { getOp } from '../ops/registry';
 import type { GpuKernel, OpDescriptor } from '../ops/types';
 import type { Resolved, SharedOptions } from '../ops/validate';
 import { CallAllocation, acquireCallIo, type CallBuffers } from './call-buffers';
-import { acquireStatus, planChecks, type ValueCheck } from './checks';
+import { acquireStatus, planChecks, statusVerdict, type CallStatus, type ValueCheck } from './checks';
 import { readInputs } from './call-inputs';
 import { checkSize, meanScale, outputSizes, planCall, type CallPlan, type OutputSizes } from './call-plan';
 import { encode, type CallKernels } from './encode';
@@ -71,8 +71,8 @@ export function prepareCall(
   rt.liveness.check();
   const { kernels, limits } = rt;
   const desc = getOp(op);
-  const { data, info, gpu, onDevice, r } = readInputs(desc, inputs, options, readback || guard);
-  const checks = readback || guard ? planChecks(desc, r, gpu, info) : [];
+  const { data, info, gpu, onDevice, r } = readInputs(desc, inputs, options, true);
+  const checks = planChecks(desc, r, gpu, info);
   const gk = requireKernel(desc);
   // A 'mean' whose denominator depends on data the host does not have: summed on the GPU first.
   const gpuDenominator = !!desc.meanDenominator && r.reduction === 'mean' && r.avgFactor === undefined && onDevice;
@@ -122,7 +122,8 @@ export function allocateCall(rt: Runtime, p: PreparedCall, readback: boolean): {
     const partials2 = plan.levels.length > 1 ? a.acquire(plan.levels[0].groups * 4, USAGE.STORAGE, 'partials2', scratch) : undefined;
     const uniforms = a.acquire(plan.uniformBytes, USAGE.UNIFORM | USAGE.COPY_DST, 'uniforms', scratch);
     const denominator = p.gpuDenominator ? a.acquire(4, USAGE.STORAGE | USAGE.COPY_SRC, 'denominator', scratch) : undefined;
-    const status = acquireStatus(rt, a, p.checks, p.marker);
+    // A resident call reads its checks' words later (readback reads them with the results, the guard's caller itself).
+    const status = acquireStatus(rt, a, p.checks, p.marker, !readback && !p.marker);
     const timing = timingPasses && {
       querySet: rt.timestamps.querySet(),
       resolve: a.acquire(timingBytes, USAGE.QUERY_RESOLVE | USAGE.COPY_SRC, 'timestamps', scratch),
@@ -136,6 +137,12 @@ export function allocateCall(rt: Runtime, p: PreparedCall, readback: boolean): {
     allocErrors = Promise.all([device.popErrorScope(), device.popErrorScope()]);
   }
   return { a, bufs, allocErrors };
+}
+
+/** A resident call's value checks: their words are read after it resolved, and a failure is thrown by the context's next call or flush(). */
+export function lateVerdict(rt: Runtime, desc: OpDescriptor, status: CallStatus | undefined, a: CallAllocation): void {
+  if (!status?.staging) return;
+  rt.late.watch(statusVerdict(desc, status, status.staging, a.releaseHeld));
 }
 
 /**
@@ -188,6 +195,7 @@ export async function executeCall(rt: Runtime, op: string | OpDescriptor, inputs
     }
     const last = await submitted;
     rt.liveness.check();
+    lateVerdict(rt, desc, bufs.status, a);
     return { desc, r, out: bufs.out, staging, release: a.release, releaseOutputs: a.releaseOutputs, last, timingPasses: p.timingPasses, checks: p.checks };
   } catch (e) {
     a.discardAll();

@@ -3,7 +3,7 @@ import { snake, type Dims, type GpuKernel, type OpDescriptor } from '../ops/type
 import type { Resolved, SharedOptions } from '../ops/validate';
 import { CallAllocation, acquireCallIo } from './call-buffers';
 import { readInputs, type CallInputs } from './call-inputs';
-import { STATUS, acquireStatus, encodeChecks, planChecks, type CallStatus, type ValueCheck } from './checks';
+import { STATUS, acquireStatus, encodeChecks, planChecks, statusVerdict, type CallStatus, type ValueCheck } from './checks';
 import { checkSize, type OutputSizes } from './call-plan';
 import type { SubmittedCall } from './execute';
 import { FLAG, PARAMS_AT, SLOT } from './fused-slots';
@@ -51,6 +51,8 @@ interface PreparedProgram {
   /** The value checks of GPU-resident inputs (src/runtime/checks.ts) and the "work ran" marker. */
   checks: ValueCheck[];
   marker: boolean;
+  /** A resident call: its checks' words are read after it resolved. */
+  late: boolean;
 }
 
 /** A program call's buffers. */
@@ -82,9 +84,8 @@ function prepareProgram(
   const { kernels, limits } = rt;
   const gk = desc.gpu!;
   const prog = gk.program!;
-  const gpuChecks = how.readback || how.guard;
-  const { data, info, gpu, r } = readInputs(desc, inputs, options, gpuChecks);
-  const checks = gpuChecks ? planChecks(desc, r, gpu, info) : [];
+  const { data, info, gpu, r } = readInputs(desc, inputs, options, true);
+  const checks = planChecks(desc, r, gpu, info);
   if (r.hasWeight) throw new DetlossError('invalid_param', `${desc.name}: takes no weight (the loss is already a mean over the positives)`, 'weight');
   if (r.avgFactor !== undefined) throw new DetlossError('invalid_param', `${desc.name}: takes no avgFactor (the loss is already a mean over the positives)`, 'avgFactor');
 
@@ -118,7 +119,7 @@ function prepareProgram(
   for (const [name, bytes] of Object.entries(outs.grads)) fits(`grad.${name}`, bytes);
   for (const [name, i] of Object.entries(info)) if (i) fits(name, i.length * 4);
   const indirectBytes = Math.max(0, ...passes.map((p) => (p.indirect === undefined ? 0 : p.indirect + 12)));
-  return { desc, gk, prog, r, data, info, gpu, passes, keys, dims, outs, scratch, indirectBytes, checks, marker: how.guard };
+  return { desc, gk, prog, r, data, info, gpu, passes, keys, dims, outs, scratch, indirectBytes, checks, marker: how.guard, late: !how.readback && !how.guard };
 }
 
 /**
@@ -140,7 +141,7 @@ function allocateProgram(rt: Runtime, p: PreparedProgram, readback: boolean): { 
     const work = a.acquire(Math.max(4, scratch.words * 4), USAGE.STORAGE | USAGE.COPY_SRC, 'scratch', scratchList);
     const indirect = indirectBytes ? a.acquire(indirectBytes, INDIRECT | USAGE.COPY_DST, 'indirect', scratchList) : undefined;
     const uniforms = a.acquire(SLOT, USAGE.UNIFORM | USAGE.COPY_DST, 'uniforms', scratchList);
-    const status = acquireStatus(rt, a, p.checks, p.marker);
+    const status = acquireStatus(rt, a, p.checks, p.marker, p.late);
     bufs = { uniforms, work, indirect, tensors, out, staging, status };
   } catch (e) {
     a.discardAll();
@@ -198,6 +199,7 @@ export async function executeProgram(rt: Runtime, desc: OpDescriptor, inputs: Re
     }
     const last = await submitted;
     rt.liveness.check();
+    if (bufs.status?.staging) rt.late.watch(statusVerdict(desc, bufs.status, bufs.status.staging, a.releaseHeld));
     return { desc, r: p.r, out: bufs.out, staging: bufs.staging, release: a.release, releaseOutputs: a.releaseOutputs, last, shape: [...p.prog.lossShape], checks: p.checks };
   } catch (e) {
     a.discardAll();
@@ -314,6 +316,7 @@ function encodeProgram(rt: Runtime, p: PreparedProgram, ks: Kernel[], b: Program
     pass?.end();
     // Last in the command buffer: a buffer the device refused anywhere above runs none of it.
     if (b.status?.marker) enc.copyBufferToBuffer(rt.dummies.one(), 0, b.status.buffer, 0, 4);
+    if (b.status?.staging) enc.copyBufferToBuffer(b.status.buffer, 0, b.status.staging, 0, b.status.bytes);
     for (const s of b.staging) {
       for (const part of s.parts) {
         const src = part.name === undefined ? b.out.loss.buffer : part.name === STATUS ? b.status!.buffer : b.out.grads[part.name].buffer;

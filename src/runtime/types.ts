@@ -1,5 +1,6 @@
 import type { HostTensor } from '../ops/inputs';
 import type { DummyBuffers } from './bindings';
+import type { LateVerdicts } from './checks';
 import type { PlanContext } from './call-plan';
 import type { Liveness } from './device';
 import type { PipelineCache } from './pipelines';
@@ -87,6 +88,8 @@ export interface Runtime extends PlanContext {
   readonly dummies: DummyBuffers;
   readonly liveness: Liveness;
   readonly timestamps: Timestamps;
+  /** The verdicts resident calls still owe (value checks read back later). */
+  readonly late: LateVerdicts;
   /** The last call's record (`stats().lastCall`), set when its work is submitted. */
   last?: LastCall;
 }

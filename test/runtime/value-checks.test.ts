@@ -3,8 +3,9 @@
 // for the GPU's check pass (shaders/check.wgsl). Here the two are held to the same verdict on every
 // probe value, and the check pass to both: `run` with GPU-resident inputs refuses what `cpu.run`
 // refuses (invalid_value, naming the input and the first bad index), with no numbers, and
-// `check: true` works with GPU buffers in `run`; `runResident`, which reads nothing back, still
-// refuses `check: true` and gives NaN for invalid values (the kernels poison their elements).
+// `check: true` works with GPU buffers; `runResident`, which waits for nothing, checks them too and
+// the refusal is thrown by the context's next call or flush() (the kernels poison the elements a
+// bad value reaches with NaN meanwhile).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
@@ -130,10 +131,27 @@ describe('check: true with GPU buffers', () => {
     const good = await dl.run('cross_entropy', onGpu({ logits, labels }), { check: true });
     expect(Array.from(good.loss)).toEqual(Array.from((await dl.run('cross_entropy', { logits, labels })).loss));
   });
-  it('runResident, which reads nothing back, refuses it by name', async () => {
-    const e = await dl.runResident('cross_entropy', onGpu({ logits, labels }), { check: true }).then(() => undefined, (x: unknown) => x);
-    expect(e instanceof DetlossError).toBe(true);
-    expect({ code: (e as DetlossError).code, argument: (e as DetlossError).argument }).toEqual({ code: 'invalid_param', argument: 'check' });
+  it('runResident checks them too, without waiting: flush() or the next call throws the refusal, once', async () => {
+    const l = { ...logits, data: logits.data.slice() };
+    l.data[2] = NaN;
+    const r = await dl.runResident('cross_entropy', onGpu({ logits: l, labels }), { check: true });
+    r.release();
+    const e = await dl.flush().then(() => undefined, (x: unknown) => x);
+    expect(e instanceof DetlossError, String(e)).toBe(true);
+    expect({ code: (e as DetlossError).code, argument: (e as DetlossError).argument }).toEqual({ code: 'invalid_value', argument: 'logits' });
+    expect((e as DetlossError).message).toMatch(/logits\[2\] \(on the GPU\)/);
+    await dl.flush(); // thrown once
+    // Without flush(): the next call throws it, and the one after works.
+    const bad = await dl.runResident('hinge', onGpu({ logits: { data: Float32Array.of(1, 2), shape: [2] }, targets: { data: Float32Array.of(1, 3), shape: [2] } }));
+    bad.release();
+    await new Promise((done) => setTimeout(done, 100));
+    let late: unknown;
+    for (let i = 0; i < 100 && late === undefined; i++) {
+      late = await dl.run('l1', { pred: Float32Array.of(1), target: Float32Array.of(0) }).then(() => undefined, (x: unknown) => x);
+      if (late === undefined) await new Promise((done) => setTimeout(done, 20));
+    }
+    expect({ code: (late as DetlossError).code, argument: (late as DetlossError).argument }).toEqual({ code: 'invalid_value', argument: 'targets' });
+    expect(Array.from((await dl.run('l1', { pred: Float32Array.of(1), target: Float32Array.of(0) })).loss)).toEqual([1]);
   });
   it('a check longer than one binding is checked in chunks, and the first bad index is reported', async () => {
     const small = await nodeContext({ limits: { maxStorageBufferBindingSize: 1024 } });
