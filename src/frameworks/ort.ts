@@ -215,8 +215,10 @@ export class OrtDetloss {
    */
   async runLoss<T extends OrtTensor>(op: OpName, inputs: Record<string, OrtInput<T> | undefined>, options: Omit<OrtOptions, 'device'> = {}): Promise<OrtRunResult<T>> {
     const desc = getOp(op);
+    checkArgs(desc.name, inputs, options);
     const { weight, gradOutput, ...params } = options as OrtOptions & Record<string, unknown>;
-    const given: Record<string, unknown> = {};
+    // No prototype: an input named "__proto__" stays an input (and is refused as unknown).
+    const given: Record<string, unknown> = Object.create(null);
     const dims: Record<string, readonly number[] | undefined> = {};
     let Tensor: OrtTensorClass<T> | undefined;
     for (const [name, v] of [...Object.entries(inputs), ['weight', weight], ['gradOutput', gradOutput]] as [string, OrtInput<T> | undefined][]) {
@@ -229,6 +231,15 @@ export class OrtDetloss {
     }
     if (!Tensor) throw new DetlossError('missing_input', `${op}: at least one input must be an ort.Tensor (the outputs are made with its class)`);
     const r = await this.context.runResident(op as string, given as Record<string, GpuTensor>, params as SharedOptions & Record<string, unknown>);
+    // The call is awaited anyway: wait for its value checks too (labels and targets on the GPU,
+    // check: true), so a refusal comes from this call, with no tensors, as run() gives it. Calls
+    // with nothing to check have nothing to wait for.
+    try {
+      await this.context.flush();
+    } catch (e) {
+      r.release();
+      throw e;
+    }
     const gradName = Object.keys(desc.inputs).find((k) => desc.inputs[k].grad);
     const gradNames = Object.keys(r.grad);
     const rank = gradName ? desc.inputs[gradName].shape.length : 1;
@@ -373,9 +384,16 @@ export async function flush(device?: GPUDevice): Promise<void> {
 
 type Opts<N extends OpName> = OrtOptions<N>;
 const strip = <O extends { device?: GPUDevice }>(o: O) => {
+  checkArgs('detloss/ort', {}, o);
   const { device, ...rest } = o;
   return { device, rest };
 };
+
+/** Inputs and options must be objects: anything else is refused by name, never a TypeError. */
+function checkArgs(op: string, inputs: unknown, options: unknown): void {
+  if (typeof inputs !== 'object' || inputs === null) throw new DetlossError('missing_input', `${op}: inputs must be an object`, 'inputs');
+  if (typeof options !== 'object' || options === null) throw new DetlossError('invalid_param', `${op}: options must be an object`, 'options');
+}
 
 /** Any op of the catalogue on ORT tensors; see {@link OrtDetloss.runLoss}. */
 export async function runLoss<T extends OrtTensor>(op: OpName, inputs: Record<string, OrtInput<T> | undefined>, options: OrtOptions = {}): Promise<OrtRunResult<T>> {

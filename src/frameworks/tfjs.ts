@@ -308,6 +308,9 @@ function forwardCpu(desc: OpDescriptor, inputs: Record<string, tf.Tensor>, shape
  */
 export function runLoss(op: string | OpDescriptor, inputs: Record<string, tf.Tensor | undefined>, opts: TfLossOptions = {}): tf.Tensor {
   const desc = getOp(op);
+  // Anything but objects is refused by name, never a TypeError.
+  if (typeof inputs !== 'object' || inputs === null) throw new DetlossError('missing_input', `${desc.name}: inputs must be an object`, 'inputs');
+  if (typeof opts !== 'object' || opts === null) throw new DetlossError('invalid_param', `${desc.name}: options must be an object`, 'options');
   const { extra, params } = splitOptions(desc, opts);
   // No prototype: an input named "__proto__" stays an input (refused as unknown below).
   const all: Record<string, tf.Tensor> = Object.create(null);

@@ -68,14 +68,27 @@ export class PipelineCache {
     const gk = requireKernel(desc);
     if (!this.checked.has(desc.name)) {
       let problems: string[];
+      let info: ShaderInfo;
       try {
-        shaderInfo(desc, gk);
+        info = shaderInfo(desc, gk);
         problems = contractProblems(desc);
       } catch (e) {
         if (e instanceof DetlossError) throw e;
         throw new DetlossError('pipeline', `${desc.name}: its shader could not be read: ${(e as Error).message}`);
       }
       if (problems.length) throw new DetlossError('pipeline', `${desc.name}: descriptor and shader disagree: ${problems.join('; ')}`);
+      // A kernel that binds more storage buffers than the device allows cannot compile: say so
+      // now, by name, rather than as a pipeline error after the call returned.
+      const storage = info.bindings.filter((b) => b.kind !== 'uniform').length;
+      const limit = this.device.limits.maxStorageBuffersPerShaderStage;
+      if (storage > limit) {
+        throw new DetlossError(
+          'too_large',
+          `${desc.name}: its kernel binds ${storage} storage buffers, more than this device allows per shader stage (maxStorageBuffersPerShaderStage ${limit}). ` +
+            "A device requested with the adapter's own limits allows it (createDetloss requests them); a device made with the default limits, as TF.js's WebGPU backend makes it, does not.",
+          'device',
+        );
+      }
       this.checked.add(desc.name);
     }
     const constants = { WG, ...(gk.overrides?.(r.params, r.dims) ?? {}) };

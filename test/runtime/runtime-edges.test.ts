@@ -331,3 +331,42 @@ describe('small gaps (defect 11)', () => {
     expect(out.text).toMatch(/^DetlossError: l1: /);
   });
 });
+
+describe('a device made with the default limits (as TF.js makes its own)', () => {
+  it('an op whose kernel binds more storage buffers than the device allows is refused by name at the call, on run, runResident and the sync path; the others run', async () => {
+    const { createDetloss } = await import('../../src/api');
+    const { runResidentSync } = await import('../../src/runtime/execute-sync');
+    const { create } = await import('webgpu');
+    const gpu = create([]) as unknown as GPU;
+    const adapter = await gpu.requestAdapter();
+    const device = await adapter!.requestDevice();
+    expect(device.limits.maxStorageBuffersPerShaderStage).toBe(8);
+    const ctx = await createDetloss({ device });
+    const inputs = { input1: rand(4, 1), input2: rand(4, 2), targets: Float32Array.of(1, -1, 1, -1) };
+    const refusals = [
+      await ctx.run('margin_ranking', inputs).then(() => undefined, (e: unknown) => e),
+      await ctx.runResident('margin_ranking', inputs).then(() => undefined, (e: unknown) => e),
+    ];
+    const buf = (a: Float32Array) => {
+      const b = device.createBuffer({ size: a.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+      device.queue.writeBuffer(b, 0, a.buffer as ArrayBuffer);
+      return { buffer: b, shape: [a.length] };
+    };
+    try {
+      runResidentSync(ctx, 'margin_ranking', { input1: buf(inputs.input1), input2: buf(inputs.input2), targets: buf(inputs.targets) }, {});
+      refusals.push(undefined);
+    } catch (e) {
+      refusals.push(e);
+    }
+    for (const e of refusals) {
+      expect(e instanceof DetlossError, String(e)).toBe(true);
+      expect({ code: (e as DetlossError).code, argument: (e as DetlossError).argument }).toEqual({ code: 'too_large', argument: 'device' });
+      expect((e as DetlossError).message).toMatch(/margin_ranking: its kernel binds 9 storage buffers, more than this device allows per shader stage \(maxStorageBuffersPerShaderStage 8\)/);
+    }
+    const ok = await ctx.run('hinge', { logits: inputs.input1, targets: inputs.targets });
+    expect(maxRelErr(ok.loss, cpu.run('hinge', { logits: inputs.input1, targets: inputs.targets }).loss)).toBeLessThan(1e-6);
+    ctx.destroy();
+    device.destroy();
+    expect(gpu).toBeDefined(); // held to here: Dawn must not collect the instance of a live device
+  });
+});

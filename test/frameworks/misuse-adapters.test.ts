@@ -1,0 +1,200 @@
+// The misuse suite through the framework adapters: the bad calls of test/helpers/misuse-cases.ts
+// that tensors can express (every param refusal, unknown and missing inputs, int32 for float32 and
+// the reverse, labels and targets out of range, NaN and infinities with check: true, options and
+// inputs that are not objects) go through detloss/tfjs (its webgpu and cpu backends) and
+// detloss/ort (gpu-buffer tensors), and each must be the DetlossError the core gives, with the
+// same code and argument: at the call (ORT's calls wait for the checks of values on the GPU), or
+// on TF.js's webgpu backend, whose calls are synchronous, from flush() (the call's values NaN
+// meanwhile). After each one a good call must still equal the CPU reference.
+import '../../bench/node-globals';
+import '@tensorflow/tfjs-backend-webgpu';
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { createRequire } from 'node:module';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cpu } from '../../src/cpu';
+import { DetlossError } from '../../src/errors';
+import * as o from '../../src/frameworks/ort';
+import * as dt from '../../src/frameworks/tfjs';
+import { OPS } from '../../src/ops/registry';
+import { reflectShader } from '../../src/runtime/reflect';
+import { maxRelErr } from '../helpers/counting';
+import { GOOD, GPU_OPS, dataCases, dtypeCases, nameCases, nanCases, paramCases, type Refusal, type T } from '../helpers/misuse-cases';
+
+interface OrtModule {
+  Tensor: { fromGpuBuffer(buffer: GPUBuffer, options: { dataType: string; dims: number[] }): o.OrtTensor };
+}
+const ort = createRequire(import.meta.url)('onnxruntime-web') as OrtModule;
+
+type Verdict = { kind: 'ok' } | { kind: 'refused'; code: string; argument?: string; late: boolean } | { kind: 'other'; error: unknown };
+
+const isT = (v: unknown): v is T => {
+  if (typeof v !== 'object' || v === null) return false;
+  const t = v as T;
+  return (t.data instanceof Float32Array || t.data instanceof Int32Array) && Array.isArray(t.shape) && t.shape.every((d) => Number.isSafeInteger(d) && d >= 0) && t.shape.reduce((a, b) => a * b, 1) === t.data.length;
+};
+
+/** The cases tensors can express: inputs an object whose values are absent or well-formed `{ data, shape }`. */
+function expressible(c: Refusal): boolean {
+  if (c.argument === 'gradOutput') return false; // TF.js takes its upstream from dy
+  if (typeof c.inputs !== 'object' || c.inputs === null) return c.argument === 'inputs';
+  return Object.values(c.inputs as Record<string, unknown>).every((v) => v === undefined || v === null || isT(v));
+}
+
+function adapterCases(op: string): Refusal[] {
+  const keep = (c: Refusal) => expressible(c);
+  return [...nameCases(op), ...dtypeCases(op).filter((c) => !c.cpuAccepts), ...paramCases(op), ...dataCases(op), ...nanCases(op)].filter(keep);
+}
+
+let device: GPUDevice;
+beforeAll(async () => {
+  expect(await tf.setBackend('webgpu')).toBe(true);
+  device = (tf.backend() as unknown as { device: GPUDevice }).device;
+  await o.detlossFor(device);
+});
+
+const made: GPUBuffer[] = [];
+afterAll(() => made.forEach((b) => b.destroy()));
+
+/** TF.js: inputs as tensors (weight through the options, gradOutput dropped: TF.js's dy is the upstream). */
+function tfCall(op: string, c: { inputs: unknown; options: unknown }) {
+  if (typeof c.inputs !== 'object' || c.inputs === null) return dt.runLoss(op, c.inputs as never, c.options as never);
+  const ins: Record<string, tf.Tensor | undefined> = Object.create(null);
+  let weight: tf.Tensor | undefined;
+  for (const [k, v] of Object.entries(c.inputs as Record<string, unknown>)) {
+    if (k === 'gradOutput') continue;
+    const t = isT(v) ? tf.tensor(v.data, v.shape, v.data instanceof Int32Array ? 'int32' : 'float32') : (v as undefined);
+    if (k === 'weight') weight = t;
+    else ins[k] = t;
+  }
+  const options = typeof c.options === 'object' && c.options !== null && weight ? { ...(c.options as object), weight } : c.options;
+  return dt.runLoss(op, ins, options as never);
+}
+
+async function tfVerdict(op: string, c: { inputs: unknown; options: unknown }, backend: 'webgpu' | 'cpu'): Promise<Verdict> {
+  await tf.setBackend(backend);
+  let out: tf.Tensor | undefined;
+  try {
+    out = tf.tidy(() => tfCall(op, c));
+  } catch (e) {
+    return e instanceof DetlossError ? { kind: 'refused', code: e.code, argument: e.argument, late: false } : { kind: 'other', error: e };
+  }
+  const values = Array.from(await out.data());
+  out.dispose();
+  const late = await dt.flush().then(() => undefined, (e: unknown) => e);
+  if (late === undefined) return { kind: 'ok' };
+  if (!(late instanceof DetlossError)) return { kind: 'other', error: late };
+  // A late refusal: the call's values were NaN meanwhile (no numbers were handed over).
+  expect(values.every(Number.isNaN), `${op}: values of a call refused late: ${values}`).toBe(true);
+  return { kind: 'refused', code: late.code, argument: late.argument, late: true };
+}
+
+function gpuTensor(v: T): o.OrtTensor {
+  const buffer = device.createBuffer({ size: Math.max(16, Math.ceil(v.data.byteLength / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(buffer, 0, v.data.buffer as ArrayBuffer, v.data.byteOffset, v.data.byteLength);
+  made.push(buffer);
+  return ort.Tensor.fromGpuBuffer(buffer, { dataType: v.data instanceof Int32Array ? 'int32' : 'float32', dims: v.shape });
+}
+
+async function ortVerdict(op: string, c: { inputs: unknown; options: unknown }): Promise<Verdict> {
+  let inputs: unknown = c.inputs;
+  let options: unknown = c.options;
+  if (typeof c.inputs === 'object' && c.inputs !== null) {
+    const ins: Record<string, unknown> = Object.create(null);
+    const extra: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(c.inputs as Record<string, unknown>)) {
+      const t = isT(v) ? gpuTensor(v) : v;
+      if (k === 'weight' || k === 'gradOutput') extra[k] = t;
+      else ins[k] = t;
+    }
+    inputs = ins;
+    if (typeof c.options === 'object' && c.options !== null) options = { ...(c.options as object), ...extra };
+  }
+  try {
+    // ORT's calls are awaited: the checks of values on the GPU come with the call, not later.
+    const r = await o.runLoss(op as never, inputs as never, options as never);
+    await (r.loss as unknown as { getData(release?: boolean): Promise<Float32Array> }).getData(true);
+    for (const g of Object.values(r.grad)) g.dispose();
+    return { kind: 'ok' };
+  } catch (e) {
+    return e instanceof DetlossError ? { kind: 'refused', code: e.code, argument: e.argument, late: false } : { kind: 'other', error: e };
+  }
+}
+
+/**
+ * Whether the op's kernel binds more storage buffers than TF.js's device allows (TF.js requests the
+ * default limits: 8 per stage; ORT shares that device here): then every call that passes
+ * validation is refused, by name.
+ */
+function tooWide(op: string): boolean {
+  const bindings = reflectShader(OPS[op].gpu!.shader).bindings.filter((b) => b.kind !== 'uniform').length;
+  return bindings > device.limits.maxStorageBuffersPerShaderStage;
+}
+
+/** The good call through each surface equals the CPU reference. */
+async function expectGood(op: string) {
+  const g = GOOD[op]();
+  const ref = cpu.run(op, g.inputs, g.options);
+  for (const backend of ['webgpu', 'cpu'] as const) {
+    await tf.setBackend(backend);
+    if (backend === 'webgpu' && tooWide(op)) {
+      const e = (() => {
+        try {
+          tfCall(op, g).dispose();
+        } catch (x) {
+          return x;
+        }
+      })();
+      expect({ code: (e as DetlossError).code, argument: (e as DetlossError).argument }).toEqual({ code: 'too_large', argument: 'device' });
+      expect((e as DetlossError).message).toMatch(/maxStorageBuffersPerShaderStage/);
+      continue;
+    }
+    const t = tfCall(op, g);
+    expect(maxRelErr(await t.data(), ref.loss), `${backend}: good call after`).toBeLessThan(1e-5);
+    t.dispose();
+  }
+  await tf.setBackend('webgpu');
+  const ortInputs = Object.fromEntries(Object.entries(g.inputs).map(([k, v]) => [k, gpuTensor(v)]));
+  if (tooWide(op)) {
+    const e = await o.runLoss(op as never, ortInputs as never, g.options as never).then(() => undefined, (x: unknown) => x);
+    expect({ code: (e as DetlossError).code, argument: (e as DetlossError).argument }).toEqual({ code: 'too_large', argument: 'device' });
+    return;
+  }
+  const r = await o.runLoss(op as never, ortInputs as never, g.options as never);
+  expect(maxRelErr(await (r.loss as unknown as { getData(release?: boolean): Promise<Float32Array> }).getData(true), ref.loss), 'ort: good call after').toBeLessThan(1e-5);
+  for (const x of Object.values(r.grad)) x.dispose();
+}
+
+const describeVerdict = (v: Verdict) => (v.kind === 'other' ? `${(v.error as Error)?.constructor?.name}: ${String((v.error as Error)?.message ?? v.error)}` : JSON.stringify(v));
+
+describe.each(GPU_OPS)('%s', (op) => {
+  const cases = adapterCases(op);
+  it('has cases of every kind', () => {
+    expect(cases.length).toBeGreaterThan(20);
+    expect(cases.some((c) => c.code === 'invalid_param')).toBe(true);
+    expect(cases.some((c) => c.code === 'wrong_dtype')).toBe(true);
+  });
+  it('each bad call is the same DetlossError on TF.js (webgpu and cpu) and ORT as on the core, then good calls are right', async () => {
+    for (const c of cases) {
+      const want = { code: c.code, argument: c.argument };
+      for (const [where, verdict] of [
+        ['tfjs webgpu', () => tfVerdict(op, c, 'webgpu')],
+        ['tfjs cpu', () => tfVerdict(op, c, 'cpu')],
+        ['ort', () => ortVerdict(op, c)],
+      ] as const) {
+        const v = await verdict();
+        expect(v.kind, `${where}: ${c.what}: ${describeVerdict(v)}`).toBe('refused');
+        if (v.kind !== 'refused') continue;
+        // An op TF.js's device cannot run is refused by name once its arguments are valid.
+        if (where !== 'tfjs cpu' && tooWide(op) && v.code === 'too_large') expect(v.argument).toBe('device');
+        else expect({ code: v.code, argument: v.argument }, `${where}: ${c.what}`).toEqual(want);
+      }
+    }
+    await tf.setBackend('webgpu');
+    await expectGood(op);
+  });
+});
+
+it('every op of the catalogue with a GPU kernel is in this suite', () => {
+  expect(GPU_OPS.length).toBe(Object.values(OPS).filter((d) => d.gpu).length);
+});
