@@ -165,7 +165,7 @@ describe('parity takes nothing on trust from a fixture file', () => {
     writeFileSync(join(dir, name), JSON.stringify({ format: 'detloss-fixture/1', cases }));
     return dir;
   };
-  const wrongBy1000 = (c: { expected: { loss: { data: number[] } } }) => ({ ...c, expected: { ...c.expected, loss: { ...c.expected.loss, data: [c.expected.loss.data[0] + 1000] } } });
+  const wrongBy1000 = <C extends { expected: { loss: { data: number[] } } }>(c: C): C => ({ ...c, expected: { ...c.expected, loss: { ...c.expected.loss, data: [c.expected.loss.data[0] + 1000] } } });
 
   // Without atol (or rtol) every comparison was with NaN, which is false: expected values 1000 off passed.
   for (const drop of ['atol', 'rtol'] as const) {
