@@ -151,13 +151,18 @@ export function bceWithLogitsCpu(inputs: CpuInputs, _p: ResolvedParams, dims: Di
   });
 }
 
-/** F.cross_entropy with class weights, ignore_index and label smoothing; 0 for ignored rows. */
+/**
+ * F.cross_entropy with class weights, ignore_index and label smoothing; 0 for ignored rows. Without
+ * label smoothing only `classWeight[y]` enters, as in PyTorch (which then calls nll_loss): another
+ * class's weight, even NaN or infinite, reaches neither the loss nor the gradient.
+ */
 export function crossEntropyCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuForward {
   const x = inputs.logits as Float64Array;
   const labels = inputs.labels as Int32Array;
   const cw = inputs.classWeight as Float64Array | undefined;
   const ignore = p.ignoreIndex as number;
   const ls = p.labelSmoothing as number;
+  const smoothing = ls > 0;
   const { n, c } = dims;
   const q = new Float64Array(c);
   let wsum = 0;
@@ -168,11 +173,11 @@ export function crossEntropyCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims
     logSoftmaxRow(x, i, c, 1, q);
     const wy = cw ? cw[y] : 1;
     let smooth = 0;
-    for (let j = 0; j < c; j++) smooth += (cw ? cw[j] : 1) * q[j];
-    const a = (1 - ls) * wy + (ls / c) * wsum;
-    for (let j = 0; j < c; j++) g[j] = Math.exp(q[j]) * a - (ls / c) * (cw ? cw[j] : 1);
+    if (smoothing) for (let j = 0; j < c; j++) smooth += (cw ? cw[j] : 1) * q[j];
+    const a = smoothing ? (1 - ls) * wy + (ls / c) * wsum : wy;
+    for (let j = 0; j < c; j++) g[j] = Math.exp(q[j]) * a - (smoothing ? (ls / c) * (cw ? cw[j] : 1) : 0);
     g[y] -= (1 - ls) * wy;
-    return -(1 - ls) * wy * q[y] - (ls / c) * smooth;
+    return -(1 - ls) * wy * q[y] - (smoothing ? (ls / c) * smooth : 0);
   });
 }
 
@@ -208,6 +213,7 @@ export function klDivCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuF
   return rowwise(n, c, 'student', (i, g) => {
     logSoftmaxRow(t, i, c, 1 / T, lp);
     logSoftmaxRow(s, i, c, 1 / T, lq);
+    if (!rowFinite(s, t, i * c, c)) return klDirect(lp, lq, T, div, g);
     let y = 0;
     for (let j = 0; j < c; j++) {
       const delta = (t[i * c + j] - s[i * c + j]) / T;
@@ -230,6 +236,28 @@ export function klDivCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuF
     }
     return (T * T * kl) / div;
   });
+}
+
+/** Whether row entries at..at+c-1 of both tensors are finite. */
+function rowFinite(a: Float64Array, b: Float64Array, at: number, c: number): boolean {
+  for (let j = at; j < at + c; j++) if (!Number.isFinite(a[j]) || !Number.isFinite(b[j])) return false;
+  return true;
+}
+
+/**
+ * kl_div's row with a value that is not finite, term by term as PyTorch's F.kl_div takes it:
+ * xlogy(p, p) - p log q. +Inf where q_j = 0 < p_j (a student logit of -Inf), 0 where p_j = 0 < q_j (a
+ * teacher logit of -Inf), NaN where both are 0 or a softmax is undefined (a NaN or +Inf logit, a row
+ * of -Inf, where log_softmax gives NaN). The gradient, unspecified there, is T (q - p).
+ */
+function klDirect(lp: Float64Array, lq: Float64Array, T: number, div: number, g: Float64Array): number {
+  let kl = 0;
+  for (let j = 0; j < lp.length; j++) {
+    const pj = Math.exp(lp[j]);
+    kl += (pj === 0 ? 0 : pj * lp[j]) - pj * lq[j];
+    g[j] = (T * (Math.exp(lq[j]) - pj)) / div;
+  }
+  return (T * T * kl) / div;
 }
 
 /** psi(l) = (l - 1) e^l + 1 = sum_{k>=2} (k-1) l^k / k! for |l| < 0.5. */

@@ -8,8 +8,11 @@ import type { CpuForward, CpuInputs, Dims, ResolvedParams } from './types';
 /** The exponent cap of `exponential`: exp(80) is finite in float32. */
 export const EXPONENTIAL_CAP = 80;
 
-/** `max(0, z)` and its slope in z under the clamp_min rule (1 at z = 0). */
-const hingeOf = (z: number): [number, number] => (z >= 0 ? [z, 1] : [0, 0]);
+/**
+ * `max(0, z)` and its slope in z under the clamp_min rule (1 at z = 0). A NaN z stays NaN, loss and
+ * slope: PyTorch's `clamp_min(nan, 0)` is nan (ops.md: a NaN input is never hidden).
+ */
+const hingeOf = (z: number): [number, number] => (z >= 0 ? [z, 1] : z < 0 ? [0, 0] : [NaN, NaN]);
 
 /** Per element: the loss and its slope in each prediction input; backward scales by the upstream. */
 function elementwise(n: number, grads: readonly string[], f: (k: number, d: Float64Array) => number): CpuForward {
