@@ -25,11 +25,14 @@ var<workgroup> cb_scratch: array<f32, WG>;
 // c / sum_k r_k, set by main_cb before any element.
 var<private> cb_scale: f32;
 
-// Class j's unnormalised weight r_j (beta = 0: 1 - 0^n = 1 for every n > 0).
+// Class j's unnormalised weight r_j (beta = 0: 1 - 0^n = 1 for every n > 0). NaN for a count
+// that is negative or not finite: the host refuses one, but cannot read counts on the device, and
+// such a count enters every class's weight through their sum (ops.md: never a finite wrong number).
 fn cb_raw(j: u32) -> f32 {
   let nj = in_samples_per_class[j];
   let den = select(-expm1(nj * params.log_beta), 1.0, params.beta_zero != 0u);
-  return select(1.0 / max(den, 1.0e-30), 0.0, nj <= 0.0);
+  let r = select(1.0 / max(den, 1.0e-30), 0.0, nj <= 0.0);
+  return select(r, nan_f32(), is_non_finite(nj) || nj < 0.0);
 }
 
 fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
@@ -74,7 +77,10 @@ fn main_cb(
     }
     workgroupBarrier();
   }
-  cb_scale = safe_div(f32(params.c), cb_scratch[0]);
+  // A NaN sum (an invalid count) makes every class's weight NaN; safe_div's test of it for 0 would
+  // not be reliable.
+  let total = cb_scratch[0];
+  cb_scale = select(safe_div(f32(params.c), total), nan_f32(), is_nan(total));
 
   let tid = gid.x + gid.y * nwg.x * WG;
   if (tid >= run.threads) {

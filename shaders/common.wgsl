@@ -19,6 +19,32 @@ fn nan_f32() -> f32 {
   return bitcast<f32>(NAN_BITS);
 }
 
+// Loss and slope (or any pair) made NaN where `bad`: how an element that a NaN input reaches, or
+// whose target or label on the device is no valid value (the host could not check it), is
+// poisoned rather than given a finite wrong number (ops.md, Conventions).
+fn poison2(v: vec2<f32>, bad: bool) -> vec2<f32> {
+  return select(v, vec2(nan_f32()), bad);
+}
+
+// Whether t lies outside [0, 1], NaN included (tested first: comparisons with NaN are unreliable).
+fn outside_unit(t: f32) -> bool {
+  return is_nan(t) || t < 0.0 || t > 1.0;
+}
+
+// exp(x - m) for a softmax over a row whose maximum is m, NaN where x is NaN: max() may drop a
+// NaN from m, so the row's sum carries it instead (see softmax_row_bad).
+fn exp_shifted(x: f32, m: f32) -> f32 {
+  return select(exp(x - m), nan_f32(), is_nan(x));
+}
+
+// Whether a row's softmax is undefined, from its maximum m and its sum s of exp_shifted terms: a
+// NaN entry (s is NaN), a +Inf entry (m is +Inf: Inf - Inf) or no entry above -Inf (m is -Inf, or
+// s is 0 where the row kernels start m at -3e38). The float64 reference gives NaN for each, as
+// PyTorch's log_softmax does.
+fn softmax_row_bad(m: f32, s: f32) -> bool {
+  return is_nan(s) || is_non_finite(m) || s < 0.5;
+}
+
 // Sign with sign(0) = 0, the gradient PyTorch gives abs() at 0 (ops.md, Conventions).
 fn sgn(x: f32) -> f32 {
   return select(select(0.0, -1.0, x < 0.0), 1.0, x > 0.0);
@@ -56,7 +82,7 @@ fn softplus(x: f32) -> f32 {
 // 1 / (1 + exp(-x)) without overflow for either sign.
 fn sigmoid(x: f32) -> f32 {
   let e = exp(-abs(x));
-  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+  return select(select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0), nan_f32(), is_nan(x));
 }
 
 // log(sigmoid(x)) = -softplus(-x).
@@ -78,7 +104,8 @@ fn pow0(x: f32, y: f32) -> f32 {
 // sigmoid(x), sigmoid(-x), softplus(x) and softplus(-x) from one exp(-|x|) and one log:
 // (s, 1 - s, log(1 + exp(x)), log(1 + exp(-x))), each to f32's relative precision (no
 // softplus(x) - x, which is 0 where the exact value is exp(-x)). The losses on logits need
-// several of them; one exp and one log is a fraction of the work.
+// several of them; one exp and one log is a fraction of the work. All four are NaN for a NaN x
+// (max() and the sign test could drop it).
 fn logistic(x: f32) -> vec4<f32> {
   let e = exp(-abs(x));
   let r = 1.0 / (1.0 + e);
@@ -86,5 +113,6 @@ fn logistic(x: f32) -> vec4<f32> {
   let small = e * r; // sigmoid(-|x|)
   let pos = x >= 0.0;
   let l = log1p(e);
-  return vec4(select(small, big, pos), select(big, small, pos), max(x, 0.0) + l, max(-x, 0.0) + l);
+  let v = vec4(select(small, big, pos), select(big, small, pos), max(x, 0.0) + l, max(-x, 0.0) + l);
+  return select(v, vec4(nan_f32()), is_nan(x));
 }

@@ -1,8 +1,9 @@
 // denominator.wgsl: the data-dependent denominator of reduction 'mean' (ops.md: cross_entropy
 // divides by the summed weights of the rows not ignored), summed on the GPU for inputs that live
 // there. Concatenated after fused.wgsl by families that define
-//   fn element_denominator(i: u32) -> f32
-// (output element i's share, before `weight`). Same bindings, chunks and partials layout as
+//   fn element_denominator(i: u32, w: f32) -> f32
+// (output element i's share, its `weight` w applied: the op decides whether w enters, since an
+// ignored row's weight does not, whatever it holds). Same bindings, chunks and partials layout as
 // fused.wgsl's main; reduce.wgsl's last level then writes 1 / sum, which the runtime copies into
 // the `scale` of the passes that follow.
 
@@ -18,7 +19,7 @@ fn main_denominator(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     if (has_flag(FLAG_WEIGHT)) {
       w = in_weight[i];
     }
-    acc = kahan_add(acc, w * element_denominator(i));
+    acc = kahan_add(acc, element_denominator(i, w));
   }
   partials[tid] = acc.x;
 }

@@ -1,5 +1,6 @@
 // dfl.wgsl: distribution_focal (mmdetection DFL) over k bins (ops.md): cross-entropy to the two
-// bins around the target, weighted by distance: (lse - x_l) wl + (lse - x_r) wr.
+// bins around the target, weighted by distance: (lse - x_l) wl + (lse - x_r) wr. A row whose
+// softmax is undefined (a NaN or +Inf logit, every logit -Inf) is NaN, as in the float64 reference.
 
 struct Params {
   k: u32,
@@ -10,9 +11,16 @@ struct Params {
 @group(0) @binding(7) var<storage, read> in_targets: array<f32>;
 @group(0) @binding(8) var<storage, read_write> out_grad_logits: array<f32>;
 
+// A target outside [0, k-1), NaN included: only possible on the device (the host refuses it,
+// and cannot read targets there). Its row is NaN, never a finite wrong number (ops.md).
+fn dfl_target_invalid(t: f32) -> bool {
+  return is_nan(t) || t < 0.0 || t >= f32(params.k) - 1.0;
+}
+
 // The bins and weights of a target t in [0, k-1): (left, wl, wr).
 fn dfl_bins(t: f32) -> vec3<f32> {
-  let left = min(floor(max(t, 0.0)), f32(params.k) - 2.0);
+  // A NaN target (its row is NaN anyway) takes bin 0, so that no index is read from it.
+  let left = min(floor(max(select(t, 0.0, is_nan(t)), 0.0)), f32(params.k) - 2.0);
   return vec3(left, left + 1.0 - t, t - left);
 }
 
@@ -30,17 +38,21 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
   }
   var s = 0.0;
   for (var j = 0u; j < k; j++) {
-    s += exp(in_logits[base + j] - m);
+    s += exp_shifted(in_logits[base + j], m);
   }
-  let b = dfl_bins(in_targets[i]);
+  let t = in_targets[i];
+  let b = dfl_bins(t);
+  // an invalid target's gradient is NaN too
+  let gi = select(g, nan_f32(), dfl_target_invalid(t));
   if (want_grad) {
     for (var j = 0u; j < k; j++) {
-      out_grad_logits[base + j] = g * dfl_grad(j, in_logits[base + j], m, s, b);
+      out_grad_logits[base + j] = gi * dfl_grad(j, in_logits[base + j], m, s, b);
     }
   }
   let lse = m + log(s);
   let left = u32(b.x);
-  return (lse - in_logits[base + left]) * b.y + (lse - in_logits[base + left + 1u]) * b.z;
+  let loss = (lse - in_logits[base + left]) * b.y + (lse - in_logits[base + left + 1u]) * b.z;
+  return select(loss, nan_f32(), softmax_row_bad(m, s) || dfl_target_invalid(t));
 }
 
 fn row_loss_wg(row: u32, lane: u32, g: f32, want_grad: bool) -> f32 {
@@ -53,16 +65,19 @@ fn row_loss_wg(row: u32, lane: u32, g: f32, want_grad: bool) -> f32 {
   m = row_max(m, lane);
   var s = 0.0;
   for (var j = lane; j < k; j += row_lanes()) {
-    s += exp(in_logits[base + j] - m);
+    s += exp_shifted(in_logits[base + j], m);
   }
   s = row_sum(s, lane);
-  let b = dfl_bins(in_targets[row]);
+  let t = in_targets[row];
+  let b = dfl_bins(t);
+  let gi = select(g, nan_f32(), dfl_target_invalid(t));
   if (want_grad) {
     for (var j = lane; j < k; j += row_lanes()) {
-      out_grad_logits[base + j] = g * dfl_grad(j, in_logits[base + j], m, s, b);
+      out_grad_logits[base + j] = gi * dfl_grad(j, in_logits[base + j], m, s, b);
     }
   }
   let lse = m + log(s);
   let left = u32(b.x);
-  return (lse - in_logits[base + left]) * b.y + (lse - in_logits[base + left + 1u]) * b.z;
+  let loss = (lse - in_logits[base + left]) * b.y + (lse - in_logits[base + left + 1u]) * b.z;
+  return select(loss, nan_f32(), softmax_row_bad(m, s) || dfl_target_invalid(t));
 }

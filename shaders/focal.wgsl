@@ -58,10 +58,15 @@ fn varifocal(x: f32, t: f32) -> vec2<f32> {
   return vec2(bce.x * w, bce.y * w + bce.x * dw);
 }
 
-// (loss, d loss / d x) of the op this module was compiled for.
+// (loss, d loss / d x) of the op this module was compiled for. NaN for a NaN logit, and for a
+// target outside [0, 1] (NaN included): the host refuses such a target, but one on the device it
+// cannot read, and the focal weights' pow0() and comparisons would give finite numbers for it.
 fn focal_entry(x: f32, t: f32) -> vec2<f32> {
+  var r: vec2<f32>;
   if (OP == 0u) {
-    return sigmoid_focal(x, t);
+    r = sigmoid_focal(x, t);
+  } else {
+    r = varifocal(x, t);
   }
-  return varifocal(x, t);
+  return poison2(r, is_nan(x) || outside_unit(t));
 }

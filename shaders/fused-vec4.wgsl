@@ -35,10 +35,11 @@ fn has_flag(f: u32) -> bool {
   return (run.flags & f) != 0u;
 }
 
+// fused.wgsl's compensated addition: no compensation once the sum is infinite or NaN.
 fn kahan_add(acc: vec2<f32>, x: f32) -> vec2<f32> {
   let y = x - acc.y;
   let t = acc.x + y;
-  return vec2(t, (t - acc.x) - y);
+  return vec2(t, select((t - acc.x) - y, 0.0, is_non_finite(t)));
 }
 
 @compute @workgroup_size(WG)

@@ -59,11 +59,13 @@ fn element_factors(i: u32, go: f32) -> vec2<f32> {
   return vec2(w, gi * run.scale * w);
 }
 
-// Compensated (Kahan) addition: acc = (sum, compensation).
+// Compensated (Kahan) addition: acc = (sum, compensation). Once the sum is infinite or NaN the
+// compensation is 0, not (inf - inf) = NaN: an infinite loss sums to infinity (a NaN one to NaN),
+// as the float64 reference's plain sum does.
 fn kahan_add(acc: vec2<f32>, x: f32) -> vec2<f32> {
   let y = x - acc.y;
   let t = acc.x + y;
-  return vec2(t, (t - acc.x) - y);
+  return vec2(t, select((t - acc.x) - y, 0.0, is_non_finite(t)));
 }
 
 @compute @workgroup_size(WG)

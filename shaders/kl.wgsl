@@ -9,6 +9,11 @@
 //   kl  = sum_j q_j psi(l_j), psi(l) = (l - 1) e^l + 1 >= 0   (sum_j p_j l_j plus sum_j (q_j - p_j) = 0)
 //   T (q_j - p_j) = -T q_j expm1(l_j)
 // No step subtracts nearly equal numbers. Far-apart rows take D = lse_t - lse_s directly.
+//
+// A row with a value that is not finite takes PyTorch's F.kl_div term by term instead,
+// xlogy(p_j, p_j) - p_j log q_j (kl_direct): +Inf where q_j = 0 < p_j (a student logit of -Inf),
+// 0 where p_j = 0 < q_j, NaN where both are 0 or a softmax is undefined (a NaN or +Inf logit, a
+// row of -Inf). Such a row is marked by a NaN in its sum y (kl_y_term), which every lane sees.
 
 struct Params {
   c: u32,
@@ -27,7 +32,18 @@ fn kl_y_term(t: f32, s: f32, inv_t: f32, lses: f32) -> f32 {
   let lq = s * inv_t - lses;
   let delta = (t - s) * inv_t;
   let q = exp(lq);
-  return select(exp(min(lq + delta, 80.0)) - q, q * expm1(clamp(delta, -1.0, 1.0)), abs(delta) < 1.0);
+  let term = select(exp(min(lq + delta, 80.0)) - q, q * expm1(clamp(delta, -1.0, 1.0)), abs(delta) < 1.0);
+  return select(term, nan_f32(), is_non_finite(t) || is_non_finite(s));
+}
+
+// xlogy(p, p) - p log q for one class of a row with a value that is not finite (see above).
+fn kl_direct(t: f32, s: f32, inv_t: f32, lset: f32, lses: f32) -> f32 {
+  let lp = t * inv_t - lset;
+  let lq = s * inv_t - lses;
+  let p = select(exp(lp), 0.0, t < 0.0 && is_non_finite(t));
+  let term = select(p * lp, 0.0, p == 0.0) - p * lq;
+  let undefined = is_nan(t) || is_nan(s) || (t > 0.0 && is_non_finite(t)) || (s > 0.0 && is_non_finite(s));
+  return select(term, nan_f32(), undefined || is_non_finite(lset) || is_non_finite(lses));
 }
 
 // D = lse_t - lse_s: from y where log1p is well conditioned, else directly.
@@ -79,10 +95,13 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
     y += kl_y_term(in_teacher[base + j], in_student[base + j], inv_t, lses);
   }
   let d = kl_shift(y, lset, lses);
+  let direct = is_nan(y);
   var kl = 0.0;
   for (var j = 0u; j < c; j++) {
-    let r = kl_entry(in_teacher[base + j], in_student[base + j], inv_t, lset, lses, d);
-    kl += r.x;
+    let t = in_teacher[base + j];
+    let sj = in_student[base + j];
+    let r = kl_entry(t, sj, inv_t, lset, lses, d);
+    kl += select(r.x, kl_direct(t, sj, inv_t, lset, lses), direct);
     if (want_grad) {
       out_grad_student[base + j] = g * r.y / params.class_div;
     }
@@ -114,11 +133,15 @@ fn row_loss_wg(row: u32, lane: u32, g: f32, want_grad: bool) -> f32 {
   for (var j = lane; j < c; j += row_lanes()) {
     y += kl_y_term(in_teacher[base + j], in_student[base + j], inv_t, lses);
   }
-  let d = kl_shift(row_sum(y, lane), lset, lses);
+  let y_row = row_sum(y, lane);
+  let d = kl_shift(y_row, lset, lses);
+  let direct = is_nan(y_row);
   var kl = 0.0;
   for (var j = lane; j < c; j += row_lanes()) {
-    let r = kl_entry(in_teacher[base + j], in_student[base + j], inv_t, lset, lses, d);
-    kl += r.x;
+    let t = in_teacher[base + j];
+    let sj = in_student[base + j];
+    let r = kl_entry(t, sj, inv_t, lset, lses, d);
+    kl += select(r.x, kl_direct(t, sj, inv_t, lset, lses), direct);
     if (want_grad) {
       out_grad_student[base + j] = g * r.y / params.class_div;
     }

@@ -19,32 +19,37 @@ fn nll_class_weight(j: u32) -> f32 {
   return select(1.0, in_class_weight[j], params.has_class_weight != 0u);
 }
 
-// Ignored rows, and labels that are no class (only possible for labels already on the device,
-// which the host cannot check), contribute nothing.
-fn nll_ignored(y: i32) -> bool {
-  return y == params.ignore_index || y < 0 || y >= i32(params.c);
+// A label that is neither ignore_index nor a class: only possible on the device (the host
+// refuses it, and cannot read labels there). Its row is NaN, loss and gradient, never a finite
+// wrong number (ops.md, Conventions).
+fn nll_invalid(y: i32) -> bool {
+  return y != params.ignore_index && (y < 0 || y >= i32(params.c));
 }
 
-// Row i's share of the 'mean' denominator (denominator.wgsl): w[y_i], 0 for an ignored row.
-fn element_denominator(i: u32) -> f32 {
+// Row i's share of the 'mean' denominator (denominator.wgsl), its weight w applied: w w[y_i], 0
+// for an ignored row (whose weight does not enter), NaN for a label that is no class.
+fn element_denominator(i: u32, w: f32) -> f32 {
   let y = in_labels[i];
-  return select(nll_class_weight(min(u32(max(y, 0)), params.c - 1u)), 0.0, nll_ignored(y));
+  let share = w * nll_class_weight(min(u32(max(y, 0)), params.c - 1u));
+  return select(select(share, nan_f32(), nll_invalid(y)), 0.0, y == params.ignore_index);
 }
 
 fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
   let c = params.c;
   let base = i * c;
   let yl = in_labels[i];
-  let ignored = nll_ignored(yl);
-  let y = select(u32(max(yl, 0)), c, ignored);
-  let nw = select(-nll_class_weight(min(y, c - 1u)), 0.0, ignored);
+  let invalid = nll_invalid(yl);
+  let skip = yl == params.ignore_index || invalid;
+  let y = select(u32(max(yl, 0)), c, skip);
+  // -w[y]; 0 for an ignored row, NaN for an invalid one (its gradient is NaN too)
+  let nw = select(-nll_class_weight(min(y, c - 1u)), select(0.0, nan_f32(), invalid), skip);
   if (want_grad) {
     for (var j = 0u; j < c; j++) {
-      out_grad_log_probs[base + j] = select(0.0, g * nw, j == y);
+      out_grad_log_probs[base + j] = select(select(0.0, g * nw, j == y), nw, invalid);
     }
   }
-  if (ignored) {
-    return 0.0;
+  if (skip) {
+    return nw;
   }
   return nw * in_log_probs[base + y];
 }
@@ -53,16 +58,17 @@ fn row_loss_wg(row: u32, lane: u32, g: f32, want_grad: bool) -> f32 {
   let c = params.c;
   let base = row * c;
   let yl = in_labels[row];
-  let ignored = nll_ignored(yl);
-  let y = select(u32(max(yl, 0)), c, ignored);
-  let nw = select(-nll_class_weight(min(y, c - 1u)), 0.0, ignored);
+  let invalid = nll_invalid(yl);
+  let skip = yl == params.ignore_index || invalid;
+  let y = select(u32(max(yl, 0)), c, skip);
+  let nw = select(-nll_class_weight(min(y, c - 1u)), select(0.0, nan_f32(), invalid), skip);
   if (want_grad) {
     for (var j = lane; j < c; j += row_lanes()) {
-      out_grad_log_probs[base + j] = select(0.0, g * nw, j == y);
+      out_grad_log_probs[base + j] = select(select(0.0, g * nw, j == y), nw, invalid);
     }
   }
-  if (ignored) {
-    return 0.0;
+  if (skip) {
+    return nw;
   }
   return nw * in_log_probs[base + y];
 }

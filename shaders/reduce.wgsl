@@ -46,7 +46,9 @@ fn reduce_partials(
     if (i < red.count) {
       let y = partials_in[i] - comp;
       let t = sum + y;
-      comp = (t - sum) - y;
+      // No compensation once the sum is infinite or NaN ((inf - inf) would turn an infinite sum
+      // into NaN); the exponent bits, since a compiler may assume neither occurs.
+      comp = select((t - sum) - y, 0.0, (bitcast<u32>(t) & 0x7f800000u) == 0x7f800000u);
       sum = t;
     }
   }

@@ -19,8 +19,13 @@ struct Params {
 
 @group(0) @binding(5) var<uniform> params: Params;
 
-// (loss, d loss / d d)
+// (loss, d loss / d d); NaN for a NaN d (a NaN pred or target, or Inf - Inf): the branches below
+// compare d, and balanced_l1's max() could give a finite number for it.
 fn regression_loss(d: f32) -> vec2<f32> {
+  return poison2(regression_terms(d), is_nan(d));
+}
+
+fn regression_terms(d: f32) -> vec2<f32> {
   let x = abs(d);
   let s = sgn(d);
   switch LOSS {

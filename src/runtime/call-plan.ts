@@ -75,7 +75,12 @@ export function planCall(ctx: PlanContext, desc: OpDescriptor, gk: GpuKernel, r:
   const runLayout = info.uniforms.run;
   const paramsLayout = info.uniforms.params;
   chunks.forEach((c, i) => {
-    if (runLayout) packUniform(runLayout, { n: c.outCount, threads: c.threads, flags, scale }, view, i * SLOT, desc.name);
+    if (runLayout) {
+      // A NaN scale (a NaN weight in a 'mean' denominator) is the one non-finite number a uniform
+      // takes: packed as 0, then written as NaN, so every scaled loss and gradient is NaN.
+      packUniform(runLayout, { n: c.outCount, threads: c.threads, flags, scale: Number.isNaN(scale) ? 0 : scale }, view, i * SLOT, desc.name);
+      if (Number.isNaN(scale)) view.setFloat32(i * SLOT + runLayout.members.find((m) => m.name === 'scale')!.offset, NaN, true);
+    }
     if (paramsLayout) packUniform(paramsLayout, paramValues, view, i * SLOT + PARAMS_AT, desc.name);
   });
   const redAt = chunks.length * SLOT;
@@ -104,6 +109,8 @@ export function meanScale(desc: OpDescriptor, r: Resolved, data: Record<string, 
       f64[name] = d === undefined ? undefined : spec.dtype === 'i32' ? (d as Int32Array) : Float64Array.from(d);
     }
     denom = desc.meanDenominator(f64, data.weight ? Float64Array.from(data.weight) : undefined, r.params, r.dims);
+    // A NaN weight or classWeight: the loss is NaN, as cpu.run gives it (ops.md: never hidden).
+    if (Number.isNaN(denom)) return NaN;
     const scale = denom === 0 ? 0 : 1 / denom;
     if (!Number.isFinite(Math.fround(scale))) {
       // The kernels scale by it in float32: say which data made it NaN or out of range.
