@@ -3,13 +3,18 @@
  * and chunk boundaries, over every variant, format, mode and reduction, with and without weight,
  * gradOutput and avgFactor, params over their valid ranges (and, rarely, outside them, to hold the
  * GPU's refusals to the CPU's), value scales from 1e-6 to 1e5, logits to +-200, labels that are
- * ignored or background, and boxes from exact-integer grids as well as random ones.
+ * ignored or background, and boxes from exact-integer grids as well as random ones. About one case
+ * in seven (`NONFINITE_SHARE`) then has NaN, +Inf or -Inf put into one of its float inputs
+ * (ops.md: non-finite input is never hidden; the runner holds it to test/fuzz/nonfinite.ts's rule).
  * Every case is a pure function of (seed, index): `generateCase(seed, i)` regenerates case i alone.
  */
 import { Rng, caseSeed } from './prng';
 
 export type HostData = Float32Array | Int32Array;
 export type FuzzInput = HostData | { data: HostData; shape: number[] };
+
+/** The share of cases with a NaN or an infinity put into an input. */
+export const NONFINITE_SHARE = 0.15;
 
 /** One generated problem. `inputs` and `options` go to `dl.run` and `cpu.run` unchanged. */
 export interface FuzzCase {
@@ -24,6 +29,8 @@ export interface FuzzCase {
   dims: Record<string, number>;
   /** Short words on how the case was drawn (for the summary). */
   tags: string[];
+  /** Where a NaN or an infinity was put, when one was (`nonFinite` below). */
+  nonFinite?: { input: string; value: number; count: number };
 }
 
 /** Every op that has a GPU kernel (src/ops/registry.ts). */
@@ -326,14 +333,47 @@ function rankingCase(r: Rng, c: FuzzCase, big: boolean): void {
   if (r.chance(0.08)) c.options.grad = false;
 }
 
+/** The inputs a gradient is taken for, by name (every op's predictions). */
+const PREDICTIONS = new Set(['pred', 'logits', 'logProbs', 'input1', 'input2', 'student', 'a']);
+
 /**
- * Case `index` of the run with `seed`. `big` allows the 65537-sized problems (slow on SwiftShader).
+ * Puts NaN, +Inf or -Inf into one float input of `c`: a prediction more often than a target, a
+ * weight or gradOutput; one element, a few, or a whole row (every element of a short input).
+ * Inputs whose host validators refuse such values (the margin losses' targets, say) are drawn
+ * too: both sides must then refuse alike.
+ */
+function putNonFinite(r: Rng, c: FuzzCase): void {
+  const floats = Object.entries(c.inputs).filter(([, v]) => ('data' in v ? v.data : v) instanceof Float32Array && ('data' in v ? v.data : v).length > 0);
+  if (floats.length === 0) return;
+  const [name, v] = r.weighted(floats.map((e) => [e, PREDICTIONS.has(e[0]) ? 3 : 1] as const));
+  const data = ('data' in v ? v.data : v).slice() as Float32Array;
+  const value = r.weighted<number>([[NaN, 4], [Infinity, 3], [-Infinity, 3]]);
+  const how = r.weighted<string>([['one', 6], ['few', 3], ['row', 1]]);
+  let count = 0;
+  if (how === 'row') {
+    const rows = Math.max(1, c.dims.n ?? 1);
+    const width = data.length % rows === 0 ? data.length / rows : data.length;
+    const row = r.int(0, Math.floor(data.length / width) - 1);
+    data.fill(value, row * width, (row + 1) * width);
+    count = width;
+  } else {
+    count = how === 'one' ? 1 : r.int(2, 4);
+    for (let k = 0; k < count; k++) data[r.int(0, data.length - 1)] = value;
+  }
+  c.inputs[name] = 'data' in v ? { data, shape: v.shape } : data;
+  c.nonFinite = { input: name, value, count };
+  c.tags.push(`${name}=${value}${count > 1 ? ` x${count}` : ''}`);
+}
+
+/**
+ * Case `index` of the run with `seed`. `big` allows the 65537-sized problems (slow on SwiftShader);
+ * `nonFinite` is the share of cases given a NaN or an infinity (`NONFINITE_SHARE`; 0: none).
  *
  * @example
  * const c = generateCase(1, 42);
  * await dl.run(c.op, c.inputs, c.options);
  */
-export function generateCase(seed: number, index: number, opts: { big?: boolean; op?: string } = {}): FuzzCase {
+export function generateCase(seed: number, index: number, opts: { big?: boolean; op?: string; nonFinite?: number } = {}): FuzzCase {
   const r = new Rng(caseSeed(seed, index));
   const op = opts.op ?? FUZZ_OPS[index % FUZZ_OPS.length];
   const c: FuzzCase = { op, seed, index, inputs: {}, options: {}, rows: 'default', dims: {}, tags: [] };
@@ -545,6 +585,9 @@ export function generateCase(seed: number, index: number, opts: { big?: boolean;
     default:
       throw new Error(`fuzz: no generator for ${op}`);
   }
+  // From a stream of its own, so that the cases drawn before (their finite inputs) stay as they were.
+  const nf = new Rng(caseSeed(seed ^ 0x6e616e21, index));
+  if (nf.chance(opts.nonFinite ?? NONFINITE_SHARE)) putNonFinite(nf, c);
   // the ranking losses have more ways to be refused (ops.md): invalid more often
   if (r.chance(op === 'ap_loss' || op === 'rank_sort' ? 0.1 : 0.04)) invalidate(r, c);
   return c;

@@ -50,6 +50,7 @@ it(`fuzz seed ${env.seed} for ${env.minutes} min`, async () => {
   const classes = failureClasses(report.failures);
   out(`\n=== fuzz summary: seed ${env.seed}, ${report.ran} cases in ${(report.ms / 1000).toFixed(0)} s, ${report.failures.length} failures in ${classes.length} classes`);
   out(`cases per op: ${perOp(report)}`);
+  out(`with a NaN or an infinity in an input: ${Object.values(report.nonFinite).reduce((a, b) => a + b, 0)} (${Object.entries(report.nonFinite).map(([op, n]) => `${op} ${n}`).join(', ')})`);
   for (const k of classes) out(`  ${k.count}x ${k.key} (first: case ${k.first.index})`);
   if (process.env.FUZZ_REPORT) writeFileSync(process.env.FUZZ_REPORT, JSON.stringify({ seed: env.seed, ran: report.ran, ms: report.ms, cases: report.cases, classes }, null, 1));
   expect(classes.map((k) => k.key)).toEqual([]);

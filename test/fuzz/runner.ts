@@ -1,13 +1,17 @@
 /**
- * The differential fuzz runner: each generated case on the GPU (`dl.run`) and on the float64
- * reference (`cpu.run`), compared under the rule of ./tolerance.ts; a failure carries a
- * self-contained repro (shrunk to the offending row or pair when that still fails).
+ * The differential fuzz runner: each generated case on a surface (`dl.run`; a framework adapter can
+ * be another, see `Surface`) and on the float64 reference (`cpu.run`), compared under the rule of
+ * ./tolerance.ts, and for a case with a NaN or an infinity in its inputs under ops.md's rule of
+ * ./nonfinite.ts (NaN where the reference is NaN, the same infinity where it is infinite; gradients
+ * skipped where a non-finite value reaches); a failure carries a self-contained repro (shrunk to the
+ * offending row or pair when that still fails).
  */
 import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
 import type { DetlossContext } from '../../src/api';
 import { FUZZ_OPS, generateCase, type FuzzCase, type FuzzInput, type HostData } from './cases';
 import { LOGIT_OPS, RANKING_OPS, allowed, dataOf, kOf, rankingTerms, termScale, upstreamOf, xyxy32 } from './tolerance';
+import { ruleBreach } from './nonfinite';
 
 const FLT_MAX = 3.4028234663852886e38;
 const REGRESSION = new Set(['l1', 'mse', 'smooth_l1', 'huber', 'balanced_l1']);
@@ -36,12 +40,86 @@ function runCpu(c: FuzzCase, inputs = c.inputs, options = c.options): Outcome {
   }
 }
 
-async function runGpu(dl: DetlossContext, c: FuzzCase): Promise<Outcome> {
+/**
+ * A way a user runs an op, held to the CPU reference case by case: `dl.run` (`dlSurface`), and
+ * whatever else is added (the TF.js and ORT adapters). `name` prefixes its failures' keys ('' for
+ * dl.run); `run` resolves with the result, or rejects as the surface refuses the case.
+ */
+export interface Surface {
+  name: string;
+  run(c: FuzzCase): Promise<Res>;
+}
+
+/** `dl.run` on a context, or on the context a case asks for (`rows: 'wg'`). */
+export function dlSurface(pick: DetlossContext | ((c: FuzzCase) => DetlossContext)): Surface {
+  return { name: '', run: (c) => (typeof pick === 'function' ? pick(c) : pick).run(c.op, c.inputs, c.options) };
+}
+
+const isSurface = (x: DetlossContext | Surface): x is Surface => typeof (x as Surface).name === 'string';
+
+async function runOn(surface: Surface, c: FuzzCase): Promise<Outcome> {
   try {
-    return { ok: true, res: await dl.run(c.op, c.inputs, c.options) };
+    return { ok: true, res: await surface.run(c) };
   } catch (err) {
     return { ok: false, err };
   }
+}
+
+/** Whether any float input holds a NaN or an infinity (ops.md's rule for it applies). */
+export function hasNonFinite(c: FuzzCase): boolean {
+  for (const v of Object.values(c.inputs)) {
+    const d = dataOf(v);
+    if (d instanceof Float32Array) for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) return true;
+  }
+  return false;
+}
+
+/** A finite stand-in for an infinity: its square is still finite in float64. */
+const HUGE = 2 ** 500;
+
+/**
+ * The 'none' elements whose infinity is a tie in float32: where an input's +-Inf multiplies a
+ * number within float32's error of 0 (a loss that underflows, a log-probability of a class whose
+ * probability rounds to 1, a probability that underflows), float64 gives +-Inf where float32 may
+ * give 0 * Inf = NaN, or the other sign, and where float64's number is exactly 0 (NaN), float32's
+ * may not be. Found by putting +-2^500 for each infinity: the element's value over 2^500 is that
+ * number, held to the element's tolerance of 0. Only elements the reference gives as NaN or +-Inf
+ * (`none`, weighted) are looked at.
+ */
+function looseElements(c: FuzzCase, k: number, lossTerms: Float64Array, none: ArrayLike<number>): Set<number> {
+  const out = new Set<number>();
+  let infinite = false;
+  const inputs: Record<string, FuzzInput> = {};
+  for (const [name, v] of Object.entries(c.inputs)) {
+    if (name === 'gradOutput') continue;
+    const d = dataOf(v)!;
+    const t = d instanceof Float32Array ? Float64Array.from(d, (x) => (x === Infinity ? HUGE : x === -Infinity ? -HUGE : x)) : d;
+    if (d instanceof Float32Array && d.some((x) => x === Infinity || x === -Infinity)) infinite = true;
+    inputs[name] = ('data' in v ? { data: t, shape: v.shape } : t) as FuzzInput;
+  }
+  if (!infinite) return out;
+  const big = runCpu(c, inputs, { ...c.options, reduction: 'none', avgFactor: undefined, grad: false });
+  if (!big.ok) return out;
+  const w = dataOf(c.inputs.weight);
+  for (let i = 0; i < big.res.loss.length; i++) {
+    if (Number.isFinite(none[i])) continue;
+    const f = big.res.loss[i] / HUGE;
+    // an infinite weight is the one multiplied: the number is then the element's loss itself
+    const wi = w && Number.isFinite(w[i]) ? Math.abs(w[i]) : 1;
+    if (Number.isFinite(f) && Math.abs(f) <= allowed(k, Math.abs(f), wi * (lossTerms[i] ?? 0), 1, LOGIT_OPS.has(c.op) ? 1 : 0)) out.add(i);
+  }
+  return out;
+}
+
+/** The case with every NaN and infinity replaced by 0: what the tolerance's terms are taken from. */
+function tamed(c: FuzzCase): FuzzCase {
+  const inputs: Record<string, FuzzInput> = {};
+  for (const [name, v] of Object.entries(c.inputs)) {
+    const d = dataOf(v)!;
+    const t = d instanceof Float32Array ? d.map((x) => (Number.isFinite(x) ? x : 0)) : d;
+    inputs[name] = 'data' in v ? { data: t, shape: v.shape } : t;
+  }
+  return { ...c, inputs };
 }
 
 /** The CPU on the kernel's float32-rounded input transform (see the rule), gradients chained back. */
@@ -79,12 +157,13 @@ function roundedReference(c: FuzzCase): Res | undefined {
   return o.res;
 }
 
-/** The first violation of a case, or null. Exported for tests of the fuzzer itself. */
-export async function checkCase(dl: DetlossContext, c: FuzzCase): Promise<{ key: string; message: string; row?: number; col?: number } | null> {
+/** The first violation of a case on a surface (or `dl.run` on a context), or null. Exported for tests of the fuzzer itself. */
+export async function checkCase(on: DetlossContext | Surface, c: FuzzCase): Promise<{ key: string; message: string; row?: number; col?: number } | null> {
+  const surface = isSurface(on) ? on : dlSurface(on);
   const ref = runCpu(c);
-  const gpu = await runGpu(dl, c);
+  const gpu = await runOn(surface, c);
   const variant = c.options.variant ? `/${String(c.options.variant)}` : '';
-  const where = `${c.op}${variant}`;
+  const where = `${surface.name ? `${surface.name}: ` : ''}${c.op}${variant}`;
   if (!ref.ok) {
     if (!(ref.err instanceof DetlossError)) return { key: `${where} cpu-throws-non-DetlossError`, message: `cpu.run threw ${errText(ref.err)}` };
     if (gpu.ok) return { key: `${where} gpu-accepts-what-cpu-refuses(${ref.err.code})`, message: `cpu.run refused (${errText(ref.err)}) but dl.run resolved` };
@@ -108,22 +187,47 @@ export async function checkCase(dl: DetlossContext, c: FuzzCase): Promise<{ key:
     if (g.grad[name].length !== r.grad[name].length) return { key: `${where} grad-length-differs`, message: `grad.${name}: GPU ${g.grad[name].length} vs CPU ${r.grad[name].length}` };
   }
 
-  if (RANKING_OPS.has(c.op)) return checkRanking(c, where, g, r);
+  const nonFinite = hasNonFinite(c);
+  if (RANKING_OPS.has(c.op)) return checkRanking(c, where, g, r, nonFinite);
   const alt = roundedReference(c);
   const k = kOf(c);
   const reduction = (c.options.reduction as string) ?? (c.op === 'pairwise_iou' ? 'none' : 'mean');
   const outCount = reduction === 'none' ? r.loss.length : rawCount(c);
-  const { up, denom } = upstreamOf(c, outCount);
+  // The tolerance's terms from the finite values only (a NaN term would excuse any error).
+  const tc = nonFinite ? tamed(c) : c;
+  const { up, denom } = upstreamOf(tc, outCount);
   const gradName = Object.keys(r.grad)[0];
-  const terms = termScale(c, r.grad[gradName] as Float64Array | undefined, up);
-  const w = dataOf(c.inputs.weight);
+  const terms = termScale(tc, r.grad[gradName] as Float64Array | undefined, up);
+  const w = dataOf(tc.inputs.weight);
+  // Gradients are unspecified where a non-finite value reaches: rows whose weighted loss is not finite.
+  // (taken when first asked: 'none' has it already)
+  let weightedNone: Float64Array | ArrayLike<number> | null | undefined;
+  const noneLoss = () => {
+    if (weightedNone === undefined) {
+      const o = reduction === 'none' ? ref : runCpu(c, { ...stripShared(c.inputs), ...(c.inputs.weight ? { weight: c.inputs.weight } : {}) }, { ...c.options, reduction: 'none', avgFactor: undefined, grad: false });
+      weightedNone = o.ok ? o.res.loss : null;
+    }
+    return weightedNone;
+  };
+
+  let loose: Set<number> | undefined;
+  const looseOnes = () => (loose ??= noneLoss() ? looseElements(c, k, terms.loss, noneLoss()!) : new Set());
 
   let worst: { ratio: number; out: string; i: number; gv: number; cv: number; av?: number; tol: number } | undefined;
   const judge = (out: string, i: number, gv: number, cv: number, av: number | undefined, s: number, upv: number) => {
+    if (nonFinite && (!Number.isFinite(cv) || !Number.isFinite(gv)) && !(Number.isFinite(cv) && Math.abs(cv) > FLT_MAX)) {
+      // ops.md: NaN where the reference is NaN, the same infinity where it is infinite
+      const b = ruleBreach(gv, cv);
+      // ... or any of them where float32 cannot tell what multiplies the infinity from 0
+      const tie = !!b && out === 'loss' && !Number.isFinite(gv) && !Number.isFinite(cv) && (reduction === 'none' ? looseOnes().has(i) : looseOnes().size > 0);
+      return b && !tie ? `${out}[${i}]: ${b}` : null;
+    }
     if (!Number.isFinite(cv)) return `${out}[${i}]: the CPU reference is ${cv} for finite input (GPU ${gv})`;
     if (!Number.isFinite(gv)) return Math.abs(cv) > FLT_MAX ? null : `${out}[${i}]: GPU ${gv} where the CPU is finite (${cv})`;
     if (Math.abs(cv) > FLT_MAX) return null;
     const tol = allowed(k, Math.max(Math.abs(cv), Math.abs(av ?? 0)), s, upv, LOGIT_OPS.has(c.op) ? 1 : 0);
+    // a tolerance that is not a number would excuse any error: with non-finite input, say so
+    if (nonFinite && !Number.isFinite(tol) && gv !== cv) return `${out}[${i}]: no tolerance (${tol}) for GPU ${gv}, CPU ${cv}`;
     const err = Math.min(Math.abs(gv - cv), av === undefined ? Infinity : Math.abs(gv - av));
     if (err > tol) {
       const ratio = err / tol;
@@ -135,7 +239,7 @@ export async function checkCase(dl: DetlossContext, c: FuzzCase): Promise<{ key:
   if (reduction === 'none') {
     for (let i = 0; i < r.loss.length && !msg; i++) msg = judge('loss', i, g.loss[i], r.loss[i], alt?.loss[i], Math.abs(w ? w[i] : 1) * terms.loss[i], 1);
   } else {
-    const raw = runCpu(c, stripShared(c.inputs), { ...c.options, reduction: 'none', avgFactor: undefined, grad: false });
+    const raw = runCpu(tc, stripShared(tc.inputs), { ...tc.options, reduction: 'none', avgFactor: undefined, grad: false });
     let s = 0;
     if (raw.ok) for (let i = 0; i < raw.res.loss.length; i++) s += Math.abs(w ? w[i] : 1) * (Math.abs(raw.res.loss[i]) + terms.loss[i]);
     msg = judge('loss', 0, g.loss[0], r.loss[0], alt?.loss[0], reduction === 'sum' ? s : denom === 0 ? 0 : s / Math.abs(denom), 1);
@@ -143,14 +247,17 @@ export async function checkCase(dl: DetlossContext, c: FuzzCase): Promise<{ key:
   for (const name of Object.keys(r.grad)) {
     const gg = g.grad[name];
     const rg = r.grad[name];
+    const own = dataOf(c.inputs[name]);
     for (let i = 0; i < rg.length && !msg; i++) {
       const row = terms.rowOf(i);
+      // unspecified: where the reference is not finite, in a row whose loss is not, at an input that is not
+      if (nonFinite && (!Number.isFinite(rg[i]) || !Number.isFinite(own![i]) || !Number.isFinite(noneLoss()?.[row] ?? NaN))) continue;
       msg = judge(`grad.${name}`, i, gg[i], rg[i], alt?.grad[name]?.[i], up[row] * terms.grad[i], up[row]);
     }
   }
   if (msg) {
     const out = msg.split('[')[0];
-    const kind = msg.includes('CPU reference') ? 'cpu-non-finite' : 'gpu-non-finite';
+    const kind = nonFinite ? 'non-finite-rule' : msg.includes('CPU reference') ? 'cpu-non-finite' : 'gpu-non-finite';
     const i = Number(msg.split('[')[1].split(']')[0]);
     return { key: `${where} ${kind} ${out}`, message: msg, ...rowCol(c, out, i, reduction) };
   }
@@ -170,13 +277,18 @@ export async function checkCase(dl: DetlossContext, c: FuzzCase): Promise<{ key:
  * and every update element, the update scaled by |gradOutput| (one number). No shrinking: the whole
  * array is one ranking problem.
  */
-function checkRanking(c: FuzzCase, where: string, g: Res, r: Res): { key: string; message: string } | null {
+function checkRanking(c: FuzzCase, where: string, g: Res, r: Res, nonFinite: boolean): { key: string; message: string } | null {
   const k = kOf(c);
-  const terms = rankingTerms(c);
-  const go = dataOf(c.inputs.gradOutput);
+  const tc = nonFinite ? tamed(c) : c;
+  const terms = rankingTerms(tc);
+  const go = dataOf(tc.inputs.gradOutput);
   const up = Math.abs(go ? go[0] : 1);
   let worst: { ratio: number; out: string; i: number; gv: number; cv: number; tol: number } | undefined;
   const judge = (out: string, i: number, gv: number, cv: number, s: number, upv: number): string | null => {
+    if (nonFinite && (!Number.isFinite(cv) || !Number.isFinite(gv))) {
+      const b = ruleBreach(gv, cv);
+      return b ? `${out}[${i}]: ${b}` : null;
+    }
     if (!Number.isFinite(cv)) return `${out}[${i}]: the CPU reference is ${cv} for finite input (GPU ${gv})`;
     if (!Number.isFinite(gv)) return `${out}[${i}]: GPU ${gv} where the CPU is finite (${cv})`;
     const tol = allowed(k, Math.abs(cv), s, upv);
@@ -188,8 +300,15 @@ function checkRanking(c: FuzzCase, where: string, g: Res, r: Res): { key: string
   for (let i = 0; i < r.loss.length && !msg; i++) msg = judge('loss', i, g.loss[i], r.loss[i], terms.loss[i], 1);
   const rg = r.grad.logits;
   const gg = g.grad.logits;
-  for (let i = 0; rg && i < rg.length && !msg; i++) msg = judge('grad.logits', i, gg[i], rg[i], up * terms.grad[i], up);
-  if (msg) return { key: `${where} ${msg.includes('CPU reference') ? 'cpu-non-finite' : 'gpu-non-finite'} ${msg.split('[')[0]}`, message: msg };
+  // The whole array is one ranking problem: a loss that is not finite leaves no update specified.
+  const updates = !nonFinite || Array.from(r.loss).every(Number.isFinite);
+  const x = dataOf(c.inputs.logits);
+  for (let i = 0; updates && rg && i < rg.length && !msg; i++) {
+    // unspecified: where the reference is not finite, and at a score that is not
+    if (nonFinite && (!Number.isFinite(rg[i]) || !Number.isFinite(x![i]))) continue;
+    msg = judge('grad.logits', i, gg[i], rg[i], up * terms.grad[i], up);
+  }
+  if (msg) return { key: `${where} ${nonFinite ? 'non-finite-rule' : msg.includes('CPU reference') ? 'cpu-non-finite' : 'gpu-non-finite'} ${msg.split('[')[0]}`, message: msg };
   if (!worst) return null;
   const w = worst;
   return {
@@ -283,22 +402,30 @@ export function repro(c: FuzzCase, note: string, max = Infinity): string {
   ].join('\n');
 }
 
-/** Runs case `c` and returns its failure (with a repro, shrunk where the shrunk case still fails), or null. */
-export async function fuzzOne(ctx: (c: FuzzCase) => DetlossContext, c: FuzzCase): Promise<Failure | null> {
-  const v = await checkCase(ctx(c), c);
-  if (!v) return null;
-  let text = repro(c, v.message, 64);
-  if (v.row !== undefined && c.dims.n > 1 || (v.col !== undefined && c.dims.m > 1)) {
-    const s = shrink(c, v.row ?? 0, v.col);
-    const sv = await checkCase(ctx(s), s).catch(() => null);
-    text = sv ? repro(s, `shrunk to row ${v.row}${v.col !== undefined ? `, column ${v.col}` : ''}: ${sv.message}`) : `${text}\n// (the single-row case passes: it fails only in the batch)`;
+/**
+ * Runs case `c` on `dl.run` (on the context `ctx` picks for it) and on each of `surfaces`, and
+ * returns the first failure (with a repro, shrunk where the shrunk case still fails), or null.
+ */
+export async function fuzzOne(ctx: (c: FuzzCase) => DetlossContext, c: FuzzCase, surfaces: readonly Surface[] = []): Promise<Failure | null> {
+  for (const surface of [dlSurface(ctx), ...surfaces]) {
+    const v = await checkCase(surface, c);
+    if (!v) continue;
+    let text = repro(c, v.message, 64);
+    if (v.row !== undefined && c.dims.n > 1 || (v.col !== undefined && c.dims.m > 1)) {
+      const s = shrink(c, v.row ?? 0, v.col);
+      const sv = await checkCase(surface, s).catch(() => null);
+      text = sv ? repro(s, `shrunk to row ${v.row}${v.col !== undefined ? `, column ${v.col}` : ''}: ${sv.message}`) : `${text}\n// (the single-row case passes: it fails only in the batch)`;
+    }
+    return { key: v.key, message: v.message, repro: text, seed: c.seed, index: c.index };
   }
-  return { key: v.key, message: v.message, repro: text, seed: c.seed, index: c.index };
+  return null;
 }
 
 /** Counts and failures of a fuzz run. */
 export interface FuzzReport {
   cases: Record<string, number>;
+  /** Of those, the cases with a NaN or an infinity in an input, per op. */
+  nonFinite: Record<string, number>;
   failures: Failure[];
   ran: number;
   ms: number;
@@ -310,20 +437,30 @@ export interface FuzzReport {
  */
 export async function fuzzRun(
   contexts: { default: DetlossContext; wg: DetlossContext },
-  o: { seed: number; count?: number; deadline: number; from?: number; big?: boolean; onCase?: (c: FuzzCase, f: Failure | null, report: FuzzReport) => void },
+  o: {
+    seed: number;
+    count?: number;
+    deadline: number;
+    from?: number;
+    big?: boolean;
+    /** Surfaces held to the reference beside dl.run. */
+    surfaces?: readonly Surface[];
+    onCase?: (c: FuzzCase, f: Failure | null, report: FuzzReport) => void;
+  },
 ): Promise<FuzzReport> {
-  const report: FuzzReport = { cases: Object.fromEntries(FUZZ_OPS.map((op) => [op, 0])), failures: [], ran: 0, ms: 0 };
+  const report: FuzzReport = { cases: Object.fromEntries(FUZZ_OPS.map((op) => [op, 0])), nonFinite: Object.fromEntries(FUZZ_OPS.map((op) => [op, 0])), failures: [], ran: 0, ms: 0 };
   const t0 = Date.now();
   for (let i = o.from ?? 0; o.count === undefined || i < (o.from ?? 0) + o.count; i++) {
     if (Date.now() >= o.deadline) break;
     const c = generateCase(o.seed, i, { big: o.big });
     let f: Failure | null;
     try {
-      f = await fuzzOne((x) => (x.rows === 'wg' ? contexts.wg : contexts.default), c);
+      f = await fuzzOne((x) => (x.rows === 'wg' ? contexts.wg : contexts.default), c, o.surfaces);
     } catch (e) {
       f = { key: `${c.op} fuzzer-crash`, message: errText(e), repro: repro(c, errText(e), 64), seed: o.seed, index: i };
     }
     report.cases[c.op]++;
+    if (hasNonFinite(c)) report.nonFinite[c.op]++;
     report.ran++;
     if (f) report.failures.push(f);
     o.onCase?.(c, f, report);
