@@ -2,18 +2,27 @@
  * The long differential fuzz run, driven by scripts/fuzz.mjs (`npm run fuzz -- --minutes 30 --seed S`)
  * through environment variables: FUZZ_SEED, FUZZ_MINUTES, FUZZ_CASE (replay one case).
  */
+import '../../bench/node-globals';
+import '@tensorflow/tfjs-backend-webgpu';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { DetlossContext } from '../../src/api';
 import { nodeContext } from '../helpers/node-gpu';
+import { ortSurface, tfjsSurface } from './adapters';
 import { env } from './config';
-import { failureClasses, fuzzRun, type FuzzReport } from './runner';
+import { failureClasses, fuzzRun, type FuzzReport, type Surface } from './runner';
 
 let def: DetlossContext;
 let wg: DetlossContext;
+let surfaces: Surface[];
 beforeAll(async () => {
   def = await nodeContext();
   wg = await nodeContext({ rowThreshold: 0 });
+  // A share of the cases also goes through detloss/tfjs (TF.js's webgpu backend) and detloss/ort.
+  expect(await tf.setBackend('webgpu')).toBe(true);
+  surfaces = [tfjsSurface(), ortSurface(def.device)];
 });
 afterAll(() => {
   def?.destroy();
@@ -35,6 +44,7 @@ it(`fuzz seed ${env.seed} for ${env.minutes} min`, async () => {
       count: env.only !== undefined ? 1 : undefined,
       deadline: t0 + env.minutes * 60_000,
       big: true,
+      surfaces,
       onCase: (c, f, r) => {
         if (f && !seen.has(f.key)) {
           seen.add(f.key);
@@ -51,6 +61,7 @@ it(`fuzz seed ${env.seed} for ${env.minutes} min`, async () => {
   out(`\n=== fuzz summary: seed ${env.seed}, ${report.ran} cases in ${(report.ms / 1000).toFixed(0)} s, ${report.failures.length} failures in ${classes.length} classes`);
   out(`cases per op: ${perOp(report)}`);
   out(`with a NaN or an infinity in an input: ${Object.values(report.nonFinite).reduce((a, b) => a + b, 0)} (${Object.entries(report.nonFinite).map(([op, n]) => `${op} ${n}`).join(', ')})`);
+  out(`through the adapters: ${Object.entries(report.bySurface).map(([k, v]) => `${k} ${v.cases} cases over ${v.ops.size} ops`).join(', ')}`);
   for (const k of classes) out(`  ${k.count}x ${k.key} (first: case ${k.first.index})`);
   if (process.env.FUZZ_REPORT) writeFileSync(process.env.FUZZ_REPORT, JSON.stringify({ seed: env.seed, ran: report.ran, ms: report.ms, cases: report.cases, classes }, null, 1));
   expect(classes.map((k) => k.key)).toEqual([]);

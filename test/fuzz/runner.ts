@@ -48,6 +48,8 @@ function runCpu(c: FuzzCase, inputs = c.inputs, options = c.options): Outcome {
 export interface Surface {
   name: string;
   run(c: FuzzCase): Promise<Res>;
+  /** Whether this surface runs the case (the adapters take a share of the cases, those tensors can express); all when absent. */
+  takes?(c: FuzzCase): boolean;
 }
 
 /** `dl.run` on a context, or on the context a case asks for (`rows: 'wg'`). */
@@ -408,6 +410,7 @@ export function repro(c: FuzzCase, note: string, max = Infinity): string {
  */
 export async function fuzzOne(ctx: (c: FuzzCase) => DetlossContext, c: FuzzCase, surfaces: readonly Surface[] = []): Promise<Failure | null> {
   for (const surface of [dlSurface(ctx), ...surfaces]) {
+    if (surface.takes && !surface.takes(c)) continue;
     const v = await checkCase(surface, c);
     if (!v) continue;
     let text = repro(c, v.message, 64);
@@ -426,6 +429,8 @@ export interface FuzzReport {
   cases: Record<string, number>;
   /** Of those, the cases with a NaN or an infinity in an input, per op. */
   nonFinite: Record<string, number>;
+  /** Cases each added surface ran (the adapters), and over how many ops. */
+  bySurface: Record<string, { cases: number; ops: Set<string> }>;
   failures: Failure[];
   ran: number;
   ms: number;
@@ -448,7 +453,14 @@ export async function fuzzRun(
     onCase?: (c: FuzzCase, f: Failure | null, report: FuzzReport) => void;
   },
 ): Promise<FuzzReport> {
-  const report: FuzzReport = { cases: Object.fromEntries(FUZZ_OPS.map((op) => [op, 0])), nonFinite: Object.fromEntries(FUZZ_OPS.map((op) => [op, 0])), failures: [], ran: 0, ms: 0 };
+  const report: FuzzReport = {
+    cases: Object.fromEntries(FUZZ_OPS.map((op) => [op, 0])),
+    nonFinite: Object.fromEntries(FUZZ_OPS.map((op) => [op, 0])),
+    bySurface: Object.fromEntries((o.surfaces ?? []).map((s) => [s.name, { cases: 0, ops: new Set<string>() }])),
+    failures: [],
+    ran: 0,
+    ms: 0,
+  };
   const t0 = Date.now();
   for (let i = o.from ?? 0; o.count === undefined || i < (o.from ?? 0) + o.count; i++) {
     if (Date.now() >= o.deadline) break;
@@ -461,6 +473,11 @@ export async function fuzzRun(
     }
     report.cases[c.op]++;
     if (hasNonFinite(c)) report.nonFinite[c.op]++;
+    for (const sf of o.surfaces ?? []) {
+      if (sf.takes && !sf.takes(c)) continue;
+      report.bySurface[sf.name].cases++;
+      report.bySurface[sf.name].ops.add(c.op);
+    }
     report.ran++;
     if (f) report.failures.push(f);
     o.onCase?.(c, f, report);

@@ -3,10 +3,15 @@
  * a hard time cap, every op with a GPU kernel on the GPU (Node's Dawn) against `cpu.run`, with the
  * tolerance rule of test/fuzz/tolerance.ts. `npm run fuzz -- --minutes 30 --seed S` is the long run.
  */
+import '../../bench/node-globals';
+import '@tensorflow/tfjs-backend-webgpu';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DetlossContext } from '../../src/api';
+import { expressible, ortSurface, tfjsSurface } from '../fuzz/adapters';
 import { FUZZ_OPS, generateCase } from '../fuzz/cases';
-import { checkCase, failureClasses, fuzzRun } from '../fuzz/runner';
+import { checkCase, failureClasses, fuzzRun, type Surface } from '../fuzz/runner';
 import { nodeContext } from '../helpers/node-gpu';
 
 const SEED = 9;
@@ -18,9 +23,13 @@ const MIN_PER_OP = 10;
 
 let def: DetlossContext;
 let wg: DetlossContext;
+let surfaces: Surface[];
 beforeAll(async () => {
   def = await nodeContext();
   wg = await nodeContext({ rowThreshold: 0 });
+  // The adapters: TF.js's webgpu backend on its own device, ORT tensors on def's.
+  expect(await tf.setBackend('webgpu')).toBe(true);
+  surfaces = [tfjsSurface(), ortSurface(def.device)];
 });
 afterAll(() => {
   def?.destroy();
@@ -30,7 +39,7 @@ afterAll(() => {
 describe('differential fuzzing (GPU against cpu.run)', () => {
   it(`seed ${SEED}: ${CASES} cases over every op, nothing outside the tolerance rule`, async () => {
     const t0 = Date.now();
-    const report = await fuzzRun({ default: def, wg }, { seed: SEED, count: CASES, deadline: t0 + CAP_MS, big: true });
+    const report = await fuzzRun({ default: def, wg }, { seed: SEED, count: CASES, deadline: t0 + CAP_MS, big: true, surfaces });
     const classes = failureClasses(report.failures);
     console.log(
       `fuzz seed ${SEED}: ${report.ran} cases in ${((Date.now() - t0) / 1000).toFixed(1)} s; per op: ` +
@@ -38,6 +47,12 @@ describe('differential fuzzing (GPU against cpu.run)', () => {
     );
     for (const k of classes) console.log(`FUZZ FAILURE (${k.count}x) ${k.key}\n${k.first.repro}\n`);
     for (const op of FUZZ_OPS) expect(report.cases[op], `cases of ${op}`).toBeGreaterThanOrEqual(MIN_PER_OP);
+    // The adapters take one case in eight each: TF.js every op its device can run (all but margin_ranking), ORT every op.
+    console.log(`fuzz seed ${SEED} through the adapters: ${Object.entries(report.bySurface).map(([k, v]) => `${k} ${v.cases} cases over ${v.ops.size} ops`).join(', ')}`);
+    for (const [name, { cases, ops }] of Object.entries(report.bySurface)) {
+      expect(cases, `cases through ${name}`).toBeGreaterThanOrEqual(Math.floor(report.ran / 10));
+      expect(ops.size, `ops through ${name}`).toBeGreaterThanOrEqual(FUZZ_OPS.length - 2);
+    }
     expect(classes.map((k) => `${k.key} (${k.count}x): ${k.first.message}\n${k.first.repro}`)).toEqual([]);
   }, CAP_MS + 60_000);
 });
@@ -68,6 +83,31 @@ describe('the tolerance rule catches planted defects', () => {
         if (c.tags.includes('invalid') || c.nonFinite) continue;
         tried++;
         if (await checkCase(ctx, c)) flagged++;
+      }
+    }
+    expect(tried).toBeGreaterThan(20);
+    expect(flagged / tried).toBeGreaterThan(0.8);
+  });
+  it.each(['tfjs', 'ort'] as const)('through the %s adapter, a loss off by a little is flagged', async (name) => {
+    const surface = surfaces.find((x) => x.name === name)!;
+    const off: Surface = {
+      name: `${name} (planted)`,
+      run: async (c) => {
+        const r = await surface.run(c);
+        const loss = Float32Array.from(r.loss);
+        if (loss.length) loss[0] = loss[0] * 1.001 + 1e-3;
+        return { ...r, loss };
+      },
+    };
+    let flagged = 0;
+    let tried = 0;
+    for (const op of FUZZ_OPS) {
+      for (let i = 0; i < 3; i++) {
+        const c = generateCase(SEED + 2, i, { op });
+        const device = name === 'tfjs' ? (tf.backend() as unknown as { device: GPUDevice }).device : def.device;
+        if (c.tags.includes('invalid') || c.nonFinite || !expressible(c, device)) continue;
+        tried++;
+        if (await checkCase(off, c)) flagged++;
       }
     }
     expect(tried).toBeGreaterThan(20);

@@ -1,0 +1,182 @@
+/**
+ * The framework adapters as fuzz surfaces: a share of the cases (drawn by index) also run through
+ * detloss/tfjs, on TF.js's WebGPU backend and its own device, and through detloss/ort, on
+ * gpu-buffer `ort.Tensor`s, and are held to `cpu.run` by the same rule as `dl.run`. A refusal must
+ * be the reference's (on TF.js's webgpu backend a refusal of values on the GPU comes from
+ * `flush()`, after the call returned NaN). Import '../../bench/node-globals' and
+ * '@tensorflow/tfjs-backend-webgpu' before this module, and set the webgpu backend.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { createRequire } from 'node:module';
+import * as o from '../../src/frameworks/ort';
+import * as dt from '../../src/frameworks/tfjs';
+import { OPS } from '../../src/ops/registry';
+import { reflectShader } from '../../src/runtime/reflect';
+import type { FuzzCase, FuzzInput, HostData } from './cases';
+import type { Surface } from './runner';
+
+type Res = Awaited<ReturnType<Surface['run']>>;
+type Tensorish = { data: HostData; shape: number[] };
+
+/** One case in `every` goes through each adapter, at its own offset. */
+const EVERY = 8;
+
+/** An input as `{ data, shape }`, or undefined when tensors cannot express it (another dtype, a malformed shape). */
+function tensorish(c: FuzzCase, name: string, v: FuzzInput | undefined): Tensorish | undefined {
+  if (v === undefined) return undefined;
+  const data = ArrayBuffer.isView(v) ? v : v.data;
+  if (!(data instanceof Float32Array) && !(data instanceof Int32Array)) return undefined;
+  let shape = ArrayBuffer.isView(v) ? [data.length] : v.shape;
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0) || shape.reduce((a, b) => a * b, 1) !== data.length) return undefined;
+  // A plain array of a rank-2 input ([n, 4] boxes, [n, c] logits): the shape its spec gives it.
+  const spec = Object.hasOwn(OPS[c.op].inputs, name) ? OPS[c.op].inputs[name] : undefined;
+  if (ArrayBuffer.isView(v) && spec && spec.shape.length > 1) {
+    const full = spec.shape.map((d) => (typeof d === 'number' ? d : c.dims[d]));
+    if (full.every((d) => Number.isSafeInteger(d)) && full.reduce((a, b) => a * b, 1) === data.length) shape = full;
+  }
+  return { data, shape };
+}
+
+/** Whether a case goes through an adapter: one in EVERY, by a hash of its index (ops rotate with the index). */
+function drawn(index: number, offset: number): boolean {
+  // murmur3's finaliser: every bit of the index reaches the low ones (index % 8 alone would pick 3 ops of 24).
+  let h = index >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) % EVERY === offset;
+}
+
+/** Every input of the case as `{ data, shape }`, or undefined when one cannot be a tensor. */
+function allTensorish(c: FuzzCase): Record<string, Tensorish> | undefined {
+  const out: Record<string, Tensorish> = {};
+  for (const [k, v] of Object.entries(c.inputs)) {
+    if (v === undefined || v === null) continue;
+    const t = tensorish(c, k, v);
+    if (!t) return undefined;
+    out[k] = t;
+  }
+  return out;
+}
+
+/** The kernel binds no more storage buffers than the device allows (TF.js's device keeps the default 8). */
+function fits(op: string, device: GPUDevice): boolean {
+  const gpu = OPS[op].gpu;
+  if (!gpu) return false;
+  return reflectShader(gpu.shader).bindings.filter((b) => b.kind !== 'uniform').length <= device.limits.maxStorageBuffersPerShaderStage;
+}
+
+/** Whether an adapter on `device` can run the case at all: its kernel fits the device, its inputs can be tensors. */
+export function expressible(c: FuzzCase, device: GPUDevice): boolean {
+  return OPS[c.op].gpu !== undefined && fits(c.op, device) && allTensorish(c) !== undefined;
+}
+
+const reduced = (c: FuzzCase) => ((c.options.reduction as string | undefined) ?? (c.op === 'pairwise_iou' ? 'none' : 'mean')) !== 'none';
+
+/**
+ * detloss/tfjs on the active TF.js backend (webgpu). The upstream gradient is TF.js's `dy`: the
+ * case's `gradOutput`, shaped as the output (rank_sort's update rides on `dy[0]`).
+ */
+export function tfjsSurface(): Surface {
+  const device = () => (tf.backend() as unknown as { device: GPUDevice }).device;
+  return {
+    name: 'tfjs',
+    takes: (c) => drawn(c.index, 3) && expressible(c, device()),
+    async run(c): Promise<Res> {
+      const ins = allTensorish(c)!;
+      const made: tf.Tensor[] = [];
+      const mk = (t: Tensorish) => {
+        const x = tf.tensor(t.data, t.shape, t.data instanceof Int32Array ? 'int32' : 'float32');
+        made.push(x);
+        return x;
+      };
+      try {
+        const tensors: Record<string, tf.Tensor> = {};
+        let weight: tf.Tensor | undefined;
+        for (const [k, t] of Object.entries(ins)) {
+          if (k === 'gradOutput') continue;
+          if (k === 'weight') weight = mk(t);
+          else tensors[k] = mk(t);
+        }
+        const { gradOutput: _g, ...rest } = c.options as Record<string, unknown>;
+        const options = { ...rest, ...(weight ? { weight } : {}) };
+        const gradNames = c.options.grad === false ? [] : Object.keys(OPS[c.op].inputs).filter((k) => OPS[c.op].inputs[k].grad && tensors[k]);
+        const f = (...xs: tf.Tensor[]) => dt.runLoss(c.op, { ...tensors, ...Object.fromEntries(gradNames.map((k, i) => [k, xs[i]])) }, options);
+        let loss: tf.Tensor;
+        const grad: Record<string, Float32Array> = {};
+        if (gradNames.length === 0) {
+          loss = f();
+          made.push(loss);
+        } else {
+          const value = f(...gradNames.map((k) => tensors[k]));
+          made.push(value);
+          const up = ins.gradOutput;
+          let dy: tf.Tensor | undefined;
+          if (up) {
+            const data = c.op === 'rank_sort' ? Float32Array.of(up.data[0], 0) : (up.data as Float32Array);
+            dy = tf.tensor(data, value.shape);
+            made.push(dy);
+          }
+          const gs = tf.grads((...xs: tf.Tensor[]) => f(...xs))(gradNames.map((k) => tensors[k]), dy);
+          made.push(...gs);
+          loss = value;
+          for (const [i, k] of gradNames.entries()) grad[k] = (await gs[i].data()) as Float32Array;
+        }
+        const values = (await loss.data()) as Float32Array;
+        // A value refused on the GPU (a label on the device that is no class, check: true) is thrown by flush().
+        await dt.flush();
+        const shape = reduced(c) ? (c.op === 'rank_sort' ? [2] : []) : cpuShape(c, values.length);
+        return { loss: values, shape, grad };
+      } finally {
+        for (const t of made) t.dispose();
+      }
+    },
+  };
+}
+
+/** The 'none' shape of the reference (TF.js keeps the prediction's shape for element-wise ops; the runner compares the core's). */
+function cpuShape(c: FuzzCase, length: number): number[] {
+  if (c.op === 'pairwise_iou') return [c.dims.n, c.dims.m];
+  const out = OPS[c.op].output;
+  if (out.length === 1) return [length];
+  return out.map((d) => (typeof d === 'number' ? d : c.dims[d]));
+}
+
+interface OrtTensorClass {
+  fromGpuBuffer(buffer: GPUBuffer, options: { dataType: string; dims: readonly number[] }): o.OrtTensor;
+}
+type Downloadable = o.OrtTensor & { getData(release?: boolean): Promise<Float32Array> };
+
+/** detloss/ort on gpu-buffer tensors of `device`; weight and gradOutput go as tensors too. */
+export function ortSurface(device: GPUDevice): Surface {
+  const ort = createRequire(import.meta.url)('onnxruntime-web') as { Tensor: OrtTensorClass };
+  return {
+    name: 'ort',
+    takes: (c) => drawn(c.index, 6) && expressible(c, device),
+    async run(c): Promise<Res> {
+      const ins = allTensorish(c)!;
+      const buffers: GPUBuffer[] = [];
+      const mk = (t: Tensorish) => {
+        const buffer = device.createBuffer({ size: Math.max(16, Math.ceil(t.data.byteLength / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+        device.queue.writeBuffer(buffer, 0, t.data.buffer as ArrayBuffer, t.data.byteOffset, t.data.byteLength);
+        buffers.push(buffer);
+        return ort.Tensor.fromGpuBuffer(buffer, { dataType: t.data instanceof Int32Array ? 'int32' : 'float32', dims: t.shape });
+      };
+      try {
+        const tensors: Record<string, o.OrtTensor> = {};
+        const extra: Record<string, o.OrtTensor> = {};
+        for (const [k, t] of Object.entries(ins)) (k === 'weight' || k === 'gradOutput' ? extra : tensors)[k] = mk(t);
+        const r = await o.runLoss(c.op as never, tensors as never, { ...c.options, ...extra, device } as never);
+        const loss = await (r.loss as Downloadable).getData(true);
+        const grad: Record<string, Float32Array> = {};
+        for (const [k, g] of Object.entries(r.grad)) grad[k] = await (g as Downloadable).getData(true);
+        // ORT keeps the leading dims of the inputs in the 'none' shape; the runner compares the core's.
+        return { loss, shape: reduced(c) ? (c.op === 'rank_sort' ? [2] : []) : cpuShape(c, loss.length), grad };
+      } finally {
+        for (const b of buffers) b.destroy();
+      }
+    },
+  };
+}
