@@ -5,6 +5,58 @@
 override FORMAT: u32 = 0u; // 0 xyxy, 1 cxcywh, 2 xywh
 
 const FOUR_OVER_PI2: f32 = 0.40528473456935109; // 4 / pi^2, CIoU's v
+const F32_MAX: f32 = 0x1.fffffep+127f; // float32's largest finite value, src/cpu/iou.ts F32_MAX
+
+// Non-finite input (ops.md, Conventions): a NaN makes the element NaN, and an infinite coordinate
+// gives the float64 reference's value. Tests by bit pattern, as common.wgsl's is_nan: a compiler may
+// assume that NaN and Inf never occur and fold a comparison.
+fn box_nan2(v: vec2<f32>) -> vec2<bool> {
+  return (bitcast<vec2<u32>>(v) & vec2(0x7fffffffu)) > vec2(0x7f800000u);
+}
+fn box_any_non_finite(v: vec4<f32>) -> bool {
+  return any((bitcast<vec4<u32>>(v) & vec4(0x7f800000u)) == vec4(0x7f800000u));
+}
+fn box_is_inf(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u;
+}
+
+// CIoU's v = 4/pi^2 (A(wg, hg) - A(w, h))^2, 0 where a size is not finite. There a coordinate is, so
+// rho2 / c2 is Inf or NaN and the loss Inf or NaN whatever finite v is (A stays in [-pi/2, pi/2]);
+// WGSL leaves atan2 of infinities undefined, and a NaN v would turn an infinite loss into NaN.
+fn ciou_v(wh: vec2<f32>, whg: vec2<f32>) -> f32 {
+  let gap = aspect_gap(wh, whg);
+  return select(FOUR_OVER_PI2 * gap * gap, 0.0, box_any_non_finite(vec4(wh, whg)));
+}
+
+
+// max, min and clamp that keep a NaN, as PyTorch's maximum, minimum and clamp (and the reference's
+// Math.max) do; WGSL's may return the other operand. Used where a NaN that a non-finite input makes
+// would otherwise not reach the loss.
+fn nan_max(a: f32, b: f32) -> f32 {
+  return select(max(a, b), nan_f32(), is_nan(a) || is_nan(b));
+}
+fn nan_max2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+  return select(max(a, b), vec2(nan_f32()), box_nan2(a) | box_nan2(b));
+}
+fn nan_min2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+  return select(min(a, b), vec2(nan_f32()), box_nan2(a) | box_nan2(b));
+}
+fn nan_clamp(x: f32, lo: f32, hi: f32) -> f32 {
+  return select(clamp(x, lo, hi), x, is_nan(x));
+}
+
+// exp and log that keep a NaN (and log an infinity), which WGSL leaves undefined: SwiftShader's
+// exp(NaN) is Inf and its log(NaN) 89.1 (it reads the exponent bits). Only a non-finite input makes
+// their arguments NaN (Inf / Inf), and the reference's value is then NaN.
+fn ieee_exp(x: f32) -> f32 {
+  return select(exp(x), x, is_nan(x));
+}
+fn ieee_exp2v(x: vec2<f32>) -> vec2<f32> {
+  return select(exp(x), x, box_nan2(x));
+}
+fn ieee_log(x: f32) -> f32 {
+  return select(select(log(x), x, box_is_inf(x) && x > 0.0), x, is_nan(x));
+}
 
 // Both boxes of a pair in xyxy. Every IoU term is a difference of corners, so moving the pair
 // changes no value and no gradient, only roundings. Converting cxcywh or xywh to corners rounds

@@ -19,7 +19,7 @@ struct Params {
   mpd_norm: f32, // 1 / (W^2 + H^2)
   scale: f32,
   iou_mean: f32,
-  wiou_alpha: f32,
+  wiou_log2_alpha: f32, // log2(wiouAlpha) in float64: alpha rounded to float32 first erred by 0.2% at alpha 1.0001, delta 1e5
   wiou_delta: f32,
 }
 
@@ -29,6 +29,7 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> out_grad_pred: array<vec4<f32>>;
 
 const HALF_SQRT2: f32 = 0.70710678118654752;
+const LN2: f32 = 0.69314718055994531;
 const WIOU_EXP_MAX: f32 = 2.0; // src/cpu/iou.ts WIOU_EXP_MAX
 
 struct LossGrad {
@@ -48,18 +49,70 @@ fn min_part(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
   return select(select(vec2(0.0), vec2(0.5), a == b), vec2(1.0), a < b);
 }
 
-// x^a and d/dx x^a for x >= 0 (Alpha-IoU, POWER set; a > 1): 0 and 0 at x = 0. The bases are in
-// [0, 1] for boxes of non-negative sizes; one above 1 (an inverted box: a penalty up to 1/eps)
-// counts as 1 with no gradient, as in src/cpu/iou.ts, so that no power overflows.
+// x^a and d/dx x^a for x >= 0 (Alpha-IoU, POWER set; a > 1): 0 and 0 at x = 0. Each base is
+// raised as given (ops.md, `power`): an inverted box's penalty can pass 1 (up to about 1/eps) and
+// keeps its gradient, so training pushes the box back. Where x^a would pass float32's largest finite
+// value the term is that value, with no gradient; a NaN base stays NaN. As src/cpu/iou.ts powGrad.
+// The accepted powers (<= 20, src/ops/iou.ts) keep a x^(a-1) finite wherever x^a is.
 fn pow_grad(x: f32, a: f32) -> vec2<f32> {
+  if (is_nan(x)) {
+    return vec2(x);
+  }
   if (x <= 0.0) {
     return vec2(0.0);
   }
-  if (x > 1.0) {
-    return vec2(1.0, 0.0);
+  let l = a * log2(x);
+  // The usual powers by products, exact to a rounding or two (exp2 and log2 may err by several ulp).
+  var xa = exp2(l);
+  if (a == 2.0) {
+    xa = x * x;
+  } else if (a == 3.0) {
+    xa = x * x * x;
   }
-  let xa = pow0(x, a);
+  if (is_non_finite(x) || l >= 128.0 || is_non_finite(xa)) {
+    return vec2(F32_MAX, 0.0);
+  }
   return vec2(xa, a * safe_div(xa, x));
+}
+
+// d/d(x1, y1, x2, y2) of pred (xyxy p against t), from the adjoints of the intersection's sides
+// (iwh), the enclosing box's (cwh), pred's size (wh) and twice the centre offset (d): iw = min(x2,
+// x2g) - max(x1, x1g), cw = max(x2, x2g) - min(x1, x1g), w = x2 - x1, d = x1 + x2 - x1g - x2g.
+fn corners_grad(p: vec4<f32>, t: vec4<f32>, g_iwh: vec2<f32>, g_cwh: vec2<f32>, g_wh: vec2<f32>, g_d: vec2<f32>) -> vec4<f32> {
+  let lo = -g_iwh * max_part(p.xy, t.xy) - g_cwh * min_part(p.xy, t.xy) - g_wh + g_d;
+  let hi = g_iwh * min_part(p.zw, t.zw) + g_cwh * max_part(p.zw, t.zw) + g_wh + g_d;
+  return vec4(lo, hi);
+}
+
+// An Alpha-IoU penalty's gradient: a p^(a-1) (pow_grad's, finite) times j, the base's own gradient
+// with respect to pred's corners. None where it passes float32's range, as where p^a does (ops.md,
+// `power`): an inverted box whose enclosing box is nearly empty has a GIoU penalty near 1/eps, and
+// at power 5 its gradient is about 1e46. As src/cpu/iou.ts alphaGrad.
+fn alpha_grad(g_pow: f32, j: vec4<f32>) -> vec4<f32> {
+  let g = g_pow * j;
+  return select(g, vec4(0.0), box_any_non_finite(g));
+}
+
+// Shape-IoU's weights (ww, hh) = 2 (wg^s, hg^s) / (wg^s + hg^s), as 2 sigmoid(-+ s ln(hg / wg)):
+// the sides' powers overflow float32 together (605^14 does) and gave Inf / Inf, where the weights are
+// 0 and 2. A target side <= 0 weighs 0 (both 1 when both are, and at s = 0 whatever the sides); a
+// NaN side makes both NaN. As src/cpu/iou.ts shapeWeights.
+fn shape_weights(whg: vec2<f32>, s: f32) -> vec2<f32> {
+  // log2 of the ratio rounds less than a difference of logs; the difference where the ratio leaves
+  // float32's normal range. s is capped at 1e30: a log ratio is 0 or above 1e-7 in magnitude, so
+  // the weights are 0 and 2 long before the cap, and the product stays finite.
+  let ratio = whg.y / whg.x;
+  let lr = select(log2(ratio), log2(whg.y) - log2(whg.x), is_non_finite(ratio) || ratio < 1.17549435e-38);
+  let t = min(s, 1e30) * lr * LN2;
+  var k = 2.0 * vec2(sigmoid(-t), sigmoid(t));
+  // An infinite side: the ratio is 0 or Inf (weights 2 and 0), or Inf / Inf (NaN), as in float64.
+  let inf = vec2(box_is_inf(whg.x), box_is_inf(whg.y));
+  k = select(k, select(vec2(0.0, 2.0), vec2(2.0, 0.0), inf.x), any(inf));
+  k = select(k, vec2(nan_f32()), all(inf));
+  // A side <= 0 weighs 0 (both 1 when both are).
+  k = select(select(select(vec2(1.0), vec2(0.0, 2.0), whg.y > 0.0), vec2(2.0, 0.0), whg.x > 0.0), k, all(whg > vec2(0.0)));
+  k = select(k, vec2(nan_f32()), any(box_nan2(whg)));
+  return select(k, vec2(1.0), s == 0.0);
 }
 
 // The IoU term (ops.md, "Where the IoU term is replaced"): the IoU, or that of the inner boxes
@@ -70,6 +123,7 @@ struct Term {
   t: f32,    // the IoU term
   d_t0: f32, // d t / d t0 (Focaler's interval: 1 / (u - d) inside it, bounds included, else 0)
   t0: f32,   // the IoU, or the inner boxes' IoU
+  unit: f32, // the inner boxes' length unit: 1, or the ratio where it is above 1 (INNER)
   iwh: vec2<f32>, // the inner boxes' overlap (INNER)
   iu: f32,        // their union, eps included (INNER)
   lo: vec2<f32>,  // the target's inner corners, relative to its centre (INNER)
@@ -81,25 +135,29 @@ struct Term {
 // The inner boxes are placed relative to the target's centre (d: twice the centre offset, from
 // centre_gap): their corners are then of the size of the boxes, not of the coordinates, and a thin
 // inner box far from the origin keeps its width (at x = 1e4 absolute corners round by 1e-3).
+// For a ratio k > 1 lengths are measured in units of k (t0 is a ratio of areas, the same in any
+// unit): k^2 (w h + wg hg) overflowed float32 at k = 1e19 and made the gradient NaN.
 fn iou_term(iou: f32, d: vec2<f32>, wh: vec2<f32>, whg: vec2<f32>, eps: f32) -> Term {
-  var r = Term(0.0, 0.0, iou, vec2(0.0), 0.0, vec2(0.0), vec2(0.0), vec2(0.0), vec2(0.0));
+  var r = Term(0.0, 0.0, iou, 1.0, vec2(0.0), 0.0, vec2(0.0), vec2(0.0), vec2(0.0), vec2(0.0));
   if (INNER != 0u) {
-    let k = params.inner_ratio;
-    let c = 0.5 * d;
+    let big = params.inner_ratio > 1.0;
+    let k = select(params.inner_ratio, 1.0, big);
+    r.unit = select(1.0, params.inner_ratio, big);
+    let c = select(0.5 * d, 0.5 * d / r.unit, big);
     let half = 0.5 * k * wh;
     let halfg = 0.5 * k * whg;
     r.plo = c - half;
     r.phi = c + half;
     r.lo = -halfg;
     r.hi = halfg;
-    r.iwh = min(r.phi, r.hi) - max(r.plo, r.lo);
+    r.iwh = nan_min2(r.phi, r.hi) - nan_max2(r.plo, r.lo);
     let ii = select(0.0, r.iwh.x * r.iwh.y, all(r.iwh > vec2(0.0)));
-    r.iu = k * k * (wh.x * wh.y + whg.x * whg.y) - ii + eps;
+    r.iu = k * k * (wh.x * wh.y + whg.x * whg.y) - ii + select(eps, eps / r.unit / r.unit, big);
     r.t0 = safe_div(ii, r.iu);
   }
   let span = params.focaler_hi - params.focaler_lo;
   let tf = safe_div(r.t0 - params.focaler_lo, span);
-  r.t = clamp(tf, 0.0, 1.0);
+  r.t = nan_clamp(tf, 0.0, 1.0);
   r.d_t0 = select(0.0, safe_div(1.0, span), tf >= 0.0 && tf <= 1.0);
   return r;
 }
@@ -115,7 +173,9 @@ fn term_grad(r: Term, g_t0: f32, wh: vec2<f32>) -> TermGrad {
   if (INNER == 0u) {
     return TermGrad(g_t0, vec2(0.0), vec2(0.0));
   }
-  let k = params.inner_ratio;
+  // Lengths in units of r.unit (iou_term): k is the ratio, or 1 where the ratio is above 1.
+  let big = params.inner_ratio > 1.0;
+  let k = select(params.inner_ratio, 1.0, big);
   // t0 = ii / iu, iu = k^2 (w h + wg hg) - ii + eps.
   let g_iu = -safe_div(g_t0 * r.t0, r.iu);
   let g_ii = safe_div(g_t0, r.iu) - g_iu;
@@ -123,7 +183,8 @@ fn term_grad(r: Term, g_t0: f32, wh: vec2<f32>) -> TermGrad {
   // Inner corners c -+ k wh / 2: a centre's adjoint reaches both corners by halves.
   let g_lo = -g_iwh * max_part(r.plo, r.lo);
   let g_hi = g_iwh * min_part(r.phi, r.hi);
-  return TermGrad(0.0, g_iu * k * k * wh.yx + 0.5 * k * (g_hi - g_lo), 0.5 * (g_lo + g_hi));
+  let g_c = 0.5 * (g_lo + g_hi);
+  return TermGrad(0.0, g_iu * k * k * wh.yx + 0.5 * k * (g_hi - g_lo), select(g_c, g_c / r.unit, big));
 }
 
 // The intersection's sides, the union plus eps, and the IoU (ops.md's shared terms): an
@@ -165,6 +226,7 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
   var g_cwh = vec2(0.0);
   var g_d = vec2(0.0);
   var g_corner = vec4(0.0);
+  var g_alpha = vec4(0.0); // Alpha-IoU's penalties, each already with respect to pred's corners
   if (POWER != 0u) {
     let pa = pow_grad(ti, a);
     loss = 1.0 - pa.x;
@@ -176,25 +238,29 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
       loss = 1.0 - ti * ti;
       g_t = -2.0 * ti;
     } else if (MODE == 2u) {
-      let m = max(ti, eps);
+      let m = nan_max(ti, eps);
       // An eps below f32's smallest normal reaches the shader as 0: keep log finite.
-      loss = -log(max(m, 1.17549435e-38));
+      loss = -ieee_log(nan_max(m, 1.17549435e-38));
       g_t = -safe_div(max_part(vec2(ti), vec2(eps)).x, m);
     }
   } else if (VARIANT == 1u) {
     // + (C - union) / (C + eps), C = cw*ch; d/dC = (union + eps) / (C + eps)^2
     let c = cwh.x * cwh.y;
     let ce = c + eps;
-    var pen = safe_div(c - uni, ce);
-    var g_pen = 1.0;
+    let pen = safe_div(c - uni, ce);
+    let j_union = -safe_div(1.0, ce);
+    let j_cwh = safe_div(safe_div(uni + eps, ce), ce) * cwh.yx;
     if (POWER != 0u) {
-      let pa = pow_grad(max(pen, 0.0), a);
-      pen = pa.x;
-      g_pen = pa.y;
+      let pa = pow_grad(nan_max(pen, 0.0), a);
+      loss += pa.x;
+      // union = w h + wg hg - inter, inter = iw ih where both overlap.
+      let j_iwh = select(vec2(0.0), -j_union * iwh.yx, overlap);
+      g_alpha += alpha_grad(pa.y, corners_grad(p, t, j_iwh, j_cwh, j_union * wh.yx, vec2(0.0)));
+    } else {
+      loss += pen;
+      g_union += j_union;
+      g_cwh += j_cwh;
     }
-    loss += pen;
-    g_union -= g_pen * safe_div(1.0, ce);
-    g_cwh += g_pen * safe_div(safe_div(uni + eps, ce), ce) * cwh.yx;
   } else if (VARIANT <= 4u) {
     // + rho2 / c2
     let c2 = dot(cwh, cwh) + eps;
@@ -204,18 +270,21 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
     if (POWER != 0u) {
       let pa = pow_grad(q, a);
       qa = pa.x;
-      g_q = pa.y;
+      g_q = 0.0;
+      let j = corners_grad(p, t, vec2(0.0), -safe_div(2.0 * q, c2) * cwh, vec2(0.0), safe_div(0.5, c2) * d);
+      g_alpha += alpha_grad(pa.y, j);
     }
     if (VARIANT == 3u) {
       // + alpha * v, v = 4/pi^2 * gap^2, alpha constant; dA/d(w, h) = (h, -w) / (w^2 + h^2).
       let gap = aspect_gap(wh, whg);
-      let v = FOUR_OVER_PI2 * gap * gap;
+      // 0 where a size is not finite, as ciou_v (boxes.wgsl) explains.
+      let v = select(FOUR_OVER_PI2 * gap * gap, 0.0, box_any_non_finite(vec4(wh, whg)));
       var g_v = 0.0;
       if (CIOU_MMDET != 0u) {
         // mmdetection: 1 - clamp(t - q - alpha v, -1, 1), alpha = iou > 0.5 ? v / (1 - iou + v) : 0.
         let alpha = select(0.0, safe_div(v, 1.0 - iou + v), iou > 0.5);
         let x = ti - q - alpha * v;
-        loss = 1.0 - clamp(x, -1.0, 1.0);
+        loss = 1.0 - nan_clamp(x, -1.0, 1.0);
         let g_x = select(0.0, -1.0, x >= -1.0 && x <= 1.0);
         g_t = g_x;
         g_q = -g_x;
@@ -226,7 +295,8 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
         if (POWER != 0u) {
           let pa = pow_grad(alpha * v, a);
           loss += pa.x;
-          g_v = pa.y * alpha;
+          let j_wh = safe_div(-2.0 * FOUR_OVER_PI2 * alpha * gap, dot(wh, wh)) * vec2(wh.y, -wh.x);
+          g_alpha += alpha_grad(pa.y, corners_grad(p, t, vec2(0.0), vec2(0.0), j_wh, vec2(0.0)));
         } else {
           loss += alpha * v;
           g_v = alpha;
@@ -261,11 +331,11 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
     let ce = cwh + eps;
     let r = safe_div2(s_off, ce);
     let pr = r * r;
-    let e = exp(-gamma * pr);
+    let e = ieee_exp2v(-gamma * pr);
     let dist = 2.0 - e.x - e.y;
     let mwh = max(max(wh, whg), vec2(eps));
     let o = safe_div2(abs(wh - whg), mwh);
-    let q = 1.0 - exp(-o);
+    let q = 1.0 - ieee_exp2v(-o);
     let q2 = q * q;
     loss += 0.5 * (dist + dot(q2, q2));
 
@@ -293,17 +363,12 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
     g_corner = 2.0 * params.mpd_norm * e;
   } else if (VARIANT == 7u) {
     // Shape-IoU: weights (ww, hh) from the target's size, a weighted distance and shape cost.
-    var k = vec2(1.0); // (ww, hh)
-    if (params.scale != 0.0) {
-      // A target side <= 0 weighs 0 (pow0 would square a negative side at scale 2), as in src/cpu/iou.ts.
-      let pw = select(vec2(pow0(whg.x, params.scale), pow0(whg.y, params.scale)), vec2(0.0), whg <= vec2(0.0));
-      k = select(2.0 * pw / (pw.x + pw.y), vec2(1.0), pw.x + pw.y == 0.0);
-    }
+    let k = shape_weights(whg, params.scale); // (ww, hh)
     let c2 = dot(cwh, cwh) + eps;
     let dist = safe_div(0.25 * dot(k.yx, d * d), c2);
     let mwh = max(max(wh, whg), vec2(eps));
     let o = k.yx * safe_div2(abs(wh - whg), mwh);
-    let q = 1.0 - exp(-o);
+    let q = 1.0 - ieee_exp2v(-o);
     let q2 = q * q;
     loss += dist + 0.5 * dot(q2, q2);
     g_d += safe_div2(0.5 * k.yx * d, vec2(c2));
@@ -319,13 +384,15 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
     // centres apart, so the exponent is capped at WIOU_EXP_MAX, with no gradient past it.
     let ex = safe_div(0.25 * dot(d, d), c2);
     let capped = ex > WIOU_EXP_MAX;
-    let big_r = exp(min(ex, WIOU_EXP_MAX));
+    let big_r = ieee_exp(select(ex, WIOU_EXP_MAX, capped));
     let beta = safe_div(1.0 - iou, params.iou_mean);
     var f = 1.0;
     if (WIOU_VERSION == 2u) {
       f = sqrt(beta);
     } else if (WIOU_VERSION == 3u) {
-      f = safe_div(beta, params.wiou_delta * exp2((beta - params.wiou_delta) * log2(params.wiou_alpha)));
+      // beta / (delta alpha^(beta - delta)) with a power that never overflows: alpha^(delta - beta) is
+      // at most alpha^delta < 2^100 (src/ops/iou.ts), and 0 where the other form divided by Inf.
+      f = select(beta * exp2((params.wiou_delta - beta) * params.wiou_log2_alpha) / params.wiou_delta, beta, is_nan(beta));
     }
     let base = 1.0 - ti;
     loss = big_r * base * f;
@@ -345,19 +412,29 @@ fn box_loss(p: vec4<f32>, t: vec4<f32>, wh: vec2<f32>, whg: vec2<f32>, d: vec2<f
   g_wh += g_union * wh.yx;
   g_inter -= g_union;
   let g_iwh = select(vec2(0.0), g_inter * iwh.yx, overlap);
-  // iw = min(x2, x2g) - max(x1, x1g); cw = max(x2, x2g) - min(x1, x1g); w = x2 - x1.
-  let lo = -g_iwh * max_part(p.xy, t.xy) - g_cwh * min_part(p.xy, t.xy) - g_wh + g_d + g_corner.xy;
-  let hi = g_iwh * min_part(p.zw, t.zw) + g_cwh * max_part(p.zw, t.zw) + g_wh + g_d + g_corner.zw;
-  return LossGrad(loss, vec4(lo, hi));
+  return LossGrad(loss, corners_grad(p, t, g_iwh, g_cwh, g_wh, g_d) + g_corner + g_alpha);
 }
 
+// A pair with a NaN or infinite coordinate (ops.md, Conventions: non-finite input is never hidden)
+// takes the same path, its sizes and centre offset from the xyxy corners, as the float64 reference
+// forms them (a cxcywh box with an infinite centre has both x corners infinite, so its width is NaN
+// whatever width the input gave): an infinite coordinate gives the reference's value, and a NaN one
+// reaches the union, the IoU and the IoU term (which keeps it) of every variant. The gradient row is
+// NaN there (as src/cpu/iou.ts: unspecified for NaN, and for an infinity the formulas give 0 * Inf,
+// which a compiler may fold to 0). Selects, not a branch: a second, branched call of box_loss ran at
+// a third of the speed on SwiftShader, finite input included.
 fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
   let pb = in_pred[i];
   let tb = in_target[i];
   let xy = pair_to_xyxy(pb, tb);
-  let r = box_loss(xy.a, xy.b, box_size(pb), box_size(tb), centre_gap(pb, tb), params.eps);
+  let non_finite = box_any_non_finite(pb) || box_any_non_finite(tb);
+  let corners = non_finite && FORMAT != 0u; // xyxy's own sizes and offset are the corners'
+  let wh = select(box_size(pb), xy.a.zw - xy.a.xy, corners);
+  let whg = select(box_size(tb), xy.b.zw - xy.b.xy, corners);
+  let d = select(centre_gap(pb, tb), (xy.a.xy + xy.a.zw) - (xy.b.xy + xy.b.zw), corners);
+  let r = box_loss(xy.a, xy.b, wh, whg, d, params.eps);
   if (want_grad) {
-    out_grad_pred[i] = g * grad_to_format(r.grad);
+    out_grad_pred[i] = select(g * grad_to_format(r.grad), vec4(nan_f32()), non_finite);
   }
   return r.loss;
 }
@@ -375,7 +452,12 @@ fn main_aux(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let pb = in_pred[i];
     let tb = in_target[i];
     let xy = pair_to_xyxy(pb, tb);
-    acc = kahan_add(acc, 1.0 - overlap_of(xy.a, xy.b, box_size(pb), box_size(tb), params.eps).iou);
+    // Sizes from the corners where a coordinate is NaN or infinite (as element_loss): a NaN corner
+    // makes the union and the IoU NaN, and with them the mean.
+    let corners = FORMAT != 0u && (box_any_non_finite(pb) || box_any_non_finite(tb));
+    let wh = select(box_size(pb), xy.a.zw - xy.a.xy, corners);
+    let whg = select(box_size(tb), xy.b.zw - xy.b.xy, corners);
+    acc = kahan_add(acc, 1.0 - overlap_of(xy.a, xy.b, wh, whg, params.eps).iou);
   }
   partials[tid] = acc.x;
 }

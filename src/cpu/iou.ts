@@ -49,6 +49,8 @@ const minPart = (a: number, b: number) => (a < b ? 1 : a === b ? 0.5 : 0);
  * aspectAngle(0, -0); // 0, for either sign of either zero
  */
 export function aspectAngle(w: number, h: number): number {
+  // A NaN side gives NaN, as atan2 does, not the angle a comparison below would pick.
+  if (Number.isNaN(w) || Number.isNaN(h)) return NaN;
   // Zeros are compared, never passed on: Math.atan2 reads their sign (atan2(0, -0) is pi).
   if (w === 0) return 0;
   if (h === 0) return w > 0 ? Math.PI / 2 : -Math.PI / 2;
@@ -133,18 +135,50 @@ export interface BoxLossConfig {
 export const CIOU_ALPHAS = ['torchvision', 'mmdet'] as const;
 export type CiouAlpha = (typeof CIOU_ALPHAS)[number];
 
+/** float32's largest finite value: where Alpha-IoU's `p^a` would pass it, the term is this (ops.md, `power`). */
+export const F32_MAX = 3.4028234663852886e38;
+
 /**
- * x^a for x >= 0 and a >= 1, and its derivative a x^(a-1); exactly x and 1 at a = 1. Alpha-IoU's
- * bases (the IoU term, GIoU's penalty, rho2/c2, CIoU's alpha*v) lie in [0, 1] for boxes of
- * non-negative sizes; an inverted box can make a penalty as large as 1/eps, whose power overflows
- * float32 (and turns the kernel's gradient to NaN), so a base above 1 counts as 1, with no gradient.
- * The WGSL kernel's pow_grad does the same.
+ * x^a for x >= 0 and a >= 1, and its derivative a x^(a-1); exactly x and 1 at a = 1. Each base is
+ * raised as given, as PyTorch does (ops.md, `power`): an inverted box can make a penalty as large as
+ * about 1/eps, and its loss and gradient are then PyTorch's, so training pushes the box back. Where
+ * x^a would pass float32's largest finite value the term is that value, with no gradient. A NaN base
+ * stays NaN. The WGSL kernel's pow_grad does the same.
  */
 function powGrad(x: number, a: number): [number, number] {
   if (a === 1) return [x, 1];
   if (x <= 0) return [0, 0];
-  if (x > 1) return [1, 0];
-  return [x ** a, a * x ** (a - 1)];
+  const xa = x ** a;
+  if (xa > F32_MAX) return [F32_MAX, 0];
+  return [xa, a * x ** (a - 1)];
+}
+
+/**
+ * An Alpha-IoU penalty's gradient with respect to pred's xyxy corners: `gPow = a p^(a-1)` times `j`,
+ * the base's own gradient. None where a component would pass float32's largest finite value, as where
+ * `p^a` would (ops.md, `power`): the kernel's float32 cannot hold it (an inverted box whose enclosing
+ * box is nearly empty has a GIoU penalty near 1/eps, and at power 5 a gradient near 1e46). The WGSL
+ * kernel's alpha_grad does the same.
+ */
+function alphaGrad(gPow: number, j: readonly number[]): number[] {
+  const g = j.map((x) => gPow * x);
+  return g.every((x) => Math.abs(x) <= F32_MAX) ? g : [0, 0, 0, 0];
+}
+
+/**
+ * Shape-IoU's weights `(ww, hh) = (2 wg^s, 2 hg^s) / (wg^s + hg^s)`, as `2 / (1 + (hg/wg)^s)` and
+ * `2 / (1 + (wg/hg)^s)`: the same numbers, but a ratio's power leaves the float range only where the
+ * weight is 0 or 2, while the sides' powers overflow together (605^14 passes float32, 605^111 float64)
+ * and made the weights Inf / Inf. A target side <= 0 weighs 0 (`ww = hh = 1` when both are, and at
+ * s = 0 whatever the sides); a NaN side makes both NaN.
+ */
+export function shapeWeights(wg: number, hg: number, s: number): [number, number] {
+  if (s === 0) return [1, 1];
+  if (Number.isNaN(wg) || Number.isNaN(hg)) return [NaN, NaN];
+  if (wg > 0 && hg > 0) return [2 / (1 + (hg / wg) ** s), 2 / (1 + (wg / hg) ** s)];
+  if (wg > 0) return [2, 0];
+  if (hg > 0) return [0, 2];
+  return [1, 1];
 }
 
 /**
@@ -206,9 +240,18 @@ export function boxLoss(p: ArrayLike<number>, t: ArrayLike<number>, cfg: BoxLoss
   // The clamp passes the gradient at its bounds (torch.clamp), none outside them.
   const dT = tf >= 0 && tf <= 1 ? 1 / span : 0;
 
-  // Adjoints of the intermediate quantities.
+  // Adjoints of the intermediate quantities; Alpha-IoU's penalties go to gAlpha, each with respect to the corners.
   let gT = -1, gIou = 0, gUnion = 0, gW = 0, gH = 0, gCw = 0, gCh = 0, gDx = 0, gDy = 0;
   const gCorner = [0, 0, 0, 0];
+  const gAlpha = [0, 0, 0, 0];
+  const addAlpha = (g: number[]) => g.forEach((x, k) => (gAlpha[k] += x));
+  // pred's corners from adjoints of the intersection's sides, the enclosing box's, pred's size and twice the centre offset.
+  const corners = (gIw: number, gIh: number, gCwk: number, gChk: number, gWk: number, gHk: number, gDxk: number, gDyk: number) => [
+    -gIw * maxPart(x1, X1) - gCwk * minPart(x1, X1) - gWk + gDxk,
+    -gIh * maxPart(y1, Y1) - gChk * minPart(y1, Y1) - gHk + gDyk,
+    gIw * minPart(x2, X2) + gCwk * maxPart(x2, X2) + gWk + gDxk,
+    gIh * minPart(y2, Y2) + gChk * maxPart(y2, Y2) + gHk + gDyk,
+  ];
   const [ta, dta] = powGrad(tIou, a);
   let loss = 1 - ta;
   gT = -dta;
@@ -226,14 +269,23 @@ export function boxLoss(p: ArrayLike<number>, t: ArrayLike<number>, cfg: BoxLoss
     const c = cw * ch;
     const ce = c + eps;
     const pen = sdiv(c - union, ce);
-    // Alpha-IoU raises max(pen, 0); at a = 1 the penalty is unclamped.
-    const [pa, dpa] = a === 1 ? [pen, 1] : powGrad(Math.max(pen, 0), a);
-    loss += pa;
     // d/dc (c - u)/(c + eps) = (u + eps)/(c + eps)^2
-    const gC = dpa * sdiv(sdiv(union + eps, ce), ce);
-    gUnion -= dpa * sdiv(1, ce);
-    gCw += gC * ch;
-    gCh += gC * cw;
+    const jC = sdiv(sdiv(union + eps, ce), ce);
+    const jUnion = -sdiv(1, ce);
+    if (a === 1) {
+      // At a = 1 the penalty is unclamped.
+      loss += pen;
+      gUnion += jUnion;
+      gCw += jC * ch;
+      gCh += jC * cw;
+    } else {
+      // Alpha-IoU raises max(pen, 0). union = w h + wg hg - inter, inter = iw ih where both overlap.
+      const [pa, dpa] = powGrad(Math.max(pen, 0), a);
+      loss += pa;
+      const jIw = overlap ? -jUnion * ih : 0;
+      const jIh = overlap ? -jUnion * iw : 0;
+      addAlpha(alphaGrad(dpa, corners(jIw, jIh, jC * ch, jC * cw, jUnion * h, jUnion * w, 0, 0)));
+    }
   } else if (variant === 'diou' || variant === 'ciou' || variant === 'eiou') {
     const c2 = cw * cw + ch * ch + eps;
     const rho2 = (dx * dx + dy * dy) / 4;
@@ -242,6 +294,13 @@ export function boxLoss(p: ArrayLike<number>, t: ArrayLike<number>, cfg: BoxLoss
     const mmdet = variant === 'ciou' && cfg.ciouAlpha === 'mmdet';
     // mmdetection: loss = 1 - clamp(t - q - alpha*v, -1, 1), no gradient where the clamp holds.
     let gq = dqa;
+    if (a !== 1) {
+      // Alpha-IoU: q = rho2 / c2 with rho2 = (dx^2 + dy^2) / 4, c2 = cw^2 + ch^2 + eps.
+      const jCw = -sdiv(q, c2) * 2 * cw;
+      const jCh = -sdiv(q, c2) * 2 * ch;
+      addAlpha(alphaGrad(dqa, corners(0, 0, jCw, jCh, 0, 0, sdiv(dx, 2 * c2), sdiv(dy, 2 * c2))));
+      gq = 0;
+    }
     if (!mmdet) loss += qa;
     if (variant === 'ciou') {
       const da = aspectAngle(wg, hg) - aspectAngle(w, h);
@@ -260,6 +319,13 @@ export function boxLoss(p: ArrayLike<number>, t: ArrayLike<number>, cfg: BoxLoss
         const [va, dva] = powGrad(alpha * v, a);
         loss += va;
         gv = dva * alpha;
+        if (a !== 1) {
+          // dv/dA(w,h) = -8/pi^2 * da; dA/dw = h/(w^2+h^2), dA/dh = -w/(w^2+h^2).
+          const jA = alpha * -2 * FOUR_OVER_PI2 * da;
+          const r2 = w * w + h * h;
+          addAlpha(alphaGrad(dva, corners(0, 0, 0, 0, sdiv(jA * h, r2), -sdiv(jA * w, r2), 0, 0)));
+          gv = 0;
+        }
       }
       // dv/dA(w,h) = -8/pi^2 * da; dA/dw = h/(w^2+h^2), dA/dh = -w/(w^2+h^2) on either side of h = 0.
       const gA = gv * -2 * FOUR_OVER_PI2 * da;
@@ -292,11 +358,7 @@ export function boxLoss(p: ArrayLike<number>, t: ArrayLike<number>, cfg: BoxLoss
     for (let k = 0; k < 4; k++) gCorner[k] += (2 * e[k]) / s;
   } else if (variant === 'shape') {
     // Shape-IoU: weights from the target's size, a weighted centre distance and a weighted shape cost.
-    const sc = cfg.scale ?? 0;
-    const pw = sc === 0 ? 1 : wg > 0 ? wg ** sc : 0;
-    const ph = sc === 0 ? 1 : hg > 0 ? hg ** sc : 0;
-    const ww = pw + ph === 0 ? 1 : (2 * pw) / (pw + ph);
-    const hh = pw + ph === 0 ? 1 : (2 * ph) / (pw + ph);
+    const [ww, hh] = shapeWeights(wg, hg, cfg.scale ?? 0);
     const c2 = cw * cw + ch * ch + eps;
     const rho = (hh * dx * dx + ww * dy * dy) / 4;
     const dist = sdiv(rho, c2);
@@ -431,10 +493,8 @@ export function boxLoss(p: ArrayLike<number>, t: ArrayLike<number>, cfg: BoxLoss
   const gIh = overlap ? gInter * iw : 0;
 
   // To the coordinates: iw = min(x2, X2) - max(x1, X1), cw = max(x2, X2) - min(x1, X1), w = x2 - x1.
-  grad[at] = -gIw * maxPart(x1, X1) - gCw * minPart(x1, X1) - gW + gDx + gCorner[0];
-  grad[at + 1] = -gIh * maxPart(y1, Y1) - gCh * minPart(y1, Y1) - gH + gDy + gCorner[1];
-  grad[at + 2] = gIw * minPart(x2, X2) + gCw * maxPart(x2, X2) + gW + gDx + gCorner[2];
-  grad[at + 3] = gIh * minPart(y2, Y2) + gCh * maxPart(y2, Y2) + gH + gDy + gCorner[3];
+  const g = corners(gIw, gIh, gCw, gCh, gW, gH, gDx, gDy);
+  for (let k = 0; k < 4; k++) grad[at + k] = g[k] + gCorner[k] + gAlpha[k];
   return loss;
 }
 
@@ -462,6 +522,10 @@ export function boxLossConfig(p: ResolvedParams): BoxLossConfig {
   };
 }
 
+/** Whether the four numbers of box `i` are finite. */
+const rowFinite = (src: ArrayLike<number>, i: number) =>
+  Number.isFinite(src[4 * i]) && Number.isFinite(src[4 * i + 1]) && Number.isFinite(src[4 * i + 2]) && Number.isFinite(src[4 * i + 3]);
+
 /**
  * The CPU reference of `iou_loss`: per-row loss and, for `backward`, the gradient with respect to
  * `pred` in its own format.
@@ -488,6 +552,9 @@ export function iouLossCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): Cp
     toXyxy(target, i, format, tb);
     loss[i] = boxLoss(pb, tb, cfg, g, 4 * i);
     gradFromXyxy(g, 4 * i, format);
+    // A coordinate at +-Inf has no neighbourhood to differentiate in: the row's gradient is NaN (the
+    // formulas give 0 * Inf there, a mix of 0 and NaN that the kernel's compiler may fold either way).
+    if (!rowFinite(pred, i) || !rowFinite(target, i)) g.fill(NaN, 4 * i, 4 * i + 4);
     if (cfg.variant === 'wiou') sumIouLoss += boxLoss(pb, tb, plain, scratch, 0);
   }
   return {

@@ -8,6 +8,15 @@ import { defineOp, fail, num, oneOf, pair, type OpDescriptor, type ResolvedParam
 
 const box4 = { dtype: 'f32', shape: ['n', 4] } as const;
 
+/** The largest Alpha-IoU power accepted (ops.md, `power`). */
+export const MAX_POWER = 20;
+/** The narrowest Focaler interval accepted: the IoU term is divided by u - d, and float32's IoU is good to a few 1e-7. */
+export const MIN_FOCALER_SPAN = 0.01;
+/** The largest 1 / (W^2 + H^2) of MPDIoU's imageSize accepted: the term stays in float32 for corner distances up to 1e13. */
+export const MAX_MPD_NORM = 1e12;
+/** The largest peak of Wise-IoU v3's focusing factor accepted (float32 holds it times exp(2) and its gradient). */
+const MAX_WIOU_FACTOR = 2 ** 100;
+
 /** Position of a param's value in its list: the value of the matching WGSL `override`. */
 const code = (values: readonly string[], p: ResolvedParams, key: string) => values.indexOf(p[key] as string);
 
@@ -42,7 +51,8 @@ export const iouLossOp = defineOp({
     eps: num(1e-7, { min: 0, minExclusive: true }),
     mode: oneOf(IOU_MODES, 'linear'),
     ciouAlpha: oneOf(CIOU_ALPHAS, 'torchvision'),
-    power: num(1, { min: 1 }),
+    // Alpha-IoU's power (the authors use 3). Up to 20, a p^(a-1) is finite in float32 wherever p^a is.
+    power: num(1, { min: 1, max: MAX_POWER }),
     innerRatio: num(1, { min: 0, minExclusive: true }),
     focaler: pair([0, 1], { min: 0, max: 1 }),
     imageSize: pair(undefined, { min: 0, minExclusive: true }),
@@ -75,13 +85,24 @@ export const iouLossOp = defineOp({
       const delta = p.wiouDelta as number;
       if (alpha <= 1) fail('invalid_param', `iou_loss: wiouAlpha must be > 1 for Wise-IoU v3 (its focusing factor grows without bound otherwise), got ${alpha}`, 'wiouAlpha');
       if (delta * Math.log2(alpha) > 100) fail('invalid_param', `iou_loss: wiouAlpha^wiouDelta must stay below 2^100 for Wise-IoU v3 (float32), got ${alpha}^${delta}`, 'wiouDelta');
+      // The factor's largest value, at beta = 1 / ln(alpha): a tiny delta with alpha near 1 passed float32.
+      const peak = alpha ** delta / (Math.E * delta * Math.log(alpha));
+      if (!(peak < MAX_WIOU_FACTOR)) {
+        fail('invalid_param', `iou_loss: Wise-IoU v3's focusing factor peaks at wiouAlpha^wiouDelta / (e wiouDelta ln wiouAlpha), which must stay below 2^100 (float32), got ${peak.toPrecision(3)} for wiouAlpha ${alpha}, wiouDelta ${delta}`, 'wiouDelta');
+      }
     }
     const [d, u] = p.focaler as readonly number[];
     if (d >= u) fail('invalid_param', `iou_loss: focaler [d, u] needs d < u, got [${d}, ${u}]`, 'focaler');
+    // The IoU term is divided by u - d: narrower, float32's rounding of the IoU shows in the loss (and d, u meet in
+    // float32). The slack lets [0.1, 0.11], whose difference is 0.00999... in float64, pass.
+    if (u - d < MIN_FOCALER_SPAN - 1e-12) fail('invalid_param', `iou_loss: focaler [d, u] needs u - d >= ${MIN_FOCALER_SPAN}, got [${d}, ${u}]`, 'focaler');
     if (p.imageSize !== undefined) {
       const [w, h] = p.imageSize as readonly number[];
       const s = w * w + h * h;
-      if (!(s >= 2 ** -126 && 1 / s >= 2 ** -126)) fail('invalid_param', `iou_loss: imageSize [${w}, ${h}] is out of range: 1 / (W^2 + H^2) must be a normal float32 number`, 'imageSize');
+      // 1/s multiplies squared corner distances in float32: at s = 2e-38 a distance of 2 overflowed.
+      if (!(1 / s <= MAX_MPD_NORM && 1 / s >= 2 ** -126)) {
+        fail('invalid_param', `iou_loss: imageSize [${w}, ${h}] is out of range: W^2 + H^2 must be between 1e-12 and 2^126 (8.5e37), so that 1 / (W^2 + H^2) is a float32 number of at most 1e12`, 'imageSize');
+      }
     }
     if (variant === 'mpdiou' && p.imageSize === undefined) fail('invalid_param', "iou_loss: variant 'mpdiou' needs imageSize: [W, H], the image's width and height", 'imageSize');
   },
@@ -113,7 +134,7 @@ export const iouLossOp = defineOp({
         mpd_norm: 1 / (w * w + h * h),
         scale: p.scale as number,
         iou_mean: p.iouMean as number,
-        wiou_alpha: p.wiouAlpha as number,
+        wiou_log2_alpha: Math.log2(p.wiouAlpha as number),
         wiou_delta: p.wiouDelta as number,
       };
     },
