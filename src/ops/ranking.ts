@@ -12,6 +12,14 @@ const SORT_B = 4096;
 const TILE_CAP = 1 << 20;
 const HEAD = 16;
 const P_ARRAYS = 16;
+/** The scale of every score in the shader's ramp arithmetic (its SCALE, 2^-40). */
+const SCALE = 2 ** -40;
+/**
+ * The smallest delta the ranking losses take: below it u * delta * SCALE (the rounding of a pair's
+ * difference in the shader's units) would leave float32's normal range, where a GPU may flush it.
+ * Any finite float32 delta above it works (the shader's units keep every product finite).
+ */
+export const MIN_DELTA = 1e-18;
 /** Byte offsets of the two indirect grids in the scratch's header (H_ARGS_POS, H_ARGS_NFP). */
 const ARGS_POS = 4 * 4;
 const ARGS_NFP = 7 * 4;
@@ -32,7 +40,11 @@ function rankingKernel(op: number): GpuKernel {
     shaderId: 'ranking',
     entry: 'rank_count',
     overrides: () => ({ OP: op }),
-    uniforms: (p) => ({ delta: p.delta as number, inv_two_delta: 1 / (2 * (p.delta as number)) }),
+    // delta in the shader's units; the inverse from the float32 delta the shader holds.
+    uniforms: (p) => {
+      const scaledDelta = Math.fround(p.delta as number) * SCALE;
+      return { scaled_delta: scaledDelta, inv_two_scaled_delta: 1 / (2 * scaledDelta) };
+    },
     program: {
       passes: [
         { entry: 'rank_count', threads: blocks },
@@ -59,7 +71,7 @@ function rankingKernel(op: number): GpuKernel {
         }
         const sortBlocks = Math.ceil(n / SORT_B);
         const parts = Math.max(cap, Math.min(TILE_CAP, cap * sortBlocks));
-        const words = HEAD + 2 * Math.ceil(n / BLOCK) + P_ARRAYS * (cap + 1) + sortBlocks + n + 2 * sortBlocks * (SORT_B + 1) + parts;
+        const words = HEAD + 2 * Math.ceil(n / BLOCK) + P_ARRAYS * (cap + 1) + 2 * sortBlocks + n + 2 * sortBlocks * (SORT_B + 1) + parts;
         return { words, threads: cap };
       },
     },
@@ -78,7 +90,7 @@ export const apLossOp = defineOp({
   name: 'ap_loss',
   family: 'ranking',
   inputs: { logits: { dtype: 'f32', shape: ['n'], grad: true }, targets: { dtype: 'f32', shape: ['n'] } },
-  params: { delta: num(1.0, { min: 0, minExclusive: true }) },
+  params: { delta: num(1.0, { min: MIN_DELTA }) },
   rows: 'n',
   output: ['n'],
   reductions: ['mean'],
@@ -100,7 +112,7 @@ export const rankSortOp = defineOp({
   name: 'rank_sort',
   family: 'ranking',
   inputs: { logits: { dtype: 'f32', shape: ['n'], grad: true }, targets: { dtype: 'f32', shape: ['n'] } },
-  params: { delta: num(0.5, { min: 0, minExclusive: true }) },
+  params: { delta: num(0.5, { min: MIN_DELTA }) },
   rows: 'n',
   output: ['n'],
   reductions: ['mean'],
