@@ -46,6 +46,13 @@ fn kl_direct(t: f32, s: f32, inv_t: f32, lset: f32, lses: f32) -> f32 {
   return select(term, nan_f32(), undefined || is_non_finite(lset) || is_non_finite(lses));
 }
 
+// m + log(s), the log-sum-exp of a row from its maximum m and sum s of exp(x - m); NaN where the
+// softmax is undefined: s is 0 (a row of -Inf, whose maximum a workgroup starts below) or not
+// finite. Tested by bits and comparisons, not through log: some implementations' log(0) is finite.
+fn kl_lse(m: f32, s: f32) -> f32 {
+  return select(m + log(s), nan_f32(), is_non_finite(s) || s <= 0.0);
+}
+
 // D = lse_t - lse_s: from y where log1p is well conditioned, else directly.
 fn kl_shift(y: f32, lset: f32, lses: f32) -> f32 {
   return select(lset - lses, log1p(clamp(y, -0.5, 1.0)), y > -0.5 && y < 1.0);
@@ -88,8 +95,8 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
     st += exp(in_teacher[base + j] * inv_t - mt);
     ss += exp(in_student[base + j] * inv_t - ms);
   }
-  let lset = mt + log(st);
-  let lses = ms + log(ss);
+  let lset = kl_lse(mt, st);
+  let lses = kl_lse(ms, ss);
   var y = 0.0;
   for (var j = 0u; j < c; j++) {
     y += kl_y_term(in_teacher[base + j], in_student[base + j], inv_t, lses);
@@ -127,8 +134,8 @@ fn row_loss_wg(row: u32, lane: u32, g: f32, want_grad: bool) -> f32 {
     st += exp(in_teacher[base + j] * inv_t - mt);
     ss += exp(in_student[base + j] * inv_t - ms);
   }
-  let lset = mt + log(row_sum(st, lane));
-  let lses = ms + log(row_sum(ss, lane));
+  let lset = kl_lse(mt, row_sum(st, lane));
+  let lses = kl_lse(ms, row_sum(ss, lane));
   var y = 0.0;
   for (var j = lane; j < c; j += row_lanes()) {
     y += kl_y_term(in_teacher[base + j], in_student[base + j], inv_t, lses);

@@ -8,7 +8,7 @@ import { DetlossError } from '../../src/errors';
 import { aspectAngle, shapeWeights } from '../../src/cpu/iou';
 import { checkCentralDifferences } from '../helpers/finite-differences';
 import { detachedAt, moreLoss, type MoreParams } from '../helpers/box-more';
-import { MORE_CONFIGS, moreName } from '../helpers/box-more-configs';
+import { ALL_IOU_CONFIGS, moreName } from '../helpers/box-more-configs';
 
 const F32_MAX = 3.4028234663852886e38;
 const none = { reduction: 'none' } as const;
@@ -135,17 +135,7 @@ describe('Shape-IoU weights at large scales (605 x 385 target)', () => {
 });
 
 /** Configs of every variant and mode, and each "More box losses" param. */
-const ALL_CONFIGS: Record<string, unknown>[] = [
-  { variant: 'iou' },
-  { variant: 'iou', mode: 'square' },
-  { variant: 'iou', mode: 'log' },
-  { variant: 'giou' },
-  { variant: 'diou' },
-  { variant: 'ciou' },
-  { variant: 'eiou' },
-  { variant: 'siou' },
-  ...(MORE_CONFIGS as unknown as Record<string, unknown>[]),
-];
+const ALL_CONFIGS = ALL_IOU_CONFIGS;
 const configName = (q: Record<string, unknown>) => moreName(q as unknown as MoreParams);
 const BASE: Record<string, number[][]> = {
   xyxy: [[1, 2, 4, 6], [2, 1, 5, 4]],

@@ -9,14 +9,12 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { beforeAll, describe, expect, test } from 'vitest';
-import commonWgsl from '../../shaders/common.wgsl?raw';
-import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
 import * as dt from '../../src/frameworks/tfjs';
-import { defineOp } from '../../src/ops/types';
 import { enableRuntimeReflection } from '../../src/runtime/reflect-wgsl';
 import { cannotAllocate, plant, type Fault } from '../helpers/plant';
+import { squareOp } from '../helpers/square-op';
 
 // The custom op below is not in the generated layout table.
 enableRuntimeReflection();
@@ -59,23 +57,7 @@ beforeAll(async () => {
 const CODE: Record<Fault, DetlossError['code']> = { pipeline: 'pipeline', validation: 'gpu_validation', oom: 'gpu_out_of_memory' };
 
 describe('a custom op whose WGSL does not compile (the reported case)', () => {
-  const broken = defineOp({
-    name: 'test_broken_square',
-    family: 'test',
-    inputs: { x: { dtype: 'f32', shape: ['n'], grad: true } },
-    params: {},
-    rows: 'n',
-    output: ['n'],
-    cpu: (inputs) => {
-      const x = inputs.x as Float64Array;
-      return { loss: x.map((v) => v * v), backward: (up) => ({ x: x.map((v, k) => 2 * v * up[k]) }) };
-    },
-    gpu: {
-      shader: [commonWgsl, fusedWgsl, '@group(0) @binding(6) var<storage, read> in_x: array<f32>;\n@group(0) @binding(7) var<storage, read_write> out_grad_x: array<f32>;\nfn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {\n  return in_x[i] * undefined_name;\n}'].join('\n'),
-      shaderId: 'test_broken_square',
-      entry: 'main',
-    },
-  });
+  const broken = squareOp('broken', '  return in_x[i] * undefined_name;');
   test('after an l1 call left its buffers in the pool: the loss is NaN (not the old gradient), flush() throws pipeline once, the next call works', async () => {
     // An l1 call first, so the pool holds a gradient of the same size the failed call could hand back.
     await values(tf.grad((p: tf.Tensor) => dt.l1(p, target(), { reduction: 'none' }))(pred()));

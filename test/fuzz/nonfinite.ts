@@ -14,7 +14,7 @@
  * whose kernels are others'), for the tests to put NaN, +-Inf or invalid device values into, and
  * helpers to run them on tensors that live on the device.
  */
-import type { Detloss } from '../../src/runtime/context';
+import type { Detloss, DetlossOptions } from '../../src/runtime/context';
 import type { ResidentResult } from '../../src/runtime/types';
 import { rand } from '../helpers/counting';
 
@@ -179,4 +179,14 @@ export async function readResident(dl: Detloss, r: ResidentResult): Promise<{ lo
   r.release();
   const { loss, ...grad } = out;
   return { loss, grad };
+}
+
+/** Contexts of each kernel kind the non-finite tests cover: scalar and vec4 element-wise kernels, a workgroup and a subgroup per row. */
+export async function kernelContexts(make: (o: DetlossOptions) => Promise<Detloss>): Promise<Record<string, Detloss>> {
+  return {
+    scalar: await make({ plan: { kind: 'software', vectorWidth: 1 } }),
+    vec4: await make({ plan: { kind: 'software', vectorWidth: 4 } }),
+    workgroup: await make({ plan: { kind: 'software' }, rowThreshold: 0 }),
+    subgroup: await make({ plan: { kind: 'hardware', rowThreshold: 0, rowLanes: 'subgroup' } }),
+  };
 }

@@ -1,3 +1,4 @@
+import { LOSS_VARIANTS } from './box-grid';
 import type { MoreParams } from './box-more';
 
 /**
@@ -33,3 +34,6 @@ export const moreName = (q: MoreParams) =>
   Object.entries(q)
     .map(([k, v]) => (k === 'variant' ? String(v) : `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`))
     .join(' ');
+
+/** Every variant and mode of iou_loss, then each param set of MORE_CONFIGS: the tests that sweep them all. */
+export const ALL_IOU_CONFIGS: Record<string, unknown>[] = [...LOSS_VARIANTS.map((v) => ({ ...v })), ...(MORE_CONFIGS as unknown as Record<string, unknown>[])];

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
 import type { DetlossContext } from '../../src/api';
 import { nodeContext } from '../helpers/node-gpu';
-import { MORE_CONFIGS, moreName } from '../helpers/box-more-configs';
+import { ALL_IOU_CONFIGS, moreName } from '../helpers/box-more-configs';
+import { readGpu, toGpu } from '../helpers/gpu-buffers';
 import { moreLoss, type MoreParams } from '../helpers/box-more';
 
 let dl: DetlossContext;
@@ -188,17 +189,7 @@ describe('Alpha-IoU on inverted boxes: PyTorch value and gradient', () => {
 });
 
 /** Every variant and mode, and each "More box losses" param. */
-const CONFIGS: Params[] = [
-  { variant: 'iou' },
-  { variant: 'iou', mode: 'square' },
-  { variant: 'iou', mode: 'log' },
-  { variant: 'giou' },
-  { variant: 'diou' },
-  { variant: 'ciou' },
-  { variant: 'eiou' },
-  { variant: 'siou' },
-  ...(MORE_CONFIGS as unknown as Params[]),
-];
+const CONFIGS = ALL_IOU_CONFIGS as Params[];
 const name = (q: Params) => moreName(q as unknown as MoreParams);
 const BASE: Record<string, number[]> = { xyxy: [1, 2, 4, 6, 2, 1, 5, 4], cxcywh: [2, 3, 3, 4, 3, 2, 3, 3], xywh: [1, 2, 3, 4, 2, 1, 3, 3] };
 
@@ -223,22 +214,8 @@ function nonFiniteRows(format: string): number[][] {
   return rows;
 }
 
-function upload(data: Float32Array): GPUBuffer {
-  const b = dl.device.createBuffer({ size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
-  dl.device.queue.writeBuffer(b, 0, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
-  return b;
-}
-async function readBack(buffer: GPUBuffer, bytes: number): Promise<Float32Array> {
-  if (bytes === 0) return new Float32Array(0);
-  const staging = dl.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = dl.device.createCommandEncoder();
-  enc.copyBufferToBuffer(buffer, 0, staging, 0, bytes);
-  dl.device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = new Float32Array(staging.getMappedRange().slice(0));
-  staging.destroy();
-  return out;
-}
+const upload = (data: Float32Array) => toGpu(dl.device, data);
+const readBack = (buffer: GPUBuffer, bytes: number) => readGpu(dl.device, buffer, bytes);
 
 /** `op` through runResident with `pred`/`target` (or `a`/`b`) in GPU buffers, the outputs read back. */
 async function resident(op: 'iou_loss' | 'pairwise_iou', inputs: Record<string, Float32Array | { data: Float32Array; shape: number[] }>, params: Params) {

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import commonWgsl from '../../shaders/common.wgsl?raw';
-import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import { createDetloss, type DetlossContext } from '../../src/api';
 import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
 import { OPS } from '../../src/ops/registry';
 import { defineOp, type OpDescriptor } from '../../src/ops/types';
 import { countDevice, maxRelErr, rand, reset, type Counts } from '../helpers/counting';
+import { readGpu } from '../helpers/gpu-buffers';
 import { nodeContext } from '../helpers/node-gpu';
+import { SQUARE_BODY, squareOp } from '../helpers/square-op';
 import { ruleBreach } from '../fuzz/nonfinite';
 import { enableRuntimeReflection } from '../../src/runtime/reflect-wgsl';
 
@@ -68,17 +68,7 @@ function expectRefusal(out: { ok: boolean; error?: unknown }, code: Code, argume
   if (message) expect((e as Error).message).toMatch(message);
 }
 
-async function readBuffer(buffer: GPUBuffer, bytes: number): Promise<Float32Array> {
-  if (bytes === 0) return new Float32Array(0);
-  const staging = dl.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = dl.device.createCommandEncoder();
-  enc.copyBufferToBuffer(buffer, 0, staging, 0, bytes);
-  dl.device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = new Float32Array(staging.getMappedRange().slice(0));
-  staging.destroy();
-  return out;
-}
+const readBuffer = (buffer: GPUBuffer, bytes: number) => readGpu(dl.device, buffer, bytes);
 
 type Method = 'run' | 'runResident';
 interface Got {
@@ -496,29 +486,8 @@ describe('createDetloss with wrong options is a DetlossError invalid_param namin
 });
 
 describe('a custom op with broken WGSL is a DetlossError pipeline, and the context still works', () => {
-  const SQUARE = (body: string) => `
-struct Params { n: u32 }
-@group(0) @binding(5) var<uniform> params: Params;
-@group(0) @binding(6) var<storage, read> in_x: array<f32>;
-@group(0) @binding(7) var<storage, read_write> out_grad_x: array<f32>;
-fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
-${body}
-}`;
-  const GOOD_BODY = '  if (want_grad) { out_grad_x[i] = g * 2.0 * in_x[i]; }\n  return in_x[i] * in_x[i];';
-  const square = (id: string, body: string) =>
-    defineOp({
-      name: `test_square_${id}`,
-      family: 'test',
-      inputs: { x: { dtype: 'f32', shape: ['n'], grad: true } },
-      params: {},
-      rows: 'n',
-      output: ['n'],
-      cpu: (inputs) => {
-        const x = inputs.x as Float64Array;
-        return { loss: x.map((v) => v * v), backward: (up) => ({ x: x.map((v, k) => 2 * v * up[k]) }) };
-      },
-      gpu: { shader: [commonWgsl, fusedWgsl, SQUARE(body)].join('\n'), shaderId: `test_square_${id}`, entry: 'main' },
-    });
+  const GOOD_BODY = SQUARE_BODY;
+  const square = squareOp;
   const x = { data: rand(5, 3), shape: [5] };
 
   it('the unbroken op runs and equals its CPU reference (the fixture is sound)', async () => {

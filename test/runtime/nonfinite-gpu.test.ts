@@ -13,15 +13,12 @@ import { DetlossError } from '../../src/errors';
 import { OPS } from '../../src/ops/registry';
 import type { Detloss } from '../../src/runtime/context';
 import { nodeContext } from '../helpers/node-gpu';
-import { NONFINITE_OPS, ROW_OPS, breaches, destroyUploads, problem, readResident, spread, upload, withValue, type Problem, type T } from '../fuzz/nonfinite';
+import { NONFINITE_OPS, ROW_OPS, breaches, destroyUploads, kernelContexts, problem, readResident, spread, upload, withValue, type Problem, type T } from '../fuzz/nonfinite';
 
 let ctx: Record<string, Detloss> = {};
 beforeAll(async () => {
   ctx = {
-    scalar: await nodeContext({ plan: { kind: 'software', vectorWidth: 1 } }),
-    vec4: await nodeContext({ plan: { kind: 'software', vectorWidth: 4 } }),
-    workgroup: await nodeContext({ plan: { kind: 'software' }, rowThreshold: 0 }),
-    subgroup: await nodeContext({ plan: { kind: 'hardware', rowThreshold: 0, rowLanes: 'subgroup' } }),
+    ...(await kernelContexts(nodeContext)),
     // two lanes a level, one partial each: the partials of a batch go through several levels
     tree: await nodeContext({ plan: { kind: 'hardware', reduceLanes: 2, reducePer: 1, maxThreads: 64, vectorWidth: 1 } }),
   };
@@ -146,5 +143,24 @@ describe("'mean' of cross_entropy, nll and softmax_focal with a NaN weight or cl
       found.push(...(await check(op, { inputs, options: base.options }, ['scalar', 'workgroup'], `${op} ${name}=NaN`, ['mean'])));
     }
     expect(found).toEqual([]);
+  });
+});
+
+describe('kl_div: a row of -Infinity has no softmax', () => {
+  // Found by the fuzzer (seed 2026, case 2437): with a workgroup per row, whose maximum starts at
+  // -3e38, a teacher row of -Infinity summed to 0, and a log(0) that is finite on some GPUs gave 0.
+  it.each([1, 3, 70])('c = %i, teacher or student all -Infinity: NaN as cpu.run, a thread or a workgroup per row', async (c) => {
+    for (const [which, dl] of [['thread', ctx.scalar], ['workgroup', ctx.workgroup]] as const) {
+      for (const side of ['teacher', 'student'] as const) {
+        const inputs = {
+          student: { data: new Float32Array(c).fill(side === 'student' ? -Infinity : -54.1), shape: [1, c] },
+          teacher: { data: new Float32Array(c).fill(side === 'teacher' ? -Infinity : 0.5), shape: [1, c] },
+        };
+        const ref = cpu.run('kl_div', inputs, { reduction: 'none' });
+        const got = await dl.run('kl_div', inputs, { reduction: 'none' });
+        expect(Number.isNaN(ref.loss[0]), `cpu ${side}`).toBe(true);
+        expect(Number.isNaN(got.loss[0]), `${which}, ${side} all -Infinity: ${got.loss[0]}`).toBe(true);
+      }
+    }
   });
 });

@@ -14,16 +14,11 @@ import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
 import type { Detloss } from '../../src/runtime/context';
 import { nodeContext } from '../helpers/node-gpu';
-import { ROW_OPS, breaches, destroyUploads, problem, readResident, upload, withValue, type T } from '../fuzz/nonfinite';
+import { ROW_OPS, breaches, destroyUploads, kernelContexts, problem, readResident, upload, withValue, type T } from '../fuzz/nonfinite';
 
 let ctx: Record<string, Detloss> = {};
 beforeAll(async () => {
-  ctx = {
-    scalar: await nodeContext({ plan: { kind: 'software', vectorWidth: 1 } }),
-    vec4: await nodeContext({ plan: { kind: 'software', vectorWidth: 4 } }),
-    workgroup: await nodeContext({ plan: { kind: 'software' }, rowThreshold: 0 }),
-    subgroup: await nodeContext({ plan: { kind: 'hardware', rowThreshold: 0, rowLanes: 'subgroup' } }),
-  };
+  ctx = await kernelContexts(nodeContext);
 });
 afterAll(() => Object.values(ctx).forEach((d) => d.destroy()));
 

@@ -5,6 +5,7 @@
 // reference gives as a finite number; with a NaN score the update is not specified (ops.md).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
+import { readGpu } from '../helpers/gpu-buffers';
 import { nodeContext } from '../helpers/node-gpu';
 import { rankingInputs } from '../helpers/ranking-inputs';
 
@@ -21,16 +22,7 @@ beforeAll(async () => {
 });
 afterAll(() => dl?.destroy());
 
-async function readBuffer(src: GPUBuffer, bytes: number): Promise<Float32Array> {
-  const staging = dl.device.createBuffer({ size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = dl.device.createCommandEncoder();
-  enc.copyBufferToBuffer(src, 0, staging, 0, bytes);
-  dl.device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
-  staging.destroy();
-  return out;
-}
+const readBuffer = (src: GPUBuffer, bytes: number) => readGpu(dl.device, src, bytes);
 
 /** The op on GPU-resident copies of the arrays (which the host does not check), read back. */
 async function resident(op: Op, logits: Float32Array, targets: Float32Array, options: Record<string, unknown> = {}): Promise<Out> {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
 import { MIN_DELTA } from '../../src/ops/ranking';
+import { readGpu } from '../helpers/gpu-buffers';
 import { nodeContext } from '../helpers/node-gpu';
 import { rankingInputs } from '../helpers/ranking-inputs';
 
@@ -38,16 +39,7 @@ function updateErr(a: ArrayLike<number>, b: ArrayLike<number>): { norm: number; 
   return { norm: worst / Math.max(scale, 1e-30), element };
 }
 
-async function readBuffer(src: GPUBuffer, bytes: number): Promise<Float32Array> {
-  const staging = dl.device.createBuffer({ size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = dl.device.createCommandEncoder();
-  enc.copyBufferToBuffer(src, 0, staging, 0, bytes);
-  dl.device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
-  staging.destroy();
-  return out;
-}
+const readBuffer = (src: GPUBuffer, bytes: number) => readGpu(dl.device, src, bytes);
 
 /** The op from host arrays and from GPU-resident copies. */
 async function bothPaths(op: Op, logits: Float32Array, targets: Float32Array, options: Record<string, unknown> = {}) {
