@@ -30,9 +30,12 @@ function tensorish(c: FuzzCase, name: string, v: FuzzInput | undefined): Tensori
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0) || shape.reduce((a, b) => a * b, 1) !== data.length) return undefined;
   // A plain array of a rank-2 input ([n, 4] boxes, [n, c] logits): the shape its spec gives it.
   const spec = Object.hasOwn(OPS[c.op].inputs, name) ? OPS[c.op].inputs[name] : undefined;
+  // Where the case's sizes do not give it (an invalid case's lengths), the core infers the shape
+  // from the other inputs, and a tensor cannot say it: not a case for the adapters.
   if (ArrayBuffer.isView(v) && spec && spec.shape.length > 1) {
     const full = spec.shape.map((d) => (typeof d === 'number' ? d : c.dims[d]));
-    if (full.every((d) => Number.isSafeInteger(d)) && full.reduce((a, b) => a * b, 1) === data.length) shape = full;
+    if (!full.every((d) => Number.isSafeInteger(d)) || full.reduce((a, b) => a * b, 1) !== data.length) return undefined;
+    shape = full;
   }
   return { data, shape };
 }
