@@ -10,10 +10,13 @@
 //   T (q_j - p_j) = -T q_j expm1(l_j)
 // No step subtracts nearly equal numbers. Far-apart rows take D = lse_t - lse_s directly.
 //
-// A row with a value that is not finite takes PyTorch's F.kl_div term by term instead,
+// A teacher logit of -Inf (p_j = 0) against a finite student logit keeps this form: its term of y
+// is -q_j, its share of the loss q_j psi(-Inf) = q_j, and of the gradient T q_j (kl_teacher_zero).
+// A row with any other value that is not finite takes PyTorch's F.kl_div term by term instead,
 // xlogy(p_j, p_j) - p_j log q_j (kl_direct): +Inf where q_j = 0 < p_j (a student logit of -Inf),
-// 0 where p_j = 0 < q_j, NaN where both are 0 or a softmax is undefined (a NaN or +Inf logit, a
-// row of -Inf). Such a row is marked by a NaN in its sum y (kl_y_term), which every lane sees.
+// NaN where both are 0 or a softmax is undefined (a NaN or +Inf logit, a row of -Inf). Such a row
+// is marked by a NaN in its sum y (kl_y_term), which every lane sees. (Term by term, a row of
+// nearly equal logits would lose the loss in the cancellation of p log p and p log q.)
 
 struct Params {
   c: u32,
@@ -33,7 +36,13 @@ fn kl_y_term(t: f32, s: f32, inv_t: f32, lses: f32) -> f32 {
   let delta = (t - s) * inv_t;
   let q = exp(lq);
   let term = select(exp(min(lq + delta, 80.0)) - q, q * expm1(clamp(delta, -1.0, 1.0)), abs(delta) < 1.0);
-  return select(term, nan_f32(), is_non_finite(t) || is_non_finite(s));
+  let zero_p = kl_teacher_zero(t, s);
+  return select(select(term, nan_f32(), is_non_finite(t) || is_non_finite(s)), -exp(select(lq, 0.0, !zero_p)), zero_p);
+}
+
+// Whether a teacher logit of -Inf (p = 0) meets a finite student logit: the term's limit is finite.
+fn kl_teacher_zero(t: f32, s: f32) -> bool {
+  return t < 0.0 && is_non_finite(t) && !is_non_finite(s);
 }
 
 // xlogy(p, p) - p log q for one class of a row with a value that is not finite (see above).
@@ -67,6 +76,11 @@ fn kl_psi_series(l: f32) -> f32 {
 // (q psi(l), T (q - p)) for one class, unscaled by T^2 / class_div.
 fn kl_entry(t: f32, s: f32, inv_t: f32, lset: f32, lses: f32, d: f32) -> vec2<f32> {
   let q = exp(s * inv_t - lses);
+  if (kl_teacher_zero(t, s)) {
+    // p = 0: q psi(-Inf) = q, and T (q - p) = T q; NaN where a row's softmax is undefined (a
+    // teacher row of -Inf: lset is NaN).
+    return select(vec2(q, params.temperature * q), vec2(nan_f32()), is_non_finite(lset) || is_non_finite(lses));
+  }
   let p = exp(t * inv_t - lset);
   let l = (t - s) * inv_t - d;
   let el = exp(min(l, 80.0));

@@ -86,6 +86,7 @@ export function tfjsSurface(): Surface {
   const device = () => (tf.backend() as unknown as { device: GPUDevice }).device;
   return {
     name: 'tfjs',
+    unitUpstream: true,
     takes: (c) => drawn(c.index, 3) && expressible(c, device()),
     async run(c): Promise<Res> {
       const ins = allTensorish(c)!;

@@ -50,6 +50,11 @@ export interface Surface {
   run(c: FuzzCase): Promise<Res>;
   /** Whether this surface runs the case (the adapters take a share of the cases, those tensors can express); all when absent. */
   takes?(c: FuzzCase): boolean;
+  /**
+   * The gradient is computed for an upstream of 1 and scaled by it afterwards (TF.js's customGrad):
+   * a value float32 flushes at that stage is lost whatever the upstream, so `tiny` scales with it.
+   */
+  unitUpstream?: boolean;
 }
 
 /** `dl.run` on a context, or on the context a case asks for (`rows: 'wg'`). */
@@ -198,6 +203,8 @@ export async function checkCase(on: DetlossContext | Surface, c: FuzzCase): Prom
   // The tolerance's terms from the finite values only (a NaN term would excuse any error).
   const tc = nonFinite ? tamed(c) : c;
   const { up, denom } = upstreamOf(tc, outCount);
+  // The largest |gradOutput| as given (before weight and the mean's scale): see Surface.unitUpstream.
+  const rawUp = Math.max(1, ...Array.from(dataOf(tc.inputs.gradOutput) ?? [1], (v) => Math.abs(v)));
   const gradName = Object.keys(r.grad)[0];
   const terms = termScale(tc, r.grad[gradName] as Float64Array | undefined, up);
   const w = dataOf(tc.inputs.weight);
@@ -254,7 +261,7 @@ export async function checkCase(on: DetlossContext | Surface, c: FuzzCase): Prom
       const row = terms.rowOf(i);
       // unspecified: where the reference is not finite, in a row whose loss is not, at an input that is not
       if (nonFinite && (!Number.isFinite(rg[i]) || !Number.isFinite(own![i]) || !Number.isFinite(noneLoss()?.[row] ?? NaN))) continue;
-      msg = judge(`grad.${name}`, i, gg[i], rg[i], alt?.grad[name]?.[i], up[row] * terms.grad[i], up[row]);
+      msg = judge(`grad.${name}`, i, gg[i], rg[i], alt?.grad[name]?.[i], up[row] * terms.grad[i], surface.unitUpstream ? Math.max(up[row], rawUp) : up[row]);
     }
   }
   if (msg) {
