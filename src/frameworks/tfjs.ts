@@ -221,7 +221,6 @@ function forwardGpu(backend: WebGpuBackendLike, desc: OpDescriptor, inputs: Reco
     // Our work is submitted (or was never made): TF.js may reuse these copies in its later submits.
     for (const r of refs) r.dispose();
   }
-  watch(backend.device, s, res.settled);
   // Results go into tensors TF.js allocates at their exact size (a tensor made with
   // tf.tensor({ buffer }) from a larger pooled buffer would read back the whole buffer), copied
   // in one submit of ours through the guard: where the call's work did not run (a late GPU

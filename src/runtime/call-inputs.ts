@@ -23,11 +23,9 @@ export interface CallInputs {
 
 /**
  * Sorts a call's inputs into host arrays and GPU tensors, then checks and resolves them against
- * the op (its validator, and the finiteness scan of `check: true`). No GPU work. With `gpuChecks`
- * the caller runs the check pass on the GPU tensors (src/runtime/checks.ts), so `check: true` is
- * taken with them too.
+ * the op (its validator, and the finiteness scan of `check: true` on host arrays). No GPU work.
  */
-export function readInputs(desc: OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>, gpuChecks = false): CallInputs {
+export function readInputs(desc: OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown>): CallInputs {
   if (typeof inputs !== 'object' || inputs === null) throw new DetlossError('missing_input', `${desc.name}: inputs must be an object`, 'inputs');
   const host: Record<string, HostTensor> = {};
   const gpu: Record<string, GpuTensor> = {};
@@ -41,12 +39,8 @@ export function readInputs(desc: OpDescriptor, inputs: Record<string, AnyInput |
   for (const [name, t] of Object.entries(gpu)) info[name] = gpuInfo(desc, name, t);
   const r = resolve(desc, info, options, false);
   desc.validate?.(data, r.params, r.dims, r.given);
-  if (r.check) {
-    // GPU buffers are checked by the check pass where the call reads its results back (run, and
-    // the framework adapters' guarded copies); runResident hands its buffers over unread.
-    if (onDevice && !gpuChecks) throw new DetlossError('invalid_param', `${desc.name}: check: true with GPU buffers needs run() (which reads the check back with the results), not runResident(); or pass host arrays`, 'check');
-    checkFinite(desc, data);
-  }
+  // GPU buffers are checked by the check pass on the GPU (src/runtime/checks.ts), host arrays here.
+  if (r.check) checkFinite(desc, data);
   return { data, info, gpu, onDevice, r };
 }
 

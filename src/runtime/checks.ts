@@ -129,11 +129,19 @@ export function checkUniformBytes(checks: readonly ValueCheck[], maxBinding: num
   return Math.max(SLOT, checks.reduce((s, c) => s + chunks(c.length, maxBinding).length, 0) * SLOT);
 }
 
-/** Allocates nothing: writes the status and uniforms and encodes the check pass into `enc`. */
+/** A call's work's own verdict as a value: its error, or undefined when the GPU accepted it. */
+export function verdictOf(submitted: Promise<unknown>): Promise<unknown> {
+  return submitted.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+}
+
+/** Allocates nothing: writes the status (word 0 cleared) and uniforms and encodes the check pass into `enc`. */
 export function encodeChecks(
   device: GPUDevice,
   enc: GPUCommandEncoder,
-  kernel: Kernel,
+  kernel: Kernel | undefined,
   status: CallStatus,
   tensors: Record<string, Tensor | undefined>,
   maxBinding: number,
@@ -141,7 +149,7 @@ export function encodeChecks(
   label: string,
 ): number {
   device.queue.writeBuffer(status.buffer, 0, initialStatus(status.checks));
-  if (!status.checks.length || !status.uniforms) return 0;
+  if (!status.checks.length || !status.uniforms || !kernel) return 0;
   const bytes = new ArrayBuffer(checkUniformBytes(status.checks, maxBinding));
   const view = new DataView(bytes);
   const pass = enc.beginComputePass({ label: `detloss:${label}:check` });

@@ -79,7 +79,7 @@ export function encode(rt: Runtime, desc: OpDescriptor, kernels: CallKernels, r:
   try {
     device.queue.writeBuffer(uniforms, 0, plan.uniforms);
     const enc = device.createCommandEncoder({ label: `detloss:${desc.name}` });
-    if (bufs.status) dispatches += encodeChecks(device, enc, kernels.check!, bufs.status, bufs.tensors, rt.limits.maxStorageBufferBindingSize, rt.limits.maxComputeWorkgroupsPerDimension, desc.name);
+    if (bufs.status) dispatches += encodeChecks(device, enc, kernels.check, bufs.status, bufs.tensors, rt.limits.maxStorageBufferBindingSize, rt.limits.maxComputeWorkgroupsPerDimension, desc.name);
     if (denomK && reduceK && plan.denomAt !== undefined && bufs.denominator) {
       // The data-dependent 'mean' denominator first: summed like the loss, its reciprocal then
       // copied into the scale of every fused slot (each loss is scaled before it is added).

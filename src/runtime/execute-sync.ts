@@ -3,7 +3,7 @@ import { getOp } from '../ops/registry';
 import type { OpDescriptor } from '../ops/types';
 import type { SharedOptions } from '../ops/validate';
 import type { CallBuffers } from './call-buffers';
-import type { CallStatus } from './checks';
+import { verdictOf, type CallStatus } from './checks';
 import type { Detloss } from './context';
 import { runtimeOf } from './context';
 import { encode } from './encode';
@@ -77,14 +77,6 @@ export function runResidentSync(dl: Detloss, op: string | OpDescriptor, inputs: 
   });
   settled.catch(() => {});
   return result(bufs.out, r.reduction === 'none' ? r.outShape : [], a.release, a.releaseOutputs, settled, bufs.status);
-}
-
-/** The work's own verdict as a value: its error, or undefined when the GPU accepted it. */
-export function verdictOf(submitted: Promise<unknown>): Promise<unknown> {
-  return submitted.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
 }
 
 /** A submitted call's outputs as the caller gets them. */

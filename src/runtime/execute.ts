@@ -71,7 +71,7 @@ export function prepareCall(
   rt.liveness.check();
   const { kernels, limits } = rt;
   const desc = getOp(op);
-  const { data, info, gpu, onDevice, r } = readInputs(desc, inputs, options, true);
+  const { data, info, gpu, onDevice, r } = readInputs(desc, inputs, options);
   const checks = planChecks(desc, r, gpu, info);
   const gk = requireKernel(desc);
   // A 'mean' whose denominator depends on data the host does not have: summed on the GPU first.

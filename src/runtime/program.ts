@@ -3,7 +3,7 @@ import { snake, type Dims, type GpuKernel, type OpDescriptor } from '../ops/type
 import type { Resolved, SharedOptions } from '../ops/validate';
 import { CallAllocation, acquireCallIo } from './call-buffers';
 import { readInputs, type CallInputs } from './call-inputs';
-import { STATUS, acquireStatus, encodeChecks, planChecks, statusVerdict, type CallStatus, type ValueCheck } from './checks';
+import { STATUS, acquireStatus, encodeChecks, planChecks, statusVerdict, verdictOf, type CallStatus, type ValueCheck } from './checks';
 import { checkSize, type OutputSizes } from './call-plan';
 import type { SubmittedCall } from './execute';
 import { FLAG, PARAMS_AT, SLOT } from './fused-slots';
@@ -84,7 +84,7 @@ function prepareProgram(
   const { kernels, limits } = rt;
   const gk = desc.gpu!;
   const prog = gk.program!;
-  const { data, info, gpu, r } = readInputs(desc, inputs, options, true);
+  const { data, info, gpu, r } = readInputs(desc, inputs, options);
   const checks = planChecks(desc, r, gpu, info);
   if (r.hasWeight) throw new DetlossError('invalid_param', `${desc.name}: takes no weight (the loss is already a mean over the positives)`, 'weight');
   if (r.avgFactor !== undefined) throw new DetlossError('invalid_param', `${desc.name}: takes no avgFactor (the loss is already a mean over the positives)`, 'avgFactor');
@@ -240,7 +240,7 @@ export function submitProgramSync(rt: Runtime, desc: OpDescriptor, inputs: Recor
     throw e;
   }
   // Every verdict before one is chosen: the cause (a pipeline, an allocation) before the invalid work it made.
-  const settled = Promise.all([allocErrors, Promise.all(checks), submitted.then(() => undefined, (e: unknown) => e)]).then(([errors, compiled, work]) => {
+  const settled = Promise.all([allocErrors, Promise.all(checks), verdictOf(submitted)]).then(([errors, compiled, work]) => {
     const failed = compiled.find((m) => m !== undefined);
     if (failed) throw new DetlossError('pipeline', failed);
     const bad = allocationError(desc, errors, () => [...a.outputs, ...a.scratch].reduce((sum, b) => sum + b.size, 0));
@@ -286,7 +286,8 @@ function encodeProgram(rt: Runtime, p: PreparedProgram, ks: Kernel[], b: Program
     let copied = false;
     let dispatches = 0;
     const max = Math.min(MAX_GROUPS, rt.limits.maxComputeWorkgroupsPerDimension ?? MAX_GROUPS);
-    if (b.status) dispatches += encodeChecks(device, enc, ks[ks.length - 1], b.status, b.tensors, rt.limits.maxStorageBufferBindingSize, max, desc.name);
+    // The check pass's kernel is the last key when the call checks values (prepareProgram).
+    if (b.status) dispatches += encodeChecks(device, enc, p.checks.length ? ks[ks.length - 1] : undefined, b.status, b.tensors, rt.limits.maxStorageBufferBindingSize, max, desc.name);
     passes.forEach((step, i) => {
       const k = ks[i];
       if (step.indirect !== undefined && !copied) {
