@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
+import { REFUSAL_PRED, REFUSAL_TARGET, iouRefusal } from '../helpers/iou-refusal';
 import { aspectAngle, shapeWeights } from '../../src/cpu/iou';
 import { checkCentralDifferences } from '../helpers/finite-differences';
 import { detachedAt, moreLoss, type MoreParams } from '../helpers/box-more';
@@ -216,17 +217,9 @@ describe('NaN and infinite inputs on the reference', () => {
 });
 
 describe('params: accepted where float32 holds, refused past it', () => {
-  const pred = Float32Array.of(0, 0, 2, 2, 1, 1, 4, 3);
-  const target = Float32Array.of(1, 1, 3, 3, 0, 0, 3, 3);
-  function refusal(options: Record<string, unknown>): DetlossError {
-    try {
-      cpu.run('iou_loss', { pred, target }, options);
-    } catch (e) {
-      expect(e).toBeInstanceOf(DetlossError);
-      return e as DetlossError;
-    }
-    throw new Error(`accepted ${JSON.stringify(options)}`);
-  }
+  const pred = REFUSAL_PRED;
+  const target = REFUSAL_TARGET;
+  const refusal = iouRefusal;
   it.each([
     ['power above 20', { variant: 'giou', power: 20.5 }, 'power', /power must be <= 20/],
     ['imageSize with W^2 + H^2 below 1e-12 (the MPDIoU term overflowed float32)', { variant: 'mpdiou', imageSize: [1e-7, 1e-7] }, 'imageSize', /between 1e-12 and 2\^126/],

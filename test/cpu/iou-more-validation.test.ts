@@ -5,19 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
+import { REFUSAL_PRED, REFUSAL_TARGET, iouRefusal } from '../helpers/iou-refusal';
 
-const pred = Float32Array.of(0, 0, 2, 2, 1, 1, 4, 3);
-const target = Float32Array.of(1, 1, 3, 3, 0, 0, 3, 3);
-
-function refusal(options: Record<string, unknown>): DetlossError {
-  try {
-    cpu.run('iou_loss', { pred, target }, options);
-  } catch (e) {
-    expect(e).toBeInstanceOf(DetlossError);
-    return e as DetlossError;
-  }
-  throw new Error(`accepted ${JSON.stringify(options)}`);
-}
+const pred = REFUSAL_PRED;
+const target = REFUSAL_TARGET;
+const refusal = iouRefusal;
 
 const REFUSED: [string, Record<string, unknown>, string, RegExp][] = [
   ['power with eiou', { variant: 'eiou', power: 2 }, 'power', /applies only to variant 'iou' or 'giou' or 'diou' or 'ciou', not 'eiou'/],
