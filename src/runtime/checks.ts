@@ -210,6 +210,12 @@ export function acquireStatus(rt: Pick<Runtime, 'limits'>, a: CallAllocation, ch
   };
 }
 
+/** A resident call's value checks: their words are read after it resolved, and a failure is thrown by the context's next call or flush(). */
+export function lateVerdict(rt: Pick<Runtime, 'late'>, desc: OpDescriptor, status: CallStatus | undefined, a: CallAllocation): void {
+  if (!status?.staging) return;
+  rt.late.watch(statusVerdict(desc, status, status.staging, a.releaseHeld));
+}
+
 /** The refusal the status words hold, if any: `invalid_value` naming the first input whose check failed. */
 export function checkFailure(desc: OpDescriptor, checks: readonly ValueCheck[], words: Uint32Array): DetlossError | undefined {
   for (const c of checks) {

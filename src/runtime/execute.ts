@@ -3,7 +3,7 @@ import { getOp } from '../ops/registry';
 import type { GpuKernel, OpDescriptor } from '../ops/types';
 import type { Resolved, SharedOptions } from '../ops/validate';
 import { CallAllocation, acquireCallIo, type CallBuffers } from './call-buffers';
-import { acquireStatus, planChecks, statusVerdict, type CallStatus, type ValueCheck } from './checks';
+import { acquireStatus, lateVerdict, planChecks, type ValueCheck } from './checks';
 import { readInputs } from './call-inputs';
 import { checkSize, meanScale, outputSizes, planCall, type CallPlan, type OutputSizes } from './call-plan';
 import { encode, type CallKernels } from './encode';
@@ -56,8 +56,9 @@ export interface PreparedCall {
 /**
  * Validates and plans a call (argument errors throw here, before any GPU work). `onKeys` runs as
  * soon as the kernel keys are known, before the planning: the async path starts compiling there.
- * Where the results are read back (`readback`), or copied into a framework's tensors through the
- * guard (`guard`), the call checks the values of its GPU-resident inputs on the GPU.
+ * The values of GPU-resident inputs are checked on the GPU: read back with the results (`readback`),
+ * left to the caller's guarded copy (`guard`, which also marks that the work ran), or read later
+ * (a resident call: src/runtime/checks.ts, LateVerdicts).
  */
 export function prepareCall(
   rt: Runtime,
@@ -137,12 +138,6 @@ export function allocateCall(rt: Runtime, p: PreparedCall, readback: boolean): {
     allocErrors = Promise.all([device.popErrorScope(), device.popErrorScope()]);
   }
   return { a, bufs, allocErrors };
-}
-
-/** A resident call's value checks: their words are read after it resolved, and a failure is thrown by the context's next call or flush(). */
-export function lateVerdict(rt: Runtime, desc: OpDescriptor, status: CallStatus | undefined, a: CallAllocation): void {
-  if (!status?.staging) return;
-  rt.late.watch(statusVerdict(desc, status, status.staging, a.releaseHeld));
 }
 
 /**

@@ -3,7 +3,7 @@ import { snake, type Dims, type GpuKernel, type OpDescriptor } from '../ops/type
 import type { Resolved, SharedOptions } from '../ops/validate';
 import { CallAllocation, acquireCallIo } from './call-buffers';
 import { readInputs, type CallInputs } from './call-inputs';
-import { STATUS, acquireStatus, encodeChecks, planChecks, statusVerdict, verdictOf, type CallStatus, type ValueCheck } from './checks';
+import { STATUS, acquireStatus, encodeChecks, lateVerdict, planChecks, verdictOf, type CallStatus, type ValueCheck } from './checks';
 import { checkSize, type OutputSizes } from './call-plan';
 import type { SubmittedCall } from './execute';
 import { FLAG, PARAMS_AT, SLOT } from './fused-slots';
@@ -199,7 +199,7 @@ export async function executeProgram(rt: Runtime, desc: OpDescriptor, inputs: Re
     }
     const last = await submitted;
     rt.liveness.check();
-    if (bufs.status?.staging) rt.late.watch(statusVerdict(desc, bufs.status, bufs.status.staging, a.releaseHeld));
+    lateVerdict(rt, desc, bufs.status, a);
     return { desc, r: p.r, out: bufs.out, staging: bufs.staging, release: a.release, releaseOutputs: a.releaseOutputs, last, shape: [...p.prog.lossShape], checks: p.checks };
   } catch (e) {
     a.discardAll();
