@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The long differential fuzz run: `npm run fuzz -- --minutes 30 --seed 7 [--case i] [--report out.json]`.
+// The long differential fuzz run: `npm run fuzz -- --minutes 30 --seed 7 [--case i] [--report out.json]`;
+// `npm run fuzz -- --audit [--report out.md]` measures the tolerance rule instead (test/fuzz/audit.fuzz.ts).
 // Runs test/fuzz/long-run.fuzz.ts under vitest (which brings the ?raw WGSL imports and the Vulkan
 // environment of vite.config.ts); exits 1 on any failure.
 import { spawnSync } from 'node:child_process';
@@ -8,7 +9,7 @@ import { dirname, join } from 'node:path';
 
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
-  console.log('usage: npm run fuzz -- [--minutes 30] [--seed S] [--case i] [--report file.json]\n\nRuns random cases of every op on the GPU (Dawn) against the float64 reference for the given time;\nexits 1 on any failure, printing each failing case with the seed and index that replay it (--case i).');
+  console.log('usage: npm run fuzz -- [--minutes 30] [--seed S] [--case i] [--report file.json]\n       npm run fuzz -- --audit [--report file.md]\n\nRuns random cases of every op on the GPU (Dawn) against the float64 reference for the given time;\nexits 1 on any failure, printing each failing case with the seed and index that replay it (--case i).\n--audit prints how much the tolerance rule excuses: the share of values whose allowed error is at\nleast the value, and the share of small planted defects it flags, per op and output.');
   process.exit(0);
 }
 const opt = (name, def) => {
@@ -22,10 +23,12 @@ if (!Number.isFinite(minutes) || minutes <= 0 || !Number.isInteger(seed)) {
   process.exit(2);
 }
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-console.log(`detloss fuzz: seed ${seed}, ${minutes} min`);
+const audit = args.includes('--audit');
+console.log(audit ? 'detloss fuzz: tolerance audit' : `detloss fuzz: seed ${seed}, ${minutes} min`);
 const env = { ...process.env, FUZZ_SEED: String(seed), FUZZ_MINUTES: String(minutes) };
+if (audit) env.FUZZ_AUDIT = '1';
 if (opt('case')) env.FUZZ_CASE = opt('case');
-if (opt('report')) env.FUZZ_REPORT = opt('report');
+if (opt('report')) env[audit ? 'AUDIT_REPORT' : 'FUZZ_REPORT'] = opt('report');
 const r = spawnSync(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'test/fuzz/vitest.config.ts'], {
   cwd: root,
   env,

@@ -112,13 +112,46 @@ function randomBox(r: Rng, format: string, offset: number, size: number): number
   return [x, y, x + w, y + h];
 }
 
-/** n rows of (pred, target) boxes, each row drawn by its own recipe. */
-function boxPairs(r: Rng, n: number, format: string): { a: number[]; b: number[]; tags: string[] } {
+/** The recipes of box pairs (`boxPairs`); `mixed` draws one per row. */
+export const BOX_RECIPES = ['grid', 'random', 'mixed', 'identical', 'far', 'tiny', 'thin'] as const;
+
+/**
+ * A thin overlap: a box and its copy moved along one axis by all but a sliver of its width (or a
+ * box a sliver high), at the origin or far from it: the overlap width is 1e-4 to 1e-2 of the sizes.
+ */
+function thinPair(r: Rng, format: string): [number[], number[]] {
+  const offset = r.pick([0, 100, 1e4]);
+  const size = r.pick([1, 50]);
+  const sliver = r.pick([1e-4, 1e-3, 1e-2]);
+  const x = offset + size * r.uniform(-1, 1);
+  const y = offset + size * r.uniform(-1, 1);
+  const w = size * r.uniform(0.5, 2);
+  const h = size * r.uniform(0.5, 2);
+  let p = [x, y, x + w, y + h];
+  let t: number[];
+  if (r.chance(0.5)) {
+    // moved by (1 - sliver) of the width, and a little in y
+    const dx = (r.chance(0.5) ? 1 : -1) * w * (1 - sliver);
+    const dy = h * 0.1 * r.uniform(-1, 1);
+    t = [x + dx, y + dy, x + dx + w * r.uniform(0.9, 1.1), y + dy + h];
+  } else {
+    // a box a sliver high across the other
+    const yy = y + h * r.uniform(0.1, 0.9);
+    t = [x - w * 0.2, yy, x + w * r.uniform(0.5, 1.2), yy + h * sliver];
+  }
+  if (r.chance(0.5)) [p, t] = [t, p];
+  const to = (q: number[]) => (format === 'cxcywh' ? [(q[0] + q[2]) / 2, (q[1] + q[3]) / 2, q[2] - q[0], q[3] - q[1]] : format === 'xywh' ? [q[0], q[1], q[2] - q[0], q[3] - q[1]] : q);
+  return [to(p), to(t)];
+}
+
+/** n rows of (pred, target) boxes, each row drawn by its own recipe (`recipe` forces one). */
+function boxPairs(r: Rng, n: number, format: string, forced?: string): { a: number[]; b: number[]; tags: string[] } {
   const a: number[] = [];
   const b: number[] = [];
-  const recipe = r.pick(['grid', 'random', 'mixed', 'identical', 'far', 'tiny']);
+  const drawn = r.pick(BOX_RECIPES);
+  const recipe = forced ?? drawn;
   for (let i = 0; i < n; i++) {
-    const k = recipe === 'mixed' ? r.pick(['grid', 'random', 'identical', 'far', 'tiny', 'zero']) : recipe;
+    const k = recipe === 'mixed' ? r.pick(['grid', 'random', 'identical', 'far', 'tiny', 'zero', 'thin']) : recipe;
     let p: number[];
     let t: number[];
     if (k === 'grid') {
@@ -127,6 +160,8 @@ function boxPairs(r: Rng, n: number, format: string): { a: number[]; b: number[]
     } else if (k === 'identical') {
       p = r.chance(0.5) ? gridBox(r) : randomBox(r, format, r.pick([0, 100, 1e4]), r.pick([1, 50]));
       t = p.slice();
+    } else if (k === 'thin') {
+      [p, t] = thinPair(r, format);
     } else if (k === 'zero') {
       // one box has a zero (possibly -0 after a fold) width or height
       p = gridBox(r);
@@ -367,13 +402,14 @@ function putNonFinite(r: Rng, c: FuzzCase): void {
 
 /**
  * Case `index` of the run with `seed`. `big` allows the 65537-sized problems (slow on SwiftShader);
- * `nonFinite` is the share of cases given a NaN or an infinity (`NONFINITE_SHARE`; 0: none).
+ * `nonFinite` is the share of cases given a NaN or an infinity (`NONFINITE_SHARE`; 0: none);
+ * `boxes` forces the recipe of box pairs (`BOX_RECIPES`) of `iou_loss` and `pairwise_iou`.
  *
  * @example
  * const c = generateCase(1, 42);
  * await dl.run(c.op, c.inputs, c.options);
  */
-export function generateCase(seed: number, index: number, opts: { big?: boolean; op?: string; nonFinite?: number } = {}): FuzzCase {
+export function generateCase(seed: number, index: number, opts: { big?: boolean; op?: string; nonFinite?: number; boxes?: (typeof BOX_RECIPES)[number] } = {}): FuzzCase {
   const r = new Rng(caseSeed(seed, index));
   const op = opts.op ?? FUZZ_OPS[index % FUZZ_OPS.length];
   const c: FuzzCase = { op, seed, index, inputs: {}, options: {}, rows: 'default', dims: {}, tags: [] };
@@ -422,7 +458,7 @@ export function generateCase(seed: number, index: number, opts: { big?: boolean;
       if (variant === 'iou') c.options.mode = r.pick(['linear', 'square', 'log']);
       if (r.chance(0.3)) c.options.eps = r.pick([1e-9, 1e-7, 1e-3]);
       iouMoreParams(r, c.options);
-      const { a, b, tags } = boxPairs(r, n, format);
+      const { a, b, tags } = boxPairs(r, n, format, opts.boxes);
       c.tags.push(...tags);
       c.dims = { n };
       c.inputs = { pred: shaped(r, f32(a), [n, 4]), target: shaped(r, f32(b), [n, 4]) };
@@ -435,7 +471,7 @@ export function generateCase(seed: number, index: number, opts: { big?: boolean;
       c.options.variant = r.pick(['iou', 'giou', 'diou', 'ciou']);
       c.options.format = r.pick(['xyxy', 'cxcywh', 'xywh']);
       if (r.chance(0.5)) c.options.reduction = 'none';
-      const ab = boxPairs(r, Math.max(n, m), c.options.format as string);
+      const ab = boxPairs(r, Math.max(n, m), c.options.format as string, opts.boxes);
       c.tags.push(...ab.tags);
       c.dims = { n, m };
       c.inputs = { a: shaped(r, f32(ab.a.slice(0, 4 * n)), [n, 4]), b: { data: f32(ab.b.slice(0, 4 * m)), shape: [m, 4] } };

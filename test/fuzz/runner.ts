@@ -165,7 +165,14 @@ function roundedReference(c: FuzzCase): Res | undefined {
 }
 
 /** The first violation of a case on a surface (or `dl.run` on a context), or null. Exported for tests of the fuzzer itself. */
-export async function checkCase(on: DetlossContext | Surface, c: FuzzCase): Promise<{ key: string; message: string; row?: number; col?: number } | null> {
+/**
+ * What `checkCase` held one value to: its output (`loss`, `grad.<name>`), index, the reference value
+ * and the allowed |error|. For the tolerance audit (test/fuzz/audit.fuzz.ts); only values of finite
+ * inputs under the rule of ./tolerance.ts are reported.
+ */
+export type Probe = (out: string, i: number, cpu: number, allowed: number) => void;
+
+export async function checkCase(on: DetlossContext | Surface, c: FuzzCase, probe?: Probe): Promise<{ key: string; message: string; row?: number; col?: number } | null> {
   const surface = isSurface(on) ? on : dlSurface(on);
   const ref = runCpu(c);
   const gpu = await runOn(surface, c);
@@ -195,7 +202,7 @@ export async function checkCase(on: DetlossContext | Surface, c: FuzzCase): Prom
   }
 
   const nonFinite = hasNonFinite(c);
-  if (RANKING_OPS.has(c.op)) return checkRanking(c, where, g, r, nonFinite);
+  if (RANKING_OPS.has(c.op)) return checkRanking(c, where, g, r, nonFinite, probe);
   const alt = roundedReference(c);
   const k = kOf(c);
   const reduction = (c.options.reduction as string) ?? (c.op === 'pairwise_iou' ? 'none' : 'mean');
@@ -238,6 +245,7 @@ export async function checkCase(on: DetlossContext | Surface, c: FuzzCase): Prom
     // a tolerance that is not a number would excuse any error: with non-finite input, say so
     if (nonFinite && !Number.isFinite(tol) && gv !== cv) return `${out}[${i}]: no tolerance (${tol}) for GPU ${gv}, CPU ${cv}`;
     const err = Math.min(Math.abs(gv - cv), av === undefined ? Infinity : Math.abs(gv - av));
+    if (!nonFinite) probe?.(out, i, cv, av === undefined ? tol : tol + Math.abs(av - cv));
     if (err > tol) {
       const ratio = err / tol;
       if (!worst || ratio > worst.ratio) worst = { ratio, out, i, gv, cv, av, tol };
@@ -286,7 +294,7 @@ export async function checkCase(on: DetlossContext | Surface, c: FuzzCase): Prom
  * and every update element, the update scaled by |gradOutput| (one number). No shrinking: the whole
  * array is one ranking problem.
  */
-function checkRanking(c: FuzzCase, where: string, g: Res, r: Res, nonFinite: boolean): { key: string; message: string } | null {
+function checkRanking(c: FuzzCase, where: string, g: Res, r: Res, nonFinite: boolean, probe?: Probe): { key: string; message: string } | null {
   const k = kOf(c);
   const tc = nonFinite ? tamed(c) : c;
   const terms = rankingTerms(tc);
@@ -302,6 +310,7 @@ function checkRanking(c: FuzzCase, where: string, g: Res, r: Res, nonFinite: boo
     if (!Number.isFinite(gv)) return `${out}[${i}]: GPU ${gv} where the CPU is finite (${cv})`;
     const tol = allowed(k, Math.abs(cv), s, upv);
     const err = Math.abs(gv - cv);
+    if (!nonFinite) probe?.(out, i, cv, tol);
     if (err > tol && (!worst || err / tol > worst.ratio)) worst = { ratio: err / tol, out, i, gv, cv, tol };
     return null;
   };

@@ -1,0 +1,96 @@
+/**
+ * The tolerance audit (`npm run fuzz -- --audit`): two measures of how much the fuzzer's rule
+ * (./tolerance.ts) would excuse, printed as markdown tables.
+ *
+ * 1. Looseness: over the cases of the `npm test` slice (seed 9, the first 1,000 cases) and of the
+ *    box ops in the far and thin regimes, the share of non-zero values whose allowed error is at
+ *    least the value itself (a rule that passes 0, or the value's negation, there). From the
+ *    reference alone: no GPU needed.
+ * 2. Planted defects (./planted.ts): the share of small relative errors on every element that the
+ *    rule flags, per op and output, on the GPU's results.
+ */
+import { writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, it } from 'vitest';
+import type { DetlossContext } from '../../src/api';
+import { cpu } from '../../src/cpu';
+import { nodeContext } from '../helpers/node-gpu';
+import { FUZZ_OPS, generateCase, type FuzzCase } from './cases';
+import { plantedTally, tallyTable } from './planted';
+import { checkCase, type Surface } from './runner';
+
+const SLICE_SEED = 9;
+const SLICE_CASES = Number(process.env.AUDIT_CASES ?? 1000);
+const REGIME_CASES = 60;
+
+let def: DetlossContext;
+let wg: DetlossContext;
+beforeAll(async () => {
+  def = await nodeContext();
+  wg = await nodeContext({ rowThreshold: 0 });
+});
+afterAll(() => {
+  def?.destroy();
+  wg?.destroy();
+});
+
+/** The reference itself, rounded to float32, as the "GPU": the rule's bounds do not depend on it. */
+const reference: Surface = {
+  name: 'reference',
+  run: async (c) => {
+    const r = cpu.run(c.op, c.inputs as Record<string, unknown>, c.options);
+    return { loss: Float32Array.from(r.loss), shape: r.shape, grad: Object.fromEntries(Object.entries(r.grad).map(([k, g]) => [k, Float32Array.from(g as ArrayLike<number>)])) };
+  },
+};
+
+type Count = { values: number; loose: number };
+async function looseness(cases: FuzzCase[], tally: Map<string, Record<string, Count>>, label: (c: FuzzCase) => string) {
+  for (const c of cases) {
+    if (c.tags.includes('invalid') || c.nonFinite) continue;
+    const key = label(c);
+    const row = tally.get(key) ?? { loss: { values: 0, loose: 0 }, grad: { values: 0, loose: 0 } };
+    tally.set(key, row);
+    await checkCase(reference, c, (out, _i, v, tol) => {
+      if (v === 0 || !Number.isFinite(v)) return;
+      const o = out === 'loss' ? row.loss : row.grad;
+      o.values++;
+      if (tol >= Math.abs(v)) o.loose++;
+    }).catch(() => null);
+  }
+}
+
+const opKey = (c: FuzzCase) => (c.op === 'iou_loss' || c.op === 'pairwise_iou' ? `${c.op} ${String(c.options.variant ?? 'iou')}/${String(c.options.format ?? 'xyxy')}` : c.op);
+
+it('tolerance audit', async () => {
+  const lines: string[] = [];
+  const tally = new Map<string, Record<string, Count>>();
+  const slice = Array.from({ length: SLICE_CASES }, (_, i) => generateCase(SLICE_SEED, i, { big: true }));
+  await looseness(slice, tally, opKey);
+  for (const boxes of ['far', 'thin'] as const) {
+    for (const op of ['iou_loss', 'pairwise_iou']) {
+      const cs = Array.from({ length: REGIME_CASES }, (_, i) => generateCase(SLICE_SEED, i, { op, boxes, big: false }));
+      await looseness(cs, tally, (c) => `${opKey(c)} [${boxes}]`);
+    }
+  }
+  const pct = (x: Count) => (x.values ? `${((100 * x.loose) / x.values).toFixed(1)}% of ${x.values}` : '-');
+  lines.push(`## Values whose allowed error is at least the value (seed ${SLICE_SEED}, ${SLICE_CASES} cases; far and thin: ${REGIME_CASES} cases each)`, '', '| op | loss | gradient |', '| --- | --- | --- |');
+  const byOp = new Map<string, { loss: Count; grad: Count }>();
+  for (const [k, r] of [...tally].sort(([a], [b]) => a.localeCompare(b))) {
+    lines.push(`| ${k} | ${pct(r.loss)} | ${pct(r.grad)} |`);
+    const op = k.includes('[') ? `${k.split(' ')[0]} [${k.split('[')[1]}` : k.split(' ')[0];
+    const t = byOp.get(op) ?? { loss: { values: 0, loose: 0 }, grad: { values: 0, loose: 0 } };
+    for (const o of ['loss', 'grad'] as const) {
+      t[o].values += r[o].values;
+      t[o].loose += r[o].loose;
+    }
+    byOp.set(op, t);
+  }
+  lines.push('', '| op (all variants and formats) | loss | gradient |', '| --- | --- | --- |');
+  for (const [k, r] of byOp) lines.push(`| ${k} | ${pct(r.loss)} | ${pct(r.grad)} |`);
+
+  const planted = await plantedTally({ default: def, wg }, FUZZ_OPS, { seed: SLICE_SEED + 1, perOp: Number(process.env.AUDIT_PLANTED ?? 30), boxes: ['far', 'thin'] });
+  lines.push('', '## Planted defects flagged (8 to 64 K*u relative on every element of one output)', '', tallyTable(planted));
+  lines.push('', '### Missed', '', ...planted.missed.slice(0, 200).map((m) => `- ${m}`));
+  const text = lines.join('\n');
+  console.log(text);
+  if (process.env.AUDIT_REPORT) writeFileSync(process.env.AUDIT_REPORT, text);
+}, 0);

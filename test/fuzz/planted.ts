@@ -1,0 +1,89 @@
+/**
+ * Planted defects: how much of a small error the tolerance rule (./tolerance.ts) sees. A surface
+ * runs each case once, then hands back its result with every element of one output moved by a
+ * relative 8 to 64 units of K*u (K the op's factor of the rule, u = 2^-24), each element its own
+ * size and sign. A rule that models the kernel's error flags such a case; one that excuses errors
+ * many times the kernel's does not. Counted per op and per output (the loss, the gradients), over
+ * cases of every op and, for the box ops, the far and thin regimes as well.
+ */
+import type { DetlossContext } from '../../src/api';
+import { generateCase, type BOX_RECIPES, type FuzzCase } from './cases';
+import { Rng } from './prng';
+import { checkCase, dlSurface, hasNonFinite, type Surface } from './runner';
+import { kOf, U } from './tolerance';
+
+type Res = Awaited<ReturnType<Surface['run']>>;
+export type Output = 'loss' | 'grad';
+
+/** The result with every element of `out` moved by s * r * K * u relative (r in [8, 64], s = +-1); null when that moves nothing (all zeros). */
+export function plant(c: FuzzCase, res: Res, out: Output, seed: number): Res | null {
+  const rng = new Rng(seed);
+  const ku = kOf(c) * U;
+  let moved = false;
+  const move = (a: ArrayLike<number>) =>
+    Float64Array.from(a, (v) => {
+      const d = (rng.chance(0.5) ? 1 : -1) * rng.uniform(8, 64) * ku * v;
+      if (d !== 0 && Number.isFinite(d)) moved = true;
+      return v + d;
+    });
+  const r: Res = out === 'loss' ? { ...res, loss: move(res.loss) } : { ...res, grad: Object.fromEntries(Object.entries(res.grad).map(([k, g]) => [k, move(g)])) };
+  return moved ? r : null;
+}
+
+export interface PlantedTally {
+  /** `op` or `op/regime` -> output -> cases tried and flagged. */
+  rows: Map<string, Record<Output, { tried: number; flagged: number }>>;
+  /** The case and output of each unflagged plant (for reading). */
+  missed: string[];
+}
+
+/**
+ * Runs `perOp` valid, finite cases of each op (seed `seed`) on `ctx` (`wg` for the cases that ask
+ * for a workgroup per row) once each, plants a defect in each output and counts the flags. `boxes`
+ * adds `perOp` cases of `iou_loss` and `pairwise_iou` in each of those regimes, counted apart.
+ */
+export async function plantedTally(
+  ctx: { default: DetlossContext; wg: DetlossContext },
+  ops: readonly string[],
+  o: { seed: number; perOp: number; boxes?: readonly (typeof BOX_RECIPES)[number][]; big?: boolean },
+): Promise<PlantedTally> {
+  const tally: PlantedTally = { rows: new Map(), missed: [] };
+  const base = dlSurface((c) => (c.rows === 'wg' ? ctx.wg : ctx.default));
+  const groups: { key: string; op: string; boxes?: (typeof BOX_RECIPES)[number] }[] = ops.map((op) => ({ key: op, op }));
+  for (const b of o.boxes ?? []) for (const op of ['iou_loss', 'pairwise_iou']) if (ops.includes(op)) groups.push({ key: `${op}/${b}`, op, boxes: b });
+  for (const g of groups) {
+    const row = { loss: { tried: 0, flagged: 0 }, grad: { tried: 0, flagged: 0 } };
+    tally.rows.set(g.key, row);
+    let found = 0;
+    for (let i = 0; found < o.perOp && i < 40 * o.perOp; i++) {
+      const c = generateCase(o.seed, i, { op: g.op, boxes: g.boxes, big: o.big ?? false, nonFinite: 0 });
+      // A planted error in a NaN loss is still NaN, and a refusal has no numbers.
+      if (c.tags.includes('invalid') || c.nonFinite || hasNonFinite(c)) continue;
+      let res: Res;
+      try {
+        res = await base.run(c);
+      } catch {
+        continue;
+      }
+      if (!Array.from(res.loss).every(Number.isFinite)) continue;
+      found++;
+      for (const out of ['loss', 'grad'] as const) {
+        const planted = plant(c, res, out, o.seed * 7919 + i * 31 + (out === 'loss' ? 1 : 2));
+        if (!planted) continue;
+        const surface: Surface = { name: 'planted', run: async () => planted };
+        row[out].tried++;
+        if (await checkCase(surface, c)) row[out].flagged++;
+        else tally.missed.push(`${g.key} ${out}: seed ${o.seed} case ${i} (${c.tags.join(', ')}; ${JSON.stringify(c.options)})`);
+      }
+    }
+  }
+  return tally;
+}
+
+/** The tally as a markdown table: op, then the share flagged per output (tried in brackets). */
+export function tallyTable(t: PlantedTally): string {
+  const cell = (x: { tried: number; flagged: number }) => (x.tried ? `${((100 * x.flagged) / x.tried).toFixed(0)}% (${x.flagged}/${x.tried})` : '-');
+  const lines = ['| op | loss flagged | gradient flagged |', '| --- | --- | --- |'];
+  for (const [k, r] of t.rows) lines.push(`| ${k} | ${cell(r.loss)} | ${cell(r.grad)} |`);
+  return lines.join('\n');
+}
