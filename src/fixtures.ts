@@ -1,7 +1,7 @@
 /**
  * Golden fixtures (format `detloss-fixture/1`, see test/fixtures/README.md):
  * parsing, turning a case into `run()` arguments, and comparing a result with
- * the case's tolerance.
+ * the case's tolerance (element by element, and each array as a whole).
  */
 
 export interface FixtureTensor {
@@ -12,6 +12,11 @@ export interface FixtureTensor {
 export interface Tolerance {
   atol: number;
   rtol: number;
+  /**
+   * The array rule's relative bound: an f32 array of more than one element passes as a whole when
+   * `||got - want||_2 <= l2 * ||want||_2 + 1e-6 * sqrt(n)`. Absent: {@link DEFAULT_L2}.
+   */
+  l2?: number;
 }
 export interface FixtureCase {
   name: string;
@@ -24,6 +29,11 @@ export interface FixtureCase {
 }
 
 export const FIXTURE_FORMAT = 'detloss-fixture/1';
+
+/** The array rule's `l2` where a tolerance gives none. */
+export const DEFAULT_L2 = 1e-3;
+/** The array rule's absolute term, per square root of the element count. */
+export const L2_FLOOR = 1e-6;
 
 /** Parses one fixture file; throws an Error naming the file and the case at fault. */
 export function parseFixtures(text: string, origin = 'fixture'): FixtureCase[] {
@@ -79,6 +89,12 @@ function checkTolerance(where: string, what: string, t: unknown): void {
     const v = (t as Record<string, unknown>)[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`${where}: ${what}.${k} must be a number >= 0, got ${JSON.stringify(v)}`);
   }
+  // l2 is optional, but one that is there must be usable: NaN or a string would make the array
+  // rule compare against NaN and pass every array.
+  if (Object.hasOwn(t, 'l2')) {
+    const v = (t as Record<string, unknown>).l2;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`${where}: ${what}.l2 must be a finite number >= 0 when given, got ${JSON.stringify(v)}`);
+  }
 }
 
 /** The case's inputs as `{ data, shape }` tensors, ready for `dl.run` or `cpu.run`. */
@@ -102,16 +118,41 @@ export interface Comparison {
   /** Largest |got - want| over the loss, and over all gradients. */
   lossErr: number;
   gradErr: number;
-  /** Why it failed: the first offending element. */
+  /**
+   * Largest relative L2 error `||got - want||_2 / ||want||_2` over the arrays of more than one
+   * element (a `'none'` loss, each gradient) whose root mean square is at least 1e-6, the rule's
+   * absolute floor (below it, as for identical boxes whose gradients are float64 rounding, the
+   * floor decides and a relative error says nothing); 0 when there are none.
+   */
+  l2Err: number;
+  /** Why it failed: the first offending element, or the first array over its L2 bound. */
   detail?: string;
 }
 
-/** Compares a result with a case's expected numbers, element by element: |got - want| <= atol + rtol*|want|. */
+/** `||v||_2`, scaled by the largest magnitude so that squares of large values cannot overflow. */
+function norm2(v: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < v.length; i++) m = Math.max(m, Math.abs(v[i]));
+  if (m === 0 || !Number.isFinite(m)) return m;
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += (v[i] / m) ** 2;
+  return m * Math.sqrt(s);
+}
+
+/**
+ * Compares a result with a case's expected numbers. Two rules, both must hold (see
+ * test/fixtures/README.md):
+ * - element by element, `|got - want| <= atol + rtol * |want|`;
+ * - each f32 array of more than one element (a `'none'` loss, each gradient) as a whole,
+ *   `||got - want||_2 <= l2 * ||want||_2 + 1e-6 * sqrt(n)`, `l2` from the tolerance or 1e-3.
+ *   The element rule's `atol` lets an array of small values pass as zeros, or 20% off; this does not.
+ */
 export function compareCase(
   c: FixtureCase,
   got: { loss: ArrayLike<number>; grad: Record<string, ArrayLike<number>> },
 ): Comparison {
   let detail: string | undefined;
+  let l2Err = 0;
   const check = (what: string, g: ArrayLike<number> | undefined, want: number[], tol: Tolerance): number => {
     if (!g) {
       detail ??= `${what}: missing`;
@@ -132,6 +173,19 @@ export function compareCase(
       if (err > max) max = err;
       if (err > tol.atol + tol.rtol * Math.abs(want[i])) detail ??= `${what}[${i}] = ${g[i]}, expected ${want[i]} (|err| ${err.toExponential(2)} > ${tol.atol} + ${tol.rtol}*|want|)`;
     }
+    if (want.length > 1 && max !== Infinity) {
+      const n = want.length;
+      const diff = new Float64Array(n);
+      for (let i = 0; i < n; i++) diff[i] = g[i] - want[i];
+      const errNorm = norm2(diff);
+      const wantNorm = norm2(want);
+      const l2 = tol.l2 ?? DEFAULT_L2;
+      const bound = l2 * wantNorm + L2_FLOOR * Math.sqrt(n);
+      if (wantNorm > 0 && wantNorm >= L2_FLOOR * Math.sqrt(n)) l2Err = Math.max(l2Err, errNorm / wantNorm);
+      if (!(errNorm <= bound)) {
+        detail ??= `${what}: L2 error ${errNorm.toExponential(3)} > bound ${bound.toExponential(3)} (l2 ${l2} * ||want|| ${wantNorm.toExponential(3)} + ${L2_FLOOR} * sqrt(${n}); relative L2 error ${wantNorm > 0 ? (errNorm / wantNorm).toExponential(3) : 'inf'})`;
+      }
+    }
     return max;
   };
   const lossErr = check('loss', got.loss, c.expected.loss.data, c.tolerance.loss);
@@ -139,5 +193,5 @@ export function compareCase(
   for (const [k, want] of Object.entries(c.expected.grad ?? {})) {
     gradErr = Math.max(gradErr, check(`grad.${k}`, got.grad[k], want.data, c.tolerance.grad ?? c.tolerance.loss));
   }
-  return { pass: detail === undefined, lossErr, gradErr, detail };
+  return { pass: detail === undefined, lossErr, gradErr, l2Err, detail };
 }

@@ -5,7 +5,7 @@ import { DetlossError } from '../errors';
 import { distDirOf } from './browser';
 import { benchCases, benchTable, nodeBenchFiles, nodeBenchModule, runBench, writeBench, type BenchResult } from './bench';
 import { exitCodeOf, ToolError } from './errors';
-import { fixtureFiles, formatOutcome, runParity, shippedFixtures } from './parity';
+import { fixtureFiles, formatOutcome, largestL2, runParity, shippedFixtures } from './parity';
 
 const EXIT = `Exit status: 0 when everything passed, 1 on a failure, 2 when the machine lacks
 something (Chromium, puppeteer-core, webgpu, a WebGPU adapter, a build) or the
@@ -23,8 +23,8 @@ ${EXIT}`;
 const PARITY_USAGE = `usage: detloss parity [files or folders of fixtures...] [--node] [--ops op1,op2]
 
   Runs every fixture case on the GPU and on the CPU reference, compares both
-  with the case's tolerance, prints one line per case and closes with
-  "N passed, M failed". With no files or folders, the fixtures shipped with the
+  with the case's tolerance (each element, and each array as a whole by its L2
+  error), prints one line per case and closes with "N passed, M failed". With no files or folders, the fixtures shipped with the
   package (a subset of the repository's test/fixtures).
   --node    on Node's WebGPU (the webgpu package, Dawn) instead of headless
             Chromium (the puppeteer-core package and a Chromium)
@@ -110,6 +110,8 @@ async function parity(args: string[], distDir: string): Promise<number> {
   });
   // Failures found before the GPU ran (an op asked for with no case) have no line yet.
   for (const o of report.outcomes) if (o.status === 'failed' && !o.gpu) console.log(formatOutcome(o));
+  const l2 = largestL2(report.outcomes);
+  if (l2.gpu && l2.cpu) console.log(`largest relative L2 error of an array: gpu ${l2.gpu.err.toExponential(2)} (${l2.gpu.name}), cpu ${l2.cpu.err.toExponential(2)} (${l2.cpu.name})`);
   console.log(`${report.passed} passed, ${report.failed} failed${report.skipped ? `, ${report.skipped} skipped` : ''}`);
   return report.failed > 0 ? 1 : 0;
 }

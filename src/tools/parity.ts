@@ -216,11 +216,11 @@ async function runOne(gpuRunner: GpuRunner, c: FixtureCase, explicit: boolean): 
   try {
     cpu = compareCase(c, cpuRef.run(c.op, caseInputs(c), caseOptions(c)));
   } catch (e) {
-    cpu = { pass: false, lossErr: Infinity, gradErr: Infinity, detail: `threw: ${(e as Error).message}` };
+    cpu = { pass: false, lossErr: Infinity, gradErr: Infinity, l2Err: Infinity, detail: `threw: ${(e as Error).message}` };
   }
   const r = await gpuRunner.run(c.op, c);
   let gpu: Comparison;
-  if (!r.ok) gpu = { pass: false, lossErr: Infinity, gradErr: Infinity, detail: `threw ${r.code ?? ''}: ${r.message}` };
+  if (!r.ok) gpu = { pass: false, lossErr: Infinity, gradErr: Infinity, l2Err: Infinity, detail: `threw ${r.code ?? ''}: ${r.message}` };
   else {
     gpu = compareCase(c, r);
     if (gpu.pass && JSON.stringify(r.shape) !== JSON.stringify(c.expected.loss.shape)) {
@@ -232,11 +232,28 @@ async function runOne(gpuRunner: GpuRunner, c: FixtureCase, explicit: boolean): 
   return { ...base, status: pass ? 'passed' : 'failed', gpu, cpu, note };
 }
 
+/** The case with the largest relative L2 error of an array on each side, over the cases that ran. */
+export function largestL2(outcomes: CaseOutcome[]): { gpu?: { err: number; name: string }; cpu?: { err: number; name: string } } {
+  const top = (side: 'gpu' | 'cpu') => {
+    let best: { err: number; name: string } | undefined;
+    for (const o of outcomes) {
+      const e = o[side]?.l2Err;
+      if (e !== undefined && (!best || e > best.err)) best = { err: e, name: o.name };
+    }
+    return best;
+  };
+  return { gpu: top('gpu'), cpu: top('cpu') };
+}
+
 const fmt = (x: number | undefined) => (x === undefined ? '-' : Number.isFinite(x) ? x.toExponential(2) : 'inf');
 
-/** One line per case: status, name, max abs errors (loss, grad) on GPU and CPU. */
+/**
+ * One line per case: status, name, max abs errors (loss, grad) and the largest relative L2 error of
+ * an array, on GPU and CPU.
+ */
 export function formatOutcome(o: CaseOutcome): string {
   const tag = o.status === 'passed' ? 'PASS' : o.status === 'failed' ? 'FAIL' : 'SKIP';
-  const errs = o.gpu && o.cpu ? `  gpu loss ${fmt(o.gpu.lossErr)} grad ${fmt(o.gpu.gradErr)}  cpu loss ${fmt(o.cpu.lossErr)} grad ${fmt(o.cpu.gradErr)}` : '';
+  const side = (c: Comparison) => `loss ${fmt(c.lossErr)} grad ${fmt(c.gradErr)} l2 ${fmt(c.l2Err)}`;
+  const errs = o.gpu && o.cpu ? `  gpu ${side(o.gpu)}  cpu ${side(o.cpu)}` : '';
   return `${tag} ${o.name}${errs}${o.note ? `  ${o.note}` : ''}`;
 }

@@ -62,7 +62,7 @@ describe('detloss parity (the CLI)', () => {
   it('runs a fixture file it has never seen, passes the right cases and fails the wrong one', () => {
     const { code, out } = cli([newFixtureFile()]);
     expect(out).toMatch(/^adapter: /m);
-    expect(out).toMatch(/^PASS huber\{delta: 0.3\}\/sum\+weight\/n=37\/new {2}gpu loss \S+ grad \S+ {2}cpu loss \S+ grad \S+$/m);
+    expect(out).toMatch(/^PASS huber\{delta: 0.3\}\/sum\+weight\/n=37\/new {2}gpu loss \S+ grad \S+ l2 \S+ {2}cpu loss \S+ grad \S+ l2 \S+$/m);
     expect(out).toMatch(/^PASS mse\/none\/n=37\/new /m);
     expect(out).toMatch(/^FAIL l1\/mean\/n=37\/wrong-on-purpose .*gpu: loss\[0\]/m);
     expect(out.trim().split('\n').at(-1)).toBe('2 passed, 1 failed');
