@@ -1,5 +1,6 @@
-// Type-level checks of the typed op map, compiled by `npm run typecheck` (tsconfig.json includes
-// test/): every `@ts-expect-error` must meet an error, every other line must compile. Never run.
+// Type-level checks of the typed op map, compiled by calls.test.ts in `npm test` (with
+// tsconfig.calls.json) and by `npm run typecheck`: every `@ts-expect-error` must meet an error,
+// every other line must compile. Never run.
 import { cpu, type DetlossContext, type GpuTensor } from '../../src/index';
 
 declare const dl: DetlossContext;
