@@ -10,7 +10,8 @@ import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
 import type { DetlossContext } from '../../src/api';
 import { FUZZ_OPS, generateCase, type FuzzCase, type FuzzInput, type HostData } from './cases';
-import { LOGIT_OPS, RANKING_OPS, allowed, dataOf, kOf, rankingTerms, termScale, upstreamOf, xyxy32 } from './tolerance';
+import { LOGIT_OPS, RANKING_OPS, allowed, dataOf, kOf, pairCorners32, rankingTerms, termScale, upstreamOf } from './tolerance';
+import { pairwiseValue, type IouVariant } from '../../src/cpu/iou';
 import { ruleBreach } from './nonfinite';
 
 const FLT_MAX = 3.4028234663852886e38;
@@ -129,7 +130,11 @@ function tamed(c: FuzzCase): FuzzCase {
   return { ...c, inputs };
 }
 
-/** The CPU on the kernel's float32-rounded input transform (see the rule), gradients chained back. */
+/**
+ * The CPU on the kernel's float32-rounded input transform (see the rule), gradients chained back:
+ * regression losses on d = fround(pred - target); boxes on the corners the kernel forms, in each
+ * pair's frame (tolerance.ts pairCorners32).
+ */
 function roundedReference(c: FuzzCase): Res | undefined {
   const format = (c.options.format as string) ?? 'xyxy';
   if (REGRESSION.has(c.op)) {
@@ -141,12 +146,31 @@ function roundedReference(c: FuzzCase): Res | undefined {
   }
   if (c.op !== 'iou_loss' && c.op !== 'pairwise_iou') return undefined;
   if (format === 'xyxy') return undefined;
-  const conv = (v: FuzzInput, n: number) => Float32Array.from({ length: 4 * n }, (_, k) => xyxy32(dataOf(v)!, Math.floor(k / 4), format)[k % 4]);
   const n = c.dims.n;
-  const inputs: Record<string, FuzzInput> =
-    c.op === 'iou_loss'
-      ? { ...c.inputs, pred: conv(c.inputs.pred, n), target: conv(c.inputs.target, n) }
-      : { a: conv(c.inputs.a, n), b: { data: conv(c.inputs.b, c.dims.m), shape: [c.dims.m, 4] } };
+  if (c.op === 'pairwise_iou') {
+    // each pair in its own frame (the corners the kernel forms for it)
+    const A = dataOf(c.inputs.a)!;
+    const B = dataOf(c.inputs.b)!;
+    const m = c.dims.m;
+    const loss = new Float64Array(n * m);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < m; j++) {
+        const [pa, pb] = pairCorners32(A, i, B, j, format);
+        loss[i * m + j] = pairwiseValue(pa, pb, (c.options.variant as IouVariant) ?? 'iou');
+      }
+    }
+    return { loss, shape: [n, m], grad: {} };
+  }
+  const P = dataOf(c.inputs.pred)!;
+  const T = dataOf(c.inputs.target)!;
+  const pred = new Float32Array(4 * n);
+  const target = new Float32Array(4 * n);
+  for (let i = 0; i < n; i++) {
+    const [pa, pb] = pairCorners32(P, i, T, i, format);
+    pred.set(pa, 4 * i);
+    target.set(pb, 4 * i);
+  }
+  const inputs: Record<string, FuzzInput> = { ...c.inputs, pred, target };
   const o = runCpu(c, inputs, { ...c.options, format: 'xyxy' });
   if (!o.ok) return undefined;
   const g = o.res.grad.pred as Float64Array | undefined;
@@ -164,14 +188,15 @@ function roundedReference(c: FuzzCase): Res | undefined {
   return o.res;
 }
 
-/** The first violation of a case on a surface (or `dl.run` on a context), or null. Exported for tests of the fuzzer itself. */
 /**
- * What `checkCase` held one value to: its output (`loss`, `grad.<name>`), index, the reference value
- * and the allowed |error|. For the tolerance audit (test/fuzz/audit.fuzz.ts); only values of finite
+ * What `checkCase` held one value to: its output (`loss`, `grad.<name>`), index, the reference value,
+ * the allowed |error| and the reference on the kernel's rounded input transform where there is one
+ * (a value passes within the allowed error of either). For the tolerance audit (test/fuzz/audit.fuzz.ts); only values of finite
  * inputs under the rule of ./tolerance.ts are reported.
  */
-export type Probe = (out: string, i: number, cpu: number, allowed: number) => void;
+export type Probe = (out: string, i: number, cpu: number, allowed: number, rounded?: number) => void;
 
+/** The first violation of a case on a surface (or `dl.run` on a context), or null. Exported for tests of the fuzzer itself. */
 export async function checkCase(on: DetlossContext | Surface, c: FuzzCase, probe?: Probe): Promise<{ key: string; message: string; row?: number; col?: number } | null> {
   const surface = isSurface(on) ? on : dlSurface(on);
   const ref = runCpu(c);
@@ -245,7 +270,7 @@ export async function checkCase(on: DetlossContext | Surface, c: FuzzCase, probe
     // a tolerance that is not a number would excuse any error: with non-finite input, say so
     if (nonFinite && !Number.isFinite(tol) && gv !== cv) return `${out}[${i}]: no tolerance (${tol}) for GPU ${gv}, CPU ${cv}`;
     const err = Math.min(Math.abs(gv - cv), av === undefined ? Infinity : Math.abs(gv - av));
-    if (!nonFinite) probe?.(out, i, cv, av === undefined ? tol : tol + Math.abs(av - cv));
+    if (!nonFinite) probe?.(out, i, cv, tol, av);
     if (err > tol) {
       const ratio = err / tol;
       if (!worst || ratio > worst.ratio) worst = { ratio, out, i, gv, cv, av, tol };

@@ -123,11 +123,15 @@ function gapError(A: ArrayLike<number>, i: number, B: ArrayLike<number>, j: numb
 
 /**
  * S for a pair of boxes (xyxy corners as the kernel sees them, `conv` the magnitude of the float32
- * conversion of the corners from another format, 0 for xyxy or when exact): [loss term, gradient term].
+ * conversion of the corners from another format, 0 for xyxy or when exact): [loss term, gradient
+ * term of the x corners, of the y corners]. Each partial derivative is held to the magnitudes of
+ * its own terms (an x corner's IoU partial is made of the overlap height and the heights, not of
+ * the widths): a row's small partials are not excused by its large ones.
  */
-function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, eps: number, conv: number, gap: [number, number] = [0, 0], sizes?: number[]): [number, number] {
-  const ex = Math.max(centreError(p[0], p[2], t[0], t[2]), gap[0]);
-  const ey = Math.max(centreError(p[1], p[3], t[1], t[3]), gap[1]);
+function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, mode: string, eps: number, conv: number, gap: [number, number] = [0, 0], sizes?: number[]): [number, number, number] {
+  // (the rounded reference's offset is formed from the rounded corners: 2 u*conv from the kernel's)
+  const ex = Math.max(centreError(p[0], p[2], t[0], t[2]), gap[0], 2 * conv);
+  const ey = Math.max(centreError(p[1], p[3], t[1], t[3]), gap[1], 2 * conv);
   // cxcywh and xywh: the kernel reads the sizes from the input (boxes.wgsl box_size), not from
   // corners rounded at the coordinates' scale (a box 1e-4 high at y = 1e4 has float32 corners 0 apart)
   const w = sizes ? sizes[0] : Math.abs(p[2] - p[0]);
@@ -136,40 +140,98 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, e
   const hg = sizes ? sizes[3] : Math.abs(t[3] - t[1]);
   const cw = Math.max(p[2], t[2]) - Math.min(p[0], t[0]);
   const ch = Math.max(p[3], t[3]) - Math.min(p[1], t[1]);
-  const union = w * h + wg * hg;
-  // d iou / d corner: the inter and union partials that cancel at identical or nested boxes
+  const iw = Math.max(0, Math.min(p[2], t[2]) - Math.max(p[0], t[0]));
+  const ih = Math.max(0, Math.min(p[3], t[3]) - Math.max(p[1], t[1]));
+  const union = w * h + wg * hg - iw * ih + eps;
+  const iou = union > 0 ? (iw * ih) / union : 0;
+  // d loss / d iou of the IoU term: 1, or 2 iou (square), or 1/iou (log)
+  const f = variant === 'iou' && mode === 'square' ? 2 * iou : variant === 'iou' && mode === 'log' ? 1 / Math.max(iou, 1e-30) : 1;
+  // d iou / d x-corner = (d inter - iou d union) / union: the overlap height and the heights
+  let gx = union > 0 ? (f * (ih + iou * (h + ih))) / union : 0;
+  let gy = union > 0 ? (f * (iw + iou * (w + iw))) / union : 0;
+  // 1 - iou (or its square, its log) rounds by u absolutely
   let loss = 1;
-  let grad = (union > 0 ? (Math.max(w, wg) + Math.max(h, hg)) / union : 0) + (cw * ch > 0 ? (Math.abs(cw) + Math.abs(ch)) / Math.abs(cw * ch) : 0);
-  if (variant === 'eiou') {
-    // (w - wg)^2 / (cw^2 + eps) and its partials 2 e/(cw^2 + eps) and 2 e^2 cw/(cw^2 + eps)^2 cancel
-    // in the gradient (exactly, but for eps, when cw = w - wg: an eps below a float32 step of cw^2)
-    for (const [e, cc] of [[w - wg, cw], [h - hg, ch]]) {
-      const den = cc * cc + eps;
-      loss += (e * e) / den;
-      grad += (2 * Math.abs(e)) / den + (2 * e * e * Math.abs(cc)) / (den * den);
-    }
+  const C = Math.abs(cw * ch) + eps;
+  if (variant === 'giou') {
+    // (C - union)/C: d union / C and union d C / C^2
+    gx += (h + ih + (union * Math.abs(ch)) / C) / C;
+    gy += (w + iw + (union * Math.abs(cw)) / C) / C;
   }
-  if (conv > 0) {
-    const positive = [w, h, wg, hg].filter((v) => v > 0);
-    const m = positive.length ? Math.min(...positive) : 0;
-    if (m > 0) {
-      loss += (2 * conv) / m;
-      grad += (2 * conv) / (m * m);
-    }
-  }
-  if (variant === 'iou' || variant === 'giou' || (ex === 0 && ey === 0)) return [loss, grad];
   const c2 = cw * cw + ch * ch + eps;
   const sx = Math.abs(p[0] + p[2] - t[0] - t[2]) / 2;
   const sy = Math.abs(p[1] + p[3] - t[1] - t[3]) / 2;
+  const distance = variant !== 'iou' && variant !== 'giou';
+  if (distance) {
+    // rho^2 / c2: d rho^2 / c2 and rho^2 d c2 / c2^2 (an enclosing corner)
+    const rho2 = sx * sx + sy * sy;
+    gx += (sx + (2 * rho2 * Math.abs(cw)) / c2) / c2;
+    gy += (sy + (2 * rho2 * Math.abs(ch)) / c2) / c2;
+  }
+  if (variant === 'eiou') {
+    // (w - wg)^2 / (cw^2 + eps) and its partials 2 e/(cw^2 + eps) and 2 e^2 cw/(cw^2 + eps)^2 cancel
+    // in the gradient (exactly, but for eps, when cw = w - wg: an eps below a float32 step of cw^2)
+    const [ax, ay] = [[w - wg, cw], [h - hg, ch]].map(([e, cc]) => {
+      const den = cc * cc + eps;
+      loss += (e * e) / den;
+      return (2 * Math.abs(e)) / den + (2 * e * e * Math.abs(cc)) / (den * den);
+    });
+    gx += ax;
+    gy += ay;
+  }
+  if (variant === 'ciou') {
+    // alpha v, v = 4/pi^2 (atan(wg/hg) - atan(w/h))^2: d v / d x-corner ~ h / (w^2 + h^2)
+    const d2 = w * w + h * h;
+    const gap2 = Math.abs(Math.atan2(wg, hg) - Math.atan2(w, h)) + 1e-3;
+    if (d2 > 0) {
+      gx += (1.7 * gap2 * h) / d2;
+      gy += (1.7 * gap2 * w) / d2;
+    }
+  }
+  if (conv > 0) {
+    // The kernel reads sizes and the centre offset from the input and takes only the intersection
+    // and the enclosing box from its rounded corners; the rounded reference forms all of them from
+    // those corners. The two differ by the corners' rounding (u*conv per side) in the sizes: in the
+    // union, relative to it, as (w + h + wg + hg)/union; in CIoU's aspect angles by 1/(the longer
+    // side) (atan of a ratio); in EIoU's width gaps over the enclosure; in Shape-IoU's weights by
+    // 1/(the target's shorter side).
+    const sides = w + h + wg + hg;
+    const rel = union > 0 ? (2 * conv * sides) / union : 0;
+    loss += rel * Math.max(1, f * iou);
+    gx += rel * gx + (union > 0 ? (2 * f * conv) / union : 0);
+    gy += rel * gy + (union > 0 ? (2 * f * conv) / union : 0);
+    const add = (l: number, g: number) => {
+      loss += l;
+      gx += g;
+      gy += g;
+    };
+    if (variant === 'ciou') {
+      const l1 = Math.max(w, h);
+      const l2 = Math.max(wg, hg);
+      add(2 * conv * ((l1 > 0 ? 1 / l1 : 0) + (l2 > 0 ? 1 / l2 : 0)), 2 * conv * ((l1 > 0 ? 1 / (l1 * l1) : 0) + (l2 > 0 ? 1 / (l2 * l2) : 0)));
+    }
+    if (variant === 'eiou' || variant === 'siou') {
+      const a = Math.abs(cw) + eps;
+      const b = Math.abs(ch) + eps;
+      add(4 * conv * (1 / a + 1 / b), 4 * conv * (1 / (a * a) + 1 / (b * b)));
+    }
+    if (variant === 'shape') {
+      const m = Math.min(wg, hg);
+      if (m > 0) add((2 * conv) / m, (2 * conv) / (m * m));
+    }
+  }
+  if (!distance || (ex === 0 && ey === 0)) return [loss, gx, gy];
+  // the centre offset's own rounding (ex, ey: in units of u, as the values)
   loss += (sx * ex + sy * ey) / c2;
-  grad += (ex + ey) / c2;
+  gx += (ex + ey) / c2;
+  gy += (ex + ey) / c2;
   if (variant === 'siou') {
     const sigma = Math.sqrt(sx * sx + sy * sy + eps);
     const inv = 1 / sigma + 1 / (Math.abs(cw) + eps) + 1 / (Math.abs(ch) + eps);
     loss += (ex + ey) * inv;
-    grad += (ex + ey) * inv * inv;
+    gx += (ex + ey) * inv * inv;
+    gy += (ex + ey) * inv * inv;
   }
-  return [loss, grad];
+  return [loss, gx, gy];
 }
 
 /**
@@ -183,7 +245,7 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, e
  *   u*|corner| (the kernel's frame, or the conversion's), times 2/(W^2 + H^2) in the gradient.
  * - Alpha-IoU's bases are capped at 1 (only inverted boxes exceed it): within rounding of 1 that is
  *   a tie too.
- * - `thin`: the inner overlap's conditioning (as `overlapConditioning` for the plain one).
+ * - `thin`: the inner overlap's conditioning: (size of its corners) / (its smaller width).
  * - `tie`, `flip`: a near tie that float32 may decide either way: two inner corners within its
  *   rounding, or the IoU term within rounding of a bound of Focaler's interval (the gradient of
  *   the other side, from the reference with the bound moved, is `flip`).
@@ -296,30 +358,6 @@ function moreTerms(A: ArrayLike<number>, B: ArrayLike<number>, i: number, format
   return out;
 }
 
-/**
- * (Size of the corners in the kernel's frame) / (the smaller overlap width): how far the rounding
- * of an overlap width, relative to the width, is amplified. The frame is the one boxes.wgsl's
- * pair_to_xyxy takes: moved to the second box's reference point on an axis where the two points
- * are closer to each other than either is to 0 (cxcywh, xywh), else as given.
- */
-function overlapConditioning(A: ArrayLike<number>, B: ArrayLike<number>, i: number, j: number, format: string, pa: number[], pb: number[]): number {
-  // The widths themselves from the exact (float64) corners: float32 ones may not resolve them.
-  const ea = xyxy64(A, i, format);
-  const eb = xyxy64(B, j, format);
-  const iw = Math.min(ea[2], eb[2]) - Math.max(ea[0], eb[0]);
-  const ih = Math.min(ea[3], eb[3]) - Math.max(ea[1], eb[1]);
-  if (!(iw > 0 && ih > 0)) return 0;
-  const mag = (axis: number) => {
-    const corners = Math.max(Math.abs(pa[axis]), Math.abs(pa[axis + 2]), Math.abs(pb[axis]), Math.abs(pb[axis + 2]));
-    if (format === 'xyxy') return corners;
-    const a = A[4 * i + axis];
-    const b = B[4 * j + axis];
-    const moved = Math.abs(a - b) < Math.min(Math.abs(a), Math.abs(b));
-    return moved ? Math.abs(a - b) + Math.max(Math.abs(A[4 * i + axis + 2]), Math.abs(B[4 * j + axis + 2])) : corners;
-  };
-  return Math.max(mag(0) / iw, mag(1) / ih);
-}
-
 /** xyxy corners of box i in float64. */
 function xyxy64(src: ArrayLike<number>, i: number, format: string): number[] {
   const [a, b, c, d] = [src[4 * i], src[4 * i + 1], src[4 * i + 2], src[4 * i + 3]];
@@ -328,21 +366,60 @@ function xyxy64(src: ArrayLike<number>, i: number, format: string): number[] {
   return [a, b, c, d];
 }
 
-/** Magnitude of the float32 rounding of box i's corners converted from `format` (0 when exact or xyxy). */
-function conversionError(src: ArrayLike<number>, i: number, format: string): number {
-  if (format === 'xyxy') return 0;
-  const [a, b, c, d] = [src[4 * i], src[4 * i + 1], src[4 * i + 2], src[4 * i + 3]];
-  const exact = (format === 'cxcywh' ? [a - 0.5 * c, b - 0.5 * d, a + 0.5 * c, b + 0.5 * d] : [a + c, b + d]).every((v) => Math.fround(v) === v);
-  return exact ? 0 : Math.max(Math.abs(a), Math.abs(b)) + Math.max(Math.abs(c), Math.abs(d));
+/**
+ * The kernel's frame for a pair (boxes.wgsl pair_origin): per axis, the reference point (centre in
+ * cxcywh, corner in xywh) of the second box where the two points are closer to each other than
+ * either is to 0, else 0. Moving there is exact (Sterbenz), and the corners are then formed at the
+ * scale of the pair's offset and sizes, not of the coordinates.
+ */
+function frameOrigin(A: ArrayLike<number>, i: number, B: ArrayLike<number>, j: number, format: string): [number, number] {
+  if (format === 'xyxy') return [0, 0];
+  return [0, 1].map((k) => {
+    const a = A[4 * i + k];
+    const b = B[4 * j + k];
+    return Math.abs(a - b) < Math.min(Math.abs(a), Math.abs(b)) ? b : 0;
+  }) as [number, number];
 }
 
-/** xyxy corners of box i as the kernel sees them: converted in float32. */
-export function xyxy32(src: ArrayLike<number>, i: number, format: string): number[] {
-  const [a, b, c, d] = [src[4 * i], src[4 * i + 1], src[4 * i + 2], src[4 * i + 3]];
+/** Box i's xyxy corners in float64, moved by `o`. */
+function corners64(src: ArrayLike<number>, i: number, format: string, o: [number, number]): number[] {
+  const [a, b, c, d] = [src[4 * i] - o[0], src[4 * i + 1] - o[1], src[4 * i + 2], src[4 * i + 3]];
+  if (format === 'cxcywh') return [a - c / 2, b - d / 2, a + c / 2, b + d / 2];
+  if (format === 'xywh') return [a, b, a + c, b + d];
+  return [a, b, src[4 * i + 2], src[4 * i + 3]];
+}
+
+/** Box i's xyxy corners moved by `o`, converted in float32 as the kernel does (boxes.wgsl pair_to_xyxy). */
+function corners32(src: ArrayLike<number>, i: number, format: string, o: [number, number]): number[] {
   const r = Math.fround;
+  const [a, b, c, d] = [src[4 * i] - o[0], src[4 * i + 1] - o[1], src[4 * i + 2], src[4 * i + 3]];
   if (format === 'cxcywh') return [r(a - r(0.5 * c)), r(b - r(0.5 * d)), r(a + r(0.5 * c)), r(b + r(0.5 * d))];
   if (format === 'xywh') return [a, b, r(a + c), r(b + d)];
   return [a, b, c, d];
+}
+
+/**
+ * The xyxy corners of pred box i and target box j as the kernel forms them: in the pair's frame
+ * (`frameOrigin`), converted in float32. A loss on boxes does not change when both move together,
+ * so the reference on these corners is the reference on what the kernel computes from.
+ */
+export function pairCorners32(A: ArrayLike<number>, i: number, B: ArrayLike<number>, j: number, format: string): [number[], number[]] {
+  const o = frameOrigin(A, i, B, j, format);
+  return [corners32(A, i, format, o), corners32(B, j, format, o)];
+}
+
+/**
+ * Magnitude of the float32 rounding of the pair's corners converted from `format`, in the kernel's
+ * frame: 0 when exact (always in xyxy), else the largest corner there (offset plus size).
+ */
+function conversionError(A: ArrayLike<number>, i: number, B: ArrayLike<number>, j: number, format: string): number {
+  if (format === 'xyxy') return 0;
+  const o = frameOrigin(A, i, B, j, format);
+  const ea = corners64(A, i, format, o);
+  const eb = corners64(B, j, format, o);
+  const [pa, pb] = [corners32(A, i, format, o), corners32(B, j, format, o)];
+  if (ea.every((v, k) => v === pa[k]) && eb.every((v, k) => v === pb[k])) return 0;
+  return Math.max(...ea.map(Math.abs), ...eb.map(Math.abs));
 }
 
 /** `S` of every 'none' element and every gradient element of a case (the op's float32 error model). */
@@ -385,33 +462,42 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
       const grad = new Float64Array(pair ? 0 : n * 4);
       for (let i = 0; i < n; i++) {
         for (let j = 0; j < m; j++) {
-          const conv = Math.max(conversionError(A, i, format), conversionError(B, pair ? j : i, format));
           const jj = pair ? j : i;
+          const conv = conversionError(A, i, B, jj, format);
           const gap: [number, number] = [gapError(A, i, B, jj, format, 0), gapError(A, i, B, jj, format, 1)];
-          const pa = xyxy32(A, i, format);
-          const pb = xyxy32(B, jj, format);
+          const [pa, pb] = pairCorners32(A, i, B, jj, format);
           const sizes = pair || format === 'xyxy' ? undefined : [A[4 * i + 2], A[4 * i + 3], B[4 * jj + 2], B[4 * jj + 3]].map(Math.abs);
-          let [ls, gs] = boxTerms(pa, pb, variant, eps, conv, gap, sizes);
+          let [ls, gx, gy] = boxTerms(pa, pb, variant, (p.mode as string) ?? 'linear', eps, conv, gap, sizes);
           const more = pair ? { scale: 1, rel: 1, loss: 0, grad: 0, thin: 0, tie: false, flip: 0 } : moreTerms(A, B, i, format, p, pa, pb, conv, kOf(c));
           if (!pair) {
             ls = more.scale * (ls + more.loss);
-            gs = more.scale * (gs + more.grad);
+            gx = more.scale * (gx + more.grad);
+            gy = more.scale * (gy + more.grad);
           }
           loss[i * m + j] = ls;
           if (!pair) {
             let gmax = 0;
             for (let q = 0; q < 4; q++) gmax = Math.max(gmax, Math.abs(cpuGrad?.[4 * i + q] ?? 0));
             const up = Math.abs(upstream[i]);
-            // A near tie: two corners the min/max compare lie within float32 rounding of each other,
-            // so the side that bounds the intersection or the enclosing box (whose gradient it gets;
-            // ops.md splits an exact tie) is not decided by the data: any one-sided gradient holds.
-            const tie = more.tie || [0, 1, 2, 3].some((q) => Math.abs(pa[q] - pb[q]) <= 4 * U * (Math.abs(pa[q]) + Math.abs(pb[q])) && pa[q] !== pb[q]);
+            // The corners that min and max compare are the kernel's own (the inputs in xyxy, the
+            // frame's float32 corners otherwise, which the rounded reference uses too): a tie of
+            // them is decided alike on both sides. Only the ties of values the kernel computes
+            // (moreTerms: inner corners, Focaler's bounds, mmdetection's alpha, Alpha-IoU's cap)
+            // may fall either way; there the gradient of either side holds.
             // (more.flip is per unit upstream; gmax, from the reference's gradient, includes it)
-            const flip = tie ? (4 * Math.max(gmax, more.flip * up)) / (kOf(c) * U) : 0;
-            // The overlap widths are differences of corners: their rounding, relative to the width,
-            // reaches every gradient term divided by them (1/iw in a log IoU, for a thin overlap).
-            const thin = (gmax * Math.max(overlapConditioning(A, B, i, jj, format, pa, pb), more.thin)) / Math.max(up, 1e-300);
-            for (let q = 0; q < 4; q++) grad[4 * i + q] = gs + (up > 0 ? (more.rel * gmax + flip) / up + thin : 0);
+            const flip = more.tie ? (4 * Math.max(gmax, more.flip * up)) / (kOf(c) * U) : 0;
+            // An overlap width is one rounded difference of those corners (relative error u); the
+            // inner boxes' are differences of corners the kernel rounds itself (moreTerms' thin).
+            const thin = (gmax * more.thin) / Math.max(up, 1e-300);
+            // The variants and params whose partials this model does not follow one by one (SIoU's
+            // angle, Shape-IoU's weights, Wise-IoU's factor, MPDIoU's corners, Inner-IoU, Focaler,
+            // Alpha-IoU) share the row's largest partial among the four.
+            const shared = ['siou', 'shape', 'wiou', 'mpdiou'].includes(variant) || more.scale !== 1 || more.grad !== 0 || more.rel !== 1 || p.innerRatio !== undefined;
+            const row = up > 0 ? ((shared ? more.rel * gmax : 0) + flip) / up + thin : 0;
+            // cxcywh and xywh chain the corners' partials back: the centre (or corner) takes the sum of
+            // both corners' partials, the size one of them (or half their difference)
+            const g4 = format === 'xyxy' ? [gx, gy, gx, gy] : [2 * gx, 2 * gy, gx, gy];
+            for (let q = 0; q < 4; q++) grad[4 * i + q] = g4[q] + row;
           }
         }
       }
