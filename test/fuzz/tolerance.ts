@@ -128,7 +128,7 @@ function gapError(A: ArrayLike<number>, i: number, B: ArrayLike<number>, j: numb
  * its own terms (an x corner's IoU partial is made of the overlap height and the heights, not of
  * the widths): a row's small partials are not excused by its large ones.
  */
-function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, mode: string, eps: number, conv: number, gap: [number, number] = [0, 0], sizes?: number[]): [number, number, number] {
+function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, mode: string, eps: number, conv: number, axes: number[], gap: [number, number] = [0, 0], sizes?: number[], shapeScale = 0): [number, number, number] {
   // (the rounded reference's offset is formed from the rounded corners: 2 u*conv from the kernel's)
   const ex = Math.max(centreError(p[0], p[2], t[0], t[2]), gap[0], 2 * conv);
   const ey = Math.max(centreError(p[1], p[3], t[1], t[3]), gap[1], 2 * conv);
@@ -194,11 +194,13 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, m
     // union, relative to it, as (w + h + wg + hg)/union; in CIoU's aspect angles by 1/(the longer
     // side) (atan of a ratio); in EIoU's width gaps over the enclosure; in Shape-IoU's weights by
     // 1/(the target's shorter side).
-    const sides = w + h + wg + hg;
-    const rel = union > 0 ? (2 * conv * sides) / union : 0;
+    // d union = h dw + w dh + hg dwg + wg dhg, each size off by the rounding of its axis' corners
+    const [dw, dh, dwg, dhg] = axes.map((v) => 2 * v);
+    const rel = union > 0 ? (h * dw + w * dh + hg * dwg + wg * dhg) / union : 0;
     loss += rel * Math.max(1, f * iou);
-    gx += rel * gx + (union > 0 ? (2 * f * conv) / union : 0);
-    gy += rel * gy + (union > 0 ? (2 * f * conv) / union : 0);
+    // an x corner's partial holds the heights, a y corner's the widths
+    gx += rel * gx + (union > 0 ? (f * (dh + dhg)) / union : 0);
+    gy += rel * gy + (union > 0 ? (f * (dw + dwg)) / union : 0);
     const add = (l: number, g: number) => {
       loss += l;
       gx += g;
@@ -215,8 +217,15 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, m
       add(4 * conv * (1 / a + 1 / b), 4 * conv * (1 / (a * a) + 1 / (b * b)));
     }
     if (variant === 'shape') {
+      // the weights 2 r^s / (r^s + 1), r = wg/hg: relative sensitivity s / (1 + r^s) to r's relative error
       const m = Math.min(wg, hg);
-      if (m > 0) add((2 * conv) / m, (2 * conv) / (m * m));
+      const M = Math.max(wg, hg);
+      if (m > 0) {
+        const relW = (2 * conv * (1 + shapeScale)) / (m * (1 + (M / m) ** shapeScale));
+        loss += relW;
+        gx += relW * gx;
+        gy += relW * gy;
+      }
     }
   }
   if (!distance || (ex === 0 && ey === 0)) return [loss, gx, gy];
@@ -274,15 +283,20 @@ function moreTerms(A: ArrayLike<number>, B: ArrayLike<number>, i: number, format
     const beta = (1 - iou) / ((p.iouMean as number | undefined) ?? 1);
     const al = (p.wiouAlpha as number | undefined) ?? 1.9;
     const de = (p.wiouDelta as number | undefined) ?? 3;
-    // the factor and its relative sensitivity to beta (beta's error is that of 1 - iou)
-    const f = Math.max(1, Math.sqrt(beta), beta / (de * al ** (beta - de)));
-    // loss = R (1 - t) f with f ~ beta near 0: d loss ~ R f (2 + beta |ln alpha|) d(1 - iou)
-    out.scale *= Math.exp(2) * f * (2 + beta * Math.abs(Math.log(al)));
+    // loss = R (1 - t) f(beta): d loss = R (f + (1 - t) |f'| / mean) d(1 - t) ~ R (2 f + beta |f'|) d(1 - iou),
+    // with R = exp(rho2 / c2) (its exponent capped at 2) as the boxes give it, not its cap e^2
+    const version = (p.wiouVersion as number | undefined) ?? 3;
+    const f = version === 1 ? 1 : version === 2 ? Math.sqrt(beta) : beta / (de * al ** (beta - de));
+    const df = version === 1 ? 0 : version === 2 ? (beta > 0 ? 0.5 / Math.sqrt(beta) : 0) : Math.abs(1 / (de * al ** (beta - de)) - f * Math.log(al));
+    const c2 = cw * cw + ch * ch + ((p.eps as number) ?? 1e-7);
+    const R = Math.exp(Math.min(2, (ox * ox + oy * oy) / c2));
+    out.scale *= R * (2 * f + beta * df) + 1e-30;
   }
   if (r !== 1) {
     // inner corners about the target's centre: (offset -+ r w / 2) against (-+ r wg / 2)
-    const mx = Math.abs(ox) + r * Math.max(Math.abs(w), Math.abs(wg)) + conv;
-    const my = Math.abs(oy) + r * Math.max(Math.abs(h), Math.abs(hg)) + conv;
+    // (from the centre offset and the sizes, read from the input: the conversion's rounding is not in them)
+    const mx = Math.abs(ox) + r * Math.max(Math.abs(w), Math.abs(wg));
+    const my = Math.abs(oy) + r * Math.max(Math.abs(h), Math.abs(hg));
     const plo = [ox - (r * w) / 2, oy - (r * h) / 2];
     const phi = [ox + (r * w) / 2, oy + (r * h) / 2];
     const lo = [-(r * wg) / 2, -(r * hg) / 2];
@@ -293,20 +307,17 @@ function moreTerms(A: ArrayLike<number>, B: ArrayLike<number>, i: number, format
     const near = (x: number, y: number, k: number) => x !== y && Math.abs(x - y) <= 8 * U * mag[k];
     out.tie = [0, 1].some((k) => near(plo[k], lo[k], k) || near(phi[k], hi[k], k));
     if (iiw > 0 && iih > 0) {
+      // the inner IoU t carries its overlap's relative error `thin`, and so do its partials
+      // r (iih + t (h + iih)) / union (x corners), r (iiw + t (w + iiw)) / union (y corners)
       out.thin = Math.max(mx / iiw, my / iih);
-      out.loss += out.thin;
-      out.grad += out.thin * (1 / iiw + 1 / iih);
+      const iu = r * r * (Math.abs(w * h) + Math.abs(wg * hg)) - iiw * iih;
+      const t = iu > 0 ? (iiw * iih) / iu : 0;
+      out.loss += out.thin * t;
+      if (iu > 0) out.grad += (out.thin * r * (iiw + iih + t * (Math.abs(w) + Math.abs(h) + iiw + iih))) / iu;
     }
   }
-  if (variant === 'mpdiou') {
-    // e = p - t of the corners in the kernel's frame: two roundings of corners of size <= M (or the conversion's)
-    const [W, H] = p.imageSize as number[];
-    const s2 = W * W + H * H;
-    const M = Math.max(conv, ...pa.map(Math.abs), ...pb.map(Math.abs));
-    const e = [ea[0] - eb[0], ea[1] - eb[1], ea[2] - eb[2], ea[3] - eb[3]];
-    out.loss += (4 * M * e.reduce((x, y) => x + Math.abs(y), 0)) / s2;
-    out.grad += (4 * M) / s2;
-  }
+  // MPDIoU's corner differences are of the corners the kernel and the rounded reference share: one
+  // rounding each, relative to themselves (no term of their own).
   const cfg = boxLossConfig({ variant: 'iou', mode: 'linear', eps: 1e-7, ...p } as ResolvedParams);
   const g = new Float64Array(4);
   const chain = format === 'xyxy' ? 1 : 2;
@@ -410,16 +421,19 @@ export function pairCorners32(A: ArrayLike<number>, i: number, B: ArrayLike<numb
 
 /**
  * Magnitude of the float32 rounding of the pair's corners converted from `format`, in the kernel's
- * frame: 0 when exact (always in xyxy), else the largest corner there (offset plus size).
+ * frame, per box and axis: [pred x, pred y, target x, target y], each 0 when that axis' corners
+ * are exact (always in xyxy), else its larger corner there (offset plus size). The first element is
+ * the largest of the four.
  */
-function conversionError(A: ArrayLike<number>, i: number, B: ArrayLike<number>, j: number, format: string): number {
-  if (format === 'xyxy') return 0;
+function conversionError(A: ArrayLike<number>, i: number, B: ArrayLike<number>, j: number, format: string): [number, number[]] {
+  if (format === 'xyxy') return [0, [0, 0, 0, 0]];
   const o = frameOrigin(A, i, B, j, format);
   const ea = corners64(A, i, format, o);
   const eb = corners64(B, j, format, o);
   const [pa, pb] = [corners32(A, i, format, o), corners32(B, j, format, o)];
-  if (ea.every((v, k) => v === pa[k]) && eb.every((v, k) => v === pb[k])) return 0;
-  return Math.max(...ea.map(Math.abs), ...eb.map(Math.abs));
+  const axis = (e: number[], r: number[], k: number) => (e[k] === r[k] && e[k + 2] === r[k + 2] ? 0 : Math.max(Math.abs(e[k]), Math.abs(e[k + 2])));
+  const axes = [axis(ea, pa, 0), axis(ea, pa, 1), axis(eb, pb, 0), axis(eb, pb, 1)];
+  return [Math.max(...axes), axes];
 }
 
 /** `S` of every 'none' element and every gradient element of a case (the op's float32 error model). */
@@ -463,11 +477,11 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
       for (let i = 0; i < n; i++) {
         for (let j = 0; j < m; j++) {
           const jj = pair ? j : i;
-          const conv = conversionError(A, i, B, jj, format);
+          const [conv, axes] = conversionError(A, i, B, jj, format);
           const gap: [number, number] = [gapError(A, i, B, jj, format, 0), gapError(A, i, B, jj, format, 1)];
           const [pa, pb] = pairCorners32(A, i, B, jj, format);
           const sizes = pair || format === 'xyxy' ? undefined : [A[4 * i + 2], A[4 * i + 3], B[4 * jj + 2], B[4 * jj + 3]].map(Math.abs);
-          let [ls, gx, gy] = boxTerms(pa, pb, variant, (p.mode as string) ?? 'linear', eps, conv, gap, sizes);
+          let [ls, gx, gy] = boxTerms(pa, pb, variant, (p.mode as string) ?? 'linear', eps, conv, axes, gap, sizes, (p.scale as number | undefined) ?? 0);
           const more = pair ? { scale: 1, rel: 1, loss: 0, grad: 0, thin: 0, tie: false, flip: 0 } : moreTerms(A, B, i, format, p, pa, pb, conv, kOf(c));
           if (!pair) {
             ls = more.scale * (ls + more.loss);
@@ -487,13 +501,13 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
             // (more.flip is per unit upstream; gmax, from the reference's gradient, includes it)
             const flip = more.tie ? (4 * Math.max(gmax, more.flip * up)) / (kOf(c) * U) : 0;
             // An overlap width is one rounded difference of those corners (relative error u); the
-            // inner boxes' are differences of corners the kernel rounds itself (moreTerms' thin).
-            const thin = (gmax * more.thin) / Math.max(up, 1e-300);
+            // inner boxes' are differences of corners the kernel rounds itself (moreTerms' thin,
+            // in more.grad).
             // The variants and params whose partials this model does not follow one by one (SIoU's
             // angle, Shape-IoU's weights, Wise-IoU's factor, MPDIoU's corners, Inner-IoU, Focaler,
             // Alpha-IoU) share the row's largest partial among the four.
             const shared = ['siou', 'shape', 'wiou', 'mpdiou'].includes(variant) || more.scale !== 1 || more.grad !== 0 || more.rel !== 1 || p.innerRatio !== undefined;
-            const row = up > 0 ? ((shared ? more.rel * gmax : 0) + flip) / up + thin : 0;
+            const row = up > 0 ? ((shared ? more.rel * gmax : 0) + flip) / up : 0;
             // cxcywh and xywh chain the corners' partials back: the centre (or corner) takes the sum of
             // both corners' partials, the size one of them (or half their difference)
             const g4 = format === 'xyxy' ? [gx, gy, gx, gy] : [2 * gx, 2 * gy, gx, gy];
