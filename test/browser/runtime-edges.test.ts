@@ -11,6 +11,47 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>detloss runtime edges<
 <script type="module">
 import * as detloss from '/index.js';
 window.detloss = detloss;
+// test/helpers/uncaptured.ts, for the page: a device's uncaptured errors, decided after a marker
+// error raised after the queue's work has arrived (a device's errors arrive in order); and the
+// moment a number of submits have been made.
+window.watchUncaptured = (device) => {
+  const errors = [];
+  let arrived;
+  device.addEventListener('uncapturederror', (e) => {
+    if (e.error.message.includes('detloss-test-marker')) arrived?.();
+    else errors.push(e.error.message);
+  });
+  return {
+    errors,
+    async settled() {
+      await device.queue.onSubmittedWorkDone();
+      const seen = new Promise((ok) => (arrived = ok));
+      device.createBuffer({ label: 'detloss-test-marker', size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+      // A round trip sends the marker to the GPU process (Chromium batches commands until one).
+      await device.queue.onSubmittedWorkDone();
+      let timer;
+      const never = new Promise((_, fail) => (timer = setTimeout(() => fail(new Error('the marker error never arrived: this device does not report uncaptured errors')), 20000)));
+      try { await Promise.race([seen, never]); } finally { clearTimeout(timer); }
+      return [...errors];
+    },
+  };
+};
+window.afterSubmits = (device, n, makeCalls) => {
+  const queue = device.queue;
+  const submit = queue.submit;
+  let count = 0;
+  let reached;
+  const submittedOnly = new Promise((ok) => (reached = ok));
+  queue.submit = function (...args) {
+    const r = submit.apply(this, args);
+    if (++count === n) reached();
+    return r;
+  };
+  const calls = makeCalls();
+  const settledFirst = Promise.allSettled(calls).then(() => { throw new Error('only ' + count + ' of ' + n + ' submits were made before every call settled'); });
+  settledFirst.catch(() => {});
+  return { calls, submitted: Promise.race([submittedOnly, settledFirst]) };
+};
 try {
   const dl = await detloss.createDetloss();
   window.detlossReady = { ok: true, adapter: dl.adapter };
@@ -164,9 +205,13 @@ describe('params and errors (defects 4, 5, 11)', () => {
 describe('destroy() with calls in flight (defect 9)', () => {
   it('rejects every call in flight with destroyed, resident and already submitted ones included', async () => {
     const r = await inPage(async (d) => {
+      type Watch = { settled(): Promise<string[]> };
+      const w = window as unknown as {
+        watchUncaptured(device: GPUDevice): Watch;
+        afterSubmits(device: GPUDevice, n: number, makeCalls: () => Promise<unknown>[]): { calls: Promise<unknown>[]; submitted: Promise<void> };
+      };
       const dl = await d.createDetloss();
-      const errors: string[] = [];
-      dl.device.addEventListener('uncapturederror', (e) => errors.push((e as GPUUncapturedErrorEvent).error.message));
+      const watch = w.watchUncaptured(dl.device);
       const pred = Float32Array.from({ length: 20000 }, (_, i) => Math.sin(i));
       const target = Float32Array.from({ length: 20000 }, (_, i) => Math.cos(i));
       await dl.run('l1', { pred, target });
@@ -179,26 +224,25 @@ describe('destroy() with calls in flight (defect 9)', () => {
       ];
       dl.destroy();
       const codes = (await Promise.allSettled(calls)).map((s) => (s.status === 'rejected' ? (s.reason as { code: string }).code : 'resolved'));
-      // Again with the work already submitted: calls mapping their results, a resident call waiting.
+      // Again with the work already submitted: destroyed once both calls (warm: one submit each)
+      // have submitted, while they map their results or a resident call waits.
       const dl2 = await d.createDetloss();
-      dl2.device.addEventListener('uncapturederror', (e) => errors.push((e as GPUUncapturedErrorEvent).error.message));
+      const watch2 = w.watchUncaptured(dl2.device);
       await dl2.run('l1', { pred, target });
       (await dl2.runResident('mse', { pred, target })).release();
-      let submits = 0;
-      const submit = dl2.device.queue.submit.bind(dl2.device.queue);
-      dl2.device.queue.submit = (b: Iterable<GPUCommandBuffer>) => {
-        submits++;
-        return submit(b);
-      };
-      const late = [dl2.run('l1', { pred, target }), dl2.runResident('mse', { pred, target })];
-      for (let i = 0; i < 100 && submits < late.length; i++) await new Promise((ok) => setTimeout(ok, 0));
+      const { calls: late, submitted } = w.afterSubmits(dl2.device, 2, () => [dl2.run('l1', { pred, target }), dl2.runResident('mse', { pred, target })]);
+      let submits = 'made';
+      await submitted.catch((e: Error) => (submits = e.message));
       dl2.destroy();
       const lateCodes = (await Promise.allSettled(late)).map((s) => (s.status === 'rejected' ? (s.reason as { code: string }).code : 'resolved'));
-      await new Promise((ok) => setTimeout(ok, 200));
+      // Decided after everything has happened: the resident checks, the GPU's work and its errors.
+      await dl.flush().catch(() => {});
+      await dl2.flush().catch(() => {});
+      const errors = [...(await watch.settled()), ...(await watch2.settled())];
       return { codes, lateCodes, submits, errors };
     });
     expect(r.codes).toEqual(['destroyed', 'destroyed', 'destroyed', 'destroyed']);
-    expect(r.submits).toBe(2);
+    expect(r.submits).toBe('made');
     expect(r.lateCodes).toEqual(['destroyed', 'destroyed']);
     expect(r.errors).toEqual([]);
   });

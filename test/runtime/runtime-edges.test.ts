@@ -12,6 +12,7 @@ import { alignedRowUnit, planChunks } from '../../src/runtime/plan';
 import { sizeClass } from '../../src/runtime/pool';
 import { countDevice, maxRelErr, rand, reset } from '../helpers/counting';
 import { nodeContext } from '../helpers/node-gpu';
+import { afterSubmits, watchUncaptured } from '../helpers/uncaptured';
 
 let dl: Detloss;
 beforeAll(async () => {
@@ -239,8 +240,7 @@ describe('every failure is a DetlossError (defect 5)', () => {
 describe('destroy() with calls in flight (defect 9)', () => {
   it('rejects every call in flight with destroyed, resident ones included, with no uncaptured GPU error', async () => {
     const ctx = await nodeContext();
-    const uncaptured: string[] = [];
-    ctx.device.addEventListener('uncapturederror', (e) => uncaptured.push((e as GPUUncapturedErrorEvent).error.message));
+    const uncaptured = watchUncaptured(ctx.device);
     const pred = rand(5000, 1);
     const target = rand(5000, 2);
     await ctx.run('l1', { pred, target }); // l1 warm, the others cold
@@ -258,28 +258,28 @@ describe('destroy() with calls in flight (defect 9)', () => {
       expect((r as PromiseRejectedResult).reason).toBeInstanceOf(DetlossError);
       expect((r as PromiseRejectedResult).reason.code).toBe('destroyed');
     }
-    await new Promise((ok) => setTimeout(ok, 200));
-    expect(uncaptured).toEqual([]);
+    // Decided after everything the calls set going has happened: the resident calls' value checks
+    // (flush() waits for them), the GPU's work, and every error that work raised.
+    await failure(() => ctx.flush());
+    expect(await uncaptured.settled()).toEqual([]);
     expect(await failure(() => ctx.run('l1', { pred, target }))).toMatchObject({ code: 'destroyed' });
   });
   it('rejects calls whose work is already submitted (mapping, or resident and not yet resolved) with destroyed', async () => {
     const ctx = await nodeContext();
-    const uncaptured: string[] = [];
-    ctx.device.addEventListener('uncapturederror', (e) => uncaptured.push((e as GPUUncapturedErrorEvent).error.message));
+    const uncaptured = watchUncaptured(ctx.device);
     const pred = rand(20000, 1);
     const target = rand(20000, 2);
     await ctx.run('l1', { pred, target });
     await ctx.run('huber', { pred, target }, { reduction: 'none' });
     (await ctx.runResident('mse', { pred, target })).release();
-    const c = countDevice(ctx.device);
-    const calls = [ctx.run('l1', { pred, target }), ctx.run('huber', { pred, target }, { reduction: 'none' }), ctx.runResident('mse', { pred, target })];
-    for (let i = 0; i < 100 && c.submits < calls.length; i++) await new Promise((ok) => setTimeout(ok, 0));
-    expect(c.submits).toBe(calls.length);
+    // Destroyed once all three have submitted their work (each submits once, warm).
+    const { calls, submitted } = afterSubmits(ctx.device, 3, () => [ctx.run('l1', { pred, target }), ctx.run('huber', { pred, target }, { reduction: 'none' }), ctx.runResident('mse', { pred, target })]);
+    await submitted;
     ctx.destroy();
     const results = await Promise.allSettled(calls);
     expect(results.map((r) => (r.status === 'rejected' ? (r.reason as DetlossError).code : 'resolved'))).toEqual(['destroyed', 'destroyed', 'destroyed']);
-    await new Promise((ok) => setTimeout(ok, 200));
-    expect(uncaptured).toEqual([]);
+    await failure(() => ctx.flush());
+    expect(await uncaptured.settled()).toEqual([]);
   });
 });
 
