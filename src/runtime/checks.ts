@@ -77,9 +77,14 @@ export class LateVerdicts {
     }
   }
 
+  /** Waits for every verdict owed so far (and any they add), without throwing the failure. */
+  async settled(): Promise<void> {
+    while (this.pending.size) await Promise.all([...this.pending]);
+  }
+
   /** Waits for every verdict owed so far, then throws the first failure not thrown yet. */
   async flush(): Promise<void> {
-    while (this.pending.size) await Promise.all([...this.pending]);
+    await this.settled();
     this.throwFailure();
   }
 }

@@ -11,6 +11,7 @@ import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
 import { OPS } from '../../src/ops/registry';
 import { VALUE_RULES, keeps, ruleArgs } from '../../src/ops/value-rules';
+import { runtimeOf } from '../../src/runtime/context';
 import { nodeContext } from '../helpers/node-gpu';
 
 type Ctx = Awaited<ReturnType<typeof nodeContext>>;
@@ -144,12 +145,10 @@ describe('check: true with GPU buffers', () => {
     // Without flush(): the next call throws it, and the one after works.
     const bad = await dl.runResident('hinge', onGpu({ logits: { data: Float32Array.of(1, 2), shape: [2] }, targets: { data: Float32Array.of(1, 3), shape: [2] } }));
     bad.release();
-    await new Promise((done) => setTimeout(done, 100));
-    let late: unknown;
-    for (let i = 0; i < 100 && late === undefined; i++) {
-      late = await dl.run('l1', { pred: Float32Array.of(1), target: Float32Array.of(0) }).then(() => undefined, (x: unknown) => x);
-      if (late === undefined) await new Promise((done) => setTimeout(done, 20));
-    }
+    // Once its verdict is in (waited for without taking it, as flush() would), the next call throws it.
+    await runtimeOf(dl).late.settled();
+    const late = await dl.run('l1', { pred: Float32Array.of(1), target: Float32Array.of(0) }).then(() => undefined, (x: unknown) => x);
+    expect(late instanceof DetlossError, `the call after the verdict: ${String(late)}`).toBe(true);
     expect({ code: (late as DetlossError).code, argument: (late as DetlossError).argument }).toEqual({ code: 'invalid_value', argument: 'targets' });
     expect(Array.from((await dl.run('l1', { pred: Float32Array.of(1), target: Float32Array.of(0) })).loss)).toEqual([1]);
   });
