@@ -26,6 +26,7 @@ import { encodeGuardedCopy, statusVerdict } from '../runtime/checks';
 import { Detloss, runtimeOf } from '../runtime/context';
 import type { AdapterFacts } from '../runtime/device';
 import { runResidentSync, type SyncResidentResult } from '../runtime/execute-sync';
+import { existingLedger, ledgerOf, verdictsIn } from './tfjs-ledger';
 
 /** Options of every loss: the op's params plus these. */
 export interface TfLossOptions {
@@ -60,27 +61,6 @@ interface DeviceState {
   dl: Detloss;
 }
 const states = new WeakMap<GPUDevice, DeviceState>();
-
-/**
- * What a device's calls still owe, kept apart from its context: the GPU's verdicts not yet in,
- * and the first failure among them not yet thrown. A failure drops the context (its buffers may
- * be unusable), but not this: the failure stays here until a call, `flush()` or `detlossFor()`
- * throws it, and the contexts made after it share the same ledger.
- */
-interface Ledger {
-  pending: Set<Promise<void>>;
-  failure?: DetlossError;
-}
-const ledgers = new WeakMap<GPUDevice, Ledger>();
-
-function ledgerOf(device: GPUDevice): Ledger {
-  let l = ledgers.get(device);
-  if (!l) {
-    l = { pending: new Set() };
-    ledgers.set(device, l);
-  }
-  return l;
-}
 
 function stateFor(backend: WebGpuBackendLike): DeviceState {
   const device = backend.device;
@@ -137,16 +117,13 @@ export async function ready(ops?: Parameters<Detloss['warmup']>[0]): Promise<voi
  */
 export async function flush(backend: tf.KernelBackend = tf.backend()): Promise<void> {
   if (!isWebGpuBackend(backend)) return;
-  const l = ledgers.get(backend.device);
-  if (!l) return;
-  // Settled promises never reject (watch() catches them); loop in case a verdict adds another.
-  while (l.pending.size) await Promise.all([...l.pending]);
+  await verdictsIn(backend.device);
   throwFailure(backend.device);
 }
 
 /** A GPU error of an earlier call: thrown once; the context it broke is gone, the next call makes a new one. */
 function throwFailure(device: GPUDevice): void {
-  const l = ledgers.get(device);
+  const l = existingLedger(device);
   if (l?.failure) {
     const e = l.failure;
     l.failure = undefined;
