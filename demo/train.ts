@@ -373,6 +373,10 @@ async function main() {
     },
     stop,
     resume: start,
+    /** Resolves once the training loop has ended (at once when none runs); changes nothing. */
+    idle: async () => {
+      await loop;
+    },
   };
   (window as unknown as { trainDemo: typeof hooks }).trainDemo = hooks;
 

@@ -37,6 +37,19 @@ let gp: GpuPage;
 const status = (page: Page) => page.$eval('#train-status', (e) => ({ state: (e as HTMLElement).dataset.state, text: e.textContent ?? '' }));
 const step = (page: Page) => page.$eval('#step', (e) => Number((e as HTMLElement).dataset.step));
 const buttons = (page: Page) => page.evaluate(() => ({ stop: document.querySelector<HTMLButtonElement>('#stop')!.disabled, resume: document.querySelector<HTMLButtonElement>('#resume')!.disabled }));
+/**
+ * Waits until the demo's training loop has ended, so that no step can follow (only Resume starts
+ * another); fails, saying so, if it runs on for 30 s.
+ */
+async function loopEnded(page: Page): Promise<void> {
+  const r = await page.evaluate(() =>
+    Promise.race([
+      (window as unknown as { trainDemo: { idle(): Promise<void> } }).trainDemo.idle().then(() => 'ended'),
+      new Promise((ok) => setTimeout(() => ok('the training loop still runs 30 s after it stopped'), 30_000)),
+    ]),
+  );
+  expect(r).toBe('ended');
+}
 /** How many pixels of a canvas differ from its top-left pixel (0: blank). */
 const inked = (page: Page, sel: string) =>
   page.$eval(sel, (c) => {
@@ -69,7 +82,7 @@ describe('the training demo (demo/train.html) in headless Chromium', () => {
     const stoppedAt = await step(page);
     expect(await buttons(page)).toEqual({ stop: true, resume: false });
     expect((await status(page)).text).toBe(`Stopped after step ${stoppedAt}. Resume goes on from there.`);
-    await new Promise((ok) => setTimeout(ok, 1500));
+    await loopEnded(page);
     expect(await step(page)).toBe(stoppedAt);
 
     const summary = await page.$eval('#summary', (e) => ({ text: e.textContent ?? '', ratio: Number((e as HTMLElement).dataset.ratio) }));
@@ -174,7 +187,7 @@ describe('the training demo (demo/train.html) in headless Chromium', () => {
     expect(await step(page)).toBe(before + 1);
     expect(s.text).toBe(`Stopped at step ${before + 1}: a loss is not finite (TF.js ops: total loss NaN, box loss NaN, quality focal loss NaN). Training does not go on from non-finite numbers; press Restart.`);
     expect(await buttons(page)).toEqual({ stop: true, resume: true });
-    await new Promise((ok) => setTimeout(ok, 1500));
+    await loopEnded(page);
     expect(await step(page)).toBe(before + 1);
     expect(gp.errors).toEqual([]);
   });
