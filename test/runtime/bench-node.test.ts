@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -161,7 +161,9 @@ describe('detloss bench --node with no --out: results outside the committed file
     // bench/dist-node is built by the describe above.
     const before = git('status', '--porcelain', '--ignored', '--', 'bench/results').stdout;
     const local = join(root, 'bench/results/local');
-    const t0 = Date.now();
+    // What the folder held before: a file this run wrote is new or changed (its JSON has the date
+    // and the times of this run), so neither a clock nor a file's mtime decides it.
+    const prior = new Map(existsSync(local) ? readdirSync(local).map((f) => [join(local, f), readFileSync(join(local, f))] as const) : []);
     const r = spawnSync(process.execPath, [join(root, 'dist/cli.js'), 'bench', '--node', '--ops=smooth_l1', '--n', '500', '--reps', '1'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
     expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
     const wrote = /^wrote (\S+), (\S+) \(not committed; --save writes bench\/results\)$/m.exec(r.stdout);
@@ -169,7 +171,7 @@ describe('detloss bench --node with no --out: results outside the committed file
     try {
       for (const f of wrote!.slice(1, 3)) {
         expect(f.startsWith(`${local}/`), f).toBe(true);
-        expect(statSync(f).mtimeMs).toBeGreaterThanOrEqual(t0);
+        expect(prior.get(f)?.equals(readFileSync(f)) ?? false, `${f} is as it was before the run: not written by it`).toBe(false);
         expect(git('check-ignore', '-q', f).status, f).toBe(0);
       }
       expect(JSON.parse(readFileSync(wrote![1], 'utf8')).cases.map((c: { label: string; n: number }) => `${c.label} ${c.n}`)).toEqual(['smooth_l1 500']);
