@@ -128,7 +128,7 @@ function gapError(A: ArrayLike<number>, i: number, B: ArrayLike<number>, j: numb
  * its own terms (an x corner's IoU partial is made of the overlap height and the heights, not of
  * the widths): a row's small partials are not excused by its large ones.
  */
-function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, mode: string, eps: number, conv: number, axes: number[], gap: [number, number] = [0, 0], sizes?: number[], shapeScale = 0): [number, number, number] {
+function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, mode: string, eps: number, conv: number, axes: number[], gap: [number, number] = [0, 0], sizes?: number[], shapeScale = 0, r = 1): [number, number, number] {
   // (the rounded reference's offset is formed from the rounded corners: 2 u*conv from the kernel's)
   const ex = Math.max(centreError(p[0], p[2], t[0], t[2]), gap[0], 2 * conv);
   const ey = Math.max(centreError(p[1], p[3], t[1], t[3]), gap[1], 2 * conv);
@@ -146,14 +146,35 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, m
   const iou = union > 0 ? (iw * ih) / union : 0;
   // d loss / d iou of the IoU term: 1, or 2 iou (square), or 1/iou (log)
   const f = variant === 'iou' && mode === 'square' ? 2 * iou : variant === 'iou' && mode === 'log' ? 1 / Math.max(iou, 1e-30) : 1;
-  // d iou / d x-corner = (d inter - iou d union) / union: the overlap height and the heights
-  let gx = union > 0 ? (f * (ih + iou * (h + ih))) / union : 0;
-  let gy = union > 0 ? (f * (iw + iou * (w + iw))) / union : 0;
-  // 1 - iou (or its square, its log) rounds by u absolutely
-  let loss = 1;
+  // d iou / d x-corner = (d inter - iou d union) / union: the overlap height (where the boxes
+  // overlap in x) and the heights; Inner-IoU's term is the IoU of the inner boxes, placed about the
+  // target's centre with sizes times r, whose corners move by r times as much
+  let gx: number;
+  let gy: number;
+  let term = iou;
+  if (r === 1) {
+    gx = union > 0 ? (f * ((iw > 0 ? ih : 0) + iou * (h + ih))) / union : 0;
+    gy = union > 0 ? (f * ((ih > 0 ? iw : 0) + iou * (w + iw))) / union : 0;
+  } else {
+    const ox = (p[0] + p[2] - t[0] - t[2]) / 2;
+    const oy = (p[1] + p[3] - t[1] - t[3]) / 2;
+    const iiw = Math.max(0, Math.min(ox + (r * w) / 2, (r * wg) / 2) - Math.max(ox - (r * w) / 2, -(r * wg) / 2));
+    const iih = Math.max(0, Math.min(oy + (r * h) / 2, (r * hg) / 2) - Math.max(oy - (r * h) / 2, -(r * hg) / 2));
+    const iu = r * r * (w * h + wg * hg) - iiw * iih + eps;
+    const ti = iu > 0 ? (iiw * iih) / iu : 0;
+    term = ti;
+    const fi = variant === 'iou' && mode === 'square' ? 2 * ti : variant === 'iou' && mode === 'log' ? 1 / Math.max(ti, 1e-30) : 1;
+    gx = iu > 0 ? (fi * r * ((iiw > 0 ? iih : 0) + ti * (r * h + iih))) / iu : 0;
+    gy = iu > 0 ? (fi * r * ((iih > 0 ? iiw : 0) + ti * (r * w + iiw))) / iu : 0;
+  }
+  // the IoU term carries u relative to the IoU (a ratio of products; union's cancellation at nested
+  // boxes is bounded by it), so 1 - iou carries u*iou; its square 2 iou^2; its log u absolutely
+  let loss = variant === 'iou' && mode === 'log' ? 1 : variant === 'iou' && mode === 'square' ? 2 * term * term : term;
   const C = Math.abs(cw * ch) + eps;
   if (variant === 'giou') {
-    // (C - union)/C: d union / C and union d C / C^2
+    // (C - union)/C: C - union cancels terms of C (and union / C may be formed instead)
+    loss += 1 + union / C;
+    // d union / C and union d C / C^2
     gx += (h + ih + (union * Math.abs(ch)) / C) / C;
     gy += (w + iw + (union * Math.abs(cw)) / C) / C;
   }
@@ -164,16 +185,18 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, m
   if (distance) {
     // rho^2 / c2: d rho^2 / c2 and rho^2 d c2 / c2^2 (an enclosing corner)
     const rho2 = sx * sx + sy * sy;
+    loss += 2 * (rho2 / c2);
     gx += (sx + (2 * rho2 * Math.abs(cw)) / c2) / c2;
     gy += (sy + (2 * rho2 * Math.abs(ch)) / c2) / c2;
   }
   if (variant === 'eiou') {
     // (w - wg)^2 / (cw^2 + eps) and its partials 2 e/(cw^2 + eps) and 2 e^2 cw/(cw^2 + eps)^2 cancel
     // in the gradient (exactly, but for eps, when cw = w - wg: an eps below a float32 step of cw^2)
-    const [ax, ay] = [[w - wg, cw], [h - hg, ch]].map(([e, cc]) => {
+    // (the gap e = w - wg itself carries u*(w + wg): nearly equal sizes leave it few good digits)
+    const [ax, ay] = [[w - wg, cw, w + wg], [h - hg, ch, h + hg]].map(([e, cc, sum]) => {
       const den = cc * cc + eps;
-      loss += (e * e) / den;
-      return (2 * Math.abs(e)) / den + (2 * e * e * Math.abs(cc)) / (den * den);
+      loss += (e * e + 2 * Math.abs(e) * sum) / den;
+      return (2 * (Math.abs(e) + sum)) / den + (2 * e * e * Math.abs(cc)) / (den * den);
     });
     gx += ax;
     gy += ay;
@@ -182,6 +205,10 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, m
     // alpha v, v = 4/pi^2 (atan(wg/hg) - atan(w/h))^2: d v / d x-corner ~ h / (w^2 + h^2)
     const d2 = w * w + h * h;
     const gap2 = Math.abs(Math.atan2(wg, hg) - Math.atan2(w, h)) + 1e-3;
+    // alpha v = v^2 / (1 - iou + v): v relative (atan), and the cancellation of 1 - iou
+    const v = (4 / Math.PI ** 2) * gap2 * gap2;
+    const den = Math.abs(1 - iou) + v + 1e-7;
+    loss += 2 * v + (v * v * (1 + iou)) / (den * den);
     if (d2 > 0) {
       gx += (1.7 * gap2 * h) / d2;
       gy += (1.7 * gap2 * w) / d2;
@@ -199,8 +226,9 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, m
     const rel = union > 0 ? (h * dw + w * dh + hg * dwg + wg * dhg) / union : 0;
     loss += rel * Math.max(1, f * iou);
     // an x corner's partial holds the heights, a y corner's the widths
-    gx += rel * gx + (union > 0 ? (f * (dh + dhg)) / union : 0);
-    gy += rel * gy + (union > 0 ? (f * (dw + dwg)) / union : 0);
+    // (and d union / d x-corner holds the pred's height: iou dh / union)
+    gx += rel * gx + (union > 0 ? (f * iou * dh) / union : 0);
+    gy += rel * gy + (union > 0 ? (f * iou * dw) / union : 0);
     const add = (l: number, g: number) => {
       loss += l;
       gx += g;
@@ -259,8 +287,8 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, m
  *   rounding, or the IoU term within rounding of a bound of Focaler's interval (the gradient of
  *   the other side, from the reference with the bound moved, is `flip`).
  */
-function moreTerms(A: ArrayLike<number>, B: ArrayLike<number>, i: number, format: string, p: Record<string, unknown>, pa: number[], pb: number[], conv: number, k: number): { scale: number; rel: number; loss: number; grad: number; thin: number; tie: boolean; flip: number } {
-  const out = { scale: 1, rel: 1, loss: 0, grad: 0, thin: 0, tie: false, flip: 0 };
+function moreTerms(A: ArrayLike<number>, B: ArrayLike<number>, i: number, format: string, p: Record<string, unknown>, pa: number[], pb: number[], conv: number, k: number): { scale: number; rel: number; loss: number; grad: number; gradX: number; gradY: number; thin: number; tie: boolean; flip: number } {
+  const out = { scale: 1, rel: 1, loss: 0, grad: 0, gradX: 0, gradY: 0, thin: 0, tie: false, flip: 0 };
   const variant = (p.variant as string) ?? 'iou';
   const r = (p.innerRatio as number | undefined) ?? 1;
   const [fd, fu] = (p.focaler as number[] | undefined) ?? [0, 1];
@@ -272,7 +300,10 @@ function moreTerms(A: ArrayLike<number>, B: ArrayLike<number>, i: number, format
   const ch = Math.max(ea[3], eb[3]) - Math.min(ea[1], eb[1]);
   const ox = (ea[0] + ea[2] - eb[0] - eb[2]) / 2;
   const oy = (ea[1] + ea[3] - eb[1] - eb[3]) / 2;
-  out.scale = 1 / (fu - fd);
+  // Focaler's map (t0 - d)/(u - d) amplifies the IoU term's error inside its interval; outside it the
+  // term is constant (a near bound is a tie, below)
+  const t0f = p.focaler === undefined ? 0.5 : 1 - boxLoss(ea, eb, { variant: 'iou', mode: 'linear', eps: (p.eps as number) ?? 1e-7, innerRatio: r }, new Float64Array(4), 0);
+  out.scale = t0f > fd && t0f < fu ? 1 / (fu - fd) : 1;
   if (a !== 1) {
     const q = (ox * ox + oy * oy) / (cw * cw + ch * ch + ((p.eps as number) ?? 1e-7));
     out.scale *= a * Math.max(1, q) ** (a - 1);
@@ -286,11 +317,19 @@ function moreTerms(A: ArrayLike<number>, B: ArrayLike<number>, i: number, format
     // loss = R (1 - t) f(beta): d loss = R (f + (1 - t) |f'| / mean) d(1 - t) ~ R (2 f + beta |f'|) d(1 - iou),
     // with R = exp(rho2 / c2) (its exponent capped at 2) as the boxes give it, not its cap e^2
     const version = (p.wiouVersion as number | undefined) ?? 3;
-    const f = version === 1 ? 1 : version === 2 ? Math.sqrt(beta) : beta / (de * al ** (beta - de));
-    const df = version === 1 ? 0 : version === 2 ? (beta > 0 ? 0.5 / Math.sqrt(beta) : 0) : Math.abs(1 / (de * al ** (beta - de)) - f * Math.log(al));
+    // beta = (1 - iou)/mean is good to u*iou/mean absolutely: near 0 the factor's derivatives are
+    // taken no closer than that
+    const mean = (p.iouMean as number | undefined) ?? 1;
+    const be = Math.max(beta, (k * U) / mean);
+    const L = Math.log(al);
+    const g0 = al ** (de - be) / de;
+    const f = version === 1 ? 1 : version === 2 ? Math.sqrt(beta) : beta * al ** (de - beta) / de;
+    const df = version === 1 ? 0 : version === 2 ? 0.5 / Math.sqrt(be) : g0 * Math.abs(1 - be * L);
+    const d2f = version === 1 ? 0 : version === 2 ? 0.25 / be ** 1.5 : g0 * Math.abs(L) * Math.abs(2 - be * L);
     const c2 = cw * cw + ch * ch + ((p.eps as number) ?? 1e-7);
     const R = Math.exp(Math.min(2, (ox * ox + oy * oy) / c2));
-    out.scale *= R * (2 * f + beta * df) + 1e-30;
+    // the loss's and the gradient's, and that of beta's own rounding (1 - iou: u absolutely) in the gradient
+    out.scale *= R * (2 * f + beta * df + (2 * df + beta * d2f) / mean) + 1e-30;
   }
   if (r !== 1) {
     // inner corners about the target's centre: (offset -+ r w / 2) against (-+ r wg / 2)
@@ -312,8 +351,17 @@ function moreTerms(A: ArrayLike<number>, B: ArrayLike<number>, i: number, format
       out.thin = Math.max(mx / iiw, my / iih);
       const iu = r * r * (Math.abs(w * h) + Math.abs(wg * hg)) - iiw * iih;
       const t = iu > 0 ? (iiw * iih) / iu : 0;
-      out.loss += out.thin * t;
-      if (iu > 0) out.grad += (out.thin * r * (iiw + iih + t * (Math.abs(w) + Math.abs(h) + iiw + iih))) / iu;
+      // (times d loss / d t: 2 t for mode 'square', 1/t for 'log')
+      const fm = variant === 'iou' && p.mode === 'square' ? 2 * t : variant === 'iou' && p.mode === 'log' ? 1 / Math.max(t, 1e-30) : 1;
+      out.loss += out.thin * t * fm;
+      // per axis: an x corner's partial holds the overlap height (its own relative error my/iih)
+      // and t (the larger of the two)
+      // ('square' and 'log' multiply by 2t or 1/t, which carry t's relative error `thin` as well)
+      const nl = variant === 'iou' && (p.mode === 'square' || p.mode === 'log') ? out.thin : 0;
+      if (iu > 0) {
+        out.gradX += (fm * r * (my + out.thin * t * (r * Math.abs(h) + iih) + nl * (iih + t * (r * Math.abs(h) + iih)))) / iu;
+        out.gradY += (fm * r * (mx + out.thin * t * (r * Math.abs(w) + iiw) + nl * (iiw + t * (r * Math.abs(w) + iiw)))) / iu;
+      }
     }
   }
   // MPDIoU's corner differences are of the corners the kernel and the rounded reference share: one
@@ -477,16 +525,18 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
       for (let i = 0; i < n; i++) {
         for (let j = 0; j < m; j++) {
           const jj = pair ? j : i;
-          const [conv, axes] = conversionError(A, i, B, jj, format);
+          // (pairwise: the rounded reference forms each entry as the kernel does, runner.ts pairwiseMixed,
+          // so the conversion's rounding is in it and not in S)
+          const [conv, axes] = pair ? [0, [0, 0, 0, 0]] : conversionError(A, i, B, jj, format);
           const gap: [number, number] = [gapError(A, i, B, jj, format, 0), gapError(A, i, B, jj, format, 1)];
           const [pa, pb] = pairCorners32(A, i, B, jj, format);
           const sizes = pair || format === 'xyxy' ? undefined : [A[4 * i + 2], A[4 * i + 3], B[4 * jj + 2], B[4 * jj + 3]].map(Math.abs);
-          let [ls, gx, gy] = boxTerms(pa, pb, variant, (p.mode as string) ?? 'linear', eps, conv, axes, gap, sizes, (p.scale as number | undefined) ?? 0);
-          const more = pair ? { scale: 1, rel: 1, loss: 0, grad: 0, thin: 0, tie: false, flip: 0 } : moreTerms(A, B, i, format, p, pa, pb, conv, kOf(c));
+          let [ls, gx, gy] = boxTerms(pa, pb, variant, (p.mode as string) ?? 'linear', eps, conv, axes, gap, sizes, (p.scale as number | undefined) ?? 0, pair ? 1 : ((p.innerRatio as number | undefined) ?? 1));
+          const more = pair ? { scale: 1, rel: 1, loss: 0, grad: 0, gradX: 0, gradY: 0, thin: 0, tie: false, flip: 0 } : moreTerms(A, B, i, format, p, pa, pb, conv, kOf(c));
           if (!pair) {
             ls = more.scale * (ls + more.loss);
-            gx = more.scale * (gx + more.grad);
-            gy = more.scale * (gy + more.grad);
+            gx = more.scale * (gx + more.grad + more.gradX);
+            gy = more.scale * (gy + more.grad + more.gradY);
           }
           loss[i * m + j] = ls;
           if (!pair) {
