@@ -134,6 +134,18 @@ function runInPage(entry: string, n: number, bias: number[], x: number[], target
       };
       Y.dispose();
       dl.destroy();
+      // "No uncaptured errors" is decided after all of the above has reached the device: once the
+      // queue's work is done, a marker error of ours (a device's errors arrive in order) is in.
+      // Before session.release(): ORT's webgpu build loses its device then, and a lost one reports nothing.
+      await device.queue.onSubmittedWorkDone();
+      const marker = new Promise<void>((ok) => device.addEventListener('uncapturederror', (e) => (e as GPUUncapturedErrorEvent).error.message.includes('detloss-test-marker') && ok()));
+      device.createBuffer({ label: 'detloss-test-marker', size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+      await device.queue.onSubmittedWorkDone();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const never = new Promise<void>((ok) => (timer = setTimeout(() => (errors.push('the marker error never arrived: uncaptured errors are not reported'), ok()), 20_000)));
+      await Promise.race([marker, never]);
+      clearTimeout(timer);
+      out.errors = errors.filter((m) => !m.includes('detloss-test-marker'));
       await session.release();
       return out;
     },
