@@ -624,8 +624,10 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
         const z = c.op === 'margin_ranking' ? -y[i] * (a[i] - b![i]) + margin : c.op === 'hinge' ? margin - y[i] * a[i] : margin - a[i];
         loss[i] = terms;
         // Within float32 rounding of the kink z = 0, the gradient of either side (0, or +-1 times the
-        // upstream, which the kernel forms in float32: twice the step leaves room for its rounding) holds.
-        grad[i] = terms > 0 && Math.abs(z) <= 4 * U * terms ? 2 / (kOf(c) * U) : 0;
+        // upstream, which the kernel forms in float32: twice the step leaves room for its rounding)
+        // holds. At z = 0 exactly (float32 forms it exactly there) ops.md's rule holds: clamp_min's
+        // gradient, that of z.
+        grad[i] = terms > 0 && z !== 0 && Math.abs(z) <= 4 * U * terms ? 2 / (kOf(c) * U) : 0;
       }
       return { loss, grad, rowOf: id };
     }
@@ -641,15 +643,18 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
       // 1 - beta^n where beta^n is near 1.
       const raw = Array.from(counts, (cnt) => (cnt > 0 ? (1 - beta) / -Math.expm1(cnt * Math.log(beta)) : 0));
       const sum = raw.reduce((s, v) => s + v, 0);
-      const cond = Array.from(counts, (cnt) => (cnt > 0 && beta > 0 ? 1 + Math.abs(cnt * Math.log(beta)) / Math.abs(Math.expm1(cnt * Math.log(beta))) : 1));
-      const maxCond = Math.max(1, ...cond);
+      // 1 - beta^n moves by n |log beta| beta^n per unit relative change of beta^n: near 1 that is
+      // amplified (beta^n -> 1), near 0 it vanishes with beta^n
+      const cond = Array.from(counts, (cnt) => (cnt > 0 && beta > 0 ? 1 + (Math.abs(cnt * Math.log(beta)) * beta ** cnt) / Math.abs(Math.expm1(cnt * Math.log(beta))) : 1));
+      // the normalising sum carries each weight's error in proportion to its share of the sum
+      const sumCond = sum > 0 ? raw.reduce((a, v, k) => a + v * cond[k], 0) / sum : 1;
       const loss = new Float64Array(n * len);
       const grad = new Float64Array(n * len);
       for (let i = 0; i < n; i++) {
         const y = labels[i];
         const bg = !(y >= 0 && y < len);
         const w = bg ? 1 : sum > 0 ? (len * raw[y]) / sum : 0;
-        const wErr = bg ? 0 : w * (cond[y] + maxCond);
+        const wErr = bg ? 0 : w * (cond[y] + sumCond);
         for (let j = 0; j < len; j++) {
           const k = i * len + j;
           const v = X[k];
@@ -749,30 +754,52 @@ function rowTerms(c: FuzzCase): Terms {
       const logp = Math.min(0, row(y) - m - Math.log(Array.from({ length: len }, (_, j) => Math.exp(row(j) - m)).reduce((a, v) => a + v, 0)));
       // log p carries u*(|x_y| + |max| + 1) absolutely (as cross_entropy's); it reaches the loss through
       // (1 - p)^gamma (1 - p = -expm1(log p)) and -log p, and the gradient through those and p.
-      const d = Math.abs(row(y)) + Math.abs(m) + 1;
+      // (the exponent's rounding is rational: an eighth of K = 512, beside exp's and log's own few ulp)
+      const d = 1 + (Math.abs(row(y)) + Math.abs(m) + 1) / 8;
       const omp = -Math.expm1(logp);
       const f = pw(omp, gamma);
       const df = gamma === 0 || omp === 0 ? 0 : gamma * omp ** (gamma - 1) * py;
       loss[i] = w * d * (f + df * Math.abs(logp));
+      // The gradient (p_j - [j = y]) (A + B), A = (1 - p)^gamma, B = gamma (1 - p)^(gamma - 1) p |log p|:
+      // p_j carries d relatively, A moves by gamma (1 - p)^(gamma - 1) p d, B by that times (1 + |log p|).
+      const A = f;
+      const B = df * Math.abs(logp);
       for (let j = 0; j < len; j++) {
         const pj = prob(j);
-        grad[i * len + j] = w * (pj + (j === y ? 1 : 0)) * (1 + (gamma === 0 ? 0 : gamma * (1 + Math.abs(logp)) * d));
+        grad[i * len + j] = w * (pj + (j === y ? 1 : 0)) * (A + B + d * (A + B + df * (2 + Math.abs(logp))));
       }
     } else if (c.op === 'kl_div') {
       const div = p.classReduction === 'mean' ? Math.max(len, 1) : 1;
       const tch = f64(x.teacher)!;
       const P = softmax(tch, i);
       const Q = softmax(X, i);
+      // The kernel's form (shaders/kl.wgsl): l_j = delta_j - D, delta_j = (t_j - s_j)/T, D = lse_t -
+      // lse_s taken as log1p(sum q expm1(delta)) where that sum lies in (-0.5, 1) (error u*max|delta|),
+      // else directly (u*(|lse_t| + |lse_s|)); loss sum q psi(l), psi(l) = (l - 1) e^l + 1 >= 0 (nothing
+      // cancels), gradient T (q - p) = -T q expm1(l) where |l| < 1, else q - p as it is. Each rounding
+      // of + - * / is held to 64 u, an eighth of K = 512 (which is for exp, log and expm1).
       let dmax = 0;
       for (let j = 0; j < len; j++) dmax = Math.max(dmax, Math.abs(tch[i * len + j] - row(j)) / T);
+      const D = P.lse - Q.lse;
+      const y = Math.expm1(D);
+      const eD = y > -0.5 && y < 1 ? dmax : Math.abs(P.lse) + Math.abs(Q.lse);
       let l = 0;
       for (let j = 0; j < len; j++) {
         const pj = P.prob(j);
         const qj = Q.prob(j);
-        l += pj * (Math.abs(tch[i * len + j] - row(j)) / T + dmax) + (Math.abs(pj - qj) * (Math.abs(tch[i * len + j]) + Math.abs(row(j)))) / T;
-        // p_j and q_j are exp(x/T - lse): the exponent carries u*(|x|/T + |lse|), and the kernel's lse
-        // is itself rounded (the CE kernel divides by the sum instead, so its S has no such term).
-        grad[i * len + j] = (T * (pj * (1 + Math.abs(tch[i * len + j]) / T + Math.abs(P.lse)) + qj * (1 + Math.abs(row(j)) / T + Math.abs(Q.lse)))) / div;
+        const dj = (tch[i * len + j] - row(j)) / T;
+        const lj = dj - D;
+        const el = Math.exp(Math.min(lj, 80));
+        // l's error: its terms', and D's own (log1p: 2^-21 absolutely, a few u, as log near 1)
+        const eL = (Math.abs(dj) + eD + Math.abs(lj) + 1) / 8;
+        // q = exp(s/T - lse_s): its exponent's rounding (rational) and exp's own few ulp
+        const eq = 1 + (1 + Math.abs(row(j)) / T + Math.abs(Q.lse)) / 8;
+        const ep = 1 + (1 + Math.abs(tch[i * len + j]) / T + Math.abs(P.lse)) / 8;
+        const psi = (lj - 1) * el + 1;
+        // (and psi's second order in l's error dl: dl^2 / 2, where l itself is about 0)
+        const dl = 64 * U * (Math.abs(dj) + eD + Math.abs(lj) + 1);
+        l += qj * (Math.abs(lj) * el * eL + Math.abs(psi) * eq + (dl * dl) / (2 * 512 * U));
+        grad[i * len + j] = (T * (Math.abs(lj) < 1 ? qj * (Math.abs(Math.expm1(lj)) * eq + el * eL) : pj * ep + qj * eq)) / div;
       }
       loss[i] = (T * T * l) / div;
     } else if (c.op === 'dice') {
@@ -911,13 +938,18 @@ export function rankingTerms(c: FuzzCase): { loss: Float64Array; grad: Float64Ar
     const si = s[pos[a]];
     let sum = 0;
     let e = 1;
+    let on = false;
     for (const j of neg) {
       const x = s[j] - si;
       sum += H(x);
-      if (ramp(x)) e += amp(si, s[j]);
+      if (ramp(x)) {
+        e += amp(si, s[j]);
+        on = true;
+      }
     }
     nfp[a] = sum;
-    eN[a] = e + sum;
+    // AP: with no negative on the ramp, NFP is a count, summed exactly
+    eN[a] = ap && !on ? 0 : e + sum;
     let r = ap ? 0.5 : 0; // the sum over P holds i's own H(0) = 1/2; AP's rank+ is 1 + the others'
     let ep = 1;
     for (const k of pos) {
@@ -938,7 +970,8 @@ export function rankingTerms(c: FuzzCase): { loss: Float64Array; grad: Float64Ar
 
   if (ap) {
     const p = Float64Array.from(rp, (v, a) => v / rank[a]);
-    const ep = Float64Array.from(p, (v, a) => (eP[a] + v * eRank[a]) / rank[a] + 1);
+    // (the quotient's own rounding: u p)
+    const ep = Float64Array.from(p, (v, a) => (eP[a] + v * eRank[a]) / rank[a] + v);
     const order = pos.map((_, a) => a).sort((a, b) => s[pos[a]] - s[pos[b]] || pos[a] - pos[b]);
     const ph = new Float64Array(np);
     const eph = new Float64Array(np);
@@ -951,8 +984,10 @@ export function rankingTerms(c: FuzzCase): { loss: Float64Array; grad: Float64Ar
       eph[a] = em;
     }
     let sum = 0;
+    let phSum = 0;
     for (let a = 0; a < np; a++) {
       sum += eph[a];
+      phSum += ph[a];
       grad[pos[a]] = (eph[a] + 1) / np;
       const f = ph[a] > p[a] ? (1 - ph[a]) / (1 - p[a]) : 1;
       const gap = 1 - p[a];
@@ -960,7 +995,8 @@ export function rankingTerms(c: FuzzCase): { loss: Float64Array; grad: Float64Ar
       w[a] = f / rank[a] / np;
       ew[a] = (ef + f * (eRank[a] / rank[a] + 2)) / (rank[a] * np);
     }
-    loss[0] = sum / np + 2;
+    // 1 - mean ph: the mean's own rounding is u mean ph (the subtraction's, u of the result, is |cpu|'s)
+    loss[0] = sum / np + phSum / np;
   } else {
     const lr = new Float64Array(np);
     const elr = new Float64Array(np);
