@@ -1,6 +1,6 @@
 /**
- * The differential fuzzing suite's bounded slice in `npm test`: a fixed seed and case count, under
- * a hard time cap, every op with a GPU kernel on the GPU (Node's Dawn) against `cpu.run`, with the
+ * The differential fuzzing suite's bounded slice in `npm test`: a fixed seed and case count (all of
+ * them checked, or the slice fails), every op with a GPU kernel on the GPU (Node's Dawn) against `cpu.run`, with the
  * tolerance rule of test/fuzz/tolerance.ts. `npm run fuzz -- --minutes 30 --seed S` is the long run.
  */
 import '../../bench/node-globals';
@@ -12,14 +12,14 @@ import type { DetlossContext } from '../../src/api';
 import { expressible, ortSurface, tfjsSurface } from '../fuzz/adapters';
 import { FUZZ_OPS, generateCase } from '../fuzz/cases';
 import { checkCase, failureClasses, fuzzRun, type Surface } from '../fuzz/runner';
+import { plant, plantedTally, tallyTable } from '../fuzz/planted';
 import { nodeContext } from '../helpers/node-gpu';
 
 const SEED = 9;
 /** Cases in the slice: tuned to about 60-90 s (70 s measured) on two cores with SwiftShader. */
 const CASES = Number(process.env.FUZZ_SLICE_CASES ?? 1000);
-/** Hard cap: the slice stops here whatever the case count. */
-const CAP_MS = 100_000;
-const MIN_PER_OP = 10;
+/** The slice's time limit: a runner too slow to check every case in it fails (it does not pass on fewer). */
+const CAP_MS = 240_000;
 
 let def: DetlossContext;
 let wg: DetlossContext;
@@ -46,7 +46,9 @@ describe('differential fuzzing (GPU against cpu.run)', () => {
         Object.entries(report.cases).map(([op, n]) => `${op} ${n}`).join(', '),
     );
     for (const k of classes) console.log(`FUZZ FAILURE (${k.count}x) ${k.key}\n${k.first.repro}\n`);
-    for (const op of FUZZ_OPS) expect(report.cases[op], `cases of ${op}`).toBeGreaterThanOrEqual(MIN_PER_OP);
+    // every case of the slice, or a failure: a slow runner must not pass on a fraction of them
+    expect(report.ran, `cases checked before the ${CAP_MS / 1000} s limit`).toBe(CASES);
+    for (const op of FUZZ_OPS) expect(report.cases[op], `cases of ${op}`).toBeGreaterThanOrEqual(Math.floor(CASES / FUZZ_OPS.length));
     // The adapters take one case in eight each: TF.js every op its device can run (all but margin_ranking), ORT every op.
     console.log(`fuzz seed ${SEED} through the adapters: ${Object.entries(report.bySurface).map(([k, v]) => `${k} ${v.cases} cases over ${v.ops.size} ops`).join(', ')}`);
     for (const [name, { cases, ops }] of Object.entries(report.bySurface)) {
@@ -58,56 +60,52 @@ describe('differential fuzzing (GPU against cpu.run)', () => {
 });
 
 describe('the tolerance rule catches planted defects', () => {
-  // A context whose results are off by a little (a relative 1e-3 on one value, or a gradient
-  // element's sign): the rule must flag most cases of every op; a rule that excused anything
-  // would pass them all.
-  const planted = (how: 'loss' | 'grad') =>
-    ({
-      run: async (...a: Parameters<DetlossContext['run']>) => {
-        const r = await def.run(...a);
-        if (how === 'loss' && r.loss.length) r.loss[0] = r.loss[0] * 1.001 + 1e-3;
-        const g = Object.values(r.grad)[0];
-        if (how === 'grad' && g?.length) g[0] = -g[0] + 1e-3;
-        return r;
-      },
-    }) as unknown as DetlossContext;
-  it.each(['loss', 'grad'] as const)('a %s off by a little is flagged', async (how) => {
-    const ctx = planted(how);
-    let flagged = 0;
-    let tried = 0;
-    for (const op of FUZZ_OPS) {
-      if (how === 'grad' && op === 'pairwise_iou') continue; // no gradient
-      for (let i = 0; i < 4; i++) {
-        const c = generateCase(SEED + 1, i, { op });
-        // A planted error in a NaN loss is still NaN: only finite, valid cases can show it.
-        if (c.tags.includes('invalid') || c.nonFinite) continue;
-        tried++;
-        if (await checkCase(ctx, c)) flagged++;
+  // Small defects on every element of one output (test/fuzz/planted.ts: 8 to 64 K*u relative, each
+  // element its own size and sign), on the GPU's own results: the rule must flag at least 80% of
+  // the cases of every op and output, and of the box ops in the far and thin regimes apart. A rule
+  // that excused errors many times the kernel's would pass them.
+  //
+  // Two outputs sit below that, at a float32 floor of their kernels, not of the rule:
+  // - kl_div: where the teacher and student rows are nearly equal (a 'near' case) the loss is
+  //   sum q psi(l) ~ l^2/2 and the gradient -T q expm1(l) ~ -T q l, with l = log p - log q small;
+  //   l carries a few u absolutely (log1p near 0, 2^-21 in WGSL), so neither is good to 8 K*u
+  //   relatively there. The other cases are flagged.
+  // - ap_loss's loss: the kernel sums the ramp from prefix sums of the sorted scores, which cancel
+  //   terms of size |score|/delta (tolerance.ts rankingTerms): with delta = 0.05 and scores near
+  //   1 that is 20 u per pair on the ramp.
+  const FLOORS: Record<string, Partial<Record<'loss' | 'grad', number>>> = { kl_div: { loss: 0.5, grad: 0.5 }, ap_loss: { loss: 0.5 } };
+  it('at least 80% of small defects flagged, per op and output, far and thin boxes included', async () => {
+    const tally = await plantedTally({ default: def, wg }, FUZZ_OPS, { seed: SEED + 1, perOp: 24, boxes: ['far', 'thin'] });
+    console.log(`planted defects flagged (seed ${SEED + 1}):\n${tallyTable(tally)}`);
+    for (const [key, row] of tally.rows) {
+      const op = key.split('/')[0];
+      for (const out of ['loss', 'grad'] as const) {
+        if (out === 'grad' && op === 'pairwise_iou') continue; // no gradient
+        const { tried, flagged } = row[out];
+        expect(tried, `${key} ${out}: cases tried`).toBeGreaterThanOrEqual(8);
+        expect(flagged / tried, `${key} ${out}: share of planted defects flagged`).toBeGreaterThanOrEqual(FLOORS[op]?.[out] ?? 0.8);
       }
     }
-    expect(tried).toBeGreaterThan(20);
-    expect(flagged / tried).toBeGreaterThan(0.8);
-  });
+  }, 240_000);
   it.each(['tfjs', 'ort'] as const)('through the %s adapter, a loss off by a little is flagged', async (name) => {
     const surface = surfaces.find((x) => x.name === name)!;
-    const off: Surface = {
-      name: `${name} (planted)`,
-      run: async (c) => {
-        const r = await surface.run(c);
-        const loss = Float32Array.from(r.loss);
-        if (loss.length) loss[0] = loss[0] * 1.001 + 1e-3;
-        return { ...r, loss };
-      },
-    };
     let flagged = 0;
     let tried = 0;
     for (const op of FUZZ_OPS) {
       for (let i = 0; i < 3; i++) {
-        const c = generateCase(SEED + 2, i, { op });
+        const c = generateCase(SEED + 2, i, { op, nonFinite: 0 });
         const device = name === 'tfjs' ? (tf.backend() as unknown as { device: GPUDevice }).device : def.device;
-        if (c.tags.includes('invalid') || c.nonFinite || !expressible(c, device)) continue;
+        if (c.tags.includes('invalid') || !expressible(c, device)) continue;
+        let r: Awaited<ReturnType<Surface['run']>>;
+        try {
+          r = await surface.run(c);
+        } catch {
+          continue; // a case the adapter refuses (as the reference does): no numbers to plant in
+        }
+        const planted = plant(c, r, 'loss', c.seed * 7919 + i);
+        if (!planted) continue; // a loss of zeros: nothing to move
         tried++;
-        if (await checkCase(off, c)) flagged++;
+        if (await checkCase({ name: `${name} (planted)`, run: async () => planted }, c)) flagged++;
       }
     }
     expect(tried).toBeGreaterThan(20);
