@@ -128,7 +128,12 @@ function gapError(A: ArrayLike<number>, i: number, B: ArrayLike<number>, j: numb
  * its own terms (an x corner's IoU partial is made of the overlap height and the heights, not of
  * the widths): a row's small partials are not excused by its large ones.
  */
-function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, mode: string, eps: number, conv: number, axes: number[], gap: [number, number] = [0, 0], sizes?: number[], shapeScale = 0, r = 1): [number, number, number] {
+function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, mode: string, eps: number, conv: number, axes: number[], gap: [number, number] = [0, 0], sizes?: number[], shapeScale = 0, r = 1, kr = 1): [number, number, number] {
+  // the transcendental parts (held to the op's K): CIoU's v, log's own error; the rest, roundings of
+  // + - * /, is scaled by kr = 64 / K
+  let lossT = 0;
+  let gxT = 0;
+  let gyT = 0;
   // (the rounded reference's offset is formed from the rounded corners: 2 u*conv from the kernel's)
   const ex = Math.max(centreError(p[0], p[2], t[0], t[2]), gap[0], 2 * conv);
   const ey = Math.max(centreError(p[1], p[3], t[1], t[3]), gap[1], 2 * conv);
@@ -169,7 +174,8 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, m
   }
   // the IoU term carries u relative to the IoU (a ratio of products; union's cancellation at nested
   // boxes is bounded by it), so 1 - iou carries u*iou; its square 2 iou^2; its log u absolutely
-  let loss = variant === 'iou' && mode === 'log' ? 1 : variant === 'iou' && mode === 'square' ? 2 * term * term : term;
+  let loss = variant === 'iou' && mode === 'log' ? 0 : variant === 'iou' && mode === 'square' ? 2 * term * term : term;
+  if (variant === 'iou' && mode === 'log') lossT += 1;
   const C = Math.abs(cw * ch) + eps;
   if (variant === 'giou') {
     // (C - union)/C: C - union cancels terms of C (and union / C may be formed instead)
@@ -208,10 +214,10 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, m
     // alpha v = v^2 / (1 - iou + v): v relative (atan), and the cancellation of 1 - iou
     const v = (4 / Math.PI ** 2) * gap2 * gap2;
     const den = Math.abs(1 - iou) + v + 1e-7;
-    loss += 2 * v + (v * v * (1 + iou)) / (den * den);
+    lossT += 2 * v + (v * v * (1 + iou)) / (den * den);
     if (d2 > 0) {
-      gx += (1.7 * gap2 * h) / d2;
-      gy += (1.7 * gap2 * w) / d2;
+      gxT += (1.7 * gap2 * h) / d2;
+      gyT += (1.7 * gap2 * w) / d2;
     }
   }
   if (conv > 0) {
@@ -256,7 +262,7 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, m
       }
     }
   }
-  if (!distance || (ex === 0 && ey === 0)) return [loss, gx, gy];
+  if (!distance || (ex === 0 && ey === 0)) return [kr * loss + lossT, kr * gx + gxT, kr * gy + gyT];
   // the centre offset's own rounding (ex, ey: in units of u, as the values)
   loss += (sx * ex + sy * ey) / c2;
   gx += (ex + ey) / c2;
@@ -268,7 +274,7 @@ function boxTerms(p: ArrayLike<number>, t: ArrayLike<number>, variant: string, m
     gx += (ex + ey) * inv * inv;
     gy += (ex + ey) * inv * inv;
   }
-  return [loss, gx, gy];
+  return [kr * loss + lossT, kr * gx + gxT, kr * gy + gyT];
 }
 
 /**
@@ -531,12 +537,13 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
           const gap: [number, number] = [gapError(A, i, B, jj, format, 0), gapError(A, i, B, jj, format, 1)];
           const [pa, pb] = pairCorners32(A, i, B, jj, format);
           const sizes = pair || format === 'xyxy' ? undefined : [A[4 * i + 2], A[4 * i + 3], B[4 * jj + 2], B[4 * jj + 3]].map(Math.abs);
-          let [ls, gx, gy] = boxTerms(pa, pb, variant, (p.mode as string) ?? 'linear', eps, conv, axes, gap, sizes, (p.scale as number | undefined) ?? 0, pair ? 1 : ((p.innerRatio as number | undefined) ?? 1));
+          let [ls, gx, gy] = boxTerms(pa, pb, variant, (p.mode as string) ?? 'linear', eps, conv, axes, gap, sizes, (p.scale as number | undefined) ?? 0, pair ? 1 : ((p.innerRatio as number | undefined) ?? 1), 64 / kOf(c));
           const more = pair ? { scale: 1, rel: 1, loss: 0, grad: 0, gradX: 0, gradY: 0, thin: 0, tie: false, flip: 0 } : moreTerms(A, B, i, format, p, pa, pb, conv, kOf(c));
           if (!pair) {
-            ls = more.scale * (ls + more.loss);
-            gx = more.scale * (gx + more.grad + more.gradX);
-            gy = more.scale * (gy + more.grad + more.gradY);
+            const kr = 64 / kOf(c);
+            ls = more.scale * (ls + kr * more.loss);
+            gx = more.scale * (gx + kr * (more.grad + more.gradX));
+            gy = more.scale * (gy + kr * (more.grad + more.gradY));
           }
           loss[i * m + j] = ls;
           if (!pair) {
