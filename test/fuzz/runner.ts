@@ -119,12 +119,12 @@ function looseElements(c: FuzzCase, k: number, lossTerms: Float64Array, none: Ar
   return out;
 }
 
-/** The case with every NaN and infinity replaced by 0: what the tolerance's terms are taken from. */
-function tamed(c: FuzzCase): FuzzCase {
+/** The case with every NaN replaced by 0 and every infinity by `infinity` (0: what the tolerance's terms are taken from). */
+function tamed(c: FuzzCase, infinity = 0): FuzzCase {
   const inputs: Record<string, FuzzInput> = {};
   for (const [name, v] of Object.entries(c.inputs)) {
     const d = dataOf(v)!;
-    const t = d instanceof Float32Array ? d.map((x) => (Number.isFinite(x) ? x : 0)) : d;
+    const t = d instanceof Float32Array ? d.map((x) => (Number.isFinite(x) ? x : Number.isNaN(x) ? 0 : infinity)) : d;
     inputs[name] = 'data' in v ? { data: t, shape: v.shape } : t;
   }
   return { ...c, inputs };
@@ -285,7 +285,8 @@ export async function checkCase(on: DetlossContext | Surface, c: FuzzCase, probe
   };
 
   let loose: Set<number> | undefined;
-  const looseOnes = () => (loose ??= noneLoss() ? looseElements(c, k, terms.loss, noneLoss()!) : new Set());
+  // (the terms of what multiplies an infinity: taken with it as 1, where the tolerance's terms take it as 0)
+  const looseOnes = () => (loose ??= noneLoss() ? looseElements(c, k, termScale(tamed(c, 1), undefined, up).loss, noneLoss()!) : new Set());
 
   let worst: { ratio: number; out: string; i: number; gv: number; cv: number; av?: number; tol: number } | undefined;
   const judge = (out: string, i: number, gv: number, cv: number, av: number | undefined, s: number, upv: number) => {
