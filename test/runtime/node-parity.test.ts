@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { caseInputs, caseOptions, compareCase, parseFixtures } from '../../src/fixtures';
+import { cpu } from '../../src/cpu';
+import { caseInputs, caseOptions, compareCase, parseFixtures, type FixtureCase } from '../../src/fixtures';
 import { OPS } from '../../src/ops/registry';
 import { nodeContext } from '../helpers/node-gpu';
 
@@ -26,7 +27,32 @@ async function failures(dl: Awaited<ReturnType<typeof nodeContext>>, list: typeo
   return bad;
 }
 
+/**
+ * A box case moved by `offset` along x and y: the centres (cxcywh) or corners (xywh) of every box,
+ * rounded to float32 there, with the expected numbers of the float64 reference on the moved boxes
+ * (a loss on boxes does not change when all of them move together; the rounding changes the boxes a
+ * little, and the reference sees the same change).
+ */
+function moved(c: FixtureCase, offset: number): FixtureCase {
+  const inputs = Object.fromEntries(
+    Object.entries(c.inputs).map(([k, t]) => [k, ['pred', 'target', 'a', 'b'].includes(k) ? { ...t, data: t.data.map((v, i) => (i % 4 < 2 ? Math.fround(v + offset) : v)) } : t]),
+  );
+  const m = { ...c, name: `${c.name} (moved ${offset})`, inputs };
+  const ref = cpu.run(c.op, caseInputs(m), caseOptions(m));
+  const grad = Object.fromEntries(Object.entries(ref.grad).map(([k, g]) => [k, { shape: c.expected.grad?.[k]?.shape ?? [], data: Array.from(g as ArrayLike<number>) }]));
+  return { ...m, expected: { loss: { shape: ref.shape, data: Array.from(ref.loss) }, grad } };
+}
+
 describe('GPU parity on Node WebGPU (Dawn)', () => {
+  it('every box case in cxcywh or xywh, moved 1e5 from the origin, still passes against the reference on the moved boxes', async () => {
+    // At x = 1e5 a float32 step is 0.0078: a kernel that formed corners there (instead of relative to
+    // the target box, boxes.wgsl pair_origin) would lose the boxes' sizes and offsets.
+    const dl = await nodeContext();
+    const boxCases = cases.filter((c) => (c.op === 'iou_loss' || c.op === 'pairwise_iou') && ['cxcywh', 'xywh'].includes(String(c.params.format)));
+    expect(boxCases.length).toBeGreaterThanOrEqual(40);
+    expect(await failures(dl, boxCases.map((c) => moved(c, 1e5)))).toEqual([]);
+    dl.destroy();
+  });
   it('every fixture case of every GPU op passes', async () => {
     const dl = await nodeContext();
     expect(dl.plan.kind).toBe(dl.adapter.isFallbackAdapter ? 'software' : 'hardware');
