@@ -106,6 +106,7 @@ function looseElements(c: FuzzCase, k: number, lossTerms: Float64Array, none: Ar
     inputs[name] = ('data' in v ? { data: t, shape: v.shape } : t) as FuzzInput;
   }
   if (!infinite) return out;
+  if (c.op === 'kl_div') klUnderflow(c, out);
   const big = runCpu(c, inputs, { ...c.options, reduction: 'none', avgFactor: undefined, grad: false });
   if (!big.ok) return out;
   const w = dataOf(c.inputs.weight);
@@ -117,6 +118,28 @@ function looseElements(c: FuzzCase, k: number, lossTerms: Float64Array, none: Ar
     if (Number.isFinite(f) && Math.abs(f) <= allowed(k, Math.abs(f), wi * (lossTerms[i] ?? 0), 1, LOGIT_OPS.has(c.op) ? 1 : 0)) out.add(i);
   }
   return out;
+}
+
+/**
+ * kl_div's rows where a student logit of -Infinity (q_j = 0) meets a teacher probability p_j that
+ * float64 keeps and float32 flushes to 0 (below 2^-126): the reference's p_j log(p_j / 0) is +Inf,
+ * float32's 0 log 0 - 0 * log 0 is NaN (PyTorch's too). Either holds there.
+ */
+function klUnderflow(c: FuzzCase, out: Set<number>): void {
+  const s = dataOf(c.inputs.student)!;
+  const t = dataOf(c.inputs.teacher)!;
+  const len = c.dims.c;
+  const T = (c.options.temperature as number | undefined) ?? 1;
+  for (let i = 0; i < c.dims.n; i++) {
+    let m = -Infinity;
+    for (let j = 0; j < len; j++) if (Number.isFinite(t[i * len + j])) m = Math.max(m, t[i * len + j] / T);
+    let sum = 0;
+    for (let j = 0; j < len; j++) if (Number.isFinite(t[i * len + j])) sum += Math.exp(t[i * len + j] / T - m);
+    for (let j = 0; j < len; j++) {
+      const p = Math.exp(t[i * len + j] / T - m) / sum;
+      if (s[i * len + j] === -Infinity && p > 0 && p < 2 ** -126) out.add(i);
+    }
+  }
 }
 
 /** The case with every NaN replaced by 0 and every infinity by `infinity` (0: what the tolerance's terms are taken from). */
@@ -313,12 +336,16 @@ export async function checkCase(on: DetlossContext | Surface, c: FuzzCase, probe
   };
   let msg: string | null = null;
   if (reduction === 'none') {
-    for (let i = 0; i < r.loss.length && !msg; i++) msg = judge('loss', i, g.loss[i], r.loss[i], alt?.loss[i], Math.abs(w ? w[i] : 1) * terms.loss[i], 1);
+    // (a value float32 flushes to 0 before the weight multiplies it: `tiny` scales with the weight)
+    for (let i = 0; i < r.loss.length && !msg; i++) msg = judge('loss', i, g.loss[i], r.loss[i], alt?.loss[i], Math.abs(w ? w[i] : 1) * terms.loss[i], Math.abs(w ? w[i] : 1));
   } else {
     const raw = runCpu(tc, stripShared(tc.inputs), { ...tc.options, reduction: 'none', avgFactor: undefined, grad: false });
     let s = 0;
     if (raw.ok) for (let i = 0; i < raw.res.loss.length; i++) s += Math.abs(w ? w[i] : 1) * (Math.abs(raw.res.loss[i]) + terms.loss[i]);
-    msg = judge('loss', 0, g.loss[0], r.loss[0], alt?.loss[0], reduction === 'sum' ? s : denom === 0 ? 0 : s / Math.abs(denom), 1);
+    let wsum = 0;
+    for (let i = 0; i < rawCount(tc); i++) wsum += Math.abs(w ? w[i] : 1);
+    const flushUp = reduction === 'sum' ? wsum : denom === 0 ? 0 : wsum / Math.abs(denom);
+    msg = judge('loss', 0, g.loss[0], r.loss[0], alt?.loss[0], reduction === 'sum' ? s : denom === 0 ? 0 : s / Math.abs(denom), flushUp);
   }
   for (const name of Object.keys(r.grad)) {
     const gg = g.grad[name];
