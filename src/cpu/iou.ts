@@ -576,11 +576,16 @@ export function iouLossCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): Cp
  * @example
  * pairwiseValue([0, 0, 2, 2], [1, 1, 3, 3], 'iou'); // 1/7
  */
-export function pairwiseValue(a: ArrayLike<number>, b: ArrayLike<number>, variant: IouVariant): number {
+export function pairwiseValue(a: ArrayLike<number>, b: ArrayLike<number>, variant: IouVariant, given?: { sa: ArrayLike<number>; sb: ArrayLike<number>; d: ArrayLike<number> }): number {
   const iw = Math.max(Math.min(a[2], b[2]) - Math.max(a[0], b[0]), 0);
   const ih = Math.max(Math.min(a[3], b[3]) - Math.max(a[1], b[1]), 0);
   const inter = iw * ih;
-  const w = a[2] - a[0], h = a[3] - a[1], wg = b[2] - b[0], hg = b[3] - b[1];
+  // (`given`: the sizes and the centre offset taken apart from the corners, as a kernel that reads
+  // them from cxcywh or xywh input forms them; the test suite's float32 model uses it)
+  const w = given ? given.sa[0] : a[2] - a[0];
+  const h = given ? given.sa[1] : a[3] - a[1];
+  const wg = given ? given.sb[0] : b[2] - b[0];
+  const hg = given ? given.sb[1] : b[3] - b[1];
   const union = w * h + wg * hg - inter;
   const iou = sdiv(inter, union);
   if (variant === 'iou') return iou;
@@ -591,8 +596,8 @@ export function pairwiseValue(a: ArrayLike<number>, b: ArrayLike<number>, varian
     return iou - sdiv(c - union, c);
   }
   const c2 = cw * cw + ch * ch + PAIRWISE_EPS;
-  const cx = (a[0] + a[2]) / 2 - (b[0] + b[2]) / 2;
-  const cy = (a[1] + a[3]) / 2 - (b[1] + b[3]) / 2;
+  const cx = given ? given.d[0] : (a[0] + a[2]) / 2 - (b[0] + b[2]) / 2;
+  const cy = given ? given.d[1] : (a[1] + a[3]) / 2 - (b[1] + b[3]) / 2;
   const diou = iou - (cx * cx + cy * cy) / c2;
   if (variant === 'diou') return diou;
   const da = aspectAngle(w, h) - aspectAngle(wg, hg);

@@ -11,7 +11,7 @@ import { DetlossError } from '../../src/errors';
 import type { DetlossContext } from '../../src/api';
 import { FUZZ_OPS, generateCase, type FuzzCase, type FuzzInput, type HostData } from './cases';
 import { LOGIT_OPS, RANKING_OPS, allowed, dataOf, kOf, pairCorners32, rankingTerms, termScale, upstreamOf } from './tolerance';
-import { PAIRWISE_EPS, aspectAngle, type IouVariant } from '../../src/cpu/iou';
+import { pairwiseValue, type IouVariant } from '../../src/cpu/iou';
 import { ruleBreach } from './nonfinite';
 
 const FLT_MAX = 3.4028234663852886e38;
@@ -154,36 +154,6 @@ function tamed(c: FuzzCase, infinity = 0): FuzzCase {
 }
 
 /**
- * `pairwise_iou`'s entry (src/cpu/iou.ts pairwiseValue) with the kernel's mixture of sources
- * (shaders/pairwise.wgsl pair_entry): the overlap and the enclosing box from corners `a`, `b`, the
- * sizes `sa`, `sb` and the centre offset `d` given apart.
- */
-function pairwiseMixed(a: number[], b: number[], sa: number[], sb: number[], d: number[], variant: IouVariant): number {
-  const sdiv = (x: number, y: number) => (y === 0 ? 0 : x / y);
-  const iw = Math.max(Math.min(a[2], b[2]) - Math.max(a[0], b[0]), 0);
-  const ih = Math.max(Math.min(a[3], b[3]) - Math.max(a[1], b[1]), 0);
-  const inter = iw * ih;
-  const [w, h] = sa;
-  const [wg, hg] = sb;
-  const union = w * h + wg * hg - inter;
-  const iou = sdiv(inter, union);
-  if (variant === 'iou') return iou;
-  const cw = Math.max(Math.max(a[2], b[2]) - Math.min(a[0], b[0]), 0);
-  const ch = Math.max(Math.max(a[3], b[3]) - Math.min(a[1], b[1]), 0);
-  if (variant === 'giou') {
-    const cc = cw * ch;
-    return iou - sdiv(cc - union, cc);
-  }
-  const c2 = cw * cw + ch * ch + PAIRWISE_EPS;
-  const diou = iou - (d[0] * d[0] + d[1] * d[1]) / c2;
-  if (variant === 'diou') return diou;
-  const da = aspectAngle(w, h) - aspectAngle(wg, hg);
-  const v = (4 / Math.PI ** 2) * da * da;
-  const alpha = sdiv(v, 1 - iou + v + PAIRWISE_EPS);
-  return diou - alpha * v;
-}
-
-/**
  * The CPU on the kernel's float32-rounded input transform (see the rule), gradients chained back:
  * regression losses on d = fround(pred - target); boxes on the corners the kernel forms, in each
  * pair's frame (tolerance.ts pairCorners32).
@@ -212,7 +182,7 @@ function roundedReference(c: FuzzCase): Res | undefined {
       for (let j = 0; j < m; j++) {
         const [pa, pb] = pairCorners32(A, i, B, j, format);
         const d = [0, 1].map((k) => (format === 'cxcywh' ? A[4 * i + k] - B[4 * j + k] : A[4 * i + k] - B[4 * j + k] + (A[4 * i + k + 2] - B[4 * j + k + 2]) / 2));
-        loss[i * m + j] = pairwiseMixed(pa, pb, [A[4 * i + 2], A[4 * i + 3]], [B[4 * j + 2], B[4 * j + 3]], d, variant);
+        loss[i * m + j] = pairwiseValue(pa, pb, variant, { sa: [A[4 * i + 2], A[4 * i + 3]], sb: [B[4 * j + 2], B[4 * j + 3]], d });
       }
     }
     return { loss, shape: [n, m], grad: {} };

@@ -531,8 +531,9 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
       for (let i = 0; i < n; i++) {
         for (let j = 0; j < m; j++) {
           const jj = pair ? j : i;
-          // (pairwise: the rounded reference forms each entry as the kernel does, runner.ts pairwiseMixed,
-          // so the conversion's rounding is in it and not in S)
+          // (pairwise: the rounded reference forms each entry as the kernel does, runner.ts
+          // roundedReference through pairwiseValue's given sizes and offset, so the conversion's
+          // rounding is in it and not in S)
           const [conv, axes] = pair ? [0, [0, 0, 0, 0]] : conversionError(A, i, B, jj, format);
           const gap: [number, number] = [gapError(A, i, B, jj, format, 0), gapError(A, i, B, jj, format, 1)];
           const [pa, pb] = pairCorners32(A, i, B, jj, format);
