@@ -26,7 +26,7 @@ import { encodeGuardedCopy, statusVerdict } from '../runtime/checks';
 import { Detloss, runtimeOf } from '../runtime/context';
 import type { AdapterFacts } from '../runtime/device';
 import { runResidentSync, type SyncResidentResult } from '../runtime/execute-sync';
-import { existingLedger, ledgerOf, verdictsIn } from './tfjs-ledger';
+import { ledgerOf, throwFailure, verdictsIn } from './tfjs-ledger';
 
 /** Options of every loss: the op's params plus these. */
 export interface TfLossOptions {
@@ -121,32 +121,21 @@ export async function flush(backend: tf.KernelBackend = tf.backend()): Promise<v
   throwFailure(backend.device);
 }
 
-/** A GPU error of an earlier call: thrown once; the context it broke is gone, the next call makes a new one. */
-function throwFailure(device: GPUDevice): void {
-  const l = existingLedger(device);
-  if (l?.failure) {
-    const e = l.failure;
-    l.failure = undefined;
-    throw e;
-  }
-}
-
-/** Waits for the GPU's verdict on a call's work; a failure drops the context and is kept for the next call. */
+/** Waits for the GPU's verdict on a call's work; a failure drops the context and is kept for the next call (thrown once; the next call makes a new context). */
 function watch(device: GPUDevice, s: DeviceState, settled: Promise<void>): void {
-  const l = ledgerOf(device);
-  const p = settled.catch((e: unknown) => {
-    // Buffers of a failed allocation are not safe to reuse: drop the context (the next call makes
-    // another; TF.js's copies of earlier results are TF.js's own buffers and unaffected).
-    const err = e instanceof DetlossError ? e : new DetlossError('gpu_validation', String((e as Error)?.message ?? e));
-    // A failed value check (invalid_value) leaves the context sound; a GPU failure may not.
-    if (err.code !== 'invalid_value' && states.get(device) === s) {
-      states.delete(device);
-      s.dl.destroy();
-    }
-    l.failure ??= err;
-  });
-  l.pending.add(p);
-  void p.finally(() => l.pending.delete(p));
+  ledgerOf(device).watch(
+    settled.catch((e: unknown) => {
+      // Buffers of a failed allocation are not safe to reuse: drop the context (the next call makes
+      // another; TF.js's copies of earlier results are TF.js's own buffers and unaffected).
+      const err = e instanceof DetlossError ? e : new DetlossError('gpu_validation', String((e as Error)?.message ?? e));
+      // A failed value check (invalid_value) leaves the context sound; a GPU failure may not.
+      if (err.code !== 'invalid_value' && states.get(device) === s) {
+        states.delete(device);
+        s.dl.destroy();
+      }
+      throw err;
+    }),
+  );
 }
 
 const TF_DTYPE = { f32: 'float32', i32: 'int32' } as const;
