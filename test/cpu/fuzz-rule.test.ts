@@ -4,15 +4,11 @@
  * give, do not.
  */
 import { describe, expect, it } from 'vitest';
-import { cpu } from '../../src/cpu';
 import type { FuzzCase } from '../fuzz/cases';
-import { checkCase, type Surface } from '../fuzz/runner';
+import { checkCase, referenceResult, type Surface } from '../fuzz/runner';
 
 type Res = Awaited<ReturnType<Surface['run']>>;
-const reference = (c: FuzzCase): Res => {
-  const r = cpu.run(c.op, c.inputs as Record<string, unknown>, c.options);
-  return { loss: Float32Array.from(r.loss), shape: r.shape, grad: Object.fromEntries(Object.entries(r.grad).map(([k, g]) => [k, Float32Array.from(g as ArrayLike<number>)])) };
-};
+
 const surface = (res: Res): Surface => ({ name: 'pinned', run: async () => res });
 const boxCase = (pred: Float32Array, target: Float32Array, options: Record<string, unknown>): FuzzCase => ({
   op: 'iou_loss', seed: 0, index: 0, inputs: { pred, target }, options: { reduction: 'none', ...options }, rows: 'default', dims: { n: 1 }, tags: [],
@@ -28,7 +24,7 @@ describe('small boxes far from the origin (a kernel that converts to corners at 
   it.each(variants)('%s: the reference passes; 1467, the negation and zeros for the gradient fail', async (variant) => {
     for (const format of formats) {
       const c = boxCase(pred, target, { variant, format });
-      const ref = reference(c);
+      const ref = referenceResult(c);
       expect(await checkCase(surface(ref), c), `${variant}/${format}: the reference itself`).toBeNull();
       const g = ref.grad.pred as Float32Array;
       const big = g.findIndex((v) => Math.abs(v) > 1);

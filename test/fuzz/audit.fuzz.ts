@@ -12,11 +12,10 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, it } from 'vitest';
 import type { DetlossContext } from '../../src/api';
-import { cpu } from '../../src/cpu';
 import { nodeContext } from '../helpers/node-gpu';
 import { FUZZ_OPS, generateCase, type FuzzCase } from './cases';
 import { plantedTally, tallyTable } from './planted';
-import { checkCase, type Surface } from './runner';
+import { checkCase, referenceResult, type Surface } from './runner';
 import { dataOf } from './tolerance';
 
 const SLICE_SEED = 9;
@@ -35,13 +34,7 @@ afterAll(() => {
 });
 
 /** The reference itself, rounded to float32, as the "GPU": the rule's bounds do not depend on it. */
-const reference: Surface = {
-  name: 'reference',
-  run: async (c) => {
-    const r = cpu.run(c.op, c.inputs as Record<string, unknown>, c.options);
-    return { loss: Float32Array.from(r.loss), shape: r.shape, grad: Object.fromEntries(Object.entries(r.grad).map(([k, g]) => [k, Float32Array.from(g as ArrayLike<number>)])) };
-  },
-};
+const reference: Surface = { name: 'reference', run: async (c) => referenceResult(c) };
 
 type Count = { values: number; loose: number; /** of those, in a row (or pair) of identical boxes */ same: number; sameLoose: number };
 const zero = (): Count => ({ values: 0, loose: 0, same: 0, sameLoose: 0 });

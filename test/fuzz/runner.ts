@@ -58,6 +58,12 @@ export interface Surface {
   unitUpstream?: boolean;
 }
 
+/** The float64 reference's result rounded to float32: what a kernel without error of its own would return. */
+export function referenceResult(c: FuzzCase): Res {
+  const r = cpu.run(c.op, c.inputs as Record<string, unknown>, c.options);
+  return { loss: Float32Array.from(r.loss), shape: r.shape, grad: Object.fromEntries(Object.entries(r.grad).map(([k, g]) => [k, Float32Array.from(g as ArrayLike<number>)])) };
+}
+
 /** `dl.run` on a context, or on the context a case asks for (`rows: 'wg'`). */
 export function dlSurface(pick: DetlossContext | ((c: FuzzCase) => DetlossContext)): Surface {
   return { name: '', run: (c) => (typeof pick === 'function' ? pick(c) : pick).run(c.op, c.inputs, c.options) };
