@@ -35,7 +35,7 @@ export default defineConfig({
     // DetlossError prints as one (not as "e [DetlossError]") and stack traces read.
     minify: false,
     lib: {
-      entry: { index: 'src/index.ts', reflect: 'src/runtime/reflect-wgsl.ts', tfjs: 'src/frameworks/tfjs.ts', ort: 'src/frameworks/ort.ts', cli: 'src/tools/cli.ts' },
+      entry: { index: 'src/index.ts', reflect: 'src/runtime/compile/reflect-wgsl.ts', tfjs: 'src/frameworks/tfjs.ts', ort: 'src/frameworks/ort.ts', cli: 'src/tools/cli.ts' },
       formats: ['es'],
     },
     rollupOptions: {

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgpu';
 import { createDetloss, DetlossError, type DetlossContext } from '../src/index';
-import { REQUESTED_LIMITS } from '../src/runtime/context';
+import { REQUESTED_LIMITS } from '../src/runtime/device/open';
 import { createHarness, createTimedDetloss } from './harness';
 
 /** Optional features the bench asks for when the adapter has them (GPU timestamps, subgroups). */

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Writes src/runtime/layouts.generated.ts: the reflection of every built-in WGSL module, read with
+// Writes src/runtime/compile/layouts.generated.ts: the reflection of every built-in WGSL module, read with
 // wgsl_reflect, so that the runtime bundle does without it. Fails (exit 1) when an op's descriptor
 // and its shaders disagree. `--check` writes nothing and fails when the committed table is stale.
 // Prints a line only when it writes the file or fails.
@@ -13,13 +13,13 @@ import { runnerImport } from 'vite';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const check = process.argv.includes('--check');
-const out = resolve(root, 'src/runtime/layouts.generated.ts');
+const out = resolve(root, 'src/runtime/compile/layouts.generated.ts');
 if (!existsSync(out)) {
   // The runtime imports the table; a first run starts from an empty one.
-  writeFileSync(out, "import type { ShaderInfo } from './reflect';\nexport const SHADER_LAYOUTS: Readonly<Record<string, ShaderInfo>> = {};\n");
+  writeFileSync(out, "import type { ShaderInfo } from '../public';\nexport const SHADER_LAYOUTS: Readonly<Record<string, ShaderInfo>> = {};\n");
 }
 
-const { module: gen } = await runnerImport(resolve(root, 'src/runtime/layouts-gen.ts'), {
+const { module: gen } = await runnerImport(resolve(root, 'src/tools/layouts-gen.ts'), {
   configFile: false,
   root,
   logLevel: 'error',

@@ -1,6 +1,7 @@
 import type { F32Tensor, I32Tensor, OpInputs, OpName, OpParams } from './ops/op-types';
 import type { SharedOptions } from './ops/validate';
-import { Detloss, openDevice, type DetlossOptions, type RunResult } from './runtime/context';
+import { Detloss, openContext } from './runtime/context';
+import type { DetlossOptions, RunResult } from './runtime/public';
 
 /** Options every typed wrapper takes: the shared options plus the optional `weight` and `gradOutput` arrays. */
 export type WrapperOptions = SharedOptions & {
@@ -191,6 +192,5 @@ type PairwiseOptions = OpParams<'pairwise_iou'> & { check?: boolean };
  * const r = await dl.run('smooth_l1', { pred, target }, { beta: 0.11, reduction: 'mean' });
  */
 export async function createDetloss(options: DetlossOptions = {}): Promise<DetlossContext> {
-  const { device, adapter } = await openDevice(options);
-  return new DetlossContext(device, adapter, options);
+  return openContext(DetlossContext, options);
 }

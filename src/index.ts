@@ -12,7 +12,7 @@
 export { createDetloss, DetlossContext } from './api';
 export type { WrapperOptions, IouOptions, PairwiseOptions, RankingOptions } from './api';
 export { Detloss } from './runtime/context';
-export type { AdapterFacts, AnyInput, DetlossOptions, DetlossStats, GpuTensor, ResidentResult, RunResult } from './runtime/context';
+export type { AdapterFacts, AnyInput, DetlossOptions, DetlossStats, GpuTensor, ResidentResult, RunResult } from './runtime/public';
 export { cpu } from './cpu';
 export type { CpuResult } from './cpu';
 export { DetlossError } from './errors';
@@ -25,7 +25,7 @@ export { defineOp, num, oneOf, flag } from './ops/types';
 export type { OpDescriptor, TensorSpec, ParamSpec, GpuKernel, CpuForward } from './ops/types';
 export type { OpName, OpInputs, OpParams, OpOptions, OpReduction, F32Tensor, I32Tensor, F64Tensor, DeviceInputs, CpuInputsOf } from './ops/op-types';
 export type { SharedOptions, Reduction } from './ops/validate';
-export { registerShaderInfo, setShaderReflector } from './runtime/reflect';
-export type { ShaderInfo, ShaderReflector, BindingInfo, UniformLayout, UniformMember } from './runtime/reflect';
+export { registerShaderInfo, setShaderReflector } from './runtime/compile/reflect';
+export type { ShaderInfo, ShaderReflector, BindingInfo, UniformLayout, UniformMember } from './runtime/public';
 export { parseFixtures, caseInputs, caseOptions, compareCase } from './fixtures';
 export type { FixtureCase, Comparison, Tolerance } from './fixtures';

@@ -4,7 +4,7 @@ import { getOp } from './ops/registry';
 import { resolveOptions } from './ops/validate';
 import type { CpuInputsOf, DeviceInputs, OpOptions } from './ops/op-types';
 import type { Detloss } from './runtime/context';
-import type { GpuTensor, RunResult } from './runtime/types';
+import type { GpuTensor, RunResult } from './runtime/public';
 
 /** What {@link WiseIoU.state} returns and {@link WiseIoU.load} takes: plain numbers, for a checkpoint's JSON. */
 export interface WiseIoUState {

@@ -25,10 +25,8 @@ import type { OpName, OpParams } from '../ops/op-types';
 import { getOp } from '../ops/registry';
 import type { TensorSpec } from '../ops/types';
 import type { SharedOptions } from '../ops/validate';
-import { runtimeOf } from '../runtime/context';
-import { deviceFacts } from '../runtime/device';
-import { checkOptions, type DetlossOptions } from '../runtime/options';
-import type { GpuTensor, ResidentResult, Runtime } from '../runtime/types';
+import { contextOn, isDestroyed, readOutput } from '../runtime/context';
+import type { DetlossOptions, GpuTensor, ResidentResult } from '../runtime/public';
 
 /** The part of an `ort.Tensor` detloss reads. `gpuBuffer` and `data` throw where the data is not. */
 export interface OrtTensor {
@@ -133,7 +131,7 @@ function toInput(op: string, name: string, v: OrtInput, spec: TensorSpec | undef
  * Makes the output tensors of one resident call, each owning its buffer; the call's buffers go
  * back to the pool when the last of them is disposed.
  */
-function wrapOutputs<T>(rt: Runtime, Tensor: OrtTensorClass<T>, r: ResidentResult, outs: { buffer: GPUBuffer; bytes: number; dims: number[] }[]): T[] {
+function wrapOutputs<T>(dl: DetlossContext, Tensor: OrtTensorClass<T>, r: ResidentResult, outs: { buffer: GPUBuffer; bytes: number; dims: number[] }[]): T[] {
   let live = outs.length;
   const done = () => {
     if (--live === 0) r.release();
@@ -145,7 +143,7 @@ function wrapOutputs<T>(rt: Runtime, Tensor: OrtTensorClass<T>, r: ResidentResul
       type: F32,
       dims,
       gpuBuffer: buffer,
-      download: () => download(rt, buffer, bytes),
+      download: () => readOutput(dl, buffer, bytes, 'detloss/ort'),
       dispose: () => {
         if (disposed) return;
         disposed = true;
@@ -153,33 +151,6 @@ function wrapOutputs<T>(rt: Runtime, Tensor: OrtTensorClass<T>, r: ResidentResul
       },
     });
   });
-}
-
-/**
- * Copies `bytes` of `buffer` to the host through a staging buffer of its own. A lost device or a
- * destroyed context is a DetlossError (`device_lost`, `destroyed`), as every other failure is
- * (`gpu_validation`), never the browser's DOMException.
- */
-async function download(rt: Runtime, buffer: GPUBuffer, bytes: number): Promise<Float32Array> {
-  rt.liveness.check();
-  if (bytes === 0) return new Float32Array(0);
-  const { device } = rt;
-  let staging: GPUBuffer | undefined;
-  try {
-    staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'detloss:ort:download' });
-    const enc = device.createCommandEncoder();
-    enc.copyBufferToBuffer(buffer, 0, staging, 0, bytes);
-    device.queue.submit([enc.finish()]);
-    await Promise.race([staging.mapAsync(GPUMapMode.READ), rt.liveness.lost]);
-    return new Float32Array(staging.getMappedRange().slice(0));
-  } catch (e) {
-    if (e instanceof DetlossError) throw e;
-    if (rt.liveness.destroyed) throw rt.liveness.destroyedError();
-    if (rt.liveness.isLost) throw rt.liveness.lostError();
-    throw new DetlossError('gpu_validation', `detloss/ort: reading a tensor back failed: ${(e as Error)?.message ?? String(e)}`);
-  } finally {
-    staging?.destroy();
-  }
 }
 
 /**
@@ -247,7 +218,7 @@ export class OrtDetloss {
       { buffer: r.loss, bytes: r.lossBytes, dims: lossDims(r.shape, gradName ? dims[gradName] : undefined, rank) },
       ...gradNames.map((k) => ({ buffer: r.grad[k], bytes: r.gradBytes[k], dims: [...(dims[k] ?? [r.gradBytes[k] / 4])] })),
     ];
-    const [loss, ...grads] = wrapOutputs(runtimeOf(this.context), Tensor, r, outs);
+    const [loss, ...grads] = wrapOutputs(this.context, Tensor, r, outs);
     return { loss, grad: Object.fromEntries(gradNames.map((k, i) => [k, grads[i]])) };
   }
 
@@ -359,9 +330,8 @@ function contextFor(device: GPUDevice, options: Omit<DetlossOptions, 'device' | 
     throw new DetlossError('invalid_param', `detlossFor: device must be a GPUDevice (await ort.env.webgpu.device after creating a WebGPU session), got ${String(device)}`, 'device');
   }
   let dl = contexts.get(device);
-  if (!dl || runtimeOf(dl.context).liveness.destroyed) {
-    checkOptions({ ...options, device });
-    dl = new OrtDetloss(new DetlossContext(device, deviceFacts(device), { ...options, device }));
+  if (!dl || isDestroyed(dl.context)) {
+    dl = new OrtDetloss(contextOn(DetlossContext, device, options));
     contexts.set(device, dl);
   }
   current = dl;

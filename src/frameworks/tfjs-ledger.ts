@@ -1,4 +1,4 @@
-import { LateVerdicts } from '../runtime/checks';
+import { LateVerdicts } from '../runtime/context';
 
 /**
  * What a device's calls still owe, kept apart from its context: the GPU's verdicts not yet in,

@@ -22,10 +22,8 @@ import { DetlossError } from '../errors';
 import { getOp } from '../ops/registry';
 import type { OpDescriptor } from '../ops/types';
 import type { Reduction } from '../ops/validate';
-import { encodeGuardedCopy, statusVerdict } from '../runtime/checks';
-import { Detloss, runtimeOf } from '../runtime/context';
-import type { AdapterFacts } from '../runtime/device';
-import { runResidentSync, type SyncResidentResult } from '../runtime/execute-sync';
+import { Detloss, guardedCopies, runSync, type GuardedCopy, type SyncCall } from '../runtime/context';
+import type { AdapterFacts } from '../runtime/public';
 import { ledgerOf, throwFailure, verdictsIn } from './tfjs-ledger';
 
 /** Options of every loss: the op's params plus these. */
@@ -170,7 +168,7 @@ function forwardGpu(backend: WebGpuBackendLike, desc: OpDescriptor, inputs: Reco
   throwFailure(backend.device);
   const s = stateFor(backend);
   const refs: tf.Tensor[] = [];
-  let res: SyncResidentResult;
+  let res: SyncCall;
   try {
     const gpu: Record<string, { buffer: GPUBuffer; shape: number[]; dtype: 'f32' | 'i32' }> = {};
     for (const [name, t] of Object.entries(inputs)) {
@@ -182,7 +180,7 @@ function forwardGpu(backend: WebGpuBackendLike, desc: OpDescriptor, inputs: Reco
       gpu[name] = { buffer: g.buffer, shape: shapes[name], dtype: t.dtype === 'int32' ? 'i32' : 'f32' };
     }
     // guard: the call checks its labels and targets on the GPU and marks that its work ran.
-    res = runResidentSync(s.dl, desc, gpu, params, true);
+    res = runSync(s.dl, desc, gpu, params, true);
   } finally {
     // Our work is submitted (or was never made): TF.js may reuse these copies in its later submits.
     for (const r of refs) r.dispose();
@@ -193,52 +191,32 @@ function forwardGpu(backend: WebGpuBackendLike, desc: OpDescriptor, inputs: Reco
   // failure) or a value check failed, the tensors hold NaN, never stale numbers. Then our buffers
   // go back to the pool; TF.js owns its tensors. The status words come back asynchronously: a
   // failed check is thrown by the next call or flush(), as the GPU's own errors are.
-  const { device } = backend;
-  const rt = runtimeOf(s.dl);
-  const status = res.status!;
   const made: tf.Tensor[] = [];
-  let staging: GPUBuffer | undefined;
-  device.pushErrorScope('validation');
   try {
-    const compiles: Promise<string | undefined>[] = [];
-    const guard = rt.kernels.pipelineSync(rt.kernels.guardKey, compiles);
-    for (const c of compiles) watch(device, s, c.then((m) => { if (m) throw new DetlossError('pipeline', m); }));
-    const enc = device.createCommandEncoder({ label: `detloss:${desc.name}:to-tfjs` });
+    const copies: GuardedCopy[] = [];
     const take = (src: GPUBuffer, bytes: number, shape: number[]): tf.Tensor => {
       const info = backend.makeTensorInfo(shape, 'float32');
       backend.uploadToGPU(info.dataId);
       const t = tf.engine().makeTensorFromTensorInfo(info);
       made.push(t);
-      const dst = backend.tensorMap.get(info.dataId).resource as GPUBuffer;
-      encodeGuardedCopy(device, enc, guard, status, src, dst, bytes, rt.limits, desc.name);
+      copies.push({ src, dst: backend.tensorMap.get(info.dataId).resource as GPUBuffer, bytes });
       return t;
     };
-    const value = take(res.loss, res.lossBytes, outShape(res.shape));
+    const value = take(res.out.loss.buffer, res.out.lossBytes, outShape(res.shape));
     const grads: Record<string, tf.Tensor> = {};
-    for (const name of Object.keys(res.grad)) grads[name] = take(res.grad[name], res.gradBytes[name], inputs[name].shape);
-    if (status.checks.length) {
-      staging = rt.pool.acquire(status.bytes, 0x1 | 0x8 /* MAP_READ | COPY_DST */, `detloss:${desc.name}:status`);
-      enc.copyBufferToBuffer(status.buffer, 0, staging, 0, status.bytes);
-    }
-    device.queue.submit([enc.finish()]);
+    for (const [name, g] of Object.entries(res.out.grads)) grads[name] = take(g.buffer, g.bytes, inputs[name].shape);
+    const { compiled, copied } = guardedCopies(s.dl, desc, res, copies, 'TF.js tensors');
+    watch(backend.device, s, compiled);
+    // After the call's own verdict: a copy that failed because the call's buffers could not be
+    // made is not the cause, and the checks' words mean nothing when the work did not run.
+    watch(backend.device, s, res.settled.then(() => copied));
     return { value, grads };
   } catch (e) {
     for (const t of made) t.dispose();
-    if (staging) rt.pool.release(staging);
-    staging = undefined;
     throw e;
   } finally {
     res.release();
-    const copied = device.popErrorScope().then((e) => {
-      if (e) throw new DetlossError('gpu_validation', `${desc.name}: copying the results into TF.js tensors failed: ${e.message}`);
-    });
-    const held = staging;
-    const checked = held ? statusVerdict(desc, status, held, () => rt.pool.release(held)) : Promise.resolve();
-    copied.catch(() => {});
-    checked.catch(() => {});
-    // After the call's own verdict: a copy that failed because the call's buffers could not be
-    // made is not the cause, and the checks' words mean nothing when the work did not run.
-    watch(device, s, res.settled.then(() => copied).then(() => checked));
+    res.releaseOutputs();
   }
 }
 

@@ -74,7 +74,7 @@ export interface GpuKernel {
   uniforms?(p: ResolvedParams, dims: Dims): Record<string, number>;
   /**
    * A program of several passes, run in place of the fused pass and the reduction tree
-   * (src/runtime/program.ts; the ranking losses). Each pass runs one entry point of `shader` with
+   * (src/runtime/call/program.ts; the ranking losses). Each pass runs one entry point of `shader` with
    * the fused bindings, `partials` being the program's scratch: over `threads(dims)` threads, or
    * over the workgroup counts (three u32) that earlier passes wrote at byte `indirect` of the
    * scratch. `gradOnly` passes are skipped with `grad: false`. The output is already reduced, of

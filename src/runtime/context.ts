@@ -1,30 +1,31 @@
 import type { OpDescriptor } from '../ops/types';
 import { OPS, getOp } from '../ops/registry';
 import { resolveOptions, type Resolved, type SharedOptions } from '../ops/validate';
-import { DummyBuffers } from './bindings';
-import { contextLimits, Liveness, type AdapterFacts } from './device';
-import { executeCall } from './execute';
-import { requireKernel } from './kernel-choice';
-import { checkOptions, type DetlossOptions } from './options';
-import { PipelineCache } from './pipelines';
-import { choosePlan, type LaunchPlan } from './plan';
-import { LateVerdicts } from './checks';
-import { BufferPool } from './pool';
-import { readBack, residentResult } from './readback';
-import { Timestamps } from './timestamps';
-import { WG, type AnyInput, type ContextLimits, type DetlossStats, type GpuTensor, type ResidentResult, type Runtime, type RunResult } from './types';
+import { runCall, runCallResident, runCallSync } from './call/entry';
+import { copyThroughGuard, type GuardedCopy } from './call/guard';
+import { readBuffer } from './call/results';
+import type { Runtime, SyncCall } from './call/runtime';
+import { LateVerdicts } from './call/status';
+import { requireKernel } from './compile/kernel-choice';
+import { PipelineCache } from './compile/pipelines';
+import { WG } from './device/constants';
+import { choosePlan } from './device/launch-plan';
+import { Liveness } from './device/liveness';
+import { contextLimits, deviceFacts, openDevice } from './device/open';
+import { checkOptions } from './device/options';
+import { Timestamps } from './device/timestamps';
+import { DummyBuffers } from './memory/dummies';
+import { BufferPool } from './memory/pool';
+import type { AdapterFacts, AnyInput, ContextLimits, DetlossOptions, DetlossStats, GpuTensor, LaunchPlan, ResidentResult, RunResult } from './public';
 
-// The runtime's parts, by concern: options.ts and device.ts (options, device, adapter, limits),
-// pipelines.ts and kernel-choice.ts (kernel keys and the pipeline cache), call-inputs.ts,
-// call-plan.ts, call-buffers.ts and execute.ts (one call, up to its submit), encode.ts,
-// bindings.ts and fused-slots.ts (passes, bind groups, uniform slots), readback.ts and
-// timestamps.ts (results); types.ts holds the shared types and constants.
-export { WG } from './types';
-export type { AnyInput, DetlossStats, GpuTensor, ResidentResult, RunResult } from './types';
-export type { DetlossOptions } from './options';
-export { checkOptions } from './options';
-export type { AdapterFacts } from './device';
-export { openDevice, REQUESTED_LIMITS } from './device';
+// The context on top of the runtime's rooms: public.ts (the types users name) <- device/ (adapter,
+// limits, options, launch plans, timestamps, error scopes) <- memory/ (the buffer pool, dummy
+// buffers, a call's allocation and staging) and compile/ (the fused shaders' ABI, reflection, the
+// contract check, kernel choice, the pipeline cache) <- call/ (one call: inputs, plan, bindings,
+// encoding, the fused and program paths, results; call/entry.ts picks the path) <- this file.
+
+/** The runtime parts of each context, kept out of the class's public shape. */
+const runtimes = new WeakMap<Detloss, Runtime>();
 
 /**
  * A detloss context on one GPU device: runs any op of the catalogue, caches pipelines,
@@ -37,7 +38,6 @@ export class Detloss {
   readonly limits: ContextLimits;
   /** How this context launches its kernels (chosen from the adapter; see `createDetloss({ plan })`). */
   readonly plan: LaunchPlan;
-  private readonly rt: Runtime;
 
   constructor(device: GPUDevice, adapter: AdapterFacts, options: DetlossOptions = {}) {
     checkOptions(options);
@@ -47,7 +47,7 @@ export class Detloss {
     const { kind, ...fields } = typeof options.plan === 'object' ? options.plan : { kind: options.plan };
     this.plan = choosePlan(adapter, kind, { ...fields, maxThreads: options.maxThreads ?? fields.maxThreads, rowThreshold: options.rowThreshold ?? fields.rowThreshold });
     this.plan.maxThreads = Math.max(WG, this.plan.maxThreads);
-    this.rt = {
+    const rt: Runtime = {
       device,
       adapter,
       limits: this.limits,
@@ -59,6 +59,11 @@ export class Detloss {
       liveness: new Liveness(device),
       late: new LateVerdicts(),
     };
+    runtimes.set(this, rt);
+  }
+
+  private get rt(): Runtime {
+    return runtimes.get(this)!;
   }
 
   /**
@@ -77,7 +82,7 @@ export class Detloss {
   run<S extends string>(op: import('../ops/op-types').DynamicOpName<S> | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options?: SharedOptions & Record<string, unknown>): Promise<RunResult>;
   async run(op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<RunResult> {
     this.rt.late.throwFailure();
-    return readBack(this.rt, await executeCall(this.rt, op, inputs, options, true));
+    return runCall(this.rt, op, inputs, options);
   }
 
   /**
@@ -94,7 +99,7 @@ export class Detloss {
   runResident<S extends string>(op: import('../ops/op-types').DynamicOpName<S> | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options?: SharedOptions & Record<string, unknown>): Promise<ResidentResult>;
   async runResident(op: string | OpDescriptor, inputs: Record<string, AnyInput | undefined>, options: SharedOptions & Record<string, unknown> = {}): Promise<ResidentResult> {
     this.rt.late.throwFailure();
-    return residentResult(this.rt, await executeCall(this.rt, op, inputs, options, false));
+    return runCallResident(this.rt, op, inputs, options);
   }
 
   /**
@@ -165,10 +170,46 @@ export class Detloss {
   }
 }
 
-/**
- * The runtime parts of a context, which the class keeps private: for this package's own
- * synchronous path (src/runtime/execute-sync.ts). Not exported from the package.
- */
-export function runtimeOf(dl: Detloss): Runtime {
-  return dl['rt'];
+
+// For this package's entry points and framework adapters (detloss/tfjs, detloss/ort), not exported
+// by the package: what they need of a context, so that no code outside the runtime reaches into its rooms.
+
+/** A context on a new device from `navigator.gpu` or `options.gpu`, or on `options.device` (see `createDetloss`). */
+export async function openContext<C extends Detloss>(make: new (device: GPUDevice, adapter: AdapterFacts, options: DetlossOptions) => C, options: DetlossOptions = {}): Promise<C> {
+  const { device, adapter } = await openDevice(options);
+  return new make(device, adapter, options);
 }
+
+/** A context on a device the caller already has (a framework's), its adapter facts read from the device. */
+export function contextOn<C extends Detloss>(make: new (device: GPUDevice, adapter: AdapterFacts, options: DetlossOptions) => C, device: GPUDevice, options: DetlossOptions = {}): C {
+  checkOptions({ ...options, device });
+  return new make(device, deviceFacts(device), { ...options, device });
+}
+
+/** Whether `destroy()` was called on the context. */
+export function isDestroyed(dl: Detloss): boolean {
+  return runtimes.get(dl)!.liveness.destroyed;
+}
+
+/** Submits a call before returning: GPU tensors in, pooled buffers out, the GPU's verdict in `settled` (see call/entry.ts). */
+export function runSync(dl: Detloss, op: string | OpDescriptor, inputs: Record<string, GpuTensor | undefined>, options: SharedOptions & Record<string, unknown>, guard = false): SyncCall {
+  return runCallSync(runtimes.get(dl)!, op, inputs, options, guard);
+}
+
+/** Copies a guarded synchronous call's outputs into the caller's buffers (see call/guard.ts). */
+export function guardedCopies(dl: Detloss, desc: OpDescriptor, call: SyncCall, copies: readonly GuardedCopy[], into: string): { compiled: Promise<void>; copied: Promise<void> } {
+  return copyThroughGuard(runtimes.get(dl)!, desc, call, copies, into);
+}
+
+/** Waits for every verdict the context's resident calls owe, without throwing the failure (`flush()` throws it). */
+export function verdictsSettled(dl: Detloss): Promise<void> {
+  return runtimes.get(dl)!.late.settled();
+}
+
+/** Reads `bytes` of a buffer the context handed over back to the host. */
+export function readOutput(dl: Detloss, buffer: GPUBuffer, bytes: number, label: string): Promise<Float32Array> {
+  return readBuffer(runtimes.get(dl)!, buffer, bytes, label);
+}
+
+export { LateVerdicts };
+export type { GuardedCopy, SyncCall };

@@ -17,7 +17,7 @@ import { DetlossError } from '../../src/errors';
 import * as o from '../../src/frameworks/ort';
 import * as dt from '../../src/frameworks/tfjs';
 import { OPS } from '../../src/ops/registry';
-import { reflectShader } from '../../src/runtime/reflect';
+import { reflectShader } from '../../src/runtime/compile/reflect';
 import { maxRelErr } from '../helpers/counting';
 import { GOOD, GPU_OPS, dataCases, dtypeCases, nameCases, nanCases, paramCases, type Refusal, type T } from '../helpers/misuse-cases';
 

@@ -13,7 +13,7 @@ import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
 import * as dt from '../../src/frameworks/tfjs';
 import { verdictsIn } from '../../src/frameworks/tfjs-ledger';
-import { enableRuntimeReflection } from '../../src/runtime/reflect-wgsl';
+import { enableRuntimeReflection } from '../../src/runtime/compile/reflect-wgsl';
 import { cannotAllocate, plant, type Fault } from '../helpers/plant';
 import { squareOp } from '../helpers/square-op';
 

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
 import * as dt from '../../src/frameworks/tfjs';
-import { runResidentSync } from '../../src/runtime/execute-sync';
+import { runResidentSync } from '../helpers/sync';
 import { rankingInputs } from '../helpers/ranking-inputs';
 
 const OPS = ['ap_loss', 'rank_sort'] as const;

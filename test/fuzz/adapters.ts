@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import * as o from '../../src/frameworks/ort';
 import * as dt from '../../src/frameworks/tfjs';
 import { OPS } from '../../src/ops/registry';
-import { reflectShader } from '../../src/runtime/reflect';
+import { reflectShader } from '../../src/runtime/compile/reflect';
 import type { FuzzCase, FuzzInput, HostData } from './cases';
 import type { Surface } from './runner';
 

@@ -14,8 +14,9 @@
  * whose kernels are others'), for the tests to put NaN, +-Inf or invalid device values into, and
  * helpers to run them on tensors that live on the device.
  */
-import type { Detloss, DetlossOptions } from '../../src/runtime/context';
-import type { ResidentResult } from '../../src/runtime/types';
+import type { Detloss } from '../../src/runtime/context';
+import type { DetlossOptions } from '../../src/runtime/public';
+import type { ResidentResult } from '../../src/runtime/public';
 import { rand } from '../helpers/counting';
 
 /** What breaks the rule for one value (null where it holds, or where both are finite: then the caller's tolerance decides). */

@@ -2,7 +2,7 @@ import { appendFileSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 import { createDetloss } from '../../src/api';
 import { DetlossError } from '../../src/errors';
-import type { DetlossOptions } from '../../src/runtime/context';
+import type { DetlossOptions } from '../../src/runtime/public';
 import { adapterLogOf, describeAdapter } from './node-gpu-log';
 
 Object.assign(globalThis, globals);

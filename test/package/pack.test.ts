@@ -25,7 +25,7 @@ describe('what ships', () => {
 
   it('has the library, its types, README and LICENSE', () => {
     const paths = files.map((f) => f.path);
-    for (const p of ['LICENSE', 'README.md', 'docs/ops.md', 'package.json', 'dist/index.js', 'dist/reflect.js', 'dist/cli.js', 'dist/types/index.d.ts', 'dist/types/runtime/reflect-wgsl.d.ts']) expect(paths).toContain(p);
+    for (const p of ['LICENSE', 'README.md', 'docs/ops.md', 'package.json', 'dist/index.js', 'dist/reflect.js', 'dist/cli.js', 'dist/types/index.d.ts', 'dist/types/runtime/compile/reflect-wgsl.d.ts']) expect(paths).toContain(p);
   });
 
   it('has no source maps, no WGSL sources (dist inlines them), no sources, no types of the tooling', () => {

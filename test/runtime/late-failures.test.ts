@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
-import { runResidentSync } from '../../src/runtime/execute-sync';
+import { runResidentSync } from '../helpers/sync';
 import { maxRelErr, rand } from '../helpers/counting';
 import { nodeContext } from '../helpers/node-gpu';
 import { cannotAllocate, plant, type Fault } from '../helpers/plant';

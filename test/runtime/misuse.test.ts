@@ -9,7 +9,7 @@ import { readGpu } from '../helpers/gpu-buffers';
 import { nodeContext } from '../helpers/node-gpu';
 import { SQUARE_BODY, squareOp } from '../helpers/square-op';
 import { ruleBreach } from '../fuzz/nonfinite';
-import { enableRuntimeReflection } from '../../src/runtime/reflect-wgsl';
+import { enableRuntimeReflection } from '../../src/runtime/compile/reflect-wgsl';
 
 // These tests define ops of their own, whose WGSL is not in the generated layout table.
 enableRuntimeReflection();

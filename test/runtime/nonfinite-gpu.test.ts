@@ -133,7 +133,7 @@ const hostDenominator = (op: string, name: string, v: number) => !!OPS[op].meanD
 describe("'mean' of cross_entropy, nll and softmax_focal with a NaN weight or classWeight", () => {
   // The denominator sum(weight_i * classWeight[y_i]) is NaN: so is the loss, as cpu.run gives it
   // and as the GPU gives it for tensors on the device (its denominator pass). With host arrays the
-  // host computes it (src/runtime/call-plan.ts meanScale), and must not turn it into a refusal.
+  // host computes it (src/runtime/call/plan.ts meanScale), and must not turn it into a refusal.
   it.each(NONFINITE_OPS.filter((op) => OPS[op].meanDenominator).map((op) => [op]))('%s: NaN on the host as on the device', async (op) => {
     const found: string[] = [];
     const base = problem(op, 8, 5);

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
 import type { Detloss } from '../../src/runtime/context';
-import { choosePlan, MAX_REDUCE_PER, PLANS, reduceLevels } from '../../src/runtime/plan';
+import { reduceLevels } from '../../src/runtime/call/chunks';
+import { choosePlan, MAX_REDUCE_PER, PLANS } from '../../src/runtime/device/launch-plan';
 import { countDevice, maxRelErr, rand, reset } from '../helpers/counting';
 import { nodeContext } from '../helpers/node-gpu';
 

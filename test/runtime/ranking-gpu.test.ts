@@ -150,7 +150,7 @@ describe('ranking losses: refusals', () => {
   // The synchronous path (detloss/tfjs) runs program ops too: test/frameworks/tfjs-ranking.test.ts
   // holds it to dl.run; here it must refuse host arrays, which it cannot upload and wait for.
   it('the synchronous path refuses host arrays for a program op, naming them', async () => {
-    const { runResidentSync } = await import('../../src/runtime/execute-sync');
+    const { runResidentSync } = await import('../helpers/sync');
     expect(() => runResidentSync(dl, 'ap_loss', { logits: Float32Array.of(1, 2) as never, targets: Float32Array.of(1, 0) as never }, {})).toThrow(
       expect.objectContaining({ code: 'invalid_value', argument: 'inputs' }),
     );

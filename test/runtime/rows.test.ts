@@ -4,11 +4,11 @@ import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import rowsWgsl from '../../shaders/rows.wgsl?raw';
 import { cpu } from '../../src/cpu';
 import { defineOp, type OpDescriptor } from '../../src/ops/types';
-import { contractProblems } from '../../src/runtime/contract';
+import { contractProblems } from '../../src/runtime/compile/contract';
 import type { DetlossContext } from '../../src/api';
 import { countDevice, maxRelErr, rand, reset } from '../helpers/counting';
 import { nodeContext } from '../helpers/node-gpu';
-import { enableRuntimeReflection } from '../../src/runtime/reflect-wgsl';
+import { enableRuntimeReflection } from '../../src/runtime/compile/reflect-wgsl';
 
 // These tests define ops of their own, whose WGSL is not in the generated layout table.
 enableRuntimeReflection();

@@ -8,8 +8,8 @@ import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
 import { defineOp, num } from '../../src/ops/types';
 import type { Detloss } from '../../src/runtime/context';
-import { alignedRowUnit, planChunks } from '../../src/runtime/plan';
-import { sizeClass } from '../../src/runtime/pool';
+import { alignedRowUnit, planChunks } from '../../src/runtime/call/chunks';
+import { sizeClass } from '../../src/runtime/memory/pool';
 import { countDevice, maxRelErr, rand, reset } from '../helpers/counting';
 import { nodeContext } from '../helpers/node-gpu';
 import { afterSubmits, watchUncaptured } from '../helpers/uncaptured';
@@ -335,7 +335,7 @@ describe('small gaps (defect 11)', () => {
 describe('a device made with the default limits (as TF.js makes its own)', () => {
   it('an op whose kernel binds more storage buffers than the device allows is refused by name at the call, on run, runResident and the sync path; the others run', async () => {
     const { createDetloss } = await import('../../src/api');
-    const { runResidentSync } = await import('../../src/runtime/execute-sync');
+    const { runResidentSync } = await import('../helpers/sync');
     const { create } = await import('webgpu');
     const gpu = create([]) as unknown as GPU;
     const adapter = await gpu.requestAdapter();

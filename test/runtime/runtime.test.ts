@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
 import type { Detloss } from '../../src/runtime/context';
-import { foldGrid, planChunks } from '../../src/runtime/plan';
+import { foldGrid, planChunks } from '../../src/runtime/call/chunks';
 import { countDevice, maxRelErr, rand, reset, type Counts } from '../helpers/counting';
 import { nodeContext } from '../helpers/node-gpu';
 

@@ -11,7 +11,7 @@ import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
 import { OPS } from '../../src/ops/registry';
 import { VALUE_RULES, keeps, ruleArgs } from '../../src/ops/value-rules';
-import { runtimeOf } from '../../src/runtime/context';
+import { verdictsSettled } from '../../src/runtime/context';
 import { nodeContext } from '../helpers/node-gpu';
 
 type Ctx = Awaited<ReturnType<typeof nodeContext>>;
@@ -146,7 +146,7 @@ describe('check: true with GPU buffers', () => {
     const bad = await dl.runResident('hinge', onGpu({ logits: { data: Float32Array.of(1, 2), shape: [2] }, targets: { data: Float32Array.of(1, 3), shape: [2] } }));
     bad.release();
     // Once its verdict is in (waited for without taking it, as flush() would), the next call throws it.
-    await runtimeOf(dl).late.settled();
+    await verdictsSettled(dl);
     const late = await dl.run('l1', { pred: Float32Array.of(1), target: Float32Array.of(0) }).then(() => undefined, (x: unknown) => x);
     expect(late instanceof DetlossError, `the call after the verdict: ${String(late)}`).toBe(true);
     expect({ code: (late as DetlossError).code, argument: (late as DetlossError).argument }).toEqual({ code: 'invalid_value', argument: 'targets' });

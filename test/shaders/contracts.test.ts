@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import reduceWgsl from '../../shaders/reduce.wgsl?raw';
 import { OPS } from '../../src/ops/registry';
 import { l1Op } from '../../src/ops/regression';
-import { contractProblems, kernelVariants } from '../../src/runtime/contract';
-import { reflectShader } from '../../src/runtime/reflect';
-import { reflectWgsl } from '../../src/runtime/reflect-wgsl';
+import { contractProblems, kernelVariants } from '../../src/runtime/compile/contract';
+import { reflectShader } from '../../src/runtime/compile/reflect';
+import { reflectWgsl } from '../../src/runtime/compile/reflect-wgsl';
 import fusedFlagsWgsl from '../../shaders/fused.wgsl?raw';
 import fusedVec4FlagsWgsl from '../../shaders/fused-vec4.wgsl?raw';
 
@@ -97,8 +97,8 @@ describe('every module of a kernel is held to the contract (kernelVariants)', ()
 });
 
 describe("the fused kernels' flags", () => {
-  it('fused.wgsl and fused-vec4.wgsl declare the FLAG_* bits the runtime sets (src/runtime/fused-slots.ts)', async () => {
-    const { FLAG } = await import('../../src/runtime/fused-slots');
+  it('fused.wgsl and fused-vec4.wgsl declare the FLAG_* bits the runtime sets (src/runtime/compile/abi.ts)', async () => {
+    const { FLAG } = await import('../../src/runtime/compile/abi');
     const wgslName = (k: string) => `FLAG_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
     const want = Object.fromEntries(Object.entries(FLAG).map(([k, v]) => [wgslName(k), v]));
     for (const [file, text] of [['fused.wgsl', fusedFlagsWgsl], ['fused-vec4.wgsl', fusedVec4FlagsWgsl]] as const) {

@@ -9,11 +9,11 @@ import reduceWgsl from '../../shaders/reduce.wgsl?raw';
 import { DetlossError } from '../../src/errors';
 import { OPS } from '../../src/ops/registry';
 import { l1Op } from '../../src/ops/regression';
-import { kernelVariants } from '../../src/runtime/contract';
-import { SHADER_LAYOUTS } from '../../src/runtime/layouts.generated';
-import { builtinModules, generateLayouts, LAYOUTS_COMMAND, LAYOUTS_FILE } from '../../src/runtime/layouts-gen';
-import { reflectShader, registerShaderInfo, setShaderReflector, shaderKey } from '../../src/runtime/reflect';
-import { enableRuntimeReflection, reflectWgsl } from '../../src/runtime/reflect-wgsl';
+import { kernelVariants } from '../../src/runtime/compile/contract';
+import { SHADER_LAYOUTS } from '../../src/runtime/compile/layouts.generated';
+import { builtinModules, generateLayouts, LAYOUTS_COMMAND, LAYOUTS_FILE } from '../../src/tools/layouts-gen';
+import { reflectShader, registerShaderInfo, setShaderReflector, shaderKey } from '../../src/runtime/compile/reflect';
+import { enableRuntimeReflection, reflectWgsl } from '../../src/runtime/compile/reflect-wgsl';
 
 const root = resolve(__dirname, '../..');
 const stale = `${LAYOUTS_FILE} is stale: run \`${LAYOUTS_COMMAND}\``;
@@ -125,12 +125,12 @@ describe('wgsl_reflect stays out of what src/index.ts reaches', () => {
   };
   walk(resolve(root, 'src/index.ts'));
   it('reaches the runtime reflection and its table', () => {
-    expect([...reached.keys()]).toContain(resolve(root, 'src/runtime/reflect.ts'));
-    expect([...reached.keys()]).toContain(resolve(root, 'src/runtime/layouts.generated.ts'));
+    expect([...reached.keys()]).toContain(resolve(root, 'src/runtime/compile/reflect.ts'));
+    expect([...reached.keys()]).toContain(resolve(root, 'src/runtime/compile/layouts.generated.ts'));
   });
   it('but no module that imports wgsl_reflect', () => {
     const importers = [...reached].filter(([, text]) => /from\s*'wgsl_reflect|import\(\s*'wgsl_reflect/.test(text)).map(([f]) => f);
     expect(importers).toEqual([]);
-    expect([...reached.keys()]).not.toContain(resolve(root, 'src/runtime/reflect-wgsl.ts'));
+    expect([...reached.keys()]).not.toContain(resolve(root, 'src/runtime/compile/reflect-wgsl.ts'));
   });
 });

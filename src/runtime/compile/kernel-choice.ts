@@ -1,0 +1,45 @@
+import { DetlossError } from '../../errors';
+import type { GpuKernel, OpDescriptor } from '../../ops/types';
+import type { Resolved } from '../../ops/validate';
+import { WG } from '../device/constants';
+import type { AdapterFacts, LaunchPlan, ShaderInfo } from '../public';
+import { reflectShader } from './reflect';
+
+// Which of an op's kernels a call runs, and how its rows are split among threads.
+
+/** An op's GPU kernel; an op without one is an `unknown_op` error. */
+export function requireKernel(desc: OpDescriptor): GpuKernel {
+  if (!desc.gpu) throw new DetlossError('unknown_op', `${desc.name}: no GPU kernel yet (unsupported on the GPU); use cpu.run`, 'op');
+  return desc.gpu;
+}
+
+/** An op's shader layout (the generated table, or a reflector the user enabled); none is a `pipeline` error. */
+export function shaderInfo(desc: OpDescriptor, gk: GpuKernel): ShaderInfo {
+  try {
+    return reflectShader(gk.shader);
+  } catch (e) {
+    throw new DetlossError('pipeline', `${desc.name}: ${e instanceof DetlossError ? '' : 'its WGSL could not be parsed: '}${(e as Error).message}`);
+  }
+}
+
+/** Who computes a row in this call: a thread (every op's `entry`), or a workgroup or subgroup per long row. */
+export function rowStrategy(plan: LaunchPlan, device: GPUDevice, gk: GpuKernel, r: Resolved): 'thread' | 'workgroup' | 'subgroup' {
+  if (!gk.rows || !r.dims || Object.keys(r.dims).length === 0) return 'thread';
+  if (gk.rows.length(r.dims) < plan.rowThreshold) return 'thread';
+  return plan.rowLanes === 'subgroup' && gk.rows.subgroup && device.features.has('subgroups') ? 'subgroup' : 'workgroup';
+}
+
+/**
+ * Whether this call runs the op's vec4 kernel: the plan asks for it, the op has one, and the
+ * output is a multiple of four elements (chunk boundaries are 256-byte aligned, so then every
+ * chunk is too).
+ */
+export function useVec4(plan: LaunchPlan, gk: GpuKernel, r: Resolved): boolean {
+  return plan.vectorWidth === 4 && gk.vec4 !== undefined && r.outCount % 4 === 0;
+}
+
+/** The most lanes a subgroup may have here (the planner's threads per row under the subgroup strategy). */
+export function subgroupLanes(adapter: AdapterFacts): number {
+  const max = adapter.subgroupMaxSize;
+  return max !== undefined && max > 0 && max <= WG ? max : 32;
+}
