@@ -4,9 +4,9 @@ import { defineConfig } from 'vite';
 const root = fileURLToPath(new URL('.', import.meta.url));
 const repo = fileURLToPath(new URL('..', import.meta.url));
 
-// The in-page demo: detloss straight from ../src (WGSL through `?raw`), no prebuild. Output: demo/dist.
-// Two pages: index.html (the loss playground and timing) and train.html (a detector head trained with
-// detloss/tfjs against the same losses in TF.js ops).
+// The demo: two apps, each a page of its own, and a front page that links them. Output: demo/dist.
+//   playground/index.html  the box playground and the GPU-vs-CPU timing (detloss)
+//   trainer/index.html     a detector head trained with detloss/tfjs against the same losses in TF.js ops
 // `npm run demo` prints the URL to open (the info level); the build stays quiet.
 export default defineConfig(({ command }) => ({
   root,
@@ -18,6 +18,8 @@ export default defineConfig(({ command }) => ({
     emptyOutDir: true,
     target: 'es2022',
     sourcemap: true,
-    rolldownOptions: { input: { index: `${root}index.html`, train: `${root}train.html` } },
+    rolldownOptions: {
+      input: { index: `${root}index.html`, playground: `${root}playground/index.html`, trainer: `${root}trainer/index.html` },
+    },
   },
 }));

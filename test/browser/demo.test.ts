@@ -313,14 +313,15 @@ let gp: GpuPage;
 beforeAll(async () => {
   mkdirSync(outDir, { recursive: true });
   await build({ configFile: demoConfig, logLevel: 'warn' });
-  gp = await openPage(await serveStatic(demoDist), READY);
+  const server = await serveStatic(demoDist);
+  gp = await openPage({ url: `${server.url}playground/index.html`, close: server.close }, READY);
   await gp.page.setViewport({ width: 1280, height: 1000 });
 });
 afterAll(async () => {
   await gp?.close();
 });
 
-describe('the demo page (demo/, built with Vite) in headless Chromium', () => {
+describe('the playground (demo/playground/, built with Vite) in headless Chromium', () => {
   it('drags the boxes, shows every iou_loss variant as the CPU reference computes it, and times an op', async () => {
     const { page } = gp;
     const device = await page.$eval('#device', (e) => ({ webgpu: (e as HTMLElement).dataset.webgpu, text: e.textContent }));

@@ -5,7 +5,7 @@ import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPage, serveStatic, type GpuPage } from '../../src/tools/browser';
 
-// The training demo (demo/train.html): a detector head trained with detloss/tfjs against the same
+// The training demo (demo/trainer/): a detector head trained with detloss/tfjs against the same
 // losses composed from TF.js ops, in headless Chromium on its software WebGPU adapter. Built into a
 // folder of its own, so that it never races demo.test.ts, which builds the demo into demo/dist.
 const demoConfig = fileURLToPath(new URL('../../demo/vite.config.ts', import.meta.url));
@@ -63,14 +63,14 @@ beforeAll(async () => {
   mkdirSync(outDir, { recursive: true });
   await build({ configFile: demoConfig, logLevel: 'warn', build: { outDir: dist, emptyOutDir: true, sourcemap: false } });
   const server = await serveStatic(dist);
-  gp = await openPage({ url: `${server.url}train.html`, close: server.close }, READY);
+  gp = await openPage({ url: `${server.url}trainer/index.html`, close: server.close }, READY);
   await gp.page.setViewport({ width: 1280, height: 1000 });
 });
 afterAll(async () => {
   await gp?.close();
 });
 
-describe('the training demo (demo/train.html) in headless Chromium', () => {
+describe('the training demo (demo/trainer/) in headless Chromium', () => {
   it('trains live with both loss sets, draws the curves, step times and boxes, and stops and resumes', async () => {
     const { page } = gp;
     expect(await page.$eval('#device', (e) => (e as HTMLElement).dataset.webgpu)).toBe('yes');

@@ -4,11 +4,11 @@
  * A device lost during the GPU part is replaced once (the GPU part starts over on the new
  * context); without a new one the timing gives the CPU reference alone, and says why.
  */
-import { cpu, DetlossError, OPS, type DetlossContext } from '../src/index';
+import { cpu, DetlossError, OPS, type DetlossContext } from '../../src/index';
 import { gpuCapable } from './compute';
 import type { GpuSession } from './gpu-session';
 import { randomInputs } from './inputs';
-import { median } from '../src/tools/stats';
+import { median } from '../../src/tools/stats';
 
 /** The sizes offered. */
 export const SIZES = [1e3, 1e4, 1e5, 1e6];

@@ -5,9 +5,9 @@
  * (`detloss/tfjs`) or the same losses composed from TF.js ops (bench/tfjs-losses.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { TFJS_LOSSES } from '../bench/tfjs-losses';
-import * as detloss from '../src/frameworks/tfjs';
-import { type BatchTargets, CELLS, CLASSES, GRID, STRIDE, rng } from './train-data';
+import { TFJS_LOSSES } from '../../bench/tfjs-losses';
+import * as detloss from '../../src/frameworks/tfjs';
+import { type BatchTargets, CELLS, CLASSES, GRID, STRIDE, rng } from './data';
 
 export type BoxVariant = 'giou' | 'ciou';
 export type Side = 'detloss' | 'tfjs';

@@ -7,9 +7,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
-import * as detloss from '../src/frameworks/tfjs';
-import { CLASS_NAMES, GRID, SIZE, batchTargets, makeScenes, rng, type Scene } from './train-data';
-import { type BoxVariant, type Side, type StepResult, Trainer, initParams, uploadBatch, type InitParams } from './train-model';
+import * as detloss from '../../src/frameworks/tfjs';
+import { CLASS_NAMES, GRID, SIZE, batchTargets, makeScenes, rng, type Scene } from './data';
+import { type BoxVariant, type Side, type StepResult, Trainer, initParams, uploadBatch, type InitParams } from './model';
 
 const SEED = 12;
 const TRAIN_IMAGES = 256;
