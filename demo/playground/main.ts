@@ -3,7 +3,7 @@
  * with the CPU reference), then mounts the box playground and the timing panel. A lost device is
  * replaced by a new context, or the page goes on with the CPU reference; the status line says which.
  */
-import { createDetloss, type DetlossContext } from '../../src/index';
+import { createDetloss, type DetlossContext } from 'detloss';
 import { GpuSession, type GpuStatus } from './gpu-session';
 import { mountPlayground } from './playground';
 import { adapterName, mountTiming } from './timing';

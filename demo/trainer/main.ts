@@ -1,15 +1,19 @@
 /**
- * The training demo page: a small anchor-free detector head learns on synthetic scenes, twice from
- * the same weights and batches, once with detloss's fused losses and once with the same losses in
+ * The trainer page: a small anchor-free detector head learns on synthetic scenes, twice from the
+ * same weights and batches, once with detloss's fused losses and once with the same losses in
  * TF.js ops. Draws both loss curves, both step times and the predicted boxes live; Stop, Resume and
- * Restart; stops and says so when a step's loss is not finite. `window.__trainTest` runs the same
+ * Restart; stops and says so when a step's loss is not finite. `window.trainDemo` runs the same
  * training without drawing, for the headless test.
  */
 import * as tf from '@tensorflow/tfjs-core';
+// TF.js's WebGPU backend, and the gradients of TF.js's own ops (the full `@tensorflow/tfjs` package
+// imports both for you; tfjs-core alone does not).
 import '@tensorflow/tfjs-backend-webgpu';
-import * as detloss from '../../src/frameworks/tfjs';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import * as detloss from 'detloss/tfjs';
 import { CLASS_NAMES, GRID, SIZE, batchTargets, makeScenes, rng, type Scene } from './data';
-import { type BoxVariant, type Side, type StepResult, Trainer, initParams, uploadBatch, type InitParams } from './model';
+import type { BoxVariant } from './losses';
+import { type Side, type StepResult, Trainer, initParams, uploadBatch, type InitParams } from './model';
 
 const SEED = 12;
 const TRAIN_IMAGES = 256;
@@ -25,7 +29,7 @@ const CLASS_COLOR = ['#ff5a5a', '#4cdc6a', '#6f8cff'];
 
 const $ = <T extends Element>(sel: string) => {
   const e = document.querySelector<T>(sel);
-  if (!e) throw new Error(`train demo: ${sel} is missing from the page`);
+  if (!e) throw new Error(`trainer: ${sel} is missing from the page`);
   return e;
 };
 
