@@ -232,7 +232,7 @@ async function main() {
     status.textContent = text;
   };
 
-  if (!(await tf.setBackend('webgpu'))) throw new Error('TF.js could not start its WebGPU backend (this page needs WebGPU: see the main demo page for how to get it).');
+  if (!(await tf.setBackend('webgpu'))) throw new Error('TF.js could not start its WebGPU backend (this page needs WebGPU: the playground page says how to get it).');
   await tf.ready();
   await detloss.ready();
   const info = (tf.backend() as unknown as { adapterInfo?: { vendor?: string; architecture?: string; description?: string } }).adapterInfo;
@@ -394,7 +394,7 @@ async function main() {
 
 main().catch((e) => {
   const fatal = $<HTMLElement>('#fatal');
-  fatal.textContent = `The training demo could not start: ${(e as Error).message ?? e}`;
+  fatal.textContent = `The trainer could not start: ${(e as Error).message ?? e}`;
   fatal.hidden = false;
   document.body.dataset.ready = 'false';
 });
