@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { cpu, DetlossError, type DetlossContext, type DetlossOptions } from '../src/index';
 import copyWgsl from './copy.wgsl?raw';
 import { TFJS_LOSSES, tfjsPairwise, type Tensors } from './tfjs-losses';
-import { rng } from '../demo/inputs';
+import { rng } from '../demo/playground/inputs';
 import type { BenchCase, Contender } from '../src/tools/bench';
 import { apLossAuthorsLoop, rankSortAuthorsLoop } from './ranking-baseline';
 

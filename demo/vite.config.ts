@@ -4,13 +4,26 @@ import { defineConfig } from 'vite';
 const root = fileURLToPath(new URL('.', import.meta.url));
 const repo = fileURLToPath(new URL('..', import.meta.url));
 
-// The in-page demo: detloss straight from ../src (WGSL through `?raw`), no prebuild. Output: demo/dist.
-// Two pages: index.html (the loss playground and timing) and train.html (a detector head trained with
-// detloss/tfjs against the same losses in TF.js ops).
+// The demo: two apps, each a page of its own, and a front page that links them. Output: demo/dist.
+//   playground/index.html  the box playground and the GPU-vs-CPU timing (detloss)
+//   trainer/index.html     a detector head trained with detloss/tfjs against the same losses in TF.js ops
+//
+// The apps import detloss by its package names only, as an app of yours would: `detloss` and
+// `detloss/tfjs`. Here those names point at the package's sources (the entries its build starts
+// from), so `npm run demo` and `npm run build:demo` work in a fresh clone without `npm run build`
+// first, and the dev server reloads on a change to src/. In your app they resolve to the installed
+// package's dist/ through its package.json `exports`. (tsconfig.json maps the same names for tsc.)
+//
 // `npm run demo` prints the URL to open (the info level); the build stays quiet.
 export default defineConfig(({ command }) => ({
   root,
   base: './',
+  resolve: {
+    alias: [
+      { find: /^detloss$/, replacement: `${repo}src/index.ts` },
+      { find: /^detloss\/tfjs$/, replacement: `${repo}src/frameworks/tfjs.ts` },
+    ],
+  },
   logLevel: command === 'build' ? 'warn' : 'info',
   server: { host: 'localhost', fs: { allow: [repo] } },
   build: {
@@ -18,6 +31,8 @@ export default defineConfig(({ command }) => ({
     emptyOutDir: true,
     target: 'es2022',
     sourcemap: true,
-    rolldownOptions: { input: { index: `${root}index.html`, train: `${root}train.html` } },
+    rolldownOptions: {
+      input: { index: `${root}index.html`, playground: `${root}playground/index.html`, trainer: `${root}trainer/index.html` },
+    },
   },
 }));

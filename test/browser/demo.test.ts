@@ -2,10 +2,11 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'puppeteer-core';
 import { build } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
 import type { OpParams } from '../../src/ops/op-types';
-import { openPage, serveStatic, type GpuPage } from '../../src/tools/browser';
+import { openPage, serveStatic } from '../../src/tools/browser';
+import { useBrowserPage } from '../helpers/browser-page';
 
 const demoConfig = fileURLToPath(new URL('../../demo/vite.config.ts', import.meta.url));
 const demoDist = fileURLToPath(new URL('../../demo/dist/', import.meta.url));
@@ -309,18 +310,17 @@ async function checkRefused(page: Page, key: string, extra: IouParams, param: st
   return message;
 }
 
-let gp: GpuPage;
-beforeAll(async () => {
-  mkdirSync(outDir, { recursive: true });
-  await build({ configFile: demoConfig, logLevel: 'warn' });
-  gp = await openPage(await serveStatic(demoDist), READY);
-  await gp.page.setViewport({ width: 1280, height: 1000 });
-});
-afterAll(async () => {
-  await gp?.close();
-});
+const gp = useBrowserPage(
+  async () => {
+    mkdirSync(outDir, { recursive: true });
+    await build({ configFile: demoConfig, logLevel: 'warn' });
+    const server = await serveStatic(demoDist);
+    return openPage({ url: `${server.url}playground/index.html`, close: server.close }, READY);
+  },
+  { viewport: { width: 1280, height: 1000 } },
+);
 
-describe('the demo page (demo/, built with Vite) in headless Chromium', () => {
+describe('the playground (demo/playground/, built with Vite) in headless Chromium', () => {
   it('drags the boxes, shows every iou_loss variant as the CPU reference computes it, and times an op', async () => {
     const { page } = gp;
     const device = await page.$eval('#device', (e) => ({ webgpu: (e as HTMLElement).dataset.webgpu, text: e.textContent }));

@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
-import { openGpuPage, type GpuPage } from '../../src/tools/browser';
+import { openGpuPage } from '../../src/tools/browser';
+import { useBrowserPage } from '../helpers/browser-page';
 import { EDGE_FORMATS, LOSS_VARIANTS, PAIR_VARIANTS, REPORTED, compare, gridBoxes, rowScale, showBox, singlePairs } from '../helpers/box-grid';
 
 // Issue 9, defect 1 in headless Chromium: the box kernels on the integer grid with zero widths and
@@ -9,13 +10,7 @@ import { EDGE_FORMATS, LOSS_VARIANTS, PAIR_VARIANTS, REPORTED, compare, gridBoxe
 // CPU reference. Boxes cross into the page as float32 bytes, so -0 stays -0.
 
 const dist = fileURLToPath(new URL('../../dist/', import.meta.url));
-let gp: GpuPage;
-beforeAll(async () => {
-  gp = await openGpuPage(dist);
-});
-afterAll(async () => {
-  await gp?.close();
-});
+const gp = useBrowserPage(() => openGpuPage(dist));
 
 type Op = 'iou_loss' | 'pairwise_iou';
 interface Job {

@@ -1,17 +1,12 @@
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
-import { openGpuPage, runInPage, type GpuPage } from '../../src/tools/browser';
+import { openGpuPage, runInPage } from '../../src/tools/browser';
+import { useBrowserPage } from '../helpers/browser-page';
 import { rand } from '../helpers/counting';
 
 const dist = fileURLToPath(new URL('../../dist/', import.meta.url));
-let gp: GpuPage;
-beforeAll(async () => {
-  gp = await openGpuPage(dist);
-});
-afterAll(async () => {
-  await gp?.close();
-});
+const gp = useBrowserPage(() => openGpuPage(dist));
 
 const VARIANTS = [
   ['iou', 'linear'],

@@ -1,17 +1,12 @@
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
-import { openGpuPage, runInPage, type GpuPage } from '../../src/tools/browser';
+import { openGpuPage, runInPage } from '../../src/tools/browser';
+import { useBrowserPage } from '../helpers/browser-page';
 import { LOGIT_OP_NAMES, logitInputs, type Tensor } from '../helpers/logit-inputs';
 
 const dist = fileURLToPath(new URL('../../dist/', import.meta.url));
-let gp: GpuPage;
-beforeAll(async () => {
-  gp = await openGpuPage(dist);
-});
-afterAll(async () => {
-  await gp?.close();
-});
+const gp = useBrowserPage(() => openGpuPage(dist));
 
 const host = (inputs: Record<string, Tensor>) =>
   Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, { data: t.dtype === 'i32' ? Int32Array.from(t.data) : Float32Array.from(t.data), shape: t.shape }]));

@@ -2,12 +2,13 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import commonWgsl from '../../shaders/common.wgsl?raw';
 import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import { cpu } from '../../src/cpu';
 import type { CpuInputsOf } from '../../src/ops/op-types';
-import { openPage, type GpuPage } from '../../src/tools/browser';
+import { openPage } from '../../src/tools/browser';
+import { useBrowserPage } from '../helpers/browser-page';
 import { maxRelErr, rand } from '../helpers/counting';
 
 /**
@@ -47,13 +48,7 @@ async function isolatedServer(): Promise<{ url: string; close(): Promise<void> }
   return { url: `http://localhost:${port}/`, close: () => new Promise<void>((ok) => server.close(() => ok())) };
 }
 
-let gp: GpuPage;
-beforeAll(async () => {
-  gp = await openPage(await isolatedServer(), 'window.detlossReady');
-});
-afterAll(async () => {
-  await gp?.close();
-});
+const gp = useBrowserPage(async () => openPage(await isolatedServer(), 'window.detlossReady'));
 
 // ---- inputs as they cross into the page: { t: kind, d: data, s?: shape } or a raw value
 type Enc = { t: string; d?: number[]; s?: unknown; v?: unknown } | null;

@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cpu } from '../../src/cpu';
-import { openGpuPage, runInPage, type GpuPage } from '../../src/tools/browser';
+import { openGpuPage, runInPage } from '../../src/tools/browser';
+import { useBrowserPage } from '../helpers/browser-page';
 import { BALANCED_CASES, balancedDiffs, balancedTolerance, FOCAL_CASES, focalMismatches, klNearIdenticalCase, type HostTensor } from '../helpers/numerics-cases';
 
 /**
@@ -12,13 +13,7 @@ import { BALANCED_CASES, balancedDiffs, balancedTolerance, FOCAL_CASES, focalMis
  */
 
 const dist = fileURLToPath(new URL('../../dist/', import.meta.url));
-let gp: GpuPage;
-beforeAll(async () => {
-  gp = await openGpuPage(dist);
-});
-afterAll(async () => {
-  await gp?.close();
-});
+const gp = useBrowserPage(() => openGpuPage(dist));
 
 type PageTensor = { dtype: 'f32' | 'i32'; shape: number[]; data: number[] };
 const page = (inputs: Record<string, HostTensor>): Record<string, PageTensor> =>

@@ -3,8 +3,9 @@
 // integer params past int32, destroy() with calls in flight, the chunk planner's row unit, and
 // empty gradients on the resident path.
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPage, serveStatic, type GpuPage } from '../../src/tools/browser';
+import { describe, expect, it } from 'vitest';
+import { openPage, serveStatic } from '../../src/tools/browser';
+import { useBrowserPage } from '../helpers/browser-page';
 
 const dist = fileURLToPath(new URL('../../dist/', import.meta.url));
 const PAGE = `<!doctype html><meta charset="utf-8"><title>detloss runtime edges</title>
@@ -61,13 +62,7 @@ try {
 }
 </script>`;
 
-let gp: GpuPage;
-beforeAll(async () => {
-  gp = await openPage(await serveStatic(dist, PAGE), 'window.detlossReady');
-});
-afterAll(async () => {
-  await gp?.close();
-});
+const gp = useBrowserPage(async () => openPage(await serveStatic(dist, PAGE), 'window.detlossReady'));
 
 type Mod = typeof import('../../src/index');
 /** Runs `fn` in the page with the detloss module; returns what it returns (plain data). */

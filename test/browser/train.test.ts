@@ -2,10 +2,11 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'puppeteer-core';
 import { build } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPage, serveStatic, type GpuPage } from '../../src/tools/browser';
+import { describe, expect, it } from 'vitest';
+import { openPage, serveStatic } from '../../src/tools/browser';
+import { useBrowserPage } from '../helpers/browser-page';
 
-// The training demo (demo/train.html): a detector head trained with detloss/tfjs against the same
+// The training demo (demo/trainer/): a detector head trained with detloss/tfjs against the same
 // losses composed from TF.js ops, in headless Chromium on its software WebGPU adapter. Built into a
 // folder of its own, so that it never races demo.test.ts, which builds the demo into demo/dist.
 const demoConfig = fileURLToPath(new URL('../../demo/vite.config.ts', import.meta.url));
@@ -32,8 +33,6 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-let gp: GpuPage;
-
 const status = (page: Page) => page.$eval('#train-status', (e) => ({ state: (e as HTMLElement).dataset.state, text: e.textContent ?? '' }));
 const step = (page: Page) => page.$eval('#step', (e) => Number((e as HTMLElement).dataset.step));
 const buttons = (page: Page) => page.evaluate(() => ({ stop: document.querySelector<HTMLButtonElement>('#stop')!.disabled, resume: document.querySelector<HTMLButtonElement>('#resume')!.disabled }));
@@ -59,18 +58,17 @@ const inked = (page: Page, sel: string) =>
     return n;
   });
 
-beforeAll(async () => {
-  mkdirSync(outDir, { recursive: true });
-  await build({ configFile: demoConfig, logLevel: 'warn', build: { outDir: dist, emptyOutDir: true, sourcemap: false } });
-  const server = await serveStatic(dist);
-  gp = await openPage({ url: `${server.url}train.html`, close: server.close }, READY);
-  await gp.page.setViewport({ width: 1280, height: 1000 });
-});
-afterAll(async () => {
-  await gp?.close();
-});
+const gp = useBrowserPage(
+  async () => {
+    mkdirSync(outDir, { recursive: true });
+    await build({ configFile: demoConfig, logLevel: 'warn', build: { outDir: dist, emptyOutDir: true, sourcemap: false } });
+    const server = await serveStatic(dist);
+    return openPage({ url: `${server.url}trainer/index.html`, close: server.close }, READY);
+  },
+  { viewport: { width: 1280, height: 1000 } },
+);
 
-describe('the training demo (demo/train.html) in headless Chromium', () => {
+describe('the training demo (demo/trainer/) in headless Chromium', () => {
   it('trains live with both loss sets, draws the curves, step times and boxes, and stops and resumes', async () => {
     const { page } = gp;
     expect(await page.$eval('#device', (e) => (e as HTMLElement).dataset.webgpu)).toBe('yes');

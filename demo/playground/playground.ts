@@ -5,7 +5,7 @@
  * controls under the variant select (only those that apply to it); a value the library refuses is
  * shown as its message, in that variant's row and under the controls.
  */
-import { cpu, DetlossError } from '../src/index';
+import { cpu, DetlossError } from 'detloss';
 import { cursorFor, dragBox, hitTest, type Box, type Grip } from './boxes';
 import { callParams, defaultValues, describeParams, markInvalid, paramControls, renderControls, type ParamValue } from './box-params';
 import { backendLabel, compute, type Computed } from './compute';

@@ -2,7 +2,7 @@
  * One way to run an op for the demo: on the GPU through the page's detloss context when there is
  * one and the op has a kernel, else on the float64 CPU reference. Every result says where it ran.
  */
-import { cpu, DetlossError, OPS, type DetlossContext } from '../src/index';
+import { cpu, DetlossError, OPS, type DetlossContext } from 'detloss';
 import type { GpuSession } from './gpu-session';
 
 /** Where a result was computed. */

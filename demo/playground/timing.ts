@@ -4,11 +4,10 @@
  * A device lost during the GPU part is replaced once (the GPU part starts over on the new
  * context); without a new one the timing gives the CPU reference alone, and says why.
  */
-import { cpu, DetlossError, OPS, type DetlossContext } from '../src/index';
+import { cpu, DetlossError, OPS, type DetlossContext } from 'detloss';
 import { gpuCapable } from './compute';
 import type { GpuSession } from './gpu-session';
 import { randomInputs } from './inputs';
-import { median } from '../src/tools/stats';
 
 /** The sizes offered. */
 export const SIZES = [1e3, 1e4, 1e5, 1e6];
@@ -155,6 +154,13 @@ async function sampleMedian(call: () => Promise<void>, before: (i: number) => Pr
     samples.push((performance.now() - t0) / reps);
   }
   return median(samples);
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toFixed(3));

@@ -1,5 +1,5 @@
 /** Random inputs for any op of the catalogue, made from its descriptor. */
-import type { OpDescriptor } from '../src/index';
+import type { OpDescriptor } from 'detloss';
 
 type Tensor = { data: Float32Array | Int32Array; shape: number[] };
 

@@ -1,9 +1,9 @@
 /**
- * The detloss demo page: opens a WebGPU context (or explains why there is none and carries on
+ * The playground page: opens a WebGPU context (or explains why there is none and carries on
  * with the CPU reference), then mounts the box playground and the timing panel. A lost device is
  * replaced by a new context, or the page goes on with the CPU reference; the status line says which.
  */
-import { createDetloss, type DetlossContext } from '../src/index';
+import { createDetloss, type DetlossContext } from 'detloss';
 import { GpuSession, type GpuStatus } from './gpu-session';
 import { mountPlayground } from './playground';
 import { adapterName, mountTiming } from './timing';
@@ -103,7 +103,7 @@ main().catch((e) => {
   const box = document.querySelector<HTMLElement>('#fatal');
   if (box) {
     box.hidden = false;
-    box.textContent = `The demo failed to start: ${(e as Error).message ?? e}`;
+    box.textContent = `The playground failed to start: ${(e as Error).message ?? e}`;
   }
   document.body.dataset.ready = 'error';
   console.error(e);

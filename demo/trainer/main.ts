@@ -1,15 +1,19 @@
 /**
- * The training demo page: a small anchor-free detector head learns on synthetic scenes, twice from
- * the same weights and batches, once with detloss's fused losses and once with the same losses in
+ * The trainer page: a small anchor-free detector head learns on synthetic scenes, twice from the
+ * same weights and batches, once with detloss's fused losses and once with the same losses in
  * TF.js ops. Draws both loss curves, both step times and the predicted boxes live; Stop, Resume and
- * Restart; stops and says so when a step's loss is not finite. `window.__trainTest` runs the same
+ * Restart; stops and says so when a step's loss is not finite. `window.trainDemo` runs the same
  * training without drawing, for the headless test.
  */
 import * as tf from '@tensorflow/tfjs-core';
+// TF.js's WebGPU backend, and the gradients of TF.js's own ops (the full `@tensorflow/tfjs` package
+// imports both for you; tfjs-core alone does not).
 import '@tensorflow/tfjs-backend-webgpu';
-import * as detloss from '../src/frameworks/tfjs';
-import { CLASS_NAMES, GRID, SIZE, batchTargets, makeScenes, rng, type Scene } from './train-data';
-import { type BoxVariant, type Side, type StepResult, Trainer, initParams, uploadBatch, type InitParams } from './train-model';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import * as detloss from 'detloss/tfjs';
+import { CLASS_NAMES, GRID, SIZE, batchTargets, makeScenes, rng, type Scene } from './data';
+import type { BoxVariant } from './losses';
+import { type Side, type StepResult, Trainer, initParams, uploadBatch, type InitParams } from './model';
 
 const SEED = 12;
 const TRAIN_IMAGES = 256;
@@ -25,7 +29,7 @@ const CLASS_COLOR = ['#ff5a5a', '#4cdc6a', '#6f8cff'];
 
 const $ = <T extends Element>(sel: string) => {
   const e = document.querySelector<T>(sel);
-  if (!e) throw new Error(`train demo: ${sel} is missing from the page`);
+  if (!e) throw new Error(`trainer: ${sel} is missing from the page`);
   return e;
 };
 
@@ -228,7 +232,7 @@ async function main() {
     status.textContent = text;
   };
 
-  if (!(await tf.setBackend('webgpu'))) throw new Error('TF.js could not start its WebGPU backend (this page needs WebGPU: see the main demo page for how to get it).');
+  if (!(await tf.setBackend('webgpu'))) throw new Error('TF.js could not start its WebGPU backend (this page needs WebGPU: the playground page says how to get it).');
   await tf.ready();
   await detloss.ready();
   const info = (tf.backend() as unknown as { adapterInfo?: { vendor?: string; architecture?: string; description?: string } }).adapterInfo;
@@ -390,7 +394,7 @@ async function main() {
 
 main().catch((e) => {
   const fatal = $<HTMLElement>('#fatal');
-  fatal.textContent = `The training demo could not start: ${(e as Error).message ?? e}`;
+  fatal.textContent = `The trainer could not start: ${(e as Error).message ?? e}`;
   fatal.hidden = false;
   document.body.dataset.ready = 'false';
 });

@@ -1,36 +1,16 @@
 /**
- * The training demo's detector: a small anchor-free head in TF.js (four 3x3 convolutions down to a
+ * The trainer's detector: a small anchor-free head in TF.js (four 3x3 convolutions down to a
  * stride-8 grid, then per cell class logits and four distances l, t, r, b decoded to an xyxy box),
- * trained with one of two loss sets that compute the same formulas: detloss's fused kernels
- * (`detloss/tfjs`) or the same losses composed from TF.js ops (bench/tfjs-losses.ts).
+ * trained with one of two loss sets that compute the same formulas (losses.ts): detloss's fused
+ * kernels (`detloss/tfjs`) or the same losses written with TF.js ops.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { TFJS_LOSSES } from '../bench/tfjs-losses';
-import * as detloss from '../src/frameworks/tfjs';
-import { type BatchTargets, CELLS, CLASSES, GRID, STRIDE, rng } from './train-data';
+import { type BatchTargets, CELLS, CLASSES, GRID, STRIDE, rng } from './data';
+import { type BoxVariant, DETLOSS, type LossSet, TFJS_OPS } from './losses';
 
-export type BoxVariant = 'giou' | 'ciou';
 export type Side = 'detloss' | 'tfjs';
 
-/** The two losses of a step: the box loss over the positive cells, and quality focal over all cells. */
-export interface LossSet {
-  box(pred: tf.Tensor2D, target: tf.Tensor2D, variant: BoxVariant): tf.Scalar;
-  quality(logits: tf.Tensor2D, labels: tf.Tensor1D, scores: tf.Tensor1D): tf.Scalar;
-}
-
-/** detloss's fused kernels, on TF.js's own WebGPU device. */
-export const DETLOSS: LossSet = {
-  box: (pred, target, variant) => (variant === 'ciou' ? detloss.ciou(pred, target) : detloss.giou(pred, target)) as tf.Scalar,
-  quality: (logits, labels, scores) => detloss.qualityFocal(logits, labels, scores) as tf.Scalar,
-};
-
-/** The same losses composed from TF.js ops, differentiated by TF.js. */
-export const COMPOSED: LossSet = {
-  box: (pred, target, variant) => TFJS_LOSSES[variant]({ pred, target }),
-  quality: (logits, labels, scores) => TFJS_LOSSES.quality_focal({ logits, labels, scores }),
-};
-
-export const LOSSES: Record<Side, LossSet> = { detloss: DETLOSS, tfjs: COMPOSED };
+export const LOSSES: Record<Side, LossSet> = { detloss: DETLOSS, tfjs: TFJS_OPS };
 
 /** Weight of the box loss in a step's total (as GFL's `loss_bbox` weight). */
 export const BOX_WEIGHT = 2;

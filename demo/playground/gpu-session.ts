@@ -5,7 +5,7 @@
  * reference (a reload tries the GPU again). Every change is announced to the listeners, which
  * put it on the page.
  */
-import { createDetloss, DetlossError, type DetlossContext } from '../src/index';
+import { createDetloss, DetlossError, type DetlossContext } from 'detloss';
 
 /**
  * Where the page stands: `gpu` (the first context), `recovering` (lost, opening a new one),
