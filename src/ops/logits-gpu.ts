@@ -5,6 +5,7 @@ import commonWgsl from '../../shaders/common.wgsl?raw';
 import dflWgsl from '../../shaders/dfl.wgsl?raw';
 import diceWgsl from '../../shaders/dice.wgsl?raw';
 import focalWgsl from '../../shaders/focal.wgsl?raw';
+import fusedHeaderWgsl from '../../shaders/fused-header.wgsl?raw';
 import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import fusedVec4Wgsl from '../../shaders/fused-vec4.wgsl?raw';
 import klWgsl from '../../shaders/kl.wgsl?raw';
@@ -23,23 +24,23 @@ import type { Dims, GpuKernel, ResolvedParams } from './types';
 export const elementwise = (id: string, wgsl: string, io: ElementIo, rest: Omit<GpuKernel, 'shader' | 'shaderId' | 'entry'> = {}): GpuKernel => {
   const text = elementIo(io);
   return {
-    shader: [commonWgsl, fusedWgsl, wgsl, text.scalar].join('\n'),
+    shader: [commonWgsl, fusedHeaderWgsl, fusedWgsl, wgsl, text.scalar].join('\n'),
     shaderId: id,
     entry: 'main',
-    vec4: { shader: [commonWgsl, fusedVec4Wgsl, wgsl, text.vec4].join('\n'), shaderId: `${id}+vec4` },
+    vec4: { shader: [commonWgsl, fusedHeaderWgsl, fusedVec4Wgsl, wgsl, text.vec4].join('\n'), shaderId: `${id}+vec4` },
     ...rest,
   };
 };
 
 /** A row kernel: a thread per row, or a workgroup or a subgroup per row when the row (dim `d`) is long. */
 export const rowwise = (id: string, wgsl: string, d: string, rest: Omit<GpuKernel, 'shader' | 'shaderId' | 'entry'> = {}): GpuKernel => ({
-  shader: [commonWgsl, fusedWgsl, rowsWgsl, wgsl].join('\n'),
+  shader: [commonWgsl, fusedHeaderWgsl, fusedWgsl, rowsWgsl, wgsl].join('\n'),
   shaderId: id,
   entry: 'main',
   rows: {
     entry: 'main_rows',
     length: (dims: Dims) => dims[d],
-    subgroup: { shader: [subgroupsEnableWgsl, commonWgsl, fusedWgsl, rowsSubgroupWgsl, wgsl].join('\n'), shaderId: `${id}+subgroup` },
+    subgroup: { shader: [subgroupsEnableWgsl, commonWgsl, fusedHeaderWgsl, fusedWgsl, rowsSubgroupWgsl, wgsl].join('\n'), shaderId: `${id}+subgroup` },
   },
   ...rest,
 });
