@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { defineConfig } from 'vitest/config';
+import { wgslStripComments } from './scripts/wgsl-strip.mjs';
 import SummaryReporter from './test/helpers/summary-reporter.ts';
 
 // Node-side WebGPU (the `webgpu` package, Dawn) needs a Vulkan loader and a
@@ -27,6 +28,9 @@ if (process.env.VITEST && !process.env.DETLOSS_TEST_RUN_DIR) {
 }
 
 export default defineConfig({
+  // `.wgsl?raw` imports without their comments, in the build and under vitest alike: the layout
+  // table (scripts/gen-layouts.mjs, which uses the same plugin) is keyed by a hash of that text.
+  plugins: [wgslStripComments()],
   build: {
     target: 'es2022',
     // No maps in the package (they were 792 kB of the tarball); set build.sourcemap here to make them.

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { wgslStripComments } from '../scripts/wgsl-strip.mjs';
 
 // Builds the benchmark's Node entry (bench/node.ts) to bench/dist-node/node.js: detloss from src/,
 // TF.js and the copy kernel bundled, so that at run time it needs nothing from node_modules but
@@ -7,6 +8,8 @@ import { defineConfig } from 'vite';
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   logLevel: 'error',
+  // The shaders as the package ships them (the layout table is keyed by that text).
+  plugins: [wgslStripComments()],
   ssr: { noExternal: true, external: ['webgpu'] },
   build: {
     ssr: 'node.ts',

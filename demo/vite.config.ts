@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { wgslStripComments } from '../scripts/wgsl-strip.mjs';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -24,6 +25,8 @@ export default defineConfig(({ command }) => ({
       { find: /^detloss\/tfjs$/, replacement: `${repo}src/frameworks/tfjs.ts` },
     ],
   },
+  // The shaders as the package ships them (the layout table is keyed by that text).
+  plugins: [wgslStripComments()],
   logLevel: command === 'build' ? 'warn' : 'info',
   server: { host: 'localhost', fs: { allow: [repo] } },
   build: {

@@ -5,11 +5,14 @@
 // Prints a line only when it writes the file or fails.
 //
 // The ops import their shaders with Vite's `?raw`, so the generator module is loaded through
-// Vite's module runner (no config file: the repository's vite.config.ts is for the build and tests).
+// Vite's module runner (no config file: the repository's vite.config.ts is for the build and tests),
+// with the plugin that strips the shaders' comments, as the build and the tests do: the table is
+// keyed by a hash of the text the runtime sees.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runnerImport } from 'vite';
+import { wgslStripComments } from './wgsl-strip.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const check = process.argv.includes('--check');
@@ -23,6 +26,7 @@ const { module: gen } = await runnerImport(resolve(root, 'src/tools/layouts-gen.
   configFile: false,
   root,
   logLevel: 'error',
+  plugins: [wgslStripComments()],
 });
 const { source, problems, table } = gen.generateLayouts();
 if (problems.length) {

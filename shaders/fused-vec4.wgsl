@@ -6,34 +6,11 @@
 // multiplied by g, and returns their unweighted losses. The runtime takes this module only where
 // every chunk holds a multiple of four elements (`run.n`), so there is no tail. The uniforms, the
 // flags and the partials are fused.wgsl's: one partial per thread, each a compensated sum taken in
-// a fixed order, so the result is deterministic for a given plan.
+// a fixed order, so the result is deterministic for a given plan. The module has
+// fused-header.wgsl before this file.
 
-override WG: u32 = 64u;
-
-const FLAG_WEIGHT: u32 = 1u;
-const FLAG_GRAD_OUTPUT: u32 = 2u;
-const FLAG_GRAD_OUTPUT_ELEMENTWISE: u32 = 4u;
-const FLAG_STORE_LOSS: u32 = 8u;
-const FLAG_GRAD: u32 = 16u;
-
-struct Run {
-  n: u32,
-  threads: u32,
-  flags: u32,
-  scale: f32,
-}
-
-@group(0) @binding(0) var<uniform> run: Run;
-@group(0) @binding(1) var<storage, read> in_weight: array<vec4<f32>>;
-// gradOutput stays scalar: with 'mean'/'sum' it is one number, and a caller's buffer may hold
-// only those 4 bytes (too small to bind as vec4).
-@group(0) @binding(2) var<storage, read> in_grad_output: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out_loss: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> partials: array<f32>;
-
-fn has_flag(f: u32) -> bool {
-  return (run.flags & f) != 0u;
-}
+alias LossElement = vec4<f32>;
+alias PartialWord = f32;
 
 // fused.wgsl's compensated addition: no compensation once the sum is infinite or NaN.
 fn kahan_add(acc: vec2<f32>, x: f32) -> vec2<f32> {

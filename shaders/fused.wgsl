@@ -9,34 +9,11 @@
 // added, so a mean that float32 holds never overflows on the way) and writes one
 // partial, which reduce.wgsl adds in a fixed order.
 // No workgroup barrier (very costly on SwiftShader) and no atomics (WGSL has no
-// float atomics), so the result is deterministic.
+// float atomics), so the result is deterministic. The uniforms, flags and bindings are
+// fused-header.wgsl's, which comes before this file in the module.
 
-override WG: u32 = 64u;
-
-const FLAG_WEIGHT: u32 = 1u;
-const FLAG_GRAD_OUTPUT: u32 = 2u;
-const FLAG_GRAD_OUTPUT_ELEMENTWISE: u32 = 4u;
-const FLAG_STORE_LOSS: u32 = 8u;
-const FLAG_GRAD: u32 = 16u;
-
-// n: output elements in this chunk; threads: threads that take part (the
-// grid may be larger after folding); scale: 1/count for 'mean', else 1.
-struct Run {
-  n: u32,
-  threads: u32,
-  flags: u32,
-  scale: f32,
-}
-
-@group(0) @binding(0) var<uniform> run: Run;
-@group(0) @binding(1) var<storage, read> in_weight: array<f32>;
-@group(0) @binding(2) var<storage, read> in_grad_output: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out_loss: array<f32>;
-@group(0) @binding(4) var<storage, read_write> partials: array<f32>;
-
-fn has_flag(f: u32) -> bool {
-  return (run.flags & f) != 0u;
-}
+alias LossElement = f32;
+alias PartialWord = f32;
 
 // gradOutput when it is one number (reductions 'mean'/'sum'), else 1.
 fn scalar_grad_output() -> f32 {

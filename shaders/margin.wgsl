@@ -5,7 +5,7 @@
 // neither (the host cannot read it) makes its element NaN, as a NaN prediction does (ops.md,
 // Conventions): never a finite wrong number.
 
-override OP: u32 = 0u; // margin-io.wgsl: 0 hinge, 1 exponential
+override OP: u32 = 0u; // logit_entry: 0 hinge, 1 exponential
 
 // exponential's cap on its exponent: exp(80) = 5.5e34 is finite in f32.
 const EXP_CAP: f32 = 80.0;

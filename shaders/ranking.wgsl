@@ -1,5 +1,8 @@
 // ranking.wgsl: AP-Loss (OP 0) and Rank & Sort (OP 1), ops.md "Ranking losses"; a program of
-// passes (src/runtime/program.ts), not the fused element-wise pass. Positives: target > 0,
+// passes (src/runtime/program.ts), not the fused element-wise pass. The module is common.wgsl,
+// fused-header.wgsl (the bindings every kernel shares), this file (the scratch's layout, the
+// classes, the compensated arithmetic), ranking-sort.wgsl (the passes up to the sorted scores) and
+// ranking-loss.wgsl (AP's and Rank & Sort's maths, from the sorted scores to the loss and updates). Positives: target > 0,
 // negatives: target == 0, the rest ignored; a target outside the op's set (possible only for
 // targets on the GPU, the host refuses them) makes the loss NaN. H is piecewise linear in the score, so a sum of H over
 // sorted scores is a count above the ramp plus a linear term over the scores on it, which prefix
@@ -36,29 +39,25 @@
 // the header make the loss NaN at the end, written by bit pattern (a compiler may assume no NaN
 // occurs, so NaN is tested by its bits too), where the float64 reference's would be NaN.
 
-override WG: u32 = 64u;
+alias LossElement = f32;
+// The scratch (`partials`) is read and written as u32 words, floats by their bits (getf, setf).
+alias PartialWord = u32;
+
 override OP: u32 = 0u;
 
-const FLAG_GRAD_OUTPUT: u32 = 2u;
-const FLAG_GRAD: u32 = 16u;
-
-// The host's sizes (src/ops/ranking.ts) use the same numbers.
-const BLOCK: u32 = 256u;
-const SORT_B: u32 = 4096u;
-const TILE_CAP: u32 = 1048576u;
-// 2^-40, the scale of every score in the ramp's arithmetic, and 2^96, an infinite score scaled.
-const SCALE: f32 = 9.094947017729282379150390625e-13;
+// Sizes that src/ops/ranking.ts sizes the scratch and the grids with, set by it when the pipeline
+// is made (no defaults: its numbers are the only ones). Elements per thread of rank_count and
+// rank_compact; elements per sort block; the most (positive, sort block tile) threads of rank_nfp.
+override BLOCK: u32;
+override SORT_B: u32;
+override TILE_CAP: u32;
+// 2^-40, the scale of every score in the ramp's arithmetic (the host scales delta by it too).
+override SCALE: f32;
+// 2^96, an infinite score scaled.
 const HUGE: f32 = 79228162514264337593543950336.0;
-// A quiet NaN's bits, from a private variable: WGSL refuses a constant expression that is NaN.
-var<private> NAN_BITS: u32 = 0x7fc00000u;
 
-// n: elements; threads: the positives' capacity of the scratch; flags as in fused.wgsl.
-struct Run {
-  n: u32,
-  threads: u32,
-  flags: u32,
-  scale: f32,
-}
+// run.n: elements; run.threads: the positives' capacity of the scratch; run.flags: FLAG_* of
+// fused-header.wgsl.
 
 // delta and 1 / (2 delta) in the scaled units (delta * 2^-40).
 struct Params {
@@ -67,11 +66,6 @@ struct Params {
   inv_two_scaled_delta: f32,
 }
 
-@group(0) @binding(0) var<uniform> run: Run;
-@group(0) @binding(1) var<storage, read> in_weight: array<f32>;
-@group(0) @binding(2) var<storage, read> in_grad_output: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out_loss: array<f32>;
-@group(0) @binding(4) var<storage, read_write> partials: array<u32>;
 @group(0) @binding(5) var<uniform> params: Params;
 @group(0) @binding(6) var<storage, read> in_logits: array<f32>;
 @group(0) @binding(7) var<storage, read> in_targets: array<f32>;
@@ -83,15 +77,18 @@ const H_COUNT: u32 = 0u;
 const H_TILES: u32 = 1u;
 const H_PER_TILE: u32 = 2u;
 const H_MIN: u32 = 3u;
-const H_ARGS_POS: u32 = 4u;
-const H_ARGS_NFP: u32 = 7u;
+// The two indirect grids (three words each), where the host dispatches rank_nfp and the passes
+// of one thread per positive: set by src/ops/ranking.ts, which passes their byte offsets.
+override H_ARGS_POS: u32;
+override H_ARGS_NFP: u32;
 // The flags of every block (F_*), the loss elements to make NaN (bit 0: loss[0], bit 1: loss[1]),
 // the positives' pivot (a sorted index), and the positives whose score is NaN (left out of P).
 const H_FLAGS: u32 = 10u;
 const H_POISON: u32 = 11u;
 const H_PIVOT: u32 = 12u;
 const H_NAN_POS: u32 = 13u;
-const HEAD: u32 = 16u;
+// The header's words (set by src/ops/ranking.ts; more than the H_* above).
+override HEAD: u32;
 
 // An element's class, from its target's bits (and its score's, for a NaN).
 const C_IGNORED: u32 = 0u;
@@ -131,7 +128,8 @@ const P_WH: u32 = 12u;
 const P_WL: u32 = 13u;
 const P_VH: u32 = 14u;
 const P_VL: u32 = 15u;
-const P_ARRAYS: u32 = 16u;
+// How many per-positive arrays (set by src/ops/ranking.ts; more than the P_* above).
+override P_ARRAYS: u32;
 
 fn blocks() -> u32 {
   return (run.n + BLOCK - 1u) / BLOCK;
@@ -183,14 +181,8 @@ fn thread_id(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return (wid.y * nwg.x + wid.x) * WG + lid.x;
 }
 
-fn is_nan(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
 fn is_inf(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u;
-}
-fn nan_f32() -> f32 {
-  return bitcast<f32>(NAN_BITS);
 }
 
 // The class of a target, by its bits: ap_loss 1 / 0 / -1, rank_sort (0, 1] / 0 / below 0; a NaN
@@ -240,68 +232,6 @@ fn scaled(x: f32) -> f32 {
     return 0.0;
   }
   return v;
-}
-
-// The positives' order: a key whose integer order is the scores' order (-0 as +0), exact where a
-// float comparison might flush subnormals.
-fn order_key(x: f32) -> u32 {
-  var b = bitcast<u32>(x);
-  if ((b & 0x7fffffffu) == 0u) {
-    b = 0u;
-  }
-  return select(b | 0x80000000u, ~b, (b >> 31u) != 0u);
-}
-
-// Sorts the `count` floats (never NaN) at `base` ascending: a least-significant-digit radix sort
-// on their order keys, a byte at a time, through `tmp` (count words) with 256 counters at `hist`.
-// One lane does it, so it beats a heapsort's log2(count) dependent comparisons per element.
-fn radix_sort(base: u32, tmp: u32, hist: u32, count: u32) {
-  if (count < 2u) {
-    return;
-  }
-  var src = base;
-  var dst = tmp;
-  for (var shift = 0u; shift < 32u; shift += 8u) {
-    for (var d = 0u; d < 256u; d++) {
-      partials[hist + d] = 0u;
-    }
-    for (var k = 0u; k < count; k++) {
-      let digit = (order_key(getf(src + k)) >> shift) & 0xffu;
-      partials[hist + digit] += 1u;
-    }
-    // A byte every key shares moves nothing.
-    if (partials[hist + ((order_key(getf(src)) >> shift) & 0xffu)] == count) {
-      continue;
-    }
-    var off = 0u;
-    for (var d = 0u; d < 256u; d++) {
-      let c = partials[hist + d];
-      partials[hist + d] = off;
-      off += c;
-    }
-    for (var k = 0u; k < count; k++) {
-      let v = partials[src + k];
-      let digit = (order_key(bitcast<f32>(v)) >> shift) & 0xffu;
-      let at = partials[hist + digit];
-      partials[dst + at] = v;
-      partials[hist + digit] = at + 1u;
-    }
-    let t = src;
-    src = dst;
-    dst = t;
-  }
-  if (src != base) {
-    for (var k = 0u; k < count; k++) {
-      partials[base + k] = partials[src + k];
-    }
-  }
-}
-
-// H(x) = clamp(x / (2 delta) + 0.5, 0, 1) for a scaled difference x; x is first held to
-// [-2 delta, 2 delta], where the product cannot overflow and H is still exactly 0 or 1 beyond.
-fn smooth_step(x: f32) -> f32 {
-  let d2 = 2.0 * params.scaled_delta;
-  return clamp(clamp(x, -d2, d2) * params.inv_two_scaled_delta + 0.5, 0.0, 1.0);
 }
 
 // Kahan summation: .x the sum, .y the compensation (the sum is x - y).
@@ -368,585 +298,4 @@ fn acc_mul_count(a: vec2<f32>, m: u32, x: f32) -> vec2<f32> {
     r = acc(acc(r, piece * x1), piece * x2);
   }
   return r;
-}
-
-// The first k in [start, count) with fl(sorted[base + k] - s) >= edge (count when none): q - s is
-// monotone in q, so the bounds of the ramp are found in difference space.
-fn first_diff_at_least(base: u32, start: u32, count: u32, s: f32, edge: f32) -> u32 {
-  var lo = start;
-  var hi = count;
-  while (lo < hi) {
-    let mid = (lo + hi) / 2u;
-    if (getf(base + mid) - s < edge) {
-      lo = mid + 1u;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo;
-}
-
-// The first k in [start, count) with fl(s - sorted[base + k]) < edge (count when none).
-fn first_diff_below(base: u32, start: u32, count: u32, s: f32, edge: f32) -> u32 {
-  var lo = start;
-  var hi = count;
-  while (lo < hi) {
-    let mid = (lo + hi) / 2u;
-    if (s - getf(base + mid) >= edge) {
-      lo = mid + 1u;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo;
-}
-
-// Sum of H(q - s) over sorted scaled scores q at `sorted` (prefix sums F at h, l relative to the
-// pivot at sorted index `pivot`): 1 for fl(q - s) >= delta, and over the ramp
-// [-delta, delta) m / 2 + sum(q - s) / (2 delta), with sum(q - s) = (F[hi] - F[lo]) - m (s - c).
-fn ramp_sum(sorted: u32, h: u32, l: u32, count: u32, pivot: u32, s: f32) -> f32 {
-  let d = params.scaled_delta;
-  let lo = first_diff_at_least(sorted, 0u, count, s, -d);
-  let hi = first_diff_at_least(sorted, lo, count, s, d);
-  let m = hi - lo;
-  var ramp = 0.0;
-  if (m > 0u) {
-    let half = 0.5 * f32(m);
-    if (getf(sorted + lo) == s && getf(sorted + hi - 1u) == s) {
-      // Only ties: each is exactly 1/2.
-      ramp = half;
-    } else {
-      let e = two_sum(s, -getf(sorted + pivot));
-      let f_hi = get2(h, l, hi);
-      let f_lo = get2(h, l, lo);
-      var r = two_sum(f_hi.x, -f_lo.x);
-      r.y += (f_hi.y - f_lo.y) - f32(m) * e.y;
-      r = acc_mul_count(r, m, -e.x);
-      ramp = clamp(half + (r.x + r.y) * params.inv_two_scaled_delta, 0.0, f32(m));
-    }
-  }
-  return f32(count - hi) + ramp;
-}
-
-// The prefix sums F of sorted scaled scores relative to the score at `pivot`, outward from it:
-// F[pivot] = 0, F[k] = sum over [pivot, k) of (q - c) above it and over [k, pivot) of (c - q)
-// below, so F[b] - F[a] = sum over [a, b) of (q - c) for any a <= b. Each term is exact (TwoSum)
-// and the terms on either side have one sign, so F holds each sum to ~count u^2 of itself.
-fn pivot_prefix(sorted: u32, h: u32, l: u32, count: u32, pivot: u32) {
-  set2(h, l, pivot, vec2(0.0, 0.0));
-  if (count == 0u) {
-    return;
-  }
-  let c = getf(sorted + pivot);
-  var acc = vec2(0.0, 0.0);
-  for (var k = pivot; k < count; k++) {
-    acc = add_same_sign(acc, two_sum(getf(sorted + k), -c));
-    set2(h, l, k + 1u, acc);
-  }
-  acc = vec2(0.0, 0.0);
-  for (var k = pivot; k > 0u; k--) {
-    acc = add_same_sign(acc, two_sum(c, -getf(sorted + k - 1u)));
-    set2(h, l, k - 1u, acc);
-  }
-}
-
-// The middle of the finite scores in sorted[0, count) (infinite ones sit at either end as +-HUGE),
-// an index below count whenever count > 0.
-fn finite_middle(sorted: u32, count: u32) -> u32 {
-  var a = 0u;
-  while (a < count && getf(sorted + a) == -HUGE) {
-    a++;
-  }
-  var z = count;
-  while (z > a && getf(sorted + z - 1u) == HUGE) {
-    z--;
-  }
-  return min((a + z) / 2u, max(count, 1u) - 1u);
-}
-
-fn grad_output() -> f32 {
-  if ((run.flags & FLAG_GRAD_OUTPUT) != 0u) {
-    return in_grad_output[0];
-  }
-  return 1.0;
-}
-
-// Workgroups for `threads` threads, split over x and y within the 65535 limit.
-fn grid(threads: u32) -> vec2<u32> {
-  let g = (threads + WG - 1u) / WG;
-  return vec2(min(g, 65535u), (g + 65534u) / 65535u);
-}
-
-@compute @workgroup_size(WG)
-fn rank_count(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let b = thread_id(wid, lid, nwg);
-  if (b >= blocks()) {
-    return;
-  }
-  let lo = b * BLOCK;
-  let hi = min(lo + BLOCK, run.n);
-  var c = 0u;
-  var nan_pos = 0u;
-  var m = 2.0 * HUGE;
-  var flags = 0u;
-  for (var j = lo; j < hi; j++) {
-    let x = in_logits[j];
-    let k = class_of(in_targets[j], x);
-    if (k == C_POS) {
-      c++;
-      m = min(m, scaled(x));
-    } else if (k == C_NEG) {
-      flags |= F_NEG;
-      if (is_inf(x)) {
-        flags |= select(F_PINF_NEG, F_MINF_NEG, (bitcast<u32>(x) >> 31u) != 0u);
-      }
-    } else if (k == C_NAN_NEG) {
-      flags |= F_NAN_NEG | F_NEG;
-    } else if (k == C_NAN_POS) {
-      nan_pos++;
-    } else if (k == C_BAD) {
-      flags |= F_BAD;
-    }
-  }
-  // At most BLOCK (256) of each count: 9 bits each, the flags above them.
-  partials[at_counts() + b] = c | (nan_pos << 9u) | (flags << 18u);
-  setf(at_block_min() + b, m);
-}
-
-@compute @workgroup_size(WG)
-fn rank_scan(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  if (thread_id(wid, lid, nwg) != 0u) {
-    return;
-  }
-  var off = 0u;
-  var nan_pos = 0u;
-  var m = 2.0 * HUGE;
-  var flags = 0u;
-  for (var b = 0u; b < blocks(); b++) {
-    let w = partials[at_counts() + b];
-    partials[at_counts() + b] = off;
-    off += w & 0x1ffu;
-    nan_pos += (w >> 9u) & 0x1ffu;
-    flags |= w >> 18u;
-    m = min(m, getf(at_block_min() + b));
-  }
-  let nsb = sort_blocks();
-  var tiles = 1u;
-  if (off > 0u) {
-    tiles = max(1u, min(nsb, TILE_CAP / off));
-  }
-  partials[H_COUNT] = off;
-  partials[H_TILES] = tiles;
-  partials[H_PER_TILE] = (nsb + tiles - 1u) / tiles;
-  setf(H_MIN, m);
-  partials[H_FLAGS] = flags;
-  partials[H_NAN_POS] = nan_pos;
-  let gp = grid(off);
-  partials[H_ARGS_POS] = gp.x;
-  partials[H_ARGS_POS + 1u] = gp.y;
-  partials[H_ARGS_POS + 2u] = 1u;
-  let gn = grid(off * tiles);
-  partials[H_ARGS_NFP] = gn.x;
-  partials[H_ARGS_NFP + 1u] = gn.y;
-  partials[H_ARGS_NFP + 2u] = 1u;
-}
-
-@compute @workgroup_size(WG)
-fn rank_compact(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let b = thread_id(wid, lid, nwg);
-  if (b >= blocks()) {
-    return;
-  }
-  var k = partials[at_counts() + b];
-  let lo = b * BLOCK;
-  let hi = min(lo + BLOCK, run.n);
-  for (var j = lo; j < hi; j++) {
-    let t = in_targets[j];
-    let x = in_logits[j];
-    if (class_of(t, x) == C_POS) {
-      partials[at_pos(P_IDX) + k] = j;
-      setf(at_pos(P_S) + k, x);
-      setf(at_pos(P_Y) + k, t);
-      k++;
-    }
-  }
-}
-
-// One lane per workgroup sorts one block of SORT_B elements: a workgroup is the unit a core takes.
-@compute @workgroup_size(WG)
-fn rank_sort_neg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let b = wid.y * nwg.x + wid.x;
-  if (lid.x != 0u || b >= sort_blocks()) {
-    return;
-  }
-  let base = at_neg() + b * SORT_B;
-  let lo = b * SORT_B;
-  let hi = min(lo + SORT_B, run.n);
-  var c = 0u;
-  for (var j = lo; j < hi; j++) {
-    let x = in_logits[j];
-    if (class_of(in_targets[j], x) == C_NEG) {
-      setf(base + c, scaled(x));
-      c++;
-    }
-  }
-  // The block's prefix-sum arrays are free until pivot_prefix: the sort's buffer and counters.
-  let off = b * (SORT_B + 1u);
-  radix_sort(base, at_pref_h() + off, at_pref_l() + off, c);
-  let pivot = finite_middle(base, c);
-  partials[at_neg_meta() + 2u * b] = c;
-  partials[at_neg_meta() + 2u * b + 1u] = pivot;
-  pivot_prefix(base, at_pref_h() + off, at_pref_l() + off, c, pivot);
-}
-
-// Positive slot a before slot b: lower score, or the same score and a lower index (slots are in
-// index order).
-fn before(a: u32, b: u32) -> bool {
-  let ka = order_key(getf(at_pos(P_S) + a));
-  let kb = order_key(getf(at_pos(P_S) + b));
-  return ka < kb || (ka == kb && a < b);
-}
-
-// The sift-down of a max-heap of slot numbers at base (heapsort, ascending in `before`'s order).
-fn sift_down(base: u32, start: u32, end: u32) {
-  var root = start;
-  loop {
-    let child = 2u * root + 1u;
-    if (child >= end) {
-      break;
-    }
-    var top = root;
-    if (before(partials[base + top], partials[base + child])) {
-      top = child;
-    }
-    if (child + 1u < end && before(partials[base + top], partials[base + child + 1u])) {
-      top = child + 1u;
-    }
-    if (top == root) {
-      break;
-    }
-    let t = partials[base + root];
-    partials[base + root] = partials[base + top];
-    partials[base + top] = t;
-    root = top;
-  }
-}
-
-@compute @workgroup_size(WG)
-fn rank_sort_pos(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  if (thread_id(wid, lid, nwg) != 0u) {
-    return;
-  }
-  let np = partials[H_COUNT];
-  let base = at_pos(P_ORDER);
-  for (var k = 0u; k < np; k++) {
-    partials[base + k] = k;
-  }
-  var start = np / 2u;
-  while (start > 0u) {
-    start--;
-    sift_down(base, start, np);
-  }
-  var end = np;
-  while (end > 1u) {
-    end--;
-    let t = partials[base];
-    partials[base] = partials[base + end];
-    partials[base + end] = t;
-    sift_down(base, 0u, end);
-  }
-  // From here on P_S holds the scaled scores (the exact order needed the scores as given).
-  let sq = at_pos(P_SQ);
-  for (var k = 0u; k < np; k++) {
-    setf(at_pos(P_S) + k, scaled(getf(at_pos(P_S) + k)));
-  }
-  var minus_inf = 0u;
-  var plus_inf = 0u;
-  for (var k = 0u; k < np; k++) {
-    let s = getf(at_pos(P_S) + partials[base + k]);
-    setf(sq + k, s);
-    minus_inf += select(0u, 1u, s == -HUGE);
-    plus_inf += select(0u, 1u, s == HUGE);
-  }
-  let pivot = finite_middle(sq, np);
-  partials[H_PIVOT] = pivot;
-  pivot_prefix(sq, at_pos(P_QH), at_pos(P_QL), np, pivot);
-
-  // Which loss elements the float64 reference makes NaN, where H meets a NaN or H(inf - inf):
-  // an invalid target, every one. A NaN negative, the ranking part (NFP) when there is a
-  // positive. A NaN positive: in Rank & Sort every one (its own H(0) is in its rank+); in AP, where
-  // it meets another positive or a negative (a lone one has precision 1 whatever its score).
-  // AP meets H(inf - inf) where an infinite positive meets a negative or another positive of the
-  // same infinity; Rank & Sort at every infinite positive (its own H(0) again).
-  let f = partials[H_FLAGS];
-  let nan_pos = partials[H_NAN_POS];
-  var all = (f & F_BAD) != 0u;
-  var ranking = all || ((f & F_NAN_NEG) != 0u && np + nan_pos > 0u);
-  if (OP == 0u) {
-    ranking = ranking || (nan_pos > 0u && (np + nan_pos > 1u || (f & F_NEG) != 0u));
-    ranking = ranking || plus_inf > 1u || minus_inf > 1u;
-    ranking = ranking || (plus_inf > 0u && (f & F_PINF_NEG) != 0u) || (minus_inf > 0u && (f & F_MINF_NEG) != 0u);
-  } else {
-    all = all || nan_pos > 0u || plus_inf + minus_inf > 0u;
-    ranking = ranking || all;
-  }
-  partials[H_POISON] = select(0u, 1u, ranking) | select(0u, 2u, all);
-}
-
-@compute @workgroup_size(WG)
-fn rank_nfp(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let g = thread_id(wid, lid, nwg);
-  let np = partials[H_COUNT];
-  let tiles = partials[H_TILES];
-  if (g >= np * tiles) {
-    return;
-  }
-  let i = g % np;
-  let tile = g / np;
-  let si = getf(at_pos(P_S) + i);
-  let per = partials[H_PER_TILE];
-  let first = tile * per;
-  let last = min(first + per, sort_blocks());
-  var k = vec2(0.0, 0.0);
-  for (var b = first; b < last; b++) {
-    let c = partials[at_neg_meta() + 2u * b];
-    let pivot = partials[at_neg_meta() + 2u * b + 1u];
-    let off = b * (SORT_B + 1u);
-    k = kahan(k, ramp_sum(at_neg() + b * SORT_B, at_pref_h() + off, at_pref_l() + off, c, pivot, si));
-  }
-  setf(at_parts() + g, k.x);
-}
-
-@compute @workgroup_size(WG)
-fn rank_pos1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = thread_id(wid, lid, nwg);
-  let np = partials[H_COUNT];
-  if (i >= np) {
-    return;
-  }
-  let tiles = partials[H_TILES];
-  var nfp = vec2(0.0, 0.0);
-  let parts = at_parts();
-  for (var t = 0u; t < tiles; t++) {
-    nfp = kahan(nfp, getf(parts + t * np + i));
-  }
-  setf(at_pos(P_NFP) + i, nfp.x);
-  let s_at = at_pos(P_S);
-  let y_at = at_pos(P_Y);
-  let si = getf(s_at + i);
-  if (OP == 0u) {
-    // rank+(i) = 1 + the sum over the other positives; i's own term is H(0) = 1/2.
-    let rp = 0.5 + ramp_sum(at_pos(P_SQ), at_pos(P_QH), at_pos(P_QL), np, partials[H_PIVOT], si);
-    let rank = rp + nfp.x;
-    setf(at_pos(P_A) + i, rank);
-    setf(at_pos(P_B) + i, rp / rank);
-  } else {
-    // Targets are positive floats here: their bits compare as the values, subnormals included.
-    let yi = partials[y_at + i];
-    var rp = vec2(0.0, 0.0);
-    var all = vec2(0.0, 0.0);
-    var top = vec2(0.0, 0.0);
-    var top_h = vec2(0.0, 0.0);
-    var below = vec2(0.0, 0.0);
-    for (var k = 0u; k < np; k++) {
-      let h = smooth_step(getf(s_at + k) - si);
-      let yk = partials[y_at + k];
-      let gap = 1.0 - bitcast<f32>(yk);
-      rp = kahan(rp, h);
-      all = kahan(all, h * gap);
-      if (yk >= yi) {
-        top = kahan(top, h * gap);
-        top_h = kahan(top_h, h);
-      } else {
-        below = kahan(below, h);
-      }
-    }
-    // rp and top_h hold H(0) = 1/2 of i itself: both are at least 1/2.
-    setf(at_pos(P_A) + i, nfp.x / (rp.x + nfp.x));
-    setf(at_pos(P_B) + i, all.x / rp.x - top.x / top_h.x);
-    setf(at_pos(P_C) + i, below.x);
-  }
-}
-
-// AP's interpolated precision: the running max of p over the positives in sorted order.
-@compute @workgroup_size(WG)
-fn rank_order(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  if (thread_id(wid, lid, nwg) != 0u || OP != 0u) {
-    return;
-  }
-  let np = partials[H_COUNT];
-  var m = 0.0;
-  for (var k = 0u; k < np; k++) {
-    let slot = partials[at_pos(P_ORDER) + k];
-    m = max(m, getf(at_pos(P_B) + slot));
-    setf(at_pos(P_C) + slot, m);
-  }
-}
-
-@compute @workgroup_size(WG)
-fn rank_pos2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = thread_id(wid, lid, nwg);
-  let np = partials[H_COUNT];
-  if (i >= np) {
-    return;
-  }
-  let inv_np = 1.0 / f32(np);
-  let nfp = getf(at_pos(P_NFP) + i);
-  var update = 0.0;
-  if (OP == 0u) {
-    let p = getf(at_pos(P_B) + i);
-    let ph = getf(at_pos(P_C) + i);
-    // ph > p makes 1 - p > 1 - ph >= 0.
-    let above = ph > p;
-    let f = select(1.0, (1.0 - ph) / select(1.0, 1.0 - p, above), above);
-    setf(at_pos(P_W) + i, f / getf(at_pos(P_A) + i) * inv_np);
-    update = -(1.0 - ph) * inv_np;
-  } else {
-    let y_at = at_pos(P_Y);
-    let yi = partials[y_at + i];
-    let lr = getf(at_pos(P_A) + i);
-    let ls = getf(at_pos(P_B) + i);
-    let below = getf(at_pos(P_C) + i);
-    var u = vec2(-select(0.0, lr, nfp > 1e-10) - select(0.0, ls, below > 1e-10), 0.0);
-    let d_at = at_pos(P_C);
-    let ls_at = at_pos(P_B);
-    let s_at = at_pos(P_S);
-    let si = getf(s_at + i);
-    for (var m = 0u; m < np; m++) {
-      let dm = getf(d_at + m);
-      if (dm > 1e-10 && yi < partials[y_at + m]) {
-        u = kahan(u, getf(ls_at + m) * smooth_step(si - getf(s_at + m)) / dm);
-      }
-    }
-    let safe = select(1.0, nfp, nfp > 1e-10);
-    setf(at_pos(P_W) + i, select(0.0, lr / safe * inv_np, nfp > 1e-10));
-    update = u.x * inv_np;
-  }
-  if ((run.flags & FLAG_GRAD) != 0u) {
-    out_grad_logits[partials[at_pos(P_IDX) + i]] = update * grad_output();
-  }
-}
-
-// The negatives' pass's sums over the positives in sorted order: W, the weights' prefix sums, and
-// V, those of w (q - c) relative to the positives' pivot c, outward from it (as pivot_prefix).
-@compute @workgroup_size(WG)
-fn rank_wprefix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  if (thread_id(wid, lid, nwg) != 0u) {
-    return;
-  }
-  let np = partials[H_COUNT];
-  let order = at_pos(P_ORDER);
-  let sq = at_pos(P_SQ);
-  let wh = at_pos(P_WH);
-  let wl = at_pos(P_WL);
-  let vh = at_pos(P_VH);
-  let vl = at_pos(P_VL);
-  var w = vec2(0.0, 0.0);
-  set2(wh, wl, 0u, w);
-  for (var k = 0u; k < np; k++) {
-    w = df_add1(w, getf(at_pos(P_W) + partials[order + k]));
-    set2(wh, wl, k + 1u, w);
-  }
-  let pivot = partials[H_PIVOT];
-  set2(vh, vl, pivot, vec2(0.0, 0.0));
-  if (np == 0u) {
-    return;
-  }
-  let c = getf(sq + pivot);
-  var v = vec2(0.0, 0.0);
-  for (var k = pivot; k < np; k++) {
-    let wk = getf(at_pos(P_W) + partials[order + k]);
-    let d = two_sum(getf(sq + k), -c);
-    v = add_same_sign(v, acc_mul(vec2(0.0, wk * d.y), wk, d.x));
-    set2(vh, vl, k + 1u, v);
-  }
-  v = vec2(0.0, 0.0);
-  for (var k = pivot; k > 0u; k--) {
-    let wk = getf(at_pos(P_W) + partials[order + k - 1u]);
-    let d = two_sum(c, -getf(sq + k - 1u));
-    v = add_same_sign(v, acc_mul(vec2(0.0, wk * d.y), wk, d.x));
-    set2(vh, vl, k - 1u, v);
-  }
-}
-
-@compute @workgroup_size(WG)
-fn rank_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  if (thread_id(wid, lid, nwg) != 0u) {
-    return;
-  }
-  let np = partials[H_COUNT];
-  var a = vec2(0.0, 0.0);
-  var b = vec2(0.0, 0.0);
-  let a_at = at_pos(select(P_A, P_C, OP == 0u));
-  let b_at = at_pos(P_B);
-  for (var i = 0u; i < np; i++) {
-    a = kahan(a, getf(a_at + i));
-    if (OP != 0u) {
-      b = kahan(b, getf(b_at + i));
-    }
-  }
-  let inv_np = select(0.0, 1.0 / f32(max(np, 1u)), np > 0u);
-  let poison = partials[H_POISON];
-  var first = a.x * inv_np;
-  if (OP == 0u) {
-    first = select(0.0, 1.0 - first, np > 0u);
-  }
-  out_loss[0] = select(first, nan_f32(), (poison & 1u) != 0u);
-  if (OP != 0u) {
-    out_loss[1] = select(b.x * inv_np, nan_f32(), (poison & 2u) != 0u);
-  }
-}
-
-@compute @workgroup_size(WG)
-fn rank_neg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = thread_id(wid, lid, nwg);
-  if (j >= run.n) {
-    return;
-  }
-  let x = in_logits[j];
-  let cls = class_of(in_targets[j], x);
-  if (cls == C_POS) {
-    return;
-  }
-  if (cls != C_NEG) {
-    // Ignored: 0. A NaN score or an invalid target: NaN, as the loss.
-    out_grad_logits[j] = select(nan_f32(), 0.0, cls == C_IGNORED);
-    return;
-  }
-  let np = partials[H_COUNT];
-  let sj = scaled(x);
-  let d = params.scaled_delta;
-  var u = 0.0;
-  // A negative at or below every positive's score minus delta has H = 0 against all of them.
-  if (np > 0u && sj - getf(H_MIN) > -d) {
-    // H(s_j - q) over the sorted positive scores q: 1 for fl(s_j - q) >= delta (the first lo),
-    // then the ramp down to -delta: W[lo] + sum_ramp w (1/2 + (s_j - q) / (2 delta)), where
-    // sum_ramp w (s_j - q) = (s_j - c) (W[hi] - W[lo]) - (V[hi] - V[lo]).
-    let sq = at_pos(P_SQ);
-    let lo = first_diff_below(sq, 0u, np, sj, d);
-    let hi = first_diff_below(sq, lo, np, sj, -d);
-    let wh = at_pos(P_WH);
-    let wl = at_pos(P_WL);
-    let full = get2(wh, wl, lo);
-    u = full.x + full.y;
-    if (hi > lo) {
-      let w_hi = get2(wh, wl, hi);
-      let tw = two_sum(w_hi.x, -full.x);
-      let w2 = tw.y + (w_hi.y - full.y);
-      let w_ramp = tw.x + w2;
-      var ramp = 0.5 * w_ramp;
-      if (getf(sq + lo) != sj || getf(sq + hi - 1u) != sj) {
-        // (s_j - c) (W[hi] - W[lo]) - (V[hi] - V[lo]), its large terms exact.
-        let e = two_sum(sj, -getf(sq + partials[H_PIVOT]));
-        let v_hi = get2(at_pos(P_VH), at_pos(P_VL), hi);
-        let v_lo = get2(at_pos(P_VH), at_pos(P_VL), lo);
-        var r = two_sum(v_lo.x, -v_hi.x);
-        r.y += (v_lo.y - v_hi.y) + (e.x * w2 + e.y * tw.x);
-        r = acc_mul(r, e.x, tw.x);
-        ramp = clamp(ramp + (r.x + r.y) * params.inv_two_scaled_delta, 0.0, w_ramp);
-      }
-      u += ramp;
-    }
-  }
-  out_grad_logits[j] = u * grad_output();
 }

@@ -1,14 +1,9 @@
 import denominatorWgsl from '../../shaders/denominator.wgsl?raw';
-import hingeEmbeddingIoWgsl from '../../shaders/hinge-embedding-io.wgsl?raw';
-import hingeEmbeddingIoVec4Wgsl from '../../shaders/hinge-embedding-io-vec4.wgsl?raw';
 import marginWgsl from '../../shaders/margin.wgsl?raw';
-import marginIoWgsl from '../../shaders/margin-io.wgsl?raw';
-import marginIoVec4Wgsl from '../../shaders/margin-io-vec4.wgsl?raw';
-import marginRankingIoWgsl from '../../shaders/margin-ranking-io.wgsl?raw';
-import marginRankingIoVec4Wgsl from '../../shaders/margin-ranking-io-vec4.wgsl?raw';
 import nllWgsl from '../../shaders/nll.wgsl?raw';
 import { crossEntropyDenominator } from '../cpu/logits';
 import { classLabelsOrIgnored } from './logits';
+import type { ElementIo } from './elementwise-io';
 import { elementwise, rowwise } from './logits-gpu';
 import { exponentialCpu, hingeCpu, hingeEmbeddingCpu, marginRankingCpu, nllCpu } from '../cpu/margin';
 import { defineOp, fail, num, type GpuKernel, type OpDescriptor, type ResolvedParams } from './types';
@@ -16,8 +11,18 @@ import { defineOp, fail, num, type GpuKernel, type OpDescriptor, type ResolvedPa
 const f32 = (...shape: string[]) => ({ dtype: 'f32' as const, shape });
 const pred = (...shape: string[]) => ({ dtype: 'f32' as const, shape, grad: true });
 
-/** An element-wise kernel over margin.wgsl: `io` holds the op's tensors, `ioVec4` the same four at a time. */
-const marginKernel = (id: string, io: string, ioVec4: string, rest: Omit<GpuKernel, 'shader' | 'shaderId' | 'entry' | 'vec4'>): GpuKernel => elementwise(id, marginWgsl, io, ioVec4, rest);
+/** An element-wise kernel over margin.wgsl: `io` names the op's tensors and its entry in margin.wgsl. */
+const marginKernel = (id: string, io: ElementIo, rest: Omit<GpuKernel, 'shader' | 'shaderId' | 'entry' | 'vec4'>): GpuKernel => elementwise(id, marginWgsl, io, rest);
+
+/** hinge's and exponential's tensors (margin.wgsl's OP picks the loss in logit_entry). */
+const logitIo: ElementIo = { reads: ['logits', 'targets'], grads: { logits: 'd' }, entry: ([f, y]) => `logit_entry(${f}, ${y})` };
+const hingeEmbeddingIo: ElementIo = { reads: ['pred', 'targets'], grads: { pred: 'd' }, entry: ([x, y]) => `hinge_embedding_entry(${x}, ${y})` };
+/** Two inputs and a target; input2's gradient is input1's negated. */
+const marginRankingIo: ElementIo = {
+  reads: ['input1', 'input2', 'targets'],
+  grads: { input1: 'd', input2: '-d' },
+  entry: ([a, b, y]) => `margin_ranking_entry(${a}, ${b}, ${y})`,
+};
 
 const marginUniform = (p: ResolvedParams) => ({ margin: p.margin as number });
 
@@ -60,7 +65,7 @@ export const hingeOp = defineOp({
   output: ['n'],
   validate: (inputs) => plusMinusOne('hinge', inputs.targets),
   cpu: hingeCpu,
-  gpu: marginKernel('margin', marginIoWgsl, marginIoVec4Wgsl, { overrides: () => ({ OP: 0 }), uniforms: marginUniform }),
+  gpu: marginKernel('margin', logitIo, { overrides: () => ({ OP: 0 }), uniforms: marginUniform }),
 });
 
 /** `hinge_embedding`: F.hinge_embedding_loss on pred [n], targets in {-1, +1}. */
@@ -73,7 +78,7 @@ export const hingeEmbeddingOp = defineOp({
   output: ['n'],
   validate: (inputs) => plusMinusOne('hinge_embedding', inputs.targets),
   cpu: hingeEmbeddingCpu,
-  gpu: marginKernel('hinge_embedding', hingeEmbeddingIoWgsl, hingeEmbeddingIoVec4Wgsl, { uniforms: marginUniform }),
+  gpu: marginKernel('hinge_embedding', hingeEmbeddingIo, { uniforms: marginUniform }),
 });
 
 /** `margin_ranking`: F.margin_ranking_loss on input1, input2 [n], targets in {-1, +1}; gradients for both inputs. */
@@ -86,7 +91,7 @@ export const marginRankingOp = defineOp({
   output: ['n'],
   validate: (inputs) => plusMinusOne('margin_ranking', inputs.targets),
   cpu: marginRankingCpu,
-  gpu: marginKernel('margin_ranking', marginRankingIoWgsl, marginRankingIoVec4Wgsl, { uniforms: marginUniform }),
+  gpu: marginKernel('margin_ranking', marginRankingIo, { uniforms: marginUniform }),
 });
 
 /** `exponential`: AdaBoost's `exp(min(-y * f, 80))` on logits [n], targets in {-1, +1}. */
@@ -100,7 +105,7 @@ export const exponentialOp = defineOp({
   validate: (inputs) => plusMinusOne('exponential', inputs.targets),
   cpu: exponentialCpu,
   // margin.wgsl's Params has a margin, which exponential does not read.
-  gpu: marginKernel('margin', marginIoWgsl, marginIoVec4Wgsl, { overrides: () => ({ OP: 1 }), uniforms: () => ({ margin: 0 }) }),
+  gpu: marginKernel('margin', logitIo, { overrides: () => ({ OP: 1 }), uniforms: () => ({ margin: 0 }) }),
 });
 
 /** nll, hinge, hinge_embedding, margin_ranking and exponential (ops.md, "More classification and ranking losses"). */

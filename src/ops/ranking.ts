@@ -1,4 +1,8 @@
+import commonWgsl from '../../shaders/common.wgsl?raw';
+import fusedHeaderWgsl from '../../shaders/fused-header.wgsl?raw';
 import rankingWgsl from '../../shaders/ranking.wgsl?raw';
+import rankingLossWgsl from '../../shaders/ranking-loss.wgsl?raw';
+import rankingSortWgsl from '../../shaders/ranking-sort.wgsl?raw';
 import { apLossCpu, rankSortCpu } from '../cpu/ranking';
 import { defineOp, fail, num, type Dims, type GpuKernel, type OpDescriptor } from './types';
 
@@ -6,7 +10,11 @@ import { defineOp, fail, num, type Dims, type GpuKernel, type OpDescriptor } fro
 // error-driven update in place of the gradient, a loss already reduced (a mean over the
 // positives). Only reduction 'mean'; weight and avgFactor are refused.
 
-/** Sizes shaders/ranking.wgsl works with (its BLOCK, SORT_B, TILE_CAP, HEAD and P_ARRAYS). */
+/**
+ * Sizes shaders/ranking.wgsl works with, passed to it as override constants of the same names
+ * (`sizes`): elements per thread of the counting passes, per sort block, the most NFP threads
+ * (positive, tile of sort blocks), the scratch's header words and its per-positive arrays.
+ */
 const BLOCK = 256;
 const SORT_B = 4096;
 const TILE_CAP = 1 << 20;
@@ -20,9 +28,13 @@ const SCALE = 2 ** -40;
  * Any finite float32 delta above it works (the shader's units keep every product finite).
  */
 export const MIN_DELTA = 1e-18;
-/** Byte offsets of the two indirect grids in the scratch's header (H_ARGS_POS, H_ARGS_NFP). */
-const ARGS_POS = 4 * 4;
-const ARGS_NFP = 7 * 4;
+/** Words of the two indirect grids in the scratch's header (H_ARGS_POS, H_ARGS_NFP), and their byte offsets. */
+const H_ARGS_POS = 4;
+const H_ARGS_NFP = 7;
+const ARGS_POS = 4 * H_ARGS_POS;
+const ARGS_NFP = 4 * H_ARGS_NFP;
+/** The override constants of the sizes above, the same for both losses. */
+const sizes = { BLOCK, SORT_B, TILE_CAP, HEAD, P_ARRAYS, SCALE, H_ARGS_POS, H_ARGS_NFP };
 
 const elements = (d: Dims) => d.n;
 const blocks = (d: Dims) => Math.ceil(d.n / BLOCK);
@@ -31,15 +43,17 @@ const one = () => 1;
 const sortLanes = (d: Dims) => Math.ceil(d.n / SORT_B) * 64;
 
 /**
- * The passes of shaders/ranking.wgsl (see its header). The scratch holds per-positive arrays
- * sized for the positives the host counts, or for n when the targets are a GPU tensor.
+ * The passes of shaders/ranking-sort.wgsl and ranking-loss.wgsl (see ranking.wgsl's header), in
+ * one module with common.wgsl, the shared fused-header.wgsl and ranking.wgsl. The scratch holds
+ * per-positive arrays sized for the positives the host counts, or for n when the targets are a
+ * GPU tensor.
  */
 function rankingKernel(op: number): GpuKernel {
   return {
-    shader: rankingWgsl,
+    shader: [commonWgsl, fusedHeaderWgsl, rankingWgsl, rankingSortWgsl, rankingLossWgsl].join('\n'),
     shaderId: 'ranking',
     entry: 'rank_count',
-    overrides: () => ({ OP: op }),
+    overrides: () => ({ OP: op, ...sizes }),
     // delta in the shader's units; the inverse from the float32 delta the shader holds.
     uniforms: (p) => {
       const scaledDelta = Math.fround(p.delta as number) * SCALE;

@@ -1,14 +1,16 @@
 import commonWgsl from '../../shaders/common.wgsl?raw';
+import fusedHeaderWgsl from '../../shaders/fused-header.wgsl?raw';
 import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import fusedVec4Wgsl from '../../shaders/fused-vec4.wgsl?raw';
 import regressionWgsl from '../../shaders/regression.wgsl?raw';
-import regressionIoWgsl from '../../shaders/regression-io.wgsl?raw';
-import regressionIoVec4Wgsl from '../../shaders/regression-io-vec4.wgsl?raw';
+import { elementIo } from './elementwise-io';
 import { balancedL1, balancedL1Constants, huber, l1, mse, regressionCpu, smoothL1 } from '../cpu/regression';
 import { defineOp, fail, num, type OpDescriptor, type ParamSpec, type ResolvedParams } from './types';
 
-const shader = [commonWgsl, fusedWgsl, regressionWgsl, regressionIoWgsl].join('\n');
-const shaderVec4 = [commonWgsl, fusedVec4Wgsl, regressionWgsl, regressionIoVec4Wgsl].join('\n');
+/** The L1 family's tensors: a pred and a target per output element, the loss a function of their difference. */
+const io = elementIo({ reads: ['pred', 'target'], grads: { pred: 'd' }, entry: ([p, t]) => `regression_loss(${p} - ${t})` });
+const shader = [commonWgsl, fusedHeaderWgsl, fusedWgsl, regressionWgsl, io.scalar].join('\n');
+const shaderVec4 = [commonWgsl, fusedHeaderWgsl, fusedVec4Wgsl, regressionWgsl, io.vec4].join('\n');
 
 const vec = { dtype: 'f32', shape: ['n'] } as const;
 

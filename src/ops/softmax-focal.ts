@@ -1,6 +1,7 @@
 import cbfWgsl from '../../shaders/class-balanced-focal.wgsl?raw';
 import commonWgsl from '../../shaders/common.wgsl?raw';
 import denominatorWgsl from '../../shaders/denominator.wgsl?raw';
+import fusedHeaderWgsl from '../../shaders/fused-header.wgsl?raw';
 import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import sflWgsl from '../../shaders/softmax-focal.wgsl?raw';
 import { crossEntropyDenominator } from '../cpu/logits';
@@ -74,7 +75,7 @@ export const classBalancedFocalOp = defineOp({
   },
   cpu: classBalancedFocalCpu,
   gpu: {
-    shader: [commonWgsl, fusedWgsl, cbfWgsl].join('\n'),
+    shader: [commonWgsl, fusedHeaderWgsl, fusedWgsl, cbfWgsl].join('\n'),
     shaderId: 'cbf',
     entry: 'main_cb',
     uniforms: (p) => {

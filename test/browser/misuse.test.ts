@@ -4,6 +4,7 @@ import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import commonWgsl from '../../shaders/common.wgsl?raw';
+import fusedHeaderWgsl from '../../shaders/fused-header.wgsl?raw';
 import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import { cpu } from '../../src/cpu';
 import type { CpuInputsOf } from '../../src/ops/op-types';
@@ -437,7 +438,7 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
         }
         return res;
       },
-      [commonWgsl, fusedWgsl, broken].join('\n'),
+      [commonWgsl, fusedHeaderWgsl, fusedWgsl, broken].join('\n'),
     );
     for (const o of outs) expect(o, JSON.stringify(o)).toMatchObject({ ok: false, isDetlossError: true, name: 'DetlossError', code: 'pipeline' });
     expectGoodAfter(

@@ -1,4 +1,5 @@
 import commonWgsl from '../../shaders/common.wgsl?raw';
+import fusedHeaderWgsl from '../../shaders/fused-header.wgsl?raw';
 import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import { defineOp } from '../../src/ops/types';
 
@@ -30,6 +31,6 @@ ${body}
       const x = inputs.x as Float64Array;
       return { loss: x.map((v) => v * v), backward: (up) => ({ x: x.map((v, k) => 2 * v * up[k]) }) };
     },
-    gpu: { shader: [commonWgsl, fusedWgsl, wgsl].join('\n'), shaderId: `test_square_${id}`, entry: 'main' },
+    gpu: { shader: [commonWgsl, fusedHeaderWgsl, fusedWgsl, wgsl].join('\n'), shaderId: `test_square_${id}`, entry: 'main' },
   });
 }

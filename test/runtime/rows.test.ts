@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import commonWgsl from '../../shaders/common.wgsl?raw';
+import fusedHeaderWgsl from '../../shaders/fused-header.wgsl?raw';
 import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import rowsWgsl from '../../shaders/rows.wgsl?raw';
 import { cpu } from '../../src/cpu';
@@ -72,7 +73,7 @@ const rowLse: OpDescriptor = defineOp({
     return { loss, backward: (up) => ({ x: soft.map((v, k) => v * up[Math.floor(k / c)]) }) };
   },
   gpu: {
-    shader: [commonWgsl, fusedWgsl, rowsWgsl, ROW_LSE_WGSL].join('\n'),
+    shader: [commonWgsl, fusedHeaderWgsl, fusedWgsl, rowsWgsl, ROW_LSE_WGSL].join('\n'),
     shaderId: 'test_row_lse',
     entry: 'main',
     rows: { entry: 'main_rows', length: (dims) => dims.c },

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import commonWgsl from '../../shaders/common.wgsl?raw';
+import fusedHeaderWgsl from '../../shaders/fused-header.wgsl?raw';
 import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
@@ -27,6 +28,7 @@ const cube = (id: string): OpDescriptor =>
     gpu: {
       shader: [
         commonWgsl,
+        fusedHeaderWgsl,
         fusedWgsl,
         `// ${id}
 @group(0) @binding(6) var<storage, read> in_x: array<f32>;

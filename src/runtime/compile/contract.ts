@@ -106,7 +106,7 @@ function shaderProblems(op: OpDescriptor, info: ShaderInfo, entries: string[]): 
     if (spec.grad && !seen.has(`out_grad_${snake(name)}`)) problems.push(`gradient of ${name} has no binding out_grad_${snake(name)}`);
   }
   for (const name of ['run', 'in_weight', 'in_grad_output', 'out_loss', 'partials']) {
-    if (!seen.has(name)) problems.push(`shared binding ${name} is missing (concatenate fused.wgsl)`);
+    if (!seen.has(name)) problems.push(`shared binding ${name} is missing (concatenate fused-header.wgsl)`);
   }
 
   const run = info.uniforms.run;
