@@ -12,7 +12,7 @@ import type { AnyInput, LastCall } from '../public';
 import { encodeChecks, lateVerdict } from './checks';
 import { MAX_GROUPS, allocateProgram, groups, prepareProgram, type PreparedProgram, type ProgramBuffers } from './program-prepare';
 import type { Runtime, SubmittedCall, SyncCall } from './runtime';
-import { verdictOf } from './status';
+import { syncVerdict } from './status';
 
 // The program path: an op whose kernel is a program of passes (the ranking losses), prepared and
 // allocated in ./program-prepare.ts, encoded and submitted here.
@@ -84,15 +84,7 @@ export function submitProgramSync(rt: Runtime, desc: OpDescriptor, inputs: Recor
     a.discardAll();
     throw e;
   }
-  // Every verdict before one is chosen: the cause (a pipeline, an allocation) before the invalid work it made.
-  const settled = Promise.all([allocErrors, Promise.all(checks), verdictOf(submitted)]).then(([errors, compiled, work]) => {
-    const failed = compiled.find((m) => m !== undefined);
-    if (failed) throw new DetlossError('pipeline', failed);
-    const bad = scopeError(desc.name, errors, { buffers: a.bytes() });
-    if (bad) throw bad;
-    if (work) throw work;
-  });
-  settled.catch(() => {});
+  const settled = syncVerdict(desc.name, checks, allocErrors, a.bytes, submitted);
   return { out: bufs.out, shape: [...p.prog.lossShape], release: a.release, releaseOutputs: a.releaseOutputs, settled, status: bufs.status };
 }
 

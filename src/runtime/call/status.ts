@@ -1,6 +1,7 @@
 import { DetlossError } from '../../errors';
 import type { OpDescriptor } from '../../ops/types';
 import { ruleText, type RuleArgs, type ValueRule } from '../../ops/value-rules';
+import { scopeError, type ScopeErrors } from '../device/scope';
 
 // A call's status words and the verdicts they hold. Word 0 is the "ran" marker (1 once the call's
 // work ran: copied there after the work, in the same command buffer), then one word per value
@@ -81,6 +82,25 @@ export function verdictOf(submitted: Promise<unknown>): Promise<unknown> {
     () => undefined,
     (e: unknown) => e,
   );
+}
+
+/**
+ * The verdict of a call submitted synchronously: the first failure among its pipelines compiled
+ * on the spot (`compiles`, each the failure's message or undefined), its buffers (`allocErrors`,
+ * `bytes` of them) and its work. Every verdict is awaited before one is chosen: a pipeline that
+ * failed to compile, or a buffer the device could not make, also makes the work invalid, and the
+ * cause is what the caller needs. Never left unhandled.
+ */
+export function syncVerdict(op: string, compiles: Promise<string | undefined>[], allocErrors: Promise<ScopeErrors>, bytes: () => number, submitted: Promise<unknown>): Promise<void> {
+  const settled = Promise.all([allocErrors, Promise.all(compiles), verdictOf(submitted)]).then(([errors, compiled, work]) => {
+    const failed = compiled.find((m) => m !== undefined);
+    if (failed) throw new DetlossError('pipeline', failed);
+    const refused = scopeError(op, errors, { buffers: bytes() });
+    if (refused) throw refused;
+    if (work) throw work;
+  });
+  settled.catch(() => {});
+  return settled;
 }
 
 /**

@@ -1,12 +1,11 @@
 import { DetlossError } from '../../errors';
 import type { OpDescriptor } from '../../ops/types';
 import type { SharedOptions } from '../../ops/validate';
-import { scopeError } from '../device/scope';
 import type { GpuTensor } from '../public';
 import { encode } from './encode';
 import { allocateCall, prepareCall } from './fused';
 import type { Runtime, SyncCall } from './runtime';
-import { verdictOf } from './status';
+import { syncVerdict } from './status';
 
 /**
  * The fused path for callers that must have the work submitted before they return: the losses
@@ -31,15 +30,6 @@ export function submitFusedSync(rt: Runtime, op: OpDescriptor, inputs: Record<st
     a.discardAll();
     throw e;
   }
-  // Every verdict is awaited before one is chosen: a pipeline that failed to compile, or a buffer
-  // the device could not make, also makes the work invalid, and the cause is what the caller needs.
-  const settled = Promise.all([allocErrors, Promise.all(compiles), verdictOf(submitted)]).then(([errors, compiled, work]) => {
-    const bad = compiled.find((m) => m !== undefined);
-    if (bad) throw new DetlossError('pipeline', bad);
-    const refused = scopeError(desc.name, errors, { buffers: a.bytes() });
-    if (refused) throw refused;
-    if (work) throw work;
-  });
-  settled.catch(() => {});
+  const settled = syncVerdict(desc.name, compiles, allocErrors, a.bytes, submitted);
   return { out: bufs.out, shape: r.reduction === 'none' ? r.outShape : [], release: a.release, releaseOutputs: a.releaseOutputs, settled, status: bufs.status };
 }

@@ -74,9 +74,7 @@ export class CallAllocation {
   };
 
   /** Bytes of the scratch and output buffers it holds (what a failed allocation reports). */
-  bytes(): number {
-    return [...this.outputs, ...this.scratch].reduce((sum, b) => sum + b.size, 0);
-  }
+  readonly bytes = (): number => [...this.outputs, ...this.scratch].reduce((sum, b) => sum + b.size, 0);
 
   discardAll(): void {
     this.released = true;
