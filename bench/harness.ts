@@ -1,14 +1,14 @@
 /**
  * The benchmark's in-process half, shared by the Chromium page (bench/page.ts) and the Node entry
  * (bench/node.ts): holds one case's inputs on every contender's device and times one call of a
- * contender at a time, so the runner (src/tools/bench.ts) can interleave them (A B C A B C ...).
+ * contender at a time, so the runner (src/tools/bench/) can interleave them (A B C A B C ...).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { cpu, DetlossError, type DetlossContext, type DetlossOptions } from '../src/index';
 import copyWgsl from './copy.wgsl?raw';
 import { TFJS_LOSSES, tfjsPairwise, type Tensors } from './tfjs-losses';
 import { rng } from '../demo/inputs';
-import type { BenchCase, Contender } from '../src/tools/bench';
+import type { BenchCase, Contender } from '../src/tools/bench/cases';
 import { apLossAuthorsLoop, rankSortAuthorsLoop } from './ranking-baseline';
 
 type HostInputs = Record<string, Float32Array | Int32Array>;

@@ -1,7 +1,7 @@
 /**
  * The benchmark's Node entry: the shared harness (bench/harness.ts) on Node's WebGPU, with no
  * browser. Built by `npm run build:bench` into bench/dist-node/node.js (TF.js bundled, `webgpu`
- * left external); the runner (src/tools/bench.ts, `detloss bench --node`) imports it in-process.
+ * left external); the runner (src/tools/bench/, `detloss bench --node`) imports it in-process.
  */
 import { gpu } from './node-globals';
 import { createRequire } from 'node:module';
