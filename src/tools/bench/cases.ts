@@ -127,3 +127,74 @@ export function benchCases(opts: { driver: BenchDriverKind; full?: boolean; ops?
 }
 
 export const caseLabel = (c: BenchCase) => `${c.op}${c.params.variant ? `{${c.params.variant}}` : ''}${c.width ? ` c=${c.width}` : ''}${c.positives ? ` p=${+(c.positives * 100).toFixed(2)}%` : ''}`;
+
+/** A launch plan the plan probe times: a name, and the `plan` option of createDetloss. */
+export interface ProbePlan {
+  name: string;
+  plan: string | Record<string, unknown>;
+}
+
+/** A case of `detloss bench --probe-plans`, with the names of the plans it is timed under (see {@link probePlan}). */
+export interface ProbeCase extends BenchCase {
+  plans: string[];
+}
+
+/** Every case's plans: the software plan and the hardware plan at four thread counts (256k is its default). */
+export const PROBE_PLANS: readonly ProbePlan[] = [
+  { name: 'software', plan: 'software' },
+  { name: 'hw 64k', plan: { kind: 'hardware', maxThreads: 65536 } },
+  { name: 'hw 256k (default)', plan: { kind: 'hardware', maxThreads: 262144 } },
+  { name: 'hw 1M', plan: { kind: 'hardware', maxThreads: 1 << 20 } },
+  { name: 'hw 4M', plan: { kind: 'hardware', maxThreads: 1 << 22 } },
+];
+
+/** Row ops besides: who computes a row (a thread, a subgroup, a workgroup), at several thread counts. */
+export const PROBE_ROW_PLANS: readonly ProbePlan[] = [
+  { name: 'hw 256k thread/row', plan: { kind: 'hardware', maxThreads: 262144, rowThreshold: Infinity } },
+  { name: 'hw 1M thread/row', plan: { kind: 'hardware', maxThreads: 1 << 20, rowThreshold: Infinity } },
+  { name: 'hw 1M subgroup/row', plan: { kind: 'hardware', maxThreads: 1 << 20, rowThreshold: 0, rowLanes: 'subgroup' } },
+  { name: 'hw 4M subgroup/row', plan: { kind: 'hardware', maxThreads: 1 << 22, rowThreshold: 0, rowLanes: 'subgroup' } },
+  { name: 'hw 1M wg/row', plan: { kind: 'hardware', maxThreads: 1 << 20, rowThreshold: 0, rowLanes: 'workgroup' } },
+  { name: 'hw 4M wg/row', plan: { kind: 'hardware', maxThreads: 1 << 22, rowThreshold: 0, rowLanes: 'workgroup' } },
+];
+
+/** Element-wise ops with vec4 kernels besides: their scalar kernels, beside the vec4 ones the plans above take. */
+export const PROBE_SCALAR_PLANS: readonly ProbePlan[] = [
+  { name: 'software scalar', plan: { kind: 'software', vectorWidth: 1 } },
+  { name: 'hw 256k scalar', plan: { kind: 'hardware', maxThreads: 262144, vectorWidth: 1 } },
+  { name: 'hw 1M scalar', plan: { kind: 'hardware', maxThreads: 1 << 20, vectorWidth: 1 } },
+];
+
+/**
+ * The cases of `detloss bench --probe-plans`: launch overhead (l1 at 1e4), element-wise, box, row and
+ * pairwise ops at sizes that fill a large GPU (up to 8e7 elements), or a tenth of them with `quick`
+ * (row ops at 1e5 rows either way). `ops` keeps only those ops.
+ */
+export function probeCases(opts: { quick?: boolean; ops?: string[] } = {}): ProbeCase[] {
+  const big = opts.quick ? 0.1 : 1;
+  // Two sizes, or one where `quick` makes them equal.
+  const sizes = (a: number, b: number) => (a === b ? [a] : [a, b]);
+  const names = (...lists: (readonly ProbePlan[])[]) => lists.flat().map((p) => p.name);
+  const flat = (op: string, n: number, vec4: boolean, params: Record<string, unknown> = {}): ProbeCase => ({ op, params, n, tfjs: '', plans: names(PROBE_PLANS, vec4 ? PROBE_SCALAR_PLANS : []) });
+  const rows = (op: string, n: number, width: number): ProbeCase => ({ op, params: {}, n, width, tfjs: '', plans: names(PROBE_PLANS, PROBE_ROW_PLANS) });
+  const cases: ProbeCase[] = [
+    flat('l1', 1e4, true),
+    flat('smooth_l1', 4e7 * big, true),
+    ...['giou', 'ciou'].flatMap((variant) => sizes(1e6, 1e7 * big).map((n) => flat('iou_loss', n, false, { variant }))),
+    flat('sigmoid_focal', 8e7 * big, true),
+    ...['quality_focal', 'cross_entropy'].flatMap((op) => sizes(1e6 * big, 1e5).map((n) => rows(op, n, 80))),
+    rows('distribution_focal', 1e6 * big, 17),
+    flat('pairwise_iou', opts.quick ? 2000 : 1e4, false, { variant: 'iou' }),
+  ];
+  return opts.ops ? cases.filter((c) => opts.ops!.includes(c.op)) : cases;
+}
+
+/**
+ * The `plan` option of the probe's plan `name`. Cases name their plans, since a plan can hold
+ * `Infinity`, which does not survive the JSON that carries a case to the harness.
+ */
+export function probePlan(name: string): ProbePlan['plan'] {
+  const p = [...PROBE_PLANS, ...PROBE_ROW_PLANS, ...PROBE_SCALAR_PLANS].find((q) => q.name === name);
+  if (!p) throw new Error(`no probe plan named ${name}`);
+  return p.plan;
+}

@@ -16,8 +16,14 @@ export interface BenchDriver {
   close(): Promise<void>;
 }
 
-/** Where the runner finds the harness: the built page (Chromium) or the built Node module. */
-export type DriverSpec = { kind: 'chromium'; benchDist: string } | { kind: 'node'; module: string };
+/**
+ * Where the runner finds the harness: the built page (Chromium) or the built Node module, whose
+ * `entry` opens it (default `openNodeBench`; `openPlanProbe` for the plan probe).
+ */
+export type DriverSpec = { kind: 'chromium'; benchDist: string } | { kind: 'node'; module: string; entry?: NodeEntry };
+
+/** The Node module's entries: the harness, or the plan probe. */
+export type NodeEntry = 'openNodeBench' | 'openPlanProbe';
 
 /** One headless Chromium with the bench page (bench/dist), initialised. */
 async function chromiumDriver(benchDist: string): Promise<BenchDriver> {
@@ -38,14 +44,14 @@ async function chromiumDriver(benchDist: string): Promise<BenchDriver> {
  * The harness in this process on Node's WebGPU: bench/dist-node/node.js, imported. Arguments and
  * results go through JSON as they do through page.evaluate, so both drivers see the same data.
  */
-async function nodeDriver(modulePath: string): Promise<BenchDriver> {
-  let mod: { openNodeBench(): Record<string, (...a: unknown[]) => unknown> };
+async function nodeDriver(modulePath: string, entry: NodeEntry = 'openNodeBench'): Promise<BenchDriver> {
+  let mod: Record<NodeEntry, () => Record<string, (...a: unknown[]) => unknown>>;
   try {
     mod = await import(/* @vite-ignore */ pathToFileURL(modulePath).href);
   } catch (e) {
     throw new Error(`could not load ${modulePath} (${(e as Error).message}); it needs the webgpu package (npm install webgpu) and its dawn.node`);
   }
-  const api = mod.openNodeBench();
+  const api = mod[entry]();
   const call = async <T>(fn: string, ...args: unknown[]) => {
     const v = await api[fn](...(JSON.parse(JSON.stringify(args)) as unknown[]));
     return (v === undefined ? v : JSON.parse(JSON.stringify(v))) as T;
@@ -63,7 +69,7 @@ async function nodeDriver(modulePath: string): Promise<BenchDriver> {
   }
 }
 
-export const openDriver = (spec: DriverSpec) => (spec.kind === 'chromium' ? chromiumDriver(spec.benchDist) : nodeDriver(spec.module));
+export const openDriver = (spec: DriverSpec) => (spec.kind === 'chromium' ? chromiumDriver(spec.benchDist) : nodeDriver(spec.module, spec.entry));
 
 /**
  * The first driver of a run, with what it needs checked first: the built harness, the optional
@@ -76,7 +82,7 @@ export async function openFirst(spec: DriverSpec): Promise<BenchDriver> {
   if (spec.kind === 'node') {
     await importOptional('webgpu', "npm install webgpu (Node's WebGPU, Dawn), or leave out --node to run in headless Chromium");
     try {
-      return await nodeDriver(spec.module);
+      return await nodeDriver(spec.module, spec.entry);
     } catch (e) {
       if (exitCodeOf(e) === 2 && !(e instanceof ToolError)) throw new ToolError('no_adapter', nodeAdapterAdvice((e as Error).message, 'npm run bench -- --node'), { cause: e });
       throw e;

@@ -2,7 +2,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { benchSvg, benchTable } from './report';
+import type { ProbeReport } from './probe';
 import type { BenchResult } from './run';
+
+/** Writes `text` to `file` whole: an interrupted write leaves the old file, never half of a new one. */
+function writeWhole(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
 
 /**
  * Writes latest.json, latest.svg and latest.md under `outDir`; with `files` (from
@@ -10,12 +18,6 @@ import type { BenchResult } from './run';
  */
 export function writeBench(res: BenchResult, outDir: string, reps: number, files?: { json: string; md: string }): string[] {
   mkdirSync(outDir, { recursive: true });
-  // Whole files only: an interrupted write leaves the old file, never half of a new one.
-  const writeWhole = (file: string, text: string) => {
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, text);
-    renameSync(tmp, file);
-  };
   const json = { driver: res.driver ?? 'chromium', adapter: res.adapter, machine: res.machine, date: new Date().toISOString(), reps, rows: res.rows, cases: res.cases, failures: res.failures, skippedOps: res.skippedOps };
   if (files) {
     writeWhole(files.json, `${JSON.stringify(json, null, 1)}\n`);
@@ -68,4 +70,12 @@ export function nodeBenchFiles(outDir: string, adapter: Record<string, unknown>,
   const taken = ['.json', '.md'].some((ext) => existsSync(stem + ext) && gitTracks(stem + ext) !== false);
   const base = taken ? `${stem}-${now.toISOString().slice(0, 19).replace(/[-:]/g, '')}` : stem;
   return { json: `${base}.json`, md: `${base}.md` };
+}
+
+/** Writes the plan probe's report to `<outDir>/plan-probe.json` (with the date); returns the path. */
+export function writeProbe(report: ProbeReport, outDir: string): string {
+  mkdirSync(outDir, { recursive: true });
+  const file = join(outDir, 'plan-probe.json');
+  writeWhole(file, `${JSON.stringify({ ...report, date: new Date().toISOString() }, null, 1)}\n`);
+  return file;
 }
