@@ -1,21 +1,19 @@
 /**
  * The benchmark's in-process half, shared by the Chromium page (bench/page.ts) and the Node entry
  * (bench/node.ts): holds one case's inputs on every contender's device and times one call of a
- * contender at a time, so the runner (src/tools/bench.ts) can interleave them (A B C A B C ...).
+ * contender at a time, so the runner (src/tools/bench/) can interleave them (A B C A B C ...).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { cpu, DetlossError, type DetlossContext, type DetlossOptions } from '../src/index';
-import copyWgsl from './copy.wgsl?raw';
+import { copyKernel, type Timing } from './copy';
+import { isPairwise, makeInputs, options, type Shaped } from './inputs';
 import { TFJS_LOSSES, tfjsPairwise, type Tensors } from './tfjs-losses';
-import { rng } from '../demo/playground/inputs';
-import type { BenchCase, Contender } from '../src/tools/bench';
+import type { BenchCase, Contender } from '../src/tools/bench/cases';
 import { apLossAuthorsLoop, rankSortAuthorsLoop } from './ranking-baseline';
 
+export type { Timing } from './copy';
+
 type HostInputs = Record<string, Float32Array | Int32Array>;
-interface Shaped {
-  data: Float32Array | Int32Array;
-  shape: number[];
-}
 
 /** How many `runResident` calls the pipelined contender issues before its one wait. */
 export const PIPELINE_DEPTH = 10;
@@ -35,12 +33,6 @@ export interface HarnessHost {
   tfjsCpuMaxN: number;
   /** Gives back what `open` took (devices); called by `close`. */
   close?(): void;
-}
-
-/** One timed call: wall time, and the GPU time where the device measured it. */
-export interface Timing {
-  ms: number;
-  gpuMs?: number;
 }
 
 /** The plan and per-pass GPU times the runtime reports, where it does (absent: an older runtime). */
@@ -64,91 +56,6 @@ function countDispatches(): void {
   counting = true;
 }
 
-function boxes(n: number, r: () => number, jitterOf?: Float32Array): Float32Array {
-  const b = new Float32Array(n * 4);
-  for (let i = 0; i < n; i++) {
-    if (jitterOf) {
-      for (let k = 0; k < 4; k++) b[i * 4 + k] = jitterOf[i * 4 + k] + (r() - 0.5) * 8;
-      if (b[i * 4 + 2] < b[i * 4] + 1) b[i * 4 + 2] = b[i * 4] + 1;
-      if (b[i * 4 + 3] < b[i * 4 + 1] + 1) b[i * 4 + 3] = b[i * 4 + 1] + 1;
-    } else {
-      const x = r() * 500;
-      const y = r() * 500;
-      b[i * 4] = x;
-      b[i * 4 + 1] = y;
-      b[i * 4 + 2] = x + 4 + r() * 60;
-      b[i * 4 + 3] = y + 4 + r() * 60;
-    }
-  }
-  return b;
-}
-
-/** The case's inputs, the same for every contender. */
-function makeInputs(c: BenchCase): Record<string, Shaped> {
-  const r = rng(1234 + c.n);
-  const n = c.n;
-  const w = c.width ?? 1;
-  const floats = (len: number, lo: number, hi: number) => {
-    const a = new Float32Array(len);
-    for (let i = 0; i < len; i++) a[i] = lo + r() * (hi - lo);
-    return a;
-  };
-  const ints = (len: number, f: () => number) => {
-    const a = new Int32Array(len);
-    for (let i = 0; i < len; i++) a[i] = f();
-    return a;
-  };
-  switch (c.op) {
-    case 'smooth_l1':
-      return { pred: { data: floats(n, -3, 3), shape: [n] }, target: { data: floats(n, -3, 3), shape: [n] } };
-    case 'iou_loss': {
-      const target = boxes(n, r);
-      return { pred: { data: boxes(n, r, target), shape: [n, 4] }, target: { data: target, shape: [n, 4] } };
-    }
-    case 'pairwise_iou':
-      return { a: { data: boxes(n, r), shape: [n, 4] }, b: { data: boxes(n, r), shape: [n, 4] } };
-    case 'sigmoid_focal': {
-      // Element-wise: a width only shapes the logits as [n, width] (dense classification heads).
-      const shape = c.width ? [n, w] : [n];
-      const t = new Float32Array(n * w);
-      for (let i = 0; i < t.length; i++) t[i] = r() < 0.1 ? 1 : 0;
-      return { logits: { data: floats(n * w, -6, 6), shape }, targets: { data: t, shape } };
-    }
-    case 'quality_focal':
-      return {
-        logits: { data: floats(n * w, -6, 6), shape: [n, w] },
-        labels: { data: ints(n, () => (r() < 0.2 ? Math.floor(r() * w) : w)), shape: [n] },
-        scores: { data: floats(n, 0, 1), shape: [n] },
-      };
-    case 'cross_entropy':
-      return { logits: { data: floats(n * w, -6, 6), shape: [n, w] }, labels: { data: ints(n, () => Math.floor(r() * w)), shape: [n] } };
-    case 'distribution_focal':
-      return { logits: { data: floats(n * w, -6, 6), shape: [n, w] }, targets: { data: floats(n, 0, w - 1.01), shape: [n] } };
-    case 'softmax_focal':
-      return { logits: { data: floats(n * w, -6, 6), shape: [n, w] }, labels: { data: ints(n, () => Math.floor(r() * w)), shape: [n] } };
-    case 'class_balanced_focal':
-      return {
-        logits: { data: floats(n * w, -6, 6), shape: [n, w] },
-        labels: { data: ints(n, () => (r() < 0.2 ? Math.floor(r() * w) : w)), shape: [n] },
-        samplesPerClass: { data: Float32Array.from({ length: w }, () => Math.floor(r() * 5000)), shape: [w] },
-      };
-  }
-  if (c.op === 'ap_loss' || c.op === 'rank_sort') {
-    // Scores of the whole minibatch; positives (1, or an IoU for rank_sort) score higher on average, 1% ignored.
-    const pos = c.positives ?? 0.01;
-    const t = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      const u = r();
-      t[i] = u < pos ? (c.op === 'ap_loss' ? 1 : 0.1 + 0.9 * r()) : u < pos + 0.01 ? -1 : 0;
-    }
-    const s = floats(n, -4, 4).map((v, i) => (t[i] > 0 ? v + 2 : v));
-    return { logits: { data: s, shape: [n] }, targets: { data: t, shape: [n] } };
-  }
-  throw new Error(`bench: no input generator for ${c.op}`);
-}
-
-const isPairwise = (c: BenchCase) => c.op === 'pairwise_iou';
-
 function tfTensors(host: Record<string, Shaped>): Tensors {
   const out: Tensors = {};
   for (const [k, t] of Object.entries(host)) out[k] = t.data instanceof Int32Array ? tf.tensor(t.data, t.shape, 'int32') : tf.tensor(t.data, t.shape);
@@ -170,14 +77,6 @@ async function tfjsCall(c: BenchCase, t: Tensors): Promise<{ loss: Float32Array;
   value.dispose();
   grads[0].dispose();
   return { loss: loss as Float32Array, grad: grad as Float32Array };
-}
-
-function options(c: BenchCase): Record<string, unknown> & { reduction: 'none' | 'mean' } {
-  if (isPairwise(c)) return { ...c.params, reduction: 'none' };
-  // Cross-entropy's 'mean' divides by data (weights of the rows not ignored), which inputs already on
-  // the device cannot give the host; here no row is ignored and there are no class weights, so it is n.
-  if (c.op === 'cross_entropy') return { ...c.params, reduction: 'mean', avgFactor: c.n };
-  return { ...c.params, reduction: 'mean' };
 }
 
 const relErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -211,69 +110,6 @@ export async function createTimedDetloss(make: (o: DetlossOptions) => Promise<De
     if (e instanceof DetlossError && e.argument === 'timestamps') return make(o);
     throw e;
   }
-}
-
-/** The copy kernel over `read` bytes in and `write` bytes out, timed by the device where it can. */
-async function copyKernel(device: GPUDevice, read: number, write: number) {
-  // vec4 granularity: sizes rounded up to 16 bytes.
-  const nSrc = Math.ceil(read / 16);
-  const nDst = Math.ceil(write / 16);
-  const src = device.createBuffer({ size: Math.max(16, nSrc * 16), usage: GPUBufferUsage.STORAGE });
-  const dst = device.createBuffer({ size: Math.max(16, nDst * 16), usage: GPUBufferUsage.STORAGE });
-  const uni = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  const threads = Math.min(Math.ceil(nDst / 64) * 64, 16384);
-  device.queue.writeBuffer(uni, 0, new Uint32Array([nSrc, nDst, threads, 0]));
-  const module = device.createShaderModule({ code: copyWgsl });
-  const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-  const bind = device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [
-      { binding: 0, resource: { buffer: uni } },
-      { binding: 1, resource: { buffer: src } },
-      { binding: 2, resource: { buffer: dst } },
-    ],
-  });
-  const buffers = [src, dst, uni];
-  let stamps: { set: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer } | undefined;
-  if (device.features.has('timestamp-query')) {
-    stamps = {
-      set: device.createQuerySet({ type: 'timestamp', count: 2 }),
-      resolve: device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
-      read: device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
-    };
-    buffers.push(stamps.resolve, stamps.read);
-  }
-  return {
-    buffers,
-    stamps,
-    /** One copy in one submit; returns after the queue has finished it. */
-    async run(): Promise<Timing> {
-      const t0 = performance.now();
-      const enc = device.createCommandEncoder();
-      const pass = enc.beginComputePass(stamps ? { timestampWrites: { querySet: stamps.set, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bind);
-      pass.dispatchWorkgroups(threads / 64, 1);
-      pass.end();
-      if (stamps) {
-        enc.resolveQuerySet(stamps.set, 0, 2, stamps.resolve, 0);
-        enc.copyBufferToBuffer(stamps.resolve, 0, stamps.read, 0, 16);
-      }
-      device.queue.submit([enc.finish()]);
-      await device.queue.onSubmittedWorkDone();
-      const ms = performance.now() - t0;
-      if (!stamps) return { ms };
-      await stamps.read.mapAsync(GPUMapMode.READ);
-      const [begin, end] = new BigUint64Array(stamps.read.getMappedRange().slice(0));
-      stamps.read.unmap();
-      // Equal stamps: a pass shorter than the timer's resolution. Zeros, or a later begin than end: no measurement.
-      return { ms, gpuMs: end >= begin && end > 0n ? Number(end - begin) / 1e6 : undefined };
-    },
-    destroy() {
-      for (const b of buffers) b.destroy();
-      stamps?.set.destroy();
-    },
-  };
 }
 
 /** The benchmark's API as the runner calls it (page.evaluate in Chromium, a plain call in Node). */

@@ -181,28 +181,33 @@ export function shapeWeights(wg: number, hg: number, s: number): [number, number
   return [1, 1];
 }
 
-/**
- * One row of `iou_loss`: the loss of xyxy box `p` against xyxy box `t`, and its gradient with
- * respect to `p` written to `grad[at..at+4]` (reverse mode, by hand, with the tie conventions of
- * ops.md: ties of min/max split 0.5/0.5, abs' (0) = 0, an empty or touching intersection
- * contributes no gradient, CIoU's alpha held constant).
- *
- * The IoU term (ops.md, "Where the IoU term is replaced") is `t`: the IoU, or that of the inner
- * boxes (`innerRatio`), mapped through Focaler's interval. Every variant's `1 - iou` reads `t`;
- * the penalties and CIoU's alpha read the plain `iou`. `gT` is the adjoint of `t`, `gIou` that of
- * the plain IoU.
- *
- * @example
- * const g = new Float64Array(4);
- * boxLoss([0, 0, 2, 2], [1, 1, 3, 3], { variant: 'giou', mode: 'linear', eps: 1e-7 }, g, 0); // 1 - 1/7 + 2/9
- */
-export function boxLoss(p: ArrayLike<number>, t: ArrayLike<number>, cfg: BoxLossConfig, grad: Float64Array, at: number): number {
-  const { variant, eps } = cfg;
-  const a = cfg.power ?? 1;
+/** d max(max(a, b), c) / d a, ties split evenly at each `maximum`. */
+function maxOf3Part(a: number, b: number, c: number): number {
+  return maxPart(a, b) * maxPart(Math.max(a, b), c);
+}
+
+/** The quantities of xyxy pred `p` and target `t` that the variants share (ops.md, "Box losses"). */
+interface Shared {
+  x1: number; y1: number; x2: number; y2: number;
+  X1: number; Y1: number; X2: number; Y2: number;
+  eps: number;
+  /** Intersection sides; `inter` is their product where both are > 0 (`overlap`), else 0. */
+  iw: number; ih: number; overlap: boolean; inter: number;
+  /** pred's and target's sizes. */
+  w: number; h: number; wg: number; hg: number;
+  union: number;
+  /** `union + eps`, the IoU's denominator. */
+  den: number;
+  iou: number;
+  /** The enclosing box's sides. */
+  cw: number; ch: number;
+  /** Twice the centre offsets, pred minus target. */
+  dx: number; dy: number;
+}
+
+function sharedTerms(p: ArrayLike<number>, t: ArrayLike<number>, eps: number): Shared {
   const x1 = p[0], y1 = p[1], x2 = p[2], y2 = p[3];
   const X1 = t[0], Y1 = t[1], X2 = t[2], Y2 = t[3];
-
-  // Shared terms (ops.md, "Box losses").
   const iw = Math.min(x2, X2) - Math.max(x1, X1);
   const ih = Math.min(y2, Y2) - Math.max(y1, Y1);
   const overlap = iw > 0 && ih > 0;
@@ -210,297 +215,410 @@ export function boxLoss(p: ArrayLike<number>, t: ArrayLike<number>, cfg: BoxLoss
   const w = x2 - x1, h = y2 - y1, wg = X2 - X1, hg = Y2 - Y1;
   const union = w * h + wg * hg - inter;
   const den = union + eps;
-  const iou = sdiv(inter, den);
   const cw = Math.max(x2, X2) - Math.min(x1, X1);
   const ch = Math.max(y2, Y2) - Math.min(y1, Y1);
-  // Twice the centre offsets, pred minus target.
   const dx = x1 + x2 - X1 - X2;
   const dy = y1 + y2 - Y1 - Y2;
+  return { x1, y1, x2, y2, X1, Y1, X2, Y2, eps, iw, ih, overlap, inter, w, h, wg, hg, union, den, iou: sdiv(inter, den), cw, ch, dx, dy };
+}
 
-  // The IoU term: inner boxes (same centres, sizes times r), then Focaler's interval.
+/** Inner-IoU's boxes (same centres, sizes times `r`) and their IoU `value`, with what the backward pass reads. */
+interface Inner {
+  r: number; value: number;
+  ix1: number; iy1: number; ix2: number; iy2: number;
+  IX1: number; IY1: number; IX2: number; IY2: number;
+  iiw: number; iih: number; iov: boolean; iu: number;
+}
+
+function innerTerm(s: Shared, r: number): Inner {
+  const { x1, y1, x2, y2, X1, Y1, X2, Y2, w, h, wg, hg } = s;
+  const cx = (x1 + x2) / 2, cy = (y1 + y2) / 2, CX = (X1 + X2) / 2, CY = (Y1 + Y2) / 2;
+  const ix1 = cx - (r * w) / 2, ix2 = cx + (r * w) / 2, iy1 = cy - (r * h) / 2, iy2 = cy + (r * h) / 2;
+  const IX1 = CX - (r * wg) / 2, IX2 = CX + (r * wg) / 2, IY1 = CY - (r * hg) / 2, IY2 = CY + (r * hg) / 2;
+  const iiw = Math.min(ix2, IX2) - Math.max(ix1, IX1);
+  const iih = Math.min(iy2, IY2) - Math.max(iy1, IY1);
+  const iov = iiw > 0 && iih > 0;
+  const ii = iov ? iiw * iih : 0;
+  const iu = r * r * (w * h + wg * hg) - ii + s.eps;
+  return { r, value: sdiv(ii, iu), ix1, iy1, ix2, iy2, IX1, IY1, IX2, IY2, iiw, iih, iov, iu };
+}
+
+/**
+ * The IoU term (ops.md, "Where the IoU term is replaced"): the IoU, or that of the inner boxes
+ * (`innerRatio`), mapped through Focaler's interval. `dT` is d value / d (IoU or inner IoU): the
+ * clamp passes the gradient at its bounds (torch.clamp), none outside them.
+ */
+interface IouTerm {
+  value: number;
+  dT: number;
+  inner?: Inner;
+}
+
+function iouTerm(s: Shared, cfg: BoxLossConfig): IouTerm {
   const r = cfg.innerRatio ?? 1;
-  let t0 = iou;
-  let inner: { ix1: number; iy1: number; ix2: number; iy2: number; IX1: number; IY1: number; IX2: number; IY2: number; iiw: number; iih: number; iov: boolean; iu: number } | undefined;
-  if (r !== 1) {
-    const cx = (x1 + x2) / 2, cy = (y1 + y2) / 2, CX = (X1 + X2) / 2, CY = (Y1 + Y2) / 2;
-    const ix1 = cx - (r * w) / 2, ix2 = cx + (r * w) / 2, iy1 = cy - (r * h) / 2, iy2 = cy + (r * h) / 2;
-    const IX1 = CX - (r * wg) / 2, IX2 = CX + (r * wg) / 2, IY1 = CY - (r * hg) / 2, IY2 = CY + (r * hg) / 2;
-    const iiw = Math.min(ix2, IX2) - Math.max(ix1, IX1);
-    const iih = Math.min(iy2, IY2) - Math.max(iy1, IY1);
-    const iov = iiw > 0 && iih > 0;
-    const ii = iov ? iiw * iih : 0;
-    const iu = r * r * (w * h + wg * hg) - ii + eps;
-    t0 = sdiv(ii, iu);
-    inner = { ix1, iy1, ix2, iy2, IX1, IY1, IX2, IY2, iiw, iih, iov, iu };
-  }
+  const inner = r !== 1 ? innerTerm(s, r) : undefined;
+  const t0 = inner ? inner.value : s.iou;
   const [fd, fu] = cfg.focaler ?? [0, 1];
   const span = fu - fd;
   const tf = (t0 - fd) / span;
-  const tIou = Math.min(Math.max(tf, 0), 1);
-  // The clamp passes the gradient at its bounds (torch.clamp), none outside them.
-  const dT = tf >= 0 && tf <= 1 ? 1 / span : 0;
-
-  // Adjoints of the intermediate quantities; Alpha-IoU's penalties go to gAlpha, each with respect to the corners.
-  let gT = -1, gIou = 0, gUnion = 0, gW = 0, gH = 0, gCw = 0, gCh = 0, gDx = 0, gDy = 0;
-  const gCorner = [0, 0, 0, 0];
-  const gAlpha = [0, 0, 0, 0];
-  const addAlpha = (g: number[]) => g.forEach((x, k) => (gAlpha[k] += x));
-  // pred's corners from adjoints of the intersection's sides, the enclosing box's, pred's size and twice the centre offset.
-  const corners = (gIw: number, gIh: number, gCwk: number, gChk: number, gWk: number, gHk: number, gDxk: number, gDyk: number) => [
-    -gIw * maxPart(x1, X1) - gCwk * minPart(x1, X1) - gWk + gDxk,
-    -gIh * maxPart(y1, Y1) - gChk * minPart(y1, Y1) - gHk + gDyk,
-    gIw * minPart(x2, X2) + gCwk * maxPart(x2, X2) + gWk + gDxk,
-    gIh * minPart(y2, Y2) + gChk * maxPart(y2, Y2) + gHk + gDyk,
-  ];
-  const [ta, dta] = powGrad(tIou, a);
-  let loss = 1 - ta;
-  gT = -dta;
-
-  if (variant === 'iou') {
-    if (cfg.mode === 'square') {
-      loss = 1 - tIou * tIou;
-      gT = -2 * tIou;
-    } else if (cfg.mode === 'log') {
-      const m = Math.max(tIou, eps);
-      loss = -Math.log(m);
-      gT = -maxPart(tIou, eps) / m;
-    }
-  } else if (variant === 'giou') {
-    const c = cw * ch;
-    const ce = c + eps;
-    const pen = sdiv(c - union, ce);
-    // d/dc (c - u)/(c + eps) = (u + eps)/(c + eps)^2
-    const jC = sdiv(sdiv(union + eps, ce), ce);
-    const jUnion = -sdiv(1, ce);
-    if (a === 1) {
-      // At a = 1 the penalty is unclamped.
-      loss += pen;
-      gUnion += jUnion;
-      gCw += jC * ch;
-      gCh += jC * cw;
-    } else {
-      // Alpha-IoU raises max(pen, 0). union = w h + wg hg - inter, inter = iw ih where both overlap.
-      const [pa, dpa] = powGrad(Math.max(pen, 0), a);
-      loss += pa;
-      const jIw = overlap ? -jUnion * ih : 0;
-      const jIh = overlap ? -jUnion * iw : 0;
-      addAlpha(alphaGrad(dpa, corners(jIw, jIh, jC * ch, jC * cw, jUnion * h, jUnion * w, 0, 0)));
-    }
-  } else if (variant === 'diou' || variant === 'ciou' || variant === 'eiou') {
-    const c2 = cw * cw + ch * ch + eps;
-    const rho2 = (dx * dx + dy * dy) / 4;
-    const q = sdiv(rho2, c2);
-    const [qa, dqa] = powGrad(q, a);
-    const mmdet = variant === 'ciou' && cfg.ciouAlpha === 'mmdet';
-    // mmdetection: loss = 1 - clamp(t - q - alpha*v, -1, 1), no gradient where the clamp holds.
-    let gq = dqa;
-    if (a !== 1) {
-      // Alpha-IoU: q = rho2 / c2 with rho2 = (dx^2 + dy^2) / 4, c2 = cw^2 + ch^2 + eps.
-      const jCw = -sdiv(q, c2) * 2 * cw;
-      const jCh = -sdiv(q, c2) * 2 * ch;
-      addAlpha(alphaGrad(dqa, corners(0, 0, jCw, jCh, 0, 0, sdiv(dx, 2 * c2), sdiv(dy, 2 * c2))));
-      gq = 0;
-    }
-    if (!mmdet) loss += qa;
-    if (variant === 'ciou') {
-      const da = aspectAngle(wg, hg) - aspectAngle(w, h);
-      const v = FOUR_OVER_PI2 * da * da;
-      let gv: number;
-      if (mmdet) {
-        const alpha = iou > 0.5 ? sdiv(v, 1 - iou + v) : 0;
-        const x = tIou - q - alpha * v;
-        loss = 1 - Math.min(Math.max(x, -1), 1);
-        const gx = x >= -1 && x <= 1 ? -1 : 0;
-        gT = gx;
-        gq = -gx;
-        gv = -gx * alpha;
-      } else {
-        const alpha = sdiv(v, 1 - iou + v + eps);
-        const [va, dva] = powGrad(alpha * v, a);
-        loss += va;
-        gv = dva * alpha;
-        if (a !== 1) {
-          // dv/dA(w,h) = -8/pi^2 * da; dA/dw = h/(w^2+h^2), dA/dh = -w/(w^2+h^2).
-          const jA = alpha * -2 * FOUR_OVER_PI2 * da;
-          const r2 = w * w + h * h;
-          addAlpha(alphaGrad(dva, corners(0, 0, 0, 0, sdiv(jA * h, r2), -sdiv(jA * w, r2), 0, 0)));
-          gv = 0;
-        }
-      }
-      // dv/dA(w,h) = -8/pi^2 * da; dA/dw = h/(w^2+h^2), dA/dh = -w/(w^2+h^2) on either side of h = 0.
-      const gA = gv * -2 * FOUR_OVER_PI2 * da;
-      const r2 = w * w + h * h;
-      gW += sdiv(gA * h, r2);
-      gH -= sdiv(gA * w, r2);
-    } else if (variant === 'eiou') {
-      const cwe = cw * cw + eps;
-      const che = ch * ch + eps;
-      const ew = w - wg;
-      const eh = h - hg;
-      loss += sdiv(ew * ew, cwe) + sdiv(eh * eh, che);
-      gW += sdiv(2 * ew, cwe);
-      gH += sdiv(2 * eh, che);
-      gCw -= sdiv(sdiv(ew * ew, cwe), cwe) * 2 * cw;
-      gCh -= sdiv(sdiv(eh * eh, che), che) * 2 * ch;
-    }
-    const gRho2 = gq * sdiv(1, c2);
-    const gC2 = -gq * sdiv(q, c2);
-    gDx += (gRho2 * dx) / 2;
-    gDy += (gRho2 * dy) / 2;
-    gCw += gC2 * 2 * cw;
-    gCh += gC2 * 2 * ch;
-  } else if (variant === 'mpdiou') {
-    // + (d1 + d2) / (W^2 + H^2), d1 and d2 the squared distances of the top-left and bottom-right corners.
-    const [W, H] = cfg.imageSize ?? [1, 1];
-    const s = W * W + H * H;
-    const e = [x1 - X1, y1 - Y1, x2 - X2, y2 - Y2];
-    loss += (e[0] * e[0] + e[1] * e[1] + e[2] * e[2] + e[3] * e[3]) / s;
-    for (let k = 0; k < 4; k++) gCorner[k] += (2 * e[k]) / s;
-  } else if (variant === 'shape') {
-    // Shape-IoU: weights from the target's size, a weighted centre distance and a weighted shape cost.
-    const [ww, hh] = shapeWeights(wg, hg, cfg.scale ?? 0);
-    const c2 = cw * cw + ch * ch + eps;
-    const rho = (hh * dx * dx + ww * dy * dy) / 4;
-    const dist = sdiv(rho, c2);
-    const mw = Math.max(w, wg, eps);
-    const mh = Math.max(h, hg, eps);
-    const ow = sdiv(hh * Math.abs(w - wg), mw);
-    const oh = sdiv(ww * Math.abs(h - hg), mh);
-    const qw = 1 - Math.exp(-ow);
-    const qh = 1 - Math.exp(-oh);
-    loss += dist + 0.5 * (qw ** 4 + qh ** 4);
-    gDx += sdiv(hh * dx, 2 * c2);
-    gDy += sdiv(ww * dy, 2 * c2);
-    const gC2 = -sdiv(dist, c2);
-    gCw += gC2 * 2 * cw;
-    gCh += gC2 * 2 * ch;
-    const gOw = 2 * qw ** 3 * (1 - qw);
-    const gOh = 2 * qh ** 3 * (1 - qh);
-    gW += hh * sdiv(gOw * sgn(w - wg), mw) - sdiv(gOw * ow, mw) * maxOf3Part(w, wg, eps);
-    gH += ww * sdiv(gOh * sgn(h - hg), mh) - sdiv(gOh * oh, mh) * maxOf3Part(h, hg, eps);
-  } else if (variant === 'wiou') {
-    // Wise-IoU: R (1 - t) times a focusing factor; R = exp(rho2 / c2) with c2 and the factor detached.
-    const c2 = cw * cw + ch * ch + eps;
-    const rho2 = (dx * dx + dy * dy) / 4;
-    // rho2 / c2 <= 1 for boxes of non-negative sizes (both centres lie in the enclosing box); an
-    // inverted box can leave c2 = eps with rho2 > 0, so the exponent is capped (no gradient there).
-    const ex = sdiv(rho2, c2);
-    const capped = ex > WIOU_EXP_MAX;
-    const R = Math.exp(capped ? WIOU_EXP_MAX : ex);
-    const beta = sdiv(1 - iou, cfg.iouMean ?? 1);
-    const version = cfg.wiouVersion ?? 3;
-    const al = cfg.wiouAlpha ?? 1.9;
-    const de = cfg.wiouDelta ?? 3;
-    const f = version === 1 ? 1 : version === 2 ? Math.sqrt(beta) : beta / (de * al ** (beta - de));
-    const base = 1 - tIou;
-    loss = R * base * f;
-    gT = -R * f;
-    const gRho2 = capped ? 0 : sdiv(base * f * R, c2);
-    gDx += (gRho2 * dx) / 2;
-    gDy += (gRho2 * dy) / 2;
-  } else {
-    // SIoU (ops.md): offsets target minus pred.
-    const sx = -dx / 2;
-    const sy = -dy / 2;
-    const sigma = Math.sqrt(sx * sx + sy * sy + eps);
-    const sinAlpha = sdiv(Math.abs(sy), sigma);
-    const sinBeta = sdiv(Math.abs(sx), sigma);
-    const useAlpha = sinAlpha <= Math.SQRT2 / 2;
-    const s = useAlpha ? sinAlpha : sinBeta;
-    // cos(2 asin(s) - pi/2) = sin(2 asin(s)) = 2 s sqrt(1 - s^2) (design.md, "Numerics")
-    const root = Math.sqrt(Math.max(1 - s * s, 0));
-    const angle = 2 * s * root;
-    const gamma = 2 - angle;
-    const cwe = cw + eps;
-    const che = ch + eps;
-    const rx = sdiv(sx, cwe);
-    const ry = sdiv(sy, che);
-    const px = rx * rx;
-    const py = ry * ry;
-    const ex = Math.exp(-gamma * px);
-    const ey = Math.exp(-gamma * py);
-    const dist = 1 - ex + (1 - ey);
-
-    const mw = Math.max(w, wg, eps);
-    const mh = Math.max(h, hg, eps);
-    const ow = sdiv(Math.abs(w - wg), mw);
-    const oh = sdiv(Math.abs(h - hg), mh);
-    const qw = 1 - Math.exp(-ow);
-    const qh = 1 - Math.exp(-oh);
-    const shape = qw ** 4 + qh ** 4;
-    loss += (dist + shape) / 2;
-
-    // dist
-    const gGamma = 0.5 * (ex * px + ey * py);
-    const gPx = 0.5 * gamma * ex;
-    const gPy = 0.5 * gamma * ey;
-    let gSx = sdiv(gPx * 2 * rx, cwe);
-    let gSy = sdiv(gPy * 2 * ry, che);
-    gCw -= sdiv(gPx * 2 * px, cwe);
-    gCh -= sdiv(gPy * 2 * py, che);
-    // angle: d/ds 2 s sqrt(1 - s^2) = 2 (1 - 2 s^2) / sqrt(1 - s^2)
-    const gS = -gGamma * sdiv(2 * (1 - 2 * s * s), root);
-    // s = |u| / sigma with u = sy (alpha) or sx (beta); sigma depends on both.
-    const u = useAlpha ? sy : sx;
-    const gU = sdiv(gS * sgn(u), sigma);
-    const gSigma = -sdiv(sdiv(gS * Math.abs(u), sigma), sigma);
-    if (useAlpha) gSy += gU;
-    else gSx += gU;
-    gSx += sdiv(gSigma * sx, sigma);
-    gSy += sdiv(gSigma * sy, sigma);
-    gDx -= gSx / 2;
-    gDy -= gSy / 2;
-
-    // shape: d/do (1 - e^-o)^4 = 4 (1 - e^-o)^3 e^-o; mw = max(w, wg, eps) splits ties evenly.
-    const gOw = 0.5 * 4 * qw ** 3 * (1 - qw);
-    const gOh = 0.5 * 4 * qh ** 3 * (1 - qh);
-    gW += sdiv(gOw * sgn(w - wg), mw) - sdiv(gOw * ow, mw) * maxOf3Part(w, wg, eps);
-    gH += sdiv(gOh * sgn(h - hg), mh) - sdiv(gOh * oh, mh) * maxOf3Part(h, hg, eps);
-  }
-
-  // The IoU term back to the boxes: through Focaler's interval, then the inner boxes or the IoU.
-  const gT0 = gT * dT;
-  if (inner) {
-    const { ix1, iy1, ix2, iy2, IX1, IY1, IX2, IY2, iiw, iih, iov, iu } = inner;
-    // t0 = ii / iu, iu = r^2 (w h + wg hg) - ii + eps
-    let gIi = sdiv(gT0, iu);
-    const gIu = -sdiv(gT0 * t0, iu);
-    gIi -= gIu;
-    gW += gIu * r * r * h;
-    gH += gIu * r * r * w;
-    const gIiw = iov ? gIi * iih : 0;
-    const gIih = iov ? gIi * iiw : 0;
-    // ix1 = cx - r w / 2, ix2 = cx + r w / 2; a centre's adjoint reaches both corners by halves, as dx's does.
-    const gx1 = -gIiw * maxPart(ix1, IX1), gx2 = gIiw * minPart(ix2, IX2);
-    const gy1 = -gIih * maxPart(iy1, IY1), gy2 = gIih * minPart(iy2, IY2);
-    gDx += (gx1 + gx2) / 2;
-    gDy += (gy1 + gy2) / 2;
-    gW += ((gx2 - gx1) * r) / 2;
-    gH += ((gy2 - gy1) * r) / 2;
-  } else {
-    gIou += gT0;
-  }
-
-  // iou = inter / (union + eps)
-  let gInter = sdiv(gIou, den);
-  gUnion -= sdiv(gIou * iou, den);
-  // union = w*h + wg*hg - inter
-  gW += gUnion * h;
-  gH += gUnion * w;
-  gInter -= gUnion;
-  // inter = iw * ih only where both are > 0
-  const gIw = overlap ? gInter * ih : 0;
-  const gIh = overlap ? gInter * iw : 0;
-
-  // To the coordinates: iw = min(x2, X2) - max(x1, X1), cw = max(x2, X2) - min(x1, X1), w = x2 - x1.
-  const g = corners(gIw, gIh, gCw, gCh, gW, gH, gDx, gDy);
-  for (let k = 0; k < 4; k++) grad[at + k] = g[k] + gCorner[k] + gAlpha[k];
-  return loss;
+  return { value: Math.min(Math.max(tf, 0), 1), dT: tf >= 0 && tf <= 1 ? 1 / span : 0, inner };
 }
 
-/** d max(max(a, b), c) / d a, ties split evenly at each `maximum`. */
-function maxOf3Part(a: number, b: number, c: number): number {
-  return maxPart(a, b) * maxPart(Math.max(a, b), c);
+/**
+ * Adjoints of the loss with respect to the IoU term (`t`), the plain IoU and the shared terms; `corner`
+ * takes terms written straight in pred's corners, `alpha` Alpha-IoU's penalties (each already in the corners).
+ */
+interface Adjoints {
+  t: number; iou: number; union: number;
+  w: number; h: number; cw: number; ch: number; dx: number; dy: number;
+  corner: number[];
+  alpha: number[];
+}
+
+/** Adjoints of the sides of the intersection and of the enclosing box, pred's size and twice the centre offset. */
+type SideAdjoints = Partial<Record<'iw' | 'ih' | 'cw' | 'ch' | 'w' | 'h' | 'dx' | 'dy', number>>;
+
+/** pred's corners from adjoints of the sides: iw = min(x2, X2) - max(x1, X1), cw = max(x2, X2) - min(x1, X1), w = x2 - x1. */
+function toCorners(s: Shared, a: SideAdjoints): number[] {
+  const { iw = 0, ih = 0, cw = 0, ch = 0, w = 0, h = 0, dx = 0, dy = 0 } = a;
+  const { x1, y1, x2, y2, X1, Y1, X2, Y2 } = s;
+  return [
+    -iw * maxPart(x1, X1) - cw * minPart(x1, X1) - w + dx,
+    -ih * maxPart(y1, Y1) - ch * minPart(y1, Y1) - h + dy,
+    iw * minPart(x2, X2) + cw * maxPart(x2, X2) + w + dx,
+    ih * minPart(y2, Y2) + ch * maxPart(y2, Y2) + h + dy,
+  ];
+}
+
+/** Adds an Alpha-IoU penalty's gradient (see {@link alphaGrad}) to `g.alpha`. */
+function addAlpha(g: Adjoints, j: number[]): void {
+  j.forEach((x, k) => (g.alpha[k] += x));
+}
+
+/**
+ * One variant's loss of a row, with the adjoints of what it reads added to `g`. `t` is the IoU term,
+ * `base` the loss's `1 - t^a` (Alpha-IoU's power `a`, 1 by default), `g.t` already its adjoint.
+ */
+type VariantLoss = (s: Shared, t: number, base: number, cfg: BoxLossConfig, g: Adjoints) => number;
+
+/** `iou`: `1 - t^a`, or in mode `square` `1 - t^2`, in mode `log` `-log(max(t, eps))`. */
+function iouVariant(s: Shared, t: number, base: number, cfg: BoxLossConfig, g: Adjoints): number {
+  if (cfg.mode === 'square') {
+    g.t = -2 * t;
+    return 1 - t * t;
+  }
+  if (cfg.mode === 'log') {
+    const m = Math.max(t, s.eps);
+    g.t = -maxPart(t, s.eps) / m;
+    return -Math.log(m);
+  }
+  return base;
+}
+
+/** GIoU: `+ (c - union) / (c + eps)`; with Alpha-IoU `max(pen, 0)^a`. */
+function giouVariant(s: Shared, _t: number, base: number, cfg: BoxLossConfig, g: Adjoints): number {
+  const a = cfg.power ?? 1;
+  const { union, cw, ch, eps } = s;
+  const c = cw * ch;
+  const ce = c + eps;
+  const pen = sdiv(c - union, ce);
+  // d/dc (c - u)/(c + eps) = (u + eps)/(c + eps)^2
+  const jC = sdiv(sdiv(union + eps, ce), ce);
+  const jUnion = -sdiv(1, ce);
+  if (a === 1) {
+    // At a = 1 the penalty is unclamped.
+    g.union += jUnion;
+    g.cw += jC * ch;
+    g.ch += jC * cw;
+    return base + pen;
+  }
+  // Alpha-IoU raises max(pen, 0). union = w h + wg hg - inter, inter = iw ih where both overlap.
+  const [pa, dpa] = powGrad(Math.max(pen, 0), a);
+  const iw = s.overlap ? -jUnion * s.ih : 0;
+  const ih = s.overlap ? -jUnion * s.iw : 0;
+  addAlpha(g, alphaGrad(dpa, toCorners(s, { iw, ih, cw: jC * ch, ch: jC * cw, w: jUnion * s.h, h: jUnion * s.w })));
+  return base + pa;
+}
+
+/**
+ * DIoU's penalty `q = rho2 / c2` (rho2 = (dx^2 + dy^2) / 4, c2 = cw^2 + ch^2 + eps) and `q^a`. `gq` is
+ * the adjoint of `q` that {@link distanceBack} carries: `a q^(a-1)`, or 0 where Alpha-IoU has put it
+ * in the corners already.
+ */
+function centreDistance(s: Shared, a: number, g: Adjoints): { q: number; qa: number; c2: number; gq: number } {
+  const { cw, ch, dx, dy } = s;
+  const c2 = cw * cw + ch * ch + s.eps;
+  const q = sdiv((dx * dx + dy * dy) / 4, c2);
+  const [qa, dqa] = powGrad(q, a);
+  if (a === 1) return { q, qa, c2, gq: dqa };
+  const jCw = -sdiv(q, c2) * 2 * cw;
+  const jCh = -sdiv(q, c2) * 2 * ch;
+  addAlpha(g, alphaGrad(dqa, toCorners(s, { cw: jCw, ch: jCh, dx: sdiv(dx, 2 * c2), dy: sdiv(dy, 2 * c2) })));
+  return { q, qa, c2, gq: 0 };
+}
+
+/** The adjoint `gq` of `q = rho2 / c2` to the centre offsets and the enclosing box's sides. */
+function distanceBack(s: Shared, d: { q: number; c2: number }, gq: number, g: Adjoints): void {
+  const gRho2 = gq * sdiv(1, d.c2);
+  const gC2 = -gq * sdiv(d.q, d.c2);
+  g.dx += (gRho2 * s.dx) / 2;
+  g.dy += (gRho2 * s.dy) / 2;
+  g.cw += gC2 * 2 * s.cw;
+  g.ch += gC2 * 2 * s.ch;
+}
+
+/** DIoU: `+ q^a`. */
+function diouVariant(s: Shared, _t: number, base: number, cfg: BoxLossConfig, g: Adjoints): number {
+  const d = centreDistance(s, cfg.power ?? 1, g);
+  distanceBack(s, d, d.gq, g);
+  return base + d.qa;
+}
+
+/** The adjoint `gv` of CIoU's `v` to pred's size: dv/dA(w,h) = -8/pi^2 * da; dA/dw = h/(w^2+h^2), dA/dh = -w/(w^2+h^2) on either side of h = 0. */
+function aspectBack(s: Shared, gv: number, da: number, g: Adjoints): void {
+  const gA = gv * -2 * FOUR_OVER_PI2 * da;
+  const r2 = s.w * s.w + s.h * s.h;
+  g.w += sdiv(gA * s.h, r2);
+  g.h -= sdiv(gA * s.w, r2);
+}
+
+/** CIoU: `+ q^a + (alpha v)^a`, or mmdetection's clamped form (`ciouAlpha: 'mmdet'`); alpha held constant. */
+function ciouVariant(s: Shared, t: number, base: number, cfg: BoxLossConfig, g: Adjoints): number {
+  const a = cfg.power ?? 1;
+  const d = centreDistance(s, a, g);
+  const da = aspectAngle(s.wg, s.hg) - aspectAngle(s.w, s.h);
+  const v = FOUR_OVER_PI2 * da * da;
+  if (cfg.ciouAlpha === 'mmdet') {
+    // mmdetection: loss = 1 - clamp(t - q - alpha*v, -1, 1), no gradient where the clamp holds.
+    const alpha = s.iou > 0.5 ? sdiv(v, 1 - s.iou + v) : 0;
+    const x = t - d.q - alpha * v;
+    const gx = x >= -1 && x <= 1 ? -1 : 0;
+    g.t = gx;
+    aspectBack(s, -gx * alpha, da, g);
+    distanceBack(s, d, -gx, g);
+    return 1 - Math.min(Math.max(x, -1), 1);
+  }
+  const alpha = sdiv(v, 1 - s.iou + v + s.eps);
+  const [va, dva] = powGrad(alpha * v, a);
+  let gv = dva * alpha;
+  if (a !== 1) {
+    const jA = alpha * -2 * FOUR_OVER_PI2 * da;
+    const r2 = s.w * s.w + s.h * s.h;
+    addAlpha(g, alphaGrad(dva, toCorners(s, { w: sdiv(jA * s.h, r2), h: -sdiv(jA * s.w, r2) })));
+    gv = 0;
+  }
+  aspectBack(s, gv, da, g);
+  distanceBack(s, d, d.gq, g);
+  return base + d.qa + va;
+}
+
+/** EIoU: `+ q + (w - wg)^2 / (cw^2 + eps) + (h - hg)^2 / (ch^2 + eps)`. */
+function eiouVariant(s: Shared, _t: number, base: number, cfg: BoxLossConfig, g: Adjoints): number {
+  const d = centreDistance(s, cfg.power ?? 1, g);
+  const { cw, ch, eps } = s;
+  const cwe = cw * cw + eps;
+  const che = ch * ch + eps;
+  const ew = s.w - s.wg;
+  const eh = s.h - s.hg;
+  g.w += sdiv(2 * ew, cwe);
+  g.h += sdiv(2 * eh, che);
+  g.cw -= sdiv(sdiv(ew * ew, cwe), cwe) * 2 * cw;
+  g.ch -= sdiv(sdiv(eh * eh, che), che) * 2 * ch;
+  distanceBack(s, d, d.gq, g);
+  return base + d.qa + (sdiv(ew * ew, cwe) + sdiv(eh * eh, che));
+}
+
+/** MPDIoU: `+ (d1 + d2) / (W^2 + H^2)`, d1 and d2 the squared distances of the top-left and bottom-right corners. */
+function mpdiouVariant(s: Shared, _t: number, base: number, cfg: BoxLossConfig, g: Adjoints): number {
+  const [W, H] = cfg.imageSize ?? [1, 1];
+  const n = W * W + H * H;
+  const e = [s.x1 - s.X1, s.y1 - s.Y1, s.x2 - s.X2, s.y2 - s.Y2];
+  for (let k = 0; k < 4; k++) g.corner[k] += (2 * e[k]) / n;
+  return base + (e[0] * e[0] + e[1] * e[1] + e[2] * e[2] + e[3] * e[3]) / n;
+}
+
+/**
+ * One side of a shape cost, `(1 - exp(-o))^4 / 2` with `o = k |d - dg| / max(d, dg, eps)` (Shape-IoU's
+ * weight `k`; 1 in SIoU): `q = 1 - exp(-o)`, and d/dd of the half fourth power (d/do is 2 q^3 (1 - q);
+ * the max splits ties evenly).
+ */
+function shapeSide(d: number, dg: number, k: number, eps: number): { q: number; grad: number } {
+  const m = Math.max(d, dg, eps);
+  const o = sdiv(k * Math.abs(d - dg), m);
+  const q = 1 - Math.exp(-o);
+  const gO = 2 * q ** 3 * (1 - q);
+  return { q, grad: k * sdiv(gO * sgn(d - dg), m) - sdiv(gO * o, m) * maxOf3Part(d, dg, eps) };
+}
+
+/** Shape-IoU: weights from the target's size, a weighted centre distance and a weighted shape cost. */
+function shapeVariant(s: Shared, _t: number, base: number, cfg: BoxLossConfig, g: Adjoints): number {
+  const [ww, hh] = shapeWeights(s.wg, s.hg, cfg.scale ?? 0);
+  const { cw, ch, dx, dy } = s;
+  const c2 = cw * cw + ch * ch + s.eps;
+  const dist = sdiv((hh * dx * dx + ww * dy * dy) / 4, c2);
+  const sw = shapeSide(s.w, s.wg, hh, s.eps);
+  const sh = shapeSide(s.h, s.hg, ww, s.eps);
+  g.dx += sdiv(hh * dx, 2 * c2);
+  g.dy += sdiv(ww * dy, 2 * c2);
+  const gC2 = -sdiv(dist, c2);
+  g.cw += gC2 * 2 * cw;
+  g.ch += gC2 * 2 * ch;
+  g.w += sw.grad;
+  g.h += sh.grad;
+  return base + (dist + 0.5 * (sw.q ** 4 + sh.q ** 4));
+}
+
+/** Wise-IoU: `R (1 - t)` times a focusing factor; R = exp(rho2 / c2) with c2 and the factor detached. */
+function wiouVariant(s: Shared, t: number, _base: number, cfg: BoxLossConfig, g: Adjoints): number {
+  const { cw, ch, dx, dy } = s;
+  const c2 = cw * cw + ch * ch + s.eps;
+  // rho2 / c2 <= 1 for boxes of non-negative sizes (both centres lie in the enclosing box); an
+  // inverted box can leave c2 = eps with rho2 > 0, so the exponent is capped (no gradient there).
+  const ex = sdiv((dx * dx + dy * dy) / 4, c2);
+  const capped = ex > WIOU_EXP_MAX;
+  const R = Math.exp(capped ? WIOU_EXP_MAX : ex);
+  const beta = sdiv(1 - s.iou, cfg.iouMean ?? 1);
+  const version = cfg.wiouVersion ?? 3;
+  const al = cfg.wiouAlpha ?? 1.9;
+  const de = cfg.wiouDelta ?? 3;
+  const f = version === 1 ? 1 : version === 2 ? Math.sqrt(beta) : beta / (de * al ** (beta - de));
+  const base = 1 - t;
+  g.t = -R * f;
+  const gRho2 = capped ? 0 : sdiv(base * f * R, c2);
+  g.dx += (gRho2 * dx) / 2;
+  g.dy += (gRho2 * dy) / 2;
+  return R * base * f;
+}
+
+/**
+ * SIoU's distance cost `2 - exp(-gamma px) - exp(-gamma py)` (ops.md) with its angle cost `gamma`,
+ * offsets target minus pred; adds half its gradient to `g` and returns it.
+ */
+function siouDistance(s: Shared, g: Adjoints): number {
+  const { eps } = s;
+  const sx = -s.dx / 2;
+  const sy = -s.dy / 2;
+  const sigma = Math.sqrt(sx * sx + sy * sy + eps);
+  const useAlpha = sdiv(Math.abs(sy), sigma) <= Math.SQRT2 / 2;
+  const u = useAlpha ? sy : sx;
+  const sn = useAlpha ? sdiv(Math.abs(sy), sigma) : sdiv(Math.abs(sx), sigma);
+  // cos(2 asin(s) - pi/2) = sin(2 asin(s)) = 2 s sqrt(1 - s^2) (design.md, "Numerics")
+  const root = Math.sqrt(Math.max(1 - sn * sn, 0));
+  const gamma = 2 - 2 * sn * root;
+  const cwe = s.cw + eps;
+  const che = s.ch + eps;
+  const rx = sdiv(sx, cwe);
+  const ry = sdiv(sy, che);
+  const px = rx * rx;
+  const py = ry * ry;
+  const ex = Math.exp(-gamma * px);
+  const ey = Math.exp(-gamma * py);
+  const gPx = 0.5 * gamma * ex;
+  const gPy = 0.5 * gamma * ey;
+  let gSx = sdiv(gPx * 2 * rx, cwe);
+  let gSy = sdiv(gPy * 2 * ry, che);
+  g.cw -= sdiv(gPx * 2 * px, cwe);
+  g.ch -= sdiv(gPy * 2 * py, che);
+  // angle: d/ds 2 s sqrt(1 - s^2) = 2 (1 - 2 s^2) / sqrt(1 - s^2)
+  const gS = -(0.5 * (ex * px + ey * py)) * sdiv(2 * (1 - 2 * sn * sn), root);
+  // s = |u| / sigma with u = sy (alpha) or sx (beta); sigma depends on both.
+  const gU = sdiv(gS * sgn(u), sigma);
+  const gSigma = -sdiv(sdiv(gS * Math.abs(u), sigma), sigma);
+  if (useAlpha) gSy += gU;
+  else gSx += gU;
+  gSx += sdiv(gSigma * sx, sigma);
+  gSy += sdiv(gSigma * sy, sigma);
+  g.dx -= gSx / 2;
+  g.dy -= gSy / 2;
+  return 1 - ex + (1 - ey);
+}
+
+/** SIoU: `+ (dist + shape) / 2`, the shape cost unweighted. */
+function siouVariant(s: Shared, _t: number, base: number, _cfg: BoxLossConfig, g: Adjoints): number {
+  const dist = siouDistance(s, g);
+  const sw = shapeSide(s.w, s.wg, 1, s.eps);
+  const sh = shapeSide(s.h, s.hg, 1, s.eps);
+  g.w += sw.grad;
+  g.h += sh.grad;
+  return base + (dist + (sw.q ** 4 + sh.q ** 4)) / 2;
+}
+
+/** Each variant's loss and adjoints, by name. */
+const VARIANT_LOSS: Record<IouVariant, VariantLoss> = {
+  iou: iouVariant,
+  giou: giouVariant,
+  diou: diouVariant,
+  ciou: ciouVariant,
+  eiou: eiouVariant,
+  siou: siouVariant,
+  mpdiou: mpdiouVariant,
+  shape: shapeVariant,
+  wiou: wiouVariant,
+};
+
+/** The IoU term's adjoint `gT0` (after Focaler's interval) back through the inner boxes to `g`. */
+function innerBack(s: Shared, inner: Inner, gT0: number, g: Adjoints): void {
+  const { r, value, ix1, iy1, ix2, iy2, IX1, IY1, IX2, IY2, iiw, iih, iov, iu } = inner;
+  // value = ii / iu, iu = r^2 (w h + wg hg) - ii + eps
+  let gIi = sdiv(gT0, iu);
+  const gIu = -sdiv(gT0 * value, iu);
+  gIi -= gIu;
+  g.w += gIu * r * r * s.h;
+  g.h += gIu * r * r * s.w;
+  const gIiw = iov ? gIi * iih : 0;
+  const gIih = iov ? gIi * iiw : 0;
+  // ix1 = cx - r w / 2, ix2 = cx + r w / 2; a centre's adjoint reaches both corners by halves, as dx's does.
+  const gx1 = -gIiw * maxPart(ix1, IX1), gx2 = gIiw * minPart(ix2, IX2);
+  const gy1 = -gIih * maxPart(iy1, IY1), gy2 = gIih * minPart(iy2, IY2);
+  g.dx += (gx1 + gx2) / 2;
+  g.dy += (gy1 + gy2) / 2;
+  g.w += ((gx2 - gx1) * r) / 2;
+  g.h += ((gy2 - gy1) * r) / 2;
+}
+
+/** The one chain rule: the IoU term through Focaler and the inner boxes or the IoU, then every adjoint to pred's corners. */
+function chainRule(s: Shared, term: IouTerm, g: Adjoints, grad: Float64Array, at: number): void {
+  const gT0 = g.t * term.dT;
+  if (term.inner) innerBack(s, term.inner, gT0, g);
+  else g.iou += gT0;
+  // iou = inter / (union + eps)
+  let gInter = sdiv(g.iou, s.den);
+  g.union -= sdiv(g.iou * s.iou, s.den);
+  // union = w*h + wg*hg - inter
+  g.w += g.union * s.h;
+  g.h += g.union * s.w;
+  gInter -= g.union;
+  // inter = iw * ih only where both are > 0
+  const iw = s.overlap ? gInter * s.ih : 0;
+  const ih = s.overlap ? gInter * s.iw : 0;
+  const c = toCorners(s, { iw, ih, cw: g.cw, ch: g.ch, w: g.w, h: g.h, dx: g.dx, dy: g.dy });
+  for (let k = 0; k < 4; k++) grad[at + k] = c[k] + g.corner[k] + g.alpha[k];
+}
+
+/**
+ * One row of `iou_loss`: the loss of xyxy box `p` against xyxy box `t`, and its gradient with
+ * respect to `p` written to `grad[at..at+4]` (reverse mode, by hand, with the tie conventions of
+ * ops.md: ties of min/max split 0.5/0.5, abs' (0) = 0, an empty or touching intersection
+ * contributes no gradient, CIoU's alpha held constant).
+ *
+ * The shared terms first, then the IoU term (ops.md, "Where the IoU term is replaced"): the IoU, or
+ * that of the inner boxes (`innerRatio`), mapped through Focaler's interval. Every variant's `1 - iou`
+ * reads the IoU term; the penalties and CIoU's alpha read the plain `iou`. The variant's function
+ * ({@link VARIANT_LOSS}) gives the loss and the adjoints of the terms it read; one chain rule takes
+ * them to the corners.
+ *
+ * @example
+ * const g = new Float64Array(4);
+ * boxLoss([0, 0, 2, 2], [1, 1, 3, 3], { variant: 'giou', mode: 'linear', eps: 1e-7 }, g, 0); // 1 - 1/7 + 2/9
+ */
+export function boxLoss(p: ArrayLike<number>, t: ArrayLike<number>, cfg: BoxLossConfig, grad: Float64Array, at: number): number {
+  const s = sharedTerms(p, t, cfg.eps);
+  const term = iouTerm(s, cfg);
+  const [ta, dta] = powGrad(term.value, cfg.power ?? 1);
+  const g: Adjoints = { t: -dta, iou: 0, union: 0, w: 0, h: 0, cw: 0, ch: 0, dx: 0, dy: 0, corner: [0, 0, 0, 0], alpha: [0, 0, 0, 0] };
+  const loss = VARIANT_LOSS[cfg.variant](s, term.value, 1 - ta, cfg, g);
+  chainRule(s, term, g, grad, at);
+  return loss;
 }
 
 /** The {@link BoxLossConfig} of resolved `iou_loss` params. */

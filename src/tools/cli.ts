@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DetlossError } from '../errors';
 import { distDirOf } from './browser';
-import { benchCases, benchTable, nodeBenchFiles, nodeBenchModule, runBench, writeBench, type BenchResult } from './bench';
+import { benchCases, benchTable, nodeBenchFiles, nodeBenchModule, probeCases, runBench, runPlanProbe, writeBench, writeProbe, type BenchResult } from './bench';
 import { exitCodeOf, ToolError } from './errors';
 import { fixtureFiles, formatOutcome, largestL2, runParity, shippedFixtures } from './parity';
 
@@ -13,6 +13,7 @@ arguments are wrong.`;
 
 const MAIN_USAGE = `usage: detloss parity [files or folders...] [--node] [--ops op1,op2]
        detloss bench [--full] [--node] [--ops op1,op2] [--n 1e4,1e5] [--reps 5] [--out dir | --save]
+       detloss bench --probe-plans [--full] [--ops op1,op2] [--reps 3] [--out dir]
        detloss <command> --help
 
   parity  checks fixture cases on the GPU and on the float64 CPU reference
@@ -34,6 +35,7 @@ const PARITY_USAGE = `usage: detloss parity [files or folders of fixtures...] [-
 ${EXIT}`;
 
 const BENCH_USAGE = `usage: detloss bench [--full] [--node] [--ops op1,op2] [--n 1e4,1e5] [--reps 5] [--out dir | --save] [--verbose]
+       detloss bench --probe-plans [--full] [--ops op1,op2] [--reps 3] [--out dir]
 
   Times detloss (GPU, GPU-resident, CPU reference) against TF.js (webgpu, cpu)
   and a copy kernel of the same bytes, interleaved, median of --reps runs after
@@ -55,6 +57,14 @@ const BENCH_USAGE = `usage: detloss bench [--full] [--node] [--ops op1,op2] [--n
             (with --node a committed file is never overwritten: the new one
             gets a timestamp suffix)
   --verbose every warm-up and timed run, and the launch plan
+  --probe-plans
+            instead of the contenders, detloss's launch plans against each
+            other on Node's WebGPU (software; hardware at 64k to 4M threads;
+            a thread, subgroup or workgroup per row; scalar kernels beside
+            vec4), GPU time from timestamps beside the copy kernel over the
+            same bytes, one line per plan; writes plan-probe.json to --out.
+            Sizes fill a large GPU with --full, a tenth of that without
+            (about 1e7 elements a case); --reps defaults to 3 (--full 7)
   --help    this text
 
 ${EXIT}`;
@@ -116,6 +126,44 @@ async function parity(args: string[], distDir: string): Promise<number> {
   return report.failed > 0 ? 1 : 0;
 }
 
+/** The clone the bench runs from (the folder above dist/), or a `not_a_clone` ToolError. */
+function cloneRoot(distDir: string): string {
+  const root = resolve(distDir, '..');
+  if (!existsSync(join(root, 'bench', 'harness.ts'))) {
+    throw new ToolError(
+      'not_a_clone',
+      'the benchmark runs from a clone of the detloss repository (it builds a bench page with TF.js), not from the installed package: clone it, then run npm ci && npm run bench there. To check this machine\'s GPU against the fixtures from here: npx detloss parity (or parity --node).',
+    );
+  }
+  return root;
+}
+
+/** `detloss bench --probe-plans`: the launch plans against each other on Node's WebGPU. */
+async function probePlans(values: { full?: boolean; ops?: string; n?: string; reps?: string; out?: string; save?: boolean }, distDir: string): Promise<number> {
+  if (values.n !== undefined || values.save) throw new ToolError('bad_args', `--probe-plans has its own sizes and writes to --out; leave out ${values.n !== undefined ? '--n' : '--save'}`);
+  const ops = values.ops === undefined ? undefined : list('ops', values.ops);
+  const repList = values.reps === undefined ? [values.full ? 7 : 3] : positiveInts('reps', values.reps);
+  if (repList.length !== 1) throw new ToolError('bad_args', `--reps takes one positive integer, got "${values.reps}"`);
+  const root = cloneRoot(distDir);
+  const cases = probeCases({ quick: !values.full, ops });
+  if (cases.length === 0) throw new ToolError('bad_args', `no plan-probe case for --ops ${values.ops}`);
+  const out = values.out !== undefined ? resolve(values.out) : join(root, 'bench', 'results', 'local');
+  console.log(`detloss bench --probe-plans: ${cases.length} cases${values.full ? '' : ' (a tenth of the sizes; --full runs them whole)'}, ${repList[0]} timed runs of each plan, on Node's WebGPU (Dawn)`);
+  const report = await runPlanProbe({
+    module: nodeBenchModule(distDir),
+    cases,
+    reps: repList[0],
+    log: (l) => console.log(l),
+    onProgress: (r) => void writeProbe(r, out),
+  });
+  console.log(`ran on ${adapterLine(report.adapter as Parameters<typeof adapterLine>[0])}; wrote ${writeProbe(report, out)}`);
+  if (report.failures.length) {
+    console.error(`detloss bench: ${report.failures.length} case(s) could not be probed: ${report.failures.map((f) => `${f.label} N=${f.n}`).join(', ')}`);
+    return 1;
+  }
+  return 0;
+}
+
 async function bench(args: string[], distDir: string): Promise<number> {
   const { values } = parse(
     args,
@@ -128,6 +176,7 @@ async function bench(args: string[], distDir: string): Promise<number> {
       reps: { type: 'string' },
       out: { type: 'string' },
       verbose: { type: 'boolean' },
+      'probe-plans': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     false,
@@ -136,6 +185,7 @@ async function bench(args: string[], distDir: string): Promise<number> {
     console.log(BENCH_USAGE);
     return 0;
   }
+  if (values['probe-plans']) return probePlans(values, distDir);
   const node = !!values.node;
   const ops = values.ops === undefined ? undefined : list('ops', values.ops);
   const ns = values.n === undefined ? undefined : positiveInts('n', values.n);
@@ -143,13 +193,7 @@ async function bench(args: string[], distDir: string): Promise<number> {
   if (repList.length !== 1) throw new ToolError('bad_args', `--reps takes one positive integer, got "${values.reps}"`);
   const reps = repList[0];
   if (values.save && values.out !== undefined) throw new ToolError('bad_args', '--save writes to bench/results; give --out or --save, not both');
-  const root = resolve(distDir, '..');
-  if (!existsSync(join(root, 'bench', 'harness.ts'))) {
-    throw new ToolError(
-      'not_a_clone',
-      'the benchmark runs from a clone of the detloss repository (it builds a bench page with TF.js), not from the installed package: clone it, then run npm ci && npm run bench there. To check this machine\'s GPU against the fixtures from here: npx detloss parity (or parity --node).',
-    );
-  }
+  const root = cloneRoot(distDir);
   const cases = benchCases({ driver: node ? 'node' : 'chromium', full: values.full, ops, ns });
   if (cases.length === 0) throw new ToolError('bad_args', `no bench case for --ops ${values.ops}${ns ? ` at --n ${values.n}` : ''}`);
 

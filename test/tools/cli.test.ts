@@ -55,6 +55,12 @@ describe('--help', () => {
     for (const o of ['--full', '--save', '--node', '--ops', '--n', '--reps', '--out']) expect(stdout).toContain(`  ${o} `);
     expect(stdout).toMatch(/quick preset/);
   });
+  it('bench --help names --probe-plans, the launch plans against each other', () => {
+    const { stdout } = detloss(['bench', '--help']);
+    expect(stdout).toContain('  --probe-plans\n');
+    expect(stdout).toContain('detloss bench --probe-plans [--full] [--ops op1,op2] [--reps 3] [--out dir]');
+    expect(stdout).toMatch(/plan-probe\.json/);
+  });
 });
 
 describe('bad arguments: exit 2 with a one-line reason and the usage on stderr', () => {
@@ -67,6 +73,9 @@ describe('bad arguments: exit 2 with a one-line reason and the usage on stderr',
     [['bench', '--n', '1e4,x'], /^detloss bench: --n takes positive integers/, 'usage: detloss bench'],
     [['bench', 'extra'], /^detloss bench: Unexpected argument 'extra'/, 'usage: detloss bench'],
     [['bench', '--save', '--out', 'somewhere'], /^detloss bench: --save writes to bench\/results; give --out or --save, not both/, 'usage: detloss bench'],
+    [['bench', '--probe-plans', '--n', '1e4'], /^detloss bench: --probe-plans has its own sizes and writes to --out; leave out --n/, 'usage: detloss bench'],
+    [['bench', '--probe-plans', '--save'], /^detloss bench: --probe-plans has its own sizes and writes to --out; leave out --save/, 'usage: detloss bench'],
+    [['bench', '--probe-plans', '--ops', 'not_an_op'], /^detloss bench: no plan-probe case for --ops not_an_op/, 'usage: detloss bench'],
     [['parity', '--ops='], /^detloss parity: --ops takes a comma-separated list/, 'usage: detloss parity'],
     [['parity', 'no/such/path.json'], /^detloss parity: no\/such\/path\.json: no such file or folder/, 'usage: detloss parity'],
     [['frobnicate'], /^detloss: unknown command frobnicate/, 'usage: detloss parity'],
@@ -254,7 +263,7 @@ describe('the built CLI where no node_modules can be found (an installed package
   });
 
   it('bench says it needs a clone of the repository, and the command, with no stack trace', () => {
-    for (const args of [['bench'], ['bench', '--node']]) {
+    for (const args of [['bench'], ['bench', '--node'], ['bench', '--probe-plans']]) {
       const r = detloss(args, { cli, cwd: outside });
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/^detloss bench: the benchmark runs from a clone of the detloss repository/);
