@@ -4,7 +4,7 @@ import type { Dims, ResolvedParams } from './types';
  * The rules an input's values must keep (labels that name a class, targets of -1 or +1...), as
  * data, so the GPU can check arrays the host never sees. The host refuses a bad value in a host
  * array through each op's validator; this table says the same rules once more for the runtime's
- * check pass (shaders/check.wgsl), and test/runtime/value-checks.test.ts holds the two to the same
+ * check pass (shaders/check.wgsl), and test/runtime/call/value-checks.test.ts holds the two to the same
  * verdict on every probe value. `finite` is the rule of `{ check: true }`.
  */
 export type ValueRule = 'class_or_ignore' | 'unit' | 'dfl' | 'pm1' | 'ap' | 'le1' | 'count' | 'finite';

@@ -1,5 +1,5 @@
 /**
- * The misuse suite's tables (test/runtime/misuse.test.ts, and the adapters' suite in
+ * The misuse suite's tables (test/runtime/call/misuse.test.ts, and the adapters' suite in
  * test/frameworks/misuse-adapters.test.ts): a valid call of every op with a GPU kernel, and bad
  * calls of every kind built from each op's descriptor, each with the refusal it must get.
  */

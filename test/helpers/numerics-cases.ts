@@ -1,6 +1,6 @@
 /**
  * Cases and tolerances shared by the Node and Chromium numerics edge tests
- * (test/runtime/numerics-gpu.test.ts, test/browser/numerics-edges.test.ts).
+ * (test/ops/all/numerics-gpu.test.ts, test/ops/all/browser-numerics-edges.test.ts).
  */
 import { rand } from './counting';
 import { klRows, nearIdentical } from './numerics-refs';

@@ -1,0 +1,114 @@
+/**
+ * The differential fuzzing suite's bounded slice in `npm test`: a fixed seed and case count (all of
+ * them checked, or the slice fails), every op with a GPU kernel on the GPU (Node's Dawn) against `cpu.run`, with the
+ * tolerance rule of test/fuzz/tolerance.ts. `npm run fuzz -- --minutes 30 --seed S` is the long run.
+ */
+import '../../bench/node-globals';
+import '@tensorflow/tfjs-backend-webgpu';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DetlossContext } from '../../src/api';
+import { expressible, ortSurface, tfjsSurface } from './adapters';
+import { FUZZ_OPS, generateCase } from './cases';
+import { checkCase, failureClasses, fuzzRun, type Surface } from './runner';
+import { plant, plantedTally, tallyTable } from './planted';
+import { nodeContext } from '../helpers/node-gpu';
+
+const SEED = 9;
+/** Cases in the slice: tuned to about 60-90 s (70 s measured) on two cores with SwiftShader. */
+const CASES = Number(process.env.FUZZ_SLICE_CASES ?? 1000);
+/** The slice's time limit: a runner too slow to check every case in it fails (it does not pass on fewer). */
+const CAP_MS = 240_000;
+
+let def: DetlossContext;
+let wg: DetlossContext;
+let surfaces: Surface[];
+beforeAll(async () => {
+  def = await nodeContext();
+  wg = await nodeContext({ rowThreshold: 0 });
+  // The adapters: TF.js's webgpu backend on its own device, ORT tensors on def's.
+  expect(await tf.setBackend('webgpu')).toBe(true);
+  surfaces = [tfjsSurface(), ortSurface(def.device)];
+});
+afterAll(() => {
+  def?.destroy();
+  wg?.destroy();
+});
+
+describe('differential fuzzing (GPU against cpu.run)', () => {
+  it(`seed ${SEED}: ${CASES} cases over every op, nothing outside the tolerance rule`, async () => {
+    const t0 = Date.now();
+    const report = await fuzzRun({ default: def, wg }, { seed: SEED, count: CASES, deadline: t0 + CAP_MS, big: true, surfaces });
+    const classes = failureClasses(report.failures);
+    console.log(
+      `fuzz seed ${SEED}: ${report.ran} cases in ${((Date.now() - t0) / 1000).toFixed(1)} s; per op: ` +
+        Object.entries(report.cases).map(([op, n]) => `${op} ${n}`).join(', '),
+    );
+    for (const k of classes) console.log(`FUZZ FAILURE (${k.count}x) ${k.key}\n${k.first.repro}\n`);
+    // every case of the slice, or a failure: a slow runner must not pass on a fraction of them
+    expect(report.ran, `cases checked before the ${CAP_MS / 1000} s limit`).toBe(CASES);
+    for (const op of FUZZ_OPS) expect(report.cases[op], `cases of ${op}`).toBeGreaterThanOrEqual(Math.floor(CASES / FUZZ_OPS.length));
+    // The adapters take one case in eight each: TF.js every op its device can run (all but margin_ranking), ORT every op.
+    console.log(`fuzz seed ${SEED} through the adapters: ${Object.entries(report.bySurface).map(([k, v]) => `${k} ${v.cases} cases over ${v.ops.size} ops`).join(', ')}`);
+    for (const [name, { cases, ops }] of Object.entries(report.bySurface)) {
+      expect(cases, `cases through ${name}`).toBeGreaterThanOrEqual(Math.floor(report.ran / 10));
+      expect(ops.size, `ops through ${name}`).toBeGreaterThanOrEqual(FUZZ_OPS.length - 2);
+    }
+    expect(classes.map((k) => `${k.key} (${k.count}x): ${k.first.message}\n${k.first.repro}`)).toEqual([]);
+  }, CAP_MS + 60_000);
+});
+
+describe('the tolerance rule catches planted defects', () => {
+  // Small defects on every element of one output (test/fuzz/planted.ts: 8 to 64 K*u relative, each
+  // element its own size and sign), on the GPU's own results: the rule must flag at least 80% of
+  // the cases of every op and output, and of the box ops in the far and thin regimes apart. A rule
+  // that excused errors many times the kernel's would pass them.
+  //
+  // Two outputs sit below that, at a float32 floor of their kernels, not of the rule:
+  // - kl_div: where the teacher and student rows are nearly equal (a 'near' case) the loss is
+  //   sum q psi(l) ~ l^2/2 and the gradient -T q expm1(l) ~ -T q l, with l = log p - log q small;
+  //   l carries a few u absolutely (log1p near 0, 2^-21 in WGSL), so neither is good to 8 K*u
+  //   relatively there. The other cases are flagged.
+  // - ap_loss's loss: the kernel sums the ramp from prefix sums of the sorted scores, which cancel
+  //   terms of size |score|/delta (tolerance.ts rankingTerms): with delta = 0.05 and scores near
+  //   1 that is 20 u per pair on the ramp.
+  const FLOORS: Record<string, Partial<Record<'loss' | 'grad', number>>> = { kl_div: { loss: 0.5, grad: 0.5 }, ap_loss: { loss: 0.5 } };
+  it('at least 80% of small defects flagged, per op and output, far and thin boxes included', async () => {
+    const tally = await plantedTally({ default: def, wg }, FUZZ_OPS, { seed: SEED + 1, perOp: 24, boxes: ['far', 'thin'] });
+    console.log(`planted defects flagged (seed ${SEED + 1}):\n${tallyTable(tally)}`);
+    for (const [key, row] of tally.rows) {
+      const op = key.split('/')[0];
+      for (const out of ['loss', 'grad'] as const) {
+        if (out === 'grad' && op === 'pairwise_iou') continue; // no gradient
+        const { tried, flagged } = row[out];
+        expect(tried, `${key} ${out}: cases tried`).toBeGreaterThanOrEqual(8);
+        expect(flagged / tried, `${key} ${out}: share of planted defects flagged`).toBeGreaterThanOrEqual(FLOORS[op]?.[out] ?? 0.8);
+      }
+    }
+  }, 240_000);
+  it.each(['tfjs', 'ort'] as const)('through the %s adapter, a loss off by a little is flagged', async (name) => {
+    const surface = surfaces.find((x) => x.name === name)!;
+    let flagged = 0;
+    let tried = 0;
+    for (const op of FUZZ_OPS) {
+      for (let i = 0; i < 3; i++) {
+        const c = generateCase(SEED + 2, i, { op, nonFinite: 0 });
+        const device = name === 'tfjs' ? (tf.backend() as unknown as { device: GPUDevice }).device : def.device;
+        if (c.tags.includes('invalid') || !expressible(c, device)) continue;
+        let r: Awaited<ReturnType<Surface['run']>>;
+        try {
+          r = await surface.run(c);
+        } catch {
+          continue; // a case the adapter refuses (as the reference does): no numbers to plant in
+        }
+        const planted = plant(c, r, 'loss', c.seed * 7919 + i);
+        if (!planted) continue; // a loss of zeros: nothing to move
+        tried++;
+        if (await checkCase({ name: `${name} (planted)`, run: async () => planted }, c)) flagged++;
+      }
+    }
+    expect(tried).toBeGreaterThan(20);
+    expect(flagged / tried).toBeGreaterThan(0.8);
+  });
+});
