@@ -395,7 +395,7 @@ for (const w of wrappers()) {
   FREE[w.name] = free;
 }
 
-// One export per catalogue entry (test/catalogue.test.ts holds this list to the catalogue); each is documented there.
+// One export per catalogue entry, each documented in src/catalogue.ts (test/catalogue.test.ts holds this list to it).
 export const {
   l1,
   mse,
