@@ -37,3 +37,40 @@ for (const file of files) {
   if (out !== text) writeFileSync(file, out);
 }
 if (!existsSync(join(root, 'index.d.ts'))) throw new Error('fix-dts: dist/types/index.d.ts is missing');
+
+// The free functions of detloss/tfjs and detloss/ort are made from the wrapper catalogue and
+// exported in one destructuring (`export const { l1, mse, ... } = ...`), which tsc writes as one
+// declaration of every name with its type spelled out and no doc comment. Each becomes its own
+// declaration, typed by the module's mapped type over the catalogue, under the doc comment of its
+// entry in the catalogue (WRAPPERS in catalogue.d.ts), so an editor shows it as for a method.
+const ts = (await import('typescript')).default;
+const FREE_FUNCTIONS = { 'frameworks/tfjs.d.ts': 'TfWrappers', 'frameworks/ort.d.ts': 'OrtFreeWrappers' };
+const parse = (file) => ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+const catalogue = parse(join(root, 'catalogue.d.ts'));
+/** Each wrapper's doc comment, by name. */
+const docs = new Map();
+for (const stmt of catalogue.statements) {
+  if (!ts.isVariableStatement(stmt)) continue;
+  const decl = stmt.declarationList.declarations.find((d) => d.name.getText(catalogue) === 'WRAPPERS');
+  if (!decl?.type || !ts.isTypeLiteralNode(decl.type)) continue;
+  for (const m of decl.type.members) {
+    const comments = ts.getLeadingCommentRanges(catalogue.text, m.pos) ?? [];
+    const doc = comments.map((c) => catalogue.text.slice(c.pos, c.end)).filter((c) => c.startsWith('/**')).at(-1);
+    if (doc && m.name) docs.set(m.name.getText(catalogue), doc.replace(/\n\s*\*/g, '\n *'));
+  }
+}
+if (docs.size === 0) throw new Error('fix-dts: found no doc comments on WRAPPERS in catalogue.d.ts');
+for (const [rel, typeName] of Object.entries(FREE_FUNCTIONS)) {
+  const file = join(root, rel);
+  const sf = parse(file);
+  const stmt = sf.statements.find(
+    (s) => ts.isVariableStatement(s) && s.declarationList.declarations.length > 1 && s.declarationList.declarations.every((d) => docs.has(d.name.getText(sf))),
+  );
+  if (!stmt) {
+    if (sf.text.includes(`: ${typeName}['`)) continue; // done by an earlier run
+    throw new Error(`fix-dts: ${rel} has no declaration of the catalogue's wrappers`);
+  }
+  const names = stmt.declarationList.declarations.map((d) => d.name.getText(sf));
+  const text = names.map((n) => `${docs.get(n)}\nexport declare const ${n}: ${typeName}['${n}'];`).join('\n');
+  writeFileSync(file, sf.text.slice(0, stmt.getStart(sf)) + text + sf.text.slice(stmt.end));
+}

@@ -20,10 +20,11 @@
  * const { loss, grad } = await ciou(boxes, target);  // ort.Tensors on the GPU
  */
 import { DetlossContext } from '../api';
+import { optionsArg, positionalInputs, splitOptions, wrappers, type HasGrads, type IsMatrix, type OptionalInputs, type SelfReduced, type Wrapper, type WrapperArgs, type WrapperName, type WrapperTable, type Flat, type WrapperParams } from '../catalogue';
 import { DetlossError } from '../errors';
 import type { OpName, OpParams } from '../ops/op-types';
 import { getOp } from '../ops/registry';
-import type { TensorSpec } from '../ops/types';
+import type { OpDescriptor, TensorSpec } from '../ops/types';
 import type { SharedOptions } from '../ops/validate';
 import { contextOn, isDestroyed, readOutput } from '../runtime/context';
 import type { DetlossOptions, GpuTensor, ResidentResult } from '../runtime/public';
@@ -185,14 +186,19 @@ export class OrtDetloss {
    * @example const { loss, grad } = await dl.runLoss('cross_entropy', { logits, labels }, { labelSmoothing: 0.1 });
    */
   async runLoss<T extends OrtTensor>(op: OpName, inputs: Record<string, OrtInput<T> | undefined>, options: Omit<OrtOptions, 'device'> = {}): Promise<OrtRunResult<T>> {
-    const desc = getOp(op);
-    checkArgs(desc.name, inputs, options);
-    const { weight, gradOutput, ...params } = options as OrtOptions & Record<string, unknown>;
+    return this.runWith(getOp(op), inputs, options);
+  }
+
+  /** {@link runLoss} on a descriptor, with the params a wrapper fixes (`where`: the wrapper's name, for messages). */
+  private async runWith<T extends OrtTensor>(desc: OpDescriptor, inputs: Record<string, OrtInput<T> | undefined>, options: unknown, fixed?: Readonly<Record<string, unknown>>, where?: string): Promise<OrtRunResult<T>> {
+    const op = desc.name;
+    checkArgs(op, inputs, {});
+    const { tensors, params } = splitOptions(desc, options, fixed, where);
     // No prototype: an input named "__proto__" stays an input (and is refused as unknown).
     const given: Record<string, unknown> = Object.create(null);
     const dims: Record<string, readonly number[] | undefined> = {};
     let Tensor: OrtTensorClass<T> | undefined;
-    for (const [name, v] of [...Object.entries(inputs), ['weight', weight], ['gradOutput', gradOutput]] as [string, OrtInput<T> | undefined][]) {
+    for (const [name, v] of [...Object.entries(inputs), ...Object.entries(tensors)] as [string, OrtInput<T> | undefined][]) {
       if (v === undefined || v === null) continue;
       const spec = Object.hasOwn(desc.inputs, name) ? desc.inputs[name] : undefined;
       const { input, dims: d } = toInput(op, name, v, spec);
@@ -214,78 +220,25 @@ export class OrtDetloss {
     const gradName = Object.keys(desc.inputs).find((k) => desc.inputs[k].grad);
     const gradNames = Object.keys(r.grad);
     const rank = gradName ? desc.inputs[gradName].shape.length : 1;
+    // Only the 'none' loss has the rows' shape; a reduced one keeps its own (a scalar, rank_sort's [2]).
+    const rows = (params.reduction ?? (desc.reductions?.length === 1 ? desc.reductions[0] : 'mean')) === 'none';
     const outs = [
-      { buffer: r.loss, bytes: r.lossBytes, dims: lossDims(r.shape, gradName ? dims[gradName] : undefined, rank) },
+      { buffer: r.loss, bytes: r.lossBytes, dims: rows ? lossDims(r.shape, gradName ? dims[gradName] : undefined, rank) : r.shape },
       ...gradNames.map((k) => ({ buffer: r.grad[k], bytes: r.gradBytes[k], dims: [...(dims[k] ?? [r.gradBytes[k] / 4])] })),
     ];
     const [loss, ...grads] = wrapOutputs(this.context, Tensor, r, outs);
     return { loss, grad: Object.fromEntries(gradNames.map((k, i) => [k, grads[i]])) };
   }
 
-  /** Runs `op` and returns the loss with the gradient of `gradInput`. */
-  private async one<T extends OrtTensor>(op: OpName, gradInput: string, inputs: Record<string, OrtInput<T> | undefined>, options: Omit<OrtOptions, 'device'>): Promise<OrtLoss<T>> {
-    const r = await this.runLoss(op, inputs, options);
-    return { loss: r.loss, grad: r.grad[gradInput] };
+  /** Runs one wrapper of the catalogue: the loss with the gradient of its differentiable input (of each, where it has several), or the matrix alone. */
+  private async wrapper<T extends OrtTensor>(w: Wrapper, args: unknown[]): Promise<OrtLoss<T> | OrtRunResult<T> | T> {
+    const desc = getOp(w.op);
+    const r = await this.runWith<T>(desc, positionalInputs<OrtInput<T> | undefined>(w, args), optionsArg(w, args), w.fixed, w.name);
+    if (w.result === 'matrix' || w.grads) return w.result === 'matrix' ? r.loss : r;
+    const gradName = Object.keys(desc.inputs).find((k) => desc.inputs[k].grad);
+    return { loss: r.loss, grad: gradName ? r.grad[gradName] : undefined };
   }
 
-  /** L1 loss (`F.l1_loss`). */
-  l1<T extends OrtTensor>(pred: T, target: OrtInput<T>, options: OrtOptions<'l1'> = {}) {
-    return this.one('l1', 'pred', { pred, target }, options);
-  }
-  /** Squared error (`F.mse_loss`). */
-  mse<T extends OrtTensor>(pred: T, target: OrtInput<T>, options: OrtOptions<'mse'> = {}) {
-    return this.one('mse', 'pred', { pred, target }, options);
-  }
-  /** Smooth L1 (`F.smooth_l1_loss`, `beta`). */
-  smoothL1<T extends OrtTensor>(pred: T, target: OrtInput<T>, options: OrtOptions<'smooth_l1'> = {}) {
-    return this.one('smooth_l1', 'pred', { pred, target }, options);
-  }
-  /** Huber (`F.huber_loss`, `delta`). */
-  huber<T extends OrtTensor>(pred: T, target: OrtInput<T>, options: OrtOptions<'huber'> = {}) {
-    return this.one('huber', 'pred', { pred, target }, options);
-  }
-  /** Balanced L1 (Libra R-CNN). */
-  balancedL1<T extends OrtTensor>(pred: T, target: OrtInput<T>, options: OrtOptions<'balanced_l1'> = {}) {
-    return this.one('balanced_l1', 'pred', { pred, target }, options);
-  }
-  /** Box IoU loss of any `variant` on [..., 4] boxes. */
-  iouLoss<T extends OrtTensor>(pred: T, target: OrtInput<T>, options: OrtOptions<'iou_loss'> = {}) {
-    return this.one('iou_loss', 'pred', { pred, target }, options);
-  }
-  /** Sigmoid focal loss (RetinaNet). */
-  sigmoidFocal<T extends OrtTensor>(logits: T, targets: OrtInput<T>, options: OrtOptions<'sigmoid_focal'> = {}) {
-    return this.one('sigmoid_focal', 'logits', { logits, targets }, options);
-  }
-  /** Quality focal loss (GFL): `labels` int32 (background = number of classes). */
-  qualityFocal<T extends OrtTensor>(logits: T, labels: OrtInput<T>, scores: OrtInput<T>, options: OrtOptions<'quality_focal'> = {}) {
-    return this.one('quality_focal', 'logits', { logits, labels, scores }, options);
-  }
-  /** Distribution focal loss (GFL). */
-  distributionFocal<T extends OrtTensor>(logits: T, targets: OrtInput<T>, options: OrtOptions<'distribution_focal'> = {}) {
-    return this.one('distribution_focal', 'logits', { logits, targets }, options);
-  }
-  /** Varifocal loss (VFNet). */
-  varifocal<T extends OrtTensor>(logits: T, targets: OrtInput<T>, options: OrtOptions<'varifocal'> = {}) {
-    return this.one('varifocal', 'logits', { logits, targets }, options);
-  }
-  /** Binary cross-entropy on logits, with an optional `posWeight` per class. */
-  bceWithLogits<T extends OrtTensor>(logits: T, targets: OrtInput<T>, options: OrtOptions<'bce_with_logits'> & { posWeight?: OrtInput<T> } = {}) {
-    const { posWeight, ...rest } = options;
-    return this.one('bce_with_logits', 'logits', { logits, targets, posWeight }, rest);
-  }
-  /** Cross-entropy over classes: `labels` int32, optional `classWeight`. */
-  crossEntropy<T extends OrtTensor>(logits: T, labels: OrtInput<T>, options: OrtOptions<'cross_entropy'> & { classWeight?: OrtInput<T> } = {}) {
-    const { classWeight, ...rest } = options;
-    return this.one('cross_entropy', 'logits', { logits, labels, classWeight }, rest);
-  }
-  /** KL divergence for distillation (gradient of the student). */
-  klDiv<T extends OrtTensor>(student: T, teacher: OrtInput<T>, options: OrtOptions<'kl_div'> = {}) {
-    return this.one('kl_div', 'student', { student, teacher }, options);
-  }
-  /** Dice loss on [n, p] logits. */
-  dice<T extends OrtTensor>(logits: T, targets: OrtInput<T>, options: OrtOptions<'dice'> = {}) {
-    return this.one('dice', 'logits', { logits, targets }, options);
-  }
   /**
    * Waits for the value checks of every call made so far: labels and targets on the GPU are
    * checked there without waiting, and a bad one (its loss elements NaN) is thrown as
@@ -352,10 +305,10 @@ export async function flush(device?: GPUDevice): Promise<void> {
   return contextOf(device).flush();
 }
 
-type Opts<N extends OpName> = OrtOptions<N>;
-const strip = <O extends { device?: GPUDevice }>(o: O) => {
+/** Takes `device` out of a free function's options (which must be an object). */
+const strip = (o: unknown = {}) => {
   checkArgs('detloss/ort', {}, o);
-  const { device, ...rest } = o;
+  const { device, ...rest } = o as { device?: GPUDevice };
   return { device, rest };
 };
 
@@ -371,73 +324,80 @@ export async function runLoss<T extends OrtTensor>(op: OpName, inputs: Record<st
   return contextOf(device).runLoss(op, inputs, rest);
 }
 
-const iouVariant =
-  (variant: 'iou' | 'giou' | 'diou' | 'ciou' | 'eiou' | 'siou' | 'mpdiou' | 'shape' | 'wiou') =>
-  async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Omit<Opts<'iou_loss'>, 'variant'> = {}): Promise<OrtLoss<T>> => {
-    const { device, rest } = strip(options);
-    return contextOf(device).iouLoss(pred, target, { ...rest, variant });
-  };
+/** The options of ORT wrapper `K` on an {@link OrtDetloss}: its params (a fixed one only at its fixed value), shared options, tensor options. */
+export type OrtWrapperOptions<K extends WrapperName, T extends OrtTensor = OrtTensor> = Flat<
+  WrapperParams<K> &
+    OptionalInputs<K, OrtInput<T>> &
+    (IsMatrix<K> extends true
+      ? Omit<SharedOptions, 'check' | 'reduction'> & { weight?: OrtInput }
+      : SelfReduced<K> extends true
+        ? { reduction?: 'mean'; grad?: boolean; gradOutput?: OrtInput }
+        : Omit<SharedOptions, 'check'> & { weight?: OrtInput; gradOutput?: OrtInput })
+>;
 
-/** IoU loss (`1 - iou`, or `mode` 'square'/'log') on [..., 4] boxes. @example const { loss, grad } = await iou(pred, target) */
-export const iou = iouVariant('iou');
-/** GIoU loss on [..., 4] boxes. */
-export const giou = iouVariant('giou');
-/** DIoU loss on [..., 4] boxes. */
-export const diou = iouVariant('diou');
-/** CIoU loss on [..., 4] boxes. @example const { loss, grad } = await ciou(boxes, target, { format: 'cxcywh' }) */
-export const ciou = iouVariant('ciou');
-/** EIoU loss on [..., 4] boxes. */
-export const eiou = iouVariant('eiou');
-/** SIoU loss on [..., 4] boxes. */
-export const siou = iouVariant('siou');
-/** MPDIoU loss on [..., 4] boxes; `imageSize: [W, H]` is required. */
-export const mpdiou = iouVariant('mpdiou');
-/** Shape-IoU loss on [..., 4] boxes (`scale`). */
-export const shapeIou = iouVariant('shape');
-/** Wise-IoU loss on [..., 4] boxes (`wiouVersion`, `iouMean`, `wiouAlpha`, `wiouDelta`). */
-export const wiou = iouVariant('wiou');
+/** What ORT wrapper `K` returns: the loss and its gradient (every gradient, where the op has several), or the matrix. */
+export type OrtWrapperResult<K extends WrapperName, T> = IsMatrix<K> extends true ? T : HasGrads<K> extends true ? OrtRunResult<T> : OrtLoss<T>;
 
-/** L1 loss. */
-export const l1 = async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Opts<'l1'> = {}) => contextOf(options.device).l1(pred, target, strip(options).rest);
-/** Squared error. */
-export const mse = async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Opts<'mse'> = {}) => contextOf(options.device).mse(pred, target, strip(options).rest);
-/** Smooth L1 (`beta`). @example const { loss, grad } = await smoothL1(deltas, target, { beta: 0.11 }) */
-export const smoothL1 = async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Opts<'smooth_l1'> = {}) =>
-  contextOf(options.device).smoothL1(pred, target, strip(options).rest);
-/** Huber (`delta`). */
-export const huber = async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Opts<'huber'> = {}) => contextOf(options.device).huber(pred, target, strip(options).rest);
-/** Balanced L1. */
-export const balancedL1 = async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Opts<'balanced_l1'> = {}) =>
-  contextOf(options.device).balancedL1(pred, target, strip(options).rest);
-/** Box IoU loss with `variant` chosen in the options. */
-export const iouLoss = async <T extends OrtTensor>(pred: T, target: OrtInput<T>, options: Opts<'iou_loss'> = {}) =>
-  contextOf(options.device).iouLoss(pred, target, strip(options).rest);
-/** Sigmoid focal loss. */
-export const sigmoidFocal = async <T extends OrtTensor>(logits: T, targets: OrtInput<T>, options: Opts<'sigmoid_focal'> = {}) =>
-  contextOf(options.device).sigmoidFocal(logits, targets, strip(options).rest);
-/** Quality focal loss: `labels` int32. */
-export const qualityFocal = async <T extends OrtTensor>(logits: T, labels: OrtInput<T>, scores: OrtInput<T>, options: Opts<'quality_focal'> = {}) =>
-  contextOf(options.device).qualityFocal(logits, labels, scores, strip(options).rest);
-/** Distribution focal loss. */
-export const distributionFocal = async <T extends OrtTensor>(logits: T, targets: OrtInput<T>, options: Opts<'distribution_focal'> = {}) =>
-  contextOf(options.device).distributionFocal(logits, targets, strip(options).rest);
-/** Varifocal loss. */
-export const varifocal = async <T extends OrtTensor>(logits: T, targets: OrtInput<T>, options: Opts<'varifocal'> = {}) =>
-  contextOf(options.device).varifocal(logits, targets, strip(options).rest);
-/** Binary cross-entropy on logits. */
-export const bceWithLogits = async <T extends OrtTensor>(logits: T, targets: OrtInput<T>, options: Opts<'bce_with_logits'> & { posWeight?: OrtInput<T> } = {}) =>
-  contextOf(options.device).bceWithLogits(logits, targets, strip(options).rest);
-/** Cross-entropy: `labels` int32. */
-export const crossEntropy = async <T extends OrtTensor>(logits: T, labels: OrtInput<T>, options: Opts<'cross_entropy'> & { classWeight?: OrtInput<T> } = {}) =>
-  contextOf(options.device).crossEntropy(logits, labels, strip(options).rest);
-/** KL divergence (gradient of the student). */
-export const klDiv = async <T extends OrtTensor>(student: T, teacher: OrtInput<T>, options: Opts<'kl_div'> = {}) =>
-  contextOf(options.device).klDiv(student, teacher, strip(options).rest);
-/** Dice loss. */
-export const dice = async <T extends OrtTensor>(logits: T, targets: OrtInput<T>, options: Opts<'dice'> = {}) =>
-  contextOf(options.device).dice(logits, targets, strip(options).rest);
-/** The [n, m] IoU matrix of boxes `a` [n, 4] and `b` [m, 4] (no gradient); `loss` holds it. */
-export const pairwiseIou = async <T extends OrtTensor>(a: T, b: OrtInput<T>, options: Omit<Opts<'pairwise_iou'>, 'reduction'> = {}) => {
-  const { device, rest } = strip(options);
-  return (await contextOf(device).runLoss('pairwise_iou', { a, b }, { ...rest, reduction: 'none', grad: false })).loss;
+/** The wrappers of {@link OrtDetloss}, one per entry of the catalogue, named as on every surface. */
+export type OrtWrappers = {
+  [K in keyof WrapperTable]: <T extends OrtTensor>(...args: WrapperArgs<K, T, OrtInput<T>, OrtInput<T>, OrtWrapperOptions<K, T>>) => Promise<OrtWrapperResult<K, T>>;
 };
+/** The free functions: the same wrappers on the context of `options.device`, or on the last made by {@link detlossFor}. */
+export type OrtFreeWrappers = {
+  [K in keyof WrapperTable]: <T extends OrtTensor>(...args: WrapperArgs<K, T, OrtInput<T>, OrtInput<T>, Flat<OrtWrapperOptions<K, T> & { device?: GPUDevice }>>) => Promise<OrtWrapperResult<K, T>>;
+};
+
+export interface OrtDetloss extends OrtWrappers {}
+
+const FREE: Record<string, unknown> = {};
+for (const w of wrappers()) {
+  const method = function (this: OrtDetloss, ...args: unknown[]) {
+    return (this as unknown as { wrapper(w: Wrapper, args: unknown[]): Promise<unknown> }).wrapper(w, args);
+  };
+  Object.defineProperty(method, 'name', { value: w.name });
+  Object.defineProperty(OrtDetloss.prototype, w.name, { value: method, writable: true, configurable: true });
+  // The free function reads its inputs when it is called, as the method does: no await before it.
+  const free = async (...args: unknown[]) => {
+    const { device, rest } = strip(optionsArg(w, args));
+    return (contextOf(device) as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[w.name](...args.slice(0, w.args.length), rest);
+  };
+  Object.defineProperty(free, 'name', { value: w.name });
+  FREE[w.name] = free;
+}
+
+// One export per catalogue entry, each documented in src/catalogue.ts (test/catalogue.test.ts holds this list to it).
+export const {
+  l1,
+  mse,
+  smoothL1,
+  huber,
+  balancedL1,
+  iouLoss,
+  iou,
+  giou,
+  diou,
+  ciou,
+  eiou,
+  siou,
+  mpdiou,
+  shapeIou,
+  wiou,
+  pairwiseIou,
+  sigmoidFocal,
+  softmaxFocal,
+  classBalancedFocal,
+  qualityFocal,
+  distributionFocal,
+  varifocal,
+  bceWithLogits,
+  nll,
+  hinge,
+  hingeEmbedding,
+  marginRanking,
+  exponential,
+  apLoss,
+  rankSort,
+  crossEntropy,
+  klDiv,
+  dice,
+} = FREE as OrtFreeWrappers;

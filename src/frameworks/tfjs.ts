@@ -17,6 +17,7 @@
  * optimizer.minimize(() => tf.sum(rankSort(model.cls(x), ious)));
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { optionsArg, positionalInputs, splitOptions, wrappers, type OptionalInputs, type WrapperArgs, type WrapperName, type WrapperTable, type Flat, type WrapperParams } from '../catalogue';
 import { runCpu } from '../cpu';
 import { DetlossError } from '../errors';
 import { getOp } from '../ops/registry';
@@ -138,19 +139,17 @@ function watch(device: GPUDevice, s: DeviceState, settled: Promise<void>): void 
 
 const TF_DTYPE = { f32: 'float32', i32: 'int32' } as const;
 
-/** Splits options into tensor inputs (`weight` and the op's optional inputs) and params. */
-function splitOptions(desc: OpDescriptor, opts: TfLossOptions): { extra: Record<string, tf.Tensor>; params: Record<string, unknown> } {
-  const extra: Record<string, tf.Tensor> = Object.create(null);
-  const params: Record<string, unknown> = Object.create(null);
-  for (const [k, v] of Object.entries(opts)) {
-    if (v === undefined) continue;
+/**
+ * Splits options with the catalogue's splitter, then holds TF.js's own rules: the upstream
+ * gradient comes from TF.js (`dy`), never from the options, and every tensor option is a `tf.Tensor`.
+ */
+function splitTfOptions(desc: OpDescriptor, opts: unknown, fixed?: Readonly<Record<string, unknown>>, where?: string): { extra: Record<string, tf.Tensor>; params: Record<string, unknown> } {
+  const { tensors, params } = splitOptions(desc, opts, fixed, where);
+  for (const [k, v] of Object.entries(tensors)) {
     if (k === 'gradOutput') throw new DetlossError('unknown_param', `${desc.name}: gradOutput is not an option here: the upstream gradient comes from TF.js (dy)`, 'gradOutput');
-    if (k === 'weight' || Object.hasOwn(desc.inputs, k)) {
-      if (!(v instanceof tf.Tensor)) throw new DetlossError('invalid_value', `${desc.name}: ${k} must be a tf.Tensor`, k);
-      extra[k] = v;
-    } else params[k] = v;
+    if (!(v instanceof tf.Tensor)) throw new DetlossError('invalid_value', `${desc.name}: ${k} must be a tf.Tensor`, k);
   }
-  return { extra, params };
+  return { extra: tensors as Record<string, tf.Tensor>, params };
 }
 
 /** Whether every given input is the op's 1-D `[n]` kind: then tensors of any shape are flattened and the output takes pred's shape. */
@@ -250,11 +249,14 @@ function forwardCpu(desc: OpDescriptor, inputs: Record<string, tf.Tensor>, shape
  * const loss = runLoss('iou_loss', { pred, target }, { variant: 'ciou' });
  */
 export function runLoss(op: string | OpDescriptor, inputs: Record<string, tf.Tensor | undefined>, opts: TfLossOptions = {}): tf.Tensor {
-  const desc = getOp(op);
+  return runWith(getOp(op), inputs, opts);
+}
+
+/** {@link runLoss} on a descriptor, with the params a wrapper fixes (`where`: the wrapper's name, for messages). */
+function runWith(desc: OpDescriptor, inputs: Record<string, tf.Tensor | undefined>, opts: unknown, fixed?: Readonly<Record<string, unknown>>, where?: string): tf.Tensor {
   // Anything but objects is refused by name, never a TypeError.
   if (typeof inputs !== 'object' || inputs === null) throw new DetlossError('missing_input', `${desc.name}: inputs must be an object`, 'inputs');
-  if (typeof opts !== 'object' || opts === null) throw new DetlossError('invalid_param', `${desc.name}: options must be an object`, 'options');
-  const { extra, params } = splitOptions(desc, opts);
+  const { extra, params } = splitTfOptions(desc, opts, fixed, where);
   // No prototype: an input named "__proto__" stays an input (refused as unknown below).
   const all: Record<string, tf.Tensor> = Object.create(null);
   for (const [name, t] of Object.entries(inputs)) {
@@ -322,68 +324,58 @@ export function runLoss(op: string | OpDescriptor, inputs: Record<string, tf.Ten
   return f(...names.map((n) => all[n]));
 }
 
-type Opts = TfLossOptions;
-/** Box regression loss (`iou_loss`): `pred` and `target` [n, 4]; `opts.variant`, `format`, `eps`, `mode` and the params of ops.md's "More box losses". */
-export const iouLoss = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => runLoss('iou_loss', { pred, target }, opts);
-/** `1 - iou` (or `mode` square/log). */
-export const iou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'iou' });
-/** GIoU loss (torchvision's `generalized_box_iou_loss`). */
-export const giou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'giou' });
-/** DIoU loss. */
-export const diou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'diou' });
-/** CIoU loss (alpha held constant in the gradient, as torchvision). */
-export const ciou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'ciou' });
-/** EIoU loss. */
-export const eiou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'eiou' });
-/** SIoU loss. */
-export const siou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'siou' });
-/** MPDIoU loss; `opts.imageSize: [W, H]` is required. */
-export const mpdiou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'mpdiou' });
-/** Shape-IoU loss (`opts.scale`, default 0). */
-export const shapeIou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'shape' });
-/** Wise-IoU loss (`opts.wiouVersion`, `iouMean`, `wiouAlpha`, `wiouDelta`); keep `iouMean` up to date with `WiseIoU.update`. */
-export const wiou = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => iouLoss(pred, target, { ...opts, variant: 'wiou' });
-/** L1 loss; any shape (pred and target alike), `'none'` keeps it. */
-export const l1 = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => runLoss('l1', { pred, target }, opts);
-/** Squared error. */
-export const mse = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => runLoss('mse', { pred, target }, opts);
-/** Smooth L1 (`beta`). */
-export const smoothL1 = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => runLoss('smooth_l1', { pred, target }, opts);
-/** Huber (`delta`). */
-export const huber = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => runLoss('huber', { pred, target }, opts);
-/** Balanced L1 (`alpha`, `gamma`, `beta`). */
-export const balancedL1 = (pred: tf.Tensor, target: tf.Tensor, opts: Opts = {}) => runLoss('balanced_l1', { pred, target }, opts);
-/** Sigmoid focal loss; logits and targets of any shape alike. */
-export const sigmoidFocal = (logits: tf.Tensor, targets: tf.Tensor, opts: Opts = {}) => runLoss('sigmoid_focal', { logits, targets }, opts);
-/** Varifocal loss, logits and targets [n, c]. */
-export const varifocal = (logits: tf.Tensor, targets: tf.Tensor, opts: Opts = {}) => runLoss('varifocal', { logits, targets }, opts);
-/** Binary cross-entropy with logits [n, c]; `opts.posWeight` [c]. */
-export const bceWithLogits = (logits: tf.Tensor, targets: tf.Tensor, opts: Opts = {}) => runLoss('bce_with_logits', { logits, targets }, opts);
-/** Quality focal loss: logits [n, c], labels int32 [n], scores [n]. */
-export const qualityFocal = (logits: tf.Tensor, labels: tf.Tensor, scores: tf.Tensor, opts: Opts = {}) => runLoss('quality_focal', { logits, labels, scores }, opts);
-/** Distribution focal loss: logits [n, k], targets [n] in [0, k-1). */
-export const distributionFocal = (logits: tf.Tensor, targets: tf.Tensor, opts: Opts = {}) => runLoss('distribution_focal', { logits, targets }, opts);
-/** Cross-entropy: logits [n, c], labels int32 [n]; `opts.classWeight` [c], `ignoreIndex`, `labelSmoothing`. */
-export const crossEntropy = (logits: tf.Tensor, labels: tf.Tensor, opts: Opts = {}) => runLoss('cross_entropy', { logits, labels }, opts);
-/** KL divergence of the teacher's softmax from the student's, [n, c] each (`temperature`, `classReduction`). */
-export const klDiv = (student: tf.Tensor, teacher: tf.Tensor, opts: Opts = {}) => runLoss('kl_div', { student, teacher }, opts);
-/** Dice loss, logits and targets [n, p]. */
-export const dice = (logits: tf.Tensor, targets: tf.Tensor, opts: Opts = {}) => runLoss('dice', { logits, targets }, opts);
+/** The options of TF.js wrapper `K`: {@link TfLossOptions} with its op's params typed (a fixed one only at its fixed value). */
+export type TfWrapperOptions<K extends WrapperName> = Flat<TfLossOptions & WrapperParams<K> & OptionalInputs<K, tf.Tensor>>;
+
 /**
- * AP-Loss (Chen et al. 2019; cccorn/AP-loss): `logits` of any shape, ranked together as one flat
- * list; `targets` alike, `1` positive, `0` negative, `-1` ignored (a constant). Returns the scalar
- * loss `1 - mean interpolated precision`; its gradient is the authors' error-driven update times
- * `dy`, so `optimizer.minimize(() => apLoss(scores, targets))` trains with it. `opts.delta` (1.0);
- * reduction `'mean'` only, no `weight` or `avgFactor`.
+ * The TF.js wrappers, one per entry of the catalogue (`src/catalogue.ts`), with the names every
+ * surface shares: `tf.Tensor`s in, positional as the op names its inputs; a tensor out, with a
+ * custom gradient for each differentiable input (see {@link runLoss}). `pairwiseIou` has none.
  */
-export const apLoss = (logits: tf.Tensor, targets: tf.Tensor, opts: Opts = {}) => runLoss('ap_loss', { logits, targets }, opts);
-/**
- * Rank & Sort loss (Oksuz et al. 2021; kemaloksuz/RankSortLoss): `logits` of any shape, ranked
- * together; `targets` alike, a positive's IoU in (0, 1], `0` negative, below 0 ignored (a constant).
- * Returns `[ranking, sorting]` (shape [2]). The error-driven update covers both and is scaled by
- * `dy[0]` only, as the authors' `RankSort.backward`: train on `tf.sum(rankSort(...))`.
- * `opts.delta` (0.5); reduction `'mean'` only, no `weight` or `avgFactor`.
- */
-export const rankSort = (logits: tf.Tensor, targets: tf.Tensor, opts: Opts = {}) => runLoss('rank_sort', { logits, targets }, opts);
-/** The [n, m] similarity matrix of `a` [n, 4] and `b` [m, 4] (`variant`, `format`); no gradient. */
-export const pairwiseIou = (a: tf.Tensor, b: tf.Tensor, opts: Opts = {}) => runLoss('pairwise_iou', { a, b }, { ...opts, reduction: 'none' });
+export type TfWrappers = { [K in keyof WrapperTable]: (...args: WrapperArgs<K, tf.Tensor, tf.Tensor, tf.Tensor, TfWrapperOptions<K>>) => tf.Tensor };
+
+const TF_WRAPPERS = Object.fromEntries(
+  wrappers().map((w) => {
+    const desc = getOp(w.op);
+    const fn = (...args: unknown[]): tf.Tensor => runWith(desc, positionalInputs<tf.Tensor | undefined>(w, args), optionsArg(w, args), w.fixed, w.name);
+    Object.defineProperty(fn, 'name', { value: w.name });
+    return [w.name, fn];
+  }),
+) as TfWrappers;
+
+// One export per catalogue entry, each documented in src/catalogue.ts (test/catalogue.test.ts holds this list to it).
+export const {
+  l1,
+  mse,
+  smoothL1,
+  huber,
+  balancedL1,
+  iouLoss,
+  iou,
+  giou,
+  diou,
+  ciou,
+  eiou,
+  siou,
+  mpdiou,
+  shapeIou,
+  wiou,
+  pairwiseIou,
+  sigmoidFocal,
+  softmaxFocal,
+  classBalancedFocal,
+  qualityFocal,
+  distributionFocal,
+  varifocal,
+  bceWithLogits,
+  nll,
+  hinge,
+  hingeEmbedding,
+  marginRanking,
+  exponential,
+  apLoss,
+  rankSort,
+  crossEntropy,
+  klDiv,
+  dice,
+} = TF_WRAPPERS;

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
-import { ciou, crossEntropy, detlossFor, l1, qualityFocal, runLoss, smoothL1, type OrtDetloss, type OrtTensor } from '../../src/frameworks/ort';
+import { apLoss, ciou, crossEntropy, detlossFor, l1, marginRanking, qualityFocal, rankSort, runLoss, smoothL1, type OrtDetloss, type OrtTensor } from '../../src/frameworks/ort';
 import { nodeContext } from '../helpers/node-gpu';
 import { cannotAllocate, plant } from '../helpers/plant';
 
@@ -104,6 +104,39 @@ describe('losses on gpu-buffer ort.Tensors', () => {
     expect(q.grad!.dims).toEqual([4, 3]);
     expectClose(await (q.loss as T).getData(true), want.loss);
     expectClose(await (q.grad as T).getData(true), want.grad.logits);
+  });
+});
+
+describe('the ranking and two-gradient wrappers', () => {
+  it("rankSort's loss is [ranking, sorting] whatever the logits' dims, apLoss's a scalar; the update has the logits' dims", async () => {
+    const logits = Float32Array.of(0.3, -0.2);
+    const targets = Float32Array.of(0.7, 0);
+    const want = cpu.run('rank_sort', { logits, targets });
+    for (const dims of [[2], [1, 2]]) {
+      const { loss, grad } = await rankSort(onGpu(logits, dims), onGpu(targets, dims));
+      expect([loss.dims, grad!.dims]).toEqual([[2], dims]);
+      expectClose(await (loss as T).getData(true), want.loss);
+      expectClose(await (grad as T).getData(true), want.grad.logits);
+    }
+    const ap = await apLoss(onGpu(logits, [1, 2]), Float32Array.of(1, 0));
+    expect(ap.loss.dims).toEqual([]);
+    expectClose(await (ap.loss as T).getData(true), cpu.run('ap_loss', { logits, targets: Float32Array.of(1, 0) }).loss);
+    ap.grad!.dispose();
+  });
+
+  it('marginRanking returns both gradients, and its buffers return to the pool once all three tensors are disposed', async () => {
+    const [a, b, y] = [Float32Array.of(0.5, -1, 2), Float32Array.of(0, 0.5, 2.5), Float32Array.of(1, -1, 1)];
+    const first = await marginRanking(onGpu(a, [3]), onGpu(b, [3]), y, { margin: 0.1 });
+    [first.loss, ...Object.values(first.grad)].forEach((t) => t.dispose());
+    const base = dl.context.stats().bytesInUse;
+    const { loss, grad } = await marginRanking(onGpu(a, [3]), onGpu(b, [3]), y, { margin: 0.1 });
+    const want = cpu.run('margin_ranking', { input1: a, input2: b, targets: y }, { margin: 0.1 });
+    expect(Object.keys(grad).sort()).toEqual(['input1', 'input2']);
+    expectClose(await (loss as T).getData(true), want.loss);
+    expectClose(await (grad.input1 as T).getData(true), want.grad.input1);
+    expect(dl.context.stats().bytesInUse).toBeGreaterThan(base);
+    expectClose(await (grad.input2 as T).getData(true), want.grad.input2);
+    expect(dl.context.stats().bytesInUse).toBe(base);
   });
 });
 

@@ -25,6 +25,7 @@ export const ROOMS: readonly Room[] = [
   { path: 'runtime/context.ts', floor: 7 },
   { path: 'cpu.ts', floor: 8 },
   { path: 'fixtures.ts', floor: 8 },
+  { path: 'catalogue.ts', floor: 8 },
   { path: 'api.ts', floor: 9 },
   { path: 'wise-iou.ts', floor: 9 },
   { path: 'frameworks/', floor: 10 },

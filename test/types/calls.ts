@@ -1,6 +1,9 @@
 // Type-level checks of the typed op map, compiled by calls.test.ts in `npm test` (with
 // tsconfig.calls.json) and by `npm run typecheck`: every `@ts-expect-error` must meet an error,
 // every other line must compile. Never run.
+import type * as tf from '@tensorflow/tfjs-core';
+import * as ortFns from '../../src/frameworks/ort';
+import * as tfFns from '../../src/frameworks/tfjs';
 import { cpu, type DetlossContext, type GpuTensor } from '../../src/index';
 
 declare const dl: DetlossContext;
@@ -32,6 +35,26 @@ export async function rightCalls(name: string) {
   void batchMean;
   await dl.apLoss(pred, target, { delta: 0.5, gradOutput: new Float32Array(1) });
   await dl.run('rank_sort', { logits: pred, targets: target }, { delta: 0.5 });
+  // The catalogue's wrappers, by the names every surface shares, and the core's old names.
+  await dl.ciou(pred, target, { format: 'cxcywh', variant: 'ciou' });
+  await dl.nll(pred, labels, { ignoreIndex: -1, classWeight: new Float32Array(4) });
+  const m = await dl.marginRanking(pred, pred, target, { margin: 0.1 });
+  void m.grad.input2;
+  const { values, shape } = await dl.pairwiseIou(pred, target, { variant: 'diou' });
+  void [values, shape];
+  await dl.rankSort(pred, target, { delta: 0.5 });
+  await dl.rankSortLoss(pred, target, { delta: 0.5 });
+  await dl.sigmoidFocalLoss(pred, target, { alpha: 0.25 });
+  const x = null as unknown as tf.Tensor;
+  tfFns.nll(x, x, { ignoreIndex: -1, classWeight: x });
+  tfFns.rankSort(x, x, { delta: 0.5 });
+  const o = null as unknown as ortFns.OrtTensor;
+  const r2 = await ortFns.marginRanking(o, o, o, { margin: 0.2 });
+  void r2.grad.input1;
+  const r3 = await ortFns.apLoss(o, target, { delta: 1, device: null as unknown as GPUDevice });
+  void r3.grad;
+  const matrix: ortFns.OrtTensor = await ortFns.pairwiseIou(o, o);
+  void matrix;
 }
 
 export async function wrongCalls() {
@@ -75,6 +98,20 @@ export async function wrongCalls() {
   await dl.run('ap_loss', { logits: pred, targets: target }, { reduction: 'none' });
   // @ts-expect-error nor a weight, in the wrapper
   await dl.rankSortLoss(pred, target, { weight: new Float32Array(8) });
+  // @ts-expect-error a wrapper's fixed param at another value
+  await dl.ciou(pred, target, { variant: 'giou' });
+  // @ts-expect-error labels are int32 in the new wrappers too
+  await dl.nll(pred, pred);
+  // @ts-expect-error a missing positional input
+  await dl.qualityFocal(pred, labels);
+  // @ts-expect-error the ranking wrappers take no avgFactor
+  await dl.rankSort(pred, target, { avgFactor: 2 });
+  // @ts-expect-error TF.js wrappers type the op's params
+  tfFns.smoothL1(null as unknown as tf.Tensor, null as unknown as tf.Tensor, { beta: '1' });
+  // @ts-expect-error an ORT wrapper's fixed param at another value
+  await ortFns.giou(null as unknown as ortFns.OrtTensor, target, { variant: 'ciou' });
+  // @ts-expect-error ORT class methods take no device (the free functions do)
+  await (null as unknown as ortFns.OrtDetloss).l1(null as unknown as ortFns.OrtTensor, target, { device: null as unknown as GPUDevice });
   // @ts-expect-error runResident checks names too
   await dl.runResident('kl_div', { student: buf, teacher: buf }, { temperature: 4, classReduction: 'max' });
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDetloss, cpu, DetlossError, type DetlossContext } from '../../src/index';
-import { maxRelErr, rand } from '../helpers/counting';
-import { nodeContext } from '../helpers/node-gpu';
+import { createDetloss, cpu, DetlossError, type DetlossContext } from '../src/index';
+import { maxRelErr, rand } from './helpers/counting';
+import { nodeContext } from './helpers/node-gpu';
 
 let dl: DetlossContext;
 beforeAll(async () => {

@@ -1,0 +1,217 @@
+// The wrapper catalogue (src/catalogue.ts) against the registry and the four surfaces built from
+// it: every op of the registry has a wrapper, and every wrapper is there under the same name on
+// the core context (DetlossContext), in detloss/tfjs, on detloss/ort's class (OrtDetloss) and among
+// detloss/ort's free functions. Then each wrapper, on each surface, runs the op it names: its
+// result (or its refusal) is cpu.run's for the op with the wrapper's fixed params.
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { createRequire } from 'node:module';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DetlossContext } from '../src/api';
+import { CORE_ALIASES, WRAPPERS, wrappers, type Wrapper } from '../src/catalogue';
+import { cpu } from '../src/cpu';
+import { DetlossError } from '../src/errors';
+import * as ortModule from '../src/frameworks/ort';
+import * as tfModule from '../src/frameworks/tfjs';
+import { OPS } from '../src/ops/registry';
+import { Detloss } from '../src/runtime/context';
+import { maxRelErr } from './helpers/counting';
+import { GOOD, type T } from './helpers/misuse-cases';
+import { nodeContext } from './helpers/node-gpu';
+
+const NAMES = Object.keys(WRAPPERS).sort();
+
+/** What each surface offers besides the catalogue's wrappers (a new export must be one or the other). */
+const NOT_WRAPPERS = {
+  tfjs: ['detlossFor', 'flush', 'ready', 'runLoss', 'stats'],
+  ortFree: ['OrtDetloss', 'detlossFor', 'flush', 'runLoss'],
+  ortClass: ['constructor', 'destroy', 'device', 'flush', 'runLoss', 'runWith', 'wrapper'],
+};
+
+const functionsOf = (o: object) => Object.keys(o).filter((k) => typeof (o as Record<string, unknown>)[k] === 'function');
+const methodsOf = (proto: object) => Object.getOwnPropertyNames(proto);
+
+/** The wrapper names each surface offers, built from the surface itself (not from the catalogue). */
+function surfaces(mods: { tfjs: object; ort: object; core: object; ortClass: object }) {
+  const aliases = Object.keys(CORE_ALIASES);
+  return {
+    core: methodsOf(mods.core).filter((k) => k !== 'constructor' && !aliases.includes(k) && !Object.hasOwn(Detloss.prototype, k)).sort(),
+    tfjs: functionsOf(mods.tfjs).filter((k) => !NOT_WRAPPERS.tfjs.includes(k)).sort(),
+    ortClass: methodsOf(mods.ortClass).filter((k) => !NOT_WRAPPERS.ortClass.includes(k)).sort(),
+    ortFree: functionsOf(mods.ort).filter((k) => !NOT_WRAPPERS.ortFree.includes(k)).sort(),
+  };
+}
+const SURFACES = surfaces({ tfjs: tfModule, ort: ortModule, core: DetlossContext.prototype, ortClass: ortModule.OrtDetloss.prototype });
+
+const requiredInputs = (op: string) => Object.entries(OPS[op].inputs).filter(([, s]) => !s.optional).map(([k]) => k);
+const gradInputs = (op: string) => Object.entries(OPS[op].inputs).filter(([, s]) => s.grad).map(([k]) => k);
+
+describe('the catalogue against the registry', () => {
+  it.each(Object.keys(OPS))('op %s has a wrapper that fixes nothing', (op) => {
+    expect(wrappers().filter((w) => w.op === op && !w.fixed).map((w) => w.name)).toHaveLength(1);
+  });
+
+  it.each(wrappers().map((w) => [w.name, w] as const))('%s: its op, its positional inputs (the required ones, in order), its fixed params, its gradients', (_name, w) => {
+    const desc = OPS[w.op];
+    expect(desc, w.op).toBeDefined();
+    expect(w.args).toEqual(requiredInputs(w.op));
+    for (const [k, v] of Object.entries(w.fixed ?? {})) {
+      const spec = desc.params[k];
+      expect(spec, `${w.name} fixes ${k}`).toBeDefined();
+      if (spec.kind === 'enum') expect(spec.values).toContain(v);
+    }
+    // Every surface returns every gradient: an op with several says so in the table.
+    const grads = gradInputs(w.op);
+    expect(w.grads ?? grads.slice(0, 1)).toEqual(grads);
+    expect(w.result === 'matrix').toBe(grads.length === 0);
+  });
+
+  it('each old name of the core is an alias of a wrapper, the same method, and no wrapper of its own', () => {
+    for (const [alias, name] of Object.entries(CORE_ALIASES)) {
+      expect(NAMES).toContain(name);
+      expect(NAMES).not.toContain(alias);
+      expect((DetlossContext.prototype as unknown as Record<string, unknown>)[alias]).toBe((DetlossContext.prototype as unknown as Record<string, unknown>)[name]);
+    }
+  });
+});
+
+describe('every wrapper is on every surface under the same name', () => {
+  it.each(Object.keys(SURFACES) as (keyof typeof SURFACES)[])('%s offers exactly the catalogue', (surface) => {
+    expect(SURFACES[surface]).toEqual(NAMES);
+  });
+
+  it('so every op of the registry is reachable on every surface by its wrapper', () => {
+    for (const op of Object.keys(OPS)) {
+      const name = wrappers().find((w) => w.op === op && !w.fixed)!.name;
+      for (const [surface, names] of Object.entries(SURFACES)) expect(names, `${op} (${name}) on ${surface}`).toContain(name);
+    }
+  });
+
+  it('a surface missing a wrapper, or with one the catalogue lacks, fails the comparison', () => {
+    // The check above, on surfaces with one wrapper taken out and one added.
+    const { nll: _nll, ...tfjs } = tfModule as Record<string, unknown>;
+    const ort = { ...ortModule, extraLoss: () => {} };
+    const s = surfaces({ tfjs, ort, core: DetlossContext.prototype, ortClass: ortModule.OrtDetloss.prototype });
+    expect(s.tfjs).not.toEqual(NAMES);
+    expect(NAMES.filter((n) => !s.tfjs.includes(n))).toEqual(['nll']);
+    expect(s.ortFree.filter((n) => !NAMES.includes(n))).toEqual(['extraLoss']);
+  });
+});
+
+// ---- Each wrapper runs its op, on each surface ----
+
+type Outcome = { values: number[] } | { code: string; argument?: string };
+
+async function outcome(f: () => Promise<ArrayLike<number>> | ArrayLike<number>): Promise<Outcome> {
+  try {
+    return { values: Array.from(await f()) };
+  } catch (e) {
+    if (e instanceof DetlossError) return { code: e.code, argument: e.argument };
+    throw e;
+  }
+}
+
+function expectSame(got: Outcome, want: Outcome, what: string) {
+  if ('values' in want && 'values' in got) {
+    expect(got.values.length, what).toBe(want.values.length);
+    expect(maxRelErr(got.values, want.values), what).toBeLessThan(1e-5);
+  } else expect(got, what).toEqual(want);
+}
+
+/** A good call of the wrapper's op: inputs by name, the options without the params the wrapper fixes. */
+function callOf(w: Wrapper) {
+  const g = GOOD[w.op]();
+  const options = Object.fromEntries(Object.entries(g.options).filter(([k]) => !(w.fixed && k in w.fixed)));
+  const optional = Object.keys(g.inputs).filter((k) => !w.args.includes(k));
+  return { inputs: g.inputs, options, optional, want: () => outcome(() => cpu.run(w.op, g.inputs, { ...options, ...w.fixed }).loss) };
+}
+
+describe('each wrapper runs its op', () => {
+  let dl: DetlossContext;
+  let ort: ortModule.OrtDetloss;
+  const made: GPUBuffer[] = [];
+  beforeAll(async () => {
+    dl = await nodeContext();
+    ort = await ortModule.detlossFor(dl.device);
+    await tf.setBackend('cpu');
+  });
+  afterAll(() => {
+    made.forEach((b) => b.destroy());
+    ort?.destroy();
+    dl?.destroy();
+  });
+
+  const OrtTensor = (createRequire(import.meta.url)('onnxruntime-web') as { Tensor: { fromGpuBuffer(b: GPUBuffer, o: { dataType: string; dims: number[] }): ortModule.OrtTensor } }).Tensor;
+  const onGpu = (t: T) => {
+    const buffer = dl.device.createBuffer({ size: Math.max(16, Math.ceil(t.data.byteLength / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    dl.device.queue.writeBuffer(buffer, 0, t.data.buffer as ArrayBuffer, t.data.byteOffset, t.data.byteLength);
+    made.push(buffer);
+    return OrtTensor.fromGpuBuffer(buffer, { dataType: t.data instanceof Int32Array ? 'int32' : 'float32', dims: t.shape });
+  };
+  type OrtOut = ortModule.OrtTensor & { getData(release?: boolean): Promise<Float32Array> };
+  /** The loss of an ORT wrapper's result (the tensor itself for a matrix); every other tensor disposed. */
+  async function ortLoss(r: unknown): Promise<Float32Array> {
+    const res = r as OrtOut | { loss: OrtOut; grad: OrtOut | Record<string, OrtOut> | undefined };
+    if (!('loss' in res) || !(res.loss && typeof res.loss === 'object' && 'dims' in res.loss)) return (res as OrtOut).getData(true);
+    const grads = res.grad === undefined ? [] : 'dims' in res.grad ? [res.grad as OrtOut] : Object.values(res.grad as Record<string, OrtOut>);
+    grads.forEach((g) => g.dispose());
+    return res.loss.getData(true);
+  }
+
+  it.each(wrappers().map((w) => [w.name, w] as const))('%s: core, TF.js, ORT class and ORT free function give cpu.run of its op', async (name, w) => {
+    const c = callOf(w);
+    const want = await c.want();
+    const pos = (conv: (t: T) => unknown) => w.args.map((k) => conv(c.inputs[k]));
+    const opts = (conv: (t: T) => unknown) => ({ ...c.options, ...Object.fromEntries(c.optional.map((k) => [k, conv(c.inputs[k])])) });
+    type Fn = (...a: unknown[]) => Promise<unknown>;
+
+    const core = await outcome(async () => {
+      const r = (await ((dl as unknown as Record<string, Fn>)[name](...pos((t) => t), opts((t) => t)))) as { loss?: Float32Array; values?: Float32Array; grad?: Record<string, Float32Array> };
+      if (w.result === 'matrix') return r.values!;
+      expect(Object.keys(r.grad!).sort(), `${name}: core gradients`).toEqual(gradInputs(w.op).sort());
+      return r.loss!;
+    });
+    expectSame(core, want, `${name} on the core`);
+
+    const tensor = (t: T) => tf.tensor(t.data, t.shape, t.data instanceof Int32Array ? 'int32' : 'float32');
+    const tfOut = await outcome(() => {
+      const out = (tfModule as unknown as Record<string, (...a: unknown[]) => tf.Tensor>)[name](...pos(tensor), opts(tensor));
+      const v = out.dataSync();
+      out.dispose();
+      return v;
+    });
+    expectSame(tfOut, want, `${name} in detloss/tfjs (cpu backend)`);
+
+    const cls = await outcome(async () => ortLoss(await (ort as unknown as Record<string, Fn>)[name](...pos(onGpu), opts(onGpu))));
+    expectSame(cls, want, `${name} on OrtDetloss`);
+    const free = await outcome(async () => ortLoss(await (ortModule as unknown as Record<string, Fn>)[name](...pos(onGpu), { ...opts(onGpu), device: dl.device })));
+    expectSame(free, want, `${name} as detloss/ort's free function`);
+  });
+
+  it('a fixed param given again with its own value passes, with another is refused by name on every surface', async () => {
+    const g = GOOD.iou_loss();
+    const [p, t] = [g.inputs.pred, g.inputs.target] as { data: Float32Array; shape: number[] }[];
+    const want = cpu.run('iou_loss', { pred: p, target: t }, { variant: 'ciou' }).loss;
+    expect(maxRelErr((await dl.ciou(p, t, { variant: 'ciou' })).loss, want)).toBeLessThan(1e-5);
+    const refusals = [
+      await outcome(() => dl.ciou(p, t, { variant: 'giou' as 'ciou' }).then((r) => r.loss)),
+      await outcome(() => tfModule.ciou(tf.tensor(p.data, p.shape), tf.tensor(t.data, t.shape), { variant: 'giou' as 'ciou' }).dataSync()),
+      await outcome(() => ort.ciou(onGpu(p), onGpu(t), { variant: 'giou' as 'ciou' }).then((r) => ortLoss(r))),
+      await outcome(() => ortModule.ciou(onGpu(p), onGpu(t), { variant: 'giou' as 'ciou' }).then((r) => ortLoss(r))),
+    ];
+    for (const r of refusals) expect(r).toEqual({ code: 'invalid_param', argument: 'variant' });
+  });
+
+  it('options that are not an object are refused by name on every surface, never a TypeError', async () => {
+    const g = GOOD.l1();
+    const [p, t] = [g.inputs.pred, g.inputs.target] as { data: Float32Array; shape: number[] }[];
+    const bad = null as never;
+    const refusals = [
+      await outcome(() => dl.l1(p, t, bad).then((r) => r.loss)),
+      await outcome(() => tfModule.l1(tf.tensor(p.data, p.shape), tf.tensor(t.data, t.shape), bad).dataSync()),
+      await outcome(() => ort.l1(onGpu(p), onGpu(t), bad).then((r) => ortLoss(r))),
+      await outcome(() => ortModule.l1(onGpu(p), onGpu(t), bad).then((r) => ortLoss(r))),
+    ];
+    for (const r of refusals) expect(r).toEqual({ code: 'invalid_param', argument: 'options' });
+  });
+});
