@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Times two builds of detloss against each other in one process, on one device, interleaved
-// (A B A B ...), so that the machine's noise falls on both alike. For changes that should not
+// (A B B A A B ...: the order alternates, so that neither always runs second), so that the
+// machine's noise falls on both alike. For changes that should not
 // move speed (a restructured runtime, a rewritten shader loader): the ratio B/A per case is the
 // figure, not the times themselves.
 //
@@ -69,7 +70,7 @@ for (const c of cases) {
   const wall = [[], []];
   const gpuMs = [[], []];
   for (let r = 0; r < reps; r++) {
-    for (let k = 0; k < 2; k++) {
+    for (const k of r % 2 ? [1, 0] : [0, 1]) {
       const t0 = performance.now();
       await ctx[k].run(c.op, c.inputs, c.options);
       wall[k].push(performance.now() - t0);
