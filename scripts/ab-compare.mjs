@@ -5,7 +5,7 @@
 // move speed (a restructured runtime, a rewritten shader loader): the ratio B/A per case is the
 // figure, not the times themselves.
 //
-//   node scripts/ab-compare.mjs <dist A> <dist B> [--reps 15] [--json out.json]
+//   node scripts/ab-compare.mjs <dist A> <dist B> [--reps 15] [--n 1024,262144] [--only smooth_l1] [--json out.json]
 //
 // Each dist is a built `dist/` folder (npm run build). Node's WebGPU package (`webgpu`) runs it;
 // without a GPU, start Node with LD_LIBRARY_PATH=/usr/lib/chromium
@@ -15,7 +15,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { reps: { type: 'string', default: '15' }, json: { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { reps: { type: 'string', default: '15' }, json: { type: 'string' }, only: { type: 'string' }, n: { type: 'string', default: '1024,262144' } } });
 if (positionals.length !== 2) {
   console.error('usage: node scripts/ab-compare.mjs <dist A> <dist B> [--reps 15] [--json out.json]');
   process.exit(2);
@@ -50,7 +50,7 @@ const labels = (n, c) => Int32Array.from({ length: n }, () => Math.floor(rand() 
 
 /** The cases: small ones show the host's cost per call, large ones the kernels'. */
 const cases = [];
-for (const n of [1024, 262144]) {
+for (const n of values.n.split(',').map(Number)) {
   cases.push({ name: `smooth_l1 n=${n}`, op: 'smooth_l1', inputs: { pred: floats(n), target: floats(n) }, options: { reduction: 'mean' } });
   cases.push({ name: `iou_loss ciou n=${n / 4}`, op: 'iou_loss', inputs: { pred: boxes(n / 4), target: boxes(n / 4) }, options: { variant: 'ciou', reduction: 'mean' } });
   cases.push({ name: `sigmoid_focal n=${n}`, op: 'sigmoid_focal', inputs: { logits: floats(n, -4, 4), targets: floats(n, 0, 1).map(Math.round) }, options: { reduction: 'sum' } });
@@ -64,7 +64,7 @@ const median = (xs) => {
 };
 
 const rows = [];
-for (const c of cases) {
+for (const c of cases.filter((x) => !values.only || x.name.startsWith(values.only))) {
   // Warm-up: pipelines compiled, pool filled, on both.
   for (const dl of ctx) for (let i = 0; i < 3; i++) await dl.run(c.op, c.inputs, c.options);
   const wall = [[], []];
