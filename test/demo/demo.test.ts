@@ -346,6 +346,17 @@ describe('the playground (demo/playground/, built with Vite) in headless Chromiu
     const shownLosses = before.rows.map((r) => r.loss).sort((a, b) => a - b);
     for (let i = 1; i < shownLosses.length; i++) expect(shownLosses[i] - shownLosses[i - 1], `losses ${shownLosses}`).toBeGreaterThan(1e-3);
 
+    // MPDIoU's row names the imageSize it passes in the table's normal small print, not in a colour that reads as an error.
+    const paramsStyle = await page.$eval('#losses tr[data-variant="mpdiou"] th', (th) => {
+      const [formula, params] = Array.from(th.querySelectorAll('small'));
+      return { text: params.textContent, color: getComputedStyle(params).color, formulaColor: getComputedStyle(formula).color, rowError: th.parentElement!.classList.contains('error') };
+    });
+    expect(paramsStyle.text).toBe('imageSize [640, 400]');
+    expect(paramsStyle.rowError).toBe(false);
+    expect(paramsStyle.color).toBe(paramsStyle.formulaColor);
+    expect(paramsStyle.color).not.toBe('rgb(180, 35, 24)'); // #b42318, the refusals' colour
+    expect(paramsStyle.color).not.toBe('rgb(228, 87, 46)'); // #e4572e, the arrows' colour
+
     // Move the prediction by (-60, +45), then pull its bottom-right corner out by (+30, +20).
     await drag(page, (pred0[0] + pred0[2]) / 2, (pred0[1] + pred0[3]) / 2, -60, 45);
     const moved = await settled(page);
