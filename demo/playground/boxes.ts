@@ -3,6 +3,18 @@
 /** A box as x1, y1, x2, y2 (canvas CSS pixels, y down). */
 export type Box = [number, number, number, number];
 
+/**
+ * The boxes the playground opens with (on its 640 x 400 canvas). Their aspect ratios differ (the
+ * prediction 130 x 220, tall; the target 200 x 160, wide), so CIoU's aspect term α·v shows: CIoU is
+ * DIoU + 0.0039 here (with equal ratios v is 0, and the two agree to every digit shown, which reads
+ * like a bug). They overlap with IoU 0.33; the prediction's centre moved onto the target's gives
+ * IoU 0.52.
+ */
+export const DEFAULT_BOXES: { readonly pred: Readonly<Box>; readonly target: Readonly<Box> } = {
+  pred: [220, 80, 350, 300],
+  target: [250, 150, 450, 310],
+};
+
 /** Which box a drag holds, and which of its edges move (all four for a move). */
 export interface Grip {
   box: 'pred' | 'target';

@@ -6,7 +6,7 @@
  * shown as its message, in that variant's row and under the controls.
  */
 import { cpu, DetlossError } from 'detloss';
-import { cursorFor, dragBox, hitTest, type Box, type Grip } from './boxes';
+import { cursorFor, DEFAULT_BOXES, dragBox, hitTest, type Box, type Grip } from './boxes';
 import { callParams, defaultValues, describeParams, markInvalid, paramControls, renderControls, type ParamValue } from './box-params';
 import { backendLabel, compute, type Computed } from './compute';
 import { drawScene } from './draw';
@@ -72,7 +72,7 @@ const list = (b: ArrayLike<number>) => Array.from(b).join(',');
  * Resolves once the table shows the first results.
  */
 export async function mountPlayground(el: PlaygroundElements, gpu: GpuSession): Promise<void> {
-  const boxes: Boxes = { pred: [170, 110, 350, 250], target: [250, 150, 450, 310] };
+  const boxes: Boxes = { pred: [...DEFAULT_BOXES.pred], target: [...DEFAULT_BOXES.target] };
   // Each variant's own param values, every control at its default to start with.
   const values = new Map<string, Record<string, ParamValue>>(VARIANTS.map((v) => [v.key, defaultValues(CONTROLS)]));
   let rev = 0;

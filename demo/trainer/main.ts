@@ -231,7 +231,19 @@ async function main() {
     status.dataset.state = state;
     status.textContent = text;
   };
+  /**
+   * What the page is busy with, in words and as `data-phase` (starting, warmup, compiling, training,
+   * stopped, nonfinite, error); `data-phases` lists every phase entered so far, in order, so a test
+   * can see the ones that passed quickly.
+   */
+  const setPhase = (phase: string, state: string, text: string) => {
+    if (status.dataset.phase !== phase) status.dataset.phases = [status.dataset.phases, phase].filter(Boolean).join(',');
+    status.dataset.phase = phase;
+    setStatus(state, text);
+  };
+  const variantName = () => variantSel.selectedOptions[0].text;
 
+  setPhase('starting', 'starting', 'Starting TF.js on its WebGPU backend…');
   if (!(await tf.setBackend('webgpu'))) throw new Error('TF.js could not start its WebGPU backend (this page needs WebGPU: the playground page says how to get it).');
   await tf.ready();
   await detloss.ready();
@@ -262,6 +274,7 @@ async function main() {
   const render = () => {
     stepEl.textContent = String(run.step);
     stepEl.dataset.step = String(run.step);
+    if (running && run.step > 0) setPhase('training', 'running', `Training with ${variantName()} and quality focal loss: step ${run.step}.`);
     plot(
       lossChart,
       SIDES.map((side) => ({ values: run.history[side].map((r) => r.total), color: COLOR[side], dash: side === 'tfjs' ? [6, 4] : [] })),
@@ -293,7 +306,15 @@ async function main() {
   };
 
   const train = async () => {
-    setStatus('running', `Training with ${variantSel.selectedOptions[0].text} and quality focal loss…`);
+    if (run.step === 0) {
+      setPhase(
+        'compiling',
+        'running',
+        `Compiling GPU pipelines: the first step builds the backward pass, Adam's update and detloss's ${variantName()} and quality focal kernels for both models (a few seconds; longer on a software adapter)…`,
+      );
+    } else {
+      setPhase('training', 'running', `Training with ${variantName()} and quality focal loss: step ${run.step}.`);
+    }
     while (running) {
       let r: Record<Side, StepResult>;
       try {
@@ -301,7 +322,7 @@ async function main() {
       } catch (e) {
         running = false;
         halted = true;
-        setStatus('error', `Step ${run.step + 1} failed: ${(e as Error).message ?? e}`);
+        setPhase('error', 'error', `Step ${run.step + 1} failed: ${(e as Error).message ?? e}`);
         break;
       }
       render();
@@ -309,13 +330,13 @@ async function main() {
       if (bad) {
         running = false;
         halted = true;
-        setStatus('nonfinite', `Stopped at step ${run.step}: a loss is not finite (${bad}). Training does not go on from non-finite numbers; press Restart.`);
+        setPhase('nonfinite', 'nonfinite', `Stopped at step ${run.step}: a loss is not finite (${bad}). Training does not go on from non-finite numbers; press Restart.`);
         break;
       }
       if (run.step % 5 === 0 || run.step === 1) await drawValidation();
       await new Promise((ok) => setTimeout(ok, 0));
     }
-    if (status.dataset.state === 'running') setStatus('stopped', `Stopped after step ${run.step}. Resume goes on from there.`);
+    if (status.dataset.state === 'running') setPhase('stopped', 'stopped', `Stopped after step ${run.step}. Resume goes on from there.`);
     buttons();
   };
 
@@ -385,10 +406,11 @@ async function main() {
   (window as unknown as { trainDemo: typeof hooks }).trainDemo = hooks;
 
   render();
+  setPhase('warmup', 'starting', "Warming up TF.js: compiling the detector's forward pass on the validation images…");
   await drawValidation();
   document.body.dataset.ready = 'true';
   if (new URLSearchParams(location.search).get('autostart') !== '0') start();
-  else setStatus('stopped', 'Ready. Press Resume to train.');
+  else setPhase('stopped', 'stopped', 'Ready. Press Resume to train.');
   buttons();
 }
 

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'puppeteer-core';
 import { build } from 'vite';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_BOXES } from '../../demo/playground/boxes';
 import { cpu } from '../../src/cpu';
 import type { OpParams } from '../../src/ops/op-types';
 import { openPage, serveStatic } from '../../src/tools/browser';
@@ -331,6 +332,31 @@ describe('the playground (demo/playground/, built with Vite) in headless Chromiu
     checkRows(before.rows, nums(before.pred), nums(before.target));
     const pred0 = nums(before.pred);
 
+    // The page opens with the demo's default boxes, whose aspect ratios differ, so that CIoU's aspect
+    // term shows: CIoU and DIoU differ visibly there, on the page and in cpu.run.
+    expect(pred0).toEqual([...DEFAULT_BOXES.pred]);
+    expect(nums(before.target)).toEqual([...DEFAULT_BOXES.target]);
+    const loss = (key: string) => before.rows.find((r) => r.key === key)!.loss;
+    console.log(`demo defaults: pred [${pred0}], target [${nums(before.target)}]: DIoU ${loss('diou').toFixed(6)}, CIoU ${loss('ciou').toFixed(6)}`);
+    expect(loss('ciou') - loss('diou')).toBeGreaterThan(1e-3);
+    const atDefaults = (variant: 'diou' | 'ciou') =>
+      cpu.run('iou_loss', { pred: Float32Array.from(DEFAULT_BOXES.pred), target: Float32Array.from(DEFAULT_BOXES.target) }, { variant, reduction: 'none' }).loss[0];
+    expect(atDefaults('ciou') - atDefaults('diou')).toBeGreaterThan(1e-3);
+    // The other variants differ from each other too (by more than 1e-3, pairwise, at six digits).
+    const shownLosses = before.rows.map((r) => r.loss).sort((a, b) => a - b);
+    for (let i = 1; i < shownLosses.length; i++) expect(shownLosses[i] - shownLosses[i - 1], `losses ${shownLosses}`).toBeGreaterThan(1e-3);
+
+    // MPDIoU's row names the imageSize it passes in the table's normal small print, not in a colour that reads as an error.
+    const paramsStyle = await page.$eval('#losses tr[data-variant="mpdiou"] th', (th) => {
+      const [formula, params] = Array.from(th.querySelectorAll('small'));
+      return { text: params.textContent, color: getComputedStyle(params).color, formulaColor: getComputedStyle(formula).color, rowError: th.parentElement!.classList.contains('error') };
+    });
+    expect(paramsStyle.text).toBe('imageSize [640, 400]');
+    expect(paramsStyle.rowError).toBe(false);
+    expect(paramsStyle.color).toBe(paramsStyle.formulaColor);
+    expect(paramsStyle.color).not.toBe('rgb(180, 35, 24)'); // #b42318, the refusals' colour
+    expect(paramsStyle.color).not.toBe('rgb(228, 87, 46)'); // #e4572e, the arrows' colour
+
     // Move the prediction by (-60, +45), then pull its bottom-right corner out by (+30, +20).
     await drag(page, (pred0[0] + pred0[2]) / 2, (pred0[1] + pred0[3]) / 2, -60, 45);
     const moved = await settled(page);
@@ -510,7 +536,7 @@ describe("the box playground's newer variants and their params", () => {
     await setControl(page, 'focaler', '0.1', 0);
     await checkVariant(page, 'diou', { innerRatio: 0.8, focaler: [0.1, 0.9] });
 
-    // Focaler on the linear IoU loss, with these boxes' IoU (about 0.21) below d: the IoU term is clamped to 0,
+    // Focaler on the linear IoU loss, with these boxes' IoU (0.33) below d: the IoU term is clamped to 0,
     // so the loss is 1 with a zero gradient, and no arrows are drawn.
     await selectVariant(page, 'iou/linear');
     await setControl(page, 'focaler', '0.5', 0);
@@ -537,8 +563,9 @@ describe("the box playground's newer variants and their params", () => {
     const before = await settled(page);
     checkRows(before.rows, nums(before.pred), nums(before.target), params);
     const p0 = nums(before.pred);
-    // Move the prediction onto the target (IoU above 0.5, so mmdetection's alpha is no longer 0).
-    await drag(page, (p0[0] + p0[2]) / 2, (p0[1] + p0[3]) / 2, 50, 30);
+    // Move the prediction's centre onto the target's (IoU above 0.5, so mmdetection's alpha is no longer 0).
+    const t0 = nums(before.target);
+    await drag(page, (p0[0] + p0[2]) / 2, (p0[1] + p0[3]) / 2, (t0[0] + t0[2] - p0[0] - p0[2]) / 2, (t0[1] + t0[3] - p0[1] - p0[3]) / 2);
     const after = await settled(page);
     const p1 = nums(after.pred);
     expect(1 - cpu.run('iou_loss', { pred: Float32Array.from(p1), target: Float32Array.from(nums(after.target)) }, { reduction: 'none' }).loss[0]).toBeGreaterThan(0.5);

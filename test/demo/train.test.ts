@@ -33,7 +33,11 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-const status = (page: Page) => page.$eval('#train-status', (e) => ({ state: (e as HTMLElement).dataset.state, text: e.textContent ?? '' }));
+const status = (page: Page) =>
+  page.$eval('#train-status', (e) => {
+    const d = (e as HTMLElement).dataset;
+    return { state: d.state, phase: d.phase, phases: d.phases, text: e.textContent ?? '' };
+  });
 const step = (page: Page) => page.$eval('#step', (e) => Number((e as HTMLElement).dataset.step));
 const buttons = (page: Page) => page.evaluate(() => ({ stop: document.querySelector<HTMLButtonElement>('#stop')!.disabled, resume: document.querySelector<HTMLButtonElement>('#resume')!.disabled }));
 /**
@@ -73,13 +77,22 @@ describe('the training demo (demo/trainer/) in headless Chromium', () => {
     const { page } = gp;
     expect(await page.$eval('#device', (e) => (e as HTMLElement).dataset.webgpu)).toBe('yes');
     await page.waitForFunction(() => Number(document.querySelector<HTMLElement>('#step')!.dataset.step) >= 6, { timeout: 60_000 });
-    expect((await status(page)).state).toBe('running');
+    // The status line said what the page was busy with before the first step's numbers came (starting
+    // TF.js, warming it up on the validation images, compiling the GPU pipelines in the first step),
+    // and now says the step it is at.
+    const live = await status(page);
+    console.log(`train demo, phases: ${live.phases}; now: ${live.text}`);
+    expect(live.state).toBe('running');
+    expect(live.phases).toBe('starting,warmup,compiling,training');
+    expect(live.phase).toBe('training');
+    expect(live.text).toMatch(/^Training with GIoU and quality focal loss: step \d+\.$/);
+    expect(Number(/step (\d+)/.exec(live.text)![1])).toBeGreaterThanOrEqual(6);
 
     await page.click('#stop');
     await page.waitForFunction(() => document.querySelector<HTMLElement>('#train-status')!.dataset.state === 'stopped');
     const stoppedAt = await step(page);
     expect(await buttons(page)).toEqual({ stop: true, resume: false });
-    expect((await status(page)).text).toBe(`Stopped after step ${stoppedAt}. Resume goes on from there.`);
+    expect(await status(page)).toMatchObject({ phase: 'stopped', text: `Stopped after step ${stoppedAt}. Resume goes on from there.` });
     await loopEnded(page);
     expect(await step(page)).toBe(stoppedAt);
 
