@@ -41,7 +41,7 @@ const started = Date.now();
 function sh(command, cwd, timeoutS = 1800) {
   const t0 = Date.now();
   const r = spawnSync('bash', ['-c', command], { cwd, env, encoding: 'utf8', maxBuffer: 256 << 20, timeout: timeoutS * 1000 });
-  return { status: r.status ?? -1, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? `\n${r.error.message}` : ''}`, s: (Date.now() - t0) / 1000 };
+  return { status: r.status ?? -1, stdout: r.stdout ?? '', out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? `\n${r.error.message}` : ''}`, s: (Date.now() - t0) / 1000 };
 }
 
 /** Records a step: `ok`, a one-line summary, and on failure the end of the output. */
@@ -73,7 +73,7 @@ try {
   const run = full ? blocks : blocks.slice(0, 1);
   for (const cmd of run) {
     r = sh(cmd, clone);
-    const tail = r.out.trim().split('\n').filter(Boolean).slice(-1)[0] ?? '';
+    const tail = r.stdout.trim().split('\n').filter(Boolean).slice(-1)[0] ?? '';
     step(`clone: ${cmd.replace(/\n/g, '; ')}`, r.status === 0, r.s, r.status === 0 ? `last line: ${tail.slice(0, 120)}` : `exit ${r.status}`, r.out);
   }
   if (!full && blocks.length > 1) console.log(`  skipped (run with --full): ${blocks.slice(1).map((b) => `\`${b.replace(/\n/g, '; ')}\``).join(', ')}`);
@@ -100,8 +100,8 @@ export async function main(device: GPUDevice): Promise<number> {
   const dl = await createDetloss({ device });
   const pred = Float32Array.of(0, 0, 2, 2, 1, 1, 4, 3);
   const target = Float32Array.of(1, 1, 3, 3, 1, 0, 4, 4);
-  const r: RunResult = await dl.ciou(pred, target, { reduction: 'sum' });
-  const ref = cpu.run('iou_loss', { pred, target }, { variant: '${variant}', reduction: 'sum' });
+  const r: RunResult = await dl.iouLoss(pred, target, { variant: '${variant}', reduction: 'sum' });
+  const ref = cpu.run('iou_loss', { pred, target }, { variant: 'ciou', reduction: 'sum' });
   return Math.abs(r.loss[0] - ref.loss[0]) + (r.grad.pred?.length ?? 0);
 }
 `;
@@ -115,7 +115,8 @@ export async function main(device: GPUDevice): Promise<number> {
       for (const file of ['right', 'wrong']) {
         writeFileSync(join(app, `tsconfig.${file}.json`), JSON.stringify({ compilerOptions, files: [`${file}.ts`] }, null, 2));
         r = sh(`node node_modules/${bin}/bin/tsc -p tsconfig.${file}.json --pretty false`, app);
-        const errors = r.out.split('\n').filter((l) => /error TS\d+/.test(l));
+        // One entry per error, its indented continuation lines joined to it.
+        const errors = r.stdout.split(/\n(?! )/).filter((l) => /error TS\d+/.test(l)).map((l) => l.replace(/\n\s*/g, ' '));
         if (file === 'right') step(`${label}: a typed program compiles`, r.status === 0 && errors.length === 0, r.s, `${errors.length} errors`, r.out);
         else {
           const onLine = errors.filter((l) => l.startsWith(`wrong.ts(${wrongLine},`));
