@@ -3,8 +3,13 @@
 // tsc copies the sources' extensionless relative specifiers ('./api') into the declarations;
 // Bundler resolves them, NodeNext and Node16 do not (TS2834) and type every export as `any`.
 // Each relative specifier becomes the emitted file's `.js` name ('./api.js', './cpu/index.js'),
-// and index.d.ts references @webgpu/types, a dependency, since the types name GPUDevice.
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// The WebGPU types the declarations name (GPUDevice) come from the consumer's TypeScript where it
+// has them, else from @webgpu/types, a dependency: TypeScript 7's DOM lib declares them, so a
+// reference to @webgpu/types there declares each twice (TS2300) and dist/types references none;
+// package.json's `types@<7` condition serves TypeScript 5 dist/types-ts5, one file per entry that
+// references @webgpu/types and re-exports the entry. dist/types/no-dom.d.ts (types/no-dom.d.ts,
+// `detloss/no-dom`) is for projects without the DOM lib.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,12 +36,26 @@ const SPECIFIER = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(\.{1,2}\/[^'"]
 for (const file of files) {
   const text = readFileSync(file, 'utf8');
   let out = text.replace(SPECIFIER, (_m, lead, q, spec) => `${lead}${q}${withExtension(file, spec)}${q}`);
-  if (file === join(root, 'index.d.ts') && !out.includes('<reference types="@webgpu/types"')) {
-    out = `/// <reference types="@webgpu/types" />\n${out}`;
-  }
   if (out !== text) writeFileSync(file, out);
 }
 if (!existsSync(join(root, 'index.d.ts'))) throw new Error('fix-dts: dist/types/index.d.ts is missing');
+
+// TypeScript 5: an entry per package.json export, referencing @webgpu/types (which TS 5's DOM lib lacks).
+const ts5 = resolve(root, '..', 'types-ts5');
+rmSync(ts5, { recursive: true, force: true });
+mkdirSync(ts5);
+const pkg = JSON.parse(readFileSync(resolve(root, '..', '..', 'package.json'), 'utf8'));
+for (const [sub, entry] of Object.entries(pkg.exports)) {
+  const want = entry['types@<7'];
+  if (!want) continue;
+  const types = resolve(root, '..', '..', entry.types);
+  const shim = resolve(root, '..', '..', want);
+  if (dirname(shim) !== ts5 || !existsSync(types)) throw new Error(`fix-dts: export '${sub}' maps types@<7 to ${want}, types to ${entry.types}: want dist/types-ts5/<name>.d.ts beside an existing declaration`);
+  const spec = relative(ts5, types).replace(/\\/g, '/').replace(/\.d\.ts$/, '.js');
+  const doc = `// TypeScript 5's view of detloss${sub.slice(1)}: the WebGPU types from @webgpu/types, then the entry itself.`;
+  writeFileSync(shim, `${doc}\n/// <reference types="@webgpu/types" />\nexport * from '${spec}';\n`);
+}
+copyFileSync(resolve(root, '..', '..', 'types', 'no-dom.d.ts'), join(root, 'no-dom.d.ts'));
 
 // The free functions of detloss/tfjs and detloss/ort are made from the wrapper catalogue and
 // exported in one destructuring (`export const { l1, mse, ... } = ...`), which tsc writes as one

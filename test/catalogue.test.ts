@@ -13,6 +13,7 @@ import { cpu } from '../src/cpu';
 import { DetlossError } from '../src/errors';
 import * as ortModule from '../src/frameworks/ort';
 import * as tfModule from '../src/frameworks/tfjs';
+import { OP_NONE_RANK } from '../src/ops/op-types';
 import { OPS } from '../src/ops/registry';
 import { Detloss } from '../src/runtime/context';
 import { maxRelErr } from './helpers/counting';
@@ -186,6 +187,30 @@ describe('each wrapper runs its op', () => {
     expectSame(cls, want, `${name} on OrtDetloss`);
     const free = await outcome(async () => ortLoss(await (ortModule as unknown as Record<string, Fn>)[name](...pos(onGpu), { ...opts(onGpu), device: dl.device })));
     expectSame(free, want, `${name} as detloss/ort's free function`);
+  });
+
+  it.each(wrappers().map((w) => [w.name, w] as const))("%s in detloss/tfjs: its result has the rank its type states, reduced and 'none'", (name, w) => {
+    const c = callOf(w);
+    const tensor = (t: T) => tf.tensor(t.data, t.shape, t.data instanceof Int32Array ? 'int32' : 'float32');
+    const fn = (tfModule as unknown as Record<string, (...a: unknown[]) => tf.Tensor>)[name];
+    const call = (reduction?: string) => {
+      // The good call of iou_loss leaves out what MPDIoU needs (the test above holds its refusal).
+      const imageSize = w.fixed?.variant === 'mpdiou' ? [16, 16] : undefined;
+      const options = { ...c.options, ...Object.fromEntries(c.optional.map((k) => [k, tensor(c.inputs[k])])), imageSize, reduction };
+      const out = fn(...w.args.map((k) => tensor(c.inputs[k])), options);
+      const rank = out.rank;
+      out.dispose();
+      return rank;
+    };
+    const noneRank = OP_NONE_RANK[w.op];
+    if (w.result === 'matrix') return expect(call()).toBe(2);
+    // tf.Scalar for the default, 'mean' and 'sum' (rank_sort: its [ranking, sorting], a tf.Tensor1D).
+    const reduced = w.op === 'rank_sort' ? 1 : 0;
+    expect(call(), `${name}, default reduction`).toBe(reduced);
+    expect(call('mean'), `${name}, 'mean'`).toBe(reduced);
+    if (OPS[w.op].reductions?.length === 1) return;
+    expect(call('sum'), `${name}, 'sum'`).toBe(reduced);
+    expect(call('none'), `${name}, 'none'`).toBe(noneRank === 'input' ? c.inputs[w.args[0]].shape.length : noneRank);
   });
 
   it('a fixed param given again with its own value passes, with another is refused by name on every surface', async () => {

@@ -17,7 +17,8 @@
  * optimizer.minimize(() => tf.sum(rankSort(model.cls(x), ious)));
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { optionsArg, positionalInputs, splitOptions, wrappers, type OptionalInputs, type WrapperArgs, type WrapperName, type WrapperTable, type Flat, type WrapperParams } from '../catalogue';
+import { optionsArg, positionalInputs, splitOptions, wrappers, type Flat, type IsMatrix, type OptionalInputs, type SelfReduced, type WrapperArgs, type WrapperName, type WrapperOp, type WrapperParams, type WrapperTable } from '../catalogue';
+import type { OP_NONE_RANK, OpReducedRank } from '../ops/op-types';
 import { runCpu } from '../cpu';
 import { DetlossError } from '../errors';
 import { getOp } from '../ops/registry';
@@ -332,7 +333,32 @@ export type TfWrapperOptions<K extends WrapperName> = Flat<TfLossOptions & Wrapp
  * surface shares: `tf.Tensor`s in, positional as the op names its inputs; a tensor out, with a
  * custom gradient for each differentiable input (see {@link runLoss}). `pairwiseIou` has none.
  */
-export type TfWrappers = { [K in keyof WrapperTable]: (...args: WrapperArgs<K, tf.Tensor, tf.Tensor, tf.Tensor, TfWrapperOptions<K>>) => tf.Tensor };
+export type TfWrappers = { [K in keyof WrapperTable]: TfWrapper<K> };
+
+/** A TF.js tensor of rank `R` (0 is `tf.Scalar`, 1 `tf.Tensor1D`, 2 `tf.Tensor2D`). */
+type TensorOfRank<R extends 0 | 1 | 2> = R extends 0 ? tf.Scalar : R extends 1 ? tf.Tensor1D : tf.Tensor2D;
+/** Wrapper `K`'s `'none'` output for a first input of rank `R`: that rank where its op is elementwise, else its op's output rank. */
+type NoneResult<K extends WrapperName, R extends tf.Rank> = (typeof OP_NONE_RANK)[WrapperOp<K>] extends infer D ? (D extends 1 | 2 ? TensorOfRank<D> : tf.Tensor<R>) : never;
+type Args<K extends WrapperName, First, O> = WrapperArgs<K, First, tf.Tensor, tf.Tensor, O>;
+
+/**
+ * TF.js wrapper `K`, typed by its reduction. `'mean'`, `'sum'` and no reduction return a
+ * `tf.Scalar` (so `optimizer.minimize(() => ciou(pred, gt))` compiles as it is); `'none'` returns
+ * the unreduced loss at its rank (the first input's where the op is elementwise: `l1` on a
+ * `tf.Tensor2D` gives a `tf.Tensor2D`); a reduction known only at run time returns a `tf.Tensor`.
+ * The ranking losses take `'mean'` only (another is refused when called): `apLoss` gives a
+ * `tf.Scalar`, `rankSort` its `[ranking, sorting]` as a `tf.Tensor1D`. `pairwiseIou` gives its `[n, m]` matrix, a `tf.Tensor2D`.
+ */
+export type TfWrapper<K extends WrapperName> =
+  IsMatrix<K> extends true
+    ? (...args: Args<K, tf.Tensor, TfWrapperOptions<K>>) => tf.Tensor2D
+    : SelfReduced<K> extends true
+      ? (...args: Args<K, tf.Tensor, TfWrapperOptions<K>>) => TensorOfRank<OpReducedRank<WrapperOp<K>>>
+      : {
+          (...args: Args<K, tf.Tensor, TfWrapperOptions<K> & { reduction?: 'mean' | 'sum' }>): tf.Scalar;
+          <R extends tf.Rank>(...args: Required<Args<K, tf.Tensor<R>, TfWrapperOptions<K> & { reduction: 'none' }>>): NoneResult<K, R>;
+          (...args: Args<K, tf.Tensor, TfWrapperOptions<K>>): tf.Tensor;
+        };
 
 const TF_WRAPPERS = Object.fromEntries(
   wrappers().map((w) => {

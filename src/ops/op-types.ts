@@ -66,6 +66,44 @@ export const OP_SIGNATURES = {
 
 type Signatures = typeof OP_SIGNATURES;
 
+/**
+ * The rank of each op's unreduced (`'none'`) output, for the types of `detloss/tfjs`: `'input'`
+ * where the op is elementwise (every input `[n]`, so a framework's tensors of any shape are
+ * flattened and the output takes the first input's shape), else the rank of the op's output
+ * (`iou_loss` `[n]`, `varifocal` `[n, c]`, `pairwise_iou` `[n, m]`). Reduced, every op gives one
+ * number except `rank_sort`, whose loss is `[ranking, sorting]` ({@link OpReducedRank}).
+ * test/types/op-map.test.ts holds it against the registry.
+ */
+export const OP_NONE_RANK = {
+  l1: 'input',
+  mse: 'input',
+  smooth_l1: 'input',
+  huber: 'input',
+  balanced_l1: 'input',
+  iou_loss: 1,
+  pairwise_iou: 2,
+  sigmoid_focal: 'input',
+  softmax_focal: 1,
+  class_balanced_focal: 2,
+  quality_focal: 1,
+  distribution_focal: 1,
+  varifocal: 2,
+  bce_with_logits: 2,
+  nll: 1,
+  hinge: 'input',
+  hinge_embedding: 'input',
+  margin_ranking: 'input',
+  exponential: 'input',
+  ap_loss: 'input',
+  rank_sort: 'input',
+  cross_entropy: 1,
+  kl_div: 1,
+  dice: 1,
+} as const satisfies Record<keyof typeof OP_SIGNATURES, 'input' | 1 | 2>;
+
+/** The rank of op `N`'s reduced loss: `rank_sort`'s `[ranking, sorting]` is 1, every other op's one number 0. */
+export type OpReducedRank<N extends OpName> = N extends 'rank_sort' ? 1 : 0;
+
 /** The name of an op detloss implements: `'iou_loss'`, `'cross_entropy'`, ... */
 export type OpName = keyof Signatures;
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { repo, underBuildLock } from './build-lock';
 
@@ -46,7 +46,24 @@ describe('what ships', () => {
       }
     }
     expect(bad).toEqual([]);
-    expect(dts['dist/types/index.d.ts']).toMatch(/^\/\/\/ <reference types="@webgpu\/types" \/>/m);
+  });
+
+  it('declarations for TypeScript 5 reference @webgpu/types; those for 7 (whose DOM lib has WebGPU) reference nothing', () => {
+    const REFERENCE = /^\/\/\/ <reference types="@webgpu\/types" \/>/m;
+    const entries = Object.entries(pkg.exports as Record<string, Record<string, string>>).filter(([, e]) => e.import);
+    expect(entries.map(([sub]) => sub).sort()).toEqual(['.', './ort', './reflect', './tfjs']);
+    for (const [sub, e] of entries) {
+      // TypeScript picks the first condition that applies: the versioned one must come before `types`.
+      expect(Object.keys(e).slice(0, 2), sub).toEqual(['types@<7', 'types']);
+      const ts5 = dts[e['types@<7'].replace(/^\.\//, '')];
+      expect(ts5, `${sub}: ${e['types@<7']} ships`).toMatch(REFERENCE);
+      // It is the entry itself, re-exported.
+      expect(ts5).toContain(`export * from '${relative('dist/types-ts5', e.types.replace(/^\.\//, '')).replace(/\.d\.ts$/, '.js')}';`);
+    }
+    expect(pkg.types).toBe(pkg.exports['.']['types@<7']);
+    expect(Object.entries(dts).filter(([p, text]) => p.startsWith('dist/types/') && p !== 'dist/types/no-dom.d.ts' && /<reference types=/.test(text)).map(([p]) => p)).toEqual([]);
+    expect(pkg.exports['./no-dom']).toEqual({ types: './dist/types/no-dom.d.ts' });
+    expect(dts['dist/types/no-dom.d.ts']).toMatch(REFERENCE);
   });
 
   it('the build leaves dist/cli.js executable (npx detloss in this repository runs it)', () => {

@@ -8,6 +8,7 @@ import { cpu, type DetlossContext, type GpuTensor } from '../../src/index';
 
 declare const dl: DetlossContext;
 declare const buf: GPUBuffer;
+declare const sum: typeof tf.sum;
 const pred = new Float32Array(8);
 const target = new Float32Array(8);
 const labels = new Int32Array(2);
@@ -48,6 +49,26 @@ export async function rightCalls(name: string) {
   const x = null as unknown as tf.Tensor;
   tfFns.nll(x, x, { ignoreIndex: -1, classWeight: x });
   tfFns.rankSort(x, x, { delta: 0.5 });
+  // detloss/tfjs: a reduced loss is a tf.Scalar, so an optimizer takes it with no cast.
+  const optimizer = null as unknown as tf.Optimizer;
+  const boxes = null as unknown as tf.Tensor2D;
+  optimizer.minimize(() => tfFns.ciou(boxes, boxes));
+  optimizer.minimize(() => tfFns.ciou(boxes, boxes, { reduction: 'sum', format: 'cxcywh' }));
+  optimizer.minimize(() => tfFns.sigmoidFocal(x, x, { reduction: 'mean', alpha: 0.25 }));
+  optimizer.minimize(() => tfFns.apLoss(x, x, { delta: 1 }));
+  const s0: tf.Scalar = tfFns.crossEntropy(x, x);
+  // 'none' keeps the loss's rank: the first input's where the op is elementwise, the op's own otherwise.
+  const perBox: tf.Tensor1D = tfFns.ciou(boxes, boxes, { reduction: 'none' });
+  const perElement: tf.Tensor2D = tfFns.l1(boxes, boxes, { reduction: 'none' });
+  const perClass: tf.Tensor2D = tfFns.varifocal(x, x, { reduction: 'none' });
+  // rank_sort's loss is [ranking, sorting]; a matrix is [n, m].
+  const pair: tf.Tensor1D = tfFns.rankSort(x, x);
+  optimizer.minimize(() => sum(tfFns.rankSort(x, x)));
+  const costs: tf.Tensor2D = tfFns.pairwiseIou(boxes, boxes);
+  // A reduction known only at run time gives a tensor of some rank.
+  const anyReduction = 'sum' as 'none' | 'mean' | 'sum';
+  const unknown: tf.Tensor = tfFns.giou(boxes, boxes, { reduction: anyReduction });
+  void [s0, perBox, perElement, perClass, pair, costs, unknown];
   const o = null as unknown as ortFns.OrtTensor;
   const r2 = await ortFns.marginRanking(o, o, o, { margin: 0.2 });
   void r2.grad.input1;
@@ -108,6 +129,18 @@ export async function wrongCalls() {
   await dl.rankSort(pred, target, { avgFactor: 2 });
   // @ts-expect-error TF.js wrappers type the op's params
   tfFns.smoothL1(null as unknown as tf.Tensor, null as unknown as tf.Tensor, { beta: '1' });
+  const boxes = null as unknown as tf.Tensor2D;
+  // @ts-expect-error a 'none' loss is not a scalar
+  const notScalar: tf.Scalar = tfFns.ciou(boxes, boxes, { reduction: 'none' });
+  // @ts-expect-error nor can an optimizer minimize it
+  (null as unknown as tf.Optimizer).minimize(() => tfFns.smoothL1(boxes, boxes, { reduction: 'none' }));
+  // @ts-expect-error rank_sort's [ranking, sorting] is not a scalar: reduce it first
+  (null as unknown as tf.Optimizer).minimize(() => tfFns.rankSort(boxes, boxes));
+  // @ts-expect-error an elementwise 'none' loss has its input's rank
+  const wrongRank: tf.Tensor1D = tfFns.l1(boxes, boxes, { reduction: 'none' });
+  // @ts-expect-error a misspelled reduction
+  tfFns.ciou(boxes, boxes, { reduction: 'avg' });
+  void [notScalar, wrongRank];
   // @ts-expect-error an ORT wrapper's fixed param at another value
   await ortFns.giou(null as unknown as ortFns.OrtTensor, target, { variant: 'ciou' });
   // @ts-expect-error ORT class methods take no device (the free functions do)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OPS } from '../../src/ops/registry';
-import { OP_SIGNATURES } from '../../src/ops/op-types';
+import { OP_NONE_RANK, OP_SIGNATURES } from '../../src/ops/op-types';
 
 // The types of `run`, `runResident` and `cpu.run` come from OP_SIGNATURES; the runtime checks
 // come from the registry. They must name the same ops, inputs, params, enum values and reductions.
@@ -25,6 +25,13 @@ describe('the typed op map matches the registry', () => {
     );
     const got = Object.fromEntries(Object.entries(signatures[name]?.params ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : [...v]]));
     expect(got).toEqual(want);
+  });
+
+  it.each(Object.keys(OPS))("%s: the rank of its 'none' output (detloss/tfjs's types)", (name) => {
+    const { inputs, output } = OPS[name];
+    // As detloss/tfjs decides: every input [n] like the output, so tensors are flattened and the output takes the first one's shape.
+    const elementwise = output.length === 1 && Object.values(inputs).every((s) => s.shape.length === 1 && s.shape[0] === output[0]);
+    expect((OP_NONE_RANK as Record<string, unknown>)[name]).toBe(elementwise ? 'input' : output.length);
   });
 
   it.each(Object.keys(OPS))('%s: reductions', (name) => {
