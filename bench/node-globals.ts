@@ -4,8 +4,11 @@
  * navigator.gpu as its module loads.
  */
 import { create, globals } from 'webgpu';
+import { ensureRuntimeDir } from '../src/tools/runtime-dir';
 
 Object.assign(globalThis, globals);
+// A valid XDG_RUNTIME_DIR before create(): without one, libwayland prints an error line (runtime-dir.ts).
+ensureRuntimeDir();
 /**
  * The one GPU entry point of this process. Dawn rounds GPU timestamps down to 65.536 µs unless told
  * not to; a benchmark that times passes of tens of microseconds needs them whole.

@@ -10,8 +10,9 @@
 // Each dist is a built `dist/` folder (npm run build). Node's WebGPU package (`webgpu`) runs it;
 // without a GPU, start Node with LD_LIBRARY_PATH=/usr/lib/chromium
 // VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (SwiftShader).
-import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -21,6 +22,14 @@ if (positionals.length !== 2) {
   process.exit(2);
 }
 const reps = Number(values.reps);
+// Without a login session XDG_RUNTIME_DIR is unset, and libwayland (loaded by SwiftShader) prints
+// "error: XDG_RUNTIME_DIR is invalid or not set" on runs that succeed: give Dawn an empty private
+// one (mkdtemp: mode 0700) first, as src/tools/runtime-dir.ts does for the CLI.
+if (process.platform === 'linux' && !(process.env.XDG_RUNTIME_DIR && isAbsolute(process.env.XDG_RUNTIME_DIR) && existsSync(process.env.XDG_RUNTIME_DIR))) {
+  const dir = mkdtempSync(join(tmpdir(), 'detloss-runtime-'));
+  process.env.XDG_RUNTIME_DIR = dir;
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+}
 const { create, globals } = await import('webgpu');
 Object.assign(globalThis, globals);
 const builds = await Promise.all(positionals.map((d) => import(pathToFileURL(resolve(d, 'index.js')).href)));

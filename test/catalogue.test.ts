@@ -5,6 +5,7 @@
 // result (or its refusal) is cpu.run's for the op with the wrapper's fixed params.
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
+import './helpers/tfjs-quiet';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DetlossContext } from '../src/api';

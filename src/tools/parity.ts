@@ -5,6 +5,7 @@ import { compareCase, caseInputs, caseOptions, parseFixtures, type Comparison, t
 import { OPS } from '../ops/registry';
 import { findChromium, openGpuPage, runInPage, type PageResult } from './browser';
 import { exitCodeOf, importOptional, ToolError } from './errors';
+import { ensureRuntimeDir } from './runtime-dir';
 
 export interface CaseOutcome {
   name: string;
@@ -114,6 +115,7 @@ async function chromiumRunner(distDir: string): Promise<GpuRunner> {
     throw new ToolError('no_chromium', `${(e as Error).message} Or run on Node's WebGPU with --node.`, { cause: e });
   }
   let gp: Awaited<ReturnType<typeof openGpuPage>>;
+  ensureRuntimeDir(); // Chromium inherits it
   try {
     gp = await openGpuPage(distDir);
   } catch (e) {
@@ -123,6 +125,7 @@ async function chromiumRunner(distDir: string): Promise<GpuRunner> {
 }
 
 async function nodeRunner(command?: string): Promise<GpuRunner> {
+  ensureRuntimeDir();
   const webgpu = await importOptional<{ create(flags: string[]): unknown; globals: object }>('webgpu', NODE_HINT);
   Object.assign(globalThis, webgpu.globals);
   let dl: Awaited<ReturnType<typeof createDetloss>>;

@@ -8,6 +8,7 @@ import { cpu } from '../../src/cpu';
 import type { OpParams } from '../../src/ops/op-types';
 import { openPage, serveStatic } from '../../src/tools/browser';
 import { useBrowserPage } from '../helpers/browser-page';
+import { note } from '../helpers/note';
 
 const demoConfig = fileURLToPath(new URL('../../demo/vite.config.ts', import.meta.url));
 const demoDist = fileURLToPath(new URL('../../demo/dist/', import.meta.url));
@@ -602,7 +603,7 @@ describe('the demo page after its GPU device is lost', () => {
     const pred1 = nums(after.pred);
     expect(pred1[0] - pred0[0]).toBeCloseTo(-40, 0);
     const status = await gpuStatus(page);
-    console.log(`demo after a loss: ${status.text}`);
+    note(`demo after a loss: ${status.text}`);
     expect(status).toMatchObject({ hidden: false, state: 'recovered', losses: 1 });
     expect(status.text).toMatch(/^GPU device lost \(destroyed\b[^)]*\); recreated the context\. Computing on the GPU again\.$/);
     expect(await devicesMade(page)).toBe(2);
@@ -628,7 +629,7 @@ describe('the demo page after its GPU device is lost', () => {
     await loseDevice(page);
     await page.waitForFunction(() => ['done', 'error'].includes(document.querySelector<HTMLElement>('#timing-result')!.dataset.state!), { timeout: 60_000 });
     const t2 = await timingState(page);
-    console.log(`demo timing across a loss: ${t2.text}`);
+    note(`demo timing across a loss: ${t2.text}`);
     expect(t2.state, t2.text).toBe('done');
     expect(t2.lost).toBe('yes');
     expect(Number(t2.gpuMs)).toBeGreaterThan(0);
@@ -667,7 +668,7 @@ describe('the demo page after its GPU device is lost', () => {
     const pred1 = nums(after.pred);
     expect(pred1[0] - pred0[0]).toBeCloseTo(50, 0);
     const status = await gpuStatus(page);
-    console.log(`demo after a loss without an adapter: ${status.text}`);
+    note(`demo after a loss without an adapter: ${status.text}`);
     expect(status).toMatchObject({ hidden: false, state: 'cpu', losses: 1 });
     expect(status.text).toMatch(
       /^GPU device lost \(destroyed\b[^)]*\); no new device could be opened \(WebGPU is present but no GPU adapter was found\..*\), so everything now runs on the float64 CPU reference\. Reload the page to try the GPU again\.$/,
@@ -715,7 +716,7 @@ describe('the demo page after its GPU device is lost', () => {
     await page.waitForFunction(() => document.querySelector<HTMLElement>('#gpu-status')!.dataset.state === 'cpu');
     const after = await settled(page);
     const status = await gpuStatus(page);
-    console.log(`demo after two losses: ${status.text}`);
+    note(`demo after two losses: ${status.text}`);
     expect(status).toMatchObject({ state: 'cpu', losses: 2 });
     expect(status.text).toMatch(/^GPU device lost again \(destroyed\b[^)]*\) before the recreated context finished a computation; computing on the CPU reference from now on\./);
     expect(await devicesMade(page)).toBe(2);

@@ -5,6 +5,7 @@ import { build } from 'vite';
 import { describe, expect, it } from 'vitest';
 import { openPage, serveStatic } from '../../src/tools/browser';
 import { useBrowserPage } from '../helpers/browser-page';
+import { note } from '../helpers/note';
 
 // The training demo (demo/trainer/): a detector head trained with detloss/tfjs against the same
 // losses composed from TF.js ops, in headless Chromium on its software WebGPU adapter. Built into a
@@ -193,7 +194,7 @@ describe('the training demo (demo/trainer/) in headless Chromium', () => {
     await page.click('#resume');
     await page.waitForFunction(() => ['nonfinite', 'error'].includes(document.querySelector<HTMLElement>('#train-status')!.dataset.state!), { timeout: 30_000 });
     const s = await status(page);
-    console.log(`train demo, non-finite: ${s.text}`);
+    note(`train demo, non-finite: ${s.text}`);
     expect(s.state).toBe('nonfinite');
     expect(await step(page)).toBe(before + 1);
     expect(s.text).toBe(`Stopped at step ${before + 1}: a loss is not finite (TF.js ops: total loss NaN, box loss NaN, quality focal loss NaN). Training does not go on from non-finite numbers; press Restart.`);

@@ -5,6 +5,7 @@ import '../../bench/node-globals';
 import '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
+import '../helpers/tfjs-quiet';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { TFJS_LOSSES } from '../../bench/tfjs-losses';

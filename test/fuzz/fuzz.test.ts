@@ -14,6 +14,7 @@ import { FUZZ_OPS, generateCase } from './cases';
 import { checkCase, failureClasses, fuzzRun, type Surface } from './runner';
 import { plant, plantedTally, tallyTable } from './planted';
 import { nodeContext } from '../helpers/node-gpu';
+import { note } from '../helpers/note';
 
 const SEED = 9;
 /** Cases in the slice: tuned to about 60-90 s (70 s measured) on two cores with SwiftShader. */
@@ -76,7 +77,7 @@ describe('the tolerance rule catches planted defects', () => {
   const FLOORS: Record<string, Partial<Record<'loss' | 'grad', number>>> = { kl_div: { loss: 0.5, grad: 0.5 }, ap_loss: { loss: 0.5 } };
   it('at least 80% of small defects flagged, per op and output, far and thin boxes included', async () => {
     const tally = await plantedTally({ default: def, wg }, FUZZ_OPS, { seed: SEED + 1, perOp: 24, boxes: ['far', 'thin'] });
-    console.log(`planted defects flagged (seed ${SEED + 1}):\n${tallyTable(tally)}`);
+    note(`planted defects flagged (seed ${SEED + 1}):\n${tallyTable(tally)}`);
     for (const [key, row] of tally.rows) {
       const op = key.split('/')[0];
       for (const out of ['loss', 'grad'] as const) {

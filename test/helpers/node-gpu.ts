@@ -3,6 +3,7 @@ import { create, globals } from 'webgpu';
 import { createDetloss } from '../../src/api';
 import { DetlossError } from '../../src/errors';
 import type { DetlossOptions } from '../../src/runtime/public';
+import { ensureRuntimeDir } from '../../src/tools/runtime-dir';
 import { adapterLogOf, describeAdapter } from './node-gpu-log';
 
 Object.assign(globalThis, globals);
@@ -14,6 +15,8 @@ let noted = false;
  * No adapter is a test failure with a clear message, never a skip.
  */
 export async function nodeContext(options: DetlossOptions = {}) {
+  // vite.config.ts gives the run one already; under another config (a script's own) this does.
+  ensureRuntimeDir();
   gpu ??= create([]) as unknown as GPU;
   try {
     const ctx = await createDetloss({ gpu, ...options });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BenchResult, CONTENDERS, benchCases, benchSvg, benchTable, caseLabel, defaultCases, nodeCases } from '../../src/tools/bench';
+import { ratioLegend } from '../../src/tools/bench/report';
 
 /**
  * `detloss bench`: the report it writes (from a made-up result), and a small run end to end in
@@ -101,11 +102,58 @@ describe('the report', () => {
   it('a row per case with speed-up, bandwidth and dispatches; notes group reasons and name failures', () => {
     const md = benchTable(res);
     expect(md).toContain('Adapter: acme / v1 (software fallback); 2 × cpu, 24 GiB; Chromium 1; Node v20.');
-    expect(md).toContain('| smooth_l1 | 1e+6 | 10.0 | - | 8.00 | - | 250 | - | 6.00 | 25 | - | 75% | 2 / 22 |');
-    expect(md).toContain('| quality_focal c=80 | 1e+6 | 2000 | - | - | - | - | - | - | - | - | - | 2 / - |');
+    // The columns no row has a number in (workgroup/row, CPU ref, TF.js cpu, × CPU ref) are left out.
+    expect(md).toContain('| op | N | detloss GPU ms | GPU-resident ms | TF.js webgpu ms | copy ms | × TF.js webgpu | % of copy bandwidth | dispatches detloss / TF.js |');
+    expect(md).toContain('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    expect(md).toContain('| smooth_l1 | 1e+6 | 10.0 | 8.00 | 250 | 6.00 | 25 | 75% | 2 / 22 |');
+    expect(md).toContain('| quality_focal c=80 | 1e+6 | 2000 | - | - | - | - | - | 2 / - |');
+    for (const gone of ['workgroup/row ms', 'CPU ref ms', 'TF.js cpu ms', '× CPU ref']) expect(md).not.toContain(gone);
     expect(md).toContain('- quality_focal c=80 N=1e+6: tfjs-webgpu and tfjs-cpu not timed (out of memory); detloss-gpu-resident: 3 timed runs');
     expect(md).toContain('- cross_entropy c=80 N=1e+6: FAILED, not measured: device lost');
     expect(md).toContain('| smooth_l1 | 40.0 | 7.00 |');
+  });
+
+  it('says under the table what ×N means: the other time over detloss\'s, so detloss takes 1/N of it', () => {
+    const lines = benchTable(res).split('\n');
+    const last = lines.findIndex((l) => l.startsWith('| quality_focal c=80 | 1e+6 |')); // the table's last row
+    expect(lines.slice(last + 1, last + 3)).toEqual(['', ratioLegend('detloss GPU ms')]);
+    expect(ratioLegend('detloss GPU ms')).toBe('×N: the other\'s median time divided by detloss\'s ("detloss GPU ms"): detloss takes 1/N of the time (above 1, detloss is faster; below 1, slower).');
+    // What the ratio is: TF.js webgpu's 250 ms over detloss's 10 ms is the 25 in the row.
+    expect(250 / 10).toBe(res.cases[0].speedup['tfjs-webgpu']);
+  });
+
+  it('a column comes back as soon as one row has a number in it; with no × column left, no legend', () => {
+    const withRows: BenchResult = {
+      ...res,
+      rows: [...res.rows, { op: 'quality_focal', params: {}, n: 1e6, contender: 'detloss-gpu-rows', medianMs: 1500, timesMs: [1500] }],
+      cases: [res.cases[0], { ...res.cases[1], speedup: { 'detloss-gpu-rows': 0.75, 'detloss-cpu': 3 } }],
+    };
+    const md = benchTable(withRows);
+    expect(md).toContain('| op | N | detloss GPU ms | workgroup/row ms | GPU-resident ms | TF.js webgpu ms | copy ms | × TF.js webgpu | × CPU ref | % of copy bandwidth | dispatches detloss / TF.js |');
+    expect(md).toContain('| quality_focal c=80 | 1e+6 | 2000 | 1500 | - | - | - | - | 3.0 | - | 2 / - |');
+    expect(md).toContain(ratioLegend('detloss GPU ms'));
+    const noRatio: BenchResult = { ...res, cases: res.cases.map((c) => ({ ...c, speedup: {} })) };
+    expect(benchTable(noRatio)).not.toContain('×N');
+    expect(benchTable(noRatio)).not.toContain('| ×');
+  });
+
+  it('with a ranking table, the legend comes once, under it (its ratios are over detloss GPU ms too)', () => {
+    const params = { positives: 0.1 };
+    const ranked: BenchResult = {
+      ...res,
+      rows: [
+        { op: 'ap_loss', params, n: 1e4, contender: 'detloss-gpu', medianMs: 2, timesMs: [2] },
+        { op: 'ap_loss', params, n: 1e4, contender: 'detloss-cpu', medianMs: 8, timesMs: [8] },
+        { op: 'ap_loss', params, n: 1e4, contender: 'js-authors-loop', medianMs: 80, timesMs: [80] },
+      ],
+      cases: [{ op: 'ap_loss', label: 'ap_loss p=0.1', params, n: 1e4, check: { ok: true, detail: 'fine' }, dispatches: { detloss: 3 }, bytes: { read: 1, write: 1 }, speedup: { 'detloss-cpu': 4, 'js-authors-loop': 40 } }],
+      failures: [],
+    };
+    const lines = benchTable(ranked).split('\n');
+    expect(lines.filter((l) => l === ratioLegend('detloss GPU ms'))).toHaveLength(1);
+    const row = lines.indexOf('| ap_loss p=0.1 | 1e+4 | 2.00 | 8.00 | 80.0 | 4.0 | 40 |');
+    expect(row).toBeGreaterThan(0);
+    expect(lines.slice(row + 1, row + 3)).toEqual(['', ratioLegend('detloss GPU ms')]);
   });
 
   it('the chart has a bar for each case TF.js was timed in, and the 20x line', () => {
@@ -139,6 +187,7 @@ describe('npx detloss bench, end to end in headless Chromium', () => {
     expect(run.out).toContain('[2/2] quality_focal c=80 n=3e+2: preparing');
     expect(run.out).toMatch(/TF.js peer agrees/);
     expect(run.out).toContain('| op | N | detloss GPU ms');
+    expect(run.out).toContain(`\n\n${ratioLegend('detloss GPU ms')}\n`);
   });
 
   it('writes latest.json in the documented shape, and the chart and table beside it', () => {
@@ -159,7 +208,14 @@ describe('npx detloss bench, end to end in headless Chromium', () => {
       expect(rows.find((r: { contender: string }) => r.contender === 'tfjs-webgpu').dispatches).toBeGreaterThan(2);
     }
     expect(existsSync(join(out, 'latest.svg'))).toBe(true);
-    expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain('| quality_focal c=80 | 3e+2 |');
+    const md = readFileSync(join(out, 'latest.md'), 'utf8');
+    expect(md).toContain('| quality_focal c=80 | 3e+2 |');
+    expect(md).toContain(ratioLegend('detloss GPU ms'));
+    // A column is there when some case timed its contender, and left out when none did.
+    const header = md.split('\n').find((l) => l.startsWith('| op | N |'))!;
+    const timed = (w: string) => json.rows.some((r: { contender: string }) => r.contender === w);
+    expect(header.includes('| workgroup/row ms |'), header).toBe(timed('detloss-gpu-rows'));
+    expect(header.includes('| TF.js cpu ms |'), header).toBe(timed('tfjs-cpu'));
   });
 });
 

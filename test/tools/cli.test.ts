@@ -55,6 +55,11 @@ describe('--help', () => {
     for (const o of ['--full', '--save', '--node', '--ops', '--n', '--reps', '--out']) expect(stdout).toContain(`  ${o} `);
     expect(stdout).toMatch(/quick preset/);
   });
+  it('bench --help says what ×N in the table is, and that empty columns are left out', () => {
+    const { stdout } = detloss(['bench', '--help']);
+    expect(stdout).toContain("×N is the other's median time divided by detloss's: detloss\n  takes 1/N of the time.");
+    expect(stdout).toContain('Columns no case has a number in are left out.');
+  });
   it('bench --help names --probe-plans, the launch plans against each other', () => {
     const { stdout } = detloss(['bench', '--help']);
     expect(stdout).toContain('  --probe-plans\n');

@@ -5,6 +5,7 @@ import { findChromium, openPage, serveStatic } from '../browser';
 import { exitCodeOf, importOptional, ToolError } from '../errors';
 import { nodeAdapterAdvice } from '../parity';
 import type { BenchDriverKind } from './cases';
+import { ensureRuntimeDir } from '../runtime-dir';
 
 /** Where the harness (bench/harness.ts) runs: one call of its API at a time, and a way to close it. */
 export interface BenchDriver {
@@ -69,7 +70,10 @@ async function nodeDriver(modulePath: string, entry: NodeEntry = 'openNodeBench'
   }
 }
 
-export const openDriver = (spec: DriverSpec) => (spec.kind === 'chromium' ? chromiumDriver(spec.benchDist) : nodeDriver(spec.module, spec.entry));
+export const openDriver = (spec: DriverSpec) => {
+  ensureRuntimeDir(); // before Dawn, in this process or in Chromium (which inherits it), starts
+  return spec.kind === 'chromium' ? chromiumDriver(spec.benchDist) : nodeDriver(spec.module, spec.entry);
+};
 
 /**
  * The first driver of a run, with what it needs checked first: the built harness, the optional
@@ -77,6 +81,7 @@ export const openDriver = (spec: DriverSpec) => (spec.kind === 'chromium' ? chro
  * Chromium any failure, on Node one whose code says there is no adapter.
  */
 export async function openFirst(spec: DriverSpec): Promise<BenchDriver> {
+  ensureRuntimeDir();
   const built = spec.kind === 'chromium' ? join(spec.benchDist, 'index.html') : spec.module;
   if (!existsSync(built)) throw new ToolError('no_build', `${built} is missing: run npm run build:bench (npm run bench builds it)`);
   if (spec.kind === 'node') {

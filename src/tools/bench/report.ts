@@ -13,42 +13,65 @@ function skipNotes(skipped: Record<string, string>): string[] {
   return [...[...byReason].map(([reason, who]) => `${who.join(' and ')} not timed (${reason})`), ...out];
 }
 
+/**
+ * A markdown table without the columns that are `-` in every row: a contender this run did not time
+ * (the workgroup-per-row kernel outside the row ops, TF.js when it was left out) adds nothing.
+ */
+function mdTable(head: string[], align: string[], rows: string[][]): string[] {
+  const keep = head.map((_, i) => rows.length === 0 || rows.some((r) => r[i] !== '-'));
+  const line = (cells: string[]) => `| ${cells.filter((_, i) => keep[i]).join(' | ')} |`;
+  return [line(head), line(align), ...rows.map(line)];
+}
+
+/**
+ * What a "× ..." column means, said under the table that has one: the ratio is the other
+ * contender's median time divided by detloss's (measure.ts: `speedup[w] = median[w] / median['detloss-gpu']`),
+ * so ×N means detloss takes 1/N of the other's time.
+ */
+export function ratioLegend(detlossColumn: string): string {
+  return `×N: the other's median time divided by detloss's ("${detlossColumn}"): detloss takes 1/N of the time (above 1, detloss is faster; below 1, slower).`;
+}
+
+/** Whether a table kept a "×" column. */
+const hasRatio = (table: string[]) => table[0].includes('| ×');
+
 /** The results as a markdown table (the Node driver's has GPU times and the pipelined calls). */
 export function benchTable(res: BenchResult): string {
   if (res.driver === 'node') return nodeBenchTable(res);
   const a = res.adapter;
   const m = res.machine;
-  const head = [
-    `Adapter: ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ')}${a.isFallbackAdapter ? ' (software fallback)' : ''}; ${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB; ${m.chromium}; Node ${m.node}.`,
-    '',
-    '| op | N | detloss GPU ms | workgroup/row ms | GPU-resident ms | CPU ref ms | TF.js webgpu ms | TF.js cpu ms | copy ms | × TF.js webgpu | × CPU ref | % of copy bandwidth | dispatches detloss / TF.js |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ];
-  const lines = res.cases.map((c) => {
+  const head = [`Adapter: ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ')}${a.isFallbackAdapter ? ' (software fallback)' : ''}; ${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB; ${m.chromium}; Node ${m.node}.`, ''];
+  const columns = ['op', 'N', 'detloss GPU ms', 'workgroup/row ms', 'GPU-resident ms', 'CPU ref ms', 'TF.js webgpu ms', 'TF.js cpu ms', 'copy ms', '× TF.js webgpu', '× CPU ref', '% of copy bandwidth', 'dispatches detloss / TF.js'];
+  const rows = res.cases.map((c) => {
     const get = (w: Contender) => res.rows.find((r) => r.op === c.op && r.n === c.n && JSON.stringify(r.params) === JSON.stringify(c.params) && r.contender === w)?.medianMs;
-    return `| ${c.label} | ${c.n.toExponential(0)} | ${ms(get('detloss-gpu'))} | ${ms(get('detloss-gpu-rows'))} | ${ms(get('detloss-gpu-resident'))} | ${ms(get('detloss-cpu'))} | ${ms(get('tfjs-webgpu'))} | ${ms(get('tfjs-cpu'))} | ${ms(get('copy'))} | ${fmtX(c.speedup['tfjs-webgpu'])} | ${fmtX(c.speedup['detloss-cpu'])} | ${pct(c.bandwidthFraction)} | ${c.dispatches.detloss} / ${c.dispatches.tfjs ?? '-'} |`;
+    return [c.label, c.n.toExponential(0), ms(get('detloss-gpu')), ms(get('detloss-gpu-rows')), ms(get('detloss-gpu-resident')), ms(get('detloss-cpu')), ms(get('tfjs-webgpu')), ms(get('tfjs-cpu')), ms(get('copy')), fmtX(c.speedup['tfjs-webgpu']), fmtX(c.speedup['detloss-cpu']), pct(c.bandwidthFraction), `${c.dispatches.detloss} / ${c.dispatches.tfjs ?? '-'}`];
   });
-  return [...head, ...lines, ...tableTail(res, ms)].join('\n');
+  const table = mdTable(columns, ['---', ...columns.slice(1).map(() => '---:')], rows);
+  return [...head, ...table, ...tableTail(res, ms, table, 'detloss GPU ms')].join('\n');
 }
 
 /**
- * What follows both tables' rows: the first-call table, then `extra` (the Node bench's plans and
- * passes), the contenders not timed, the cases not measured and the ops without a kernel.
+ * What follows both tables' rows: the ranking table, the legend of the "×" columns (once, under the
+ * ranking table where there is one: its ratios are over detloss's GPU time too), the first-call
+ * table, then `extra` (the Node bench's plans and passes), the contenders not timed, the cases not
+ * measured and the ops without a kernel.
  */
-function tableTail(res: BenchResult, fmt: (x: number | undefined) => string, extra: string[] = []): string[] {
+function tableTail(res: BenchResult, fmt: (x: number | undefined) => string, main: string[], detlossColumn: string, extra: string[] = []): string[] {
   const first = res.cases.filter((c) => c.firstCall).map((c) => `| ${c.label} | ${fmt(c.firstCall!.coldMs)} | ${fmt(c.firstCall!.warmMs)} |`);
   const notes = res.cases.filter((c) => c.skipped).map((c) => `- ${c.label} N=${c.n.toExponential(0)}: ${skipNotes(c.skipped!).join('; ')}`);
   // The ranking losses (issue 15): the GPU against the CPU reference and the authors' loop in JavaScript.
-  const ranking = res.cases
+  const rankingRows = res.cases
     .filter((c) => c.params.positives !== undefined)
     .map((c) => {
       const get = (w: Contender) => res.rows.find((r) => r.op === c.op && r.n === c.n && JSON.stringify(r.params) === JSON.stringify(c.params) && r.contender === w)?.medianMs;
-      return `| ${c.label} | ${c.n.toExponential(0)} | ${fmt(get('detloss-gpu'))} | ${fmt(get('detloss-cpu'))} | ${fmt(get('js-authors-loop'))} | ${fmtX(c.speedup['detloss-cpu'])} | ${fmtX(c.speedup['js-authors-loop'])} |`;
+      return [c.label, c.n.toExponential(0), fmt(get('detloss-gpu')), fmt(get('detloss-cpu')), fmt(get('js-authors-loop')), fmtX(c.speedup['detloss-cpu']), fmtX(c.speedup['js-authors-loop'])];
     });
+  const ranking = rankingRows.length
+    ? mdTable(['ranking op', 'N', 'detloss GPU ms', 'CPU ref ms', "authors' loop (JS) ms", '× CPU ref', "× authors' loop"], ['---', '---:', '---:', '---:', '---:', '---:', '---:'], rankingRows)
+    : [];
   return [
-    ...(ranking.length
-      ? ['', "| ranking op | N | detloss GPU ms | CPU ref ms | authors' loop (JS) ms | × CPU ref | × authors' loop |", '| --- | ---: | ---: | ---: | ---: | ---: | ---: |', ...ranking]
-      : []),
+    ...(ranking.length ? ['', ...ranking] : []),
+    ...(hasRatio(main) || (ranking.length && hasRatio(ranking)) ? ['', ratioLegend(detlossColumn)] : []),
     '',
     '| op | first call, cold (compile) ms | first call after warmup() ms |',
     '| --- | ---: | ---: |',
@@ -103,19 +126,19 @@ function nodeBenchTable(res: BenchResult): string {
     '',
     'Wall time is the median per call including the wait for the queue; GPU time is from timestamps (sum over the passes of the call; for pipelined, the last of its calls), `-` where the device or runtime gave none. Pipelined: 10 resident calls, one wait, wall time per call.',
     '',
-    '| op | N | host arrays ms | resident ms | resident GPU ms | pipelined ms | pipelined GPU ms | CPU ref ms | TF.js webgpu ms | TF.js cpu ms | copy ms | copy GPU ms | × TF.js webgpu | % of copy bandwidth (wall) | % of copy bandwidth (GPU) | dispatches detloss / TF.js |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
-  const lines = res.cases.map((c) => {
+  const columns = ['op', 'N', 'host arrays ms', 'resident ms', 'resident GPU ms', 'pipelined ms', 'pipelined GPU ms', 'CPU ref ms', 'TF.js webgpu ms', 'TF.js cpu ms', 'copy ms', 'copy GPU ms', '× TF.js webgpu', '% of copy bandwidth (wall)', '% of copy bandwidth (GPU)', 'dispatches detloss / TF.js'];
+  const rows = res.cases.map((c) => {
     const row = (w: Contender) => res.rows.find((r) => r.op === c.op && r.n === c.n && JSON.stringify(r.params) === JSON.stringify(c.params) && r.contender === w);
     const get = (w: Contender) => row(w)?.medianMs;
     const gpu = (w: Contender) => row(w)?.gpuMedianMs;
-    return `| ${c.label} | ${c.n.toExponential(0)} | ${msN(get('detloss-gpu'))} | ${msN(get('detloss-gpu-resident'))} | ${msN(gpu('detloss-gpu-resident'))} | ${msN(get('detloss-gpu-pipelined'))} | ${msN(gpu('detloss-gpu-pipelined'))} | ${msN(get('detloss-cpu'))} | ${msN(get('tfjs-webgpu'))} | ${msN(get('tfjs-cpu'))} | ${msN(get('copy'))} | ${msN(gpu('copy'))} | ${fmtX(c.speedup['tfjs-webgpu'])} | ${pct(c.bandwidthFraction)} | ${pct(c.gpuBandwidthFraction)} | ${c.dispatches.detloss} / ${c.dispatches.tfjs ?? '-'} |`;
+    return [c.label, c.n.toExponential(0), msN(get('detloss-gpu')), msN(get('detloss-gpu-resident')), msN(gpu('detloss-gpu-resident')), msN(get('detloss-gpu-pipelined')), msN(gpu('detloss-gpu-pipelined')), msN(get('detloss-cpu')), msN(get('tfjs-webgpu')), msN(get('tfjs-cpu')), msN(get('copy')), msN(gpu('copy')), fmtX(c.speedup['tfjs-webgpu']), pct(c.bandwidthFraction), pct(c.gpuBandwidthFraction), `${c.dispatches.detloss} / ${c.dispatches.tfjs ?? '-'}`];
   });
+  const table = mdTable(columns, ['---', ...columns.slice(1).map(() => '---:')], rows);
   const plans = res.cases.filter((c) => c.plan !== undefined || c.passes).map((c) => {
     const passes = c.passes ? ` passes: ${c.passes.map((p) => `${p.name} ${msN(p.gpuMs)} ms`).join(', ')}` : '';
     return `- ${c.label} N=${c.n.toExponential(0)}:${c.plan !== undefined ? ` \`${JSON.stringify(c.plan)}\`` : ''}${passes}`;
   });
   const extra = plans.length ? ['', 'Launch plans (`stats().plan`) and the last resident call\'s passes:', '', ...plans] : [];
-  return [...head, ...lines, ...tableTail(res, msN, extra)].join('\n');
+  return [...head, ...table, ...tableTail(res, msN, table, 'host arrays ms', extra)].join('\n');
 }

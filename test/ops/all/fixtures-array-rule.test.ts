@@ -6,6 +6,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compareCase, DEFAULT_L2, L2_FLOOR, parseFixtures, type FixtureCase, type Tolerance } from '../../../src/fixtures';
+import { note } from '../../helpers/note';
 
 const dir = new URL('../../fixtures/', import.meta.url);
 const cases = readdirSync(dir)
@@ -46,7 +47,7 @@ describe('compareCase: the array rule on every fixture gradient', () => {
     }
     expect(covered.length + left.length).toBe(gradients.length);
     expect(covered.length).toBeGreaterThan(800);
-    console.log(`array rule: ${covered.length} gradients of ${new Set(covered.map((g) => g.c)).size} cases covered, of ${gradients.length} gradients in the ${withGrad.length} cases with one (${cases.length} cases in all)`);
+    note(`array rule: ${covered.length} gradients of ${new Set(covered.map((g) => g.c)).size} cases covered, of ${gradients.length} gradients in the ${withGrad.length} cases with one (${cases.length} cases in all)`);
   });
 
   it('a gradient of zeros fails every case, naming the gradient; the element rule alone passes some of them', () => {
@@ -61,7 +62,7 @@ describe('compareCase: the array rule on every fixture gradient', () => {
     }
     expect(passed).toEqual([]);
     expect(elementOnly.length).toBeGreaterThan(0);
-    console.log(`array rule: zeros fail ${covered.length} of ${covered.length} gradients; the element rule alone would pass ${elementOnly.length}: ${elementOnly.join(', ')}`);
+    note(`array rule: zeros fail ${covered.length} of ${covered.length} gradients; the element rule alone would pass ${elementOnly.length}: ${elementOnly.join(', ')}`);
   });
 
   it('a gradient scaled by 1.2 fails every case, with the L2 error and bound in the detail where the element rule passes it', () => {
@@ -79,7 +80,7 @@ describe('compareCase: the array rule on every fixture gradient', () => {
     }
     expect(passed).toEqual([]);
     expect(elementOnly).toBeGreaterThan(0);
-    console.log(`array rule: x1.2 fails ${covered.length} of ${covered.length} gradients; the element rule alone would pass ${elementOnly}`);
+    note(`array rule: x1.2 fails ${covered.length} of ${covered.length} gradients; the element rule alone would pass ${elementOnly}`);
   });
 
   it("a 'none' loss scaled by 1.2 fails too", () => {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DetlossContext } from '../../../src/api';
 import { caseInputs, caseOptions, compareCase, parseFixtures } from '../../../src/fixtures';
 import { nodeContext } from '../../helpers/node-gpu';
+import { note } from '../../helpers/note';
 
 // Issue 14: the 190 cases of iou_more.json on Dawn, and the largest error of the kernel against
 // them per variant and param set (loss and gradient apart), for the README's box-loss table. The
@@ -55,7 +56,7 @@ describe('iou_more.json on Dawn', () => {
     const e = (x: number) => x.toExponential(1);
     const lines = ['| variant and params | cases | loss max abs | loss max rel | grad max abs | grad max rel |', '| --- | --- | --- | --- | --- | --- |'];
     for (const [k, r] of table) lines.push(`| ${k} | ${r.n} | ${e(r.loss.abs)} | ${e(r.loss.rel)} | ${e(r.grad.abs)} | ${e(r.grad.rel)} |`);
-    console.log(lines.join('\n'));
+    note(lines.join('\n'));
     expect(bad).toEqual([]);
   });
 });

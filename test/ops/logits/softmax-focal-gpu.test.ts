@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../../src/cpu';
 import { caseInputs, caseOptions, compareCase, parseFixtures } from '../../../src/fixtures';
 import { nodeContext } from '../../helpers/node-gpu';
+import { note } from '../../helpers/note';
 
 type Dl = Awaited<ReturnType<typeof nodeContext>>;
 const cases = ['softmax_focal', 'class_balanced_focal'].flatMap((op) =>
@@ -61,7 +62,7 @@ describe('softmax_focal and class_balanced_focal on the GPU (Node, Dawn)', () =>
   it('every fixture case passes: thread per row', async () => {
     const { bad, err } = await runFixtures(dl);
     expect(bad).toEqual([]);
-    console.log(`max abs error vs fixtures (thread per row): ${JSON.stringify(err)}`);
+    note(`max abs error vs fixtures (thread per row): ${JSON.stringify(err)}`);
     expect(cases.length).toBe(57 + 32);
   });
 
@@ -73,7 +74,7 @@ describe('softmax_focal and class_balanced_focal on the GPU (Node, Dawn)', () =>
     const other = await nodeContext(opts);
     const { bad, err } = await runFixtures(other);
     expect(bad).toEqual([]);
-    console.log(`max abs error vs fixtures (${_name}): ${JSON.stringify(err)}`);
+    note(`max abs error vs fixtures (${_name}): ${JSON.stringify(err)}`);
     other.destroy();
   });
 

@@ -10,6 +10,7 @@ import { DetlossError } from '../../../src/errors';
 import { caseInputs, caseOptions, compareCase, parseFixtures, type FixtureCase } from '../../../src/fixtures';
 import { rand } from '../../helpers/counting';
 import { nodeContext } from '../../helpers/node-gpu';
+import { note } from '../../helpers/note';
 
 type Detloss = Awaited<ReturnType<typeof nodeContext>>;
 
@@ -77,7 +78,7 @@ describe('margin losses on the GPU against the fixtures', () => {
     expect(Object.keys(worst).sort()).toEqual([...OPS].sort());
     for (const [op, w] of Object.entries(worst)) {
       expect(Number.isFinite(w.loss) && Number.isFinite(w.grad), op).toBe(true);
-      console.log(`max abs error vs fixtures, ${op}: loss ${w.loss.toExponential(2)}, grad ${w.grad.toExponential(2)} (relative ${w.rel.toExponential(2)})`);
+      note(`max abs error vs fixtures, ${op}: loss ${w.loss.toExponential(2)}, grad ${w.grad.toExponential(2)} (relative ${w.rel.toExponential(2)})`);
     }
   });
 
