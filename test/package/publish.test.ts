@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { repo, underBuildLock } from './build-lock';
@@ -42,9 +42,12 @@ describe('npm publish --dry-run', () => {
     const targets = new Set<string>([pkg.main, pkg.types, ...Object.values(pkg.bin as Record<string, string>)]);
     for (const entry of Object.values(pkg.exports as Record<string, Record<string, string>>)) Object.values(entry).forEach((t) => targets.add(t));
     for (const t of targets) expect(paths, t).toContain(t.replace(/^\.\//, ''));
-    for (const p of ['package.json', 'README.md', 'LICENSE', 'docs/ops.md']) expect(paths).toContain(p);
-    // Only what `files` lets in: dist (no maps, no tooling types), README, LICENSE, docs/ops.md.
-    expect(paths.filter((p) => !/^(dist\/|README\.md$|LICENSE$|docs\/ops\.md$|package\.json$)/.test(p))).toEqual([]);
+    // The README and the docs pages it links to, so that its links resolve in an installed package.
+    const docs = readdirSync(new URL('../../docs/', import.meta.url)).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`);
+    expect(docs.length).toBeGreaterThan(1);
+    for (const p of ['package.json', 'README.md', 'LICENSE', ...docs]) expect(paths).toContain(p);
+    // Only what `files` lets in: dist (no maps, no tooling types), README, LICENSE, the docs pages.
+    expect(paths.filter((p) => !/^(dist\/|README\.md$|LICENSE$|docs\/[a-z-]+\.md$|package\.json$)/.test(p))).toEqual([]);
     expect(paths.filter((p) => p.endsWith('.map') || p.startsWith('dist/types/tools/'))).toEqual([]);
   });
 
