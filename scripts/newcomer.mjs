@@ -2,7 +2,7 @@
 // `npm run newcomer`: what a new user does first, in a temporary folder, step by step.
 //
 //  1. A fresh clone of this repository (its committed HEAD) runs the first commands of the
-//     README's "Set up" section, as written there (`--full` runs every command block of it, which
+//     README's "Working on the repository" section, as written there (`--full` runs every command block of it, which
 //     includes the whole `npm test`; without it the quick first block only).
 //  2. The clone's package, packed (`npm pack`), goes into a fresh project beside TypeScript 5 and 7
 //     (from the registry, as a user gets them), with `webgpu` for Node.
@@ -52,9 +52,9 @@ function step(name, ok, s, detail, out = '') {
   return ok;
 }
 
-/** The fenced `sh` blocks of the README's "Set up" section, in order. */
+/** The fenced `sh` blocks of the README's "Working on the repository" section, in order. */
 function setUpCommands(readme) {
-  const m = /^##\s+Set up\s*$([\s\S]*?)(?=^##\s)/m.exec(readme);
+  const m = /^##\s+Working on the repository\s*$([\s\S]*?)(?=^##\s)/m.exec(readme);
   if (!m) return [];
   return [...m[1].matchAll(/```(?:sh|bash|shell)\n([\s\S]*?)```/g)].map((b) => b[1].trim());
 }
@@ -69,7 +69,7 @@ try {
   let r = sh(`git clone --quiet ${JSON.stringify(repo)} ${JSON.stringify(clone)}`, work);
   if (!step(`git clone (HEAD ${head[0]})`, r.status === 0, r.s, '', r.out)) throw new Error('no clone');
   const blocks = setUpCommands(readFileSync(join(clone, 'README.md'), 'utf8'));
-  if (!step('README "Set up" names its commands', blocks.length > 0, 0, blocks.map((b) => `\`${b.replace(/\n/g, '; ')}\``).join(', '))) throw new Error('no commands');
+  if (!step('README "Working on the repository" names its commands', blocks.length > 0, 0, blocks.map((b) => `\`${b.replace(/\n/g, '; ')}\``).join(', '))) throw new Error('no commands');
   const run = full ? blocks : blocks.slice(0, 1);
   for (const cmd of run) {
     r = sh(cmd, clone);
