@@ -30,4 +30,12 @@ export interface CpuForward {
    * gets the scalar `gradOutput` (1 without one) as `upstream[0]`.
    */
   reduced?: { loss: Float64Array; shape: number[] };
+  /**
+   * Named outputs beside the loss, for an op that declares them (`OpDescriptor.outputs`):
+   * `tal_assign`'s `labels`, `boxes`, `targetScores`, `foreground` and `gtIndex`, or
+   * `yolo_detection_loss`'s `components`. i32 outputs as Int32Array, f32 ones as Float64Array, each
+   * flat in the declared shape. An op with no loss of its own (`tal_assign`) sets `reduced` to an
+   * empty loss of shape `[0]`.
+   */
+  outputs?: Record<string, Float64Array | Int32Array>;
 }
