@@ -47,6 +47,15 @@ export function runCpu(opName: string | OpDescriptor, inputs: Record<string, unk
     wantGrad: r.wantGrad,
   });
   if (fwd.aux) result.aux = { ...fwd.aux };
+  if (op.outputs) {
+    result.outputs = {};
+    for (const name of Object.keys(op.outputs)) {
+      const o = fwd.outputs?.[name];
+      if (!o) throw new Error(`detloss: ${op.name}'s CPU reference gave no output ${name}`);
+      result.outputs[name] = o;
+    }
+    result.outputShapes = structuredClone(r.outputShapes);
+  }
   return result;
 }
 

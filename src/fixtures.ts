@@ -23,8 +23,12 @@ export interface FixtureCase {
   op: string;
   params: Record<string, unknown>;
   inputs: Record<string, FixtureTensor>;
-  expected: { loss: { shape: number[]; data: number[] }; grad?: Record<string, { shape: number[]; data: number[] }> };
-  tolerance: { loss: Tolerance; grad?: Tolerance };
+  /**
+   * `loss` is absent for an op with no loss (`tal_assign`); `outputs` holds the named outputs of an
+   * op that has them (i32 ones must match exactly, f32 ones pass under `tolerance.outputs.<name>`).
+   */
+  expected: { loss?: { shape: number[]; data: number[] }; grad?: Record<string, { shape: number[]; data: number[] }>; outputs?: Record<string, FixtureTensor> };
+  tolerance: { loss?: Tolerance; grad?: Tolerance; outputs?: Record<string, Tolerance> };
   source?: string;
 }
 
@@ -59,8 +63,23 @@ export function parseFixtures(text: string, origin = 'fixture'): FixtureCase[] {
       if (len !== t.data.length) throw new Error(`${where}: input ${k} has shape [${t.shape}] but ${t.data.length} numbers`);
       checkNumbers(where, `input ${k}`, t.data);
     }
-    if (!c.expected?.loss || !Array.isArray(c.expected.loss.data)) throw new Error(`${where}: needs expected.loss.data`);
-    checkNumbers(where, 'expected.loss', c.expected.loss.data);
+    if (typeof c.expected !== 'object' || c.expected === null) throw new Error(`${where}: needs an "expected" object`);
+    const outputs = c.expected.outputs;
+    if (outputs !== undefined) {
+      if (typeof outputs !== 'object' || outputs === null || Object.keys(outputs).length === 0) throw new Error(`${where}: expected.outputs must be an object of tensors`);
+      for (const [k, t] of Object.entries(outputs)) {
+        if (!t || (t.dtype !== 'f32' && t.dtype !== 'i32') || !Array.isArray(t.shape) || !Array.isArray(t.data)) throw new Error(`${where}: expected.outputs.${k} needs dtype f32|i32, shape and data`);
+        if (t.shape.reduce((a, b) => a * b, 1) !== t.data.length) throw new Error(`${where}: expected.outputs.${k} has shape [${t.shape}] but ${t.data.length} numbers`);
+        checkNumbers(where, `expected.outputs.${k}`, t.data);
+        if (t.dtype === 'i32' && !t.data.every((v) => Number.isInteger(v))) throw new Error(`${where}: expected.outputs.${k} is i32 but holds a non-integer`);
+      }
+    }
+    // A case must expect something: a loss, or named outputs.
+    if (c.expected.loss === undefined && outputs === undefined) throw new Error(`${where}: needs expected.loss.data or expected.outputs`);
+    if (c.expected.loss !== undefined) {
+      if (!Array.isArray(c.expected.loss?.data)) throw new Error(`${where}: needs expected.loss.data`);
+      checkNumbers(where, 'expected.loss', c.expected.loss.data);
+    }
     if (c.expected.grad !== undefined) {
       if (typeof c.expected.grad !== 'object' || c.expected.grad === null) throw new Error(`${where}: expected.grad must be an object`);
       for (const [k, g] of Object.entries(c.expected.grad)) {
@@ -71,8 +90,14 @@ export function parseFixtures(text: string, origin = 'fixture'): FixtureCase[] {
     // A tolerance without atol or rtol would compare against NaN, and every comparison with NaN
     // is false: the case would pass whatever the numbers. Both must be numbers >= 0.
     if (typeof c.tolerance !== 'object' || c.tolerance === null) throw new Error(`${where}: needs a "tolerance" object`);
-    checkTolerance(where, 'tolerance.loss', c.tolerance.loss);
-    if (c.tolerance.grad !== undefined) checkTolerance(where, 'tolerance.grad', c.tolerance.grad);
+    if (c.expected.loss !== undefined || c.tolerance.loss !== undefined) checkTolerance(where, 'tolerance.loss', c.tolerance.loss);
+    // Gradients fall back on the loss's tolerance: a case with gradients needs one or the other.
+    if (c.tolerance.grad !== undefined || (Object.keys(c.expected.grad ?? {}).length && c.tolerance.loss === undefined)) checkTolerance(where, 'tolerance.grad', c.tolerance.grad);
+    for (const [k, t] of Object.entries(outputs ?? {})) {
+      const tol = c.tolerance.outputs?.[k];
+      if (t.dtype === 'f32') checkTolerance(where, `tolerance.outputs.${k}`, tol);
+      else if (tol !== undefined) throw new Error(`${where}: tolerance.outputs.${k} given for an i32 output, which must match exactly`);
+    }
   });
   return d.cases as FixtureCase[];
 }
@@ -127,6 +152,10 @@ export interface Comparison {
   l2Err: number;
   /** Why it failed: the first offending element, or the first array over its L2 bound. */
   detail?: string;
+  /** Largest |got - want| over the f32 named outputs (0 when there are none). */
+  outputErr?: number;
+  /** Elements of the i32 named outputs that differ from the expected ones (each must be 0). */
+  mismatches?: number;
 }
 
 /** `||v||_2`, scaled by the largest magnitude so that squares of large values cannot overflow. */
@@ -149,7 +178,7 @@ function norm2(v: ArrayLike<number>): number {
  */
 export function compareCase(
   c: FixtureCase,
-  got: { loss: ArrayLike<number>; grad: Record<string, ArrayLike<number>> },
+  got: { loss: ArrayLike<number>; grad: Record<string, ArrayLike<number>>; outputs?: Record<string, ArrayLike<number>>; outputShapes?: Record<string, number[]> },
 ): Comparison {
   let detail: string | undefined;
   let l2Err = 0;
@@ -188,10 +217,37 @@ export function compareCase(
     }
     return max;
   };
-  const lossErr = check('loss', got.loss, c.expected.loss.data, c.tolerance.loss);
+  const lossErr = c.expected.loss ? check('loss', got.loss, c.expected.loss.data, c.tolerance.loss!) : 0;
   let gradErr = 0;
   for (const [k, want] of Object.entries(c.expected.grad ?? {})) {
-    gradErr = Math.max(gradErr, check(`grad.${k}`, got.grad[k], want.data, c.tolerance.grad ?? c.tolerance.loss));
+    gradErr = Math.max(gradErr, check(`grad.${k}`, got.grad[k], want.data, (c.tolerance.grad ?? c.tolerance.loss)!));
   }
-  return { pass: detail === undefined, lossErr, gradErr, l2Err, detail };
+  let outputErr = 0;
+  let mismatches = 0;
+  for (const [k, want] of Object.entries(c.expected.outputs ?? {})) {
+    const g = got.outputs?.[k];
+    // Shape first: a wrong shape fails before any value is compared.
+    const shape = got.outputShapes?.[k];
+    if (g && shape && shape.join(',') !== want.shape.join(',')) {
+      detail ??= `outputs.${k}: shape [${shape}], expected [${want.shape}]`;
+      outputErr = Infinity;
+      continue;
+    }
+    if (want.dtype === 'f32') {
+      outputErr = Math.max(outputErr, check(`outputs.${k}`, g, want.data, c.tolerance.outputs![k]));
+      continue;
+    }
+    if (!g || g.length !== want.data.length) {
+      detail ??= `outputs.${k}: ${g ? `length ${g.length}` : 'missing'}, expected ${want.data.length}`;
+      outputErr = Infinity;
+      continue;
+    }
+    for (let i = 0; i < want.data.length; i++) {
+      if (g[i] !== want.data[i]) {
+        mismatches++;
+        detail ??= `outputs.${k}[${i}] = ${g[i]}, expected ${want.data[i]} (an i32 output must match exactly)`;
+      }
+    }
+  }
+  return { pass: detail === undefined, lossErr, gradErr, l2Err, detail, outputErr, mismatches };
 }

@@ -11,6 +11,10 @@ export interface CpuResult {
   grad: Record<string, Float64Array>;
   /** Numbers the op reports beside its loss (`iou_loss`, variant `'wiou'`: `batchIouMean`). */
   aux?: Record<string, number>;
+  /** Named outputs, as `RunResult.outputs` (i32 as Int32Array, f32 as Float64Array here). */
+  outputs?: Record<string, Float64Array | Int32Array>;
+  /** The shape of each of `outputs`. */
+  outputShapes?: Record<string, number[]>;
 }
 
 /** How a validated call is reduced (what src/ops/validate.ts settled). */

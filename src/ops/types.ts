@@ -88,6 +88,16 @@ export interface GpuKernel {
   };
 }
 
+/**
+ * A named output of an op, beside (or in place of) its loss: `tal_assign`'s `labels` (i32 [b, a]),
+ * `yolo_detection_loss`'s `components` (f32 [3]). The kernel writes it through a binding
+ * `out_<snake name>`; the results carry it as `outputs.<name>`, host or resident.
+ */
+export interface OutputSpec {
+  dtype: DType;
+  shape: readonly Dim[];
+}
+
 /** Everything the runtime and the CPU reference need to know about one op. */
 export interface OpDescriptor {
   name: string;
@@ -99,7 +109,13 @@ export interface OpDescriptor {
   rows: string;
   /** Shape of the `'none'` output. */
   output: readonly Dim[];
-  /** Reductions the op accepts (default all three); `pairwise_iou` takes `'none'` only. */
+  /** Named outputs beside the loss (see {@link OutputSpec}); a program op's kernel writes them. */
+  outputs?: Readonly<Record<string, OutputSpec>>;
+  /**
+   * Reductions the op accepts (default all three); `pairwise_iou` takes `'none'` only. An empty list:
+   * the op takes no `reduction` at all (its outputs are what they are: `tal_assign`,
+   * `yolo_detection_loss`), and a given one is refused.
+   */
   reductions?: readonly ('none' | 'mean' | 'sum')[];
   /** Extra checks once shapes and params are known (value ranges). */
   validate?(inputs: Record<string, Float32Array | Int32Array | Float64Array | undefined>, p: ResolvedParams, dims: Dims, given: ReadonlySet<string>): void;

@@ -51,6 +51,8 @@ export interface Resolved {
   outCount: number;
   /** Elements of the output per row of `rows`. */
   outPerRow: number;
+  /** The shape of each named output (`OpDescriptor.outputs`), solved from the dims. */
+  outputShapes: Record<string, number[]>;
   hasWeight: boolean;
   hasGradOutput: boolean;
 }
@@ -105,12 +107,16 @@ export function resolveOptions(op: OpDescriptor, options: Record<string, unknown
   }
   for (const [key, spec] of Object.entries(op.params)) if (!(key in params) && spec.default !== undefined) params[key] = spec.default;
 
+  // An op that takes no reduction refuses one, even its own default.
+  if (op.reductions?.length === 0 && options.reduction !== undefined) {
+    fail('invalid_param', `${op.name}: takes no reduction (its outputs are not reduced by the caller), got ${describeValue(options.reduction)}`, 'reduction');
+  }
   // 'mean' by default (ops.md), or the op's only reduction (pairwise_iou: 'none').
   const reduction = (options.reduction !== undefined ? options.reduction : op.reductions?.length === 1 ? op.reductions[0] : 'mean') as Reduction;
   if (!['none', 'mean', 'sum'].includes(reduction as string)) {
     fail('invalid_param', `${op.name}: reduction must be 'none', 'mean' or 'sum', got ${JSON.stringify(options.reduction)}`, 'reduction');
   }
-  if (op.reductions && !op.reductions.includes(reduction)) {
+  if (op.reductions?.length && !op.reductions.includes(reduction)) {
     fail('invalid_param', `${op.name}: reduction '${reduction}' is not supported (only ${op.reductions.map((x) => `'${x}'`).join(', ')})`, 'reduction');
   }
   let avgFactor: number | undefined;
@@ -123,6 +129,7 @@ export function resolveOptions(op: OpDescriptor, options: Record<string, unknown
     if (avgFactor < MIN_AVG_FACTOR || !Number.isFinite(Math.fround(avgFactor))) {
       fail('invalid_param', `${op.name}: avgFactor must be between 2^-126 (1.2e-38) and 3.4e38, so that it and 1/avgFactor are finite float32 numbers; got ${avgFactor}`, 'avgFactor');
     }
+    if (op.reductions?.length === 0) fail('invalid_param', `${op.name}: takes no avgFactor (it is not reduced by the caller)`, 'avgFactor');
     if (reduction !== 'mean') fail('invalid_param', `${op.name}: avgFactor applies only to reduction 'mean', not '${reduction}'`, 'avgFactor');
   }
   for (const k of ['grad', 'check'] as const) {
@@ -222,6 +229,8 @@ function resolveInputs(
   }
 
   const outShape = op.output.map((d) => (typeof d === 'number' ? d : dims[d] ?? 0));
+  const outputShapes: Record<string, number[]> = {};
+  for (const [name, spec] of Object.entries(op.outputs ?? {})) outputShapes[name] = spec.shape.map((d) => (typeof d === 'number' ? d : dims[d] ?? 0));
   const outCount = product(outShape);
   const rows = dims[op.rows] ?? 0;
   const outPerRow = rows === 0 ? product(outShape.slice(1)) : outCount / rows;
@@ -250,6 +259,7 @@ function resolveInputs(
     outShape,
     outCount,
     outPerRow,
+    outputShapes,
     hasWeight: !!w,
     hasGradOutput: !!go,
   };

@@ -22,6 +22,15 @@ export interface RunResult {
    * the caller folds into the running `iouMean` (see `WiseIoU`).
    */
   aux?: Record<string, number>;
+  /**
+   * The named outputs of an op that has them, flat and row-major: `tal_assign`'s `labels`,
+   * `foreground` and `gtIndex` (Int32Array) and `boxes` and `targetScores` (Float32Array);
+   * `yolo_detection_loss`'s `components` (`[box, cls, dfl]`). Their shapes are in `outputShapes`.
+   * An op whose only results are these (`tal_assign`) returns an empty `loss` of shape `[0]`.
+   */
+  outputs?: Record<string, Float32Array | Int32Array>;
+  /** The shape of each of `outputs`. */
+  outputShapes?: Record<string, number[]>;
 }
 
 /** The result of {@link Detloss.runResident}: buffers on the device, owned by the caller until `release()`. */
@@ -37,6 +46,13 @@ export interface ResidentResult {
   release(): void;
   /** As {@link RunResult.aux}, each number in a buffer of its own (4 bytes, f32), released with the rest. */
   aux?: Record<string, GPUBuffer>;
+  /** As {@link RunResult.outputs}, each in a buffer of its own (f32 or i32 elements), released with the rest. */
+  outputs?: Record<string, GPUBuffer>;
+  /** Bytes of each `outputs` buffer that hold the output (0 for an empty one; the buffer may be larger). */
+  outputBytes?: Record<string, number>;
+  /** The shape and element type of each of `outputs`. */
+  outputShapes?: Record<string, number[]>;
+  outputDtypes?: Record<string, 'f32' | 'i32'>;
 }
 
 /** What {@link Detloss.stats} reports. */

@@ -200,7 +200,7 @@ export async function openPage(server: { url: string; close(): Promise<void> }, 
 
 /** The result of one case on the GPU, as it crosses from the page. */
 export type PageResult =
-  | { ok: true; loss: number[]; shape: number[]; grad: Record<string, number[]> }
+  | { ok: true; loss: number[]; shape: number[]; grad: Record<string, number[]>; outputs?: Record<string, number[]>; outputShapes?: Record<string, number[]> }
   | { ok: false; code?: string; message: string };
 
 /** Runs one op in the page on `window.dl` and returns plain arrays. */
@@ -212,7 +212,9 @@ export async function runInPage(
 ): Promise<PageResult> {
   return page.evaluate(
     async (op, inputs, options) => {
-      const w = window as unknown as { dl: { run: (...a: unknown[]) => Promise<{ loss: Float32Array; shape: number[]; grad: Record<string, Float32Array> }> } };
+      const w = window as unknown as {
+        dl: { run: (...a: unknown[]) => Promise<{ loss: Float32Array; shape: number[]; grad: Record<string, Float32Array>; outputs?: Record<string, Float32Array | Int32Array>; outputShapes?: Record<string, number[]> }> };
+      };
       try {
         const ins: Record<string, unknown> = {};
         for (const [k, t] of Object.entries(inputs)) {
@@ -221,7 +223,8 @@ export async function runInPage(
         const r = await w.dl.run(op, ins, options);
         const grad: Record<string, number[]> = {};
         for (const [k, g] of Object.entries(r.grad)) grad[k] = Array.from(g);
-        return { ok: true as const, loss: Array.from(r.loss), shape: r.shape, grad };
+        const named = r.outputs ? { outputs: Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, Array.from(v)])), outputShapes: r.outputShapes } : {};
+        return { ok: true as const, loss: Array.from(r.loss), shape: r.shape, grad, ...named };
       } catch (e) {
         const err = e as { code?: string; message?: string };
         return { ok: false as const, code: err.code, message: String(err.message ?? e) };

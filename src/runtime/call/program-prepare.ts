@@ -85,8 +85,9 @@ export function prepareProgram(
   const prog = gk.program!;
   const { data, info, gpu, r } = readInputs(desc, inputs, options);
   const checks = planChecks(desc, r, gpu, info);
-  if (r.hasWeight) throw new DetlossError('invalid_param', `${desc.name}: takes no weight (the loss is already a mean over the positives)`, 'weight');
-  if (r.avgFactor !== undefined) throw new DetlossError('invalid_param', `${desc.name}: takes no avgFactor (the loss is already a mean over the positives)`, 'avgFactor');
+  const why = desc.reductions?.length === 0 ? 'it is not reduced by the caller' : 'the loss is already a mean over the positives';
+  if (r.hasWeight) throw new DetlossError('invalid_param', `${desc.name}: takes no weight (${why})`, 'weight');
+  if (r.avgFactor !== undefined) throw new DetlossError('invalid_param', `${desc.name}: takes no avgFactor (${why})`, 'avgFactor');
 
   const passes = prog.passes.filter((p) => r.wantGrad || !p.gradOnly);
   // The check pass's kernel, when there is one, is the last key (it is encoded first).
@@ -96,7 +97,8 @@ export function prepareProgram(
   // Sizes, every one checked before any allocation.
   const dims: Dims = r.dims;
   const lossBytes = 4 * prog.lossShape.reduce((a, b) => a * b, 1);
-  const outs: OutputSizes = { lossBytes, grads: {}, emptyGrads: [] };
+  const outs: OutputSizes = { lossBytes, grads: {}, emptyGrads: [], named: {} };
+  for (const [name, spec] of Object.entries(desc.outputs ?? {})) outs.named![name] = { bytes: 4 * r.outputShapes[name].reduce((a, b) => a * b, 1), dtype: spec.dtype };
   if (r.wantGrad) {
     for (const [name, spec] of Object.entries(desc.inputs)) {
       if (!spec.grad) continue;
@@ -111,11 +113,12 @@ export function prepareProgram(
   const fits = (name: string, bytes: number) => {
     checkSize(limits, desc, name, bytes);
     if (bytes > limits.maxStorageBufferBindingSize) {
-      throw new DetlossError('too_large', `${desc.name}: ${name} takes ${bytes} bytes, more than one binding holds here (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize})`, name === 'scratch' ? 'logits' : name);
+      throw new DetlossError('too_large', `${desc.name}: ${name} takes ${bytes} bytes, more than one binding holds here (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize})`, name === 'scratch' ? Object.keys(desc.inputs)[0] : name);
     }
   };
   fits('scratch', scratch.words * 4);
   for (const [name, bytes] of Object.entries(outs.grads)) fits(`grad.${name}`, bytes);
+  for (const [name, o] of Object.entries(outs.named!)) fits(name, o.bytes);
   for (const [name, i] of Object.entries(info)) if (i) fits(name, i.length * 4);
   const indirectBytes = Math.max(0, ...passes.map((p) => (p.indirect === undefined ? 0 : p.indirect + 12)));
   return { desc, gk, prog, r, data, info, gpu, passes, keys, dims, outs, scratch, indirectBytes, checks, marker: how.guard, late: !how.readback && !how.guard };

@@ -7,7 +7,7 @@ import { packUniform } from '../compile/reflect';
 import { WG } from '../device/constants';
 import { inErrorScopes, scopeError } from '../device/scope';
 import type { Tensor } from '../memory/allocation';
-import { PART } from '../memory/staging';
+import { PART, partOutput } from '../memory/staging';
 import type { AnyInput, LastCall } from '../public';
 import { encodeChecks, lateVerdict } from './checks';
 import { MAX_GROUPS, allocateProgram, groups, prepareProgram, type PreparedProgram, type ProgramBuffers } from './program-prepare';
@@ -97,6 +97,10 @@ function bindings(rt: Runtime, k: Kernel, b: ProgramBuffers): GPUBindGroupEntry[
     else if (x.name === 'params') resource = { buffer: b.uniforms, offset: PARAMS_AT, size: k.info.uniforms.params.size };
     else if (x.name === 'partials') resource = { buffer: b.work, offset: 0, size: b.work.size };
     else if (x.name === 'out_loss') resource = whole(b.out.loss);
+    else if (x.name.startsWith('out_') && !x.name.startsWith('out_grad_')) {
+      const name = Object.keys(b.out.named).find((g) => `out_${snake(g)}` === x.name);
+      resource = name ? whole(b.out.named[name]) : undefined;
+    }
     else if (x.name.startsWith('out_grad_')) {
       const name = Object.keys(b.out.grads).find((g) => `out_grad_${snake(g)}` === x.name);
       resource = name ? whole(b.out.grads[name]) : undefined;
@@ -153,7 +157,8 @@ function encodeProgram(rt: Runtime, p: PreparedProgram, ks: Kernel[], b: Program
     if (b.status?.staging) enc.copyBufferToBuffer(b.status.buffer, 0, b.status.staging, 0, b.status.bytes);
     for (const s of b.staging) {
       for (const part of s.parts) {
-        const src = part.name === undefined ? b.out.loss.buffer : part.name === PART.status ? b.status!.buffer : b.out.grads[part.name].buffer;
+        const named = partOutput(part.name);
+        const src = part.name === undefined ? b.out.loss.buffer : part.name === PART.status ? b.status!.buffer : named !== undefined ? b.out.named[named].buffer : b.out.grads[part.name].buffer;
         enc.copyBufferToBuffer(src, 0, s.buffer, part.at, part.bytes);
       }
     }

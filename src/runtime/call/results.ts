@@ -2,7 +2,7 @@ import { DetlossError } from '../../errors';
 import type { Liveness } from '../device/liveness';
 import { USAGE } from '../device/constants';
 import { readTimestamps } from '../device/timestamps';
-import { PART } from '../memory/staging';
+import { PART, partOutput } from '../memory/staging';
 import type { ResidentResult, RunResult } from '../public';
 import type { Runtime, SubmittedCall } from './runtime';
 import { checkFailure } from './status';
@@ -35,6 +35,7 @@ export async function readBack(rt: Runtime, x: SubmittedCall): Promise<RunResult
     const grad: Record<string, Float32Array> = {};
     let aux: Record<string, number> | undefined;
     let status: Uint32Array | undefined;
+    const outputs: Record<string, Float32Array | Int32Array> = {};
     for (const s of staging) {
       const range = s.buffer.getMappedRange(0, s.bytes);
       const all = new Float32Array(range);
@@ -44,7 +45,10 @@ export async function readBack(rt: Runtime, x: SubmittedCall): Promise<RunResult
         else if (part.name === PART.timestamps) readTimestamps(x.last, x.timingPasses!, new DataView(range, part.at, part.bytes));
         else if (part.name === PART.status) status = new Uint32Array(range.slice(part.at, part.at + part.bytes));
         else if (part.name === PART.aux) aux = { [out.aux!.name]: values[0] };
-        else grad[part.name] = values.slice();
+        else if (partOutput(part.name) !== undefined) {
+          const name = partOutput(part.name)!;
+          outputs[name] = out.named[name].dtype === 'i32' ? new Int32Array(range.slice(part.at, part.at + part.bytes)) : values.slice();
+        } else grad[part.name] = values.slice();
       }
       s.buffer.unmap();
     }
@@ -52,7 +56,10 @@ export async function readBack(rt: Runtime, x: SubmittedCall): Promise<RunResult
     const refused = status && x.checks && checkFailure(desc, x.checks, status);
     if (refused) throw refused;
     for (const name of out.emptyGrads) grad[name] = new Float32Array(0);
-    return { loss, shape: x.shape ?? (r.reduction === 'none' ? r.outShape : []), grad, ...(aux ? { aux } : {}) };
+    const named = Object.entries(out.named);
+    for (const [name, t] of named) outputs[name] ??= t.dtype === 'i32' ? new Int32Array(0) : new Float32Array(0);
+    const shapes = named.length ? { outputs, outputShapes: structuredClone(r.outputShapes) } : {};
+    return { loss, shape: x.shape ?? (r.reduction === 'none' ? r.outShape : []), grad, ...(aux ? { aux } : {}), ...shapes };
   } finally {
     x.release();
     x.releaseOutputs();
@@ -86,8 +93,18 @@ export async function residentResult(rt: Runtime, x: SubmittedCall): Promise<Res
     grad[name] = t.buffer;
     gradBytes[name] = t.bytes;
   }
+  const named = Object.entries(x.out.named);
+  const outputs = named.length
+    ? {
+        outputs: Object.fromEntries(named.map(([k, t]) => [k, t.buffer])),
+        outputBytes: Object.fromEntries(named.map(([k, t]) => [k, t.bytes])),
+        outputShapes: structuredClone(x.r.outputShapes),
+        outputDtypes: Object.fromEntries(named.map(([k, t]) => [k, t.dtype])),
+      }
+    : {};
   let released = false;
   return {
+    ...outputs,
     loss: x.out.loss.buffer,
     lossBytes: x.out.lossBytes,
     shape: x.shape ?? (x.r.reduction === 'none' ? x.r.outShape : []),

@@ -85,6 +85,16 @@ function shaderProblems(op: OpDescriptor, info: ShaderInfo, entries: string[]): 
       if (b.kind !== shared) problems.push(`binding ${b.name} must be ${shared}, is ${b.kind}`);
       continue;
     }
+    const outName = /^out_(?!grad_)(.+)$/.exec(b.name);
+    if (outName) {
+      const output = Object.keys(op.outputs ?? {}).find((k) => snake(k) === outName[1]);
+      if (!output) problems.push(`binding ${b.name} matches no output of the op (outputs: ${Object.keys(op.outputs ?? {}).join(', ') || 'none'})`);
+      else {
+        if (b.kind !== 'read_write') problems.push(`binding ${b.name} must be read_write storage, is ${b.kind}`);
+        if ((op.outputs![output].dtype === 'i32') !== (b.element === 'i32')) problems.push(`binding ${b.name} holds ${b.element} but output ${output} is ${op.outputs![output].dtype}`);
+      }
+      continue;
+    }
     const m = /^(in|out_grad)_(.+)$/.exec(b.name);
     const input = m && Object.keys(op.inputs).find((k) => snake(k) === m[2]);
     if (!m || !input) {
@@ -105,6 +115,7 @@ function shaderProblems(op: OpDescriptor, info: ShaderInfo, entries: string[]): 
     if (!seen.has(`in_${snake(name)}`)) problems.push(`input ${name} has no binding in_${snake(name)}`);
     if (spec.grad && !seen.has(`out_grad_${snake(name)}`)) problems.push(`gradient of ${name} has no binding out_grad_${snake(name)}`);
   }
+  for (const name of Object.keys(op.outputs ?? {})) if (!seen.has(`out_${snake(name)}`)) problems.push(`output ${name} has no binding out_${snake(name)}`);
   for (const name of ['run', 'in_weight', 'in_grad_output', 'out_loss', 'partials']) {
     if (!seen.has(name)) problems.push(`shared binding ${name} is missing (concatenate fused-header.wgsl)`);
   }

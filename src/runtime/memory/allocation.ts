@@ -18,6 +18,8 @@ export interface CallOutputs {
   grads: Record<string, Tensor>;
   emptyGrads: string[];
   aux?: { name: string; buffer: GPUBuffer };
+  /** The op's named outputs; an empty one holds a 4-byte buffer of which 0 bytes are data. */
+  named: Record<string, Tensor & { dtype: 'f32' | 'i32' }>;
 }
 
 /** Whether an input is a GPUBuffer (a GPU tensor is one, or `{ buffer, shape }`). */
@@ -122,7 +124,9 @@ export function acquireCallIo(
     lossBytes: outs.lossBytes,
     grads: {},
     emptyGrads: outs.emptyGrads,
+    named: {},
   };
+  for (const [name, o] of Object.entries(outs.named ?? {})) out.named[name] = { buffer: a.acquire(Math.max(o.bytes, 4), outUsage, `out.${name}`, a.outputs), bytes: o.bytes, dtype: o.dtype };
   for (const [name, bytes] of Object.entries(outs.grads)) out.grads[name] = { buffer: a.acquire(bytes, outUsage, `grad.${name}`, a.outputs), bytes };
   // The resident path hands every gradient over as a buffer, an empty one too (0 bytes of it hold data).
   if (!readback) for (const name of outs.emptyGrads) out.grads[name] = { buffer: a.acquire(4, outUsage, `grad.${name}`, a.outputs), bytes: 0 };

@@ -49,7 +49,7 @@ describe('iou_more.json on Dawn', () => {
       const k = group(c.params);
       const row = table.get(k) ?? { loss: { abs: 0, rel: 0 }, grad: { abs: 0, rel: 0 }, n: 0 };
       row.n++;
-      worse(row.loss, got.loss, c.expected.loss.data);
+      worse(row.loss, got.loss, c.expected.loss!.data);
       for (const [name, want] of Object.entries(c.expected.grad ?? {})) worse(row.grad, got.grad[name], want.data);
       table.set(k, row);
     }

@@ -43,7 +43,7 @@ async function runFixtures(dl: Dl) {
       const cmp = compareCase(c, r);
       if (!cmp.pass) bad.push(`${c.name}: ${cmp.detail}`);
       const e = (err[c.op] ??= { loss: 0, grad: 0 });
-      e.loss = Math.max(e.loss, maxAbs(r.loss, c.expected.loss.data));
+      e.loss = Math.max(e.loss, maxAbs(r.loss, c.expected.loss!.data));
       e.grad = Math.max(e.grad, maxAbs(r.grad.logits, c.expected.grad!.logits.data));
     } catch (x) {
       bad.push(`${c.name}: threw ${(x as Error).message}`);

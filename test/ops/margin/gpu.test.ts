@@ -38,7 +38,7 @@ afterAll(() => [soft, hard, scalar, vec, wgRows, sgRows].forEach((d) => d?.destr
 async function runCase(dl: Detloss, c: FixtureCase) {
   const got = await dl.run(c.op, caseInputs(c), caseOptions(c));
   let rel = 0;
-  const pairs: [ArrayLike<number>, number[]][] = [[got.loss, c.expected.loss.data], ...Object.entries(c.expected.grad ?? {}).map(([k, g]) => [got.grad[k] ?? [], g.data] as [ArrayLike<number>, number[]])];
+  const pairs: [ArrayLike<number>, number[]][] = [[got.loss, c.expected.loss!.data], ...Object.entries(c.expected.grad ?? {}).map(([k, g]) => [got.grad[k] ?? [], g.data] as [ArrayLike<number>, number[]])];
   for (const [a, b] of pairs) for (let i = 0; i < b.length; i++) rel = Math.max(rel, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
   return { ...compareCase(c, got), rel };
 }
