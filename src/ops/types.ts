@@ -80,9 +80,15 @@ export interface GpuKernel {
    * scratch. `gradOnly` passes are skipped with `grad: false`. The output is already reduced, of
    * shape `lossShape`. `scratch` gives the scratch's size in 4-byte words and the `run.threads`
    * the passes read, from the dims and the inputs held on the host (absent for GPU tensors).
+   *
+   * A pass may run an entry point of a `module` of its own instead of `shader`: a module that
+   * declares only the bindings its passes use, so that an op with many inputs and outputs
+   * (`tal_assign`: six and five) stays within the 8 storage buffers per stage that a device with
+   * the default limits (TF.js's) allows. Such modules need not declare every input or the shared
+   * bindings; together, the op's modules must bind every input, gradient and output.
    */
   program?: {
-    passes: readonly { entry: string; threads?(dims: Dims): number; indirect?: number; gradOnly?: boolean }[];
+    passes: readonly { entry: string; threads?(dims: Dims): number; indirect?: number; gradOnly?: boolean; module?: PassModule }[];
     lossShape: readonly number[];
     scratch(dims: Dims, host: Record<string, ArrayLike<number> | undefined>): { words: number; threads: number };
   };
@@ -96,6 +102,12 @@ export interface GpuKernel {
 export interface OutputSpec {
   dtype: DType;
   shape: readonly Dim[];
+}
+
+/** A WGSL module of one or more program passes (`GpuKernel.program`): its full source and shader id. */
+export interface PassModule {
+  shader: string;
+  shaderId: string;
 }
 
 /** Everything the runtime and the CPU reference need to know about one op. */

@@ -91,7 +91,7 @@ export function prepareProgram(
 
   const passes = prog.passes.filter((p) => r.wantGrad || !p.gradOnly);
   // The check pass's kernel, when there is one, is the last key (it is encoded first).
-  const keys = [...passes.map((p) => kernels.kernelKey(desc, r, p.entry)), ...(checks.length ? [kernels.checkKey] : [])];
+  const keys = [...passes.map((p) => kernels.kernelKey(desc, r, p.entry, p.module)), ...(checks.length ? [kernels.checkKey] : [])];
   onKeys?.(keys);
 
   // Sizes, every one checked before any allocation.

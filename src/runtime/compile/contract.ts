@@ -34,8 +34,17 @@ export interface KernelVariant {
  * `GpuKernel` belongs here.
  */
 export function kernelVariants(gk: GpuKernel): KernelVariant[] {
-  const all = [...new Set([gk.entry, ...(gk.rows ? [gk.rows.entry] : []), ...(gk.denominator ? [gk.denominator] : []), ...(gk.program?.passes.map((p) => p.entry) ?? []), ...(gk.aux ? [gk.aux.entry] : [])])];
+  const own = (gk.program?.passes ?? []).filter((p) => p.module);
+  const inMain = (gk.program?.passes ?? []).filter((p) => !p.module || p.module.shaderId === gk.shaderId);
+  const all = [...new Set([gk.entry, ...(gk.rows ? [gk.rows.entry] : []), ...(gk.denominator ? [gk.denominator] : []), ...inMain.map((p) => p.entry), ...(gk.aux ? [gk.aux.entry] : [])])];
   const out: KernelVariant[] = [{ variant: 'main', shader: gk.shader, shaderId: gk.shaderId, entries: all }];
+  // A program's pass modules, one variant each (the main module's own passes are checked above).
+  for (const p of own) {
+    if (p.module!.shaderId === gk.shaderId) continue;
+    const v = out.find((x) => x.shaderId === p.module!.shaderId);
+    if (v) v.entries.includes(p.entry) || v.entries.push(p.entry);
+    else out.push({ variant: `pass ${p.module!.shaderId}`, shader: p.module!.shader, shaderId: p.module!.shaderId, entries: [p.entry] });
+  }
   const sg = gk.rows?.subgroup;
   if (sg) out.push({ variant: 'subgroup', shader: sg.shader, shaderId: sg.shaderId, entries: all });
   if (gk.vec4) out.push({ variant: 'vec4', shader: gk.vec4.shader, shaderId: gk.vec4.shaderId, entries: [gk.entry] });
@@ -52,16 +61,33 @@ export function kernelVariants(gk: GpuKernel): KernelVariant[] {
 export function contractProblems(op: OpDescriptor, source: ShaderInfo | ShaderReflector = reflectShader): string[] {
   if (!op.gpu) return [];
   const gk = op.gpu;
-  if (typeof source !== 'function') return shaderProblems(op, source, kernelVariants(gk)[0].entries);
+  // An op whose passes run modules of their own: each module binds a part, all of them the whole.
+  const split = gk.program?.passes.some((p) => p.module) ?? false;
+  if (typeof source !== 'function') return shaderProblems(op, source, kernelVariants(gk)[0].entries, split);
   const problems: string[] = [];
+  const seen = new Set<string>();
   for (const v of kernelVariants(gk)) {
-    const found = shaderProblems(op, source(v.shader), v.entries);
+    const info = source(v.shader);
+    for (const b of info.bindings) seen.add(b.name);
+    const found = shaderProblems(op, info, v.entries, split);
     problems.push(...(v.variant === 'main' ? found : found.map((p) => `${v.variant} variant ${v.shaderId}: ${p}`)));
   }
+  if (split) problems.push(...coverageProblems(op, seen));
   return problems;
 }
 
-function shaderProblems(op: OpDescriptor, info: ShaderInfo, entries: string[]): string[] {
+/** Inputs, gradients and outputs of `op` that no binding in `seen` carries. */
+function coverageProblems(op: OpDescriptor, seen: ReadonlySet<string>): string[] {
+  const problems: string[] = [];
+  for (const [name, spec] of Object.entries(op.inputs)) {
+    if (!seen.has(`in_${snake(name)}`)) problems.push(`input ${name} has no binding in_${snake(name)}`);
+    if (spec.grad && !seen.has(`out_grad_${snake(name)}`)) problems.push(`gradient of ${name} has no binding out_grad_${snake(name)}`);
+  }
+  for (const name of Object.keys(op.outputs ?? {})) if (!seen.has(`out_${snake(name)}`)) problems.push(`output ${name} has no binding out_${snake(name)}`);
+  return problems;
+}
+
+function shaderProblems(op: OpDescriptor, info: ShaderInfo, entries: string[], partial = false): string[] {
   const gk = op.gpu!;
   const problems: string[] = [];
   for (const entry of entries) {
@@ -111,14 +137,12 @@ function shaderProblems(op: OpDescriptor, info: ShaderInfo, entries: string[]): 
       if (!spec.grad) problems.push(`binding ${b.name} writes a gradient but input ${input} takes none`);
     }
   }
-  for (const [name, spec] of Object.entries(op.inputs)) {
-    if (!seen.has(`in_${snake(name)}`)) problems.push(`input ${name} has no binding in_${snake(name)}`);
-    if (spec.grad && !seen.has(`out_grad_${snake(name)}`)) problems.push(`gradient of ${name} has no binding out_grad_${snake(name)}`);
-  }
-  for (const name of Object.keys(op.outputs ?? {})) if (!seen.has(`out_${snake(name)}`)) problems.push(`output ${name} has no binding out_${snake(name)}`);
-  for (const name of ['run', 'in_weight', 'in_grad_output', 'out_loss', 'partials']) {
-    if (!seen.has(name)) problems.push(`shared binding ${name} is missing (concatenate fused-header.wgsl)`);
-  }
+  if (!partial) {
+    problems.push(...coverageProblems(op, seen));
+    for (const name of ['run', 'in_weight', 'in_grad_output', 'out_loss', 'partials']) {
+      if (!seen.has(name)) problems.push(`shared binding ${name} is missing (concatenate fused-header.wgsl)`);
+    }
+  } else if (!seen.has('run')) problems.push('binding run is missing (every module of a program binds it)');
 
   const run = info.uniforms.run;
   if (run) {

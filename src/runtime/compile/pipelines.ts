@@ -2,11 +2,11 @@ import checkWgsl from '../../../shaders/check.wgsl?raw';
 import guardWgsl from '../../../shaders/guard.wgsl?raw';
 import reduceWgsl from '../../../shaders/reduce.wgsl?raw';
 import { DetlossError } from '../../errors';
-import type { OpDescriptor } from '../../ops/types';
+import type { OpDescriptor, PassModule } from '../../ops/types';
 import type { Resolved } from '../../ops/validate';
 import { WG } from '../device/constants';
 import type { LaunchPlan, ShaderInfo } from '../public';
-import { contractProblems } from './contract';
+import { contractProblems, kernelVariants } from './contract';
 import { requireKernel, rowStrategy, shaderInfo, useVec4 } from './kernel-choice';
 import { reflectShader } from './reflect';
 
@@ -64,7 +64,7 @@ export class PipelineCache {
   }
 
   /** The kernel key of an op's fused pass for this call (or of another entry point of its module). */
-  kernelKey(desc: OpDescriptor, r: Resolved, entry?: string): string {
+  kernelKey(desc: OpDescriptor, r: Resolved, entry?: string, module?: PassModule): string {
     const gk = requireKernel(desc);
     if (!this.checked.has(desc.name)) {
       let problems: string[];
@@ -79,7 +79,9 @@ export class PipelineCache {
       if (problems.length) throw new DetlossError('pipeline', `${desc.name}: descriptor and shader disagree: ${problems.join('; ')}`);
       // A kernel that binds more storage buffers than the device allows cannot compile: say so
       // now, by name, rather than as a pipeline error after the call returned.
-      const storage = info.bindings.filter((b) => b.kind !== 'uniform').length;
+      // Every module of the op counts (a program's pass modules bind parts of its buffers).
+      const count = (i: ShaderInfo) => i.bindings.filter((b) => b.kind !== 'uniform').length;
+      const storage = Math.max(count(info), ...kernelVariants(gk).slice(1).map((v) => count(reflectShader(v.shader))));
       const limit = this.device.limits.maxStorageBuffersPerShaderStage;
       if (storage > limit) {
         throw new DetlossError(
@@ -92,7 +94,7 @@ export class PipelineCache {
       this.checked.add(desc.name);
     }
     const constants = { WG, ...(gk.overrides?.(r.params, r.dims) ?? {}) };
-    if (entry) return this.defineKernel(gk.shaderId, gk.shader, entry, constants, desc.name);
+    if (entry) return this.defineKernel(module?.shaderId ?? gk.shaderId, module?.shader ?? gk.shader, entry, constants, desc.name);
     if (useVec4(this.plan, gk, r)) return this.defineKernel(gk.vec4!.shaderId, gk.vec4!.shader, gk.entry, constants, desc.name);
     const how = rowStrategy(this.plan, this.device, gk, r);
     if (how === 'subgroup') return this.defineKernel(gk.rows!.subgroup!.shaderId, gk.rows!.subgroup!.shader, gk.rows!.entry, constants, desc.name);

@@ -1,0 +1,30 @@
+// yolo-pairs.wgsl: the YOLO loss's pairs (tal.wgsl): as tal_pairs, with the scores the sigmoid of
+// the class logits and the boxes and anchors in pixels (yolo_decode wrote them).
+
+@group(0) @binding(3) var<storage, read> in_pred_scores: array<f32>;
+@group(0) @binding(4) var<storage, read> in_gt_labels: array<i32>;
+@group(0) @binding(5) var<storage, read> in_gt_boxes: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> in_gt_mask: array<i32>;
+
+@compute @workgroup_size(WG)
+fn yolo_pairs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let p = thread_index(gid, nwg);
+  let na = params.a;
+  if (p >= params.b * params.m * na) {
+    return;
+  }
+  let a = p % na;
+  let row = p / na;
+  let b = row / params.m;
+  let g = in_gt_boxes[row];
+  let at = params.off_anch + 3u * a;
+  let anchor = vec2(getf(at), getf(at + 1u)) * getf(at + 2u);
+  let cand = in_gt_mask[row] == 1 && in_gt(anchor, g);
+  var om = vec2(0.0);
+  if (cand) {
+    let score = logistic(in_pred_scores[(b * na + a) * params.c + class_of(in_gt_labels[row])]).x;
+    let d = params.off_dec + 4u * (b * na + a);
+    om = pair_metric(g, vec4(getf(d), getf(d + 1u), getf(d + 2u), getf(d + 3u)), score);
+  }
+  store_pair(p, cand, om);
+}
