@@ -15,6 +15,9 @@ const AP: u32 = 4u;
 const LE1: u32 = 5u;
 const COUNT: u32 = 6u;
 const FINITE: u32 = 7u;
+const CLASS: u32 = 8u;
+const BIT: u32 = 9u;
+const POSITIVE: u32 = 10u;
 
 // n: elements in this chunk; base: the index of its first element; slot: the status word;
 // c: classes (CLASS_OR_IGNORE) or bins k (DFL); ignore: ignoreIndex.
@@ -64,6 +67,16 @@ fn breaks(b: u32) -> bool {
     }
     case COUNT: {
       return is_non_finite_bits(b) || x < 0.0;
+    }
+    case CLASS: {
+      let y = bitcast<i32>(b);
+      return !(y >= 0 && y < check.c);
+    }
+    case BIT: {
+      return b != 0u && b != 1u;
+    }
+    case POSITIVE: {
+      return is_non_finite_bits(b) || !(x > 0.0);
     }
     default: {
       return is_non_finite_bits(b);

@@ -14,7 +14,7 @@
 // The DFL term of one side and the gradient of (its weight) * that term and of the distance's
 // upstream gradient `dd` into its r logits: sum_i z_i's share of wl * CE(z, lo) + wr * CE(z, lo + 1)
 // (scaled by `gdfl`) and of d = sum_i i q_i (dd * q_i (i - d)).
-fn dfl_side_grad(base: u32, r: u32, target: f32, gdfl: f32, dd: f32, want_grad: bool) -> f32 {
+fn dfl_side_grad(base: u32, r: u32, dist: f32, gdfl: f32, dd: f32, want_grad: bool) -> f32 {
   var m = in_pred_dist[base];
   for (var k = 1u; k < r; k++) {
     m = max(m, in_pred_dist[base + k]);
@@ -28,7 +28,7 @@ fn dfl_side_grad(base: u32, r: u32, target: f32, gdfl: f32, dd: f32, want_grad: 
   }
   let d = e / s;
   let lse = m + log(s);
-  let t = clamp(target, 0.0, f32(r) - 1.01);
+  let t = clamp(dist, 0.0, f32(r) - 1.01);
   let lo = u32(floor(t));
   let wl = f32(lo) + 1.0 - t;
   let wr = 1.0 - wl;
@@ -78,15 +78,15 @@ fn yolo_loss(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let anchor = vec2(getf(at), getf(at + 1u));
     let stride = getf(at + 2u);
     let gb = params.off_abox + 4u * i;
-    let target = vec4(getf(gb), getf(gb + 1u), getf(gb + 2u), getf(gb + 3u)) / stride;
+    let tbox = vec4(getf(gb), getf(gb + 1u), getf(gb + 2u), getf(gb + 3u)) / stride;
     let d = dfl_distances(i);
     let pred = vec4(anchor - d.xy, anchor + d.zw);
-    let ci = ciou_u(pred, target, want_grad);
+    let ci = ciou_u(pred, tbox, want_grad);
     box = w * (1.0 - ci.value);
     // d/d(distance): left and top move the box's first corner back, right and bottom its second.
     let gp = ci.grad * (w * unit * params.box_gain);
     let dd = vec4(-gp.x, -gp.y, gp.z, gp.w);
-    let dist = vec4(anchor - target.xy, target.zw - anchor);
+    let dist = vec4(anchor - tbox.xy, tbox.zw - anchor);
     let gdfl = 0.25 * w * unit * params.dfl_gain;
     let terms = dfl_side_grad(base, r, dist.x, gdfl, dd.x, want_grad) + dfl_side_grad(base + r, r, dist.y, gdfl, dd.y, want_grad) +
       dfl_side_grad(base + 2u * r, r, dist.z, gdfl, dd.z, want_grad) + dfl_side_grad(base + 3u * r, r, dist.w, gdfl, dd.w, want_grad);

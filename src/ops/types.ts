@@ -130,7 +130,7 @@ export interface OpDescriptor {
    */
   reductions?: readonly ('none' | 'mean' | 'sum')[];
   /** Extra checks once shapes and params are known (value ranges). */
-  validate?(inputs: Record<string, Float32Array | Int32Array | Float64Array | undefined>, p: ResolvedParams, dims: Dims, given: ReadonlySet<string>): void;
+  validate?(inputs: Record<string, Float32Array | Int32Array | Float64Array | undefined>, p: ResolvedParams, dims: Dims, given: ReadonlySet<string>, check?: boolean): void;
   /** The float64 reference. */
   cpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuForward;
   /**

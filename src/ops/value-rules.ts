@@ -7,14 +7,16 @@ import type { Dims, ResolvedParams } from './types';
  * check pass (shaders/check.wgsl), and test/runtime/call/value-checks.test.ts holds the two to the same
  * verdict on every probe value. `finite` is the rule of `{ check: true }`.
  */
-export type ValueRule = 'class_or_ignore' | 'unit' | 'dfl' | 'pm1' | 'ap' | 'le1' | 'count' | 'finite';
+export type ValueRule = 'class_or_ignore' | 'unit' | 'dfl' | 'pm1' | 'ap' | 'le1' | 'count' | 'finite' | 'class' | 'bit' | 'positive';
 
 /** The rule codes of shaders/check.wgsl. */
-export const RULE_CODES: Readonly<Record<ValueRule, number>> = { class_or_ignore: 0, unit: 1, dfl: 2, pm1: 3, ap: 4, le1: 5, count: 6, finite: 7 };
+export const RULE_CODES: Readonly<Record<ValueRule, number>> = { class_or_ignore: 0, unit: 1, dfl: 2, pm1: 3, ap: 4, le1: 5, count: 6, finite: 7, class: 8, bit: 9, positive: 10 };
 
 export interface ValueRuleUse {
   input: string;
   rule: ValueRule;
+  /** Checked only when the caller asks (`check: true`), as `tal_assign`'s scores in [0, 1]. */
+  withCheck?: boolean;
 }
 
 const pm1: readonly ValueRuleUse[] = [{ input: 'targets', rule: 'pm1' }];
@@ -35,6 +37,16 @@ export const VALUE_RULES: Readonly<Record<string, readonly ValueRuleUse[]>> = {
   exponential: pm1,
   ap_loss: [{ input: 'targets', rule: 'ap' }],
   rank_sort: [{ input: 'targets', rule: 'le1' }],
+  tal_assign: [
+    { input: 'gtLabels', rule: 'class' },
+    { input: 'gtMask', rule: 'bit' },
+    { input: 'scores', rule: 'unit', withCheck: true },
+  ],
+  yolo_detection_loss: [
+    { input: 'gtLabels', rule: 'class' },
+    { input: 'gtMask', rule: 'bit' },
+    { input: 'strides', rule: 'positive' },
+  ],
 };
 
 /** The numbers a rule reads besides the value: the class count, the bins, ignoreIndex. */
@@ -68,6 +80,12 @@ export function keeps(rule: ValueRule, v: number, a: RuleArgs): boolean {
       return v >= 0 && Number.isFinite(v);
     case 'finite':
       return Number.isFinite(v);
+    case 'class':
+      return v >= 0 && v < a.c;
+    case 'bit':
+      return v === 0 || v === 1;
+    case 'positive':
+      return Number.isFinite(v) && v > 0;
   }
 }
 
@@ -90,5 +108,11 @@ export function ruleText(rule: ValueRule, a: RuleArgs): string {
       return 'a finite count >= 0';
     case 'finite':
       return 'finite (check: true)';
+    case 'class':
+      return `a class in 0..${a.c - 1}`;
+    case 'bit':
+      return '1 (a real gt) or 0 (padding)';
+    case 'positive':
+      return 'a finite number > 0';
   }
 }

@@ -28,9 +28,9 @@ export function planChecks(desc: OpDescriptor, r: Resolved, gpu: Record<string, 
     const length = info[input]?.length ?? 0;
     if (length > 0) checks.push({ input, rule, args, length, slot: checks.length + 1 });
   };
-  for (const { input, rule } of Object.hasOwn(VALUE_RULES, desc.name) ? VALUE_RULES[desc.name] : []) {
+  for (const { input, rule, withCheck } of Object.hasOwn(VALUE_RULES, desc.name) ? VALUE_RULES[desc.name] : []) {
     // A custom op of the same name has its own inputs: a rule applies to one of them only.
-    if (Object.hasOwn(gpu, input) && Object.hasOwn(desc.inputs, input)) add(input, rule);
+    if (Object.hasOwn(gpu, input) && Object.hasOwn(desc.inputs, input) && (!withCheck || r.check)) add(input, rule);
   }
   if (r.check) {
     for (const name of Object.keys(gpu)) {
