@@ -1,4 +1,4 @@
-import { CORE_ALIASES, optionsArg, positionalInputs, splitOptions, wrappers, type IsMatrix, type OptionalInputs, type SelfReduced, type Wrapper, type WrapperArgs, type WrapperName, type WrapperTable, type Flat, type WrapperParams } from './catalogue';
+import { CORE_ALIASES, type HasOutputs, optionsArg, positionalInputs, splitOptions, wrappers, type IsMatrix, type OptionalInputs, type SelfReduced, type Wrapper, type WrapperArgs, type WrapperName, type WrapperTable, type Flat, type WrapperParams } from './catalogue';
 import type { F32Tensor, I32Tensor, OpParams } from './ops/op-types';
 import { getOp } from './ops/registry';
 import type { SharedOptions } from './ops/validate';
@@ -12,6 +12,9 @@ export type WrapperOptions = SharedOptions & {
   /** Upstream gradient: the `'none'` shape, or one number for `'mean'`/`'sum'`. */
   gradOutput?: F32Tensor;
 };
+
+/** Options of the ops with named outputs (`talAssign`, `yoloLoss`): no reduction, weight or avgFactor. */
+export type OutputsOptions = Omit<WrapperOptions, 'weight' | 'avgFactor' | 'reduction'>;
 
 /** Options of the ranking losses: they reduce themselves ('mean' only) and take no weight or avgFactor. */
 export type RankingOptions = Omit<WrapperOptions, 'weight' | 'avgFactor' | 'reduction'> & { reduction?: 'mean' };
@@ -31,7 +34,9 @@ export class DetlossContext extends Detloss {}
 export type CoreWrapperOptions<K extends WrapperName> = Flat<
   IsMatrix<K> extends true
     ? WrapperParams<K> & { check?: boolean }
-    : WrapperParams<K> & OptionalInputs<K, F32Tensor> & (SelfReduced<K> extends true ? RankingOptions : WrapperOptions)
+    : HasOutputs<K> extends true
+      ? WrapperParams<K> & OutputsOptions
+      : WrapperParams<K> & OptionalInputs<K, F32Tensor> & (SelfReduced<K> extends true ? RankingOptions : WrapperOptions)
 >;
 
 /** The typed wrappers of {@link DetlossContext}, one per catalogue entry: positional inputs as the op names them, then options. */

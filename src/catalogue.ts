@@ -32,8 +32,11 @@ interface WrapperSpec<N extends OpName> {
   readonly fixed?: OpParams<N>;
   /** Where the op has more than one differentiable input: all of them (each surface returns every gradient). */
   readonly grads?: readonly RequiredInputName<N>[];
-  /** `'matrix'`: a similarity matrix, not a loss (no reduction, no gradient). */
-  readonly result?: 'matrix';
+  /**
+   * `'matrix'`: a similarity matrix, not a loss (no reduction, no gradient). `'outputs'`: the op's
+   * named outputs (`tal_assign`'s assignment), with its loss where it has one (`yolo_detection_loss`).
+   */
+  readonly result?: 'matrix' | 'outputs';
 }
 type AnySpec = { [N in OpName]: WrapperSpec<N> }[OpName];
 
@@ -135,6 +138,28 @@ export const WRAPPERS = {
   klDiv: { op: 'kl_div', args: ['student', 'teacher'] },
   /** Dice loss (mmdetection) on sigmoid(logits) [n,p] per sample (`eps`, `naive`). @example dice(x, t, { naive: true }) */
   dice: { op: 'dice', args: ['logits', 'targets'] },
+  /**
+   * ultralytics' TaskAlignedAssigner (ops.md, "Task-aligned assignment"): scores [b,a,c] in [0, 1] (sigmoid of the logits),
+   * predBoxes [b,a,4] and gtBoxes [b,m,4] xyxy, anchors [a,2] (centres, in the boxes' units), gtLabels [b,m] and gtMask [b,m]
+   * int32. No gradient; no reduction, weight or avgFactor. Outputs `labels`, `boxes`, `targetScores`, `foreground` (1/0),
+   * `gtIndex`. Params `topk` (10), `alpha` (0.5), `beta` (6), `eps` (1e-9): v8DetectionLoss's values.
+   * @example talAssign(sigmoidScores, boxes, anchorPixels, gtLabels, gtBoxes, gtMask, { topk: 13, alpha: 1 })
+   */
+  talAssign: { op: 'tal_assign', args: ['scores', 'predBoxes', 'anchors', 'gtLabels', 'gtBoxes', 'gtMask'], result: 'outputs' },
+  /**
+   * ultralytics' v8DetectionLoss for a DFL head (ops.md, "The YOLOv8 loss"), assignment included: predDist [b,a,4r] DFL
+   * logits (sides left, top, right, bottom), predScores [b,a,c] class logits, anchors [a,2] in grid units and strides [a]
+   * in pixels (see `makeAnchors`), gtLabels [b,m], gtBoxes [b,m,4] xyxy pixels, gtMask [b,m]. The loss is the total
+   * ultralytics backpropagates, `b * (box + cls + dfl)`; `outputs.components` is `[box, cls, dfl]`; gradients for
+   * predDist and predScores. Params `topk`, `alpha`, `beta`, `boxGain` (7.5), `clsGain` (0.5), `dflGain` (1.5).
+   * @example yoloLoss(predDist, predScores, anchors, strides, gtLabels, gtBoxes, gtMask, { boxGain: 7.5 })
+   */
+  yoloLoss: {
+    op: 'yolo_detection_loss',
+    args: ['predDist', 'predScores', 'anchors', 'strides', 'gtLabels', 'gtBoxes', 'gtMask'],
+    grads: ['predDist', 'predScores'],
+    result: 'outputs',
+  },
 } as const satisfies Record<string, AnySpec>;
 
 /** The table's type. Surfaces map over `keyof WrapperTable` (so an editor shows each entry's doc comment on the wrapper). */
@@ -191,6 +216,8 @@ export const CORE_ALIASES = {
 export type SelfReduced<K extends WrapperName> = [OpReduction<WrapperOp<K>>] extends ['mean'] ? true : false;
 /** Whether wrapper `K` returns a similarity matrix rather than a loss. */
 export type IsMatrix<K extends WrapperName> = Table[K] extends { result: 'matrix' } ? true : false;
+/** Whether wrapper `K` returns its op's named outputs (`talAssign`, `yoloLoss`). */
+export type HasOutputs<K extends WrapperName> = Table[K] extends { result: 'outputs' } ? true : false;
 /** Whether wrapper `K`'s op has more than one differentiable input. */
 export type HasGrads<K extends WrapperName> = Table[K] extends { grads: readonly string[] } ? true : false;
 
@@ -235,7 +262,11 @@ type Named<A extends readonly string[], X extends readonly unknown[], O> = A ext
                   ? [student: X[0], teacher: X[1], options?: O]
                   : A extends readonly ['a', 'b']
                     ? [a: X[0], b: X[1], options?: O]
-                    : [...X, O?];
+                    : A extends readonly ['scores', 'predBoxes', 'anchors', 'gtLabels', 'gtBoxes', 'gtMask']
+                      ? [scores: X[0], predBoxes: X[1], anchors: X[2], gtLabels: X[3], gtBoxes: X[4], gtMask: X[5], options?: O]
+                      : A extends readonly ['predDist', 'predScores', 'anchors', 'strides', 'gtLabels', 'gtBoxes', 'gtMask']
+                        ? [predDist: X[0], predScores: X[1], anchors: X[2], strides: X[3], gtLabels: X[4], gtBoxes: X[5], gtMask: X[6], options?: O]
+                        : [...X, O?];
 
 // ---- At run time ----
 
@@ -246,7 +277,7 @@ export interface Wrapper {
   args: readonly string[];
   fixed?: Readonly<Record<string, unknown>>;
   grads?: readonly string[];
-  result?: 'matrix';
+  result?: 'matrix' | 'outputs';
 }
 
 /** The table as a list, each entry with its name. */

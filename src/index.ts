@@ -10,7 +10,7 @@
  * const ref = cpu.run('smooth_l1', { pred, target }, { beta: 0.11 });
  */
 export { createDetloss, DetlossContext } from './api';
-export type { WrapperOptions, IouOptions, PairwiseOptions, RankingOptions } from './api';
+export type { WrapperOptions, IouOptions, PairwiseOptions, RankingOptions, OutputsOptions } from './api';
 export { Detloss } from './runtime/context';
 export type { AdapterFacts, AnyInput, DetlossOptions, DetlossStats, GpuTensor, ResidentResult, RunResult } from './runtime/public';
 export { cpu } from './cpu';
@@ -19,6 +19,8 @@ export { DetlossError } from './errors';
 export type { DetlossErrorCode } from './errors';
 export { OPS, opNames } from './ops/registry';
 export { classBalancedWeights } from './ops/softmax-focal';
+export { makeAnchors } from './ops/anchors';
+export type { HeadAnchors } from './ops/anchors';
 export { WiseIoU } from './wise-iou';
 export type { WiseIoUOptions, WiseIoUState, WiseIoUCallOptions } from './wise-iou';
 export { defineOp, num, oneOf, flag } from './ops/types';

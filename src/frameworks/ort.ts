@@ -20,7 +20,7 @@
  * const { loss, grad } = await ciou(boxes, target);  // ort.Tensors on the GPU
  */
 import { DetlossContext } from '../api';
-import { optionsArg, positionalInputs, splitOptions, wrappers, type HasGrads, type IsMatrix, type OptionalInputs, type SelfReduced, type Wrapper, type WrapperArgs, type WrapperName, type WrapperTable, type Flat, type WrapperParams } from '../catalogue';
+import { optionsArg, positionalInputs, splitOptions, wrappers, type HasGrads, type HasOutputs, type IsMatrix, type WrapperOp, type OptionalInputs, type SelfReduced, type Wrapper, type WrapperArgs, type WrapperName, type WrapperTable, type Flat, type WrapperParams } from '../catalogue';
 import { DetlossError } from '../errors';
 import type { OpName, OpParams } from '../ops/op-types';
 import { getOp } from '../ops/registry';
@@ -42,10 +42,10 @@ export interface OrtTensor {
 /** What `new ort.Tensor({ location: 'gpu-buffer', ... })` takes. */
 interface GpuBufferTensorInit {
   location: 'gpu-buffer';
-  type: 'float32';
+  type: 'float32' | 'int32';
   dims: readonly number[];
   gpuBuffer: GPUBuffer;
-  download(): Promise<Float32Array>;
+  download(): Promise<Float32Array | Int32Array>;
   dispose(): void;
 }
 type OrtTensorClass<T> = new (init: GpuBufferTensorInit) => T;
@@ -76,7 +76,19 @@ export interface OrtLoss<T> {
 export interface OrtRunResult<T> {
   loss: T;
   grad: Record<string, T>;
+  /** The named outputs of an op that has them (`tal_assign`, `yolo_detection_loss`), int32 or float32. */
+  outputs?: Record<string, T>;
 }
+
+/**
+ * What `talAssign` returns: its five outputs (labels, foreground and gtIndex int32). `yoloLoss`:
+ * the loss, `components` and the gradients of predDist and predScores. Dispose each when done.
+ */
+export type OrtOutputsOf<N, T> = N extends 'tal_assign'
+  ? { labels: T; boxes: T; targetScores: T; foreground: T; gtIndex: T }
+  : N extends 'yolo_detection_loss'
+    ? { loss: T; components: T; grad: { predDist: T; predScores: T } }
+    : OrtRunResult<T>;
 
 const F32 = 'float32';
 const contexts = new WeakMap<GPUDevice, OrtDetloss>();
@@ -132,19 +144,20 @@ function toInput(op: string, name: string, v: OrtInput, spec: TensorSpec | undef
  * Makes the output tensors of one resident call, each owning its buffer; the call's buffers go
  * back to the pool when the last of them is disposed.
  */
-function wrapOutputs<T>(dl: DetlossContext, Tensor: OrtTensorClass<T>, r: ResidentResult, outs: { buffer: GPUBuffer; bytes: number; dims: number[] }[]): T[] {
+function wrapOutputs<T>(dl: DetlossContext, Tensor: OrtTensorClass<T>, r: ResidentResult, outs: { buffer: GPUBuffer; bytes: number; dims: number[]; type?: 'int32' }[]): T[] {
   let live = outs.length;
   const done = () => {
     if (--live === 0) r.release();
   };
-  return outs.map(({ buffer, bytes, dims }) => {
+  return outs.map(({ buffer, bytes, dims, type }) => {
     let disposed = false;
     return new Tensor({
       location: 'gpu-buffer',
-      type: F32,
+      type: type ?? F32,
       dims,
       gpuBuffer: buffer,
-      download: () => readOutput(dl, buffer, bytes, 'detloss/ort'),
+      // An int32 output's words, read as they are.
+      download: () => readOutput(dl, buffer, bytes, 'detloss/ort').then((f) => (type === 'int32' ? new Int32Array(f.buffer, f.byteOffset, f.length) : f)),
       dispose: () => {
         if (disposed) return;
         disposed = true;
@@ -226,14 +239,27 @@ export class OrtDetloss {
       { buffer: r.loss, bytes: r.lossBytes, dims: rows ? lossDims(r.shape, gradName ? dims[gradName] : undefined, rank) : r.shape },
       ...gradNames.map((k) => ({ buffer: r.grad[k], bytes: r.gradBytes[k], dims: [...(dims[k] ?? [r.gradBytes[k] / 4])] })),
     ];
-    const [loss, ...grads] = wrapOutputs(this.context, Tensor, r, outs);
-    return { loss, grad: Object.fromEntries(gradNames.map((k, i) => [k, grads[i]])) };
+    // Named outputs (tal_assign's assignment, yolo_detection_loss's components), each in its shape.
+    const named = Object.keys(r.outputs ?? {});
+    for (const k of named) outs.push({ buffer: r.outputs![k], bytes: r.outputBytes![k], dims: r.outputShapes![k], ...(r.outputDtypes![k] === 'i32' ? { type: 'int32' as const } : {}) });
+    const made = wrapOutputs(this.context, Tensor, r, outs);
+    const [loss, ...grads] = made;
+    const outputs = Object.fromEntries(named.map((k, i) => [k, made[1 + gradNames.length + i]]));
+    return { loss, grad: Object.fromEntries(gradNames.map((k, i) => [k, grads[i]])), ...(named.length ? { outputs } : {}) };
   }
 
   /** Runs one wrapper of the catalogue: the loss with the gradient of its differentiable input (of each, where it has several), or the matrix alone. */
   private async wrapper<T extends OrtTensor>(w: Wrapper, args: unknown[]): Promise<OrtLoss<T> | OrtRunResult<T> | T> {
     const desc = getOp(w.op);
     const r = await this.runWith<T>(desc, positionalInputs<OrtInput<T> | undefined>(w, args), optionsArg(w, args), w.fixed, w.name);
+    if (w.result === 'outputs') {
+      // An op with no loss (tal_assign) still made an empty loss tensor: hand back its buffer share.
+      if (desc.gpu?.program?.lossShape.some((d) => d === 0)) {
+        r.loss.dispose();
+        return { ...r.outputs } as unknown as T;
+      }
+      return { loss: r.loss, grad: r.grad, ...r.outputs } as unknown as T;
+    }
     if (w.result === 'matrix' || w.grads) return w.result === 'matrix' ? r.loss : r;
     const gradName = Object.keys(desc.inputs).find((k) => desc.inputs[k].grad);
     return { loss: r.loss, grad: gradName ? r.grad[gradName] : undefined };
@@ -328,15 +354,18 @@ export async function runLoss<T extends OrtTensor>(op: OpName, inputs: Record<st
 export type OrtWrapperOptions<K extends WrapperName, T extends OrtTensor = OrtTensor> = Flat<
   WrapperParams<K> &
     OptionalInputs<K, OrtInput<T>> &
-    (IsMatrix<K> extends true
+    (HasOutputs<K> extends true
+      ? { grad?: boolean; gradOutput?: OrtInput }
+      : IsMatrix<K> extends true
       ? Omit<SharedOptions, 'check' | 'reduction'> & { weight?: OrtInput }
       : SelfReduced<K> extends true
         ? { reduction?: 'mean'; grad?: boolean; gradOutput?: OrtInput }
         : Omit<SharedOptions, 'check'> & { weight?: OrtInput; gradOutput?: OrtInput })
 >;
 
-/** What ORT wrapper `K` returns: the loss and its gradient (every gradient, where the op has several), or the matrix. */
-export type OrtWrapperResult<K extends WrapperName, T> = IsMatrix<K> extends true ? T : HasGrads<K> extends true ? OrtRunResult<T> : OrtLoss<T>;
+/** What ORT wrapper `K` returns: the loss and its gradient (every gradient, where the op has several), the matrix, or the named outputs. */
+export type OrtWrapperResult<K extends WrapperName, T> =
+  HasOutputs<K> extends true ? OrtOutputsOf<WrapperOp<K>, T> : IsMatrix<K> extends true ? T : HasGrads<K> extends true ? OrtRunResult<T> : OrtLoss<T>;
 
 /** The wrappers of {@link OrtDetloss}, one per entry of the catalogue, named as on every surface. */
 export type OrtWrappers = {
@@ -400,4 +429,8 @@ export const {
   crossEntropy,
   klDiv,
   dice,
+  talAssign,
+  yoloLoss,
 } = FREE as OrtFreeWrappers;
+export { makeAnchors } from '../ops/anchors';
+export type { HeadAnchors } from '../ops/anchors';

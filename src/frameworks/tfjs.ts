@@ -17,9 +17,10 @@
  * optimizer.minimize(() => tf.sum(rankSort(model.cls(x), ious)));
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { optionsArg, positionalInputs, splitOptions, wrappers, type Flat, type IsMatrix, type OptionalInputs, type SelfReduced, type WrapperArgs, type WrapperName, type WrapperOp, type WrapperParams, type WrapperTable } from '../catalogue';
+import { optionsArg, positionalInputs, splitOptions, wrappers, type Flat, type HasOutputs, type IsMatrix, type OptionalInputs, type SelfReduced, type WrapperArgs, type WrapperName, type WrapperOp, type WrapperParams, type WrapperTable } from '../catalogue';
 import type { OP_NONE_RANK, OpReducedRank } from '../ops/op-types';
 import { runCpu } from '../cpu';
+import { makeAnchors as makeHeadAnchors } from '../ops/anchors';
 import { DetlossError } from '../errors';
 import { getOp } from '../ops/registry';
 import type { OpDescriptor } from '../ops/types';
@@ -47,7 +48,7 @@ interface WebGpuBackendLike {
   device: GPUDevice;
   adapterInfo?: { vendor?: string; architecture?: string };
   uploadToGPU(dataId: object): void;
-  makeTensorInfo(shape: number[], dtype: 'float32'): tf.TensorInfo;
+  makeTensorInfo(shape: number[], dtype: 'float32' | 'int32'): tf.TensorInfo;
   tensorMap: { get(dataId: object): { resource?: unknown } };
 }
 
@@ -160,8 +161,11 @@ function elementwise(desc: OpDescriptor): boolean {
 
 /** The forward pass: the loss and, for each prediction input, d(loss)/d(input) with an upstream of one (per output element for 'none'). */
 interface Forward {
-  value: tf.Tensor;
+  /** Absent for an op with no loss (`tal_assign`). */
+  value?: tf.Tensor;
   grads: Record<string, tf.Tensor>;
+  /** The op's named outputs (`tal_assign`'s assignment, `yolo_detection_loss`'s components). */
+  outputs: Record<string, tf.Tensor>;
 }
 
 function forwardGpu(backend: WebGpuBackendLike, desc: OpDescriptor, inputs: Record<string, tf.Tensor>, shapes: Record<string, number[]>, params: Record<string, unknown>, outShape: (s: number[]) => number[]): Forward {
@@ -194,23 +198,31 @@ function forwardGpu(backend: WebGpuBackendLike, desc: OpDescriptor, inputs: Reco
   const made: tf.Tensor[] = [];
   try {
     const copies: GuardedCopy[] = [];
-    const take = (src: GPUBuffer, bytes: number, shape: number[]): tf.Tensor => {
-      const info = backend.makeTensorInfo(shape, 'float32');
+    const take = (src: GPUBuffer, bytes: number, shape: number[], dtype: 'float32' | 'int32' = 'float32'): tf.Tensor => {
+      // An empty output has nothing to copy (and TF.js no buffer to copy into).
+      if (bytes === 0) {
+        const t = tf.zeros(shape, dtype);
+        made.push(t);
+        return t;
+      }
+      const info = backend.makeTensorInfo(shape, dtype);
       backend.uploadToGPU(info.dataId);
       const t = tf.engine().makeTensorFromTensorInfo(info);
       made.push(t);
       copies.push({ src, dst: backend.tensorMap.get(info.dataId).resource as GPUBuffer, bytes });
       return t;
     };
-    const value = take(res.out.loss.buffer, res.out.lossBytes, outShape(res.shape));
+    const value = res.shape.some((d) => d === 0) && res.out.lossBytes === 0 && desc.outputs ? undefined : take(res.out.loss.buffer, res.out.lossBytes, outShape(res.shape));
     const grads: Record<string, tf.Tensor> = {};
     for (const [name, g] of Object.entries(res.out.grads)) grads[name] = take(g.buffer, g.bytes, inputs[name].shape);
+    const outputs: Record<string, tf.Tensor> = {};
+    for (const [name, o] of Object.entries(res.out.named)) outputs[name] = take(o.buffer, o.bytes, res.outputShapes[name], TF_DTYPE[o.dtype]);
     const { compiled, copied } = guardedCopies(s.dl, desc, res, copies, 'TF.js tensors');
     watch(backend.device, s, compiled);
     // After the call's own verdict: a copy that failed because the call's buffers could not be
     // made is not the cause, and the checks' words mean nothing when the work did not run.
     watch(backend.device, s, res.settled.then(() => copied));
-    return { value, grads };
+    return { value, grads, outputs };
   } catch (e) {
     for (const t of made) t.dispose();
     throw e;
@@ -224,10 +236,14 @@ function forwardCpu(desc: OpDescriptor, inputs: Record<string, tf.Tensor>, shape
   const host: Record<string, { data: Float32Array | Int32Array; shape: number[] }> = {};
   for (const [name, t] of Object.entries(inputs)) host[name] = { data: t.dataSync() as Float32Array | Int32Array, shape: shapes[name] };
   const r = runCpu(desc, host, params);
-  const value = tf.tensor(Float32Array.from(r.loss), outShape(r.shape), 'float32');
+  const value = desc.outputs && r.loss.length === 0 && r.shape.some((d) => d === 0) ? undefined : tf.tensor(Float32Array.from(r.loss), outShape(r.shape), 'float32');
   const grads: Record<string, tf.Tensor> = {};
   for (const [name, g] of Object.entries(r.grad)) grads[name] = tf.tensor(Float32Array.from(g), inputs[name].shape, 'float32');
-  return { value, grads };
+  const outputs: Record<string, tf.Tensor> = {};
+  for (const [name, o] of Object.entries(r.outputs ?? {})) {
+    outputs[name] = o instanceof Int32Array ? tf.tensor(o, r.outputShapes![name], 'int32') : tf.tensor(Float32Array.from(o), r.outputShapes![name], 'float32');
+  }
+  return { value, grads, outputs };
 }
 
 /**
@@ -253,8 +269,20 @@ export function runLoss(op: string | OpDescriptor, inputs: Record<string, tf.Ten
   return runWith(getOp(op), inputs, opts);
 }
 
-/** {@link runLoss} on a descriptor, with the params a wrapper fixes (`where`: the wrapper's name, for messages). */
-function runWith(desc: OpDescriptor, inputs: Record<string, tf.Tensor | undefined>, opts: unknown, fixed?: Readonly<Record<string, unknown>>, where?: string): tf.Tensor {
+/** A call checked and ready to run: its tensors by input name, their shapes as the op sees them, its params. */
+interface TfCall {
+  all: Record<string, tf.Tensor>;
+  names: string[];
+  params: Record<string, unknown>;
+  reduced: boolean;
+  /** The op is elementwise: tensors of any shape were flattened. */
+  flat: boolean;
+  wantGrad: boolean;
+  run(): Forward;
+}
+
+/** Checks a call's tensors and options (every refusal a DetlossError naming the argument), and how to run it. */
+function prepareTf(desc: OpDescriptor, inputs: Record<string, tf.Tensor | undefined>, opts: unknown, fixed?: Readonly<Record<string, unknown>>, where?: string): TfCall {
   // Anything but objects is refused by name, never a TypeError.
   if (typeof inputs !== 'object' || inputs === null) throw new DetlossError('missing_input', `${desc.name}: inputs must be an object`, 'inputs');
   const { extra, params } = splitTfOptions(desc, opts, fixed, where);
@@ -297,11 +325,18 @@ function runWith(desc: OpDescriptor, inputs: Record<string, tf.Tensor | undefine
     const backend = tf.backend();
     return isWebGpuBackend(backend) ? forwardGpu(backend, desc, all, shapes, params, outShape) : forwardCpu(desc, all, shapes, params, outShape);
   };
-  if (!wantGrad) return tf.tidy(() => run().value);
+  return { all, names, params, reduced, flat, wantGrad, run };
+}
+
+/** {@link runLoss} on a descriptor, with the params a wrapper fixes (`where`: the wrapper's name, for messages). */
+function runWith(desc: OpDescriptor, inputs: Record<string, tf.Tensor | undefined>, opts: unknown, fixed?: Readonly<Record<string, unknown>>, where?: string): tf.Tensor {
+  const { all, names, reduced, flat, wantGrad, run } = prepareTf(desc, inputs, opts, fixed, where);
+  if (!wantGrad) return tf.tidy(() => run().value!);
 
   const f = tf.customGrad(((...args: unknown[]) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const { value, grads } = run();
+    if (!value) throw new DetlossError('invalid_param', `${desc.name}: has no loss; its results are named outputs (runOutputs)`, 'op');
     const gradNames = names.filter((n) => grads[n]);
     save(gradNames.map((n) => grads[n]));
     return {
@@ -324,6 +359,67 @@ function runWith(desc: OpDescriptor, inputs: Record<string, tf.Tensor | undefine
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(...names.map((n) => all[n]));
 }
+
+/**
+ * The results of an op with named outputs on TF.js tensors: each output as a tensor (int32 for
+ * `tal_assign`'s labels, foreground and gtIndex), and `loss` where the op has one, with a custom
+ * gradient for its differentiable inputs (`yolo_detection_loss`: predDist and predScores). The
+ * outputs carry no gradient. Like any tensor made inside `tf.tidy` or `optimizer.minimize`, an
+ * output that should outlive it needs `tf.keep`.
+ */
+export type TfOutputs = { loss?: tf.Scalar } & Record<string, tf.Tensor>;
+
+/** Runs an op with named outputs (`tal_assign`, `yolo_detection_loss`) on TF.js tensors: see {@link TfOutputs}. */
+export function runOutputs(op: string | OpDescriptor, inputs: Record<string, tf.Tensor | undefined>, opts: TfLossOptions = {}): TfOutputs {
+  return outputsWith(getOp(op), inputs, opts);
+}
+
+function outputsWith(desc: OpDescriptor, inputs: Record<string, tf.Tensor | undefined>, opts: unknown, fixed?: Readonly<Record<string, unknown>>, where?: string): TfOutputs {
+  if (!desc.outputs) throw new DetlossError('invalid_param', `${desc.name}: has no named outputs (use runLoss)`, 'op');
+  const { all, names, wantGrad, run } = prepareTf(desc, inputs, opts, fixed, where);
+  // One call gives the loss, the gradients and the outputs together: run it here, and hand its
+  // loss and gradients to customGrad (which records the gradient), so the outputs come from the
+  // same call and stay in the caller's scope.
+  const fw = run();
+  const out: TfOutputs = { ...fw.outputs };
+  if (!fw.value) {
+    for (const g of Object.values(fw.grads)) g.dispose();
+    return out;
+  }
+  if (!wantGrad) {
+    out.loss = fw.value as tf.Scalar;
+    return out;
+  }
+  const gradNames = names.filter((n) => fw.grads[n]);
+  const f = tf.customGrad(((...args: unknown[]) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    save(gradNames.map((n) => fw.grads[n]));
+    return {
+      value: fw.value!,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        names.map((n) => {
+          const i = gradNames.indexOf(n);
+          return i < 0 ? tf.zerosLike(all[n]) : tf.mul(saved[i], tf.reshape(dy, []));
+        }),
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  out.loss = f(...names.map((n) => all[n])) as tf.Scalar;
+  // customGrad kept clones of the gradients; these are not needed any more.
+  for (const g of Object.values(fw.grads)) g.dispose();
+  return out;
+}
+
+/** What `talAssign` and `yoloLoss` return, by op. */
+export interface TfOutputsByOp {
+  /** The assignment of every anchor: ops.md, `tal_assign`'s outputs. */
+  tal_assign: { labels: tf.Tensor2D; boxes: tf.Tensor3D; targetScores: tf.Tensor3D; foreground: tf.Tensor2D; gtIndex: tf.Tensor2D };
+  /** The total (with its gradient to predDist and predScores) and `[box, cls, dfl]` (no gradient). */
+  yolo_detection_loss: { loss: tf.Scalar; components: tf.Tensor1D };
+}
+/** The results of an op with named outputs. */
+export type TfOutputsOf<N> = N extends keyof TfOutputsByOp ? TfOutputsByOp[N] : TfOutputs;
+/** The options of `talAssign` and `yoloLoss`: the op's params and `grad`, `check` (no reduction, weight or avgFactor). */
+export type TfOutputsOptions<K extends WrapperName> = Flat<WrapperParams<K> & { grad?: boolean; check?: boolean }>;
 
 /** The options of TF.js wrapper `K`: {@link TfLossOptions} with its op's params typed (a fixed one only at its fixed value). */
 export type TfWrapperOptions<K extends WrapperName> = Flat<TfLossOptions & WrapperParams<K> & OptionalInputs<K, tf.Tensor>>;
@@ -350,7 +446,9 @@ type Args<K extends WrapperName, First, O> = WrapperArgs<K, First, tf.Tensor, tf
  * `tf.Scalar`, `rankSort` its `[ranking, sorting]` as a `tf.Tensor1D`. `pairwiseIou` gives its `[n, m]` matrix, a `tf.Tensor2D`.
  */
 export type TfWrapper<K extends WrapperName> =
-  IsMatrix<K> extends true
+  HasOutputs<K> extends true
+    ? (...args: Args<K, tf.Tensor, TfOutputsOptions<K>>) => TfOutputsOf<WrapperOp<K>>
+    : IsMatrix<K> extends true
     ? (...args: Args<K, tf.Tensor, TfWrapperOptions<K>>) => tf.Tensor2D
     : SelfReduced<K> extends true
       ? (...args: Args<K, tf.Tensor, TfWrapperOptions<K>>) => TensorOfRank<OpReducedRank<WrapperOp<K>>>
@@ -363,7 +461,8 @@ export type TfWrapper<K extends WrapperName> =
 const TF_WRAPPERS = Object.fromEntries(
   wrappers().map((w) => {
     const desc = getOp(w.op);
-    const fn = (...args: unknown[]): tf.Tensor => runWith(desc, positionalInputs<tf.Tensor | undefined>(w, args), optionsArg(w, args), w.fixed, w.name);
+    const fn = (...args: unknown[]): tf.Tensor | TfOutputs =>
+      (w.result === 'outputs' ? outputsWith : runWith)(desc, positionalInputs<tf.Tensor | undefined>(w, args), optionsArg(w, args), w.fixed, w.name);
     Object.defineProperty(fn, 'name', { value: w.name });
     return [w.name, fn];
   }),
@@ -404,4 +503,21 @@ export const {
   crossEntropy,
   klDiv,
   dice,
+  talAssign,
+  yoloLoss,
 } = TF_WRAPPERS;
+
+/**
+ * The anchor centres and strides of a detection head as TF.js tensors (ultralytics' `make_anchors`;
+ * see `makeAnchors` of the package root): `anchors` [a, 2] in grid units of each level (cell
+ * centres 0.5, 1.5, ...), `strides` [a] in pixels, level after level, row-major within a level.
+ * `sizes` are the levels' grids as `[h, w]`.
+ *
+ * @example
+ * const { anchors, strides } = makeAnchors([[80, 80], [40, 40], [20, 20]], [8, 16, 32]);
+ * const { loss, components } = yoloLoss(predDist, predScores, anchors, strides, gtLabels, gtBoxes, gtMask);
+ */
+export function makeAnchors(sizes: readonly (readonly [h: number, w: number])[], strides: readonly number[], offset = 0.5): { anchors: tf.Tensor2D; strides: tf.Tensor1D } {
+  const h = makeHeadAnchors(sizes, strides, offset);
+  return { anchors: tf.tensor2d(h.anchors, [h.count, 2]), strides: tf.tensor1d(h.strides) };
+}

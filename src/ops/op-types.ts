@@ -56,12 +56,12 @@ export const OP_SIGNATURES = {
   kl_div: { inputs: { student: 'f32', teacher: 'f32' }, params: { temperature: 'number', classReduction: ['sum', 'mean'] } },
   dice: { inputs: { logits: 'f32', targets: 'f32' }, params: { eps: 'number', naive: 'boolean' } },
   tal_assign: {
-    inputs: { scores: 'f32', predBoxes: 'f32', anchors: 'f32', gtBoxes: 'f32', gtLabels: 'i32', gtMask: 'i32' },
+    inputs: { scores: 'f32', predBoxes: 'f32', anchors: 'f32', gtLabels: 'i32', gtBoxes: 'f32', gtMask: 'i32' },
     params: { topk: 'number', alpha: 'number', beta: 'number', eps: 'number' },
     reductions: [],
   },
   yolo_detection_loss: {
-    inputs: { predScores: 'f32', predDist: 'f32', anchors: 'f32', strides: 'f32', gtBoxes: 'f32', gtLabels: 'i32', gtMask: 'i32' },
+    inputs: { predDist: 'f32', predScores: 'f32', anchors: 'f32', strides: 'f32', gtLabels: 'i32', gtBoxes: 'f32', gtMask: 'i32' },
     params: { topk: 'number', alpha: 'number', beta: 'number', boxGain: 'number', clsGain: 'number', dflGain: 'number' },
     reductions: [],
   },
@@ -110,8 +110,8 @@ export const OP_NONE_RANK = {
   kl_div: 1,
   dice: 1,
   tal_assign: 1,
-  yolo_detection_loss: 1,
-} as const satisfies Record<keyof typeof OP_SIGNATURES, 'input' | 1 | 2>;
+  yolo_detection_loss: 0,
+} as const satisfies Record<keyof typeof OP_SIGNATURES, 'input' | 0 | 1 | 2>;
 
 /** The rank of op `N`'s reduced loss: `rank_sort`'s `[ranking, sorting]` is 1, every other op's one number 0. */
 export type OpReducedRank<N extends OpName> = N extends 'rank_sort' ? 1 : 0;

@@ -149,8 +149,8 @@ function validateTal(op: string, inputs: Data, p: ResolvedParams, d: Dims, check
 }
 
 const gtInputs = {
-  gtBoxes: { dtype: 'f32', shape: ['b', 'm', 4] },
   gtLabels: { dtype: 'i32', shape: ['b', 'm'] },
+  gtBoxes: { dtype: 'f32', shape: ['b', 'm', 4] },
   gtMask: { dtype: 'i32', shape: ['b', 'm'] },
 } as const;
 
@@ -164,6 +164,7 @@ export const talAssignOp = defineOp({
     anchors: { dtype: 'f32', shape: ['a', 2] },
     ...gtInputs,
   },
+  bindOrder: ['scores', 'gtBoxes'],
   params: { topk: num(10, { min: 1, integer: true }), alpha: num(0.5, { min: 0 }), beta: num(6.0, { min: 0, minExclusive: true }), eps: num(1e-9, { min: 0, minExclusive: true }) },
   rows: 'b',
   output: [0],
@@ -185,12 +186,13 @@ export const yoloDetectionLossOp = defineOp({
   name: 'yolo_detection_loss',
   family: 'tal',
   inputs: {
-    predScores: { dtype: 'f32', shape: ['b', 'a', 'c'], grad: true },
     predDist: { dtype: 'f32', shape: ['b', 'a', 'd'], grad: true },
+    predScores: { dtype: 'f32', shape: ['b', 'a', 'c'], grad: true },
     anchors: { dtype: 'f32', shape: ['a', 2] },
     strides: { dtype: 'f32', shape: ['a'] },
     ...gtInputs,
   },
+  bindOrder: ['predScores', 'gtBoxes'],
   params: {
     topk: num(10, { min: 1, integer: true }),
     alpha: num(0.5, { min: 0 }),

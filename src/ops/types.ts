@@ -121,6 +121,12 @@ export interface OpDescriptor {
   rows: string;
   /** Shape of the `'none'` output. */
   output: readonly Dim[];
+  /**
+   * The inputs whose shapes settle the dims first, before the others in their declared order (the
+   * order of positional arguments): then a disagreeing input is the one named. `yolo_detection_loss`
+   * takes B, A and C from predScores and M from gtBoxes, though predDist comes first.
+   */
+  bindOrder?: readonly string[];
   /** Named outputs beside the loss (see {@link OutputSpec}); a program op's kernel writes them. */
   outputs?: Readonly<Record<string, OutputSpec>>;
   /**

@@ -157,7 +157,10 @@ function resolveInputs(
       fail('unknown_input', `${op.name}: unknown input "${name}" (known: ${known})`, name);
     }
   }
-  const specs: [string, TensorSpec][] = Object.entries(op.inputs);
+  const first = op.bindOrder ?? [];
+  const rank = (name: string) => (first.includes(name) ? first.indexOf(name) : first.length);
+  // A stable sort: the inputs of bindOrder first, then the others as declared.
+  const specs: [string, TensorSpec][] = Object.entries(op.inputs).sort(([a], [b]) => rank(a) - rank(b));
   for (const [name, spec] of specs) {
     const info = inputs[name];
     if (!info) {

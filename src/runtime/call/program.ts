@@ -85,7 +85,7 @@ export function submitProgramSync(rt: Runtime, desc: OpDescriptor, inputs: Recor
     throw e;
   }
   const settled = syncVerdict(desc.name, checks, allocErrors, a.bytes, submitted);
-  return { out: bufs.out, shape: [...p.prog.lossShape], release: a.release, releaseOutputs: a.releaseOutputs, settled, status: bufs.status };
+  return { out: bufs.out, outputShapes: p.r.outputShapes, shape: [...p.prog.lossShape], release: a.release, releaseOutputs: a.releaseOutputs, settled, status: bufs.status };
 }
 
 /** The bindings of a program pass, by the names of the fused contract (absent ones get the dummies). */

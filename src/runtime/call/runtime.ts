@@ -64,6 +64,8 @@ export interface SubmittedCall {
 /** A call submitted synchronously (framework adapters): its outputs, and the GPU's verdict still to come. */
 export interface SyncCall {
   out: CallOutputs;
+  /** The shape of each named output (`out.named`). */
+  outputShapes: Record<string, number[]>;
   /** The loss's shape: `[]` when reduced, the 'none' shape, or a program op's own (`[2]` for rank_sort). */
   shape: number[];
   release: () => void;

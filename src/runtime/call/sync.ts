@@ -31,5 +31,5 @@ export function submitFusedSync(rt: Runtime, op: OpDescriptor, inputs: Record<st
     throw e;
   }
   const settled = syncVerdict(desc.name, compiles, allocErrors, a.bytes, submitted);
-  return { out: bufs.out, shape: r.reduction === 'none' ? r.outShape : [], release: a.release, releaseOutputs: a.releaseOutputs, settled, status: bufs.status };
+  return { out: bufs.out, outputShapes: r.outputShapes, shape: r.reduction === 'none' ? r.outShape : [], release: a.release, releaseOutputs: a.releaseOutputs, settled, status: bufs.status };
 }

@@ -77,9 +77,8 @@ export class PipelineCache {
         throw new DetlossError('pipeline', `${desc.name}: its shader could not be read: ${(e as Error).message}`);
       }
       if (problems.length) throw new DetlossError('pipeline', `${desc.name}: descriptor and shader disagree: ${problems.join('; ')}`);
-      // A kernel that binds more storage buffers than the device allows cannot compile: say so
-      // now, by name, rather than as a pipeline error after the call returned.
-      // Every module of the op counts (a program's pass modules bind parts of its buffers).
+      // A kernel that binds more storage buffers than the device allows cannot compile: say so now,
+      // by name, not as a pipeline error later. Every module counts (a program's binds parts).
       const count = (i: ShaderInfo) => i.bindings.filter((b) => b.kind !== 'uniform').length;
       const storage = Math.max(count(info), ...kernelVariants(gk).slice(1).map((v) => count(reflectShader(v.shader))));
       const limit = this.device.limits.maxStorageBuffersPerShaderStage;
