@@ -8,6 +8,7 @@
 @group(0) @binding(6) var<storage, read_write> out_boxes: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> out_foreground: array<i32>;
 @group(0) @binding(8) var<storage, read_write> out_gt_index: array<i32>;
+@group(0) @binding(9) var<storage, read> in_gt_mask: array<i32>;
 
 @compute @workgroup_size(WG)
 fn tal_anchor(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

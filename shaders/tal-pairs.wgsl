@@ -17,8 +17,12 @@ fn tal_pairs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   let a = p % na;
   let row = p / na;
   let b = row / params.m;
+  // A padding row's pairs are never read (tal-assign.wgsl): nothing to write.
+  if (in_gt_mask[row] != 1) {
+    return;
+  }
   let g = in_gt_boxes[row];
-  let cand = in_gt_mask[row] == 1 && in_gt(in_anchors[a], g);
+  let cand = in_gt(in_anchors[a], g);
   var om = vec2(0.0);
   if (cand) {
     let score = in_scores[(b * na + a) * params.c + class_of(in_gt_labels[row])];

@@ -27,9 +27,38 @@ fn tal_topk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   }
   let na = params.a;
   let met = params.off_met + row * na;
+  let k = min(params.topk, na);
+  // The positive metrics first (most pairs are not candidates: their metric is 0). When there are
+  // at most k, every one is taken and the rest of the places go to metric-0 anchors in index order:
+  // no select needed.
+  var positive = 0u;
+  for (var a = lane; a < na; a += WG) {
+    positive += select(0u, 1u, partials[met + a] != 0u);
+  }
+  lane_words[lane] = positive;
+  workgroupBarrier();
+  if (lane == 0u) {
+    var total = 0u;
+    for (var l = 0u; l < WG; l++) {
+      total += lane_words[l];
+    }
+    shared_word = total;
+  }
+  let count = workgroupUniformLoad(&shared_word);
+  var sel = vec2(0u, k - min(count, k));
+  if (count > k) {
+    sel = radix_select(met, na, k, lane);
+  }
+  mark_topk(row, met, na, sel.x, sel.y, lane);
+}
+
+// The k-th largest positive key of a row, by its bits, and how many keys equal to it are taken:
+// four rounds of an 8-bit histogram over the keys that match the
+// bits decided so far. Keys of 0 never enter (there are more than k positive ones).
+fn radix_select(met: u32, na: u32, k: u32, lane: u32) -> vec2<u32> {
   var prefix = 0u;
   var known = 0u;
-  var need = min(params.topk, na);
+  var need = k;
   for (var shift = 24u; ; shift -= 8u) {
     for (var h = lane; h < 256u; h += WG) {
       atomicStore(&hist[h], 0u);
@@ -37,7 +66,7 @@ fn tal_topk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     workgroupBarrier();
     for (var a = lane; a < na; a += WG) {
       let key = partials[met + a];
-      if ((key & known) == prefix) {
+      if (key != 0u && (key & known) == prefix) {
         atomicAdd(&hist[(key >> shift) & 255u], 1u);
       }
     }
@@ -64,7 +93,13 @@ fn tal_topk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
       break;
     }
   }
-  // prefix is T: every larger key is taken, and the first `need` keys equal to T in index order.
+  return vec2(prefix, need);
+}
+
+// Marks the row's top k: every key larger than `prefix` (T), and the first `need` keys equal to T
+// in index order, found by a prefix count over contiguous runs of anchors; a pair is marked only
+// where it is a candidate.
+fn mark_topk(row: u32, met: u32, na: u32, prefix: u32, need: u32, lane: u32) {
   let run = (na + WG - 1u) / WG;
   let lo = min(lane * run, na);
   let hi = min(lo + run, na);
@@ -103,7 +138,16 @@ fn tal_topk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 @compute @workgroup_size(WG)
 fn tal_gtmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
   let row = group_index(wid, nwg);
-  if (row >= params.b * params.m) {
+  let rows = params.b * params.m;
+  if (lane == 0u) {
+    shared_word = select(0u, 1u, row < rows && in_gt_mask[min(row, rows - 1u)] == 1);
+    // A padding row's maxima are 0 (its metrics are, wherever it wins an anchor).
+    if (row < rows && shared_word == 0u) {
+      setf(params.off_gmax + 2u * row, 0.0);
+      setf(params.off_gmax + 2u * row + 1u, 0.0);
+    }
+  }
+  if (workgroupUniformLoad(&shared_word) == 0u) {
     return;
   }
   let na = params.a;

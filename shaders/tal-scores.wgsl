@@ -3,6 +3,7 @@
 
 @group(0) @binding(3) var<storage, read> in_gt_labels: array<i32>;
 @group(0) @binding(4) var<storage, read_write> out_target_scores: array<f32>;
+@group(0) @binding(5) var<storage, read> in_gt_mask: array<i32>;
 
 @compute @workgroup_size(WG)
 fn tal_scores(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -211,39 +211,3 @@ fn store_pair(p: u32, cand: bool, om: vec2<f32>) {
   setf(params.off_ov + p, select(-1.0, om.x, cand));
   partials[params.off_met + p] = select(0u, bitcast<u32>(om.y) & 0x7fffffffu, cand);
 }
-
-// ops.md, step 4: the anchor's gt row, or -1 when no row selected it. One selector keeps it;
-// several give the row of the largest overlap over all rows (non-candidates at 0, ties to the
-// lower row, row 0 when every overlap is 0).
-fn assign_anchor(b: u32, a: u32) -> i32 {
-  let m = params.m;
-  let na = params.a;
-  var selectors = 0u;
-  var chosen = 0u;
-  var best = -1.0;
-  var best_row = 0u;
-  for (var j = 0u; j < m; j++) {
-    let p = (b * m + j) * na + a;
-    if ((partials[params.off_met + p] & SEL) != 0u) {
-      selectors++;
-      chosen = j;
-    }
-    let ov = max(getf(params.off_ov + p), 0.0);
-    if (ov > best) {
-      best = ov;
-      best_row = j;
-    }
-  }
-  if (selectors == 0u) {
-    return -1;
-  }
-  return i32(select(best_row, chosen, selectors == 1u));
-}
-
-// ops.md, step 5: an anchor's target score in its gt's class.
-fn target_score(b: u32, a: u32, g: u32) -> f32 {
-  let row = b * params.m + g;
-  let metric = bitcast<f32>(partials[params.off_met + row * params.a + a] & 0x7fffffffu);
-  let gmax = vec2(getf(params.off_gmax + 2u * row), getf(params.off_gmax + 2u * row + 1u));
-  return metric * gmax.y / (gmax.x + params.eps);
-}

@@ -16,10 +16,14 @@ fn yolo_pairs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   let a = p % na;
   let row = p / na;
   let b = row / params.m;
+  // A padding row's pairs are never read (tal-assign.wgsl): nothing to write.
+  if (in_gt_mask[row] != 1) {
+    return;
+  }
   let g = in_gt_boxes[row];
   let at = params.off_anch + 3u * a;
   let anchor = vec2(getf(at), getf(at + 1u)) * getf(at + 2u);
-  let cand = in_gt_mask[row] == 1 && in_gt(anchor, g);
+  let cand = in_gt(anchor, g);
   var om = vec2(0.0);
   if (cand) {
     let score = logistic(in_pred_scores[(b * na + a) * params.c + class_of(in_gt_labels[row])]).x;
