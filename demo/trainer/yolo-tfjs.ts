@@ -53,10 +53,18 @@ function withoutGradient(f: () => tf.Tensor, inputs: tf.Tensor[]): tf.Tensor {
 }
 
 /**
+ * A bool tensor as float32 1s and 0s. Not `tf.cast(b, 'float32')`: on TF.js's WebGPU backend (4.22)
+ * a cast from bool or int32 to float32 only relabels the tensor and keeps its int data, and a
+ * kernel that copies its input as is (transpose, which `tf.sum` over an inner axis also runs) then
+ * fails to compile ("type mismatch ... expected 'f32', got 'i32'") and returns garbage.
+ */
+const toFloat = (b: tf.Tensor) => tf.where(b, tf.scalar(1), tf.scalar(0));
+
+/**
  * One-hot along a new last axis, as float32. Not `tf.oneHot`: it refuses a depth of 1 (one class,
  * or one gt row), which the assigner meets.
  */
-const oneHot = (indices: tf.Tensor, depth: number) => tf.cast(tf.equal(tf.expandDims(indices, -1), tf.range(0, depth, 1, 'int32')), 'float32');
+const oneHot = (indices: tf.Tensor, depth: number) => toFloat(tf.equal(tf.expandDims(indices, -1), tf.range(0, depth, 1, 'int32')));
 
 /** A box as its four coordinates x1, y1, x2, y2, each a tensor (broadcastable against the other box's). */
 type Corners = [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
@@ -162,7 +170,7 @@ export function talAssign(
     // above), kept where they are candidates (a padding row keeps none).
     const { indices } = tf.topk(metric, topk);
     const inTopk = tf.sum(oneHot(indices, A), 2);
-    let maskPos = tf.mul(inTopk, tf.cast(cand, 'float32'));
+    let maskPos = tf.mul(inTopk, toFloat(cand));
 
     // select_highest_overlaps: an anchor selected by several gts goes to the gt of largest overlap
     // (over all rows; the first on equal overlaps).
@@ -182,7 +190,7 @@ export function talAssign(
     const posMetric = tf.max(am, 2, true);
     const posOv = tf.max(tf.mul(ov, maskPos), 2, true);
     const norm = tf.max(tf.div(tf.mul(am, posOv), tf.add(posMetric, eps)), 1);
-    const fgF = tf.cast(fg, 'float32');
+    const fgF = toFloat(fg);
     const targetScores = tf.mul(oneHot(labels, C), tf.expandDims(tf.mul(fgF, norm), 2));
     return { labels, boxes, targetScores, foreground: tf.cast(fg, 'int32'), gtIndex };
   });

@@ -1,14 +1,17 @@
 // The trainer's TF.js-ops side of the YOLOv8 loss (demo/trainer/yolo-tfjs.ts), held against the
-// golden fixtures of test/fixtures/tal.json on TF.js's CPU backend: every `yolo_detection_loss`
-// case (loss, components, and the gradients TF.js's autodiff gives to predDist and predScores),
-// every `tal_assign` case (the assigner the loss is built on), and the anchors of make_anchors.
-// This is what the demo's "TF.js ops" curve is made of, so it must be the same loss as detloss's.
+// golden fixtures of test/fixtures/tal.json on TF.js's CPU backend, and on its WebGPU backend (the
+// one the demo trains on) over Node's Dawn: every `yolo_detection_loss` case (loss, components,
+// and the gradients TF.js's autodiff gives to predDist and predScores), every `tal_assign` case
+// (the assigner the loss is built on), and the anchors of make_anchors. This is what the demo's
+// "TF.js ops" curve is made of, so it must be the same loss as detloss's.
 import { readFileSync } from 'node:fs';
+import '../../bench/node-globals';
+import '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import '../helpers/tfjs-quiet';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { makeAnchors, talAssign, yoloLoss } from '../../demo/trainer/yolo-tfjs';
 import { compareCase, type FixtureCase, type Tolerance } from '../../src/fixtures';
 import { note } from '../helpers/note';
@@ -39,28 +42,26 @@ function compareArray(what: string, got: ArrayLike<number>, want: number[], tol:
   return compareCase(c, { loss: got, grad: {} });
 }
 
-beforeAll(async () => {
-  expect(await tf.setBackend('cpu')).toBe(true);
+test('the fixtures hold the cases this test expects', () => {
+  expect(yoloCases.length).toBeGreaterThanOrEqual(13);
+  expect(talCases.length).toBeGreaterThanOrEqual(18);
 });
 
-describe('the TF.js-ops YOLOv8 loss (demo/trainer/yolo-tfjs.ts) on the fixtures, TF.js CPU backend', () => {
-  test('the fixtures hold the cases this test expects', () => {
-    expect(yoloCases.length).toBeGreaterThanOrEqual(13);
-    expect(talCases.length).toBeGreaterThanOrEqual(18);
-  });
-
-  test('makeAnchors gives the fixtures\' anchors and strides (64 px: strides 8, 16, 32; 128 px likewise)', () => {
+describe.each(['cpu', 'webgpu'])('the TF.js-ops YOLOv8 loss (demo/trainer/yolo-tfjs.ts) on the fixtures, TF.js %s backend', (backend) => {
+  test('makeAnchors gives the fixtures\' anchors and strides (64 px: strides 8, 16, 32; 128 px likewise)', async () => {
+    expect(await tf.setBackend(backend)).toBe(true);
     for (const size of [64, 128]) {
       const c = yoloCases.find((c) => c.name.startsWith(`yolo_detection_loss/${size}px/`))!;
       const strides = [8, 16, 32];
       const r = makeAnchors(strides.map((s) => [size / s, size / s] as const), strides);
-      expect(Array.from(r.anchors.dataSync())).toEqual(c.inputs.anchors.data);
-      expect(Array.from(r.strides.dataSync())).toEqual(c.inputs.strides.data);
+      expect(Array.from(await r.anchors.data())).toEqual(c.inputs.anchors.data);
+      expect(Array.from(await r.strides.data())).toEqual(c.inputs.strides.data);
       tf.dispose([r.anchors, r.strides]);
     }
   });
 
-  test.each(yoloCases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+  test.each(yoloCases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    expect(await tf.setBackend(backend)).toBe(true);
     const before = tf.memory().numTensors;
     const t = Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, make(v)])) as Record<string, tf.Tensor>;
     const params = { topk: c.params.topk, alpha: c.params.alpha, beta: c.params.beta, boxGain: c.params.boxGain, clsGain: c.params.clsGain, dflGain: c.params.dflGain };
@@ -69,7 +70,7 @@ describe('the TF.js-ops YOLOv8 loss (demo/trainer/yolo-tfjs.ts) on the fixtures,
     // The gradient of gradOutput * loss (1 without one), by TF.js's autodiff.
     const dy = t.gradOutput ?? tf.scalar(1);
     const [gDist, gScores] = tf.grads((pd: tf.Tensor, ps: tf.Tensor) => call(pd, ps).loss)([t.predDist, t.predScores], dy);
-    const got = { loss: loss.dataSync(), components: components.dataSync(), grad: { predDist: gDist.dataSync(), predScores: gScores.dataSync() } };
+    const got = { loss: await loss.data(), components: await components.data(), grad: { predDist: await gDist.data(), predScores: await gScores.data() } };
     tf.dispose([loss, components, gDist, gScores, dy, ...Object.values(t)]);
     expect(tf.memory().numTensors, 'tensors left behind').toBe(before);
 
@@ -77,7 +78,7 @@ describe('the TF.js-ops YOLOv8 loss (demo/trainer/yolo-tfjs.ts) on the fixtures,
     const comps = compareArray('components', got.components, c.expected.outputs.components.data, c.tolerance.outputs!.components);
     const rel = (g: number, w: number) => Math.abs(g - w) / Math.max(Math.abs(w), 1e-30);
     note(
-      `${c.name}: loss ${got.loss[0]} (want ${c.expected.loss!.data[0]}, rel ${rel(got.loss[0], c.expected.loss!.data[0]).toExponential(2)}); ` +
+      `${backend}, ${c.name}: loss ${got.loss[0]} (want ${c.expected.loss!.data[0]}, rel ${rel(got.loss[0], c.expected.loss!.data[0]).toExponential(2)}); ` +
         `components [${Array.from(got.components).join(', ')}] (want [${c.expected.outputs.components.data.join(', ')}], max |err| ${comps.lossErr.toExponential(2)}); ` +
         `grad max |err| ${main.gradErr.toExponential(2)}, relative L2 ${main.l2Err.toExponential(2)}`,
     );
@@ -87,11 +88,12 @@ describe('the TF.js-ops YOLOv8 loss (demo/trainer/yolo-tfjs.ts) on the fixtures,
     expect(rel(got.loss[0], c.expected.loss!.data[0])).toBeLessThanOrEqual(1e-3);
   });
 
-  test.each(talCases.map((c) => [c.name, c] as const))('the assigner on %s', (_name, c) => {
+  test.each(talCases.map((c) => [c.name, c] as const))('the assigner on %s', async (_name, c) => {
+    expect(await tf.setBackend(backend)).toBe(true);
     const before = tf.memory().numTensors;
     const t = Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, make(v)])) as Record<string, tf.Tensor>;
     const a = talAssign(t.scores, t.predBoxes, t.anchors, t.gtLabels, t.gtBoxes, t.gtMask, { topk: c.params.topk, alpha: c.params.alpha, beta: c.params.beta, eps: c.params.eps });
-    const got = Object.fromEntries(Object.entries(a).map(([k, v]) => [k, Array.from(v.dataSync())])) as Record<keyof typeof a, number[]>;
+    const got = Object.fromEntries(await Promise.all(Object.entries(a).map(async ([k, v]) => [k, Array.from(await v.data())]))) as Record<keyof typeof a, number[]>;
     tf.dispose([...Object.values(a), ...Object.values(t)]);
     expect(tf.memory().numTensors, 'tensors left behind').toBe(before);
     const want = c.expected.outputs;
