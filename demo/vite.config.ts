@@ -7,7 +7,7 @@ const repo = fileURLToPath(new URL('..', import.meta.url));
 
 // The demo: two apps, each a page of its own, and a front page that links them. Output: demo/dist.
 //   playground/index.html  the box playground and the GPU-vs-CPU timing (detloss)
-//   trainer/index.html     a detector head trained with detloss/tfjs against the same losses in TF.js ops
+//   trainer/index.html     a YOLO-style detector head trained with detloss/tfjs's YOLOv8 loss against the same loss in TF.js ops
 //
 // The apps import detloss by its package names only, as an app of yours would: `detloss` and
 // `detloss/tfjs`. Here those names point at the package's sources (the entries its build starts

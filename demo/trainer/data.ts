@@ -1,20 +1,15 @@
 /**
  * Synthetic scenes for the training demo, made in the page from a seed: small RGB images with one
- * to three filled axis-aligned rectangles of three colour classes on a noisy background, and the
- * per-cell targets of a stride-8 anchor-free head (positive cells: those whose centre lies in a
- * box's centre region).
+ * to three filled axis-aligned rectangles of three colour classes on a noisy background, and each
+ * batch's ground truth as a YOLO loss takes it: per image up to MAX_OBJECTS boxes, padded.
  */
 
 /** Image side in pixels. */
 export const SIZE = 64;
-/** The head's stride: one cell per 8 x 8 pixels. */
-export const STRIDE = 8;
-/** Cells per side. */
-export const GRID = SIZE / STRIDE;
-/** Cells per image. */
-export const CELLS = GRID * GRID;
-/** Object classes; label `CLASSES` is background. */
+/** Object classes. */
 export const CLASSES = 3;
+/** The most objects in a scene: the gt rows per image (M) of every batch. */
+export const MAX_OBJECTS = 3;
 export const CLASS_NAMES = ['red', 'green', 'blue'] as const;
 const CLASS_RGB: readonly (readonly [number, number, number])[] = [
   [0.9, 0.2, 0.2],
@@ -51,10 +46,10 @@ export function rng(seed: number): () => number {
 
 const apart = (a: Box, b: Box, gap: number) => a.x2 + gap <= b.x1 || b.x2 + gap <= a.x1 || a.y2 + gap <= b.y1 || b.y2 + gap <= a.y1;
 
-/** One scene: 1-3 rectangles 10-36 px a side, at least 2 px apart, on a grey noisy background. */
+/** One scene: 1 to MAX_OBJECTS rectangles 10-36 px a side, at least 2 px apart, on a grey noisy background. */
 export function makeScene(rand: () => number): Scene {
   const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
-  const want = int(1, 3);
+  const want = int(1, MAX_OBJECTS);
   const boxes: Box[] = [];
   for (let tries = 0; boxes.length < want && tries < 100; tries++) {
     const w = int(10, 36);
@@ -85,51 +80,35 @@ export function makeScenes(seed: number, count: number): Scene[] {
   return Array.from({ length: count }, () => makeScene(rand));
 }
 
-/** Per-cell targets of a batch of scenes, flattened over (image, row, column). */
+/** A batch of scenes: the images, and the ground truth padded to MAX_OBJECTS rows per image. */
 export interface BatchTargets {
   /** B x SIZE x SIZE x 3. */
   pixels: Float32Array;
-  /** [B*CELLS]: the class of the box a cell is assigned to, or CLASSES (background). */
-  labels: Int32Array;
-  /** [B*CELLS, 4]: the assigned box, xyxy in pixels (zeros for background). */
-  boxes: Float32Array;
-  /** [B*CELLS]: 1 for a positive cell, else 0. */
-  mask: Float32Array;
-  /** The indices of the positive cells, ascending. */
-  positives: Int32Array;
+  /** The gt rows per image (M): MAX_OBJECTS. */
+  rows: number;
+  /** int32 [B, M]: the class of each box; 0 on padding rows. */
+  gtLabels: Int32Array;
+  /** [B, M, 4]: the boxes, xyxy in pixels; zeros on padding rows. */
+  gtBoxes: Float32Array;
+  /** int32 [B, M]: 1 for a real box, 0 for a padding row. */
+  gtMask: Int32Array;
 }
 
-/**
- * A cell is positive for a box when its centre lies within max(w/4, 4) px of the box centre
- * horizontally and max(h/4, 4) px vertically: every box of 10 px or more gets at least one cell,
- * and (boxes being apart) no cell gets two.
- */
+/** The images and ground truth of `scenes`, each scene's boxes first and padding rows after them. */
 export function batchTargets(scenes: readonly Scene[]): BatchTargets {
   const n = scenes.length;
+  const m = MAX_OBJECTS;
   const pixels = new Float32Array(n * SIZE * SIZE * 3);
-  const labels = new Int32Array(n * CELLS).fill(CLASSES);
-  const boxes = new Float32Array(n * CELLS * 4);
-  const mask = new Float32Array(n * CELLS);
-  const positives: number[] = [];
+  const gtLabels = new Int32Array(n * m);
+  const gtBoxes = new Float32Array(n * m * 4);
+  const gtMask = new Int32Array(n * m);
   scenes.forEach((s, i) => {
     pixels.set(s.pixels, i * s.pixels.length);
-    for (let r = 0; r < GRID; r++) {
-      for (let c = 0; c < GRID; c++) {
-        const cx = (c + 0.5) * STRIDE;
-        const cy = (r + 0.5) * STRIDE;
-        const b = s.boxes.find((b) => {
-          const rx = Math.max((b.x2 - b.x1) / 4, STRIDE / 2);
-          const ry = Math.max((b.y2 - b.y1) / 4, STRIDE / 2);
-          return Math.abs(cx - (b.x1 + b.x2) / 2) <= rx && Math.abs(cy - (b.y1 + b.y2) / 2) <= ry;
-        });
-        if (!b) continue;
-        const cell = i * CELLS + r * GRID + c;
-        labels[cell] = b.label;
-        boxes.set([b.x1, b.y1, b.x2, b.y2], cell * 4);
-        mask[cell] = 1;
-        positives.push(cell);
-      }
-    }
+    s.boxes.forEach((b, j) => {
+      gtLabels[i * m + j] = b.label;
+      gtBoxes.set([b.x1, b.y1, b.x2, b.y2], (i * m + j) * 4);
+      gtMask[i * m + j] = 1;
+    });
   });
-  return { pixels, labels, boxes, mask, positives: Int32Array.from(positives) };
+  return { pixels, rows: m, gtLabels, gtBoxes, gtMask };
 }

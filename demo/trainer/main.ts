@@ -1,9 +1,10 @@
 /**
- * The trainer page: a small anchor-free detector head learns on synthetic scenes, twice from the
- * same weights and batches, once with detloss's fused losses and once with the same losses in
- * TF.js ops. Draws both loss curves, both step times and the predicted boxes live; Stop, Resume and
- * Restart; stops and says so when a step's loss is not finite. `window.trainDemo` runs the same
- * training without drawing, for the headless test.
+ * The trainer page: a small YOLO-style detector head (DFL boxes at strides 8 and 16) learns on
+ * synthetic scenes, twice from the same weights and batches, once with detloss's YOLOv8 loss
+ * (`yoloLoss`: the task-aligned assigner, BCE, CIoU and DFL on the GPU) and once with the same loss
+ * composed from TF.js ops. Draws both loss curves (the total and its three components), both step
+ * times and the predicted boxes live; Stop, Resume and Restart; stops and says so when a step's loss
+ * is not finite. `window.trainDemo` runs the same training without drawing, for the headless test.
  */
 import * as tf from '@tensorflow/tfjs-core';
 // TF.js's WebGPU backend, and the gradients of TF.js's own ops (the full `@tensorflow/tfjs` package
@@ -11,21 +12,27 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as detloss from 'detloss/tfjs';
-import { CLASS_NAMES, GRID, SIZE, batchTargets, makeScenes, rng, type Scene } from './data';
-import type { BoxVariant } from './losses';
-import { type Side, type StepResult, Trainer, initParams, uploadBatch, type InitParams } from './model';
+import { CLASSES, CLASS_NAMES, MAX_OBJECTS, SIZE, batchTargets, makeScenes, rng, type BatchTargets, type Scene } from './data';
+import { ANCHORS, REG_MAX, STRIDES, type Side, type StepResult, Trainer, initParams, uploadBatch, type InitParams } from './model';
 
 const SEED = 12;
 const TRAIN_IMAGES = 256;
 const BATCH = 4;
 const LEARNING_RATE = 0.01;
 const VAL_IMAGES = 4;
-/** Cells scoring above this are drawn as detections. */
+/** Anchors scoring above this are drawn as detections. */
 const SCORE_THRESHOLD = 0.25;
 const SIDES: readonly Side[] = ['detloss', 'tfjs'];
 const SIDE_NAME: Record<Side, string> = { detloss: 'detloss', tfjs: 'TF.js ops' };
 const COLOR: Record<Side, string> = { detloss: '#2f6fde', tfjs: '#e4572e' };
 const CLASS_COLOR = ['#ff5a5a', '#4cdc6a', '#6f8cff'];
+/** The loss's components, as the page names them, and their colours in the components chart. */
+const PARTS = ['box', 'cls', 'dfl'] as const;
+type Part = (typeof PARTS)[number];
+const PART_NAME: Record<Part, string> = { box: 'box (CIoU)', cls: 'cls (BCE)', dfl: 'DFL' };
+const PART_COLOR: Record<Part, string> = { box: '#7b3fb5', cls: '#1a9c8c', dfl: '#c98a12' };
+/** What the page trains with, in its status line. */
+const LOSS_NAME = 'the YOLOv8 loss';
 
 const $ = <T extends Element>(sel: string) => {
   const e = document.querySelector<T>(sel);
@@ -63,33 +70,34 @@ class Run {
   constructor(
     readonly scenes: readonly Scene[],
     readonly valScenes: readonly Scene[],
-    readonly variant: BoxVariant,
     readonly seed: number,
     learningRate = LEARNING_RATE,
   ) {
     this.init = initParams(seed);
-    this.trainers = { detloss: new Trainer('detloss', this.init, variant, learningRate), tfjs: new Trainer('tfjs', this.init, variant, learningRate) };
+    this.trainers = { detloss: new Trainer('detloss', this.init, learningRate), tfjs: new Trainer('tfjs', this.init, learningRate) };
     this.val = tf.tensor4d(batchTargets(valScenes).pixels, [valScenes.length, SIZE, SIZE, 3]);
   }
 
   /**
    * The next step on both sides, on the same batch. The side that goes first alternates, so that
-   * neither always finds the GPU freshly idle.
+   * neither always finds the GPU freshly idle. With `record`, the detloss side also reads back the
+   * head's outputs its loss was computed on (in its StepResult), and `targets` holds the batch.
    */
-  async next(): Promise<Record<Side, StepResult>> {
+  async next(record = false): Promise<Record<Side, StepResult> & { targets: BatchTargets }> {
     const k = this.step % this.nb;
     if (k === 0) this.order = epochOrder(this.seed, Math.floor(this.step / this.nb));
     const scenes = this.order.slice(k * BATCH, (k + 1) * BATCH).map((i) => this.scenes[i]);
-    const batch = uploadBatch(batchTargets(scenes), SIZE);
+    const targets = batchTargets(scenes);
+    const batch = uploadBatch(targets, SIZE);
     const out = {} as Record<Side, StepResult>;
     try {
-      for (const side of this.step % 2 === 0 ? SIDES : [...SIDES].reverse()) out[side] = await this.trainers[side].step(batch);
+      for (const side of this.step % 2 === 0 ? SIDES : [...SIDES].reverse()) out[side] = await this.trainers[side].step(batch, record && side === 'detloss');
     } finally {
       batch.dispose();
     }
     for (const side of SIDES) this.history[side].push(out[side]);
     this.step++;
-    return out;
+    return { ...out, targets };
   }
 
   dispose(): void {
@@ -101,8 +109,8 @@ class Run {
 /** Why a step's numbers cannot be trained on, or undefined when they are all finite. */
 function nonFinite(r: Record<Side, StepResult>): string | undefined {
   const bad = SIDES.flatMap((side) => {
-    const parts = (['total', 'box', 'cls'] as const).filter((k) => !Number.isFinite(r[side][k]));
-    return parts.length ? [`${SIDE_NAME[side]}: ${parts.map((k) => `${k === 'cls' ? 'quality focal' : k === 'box' ? 'box' : 'total'} loss ${r[side][k]}`).join(', ')}`] : [];
+    const parts = (['total', ...PARTS] as const).filter((k) => !Number.isFinite(r[side][k]));
+    return parts.length ? [`${SIDE_NAME[side]}: ${parts.map((k) => `${k === 'total' ? 'total' : PART_NAME[k]} loss ${r[side][k]}`).join(', ')}`] : [];
   });
   return bad.length ? bad.join('; ') : undefined;
 }
@@ -162,12 +170,11 @@ function plot(canvas: HTMLCanvasElement, series: { values: number[]; color: stri
   ctx.setLineDash([]);
 }
 
-/** Greedy non-maximum suppression over one image's cells: the kept boxes, best first. */
+/** Greedy non-maximum suppression over one image's anchors (both levels): the kept boxes, best first. */
 function detections(p: { scores: Float32Array; labels: Int32Array; boxes: Float32Array }, image: number, threshold = SCORE_THRESHOLD, maxBoxes = 5) {
-  const cells = GRID * GRID;
   const cand: { score: number; label: number; box: number[] }[] = [];
-  for (let c = 0; c < cells; c++) {
-    const i = image * cells + c;
+  for (let c = 0; c < ANCHORS; c++) {
+    const i = image * ANCHORS + c;
     if (p.scores[i] > threshold) cand.push({ score: p.scores[i], label: p.labels[i], box: Array.from(p.boxes.subarray(i * 4, i * 4 + 4)) });
   }
   cand.sort((a, b) => b.score - a.score);
@@ -222,8 +229,8 @@ async function main() {
   const stopBtn = $<HTMLButtonElement>('#stop');
   const resumeBtn = $<HTMLButtonElement>('#resume');
   const restartBtn = $<HTMLButtonElement>('#restart');
-  const variantSel = $<HTMLSelectElement>('#variant');
   const lossChart = $<HTMLCanvasElement>('#loss-chart');
+  const partsChart = $<HTMLCanvasElement>('#parts-chart');
   const timeChart = $<HTMLCanvasElement>('#time-chart');
   const summary = $<HTMLElement>('#summary');
 
@@ -241,7 +248,6 @@ async function main() {
     status.dataset.phase = phase;
     setStatus(state, text);
   };
-  const variantName = () => variantSel.selectedOptions[0].text;
 
   setPhase('starting', 'starting', 'Starting TF.js on its WebGPU backend…');
   if (!(await tf.setBackend('webgpu'))) throw new Error('TF.js could not start its WebGPU backend (this page needs WebGPU: the playground page says how to get it).');
@@ -266,7 +272,7 @@ async function main() {
     }),
   ) as Record<Side, HTMLCanvasElement[]>;
 
-  let run = new Run(scenes, valScenes, variantSel.value as BoxVariant, SEED);
+  let run = new Run(scenes, valScenes, SEED);
   let running = false;
   let halted = false;
   let loop: Promise<void> = Promise.resolve();
@@ -274,10 +280,15 @@ async function main() {
   const render = () => {
     stepEl.textContent = String(run.step);
     stepEl.dataset.step = String(run.step);
-    if (running && run.step > 0) setPhase('training', 'running', `Training with ${variantName()} and quality focal loss: step ${run.step}.`);
+    if (running && run.step > 0) setPhase('training', 'running', `Training with ${LOSS_NAME}: step ${run.step}.`);
     plot(
       lossChart,
       SIDES.map((side) => ({ values: run.history[side].map((r) => r.total), color: COLOR[side], dash: side === 'tfjs' ? [6, 4] : [] })),
+      '',
+    );
+    plot(
+      partsChart,
+      SIDES.flatMap((side) => PARTS.map((part) => ({ values: run.history[side].map((r) => r[part]), color: PART_COLOR[part], dash: side === 'tfjs' ? [6, 4] : [] }))),
       '',
     );
     plot(timeChart, SIDES.map((side) => ({ values: run.history[side].map((r) => r.ms), color: COLOR[side] })), 'ms', 2);
@@ -310,10 +321,10 @@ async function main() {
       setPhase(
         'compiling',
         'running',
-        `Compiling GPU pipelines: the first step builds the backward pass, Adam's update and detloss's ${variantName()} and quality focal kernels for both models (a few seconds; longer on a software adapter)…`,
+        `Compiling GPU pipelines: the first step builds the backward pass, Adam's update, the TF.js-ops loss and detloss's YOLOv8 loss kernels for both models (a few seconds; longer on a software adapter)…`,
       );
     } else {
-      setPhase('training', 'running', `Training with ${variantName()} and quality focal loss: step ${run.step}.`);
+      setPhase('training', 'running', `Training with ${LOSS_NAME}: step ${run.step}.`);
     }
     while (running) {
       let r: Record<Side, StepResult>;
@@ -354,7 +365,7 @@ async function main() {
   const restart = async () => {
     await stop();
     run.dispose();
-    run = new Run(scenes, valScenes, variantSel.value as BoxVariant, SEED);
+    run = new Run(scenes, valScenes, SEED);
     halted = false;
     render();
     await drawValidation();
@@ -364,28 +375,43 @@ async function main() {
   stopBtn.addEventListener('click', () => void stop());
   resumeBtn.addEventListener('click', start);
   restartBtn.addEventListener('click', () => void restart());
-  variantSel.addEventListener('change', () => void restart());
 
   // For the headless test: the same training without drawing, on fresh models from one seed.
   const hooks = {
-    /** Stops the live run (it keeps its state), then trains `steps` steps each way from `seed`. */
-    async trainTest(steps: number, opts: { variant?: BoxVariant; seed?: number; learningRate?: number } = {}) {
+    /**
+     * Stops the live run (it keeps its state), then trains `steps` steps each way from `seed`.
+     * With `record`, `steps[i]` holds step i's batch as the detloss side's loss saw it: the head's
+     * outputs (before that step's update) and the gts, with `anchors` and `strides` (detloss's
+     * makeAnchors) the inputs of `cpu.run('yolo_detection_loss', ...)` for that step.
+     */
+    async trainTest(n: number, opts: { seed?: number; learningRate?: number; record?: boolean } = {}) {
       await stop();
-      const t = new Run(scenes, valScenes, opts.variant ?? 'giou', opts.seed ?? SEED, opts.learningRate ?? LEARNING_RATE);
+      const t = new Run(scenes, valScenes, opts.seed ?? SEED, opts.learningRate ?? LEARNING_RATE);
       const memory: { numTensors: number; bytesInUse: number; bytesAllocated: number }[] = [];
+      const steps: { predDist: number[]; predScores: number[]; gtLabels: number[]; gtBoxes: number[]; gtMask: number[] }[] = [];
       try {
-        for (let i = 0; i < steps; i++) {
-          await t.next();
+        for (let i = 0; i < n; i++) {
+          const r = await t.next(opts.record);
           memory.push({ numTensors: tf.memory().numTensors, ...detlossPool() });
+          if (opts.record) {
+            const { predDist, predScores } = r.detloss.inputs!;
+            steps.push({ predDist: Array.from(predDist), predScores: Array.from(predScores), gtLabels: Array.from(r.targets.gtLabels), gtBoxes: Array.from(r.targets.gtBoxes), gtMask: Array.from(r.targets.gtMask) });
+          }
         }
         const params = Object.fromEntries(await Promise.all(SIDES.map(async (s) => [s, Array.from(await t.trainers[s].params())]))) as Record<Side, number[]>;
+        const d = t.trainers.detloss;
         return {
           backend: tf.getBackend(),
-          losses: Object.fromEntries(SIDES.map((s) => [s, t.history[s].map(({ total, box, cls }) => ({ total, box, cls }))])) as Record<Side, { total: number; box: number; cls: number }[]>,
+          losses: Object.fromEntries(SIDES.map((s) => [s, t.history[s].map(({ total, box, cls, dfl }) => ({ total, box, cls, dfl }))])) as Record<Side, { total: number; box: number; cls: number; dfl: number }[]>,
           ms: Object.fromEntries(SIDES.map((s) => [s, t.history[s].map((r) => r.ms)])) as Record<Side, number[]>,
           init: t.init.values.flatMap((v) => Array.from(v)),
           params,
           memory,
+          /** B, A (both levels), R, C and M of every batch, and the strides of the levels. */
+          shapes: { batch: BATCH, anchors: ANCHORS, regMax: REG_MAX, classes: CLASSES, rows: MAX_OBJECTS, strides: [...STRIDES] },
+          anchors: Array.from(await d.anchors.data()),
+          strides: Array.from(await d.strides.data()),
+          steps,
         };
       } finally {
         t.dispose();

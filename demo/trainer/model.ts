@@ -1,30 +1,41 @@
 /**
- * The trainer's detector: a small anchor-free head in TF.js (four 3x3 convolutions down to a
- * stride-8 grid, then per cell class logits and four distances l, t, r, b decoded to an xyxy box),
- * trained with one of two loss sets that compute the same formulas (losses.ts): detloss's fused
- * kernels (`detloss/tfjs`) or the same losses written with TF.js ops.
+ * The trainer's detector: a small YOLO-style head in TF.js. Four 3x3 convolutions down to a
+ * stride-8 feature map and a fifth to a stride-16 one; on each level a 1x1 convolution gives per
+ * cell 4R DFL logits (R bins for each of the distances l, t, r, b, in grid units of the level) and
+ * C class logits, as YOLOv8's head does. Trained with one of two implementations of YOLOv8's loss
+ * (losses.ts): detloss's kernels (`detloss/tfjs`) or the same loss composed from TF.js ops.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type BatchTargets, CELLS, CLASSES, GRID, STRIDE, rng } from './data';
-import { type BoxVariant, DETLOSS, type LossSet, TFJS_OPS } from './losses';
+import { type BatchTargets, CLASSES, SIZE, rng } from './data';
+import { DETLOSS, type Levels, type LossSet, TFJS_OPS } from './losses';
 
 export type Side = 'detloss' | 'tfjs';
 
 export const LOSSES: Record<Side, LossSet> = { detloss: DETLOSS, tfjs: TFJS_OPS };
 
-/** Weight of the box loss in a step's total (as GFL's `loss_bbox` weight). */
-export const BOX_WEIGHT = 2;
+/** The head's levels: their strides in pixels, and their grids on a SIZE x SIZE image (8x8, 4x4). */
+export const STRIDES: readonly number[] = [8, 16];
+export const LEVELS: Levels = STRIDES.map((s) => [SIZE / s, SIZE / s] as const);
+/** Anchors (cells) per image over both levels: 64 + 16. */
+export const ANCHORS = LEVELS.reduce((n, [h, w]) => n + h * w, 0);
+/**
+ * DFL bins per side (ultralytics' reg_max): distances 0 to R - 1 grid units, and the DFL target is
+ * clamped to R - 1.01. An anchor lies inside its box, so its distances are under the box's side,
+ * at most 36 px: 4.5 cells at stride 8, 2.25 at stride 16. R = 8 covers them (up to 56 px at stride 8).
+ */
+export const REG_MAX = 8;
 
-/** Layer shapes: [kh, kw, in, out] and the stride. */
+/** Layer shapes: [kh, kw, in, out] and the stride. conv4's output is the stride-8 level, conv5's the stride-16 one. */
 const CONVS: readonly { shape: [number, number, number, number]; stride: number }[] = [
   { shape: [3, 3, 3, 8], stride: 2 },
   { shape: [3, 3, 8, 16], stride: 2 },
   { shape: [3, 3, 16, 32], stride: 2 },
   { shape: [3, 3, 32, 32], stride: 1 },
+  { shape: [3, 3, 32, 32], stride: 2 },
 ];
 const HEAD_IN = 32;
-/** The head's outputs per cell: CLASSES logits, then the distances l, t, r, b. */
-const HEAD_OUT = CLASSES + 4;
+/** The head's outputs per cell: 4 * REG_MAX DFL logits (side after side), then CLASSES logits. */
+const HEAD_OUT = 4 * REG_MAX + CLASSES;
 
 /** Initial parameters, as plain arrays (so two models can start from the same numbers). */
 export interface InitParams {
@@ -34,8 +45,9 @@ export interface InitParams {
 }
 
 /**
- * He-normal convolution weights from `seed`, zero biases, a class bias at the 1 % prior
- * (-log(99)) and a distance bias that starts every box about 1.5 cells from its centre per side.
+ * He-normal convolution weights from `seed`, zero biases, and per level a head with small weights,
+ * a DFL bias of 0 (every side starts at the mean bin, 3.5 cells, as ultralytics' constant bias
+ * does) and a class bias at the 1 % prior (-log(99)).
  */
 export function initParams(seed: number): InitParams {
   const rand = rng(seed);
@@ -54,9 +66,10 @@ export function initParams(seed: number): InitParams {
     add(`conv${i + 1}/w`, shape, () => std * normal());
     add(`conv${i + 1}/b`, [shape[3]], () => 0);
   });
-  add('head/w', [1, 1, HEAD_IN, HEAD_OUT], () => 0.01 * normal());
-  // softplus(1.3) * 8 = 11.9 px
-  add('head/b', [HEAD_OUT], (i) => (i < CLASSES ? -Math.log(99) : 1.3));
+  for (const stride of STRIDES) {
+    add(`head${stride}/w`, [1, 1, HEAD_IN, HEAD_OUT], () => 0.01 * normal());
+    add(`head${stride}/b`, [HEAD_OUT], (i) => (i < 4 * REG_MAX ? 0 : -Math.log(99)));
+  }
   return { names, shapes, values };
 }
 
@@ -67,130 +80,134 @@ export function makeVariables(init: InitParams, tag: string): tf.Variable[] {
   return init.values.map((v, i) => tf.tidy(() => tf.variable(tf.tensor(v, init.shapes[i], 'float32'), true, `${tag}${made}/${init.names[i]}`)));
 }
 
-/** Cell centres in pixels as [CELLS, 4] (cx, cy, cx, cy), and the signs that turn l, t, r, b into xyxy. */
-function centres(): { centre: Float32Array; sign: Float32Array } {
-  const centre = new Float32Array(CELLS * 4);
-  for (let r = 0; r < GRID; r++) {
-    for (let c = 0; c < GRID; c++) centre.set([(c + 0.5) * STRIDE, (r + 0.5) * STRIDE, (c + 0.5) * STRIDE, (r + 0.5) * STRIDE], (r * GRID + c) * 4);
-  }
-  return { centre, sign: Float32Array.from([-1, -1, 1, 1]) };
-}
-const CENTRES = centres();
-
-/** The head's outputs for a batch: [B*CELLS, CLASSES] logits and [B*CELLS, 4] boxes (xyxy, pixels). */
-export function forward(vars: readonly tf.Variable[], x: tf.Tensor4D): { logits: tf.Tensor2D; boxes: tf.Tensor2D } {
+/** The head's outputs for a batch: `predDist` [B, A, 4R] and `predScores` [B, A, C], level after level, row-major. */
+export function forward(vars: readonly tf.Variable[], x: tf.Tensor4D): { predDist: tf.Tensor3D; predScores: tf.Tensor3D } {
+  const b = x.shape[0];
   let h: tf.Tensor4D = x;
+  const features: tf.Tensor4D[] = [];
   CONVS.forEach(({ stride }, i) => {
     h = tf.fused.conv2d({ x: h, filter: vars[2 * i] as tf.Tensor4D, strides: stride, pad: 'same', bias: vars[2 * i + 1], activation: 'relu' });
+    if (i >= CONVS.length - 2) features.push(h);
   });
   const k = 2 * CONVS.length;
-  const n = x.shape[0] * CELLS;
-  const out = tf.reshape(tf.fused.conv2d({ x: h, filter: vars[k] as tf.Tensor4D, strides: 1, pad: 'same', bias: vars[k + 1] }), [n, HEAD_OUT]);
-  const logits = tf.slice(out, [0, 0], [n, CLASSES]) as tf.Tensor2D;
-  const dist = tf.reshape(tf.mul(tf.softplus(tf.slice(out, [0, CLASSES], [n, 4])), STRIDE), [x.shape[0], CELLS, 4]);
-  const centre = tf.tensor3d(CENTRES.centre, [1, CELLS, 4]);
-  const boxes = tf.reshape(tf.add(centre, tf.mul(dist, tf.tensor3d(CENTRES.sign, [1, 1, 4]))), [n, 4]) as tf.Tensor2D;
-  return { logits, boxes };
-}
-
-/** IoU of each row of `a` with the same row of `b` (xyxy), as QFL's quality target. */
-function rowIou(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor1D {
-  const [x1, y1, x2, y2] = tf.unstack(a, 1);
-  const [u1, v1, u2, v2] = tf.unstack(b, 1);
-  const iw = tf.relu(tf.sub(tf.minimum(x2, u2), tf.maximum(x1, u1)));
-  const ih = tf.relu(tf.sub(tf.minimum(y2, v2), tf.maximum(y1, v1)));
-  const inter = tf.mul(iw, ih);
-  const union = tf.sub(tf.add(tf.mul(tf.sub(x2, x1), tf.sub(y2, y1)), tf.mul(tf.sub(u2, u1), tf.sub(v2, v1))), inter);
-  return tf.div(inter, tf.add(union, 1e-7)) as tf.Tensor1D;
+  // Per level [B, h, w, HEAD_OUT] as [B, h*w, HEAD_OUT] (NHWC: y, then x), levels concatenated.
+  const out = tf.concat(
+    features.map((f, l) => {
+      const o = tf.fused.conv2d({ x: f, filter: vars[k + 2 * l] as tf.Tensor4D, strides: 1, pad: 'same', bias: vars[k + 2 * l + 1] });
+      return tf.reshape(o, [b, o.shape[1] * o.shape[2], HEAD_OUT]);
+    }),
+    1,
+  );
+  const predDist = tf.slice(out, [0, 0, 0], [b, ANCHORS, 4 * REG_MAX]) as tf.Tensor3D;
+  const predScores = tf.slice(out, [0, 0, 4 * REG_MAX], [b, ANCHORS, CLASSES]) as tf.Tensor3D;
+  return { predDist, predScores };
 }
 
 /**
- * The quality target of each cell: the IoU of its predicted box with its assigned box on positive
- * cells, 0 on background, held constant (no gradient flows into the scores, as in GFL).
+ * Boxes from DFL logits: per side the softmax expectation over the bins (grid units), the box
+ * (anchor - l, anchor - t, anchor + r, anchor + b) times the anchor's stride: [B, A, 4], xyxy, pixels.
  */
-const qualityTarget = tf.customGrad(((boxes: tf.Tensor2D, targets: tf.Tensor2D, mask: tf.Tensor1D) => ({
-  value: tf.mul(rowIou(boxes, targets), mask),
-  gradFunc: () => [tf.zerosLike(boxes), tf.zerosLike(targets), tf.zerosLike(mask)],
-})) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (boxes: tf.Tensor2D, targets: tf.Tensor2D, mask: tf.Tensor1D) => tf.Tensor1D;
+export function decodeBoxes(predDist: tf.Tensor3D, anchors: tf.Tensor2D, strides: tf.Tensor1D): tf.Tensor3D {
+  const [b, a] = predDist.shape;
+  const dist = tf.sum(tf.mul(tf.softmax(tf.reshape(predDist, [b, a, 4, REG_MAX])), tf.range(0, REG_MAX)), 3);
+  const lt = tf.slice(dist, [0, 0, 0], [b, a, 2]);
+  const rb = tf.slice(dist, [0, 0, 2], [b, a, 2]);
+  return tf.mul(tf.concat([tf.sub(anchors, lt), tf.add(anchors, rb)], 2), tf.reshape(strides, [a, 1])) as tf.Tensor3D;
+}
 
-/** A batch on the GPU: the images and the targets the loss needs. */
+/** A batch on the GPU: the images and the padded ground truth. */
 export interface Batch {
   x: tf.Tensor4D;
-  labels: tf.Tensor1D;
-  boxes: tf.Tensor2D;
-  mask: tf.Tensor1D;
-  positives: tf.Tensor1D;
-  posBoxes: tf.Tensor2D;
-  /** Cells / positives: turns QFL's mean over cells into a mean over positives (GFL's avg_factor). */
-  norm: number;
+  /** int32 [B, M]. */
+  gtLabels: tf.Tensor2D;
+  /** [B, M, 4], xyxy, pixels. */
+  gtBoxes: tf.Tensor3D;
+  /** int32 [B, M]. */
+  gtMask: tf.Tensor2D;
   dispose(): void;
 }
 
 export function uploadBatch(t: BatchTargets, size: number): Batch {
-  const n = t.labels.length;
-  const b = n / CELLS;
+  const b = t.gtMask.length / t.rows;
   const x = tf.tensor4d(t.pixels, [b, size, size, 3]);
-  const labels = tf.tensor1d(t.labels, 'int32');
-  const boxes = tf.tensor2d(t.boxes, [n, 4]);
-  const mask = tf.tensor1d(t.mask);
-  const positives = tf.tensor1d(t.positives, 'int32');
-  const posBoxes = tf.gather(boxes, positives) as tf.Tensor2D;
-  const all = [x, labels, boxes, mask, positives, posBoxes];
-  return { x, labels, boxes, mask, positives, posBoxes, norm: n / Math.max(t.positives.length, 1), dispose: () => all.forEach((t) => t.dispose()) };
+  const gtLabels = tf.tensor2d(t.gtLabels, [b, t.rows], 'int32');
+  const gtBoxes = tf.tensor3d(t.gtBoxes, [b, t.rows, 4]);
+  const gtMask = tf.tensor2d(t.gtMask, [b, t.rows], 'int32');
+  const all = [x, gtLabels, gtBoxes, gtMask];
+  return { x, gtLabels, gtBoxes, gtMask, dispose: () => all.forEach((t) => t.dispose()) };
 }
 
-/** One step's numbers: the total loss, its two parts, and the wall time of the step in ms. */
+/** One step's numbers: the total loss, its components, and the wall time of the step in ms. */
 export interface StepResult {
+  /** B * (box + cls + dfl): what is differentiated. */
   total: number;
+  /** The components after the gains, not multiplied by B. */
   box: number;
   cls: number;
+  dfl: number;
   ms: number;
+  /** With `record`: the head's outputs the step's loss was computed on (before the update). */
+  inputs?: { predDist: Float32Array; predScores: Float32Array };
 }
 
-/** A model, its optimizer (Adam), and the loss set it trains with. */
+/** A model, its optimizer (Adam), its anchors, and the loss it trains with. */
 export class Trainer {
   readonly vars: tf.Variable[];
+  /** [A, 2] anchor centres in grid units, [A] strides: from this side's own makeAnchors. */
+  readonly anchors: tf.Tensor2D;
+  readonly strides: tf.Tensor1D;
   private readonly optimizer: tf.Optimizer;
 
   constructor(
     readonly side: Side,
     init: InitParams,
-    readonly variant: BoxVariant,
     learningRate: number,
   ) {
     this.vars = makeVariables(init, side);
     this.optimizer = tf.train.adam(learningRate);
+    ({ anchors: this.anchors, strides: this.strides } = LOSSES[side].makeAnchors(LEVELS, STRIDES));
   }
 
-  /** The step's loss: BOX_WEIGHT * box loss over the positive cells + quality focal over all cells. */
-  private loss(batch: Batch, parts: { t?: tf.Tensor }): tf.Scalar {
-    const losses = LOSSES[this.side];
-    const { logits, boxes } = forward(this.vars, batch.x);
-    const box = losses.box(tf.gather(boxes, batch.positives) as tf.Tensor2D, batch.posBoxes, this.variant);
-    const scores = qualityTarget(boxes, batch.boxes, batch.mask);
-    const cls = tf.mul(losses.quality(logits, batch.labels, scores), batch.norm) as tf.Scalar;
-    const total = tf.add(tf.mul(box, BOX_WEIGHT), cls) as tf.Scalar;
-    parts.t = tf.keep(tf.stack([total, box, cls]));
-    return total;
+  /** The step's loss: YOLOv8's B * (box + cls + dfl) on the head's outputs and the batch's gts. */
+  private loss(batch: Batch, parts: { t?: tf.Tensor; predDist?: tf.Tensor; predScores?: tf.Tensor }, record: boolean): tf.Scalar {
+    const { predDist, predScores } = forward(this.vars, batch.x);
+    const { loss, components } = LOSSES[this.side].yoloLoss(predDist, predScores, this.anchors, this.strides, batch.gtLabels, batch.gtBoxes, batch.gtMask);
+    parts.t = tf.keep(tf.concat([tf.reshape(loss, [1]), components]));
+    if (record) {
+      parts.predDist = tf.keep(predDist);
+      parts.predScores = tf.keep(predScores);
+    }
+    return loss;
   }
 
-  /** One optimizer step on `batch`; resolves once its losses are read back (that wait is in `ms`). */
-  async step(batch: Batch): Promise<StepResult> {
-    const parts: { t?: tf.Tensor } = {};
+  /**
+   * One optimizer step on `batch`; resolves once its losses are read back (that wait is in `ms`).
+   * With `record`, also reads back the head's outputs of the step (after `ms` is taken).
+   */
+  async step(batch: Batch, record = false): Promise<StepResult> {
+    const parts: { t?: tf.Tensor; predDist?: tf.Tensor; predScores?: tf.Tensor } = {};
     const t0 = performance.now();
-    this.optimizer.minimize(() => this.loss(batch, parts), false, this.vars);
-    const [total, box, cls] = await parts.t!.data();
+    this.optimizer.minimize(() => this.loss(batch, parts, record), false, this.vars);
+    const [total, box, cls, dfl] = await parts.t!.data();
     const ms = performance.now() - t0;
     parts.t!.dispose();
-    return { total, box, cls, ms };
+    const r: StepResult = { total, box, cls, dfl, ms };
+    if (parts.predDist && parts.predScores) {
+      r.inputs = { predDist: (await parts.predDist.data()) as Float32Array, predScores: (await parts.predScores.data()) as Float32Array };
+      tf.dispose([parts.predDist, parts.predScores]);
+    }
+    return r;
   }
 
-  /** Predictions on images (no gradient): per cell the best class, its score and the box. */
+  /**
+   * Predictions on images (no gradient): per anchor the best class, its score (the sigmoid of its
+   * logit) and the decoded box (xyxy, pixels), image after image.
+   */
   async predict(x: tf.Tensor4D): Promise<{ scores: Float32Array; labels: Int32Array; boxes: Float32Array }> {
     const [scores, labels, boxes] = tf.tidy(() => {
       const out = forward(this.vars, x);
-      const p = tf.sigmoid(out.logits);
-      return [tf.max(p, 1), tf.argMax(p, 1), out.boxes];
+      const p = tf.sigmoid(out.predScores);
+      return [tf.max(p, 2), tf.argMax(p, 2), decodeBoxes(out.predDist, this.anchors, this.strides)];
     });
     const r = { scores: (await scores.data()) as Float32Array, labels: (await labels.data()) as Int32Array, boxes: (await boxes.data()) as Float32Array };
     tf.dispose([scores, labels, boxes]);
@@ -211,6 +228,6 @@ export class Trainer {
 
   dispose(): void {
     this.optimizer.dispose();
-    tf.dispose(this.vars);
+    tf.dispose([...this.vars, this.anchors, this.strides]);
   }
 }

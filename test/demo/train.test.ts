@@ -3,13 +3,16 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'puppeteer-core';
 import { build } from 'vite';
 import { describe, expect, it } from 'vitest';
+import { cpu } from '../../src/cpu';
 import { openPage, serveStatic } from '../../src/tools/browser';
 import { useBrowserPage } from '../helpers/browser-page';
 import { note } from '../helpers/note';
 
-// The training demo (demo/trainer/): a detector head trained with detloss/tfjs against the same
-// losses composed from TF.js ops, in headless Chromium on its software WebGPU adapter. Built into a
-// folder of its own, so that it never races demo.test.ts, which builds the demo into demo/dist.
+// The training demo (demo/trainer/): a YOLO-style detector head trained with detloss/tfjs's
+// yoloLoss against the same YOLOv8 loss composed from TF.js ops (demo/trainer/yolo-tfjs.ts, itself
+// held against the fixtures by yolo-tfjs.test.ts), in headless Chromium on its software WebGPU
+// adapter. Built into a folder of its own, so that it never races demo.test.ts, which builds the
+// demo into demo/dist.
 const demoConfig = fileURLToPath(new URL('../../demo/vite.config.ts', import.meta.url));
 const outDir = fileURLToPath(new URL('../../test-output/', import.meta.url));
 const dist = `${outDir}train-demo/`;
@@ -18,13 +21,19 @@ const READY = `(document.body.dataset.ready === undefined ? undefined : document
   { ok: false, code: 'demo', message: document.querySelector('#fatal')?.textContent })`;
 
 type Side = 'detloss' | 'tfjs';
+type Losses = { total: number; box: number; cls: number; dfl: number };
 interface TrainTest {
   backend: string;
-  losses: Record<Side, { total: number; box: number; cls: number }[]>;
+  losses: Record<Side, Losses[]>;
   ms: Record<Side, number[]>;
   init: number[];
   params: Record<Side, number[]>;
   memory: { numTensors: number; bytesInUse: number; bytesAllocated: number }[];
+  shapes: { batch: number; anchors: number; regMax: number; classes: number; rows: number; strides: number[] };
+  anchors: number[];
+  strides: number[];
+  /** Per step, what the detloss side's loss was computed on (trainTest's `record`). */
+  steps: { predDist: number[]; predScores: number[]; gtLabels: number[]; gtBoxes: number[]; gtMask: number[] }[];
 }
 
 const STEPS = 30;
@@ -86,7 +95,7 @@ describe('the training demo (demo/trainer/) in headless Chromium', () => {
     expect(live.state).toBe('running');
     expect(live.phases).toBe('starting,warmup,compiling,training');
     expect(live.phase).toBe('training');
-    expect(live.text).toMatch(/^Training with GIoU and quality focal loss: step \d+\.$/);
+    expect(live.text).toMatch(/^Training with the YOLOv8 loss: step \d+\.$/);
     expect(Number(/step (\d+)/.exec(live.text)![1])).toBeGreaterThanOrEqual(6);
 
     await page.click('#stop');
@@ -103,6 +112,7 @@ describe('the training demo (demo/trainer/) in headless Chromium', () => {
     expect(Number.isFinite(summary.ratio)).toBe(true);
     // Both charts and every validation image are drawn (the images hold at least their scene).
     expect(await inked(page, '#loss-chart')).toBeGreaterThan(1000);
+    expect(await inked(page, '#parts-chart')).toBeGreaterThan(1000);
     expect(await inked(page, '#time-chart')).toBeGreaterThan(1000);
     for (const side of ['detloss', 'tfjs']) {
       expect(await page.$$eval(`#val-${side} canvas`, (cs) => cs.length)).toBe(4);
@@ -116,42 +126,88 @@ describe('the training demo (demo/trainer/) in headless Chromium', () => {
     await page.waitForFunction(() => document.querySelector<HTMLElement>('#train-status')!.dataset.state === 'stopped');
     await page.screenshot({ path: `${outDir}train-page.png`, fullPage: true });
     expect(gp.errors).toEqual([]);
-  });
+  }, 120_000);
 
-  it(`${STEPS} steps each way from one seed: both losses fall, agree step by step, end at the same parameters, and memory stays flat`, async () => {
-    const r = (await gp.page.evaluate((n) => (window as unknown as { trainDemo: { trainTest(n: number): Promise<TrainTest> } }).trainDemo.trainTest(n), STEPS)) as TrainTest;
+  // 30 steps each way, recorded: about 1 s a step for the TF.js-ops side on SwiftShader (measured with
+  // the TF.js-ops loss standing in for detloss's), past the default 60 s.
+  it(`${STEPS} steps each way from one seed: both losses fall, detloss's equals the CPU reference's on every step, the two sides agree, and memory stays flat`, async () => {
+    const r = (await gp.page.evaluate(
+      (n) => (window as unknown as { trainDemo: { trainTest(n: number, opts: { record: boolean }): Promise<TrainTest> } }).trainDemo.trainTest(n, { record: true }),
+      STEPS,
+    )) as TrainTest;
     expect(r.backend).toBe('webgpu');
     const total = (s: Side) => r.losses[s].map((l) => l.total);
     for (const s of ['detloss', 'tfjs'] as const) {
       expect(r.losses[s]).toHaveLength(STEPS);
-      for (const l of r.losses[s]) for (const v of [l.total, l.box, l.cls]) expect(Number.isFinite(v), `${s}: ${JSON.stringify(l)}`).toBe(true);
+      for (const l of r.losses[s]) for (const v of [l.total, l.box, l.cls, l.dfl]) expect(Number.isFinite(v), `${s}: ${JSON.stringify(l)}`).toBe(true);
       // The curve falls: the mean of the last five steps is under 90 % of the first five's.
       const first = mean(total(s).slice(0, 5));
       const last = mean(total(s).slice(-5));
       expect(last, `${s}: first five ${first}, last five ${last}`).toBeLessThan(0.9 * first);
     }
 
+    // The head: strides 8 and 16 on 64 px images (8x8 + 4x4 = 80 anchors), R bins, C classes, M
+    // gt rows. detloss's makeAnchors gives the cell centres level after level, row-major, which is
+    // the order the model lays its outputs out in.
+    const { batch: B, anchors: A, regMax: R, classes: C, rows: M } = r.shapes;
+    expect([A, r.shapes.strides]).toEqual([80, [8, 16]]);
+    const anchors: number[] = [];
+    const strides: number[] = [];
+    for (const s of r.shapes.strides) {
+      for (let y = 0; y < 64 / s; y++) for (let x = 0; x < 64 / s; x++) anchors.push(x + 0.5, y + 0.5), strides.push(s);
+    }
+    expect(r.anchors).toEqual(anchors);
+    expect(r.strides).toEqual(strides);
+
+    // Every step of the detloss side against the float64 CPU reference on the same inputs: the
+    // head's outputs that step's loss was computed on, and the batch's gts. Within the fixtures'
+    // loss tolerance (rtol 1e-4, atol 2e-5). The assignment's decisions are comparisons; a metric
+    // at a gt's k-th place within float32 rounding of the next one could flip one and move the loss
+    // by more, which random training makes unlikely (the fixtures were drawn to avoid it).
+    expect(r.steps).toHaveLength(STEPS);
+    const yolo: string = 'yolo_detection_loss';
+    let worstCpu = 0;
+    for (let i = 0; i < STEPS; i++) {
+      const s = r.steps[i];
+      const want = cpu.run(yolo, {
+        predDist: { data: Float32Array.from(s.predDist), shape: [B, A, 4 * R] },
+        predScores: { data: Float32Array.from(s.predScores), shape: [B, A, C] },
+        anchors: { data: Float32Array.from(r.anchors), shape: [A, 2] },
+        strides: { data: Float32Array.from(r.strides), shape: [A] },
+        gtLabels: { data: Int32Array.from(s.gtLabels), shape: [B, M] },
+        gtBoxes: { data: Float32Array.from(s.gtBoxes), shape: [B, M, 4] },
+        gtMask: { data: Int32Array.from(s.gtMask), shape: [B, M] },
+      }).loss[0];
+      const got = r.losses.detloss[i].total;
+      worstCpu = Math.max(worstCpu, Math.abs(got - want) / Math.abs(want));
+      expect(Math.abs(got - want), `step ${i + 1}: detloss ${got}, CPU reference ${want}`).toBeLessThanOrEqual(2e-5 + 1e-4 * Math.abs(want));
+    }
+
     // Step by step, detloss's loss is the composed TF.js loss up to float32 rounding. At step 1 the
-    // parameters are the same, so only the two loss computations differ (sums of a few hundred float32
-    // terms in other orders: a few ulps, under 1e-5 relative). After that, the rounding of the
-    // gradients also moves the parameters apart a little, and Adam passes relative differences of the
-    // gradient into the update undamped: measured up to 2e-5 relative over 30 steps on SwiftShader;
-    // 2e-4 bounds it with room. A real difference between the two (a wrong term, an undetached CIoU
-    // alpha, a gradient off by a factor) changes the loss at the first or second step by far more.
+    // parameters are the same, so only the two loss computations differ. After that, the rounding
+    // of the gradients also moves the parameters apart a little, and Adam passes relative
+    // differences of the gradient into the update undamped. The bounds are the previous head's
+    // (GIoU + quality focal: measured up to 2e-5 relative over 30 steps on SwiftShader, bound 2e-4);
+    // not yet measured for this head. A real difference between the two (a wrong term, an
+    // undetached CIoU alpha, a gradient off by a factor) changes the loss at the first or second
+    // step by far more.
     const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
     const d = total('detloss');
     const t = total('tfjs');
-    expect(rel(d[0], t[0]), `step 1: ${d[0]} vs ${t[0]}`).toBeLessThanOrEqual(1e-5);
+    expect(rel(d[0], t[0]), `step 1: ${d[0]} vs ${t[0]}`).toBeLessThanOrEqual(1e-4);
     let worst = 0;
     for (let i = 0; i < STEPS; i++) {
       worst = Math.max(worst, rel(d[i], t[i]));
       expect(rel(d[i], t[i]), `step ${i + 1}: ${d[i]} vs ${t[i]}`).toBeLessThanOrEqual(2e-4);
-      expect(rel(r.losses.detloss[i].box, r.losses.tfjs[i].box), `step ${i + 1}: box loss`).toBeLessThanOrEqual(2e-4);
-      expect(rel(r.losses.detloss[i].cls, r.losses.tfjs[i].cls), `step ${i + 1}: quality focal`).toBeLessThanOrEqual(2e-4);
+      for (const k of ['box', 'cls', 'dfl'] as const) {
+        const a = r.losses.detloss[i][k];
+        const b = r.losses.tfjs[i][k];
+        expect(Math.abs(a - b), `step ${i + 1}: ${k} ${a} vs ${b}`).toBeLessThanOrEqual(2e-5 + 2e-4 * Math.abs(b));
+      }
     }
 
-    // The parameters after the steps: equal within 1e-4 (they are O(1); measured differences are
-    // about 1e-5), while training moved them by far more than that.
+    // The parameters after the steps: equal within 1e-4 (they are O(1)), while training moved them
+    // by far more than that.
     const a = r.params.detloss;
     const b = r.params.tfjs;
     expect(a).toHaveLength(r.init.length);
@@ -177,15 +233,16 @@ describe('the training demo (demo/trainer/) in headless Chromium', () => {
     const md = median(r.ms.detloss.slice(2));
     const mt = median(r.ms.tfjs.slice(2));
     console.log(
-      `train demo, ${STEPS} steps each way (GIoU + quality focal, batch 4, Adam): final loss detloss ${d.at(-1)} / TF.js ops ${t.at(-1)}; ` +
-        `worst relative loss difference ${worst.toExponential(2)}; parameters differ by at most ${diff.toExponential(2)} after moving up to ${moved.toFixed(3)}; ` +
+      `train demo, ${STEPS} steps each way (YOLOv8 loss, batch ${B}, A ${A}, R ${R}, C ${C}, M ${M}, Adam): final loss detloss ${d.at(-1)} / TF.js ops ${t.at(-1)}; ` +
+        `detloss against the CPU reference: worst relative difference ${worstCpu.toExponential(2)}; ` +
+        `worst relative loss difference between the sides ${worst.toExponential(2)}; parameters differ by at most ${diff.toExponential(2)} after moving up to ${moved.toFixed(3)}; ` +
         `median step ${md.toFixed(1)} ms detloss, ${mt.toFixed(1)} ms TF.js ops (TF.js ops / detloss = ${(mt / md).toFixed(2)}); ` +
         `first steps ${r.ms.detloss[0].toFixed(0)} / ${r.ms.tfjs[0].toFixed(0)} ms; ` +
         `after step 10 and 30: ${r.memory[9].numTensors} tensors, detloss pool ${r.memory[9].bytesInUse} B in use of ${r.memory[9].bytesAllocated} B, ` +
         `then ${r.memory[STEPS - 1].numTensors} tensors, ${r.memory[STEPS - 1].bytesInUse} B of ${r.memory[STEPS - 1].bytesAllocated} B`,
     );
     expect(gp.errors).toEqual([]);
-  });
+  }, 300_000);
 
   it('when a step gives a non-finite loss, says so and does not go on', async () => {
     const { page } = gp;
@@ -197,7 +254,9 @@ describe('the training demo (demo/trainer/) in headless Chromium', () => {
     note(`train demo, non-finite: ${s.text}`);
     expect(s.state).toBe('nonfinite');
     expect(await step(page)).toBe(before + 1);
-    expect(s.text).toBe(`Stopped at step ${before + 1}: a loss is not finite (TF.js ops: total loss NaN, box loss NaN, quality focal loss NaN). Training does not go on from non-finite numbers; press Restart.`);
+    expect(s.text).toBe(
+      `Stopped at step ${before + 1}: a loss is not finite (TF.js ops: total loss NaN, box (CIoU) loss NaN, cls (BCE) loss NaN, DFL loss NaN). Training does not go on from non-finite numbers; press Restart.`,
+    );
     expect(await buttons(page)).toEqual({ stop: true, resume: true });
     await loopEnded(page);
     expect(await step(page)).toBe(before + 1);
