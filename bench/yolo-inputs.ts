@@ -9,6 +9,27 @@ export interface Shaped {
   data: Float32Array | Int32Array;
   shape: number[];
 }
+type F = { data: Float32Array; shape: number[] };
+type I = { data: Int32Array; shape: number[] };
+/** `yolo_detection_loss`'s inputs. */
+export interface YoloInputs {
+  predDist: F;
+  predScores: F;
+  anchors: F;
+  strides: F;
+  gtLabels: I;
+  gtBoxes: F;
+  gtMask: I;
+}
+/** `tal_assign`'s inputs. */
+export interface TalInputs {
+  scores: F;
+  predBoxes: F;
+  anchors: F;
+  gtLabels: I;
+  gtBoxes: F;
+  gtMask: I;
+}
 
 export interface YoloShape {
   /** Images. */
@@ -39,7 +60,7 @@ export function yoloRng(seed: number): () => number {
 }
 
 /** The inputs of `yolo_detection_loss` for one head. */
-export function yoloInputs(o: YoloShape): Record<string, Shaped> {
+export function yoloInputs(o: YoloShape): YoloInputs {
   const r = yoloRng(o.seed);
   const strides = o.strides ?? [8, 16, 32];
   const head = makeAnchors(
@@ -90,7 +111,7 @@ export function yoloInputs(o: YoloShape): Record<string, Shaped> {
  * The inputs of `tal_assign` the YOLO loss hands its assigner (ops.md, step 2): sigmoid scores, the
  * DFL boxes decoded and scaled to pixels, the anchors in pixels.
  */
-export function talInputs(y: Record<string, Shaped>): Record<string, Shaped> {
+export function talInputs(y: YoloInputs): TalInputs {
   const [b, a, d] = y.predDist.shape;
   const c = y.predScores.shape[2];
   const rbins = d / 4;

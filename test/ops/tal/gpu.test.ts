@@ -44,7 +44,7 @@ describe('tal_assign and yolo_detection_loss: plans, paths, sizes', () => {
   it('the same inputs give the same bits, call after call (every output, loss and gradient)', async () => {
     const dl = await nodeContext();
     const y = yoloInputs({ b: 2, size: 128, c: 5, r: 8, m: 6, real: 4, seed: 7 });
-    const bits = async (op: string, inputs: Record<string, unknown>) => {
+    const bits = async (op: string, inputs: object) => {
       const r = await dl.run(op, inputs as never);
       const all = [r.loss, ...Object.values(r.grad), ...Object.values(r.outputs ?? {})];
       return all.map((a) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length)));
