@@ -74,7 +74,7 @@ describe.each(['cpu', 'webgpu'])('the TF.js-ops YOLOv8 loss (demo/trainer/yolo-t
     tf.dispose([loss, components, gDist, gScores, dy, ...Object.values(t)]);
     expect(tf.memory().numTensors, 'tensors left behind').toBe(before);
 
-    const main = compareCase(c as unknown as FixtureCase, { loss: got.loss, grad: got.grad });
+    const main = compareCase(c as unknown as FixtureCase, { loss: got.loss, grad: got.grad, outputs: { components: got.components } });
     const comps = compareArray('components', got.components, c.expected.outputs.components.data, c.tolerance.outputs!.components);
     const rel = (g: number, w: number) => Math.abs(g - w) / Math.max(Math.abs(w), 1e-30);
     note(
