@@ -130,7 +130,7 @@ describe('the training demo (demo/trainer/) in headless Chromium', () => {
 
   // 30 steps each way, recorded: about 1 s a step for the TF.js-ops side on SwiftShader (measured with
   // the TF.js-ops loss standing in for detloss's), past the default 60 s.
-  it(`${STEPS} steps each way from one seed: both losses fall, detloss's equals the CPU reference's on every step, the two sides agree, and memory stays flat`, async () => {
+  it(`${STEPS} steps each way from one seed: both losses fall, detloss's equals the CPU reference's on every step, the two sides agree for five steps, and memory stays flat`, async () => {
     const r = (await gp.page.evaluate(
       (n) => (window as unknown as { trainDemo: { trainTest(n: number, opts: { record: boolean }): Promise<TrainTest> } }).trainDemo.trainTest(n, { record: true }),
       STEPS,
@@ -183,43 +183,37 @@ describe('the training demo (demo/trainer/) in headless Chromium', () => {
       expect(Math.abs(got - want), `step ${i + 1}: detloss ${got}, CPU reference ${want}`).toBeLessThanOrEqual(2e-5 + 1e-4 * Math.abs(want));
     }
 
-    // Step by step, detloss's loss is the composed TF.js loss up to float32 rounding. At step 1 the
-    // parameters are the same, so only the two loss computations differ. After that, the rounding
-    // of the gradients also moves the parameters apart a little, and Adam passes relative
-    // differences of the gradient into the update undamped. The bounds are the previous head's
-    // (GIoU + quality focal: measured up to 2e-5 relative over 30 steps on SwiftShader, bound 2e-4);
-    // not yet measured for this head. A real difference between the two (a wrong term, an
-    // undetached CIoU alpha, a gradient off by a factor) changes the loss at the first or second
-    // step by far more.
+    // The two trainings against each other. At step 1 the parameters are the same, so only the two
+    // loss computations differ; at step 2 each side has taken one update with its own gradient, so
+    // the gradients agree as well as the losses do. After that the two paths part: float32 rounding
+    // moves the parameters apart a little, Adam passes relative differences of the gradient into
+    // the update undamped, and the assignment is discontinuous, so a prediction that crosses a top-k
+    // or argmax boundary on one side and not the other moves that side's loss at once. Measured on
+    // SwiftShader (2026-12-07): 1.5e-7 at steps 1 and 2, 4e-6 at step 5, 2e-4 at step 10 and 2e-2 at
+    // step 30. So the paths are held together for five steps; every step of detloss's own path is
+    // held to the CPU reference on its own inputs above. A real difference between the two (a
+    // wrong term, an undetached CIoU k, a gradient off by a factor) changes the loss at the first or
+    // second step by far more than these bounds.
     const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
     const d = total('detloss');
     const t = total('tfjs');
-    expect(rel(d[0], t[0]), `step 1: ${d[0]} vs ${t[0]}`).toBeLessThanOrEqual(1e-4);
-    let worst = 0;
-    for (let i = 0; i < STEPS; i++) {
-      worst = Math.max(worst, rel(d[i], t[i]));
-      expect(rel(d[i], t[i]), `step ${i + 1}: ${d[i]} vs ${t[i]}`).toBeLessThanOrEqual(2e-4);
+    const bound = (i: number) => (i < 2 ? 1e-5 : 1e-4);
+    for (let i = 0; i < 5; i++) {
+      expect(rel(d[i], t[i]), `step ${i + 1}: ${d[i]} vs ${t[i]}`).toBeLessThanOrEqual(bound(i));
       for (const k of ['box', 'cls', 'dfl'] as const) {
         const a = r.losses.detloss[i][k];
         const b = r.losses.tfjs[i][k];
-        expect(Math.abs(a - b), `step ${i + 1}: ${k} ${a} vs ${b}`).toBeLessThanOrEqual(2e-5 + 2e-4 * Math.abs(b));
+        expect(Math.abs(a - b), `step ${i + 1}: ${k} ${a} vs ${b}`).toBeLessThanOrEqual(2e-6 + bound(i) * Math.abs(b));
       }
     }
+    const worst = Math.max(...d.map((x, i) => rel(x, t[i])));
 
-    // The parameters after the steps: equal within 1e-4 (they are O(1)), while training moved them
-    // by far more than that.
-    const a = r.params.detloss;
-    const b = r.params.tfjs;
-    expect(a).toHaveLength(r.init.length);
-    expect(b).toHaveLength(r.init.length);
-    let diff = 0;
-    let moved = 0;
-    for (let i = 0; i < a.length; i++) {
-      diff = Math.max(diff, Math.abs(a[i] - b[i]));
-      moved = Math.max(moved, Math.abs(b[i] - r.init[i]));
+    // Training moved the parameters on both sides.
+    for (const side of ['detloss', 'tfjs'] as const) {
+      const p = r.params[side];
+      expect(p).toHaveLength(r.init.length);
+      expect(Math.max(...p.map((v, i) => Math.abs(v - r.init[i]))), side).toBeGreaterThan(1e-3);
     }
-    expect(diff).toBeLessThanOrEqual(1e-4);
-    expect(moved).toBeGreaterThan(1000 * Math.max(diff, 1e-7));
 
     // Memory: the same number of TF.js tensors and the same detloss pool from step 10 to step 30.
     expect(r.memory).toHaveLength(STEPS);
@@ -235,7 +229,7 @@ describe('the training demo (demo/trainer/) in headless Chromium', () => {
     console.log(
       `train demo, ${STEPS} steps each way (YOLOv8 loss, batch ${B}, A ${A}, R ${R}, C ${C}, M ${M}, Adam): final loss detloss ${d.at(-1)} / TF.js ops ${t.at(-1)}; ` +
         `detloss against the CPU reference: worst relative difference ${worstCpu.toExponential(2)}; ` +
-        `worst relative loss difference between the sides ${worst.toExponential(2)}; parameters differ by at most ${diff.toExponential(2)} after moving up to ${moved.toFixed(3)}; ` +
+        `relative loss difference between the sides: step 5 ${rel(d[4], t[4]).toExponential(2)}, worst over ${STEPS} steps ${worst.toExponential(2)} (the paths part); ` +
         `median step ${md.toFixed(1)} ms detloss, ${mt.toFixed(1)} ms TF.js ops (TF.js ops / detloss = ${(mt / md).toFixed(2)}); ` +
         `first steps ${r.ms.detloss[0].toFixed(0)} / ${r.ms.tfjs[0].toFixed(0)} ms; ` +
         `after step 10 and 30: ${r.memory[9].numTensors} tensors, detloss pool ${r.memory[9].bytesInUse} B in use of ${r.memory[9].bytesAllocated} B, ` +
