@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { cpu, DetlossError, type DetlossContext, type DetlossOptions } from '../src/index';
 import { copyKernel, type Timing } from './copy';
 import { isPairwise, makeInputs, options, type Shaped } from './inputs';
+import { talAssign as tfjsTalAssign, yoloLoss as tfjsYoloLoss } from '../demo/trainer/yolo-tfjs';
 import { TFJS_LOSSES, tfjsPairwise, type Tensors } from './tfjs-losses';
 import type { BenchCase, Contender } from '../src/tools/bench/cases';
 import { apLossAuthorsLoop, rankSortAuthorsLoop } from './ranking-baseline';
@@ -69,6 +70,21 @@ async function tfjsCall(c: BenchCase, t: Tensors): Promise<{ loss: Float32Array;
     const data = (await m.data()) as Float32Array;
     m.dispose();
     return { loss: data };
+  }
+  if (c.op === 'tal_assign') {
+    // The assigner composed from TF.js ops (the training demo's baseline, tf.topk for the top k): its soft targets.
+    const r = tfjsTalAssign(t.scores, t.predBoxes, t.anchors, t.gtLabels, t.gtBoxes, t.gtMask);
+    const data = (await r.targetScores.data()) as Float32Array;
+    tf.dispose(Object.values(r));
+    return { loss: data };
+  }
+  if (c.op === 'yolo_detection_loss') {
+    // v8DetectionLoss composed from TF.js ops (the training demo's baseline), differentiated by TF.js.
+    const f = (d: tf.Tensor, s: tf.Tensor) => tfjsYoloLoss(d, s, t.anchors as tf.Tensor2D, t.strides as tf.Tensor1D, t.gtLabels, t.gtBoxes, t.gtMask).loss;
+    const { value, grads } = tf.tidy(() => tf.valueAndGrads(f)([t.predDist, t.predScores]));
+    const [loss, grad] = await Promise.all([value.data(), grads[0].data()]);
+    tf.dispose([value, ...grads]);
+    return { loss: loss as Float32Array, grad: grad as Float32Array };
   }
   const f = TFJS_LOSSES[c.tfjs];
   const predName = 'pred' in t ? 'pred' : 'logits';
@@ -154,15 +170,23 @@ export function createHarness(host: HarnessHost) {
         gpu[k] = { buffer, shape: t.shape };
         read += t.data.byteLength;
       }
-      // The detloss result, and what the kernel writes.
+      // The detloss result, and what the kernel writes; the bytes the pool allocates for the first
+      // call and for the next one (the pool keeps the first call's buffers for the next).
+      const pool0 = dl.stats().bytesAllocated;
       const mine = await dl.run(c.op, gpu, options(c));
+      const pool1 = dl.stats().bytesAllocated;
+      await dl.run(c.op, gpu, options(c));
+      const allocated = { first: pool1 - pool0, later: dl.stats().bytesAllocated - pool1 };
       const detlossDispatches = dl.stats().lastCall?.dispatches ?? 0;
       const plan = extras(dl).plan;
       const gradName = Object.keys(mine.grad)[0];
-      const write = isPairwise(c) ? mine.loss.byteLength : (mine.grad[gradName]?.byteLength ?? 0) + 4;
+      const outputs = Object.values(mine.outputs ?? {}).reduce((s, o) => s + o.byteLength, 0);
+      const write = isPairwise(c) ? mine.loss.byteLength : Object.values(mine.grad).reduce((s, g) => s + g.byteLength, 0) + outputs + mine.loss.byteLength;
       const copy = await copyKernel(dl.device, read, write);
-      state = { c, host, gpu, mine: { loss: mine.loss, grad: mine.grad[gradName] }, copy, bytes: { read, write } };
-      return { detlossDispatches, bytes: state.bytes, plan: plan === undefined ? undefined : JSON.parse(JSON.stringify(plan)) };
+      // The assigner has no loss: its soft targets are what TF.js must match.
+      const checked = c.op === 'tal_assign' ? { loss: mine.outputs!.targetScores as Float32Array } : { loss: mine.loss, grad: mine.grad[gradName] };
+      state = { c, host, gpu, mine: checked, copy, bytes: { read, write } };
+      return { detlossDispatches, bytes: state.bytes, allocated, plan: plan === undefined ? undefined : JSON.parse(JSON.stringify(plan)) };
     },
 
     /**

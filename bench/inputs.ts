@@ -4,6 +4,7 @@
  * (bench/plan-probe.ts).
  */
 import { rng } from '../demo/playground/inputs';
+import { talInputs, yoloInputs } from './yolo-inputs';
 import type { BenchCase } from '../src/tools/bench/cases';
 
 /** One input array with its shape. */
@@ -82,6 +83,12 @@ export function makeInputs(c: BenchCase): Record<string, Shaped> {
         samplesPerClass: { data: Float32Array.from({ length: w }, () => Math.floor(r() * 5000)), shape: [w] },
       };
   }
+  if (c.op === 'yolo_detection_loss' || c.op === 'tal_assign') {
+    // YOLOv8n's training shapes at B = n images: 640 x 640, strides 8/16/32, C = 80, R = 16, M = 50
+    // rows with 8 real boxes each. tal_assign gets what the loss hands its assigner.
+    const y = yoloInputs({ b: n, size: 640, c: 80, r: 16, m: 50, real: 8, seed: 1234 + n });
+    return { ...(c.op === 'tal_assign' ? talInputs(y) : y) };
+  }
   if (c.op === 'ap_loss' || c.op === 'rank_sort') {
     // Scores of the whole minibatch; positives (1, or an IoU for rank_sort) score higher on average, 1% ignored.
     const pos = c.positives ?? 0.01;
@@ -97,10 +104,14 @@ export function makeInputs(c: BenchCase): Record<string, Shaped> {
 }
 
 export const isPairwise = (c: BenchCase) => c.op === 'pairwise_iou';
+/** The assigner and the YOLO loss: named outputs, no reduction. */
+export const isYolo = (c: BenchCase) => c.op === 'yolo_detection_loss' || c.op === 'tal_assign';
 
 /** The options of the case's call: 'mean' (cross_entropy with its avgFactor), or 'none' for the pairwise matrix. */
-export function options(c: BenchCase): Record<string, unknown> & { reduction: 'none' | 'mean' } {
+export function options(c: BenchCase): Record<string, unknown> & { reduction?: 'none' | 'mean' } {
   if (isPairwise(c)) return { ...c.params, reduction: 'none' };
+  // The assigner and the YOLO loss take no reduction.
+  if (isYolo(c)) return { ...c.params };
   // Cross-entropy's 'mean' divides by data (weights of the rows not ignored), which inputs already on
   // the device cannot give the host; here no row is ignored and there are no class weights, so it is n.
   if (c.op === 'cross_entropy') return { ...c.params, reduction: 'mean', avgFactor: c.n };

@@ -48,6 +48,7 @@ export function defaultCases(ns = [1e4, 1e5, 1e6], pairwiseNs = [1000, 4000]): B
   const out: BenchCase[] = [];
   for (const r of rows) for (const n of ns) out.push({ ...r, n });
   for (const variant of ['iou', 'giou']) for (const n of pairwiseNs) out.push({ op: 'pairwise_iou', params: { variant }, n, tfjs: `pairwise:${variant}` });
+  out.push(...yoloCases());
   return out;
 }
 
@@ -65,6 +66,22 @@ export function rankingCases(ns = [1e5, 1e6]): BenchCase[] {
   const out: BenchCase[] = [];
   for (const op of RANKING_BENCH_OPS) for (const n of ns) for (const positives of [0.001, 0.01]) out.push({ op, params: {}, n, tfjs: '', positives });
   return out;
+}
+
+/** The assigner and the YOLO loss: what a YOLO case times (the CPU reference at a smaller B). */
+export const YOLO_BENCH_OPS: readonly string[] = ['yolo_detection_loss', 'tal_assign'];
+
+/**
+ * The YOLO cases: YOLOv8n's training shapes, a 640 x 640 image (A = 8400 at strides 8/16/32), C = 80,
+ * R = 16, M = 50 padded with 8 real boxes per image, at B images (`n`, default 16): the whole
+ * `yolo_detection_loss` forward and backward, and `tal_assign` alone. Not in the quick preset:
+ * `--ops yolo_detection_loss,tal_assign` (or `--full`) runs them.
+ */
+export function yoloCases(ns = [16]): BenchCase[] {
+  return ns.flatMap((n) => [
+    { op: 'yolo_detection_loss', params: {}, n, tfjs: 'yolo' },
+    { op: 'tal_assign', params: {}, n, tfjs: 'tal' },
+  ]);
 }
 
 /**
@@ -94,6 +111,7 @@ export function nodeCases(ns?: number[]): BenchCase[] {
   for (const [r, list] of rows) for (const n of list) out.push({ ...r, n });
   for (const variant of ['iou', 'giou']) for (const n of pairNs) out.push({ op: 'pairwise_iou', params: { variant }, n, tfjs: `pairwise:${variant}` });
   out.push(...rankingCases(ns));
+  out.push(...yoloCases(ns ? ns.filter((n) => n <= 64) : undefined));
   return out;
 }
 
@@ -114,19 +132,20 @@ export function benchCases(opts: { driver: BenchDriverKind; full?: boolean; ops?
   if (opts.full) cases = driver === 'node' ? nodeCases(ns) : defaultCases(ns, ns ? ns.filter((n) => n <= pairMax) : undefined);
   else {
     // The shapes of the driver's full list, one case per op and variant, at the quick sizes.
-    const base = driver === 'node' ? nodeCases([1]) : [...defaultCases([1], [1]), ...rankingCases([1])];
+    const base = driver === 'node' ? nodeCases([1]) : [...defaultCases([1], [1]), ...rankingCases([1]), ...yoloCases([1])];
     const shapes = base.filter((c, i, all) => all.findIndex((d) => caseLabel(d) === caseLabel(c)) === i);
     const picked = opts.ops ? shapes : shapes.filter((c) => QUICK_OPS.some((q) => q.op === c.op && q.variant === c.params.variant));
     cases = [];
     for (const c of picked) {
-      const sizes = ns ? (c.op === 'pairwise_iou' ? ns.filter((n) => n <= pairMax) : ns) : c.op === 'pairwise_iou' ? [1000] : c.positives ? [1e5, 1e6] : c.width ? [1e4] : [1e4, 1e5];
+      const yolo = YOLO_BENCH_OPS.includes(c.op);
+      const sizes = ns ? (c.op === 'pairwise_iou' ? ns.filter((n) => n <= pairMax) : yolo ? ns.filter((n) => n <= 64) : ns) : c.op === 'pairwise_iou' ? [1000] : c.positives ? [1e5, 1e6] : yolo ? [16] : c.width ? [1e4] : [1e4, 1e5];
       for (const n of sizes) cases.push({ ...c, n });
     }
   }
   return opts.ops ? cases.filter((c) => opts.ops!.includes(c.op)) : cases;
 }
 
-export const caseLabel = (c: BenchCase) => `${c.op}${c.params.variant ? `{${c.params.variant}}` : ''}${c.width ? ` c=${c.width}` : ''}${c.positives ? ` p=${+(c.positives * 100).toFixed(2)}%` : ''}`;
+export const caseLabel = (c: BenchCase) => YOLO_BENCH_OPS.includes(c.op) ? `${c.op} B=${c.n} 640px A=8400 C=80${c.op === 'yolo_detection_loss' ? ' R=16' : ''} M=50` : `${c.op}${c.params.variant ? `{${c.params.variant}}` : ''}${c.width ? ` c=${c.width}` : ''}${c.positives ? ` p=${+(c.positives * 100).toFixed(2)}%` : ''}`;
 
 /** A launch plan the plan probe times: a name, and the `plan` option of createDetloss. */
 export interface ProbePlan {

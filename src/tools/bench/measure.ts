@@ -1,7 +1,7 @@
 import { freemem, totalmem } from 'node:os';
 import { OPS } from '../../ops/registry';
 import { median } from '../stats';
-import { type BenchCase, type BenchDriverKind, caseLabel, type Contender, DRIVER_CONTENDERS, RANKING_CONTENDERS } from './cases';
+import { type BenchCase, type BenchDriverKind, caseLabel, type Contender, DRIVER_CONTENDERS, RANKING_CONTENDERS, YOLO_BENCH_OPS } from './cases';
 import { fmtX, msN, pct } from './format';
 
 export interface BenchRow {
@@ -38,6 +38,8 @@ export interface CaseSummary {
   firstCall?: { coldMs: number; warmMs: number };
   /** Contenders not timed, and why; `<contender> runs` notes a contender timed fewer times. */
   skipped?: Record<string, string>;
+  /** Bytes detloss's pool allocated for the case's first call, and for the call after it. */
+  allocated?: { first: number; later: number };
 }
 
 /** A case's failure caused by TF.js, not detloss: the runner retries the case without the TF.js contenders. */
@@ -91,7 +93,7 @@ export async function measureCase(
   const { log } = opts;
   const { call } = session;
   const label = caseLabel(c);
-  const prep = await call<{ detlossDispatches: number; bytes: { read: number; write: number }; plan?: unknown }>('prepare', c);
+  const prep = await call<{ detlossDispatches: number; bytes: { read: number; write: number }; allocated?: { first: number; later: number }; plan?: unknown }>('prepare', c);
   if (prep.plan !== undefined && opts.verbose !== false) log(`  plan: ${JSON.stringify(prep.plan)}`);
   const skipped: Record<string, string> = {};
   let tfjs: { check: { ok: boolean; detail: string }; tfjsDispatches: number; tfjsCpu: boolean; tfjsCpuMaxN?: number } = { check: { ok: false, detail: 'not run' }, tfjsDispatches: 0, tfjsCpu: false };
@@ -108,10 +110,11 @@ export async function measureCase(
     }
     tfjs = watched.value!;
     if (!tfjs.check.ok) skipped['tfjs-webgpu'] = skipped['tfjs-cpu'] = `disagrees with detloss: ${tfjs.check.detail}`;
+    else if (YOLO_BENCH_OPS.includes(c.op)) skipped['tfjs-cpu'] = "not timed for the YOLO cases (their baseline is TF.js's WebGPU backend)";
     else if (!tfjs.tfjsCpu) skipped['tfjs-cpu'] = `N > 1e${Math.round(Math.log10(tfjs.tfjsCpuMaxN ?? 1e5))}`;
     log(`  TF.js peer ${tfjs.check.ok ? 'agrees' : 'DISAGREES'} (${tfjs.check.detail}); dispatches per call: detloss ${prep.detlossDispatches}, TF.js ${tfjs.tfjsDispatches}`);
   }
-  const elements = (c.width ?? (c.op === 'iou_loss' ? 4 : 1)) * c.n * (c.op === 'pairwise_iou' ? c.n / 4 : 1);
+  const elements = YOLO_BENCH_OPS.includes(c.op) ? 0 : (c.width ?? (c.op === 'iou_loss' ? 4 : 1)) * c.n * (c.op === 'pairwise_iou' ? c.n / 4 : 1);
   if (elements > opts.cpuMaxElements) skipped['detloss-cpu'] = `more than ${opts.cpuMaxElements.toExponential(0)} elements`;
   // The ranking losses' done criterion is the GPU against the CPU reference at N = 1e6: timed at every N.
   else if (opts.cpuMaxN !== undefined && c.n > opts.cpuMaxN && !ranking) skipped['detloss-cpu'] = `measured at N <= ${opts.cpuMaxN.toExponential(0)} only`;
@@ -165,7 +168,9 @@ export async function measureCase(
     speedup,
     bandwidthFraction: med.copy !== undefined && med['detloss-gpu-resident'] !== undefined ? med.copy / med['detloss-gpu-resident'] : undefined,
     skipped: Object.keys(skipped).length ? skipped : undefined,
+    ...(prep.allocated ? { allocated: prep.allocated } : {}),
   };
+  if (prep.allocated) log(`  detloss's pool allocated ${(prep.allocated.first / 2 ** 20).toFixed(1)} MiB for the first call and ${(prep.allocated.later / 2 ** 20).toFixed(1)} MiB for the next`);
   const copyGpu = gpuMed('copy');
   const residentGpu = gpuMed('detloss-gpu-resident');
   if (copyGpu !== undefined && residentGpu !== undefined && residentGpu > 0) s.gpuBandwidthFraction = copyGpu / residentGpu;

@@ -1,4 +1,4 @@
-import type { Contender } from './cases';
+import { YOLO_BENCH_OPS, type Contender } from './cases';
 import { adapterLine, fmtX, ms, msN, pct } from './format';
 import type { BenchResult } from './run';
 
@@ -69,8 +69,13 @@ function tableTail(res: BenchResult, fmt: (x: number | undefined) => string, mai
   const ranking = rankingRows.length
     ? mdTable(['ranking op', 'N', 'detloss GPU ms', 'CPU ref ms', "authors' loop (JS) ms", '× CPU ref', "× authors' loop"], ['---', '---:', '---:', '---:', '---:', '---:', '---:'], rankingRows)
     : [];
+  // The assigner and the YOLO loss: what detloss's pool allocates per call.
+  const memory = res.cases
+    .filter((c) => c.allocated && YOLO_BENCH_OPS.includes(c.op))
+    .map((c) => `- ${c.label}: detloss's pool allocated ${(c.allocated!.first / 2 ** 20).toFixed(1)} MiB for the first call (scratch, outputs, readback) and ${(c.allocated!.later / 2 ** 20).toFixed(1)} MiB for each call after it.`);
   return [
     ...(ranking.length ? ['', ...ranking] : []),
+    ...(memory.length ? ['', 'Memory per call:', '', ...memory] : []),
     ...(hasRatio(main) || (ranking.length && hasRatio(ranking)) ? ['', ratioLegend(detlossColumn)] : []),
     '',
     '| op | first call, cold (compile) ms | first call after warmup() ms |',
