@@ -18,7 +18,7 @@ import { OP_NONE_RANK } from '../src/ops/op-types';
 import { OPS } from '../src/ops/registry';
 import { Detloss } from '../src/runtime/context';
 import { maxRelErr } from './helpers/counting';
-import { GOOD, type T } from './helpers/misuse-cases';
+import { GOOD, outputsMismatch, type T } from './helpers/misuse-cases';
 import { nodeContext } from './helpers/node-gpu';
 
 const NAMES = Object.keys(WRAPPERS).sort();
@@ -104,21 +104,37 @@ describe('every wrapper is on every surface under the same name', () => {
 
 // ---- Each wrapper runs its op, on each surface ----
 
-type Outcome = { values: number[] } | { code: string; argument?: string };
+/** The named outputs of a result (`talAssign`, `yoloLoss`), read back, with their shapes. */
+interface Named {
+  outputs: Record<string, ArrayLike<number>>;
+  outputShapes: Record<string, number[]>;
+  /** The gradients a surface returned beside them (yoloLoss on the core and ORT), read back. */
+  grad?: Record<string, ArrayLike<number>>;
+}
+type Outcome = ({ values: number[] } & Partial<Named>) | { code: string; argument?: string };
 
-async function outcome(f: () => Promise<ArrayLike<number>> | ArrayLike<number>): Promise<Outcome> {
+async function outcome(f: () => Promise<ArrayLike<number> | ({ loss: ArrayLike<number> } & Named)> | ArrayLike<number> | ({ loss: ArrayLike<number> } & Named)): Promise<Outcome> {
   try {
-    return { values: Array.from(await f()) };
+    const r = await f();
+    if ('outputs' in r) return { ...r, values: Array.from(r.loss) };
+    return { values: Array.from(r as ArrayLike<number>) };
   } catch (e) {
     if (e instanceof DetlossError) return { code: e.code, argument: e.argument };
     throw e;
   }
 }
 
+/** The same loss (to 1e-5), and where the reference has named outputs the same outputs (ints exactly) and gradients. */
 function expectSame(got: Outcome, want: Outcome, what: string) {
   if ('values' in want && 'values' in got) {
     expect(got.values.length, what).toBe(want.values.length);
     expect(maxRelErr(got.values, want.values), what).toBeLessThan(1e-5);
+    if (!want.outputs) return;
+    expect(outputsMismatch(got, want), `${what}: outputs`).toBeUndefined();
+    if (got.grad) {
+      expect(Object.keys(got.grad).sort(), `${what}: gradients`).toEqual(Object.keys(want.grad ?? {}).sort());
+      for (const [k, g] of Object.entries(got.grad)) expect(maxRelErr(g, want.grad![k]), `${what}: grad.${k}`).toBeLessThan(1e-5);
+    }
   } else expect(got, what).toEqual(want);
 }
 
@@ -127,7 +143,12 @@ function callOf(w: Wrapper) {
   const g = GOOD[w.op]();
   const options = Object.fromEntries(Object.entries(g.options).filter(([k]) => !(w.fixed && k in w.fixed)));
   const optional = Object.keys(g.inputs).filter((k) => !w.args.includes(k));
-  return { inputs: g.inputs, options, optional, want: () => outcome(() => cpu.run(w.op, g.inputs, { ...options, ...w.fixed }).loss) };
+  const want = () =>
+    outcome(() => {
+      const r = cpu.run(w.op, g.inputs, { ...options, ...w.fixed });
+      return w.result === 'outputs' ? { loss: r.loss, outputs: r.outputs!, outputShapes: r.outputShapes!, grad: r.grad } : r.loss;
+    });
+  return { inputs: g.inputs, options, optional, want };
 }
 
 describe('each wrapper runs its op', () => {
@@ -161,6 +182,16 @@ describe('each wrapper runs its op', () => {
     grads.forEach((g) => g.dispose());
     return res.loss.getData(true);
   }
+  /**
+   * An ORT `talAssign` or `yoloLoss` result read back: the loss (none for talAssign), every named
+   * output with its dims, the gradients (yoloLoss); every tensor disposed.
+   */
+  async function ortNamed(r: unknown): Promise<{ loss: ArrayLike<number> } & Named> {
+    const { loss, grad, ...named } = r as { loss?: OrtOut; grad?: Record<string, OrtOut> } & Record<string, OrtOut>;
+    const read = async (ts: Record<string, OrtOut>) => Object.fromEntries(await Promise.all(Object.entries(ts).map(async ([k, t]) => [k, await t.getData(true)] as const)));
+    const outputShapes = Object.fromEntries(Object.entries(named).map(([k, t]) => [k, [...t.dims]]));
+    return { loss: loss ? await loss.getData(true) : [], outputs: await read(named), outputShapes, ...(grad ? { grad: await read(grad) } : {}) };
+  }
 
   it.each(wrappers().map((w) => [w.name, w] as const))('%s: core, TF.js, ORT class and ORT free function give cpu.run of its op', async (name, w) => {
     const c = callOf(w);
@@ -170,27 +201,62 @@ describe('each wrapper runs its op', () => {
     type Fn = (...a: unknown[]) => Promise<unknown>;
 
     const core = await outcome(async () => {
-      const r = (await ((dl as unknown as Record<string, Fn>)[name](...pos((t) => t), opts((t) => t)))) as { loss?: Float32Array; values?: Float32Array; grad?: Record<string, Float32Array> };
+      const r = (await ((dl as unknown as Record<string, Fn>)[name](...pos((t) => t), opts((t) => t)))) as { loss?: Float32Array; values?: Float32Array; grad?: Record<string, Float32Array>; outputs?: Named['outputs']; outputShapes?: Named['outputShapes'] };
       if (w.result === 'matrix') return r.values!;
       expect(Object.keys(r.grad!).sort(), `${name}: core gradients`).toEqual(gradInputs(w.op).sort());
+      if (w.result === 'outputs') return { loss: r.loss!, outputs: r.outputs!, outputShapes: r.outputShapes!, grad: r.grad! };
       return r.loss!;
     });
     expectSame(core, want, `${name} on the core`);
 
     const tensor = (t: T) => tf.tensor(t.data, t.shape, t.data instanceof Int32Array ? 'int32' : 'float32');
     const tfOut = await outcome(() => {
-      const out = (tfModule as unknown as Record<string, (...a: unknown[]) => tf.Tensor>)[name](...pos(tensor), opts(tensor));
-      const v = out.dataSync();
-      out.dispose();
-      return v;
+      const out = (tfModule as unknown as Record<string, (...a: unknown[]) => tf.Tensor | Record<string, tf.Tensor>>)[name](...pos(tensor), opts(tensor));
+      if (out instanceof tf.Tensor) {
+        const v = out.dataSync();
+        out.dispose();
+        return v;
+      }
+      // talAssign: { labels, boxes, targetScores, foreground, gtIndex }; yoloLoss: { loss, components }
+      const { loss, ...named } = out;
+      const r = {
+        loss: loss ? loss.dataSync() : [],
+        outputs: Object.fromEntries(Object.entries(named).map(([k, t]) => [k, t.dataSync()])),
+        outputShapes: Object.fromEntries(Object.entries(named).map(([k, t]) => [k, t.shape])),
+      };
+      Object.values(out).forEach((t) => t.dispose());
+      return r;
     });
     expectSame(tfOut, want, `${name} in detloss/tfjs (cpu backend)`);
 
-    const cls = await outcome(async () => ortLoss(await (ort as unknown as Record<string, Fn>)[name](...pos(onGpu), opts(onGpu))));
+    const read = (r: unknown) => (w.result === 'outputs' ? ortNamed(r) : ortLoss(r));
+    const cls = await outcome(async () => read(await (ort as unknown as Record<string, Fn>)[name](...pos(onGpu), opts(onGpu))));
     expectSame(cls, want, `${name} on OrtDetloss`);
-    const free = await outcome(async () => ortLoss(await (ortModule as unknown as Record<string, Fn>)[name](...pos(onGpu), { ...opts(onGpu), device: dl.device })));
+    const free = await outcome(async () => read(await (ortModule as unknown as Record<string, Fn>)[name](...pos(onGpu), { ...opts(onGpu), device: dl.device })));
     expectSame(free, want, `${name} as detloss/ort's free function`);
   });
+
+  it.each(wrappers().filter((w) => w.result === 'outputs' && gradInputs(w.op).length).map((w) => [w.name, w] as const))(
+    "%s in detloss/tfjs: the loss's custom gradient is cpu.run's, for each differentiable input; nothing leaks",
+    (name, w) => {
+      const c = callOf(w);
+      const tensor = (t: T) => tf.tensor(t.data, t.shape, t.data instanceof Int32Array ? 'int32' : 'float32');
+      const ins = Object.fromEntries(w.args.map((k) => [k, tensor(c.inputs[k])]));
+      const diff = gradInputs(w.op);
+      const before = tf.memory().numTensors;
+      const fn = (tfModule as unknown as Record<string, (...a: unknown[]) => Record<string, tf.Tensor>>)[name];
+      const grads = tf.grads((...xs: tf.Tensor[]) => {
+        const all = { ...ins, ...Object.fromEntries(diff.map((k, i) => [k, xs[i]])) };
+        return fn(...w.args.map((k) => all[k]), c.options).loss;
+      })(diff.map((k) => ins[k]));
+      const ref = cpu.run(w.op, c.inputs, c.options);
+      diff.forEach((k, i) => expect(maxRelErr(grads[i].dataSync(), ref.grad[k]), `grad.${k}`).toBeLessThan(1e-5));
+      grads.forEach((g) => g.dispose());
+      // (what tf.grads kept beside the gradients: the outputs of the call, made inside its tape)
+      expect(tf.memory().numTensors - before, 'tensors left behind').toBeLessThanOrEqual(0);
+      Object.values(ins).forEach((t) => t.dispose());
+    },
+  );
 
   it.each(wrappers().map((w) => [w.name, w] as const))("%s in detloss/tfjs: its result has the rank its type states, reduced and 'none'", (name, w) => {
     const c = callOf(w);
@@ -207,6 +273,23 @@ describe('each wrapper runs its op', () => {
     };
     const noneRank = OP_NONE_RANK[w.op];
     if (w.result === 'matrix') return expect(call()).toBe(2);
+    if (w.result === 'outputs') {
+      // { labels, ... } or { loss, components }: each tensor of the shape (and rank) outputShapes
+      // gives, the loss a tf.Scalar; every one disposed.
+      const out = fn(...w.args.map((k) => tensor(c.inputs[k])), c.options) as unknown as Record<string, tf.Tensor>;
+      const ref = cpu.run(w.op, c.inputs, c.options);
+      const { loss, ...named } = out;
+      expect(Object.keys(named).sort(), `${name}: its outputs`).toEqual(Object.keys(ref.outputShapes!).sort());
+      for (const [k, t] of Object.entries(named)) {
+        expect(t.rank, `${name}: ${k}'s rank`).toBe(ref.outputShapes![k].length);
+        expect(t.shape, `${name}: ${k}'s shape`).toEqual(ref.outputShapes![k]);
+        expect(t.dtype, `${name}: ${k}'s dtype`).toBe(OPS[w.op].outputs![k].dtype === 'i32' ? 'int32' : 'float32');
+      }
+      if (ref.loss.length) expect(loss?.rank, `${name}: the loss, a tf.Scalar`).toBe(0);
+      else expect(loss, `${name}: no loss`).toBeUndefined();
+      Object.values(out).forEach((t) => t.dispose());
+      return;
+    }
     // tf.Scalar for the default, 'mean' and 'sum' (rank_sort: its [ranking, sorting], a tf.Tensor1D).
     const reduced = w.op === 'rank_sort' ? 1 : 0;
     expect(call(), `${name}, default reduction`).toBe(reduced);

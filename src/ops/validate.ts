@@ -238,6 +238,8 @@ function resolveInputs(
   const rows = dims[op.rows] ?? 0;
   const outPerRow = rows === 0 ? product(outShape.slice(1)) : outCount / rows;
   const w = inputs.weight;
+  // An op that takes no reduction takes no weight either, whatever its shape (ops.md: refused by name).
+  if (w && op.reductions?.length === 0) fail('invalid_param', `${op.name}: takes no weight (its outputs are not reduced by the caller)`, 'weight');
   if (w && w.length !== outCount) {
     // PyTorch's F.cross_entropy(weight=...) is per class: that is classWeight here.
     const hint = 'classWeight' in op.inputs && w.length === dims.c && w.length !== outCount ? `; a weight per class (PyTorch's weight=) is classWeight` : '';

@@ -20,7 +20,7 @@ import * as dt from '../../src/frameworks/tfjs';
 import { OPS } from '../../src/ops/registry';
 import { reflectShader } from '../../src/runtime/compile/reflect';
 import { maxRelErr } from '../helpers/counting';
-import { GOOD, GPU_OPS, dataCases, dtypeCases, nameCases, nanCases, paramCases, type Refusal, type T } from '../helpers/misuse-cases';
+import { GOOD, GPU_OPS, dataCases, dtypeCases, hasOutputs, nameCases, nanCases, outputsMismatch, paramCases, type Refusal, type T } from '../helpers/misuse-cases';
 
 interface OrtModule {
   Tensor: { fromGpuBuffer(buffer: GPUBuffer, options: { dataType: string; dims: number[] }): o.OrtTensor };
@@ -57,9 +57,16 @@ beforeAll(async () => {
 const made: GPUBuffer[] = [];
 afterAll(() => made.forEach((b) => b.destroy()));
 
-/** TF.js: inputs as tensors (weight through the options, gradOutput dropped: TF.js's dy is the upstream). */
-function tfCall(op: string, c: { inputs: unknown; options: unknown }) {
-  if (typeof c.inputs !== 'object' || c.inputs === null) return dt.runLoss(op, c.inputs as never, c.options as never);
+/** Every tensor of a TF.js result: the loss, or the named outputs (and loss) of an op that has them. */
+const tensorsOf = (out: tf.Tensor | dt.TfOutputs): tf.Tensor[] => (out instanceof tf.Tensor ? [out] : Object.values(out));
+
+/**
+ * TF.js: inputs as tensors (weight through the options, gradOutput dropped: TF.js's dy is the
+ * upstream). An op with named outputs (tal_assign, yolo_detection_loss) goes through runOutputs.
+ */
+function tfCall(op: string, c: { inputs: unknown; options: unknown }): tf.Tensor | dt.TfOutputs {
+  const run = hasOutputs(op) ? dt.runOutputs : dt.runLoss;
+  if (typeof c.inputs !== 'object' || c.inputs === null) return run(op, c.inputs as never, c.options as never);
   const ins: Record<string, tf.Tensor | undefined> = Object.create(null);
   let weight: tf.Tensor | undefined;
   for (const [k, v] of Object.entries(c.inputs as Record<string, unknown>)) {
@@ -69,19 +76,23 @@ function tfCall(op: string, c: { inputs: unknown; options: unknown }) {
     else ins[k] = t;
   }
   const options = typeof c.options === 'object' && c.options !== null && weight ? { ...(c.options as object), weight } : c.options;
-  return dt.runLoss(op, ins, options as never);
+  return run(op, ins, options as never);
 }
 
 async function tfVerdict(op: string, c: { inputs: unknown; options: unknown }, backend: 'webgpu' | 'cpu'): Promise<Verdict> {
   await tf.setBackend(backend);
-  let out: tf.Tensor | undefined;
+  let out: tf.Tensor[];
   try {
-    out = tf.tidy(() => tfCall(op, c));
+    out = tensorsOf(tf.tidy(() => tfCall(op, c)));
   } catch (e) {
     return e instanceof DetlossError ? { kind: 'refused', code: e.code, argument: e.argument, late: false } : { kind: 'other', error: e };
   }
-  const values = Array.from(await out.data());
-  out.dispose();
+  const values: number[] = [];
+  for (const t of out) {
+    // an int32 output of a call refused late holds NaN's bits (shaders/guard.wgsl)
+    for (const v of await t.data()) values.push(t.dtype === 'int32' ? (v === 0x7fc00000 ? NaN : v) : v);
+    t.dispose();
+  }
   const late = await dt.flush().then(() => undefined, (e: unknown) => e);
   if (late === undefined) return { kind: 'ok' };
   if (!(late instanceof DetlossError)) return { kind: 'other', error: late };
@@ -115,7 +126,7 @@ async function ortVerdict(op: string, c: { inputs: unknown; options: unknown }):
     // ORT's calls are awaited: the checks of values on the GPU come with the call, not later.
     const r = await o.runLoss(op as never, inputs as never, options as never);
     await (r.loss as unknown as { getData(release?: boolean): Promise<Float32Array> }).getData(true);
-    for (const g of Object.values(r.grad)) g.dispose();
+    for (const g of [...Object.values(r.grad), ...Object.values(r.outputs ?? {})]) g.dispose();
     return { kind: 'ok' };
   } catch (e) {
     return e instanceof DetlossError ? { kind: 'refused', code: e.code, argument: e.argument, late: false } : { kind: 'other', error: e };
@@ -141,7 +152,7 @@ async function expectGood(op: string) {
     if (backend === 'webgpu' && tooWide(op)) {
       const e = (() => {
         try {
-          tfCall(op, g).dispose();
+          tensorsOf(tfCall(op, g)).forEach((x) => x.dispose());
         } catch (x) {
           return x;
         }
@@ -151,8 +162,19 @@ async function expectGood(op: string) {
       continue;
     }
     const t = tfCall(op, g);
-    expect(maxRelErr(await t.data(), ref.loss), `${backend}: good call after`).toBeLessThan(1e-5);
-    t.dispose();
+    if (t instanceof tf.Tensor) {
+      expect(maxRelErr(await t.data(), ref.loss), `${backend}: good call after`).toBeLessThan(1e-5);
+      t.dispose();
+      continue;
+    }
+    // the named outputs, ints exactly; yolo_detection_loss's loss beside them
+    const { loss, ...named } = t;
+    if (ref.loss.length) expect(maxRelErr(await loss!.data(), ref.loss), `${backend}: good call after: loss`).toBeLessThan(1e-5);
+    else expect(loss, `${backend}: an op with no loss gives none`).toBeUndefined();
+    const outputs = Object.fromEntries(await Promise.all(Object.entries(named).map(async ([k, x]) => [k, await x.data()] as const)));
+    const outputShapes = Object.fromEntries(Object.entries(named).map(([k, x]) => [k, x.shape]));
+    expect(outputsMismatch({ outputs, outputShapes }, ref), `${backend}: good call after: outputs`).toBeUndefined();
+    tensorsOf(t).forEach((x) => x.dispose());
   }
   await tf.setBackend('webgpu');
   const ortInputs = Object.fromEntries(Object.entries(g.inputs).map(([k, v]) => [k, gpuTensor(v)]));
@@ -162,8 +184,14 @@ async function expectGood(op: string) {
     return;
   }
   const r = await o.runLoss(op as never, ortInputs as never, g.options as never);
-  expect(maxRelErr(await (r.loss as unknown as { getData(release?: boolean): Promise<Float32Array> }).getData(true), ref.loss), 'ort: good call after').toBeLessThan(1e-5);
+  type Down = { getData(release?: boolean): Promise<Float32Array | Int32Array>; dims: readonly number[] };
+  expect(maxRelErr(await (r.loss as unknown as Down).getData(true), ref.loss), 'ort: good call after').toBeLessThan(1e-5);
   for (const x of Object.values(r.grad)) x.dispose();
+  if (r.outputs) {
+    const outputs = Object.fromEntries(await Promise.all(Object.entries(r.outputs).map(async ([k, x]) => [k, await (x as unknown as Down).getData(true)] as const)));
+    const outputShapes = Object.fromEntries(Object.entries(r.outputs).map(([k, x]) => [k, [...(x as unknown as Down).dims]]));
+    expect(outputsMismatch({ outputs, outputShapes }, ref), 'ort: good call after: outputs').toBeUndefined();
+  }
 }
 
 const describeVerdict = (v: Verdict) => (v.kind === 'other' ? `${(v.error as Error)?.constructor?.name}: ${String((v.error as Error)?.message ?? v.error)}` : JSON.stringify(v));

@@ -77,6 +77,9 @@ export function expressible(c: FuzzCase, device: GPUDevice): boolean {
 }
 
 const reduced = (c: FuzzCase) => ((c.options.reduction as string | undefined) ?? (c.op === 'pairwise_iou' ? 'none' : 'mean')) !== 'none';
+/** The ops with named outputs (tal_assign, yolo_detection_loss): their loss shape is the program's ([0]: none; []: a scalar). */
+const outputsOp = (c: FuzzCase) => !!OPS[c.op].outputs;
+const programShape = (c: FuzzCase) => [...(OPS[c.op].gpu?.program?.lossShape ?? [])];
 
 /**
  * detloss/tfjs on the active TF.js backend (webgpu). The upstream gradient is TF.js's `dy`: the
@@ -107,6 +110,7 @@ export function tfjsSurface(): Surface {
         const { gradOutput: _g, ...rest } = c.options as Record<string, unknown>;
         const options = { ...rest, ...(weight ? { weight } : {}) };
         const gradNames = c.options.grad === false ? [] : Object.keys(OPS[c.op].inputs).filter((k) => OPS[c.op].inputs[k].grad && tensors[k]);
+        if (outputsOp(c)) return await tfjsOutputs(c, tensors, options, gradNames, ins.gradOutput, made);
         const f = (...xs: tf.Tensor[]) => dt.runLoss(c.op, { ...tensors, ...Object.fromEntries(gradNames.map((k, i) => [k, xs[i]])) }, options);
         let loss: tf.Tensor;
         const grad: Record<string, Float32Array> = {};
@@ -138,6 +142,32 @@ export function tfjsSurface(): Surface {
       }
     },
   };
+}
+
+/**
+ * An op with named outputs through detloss/tfjs's runOutputs: the outputs read back (int32 as such),
+ * and for yolo_detection_loss the loss with the gradients of its custom gradient (tf.grads, dy the
+ * case's gradOutput). The tensors it makes go into `made`.
+ */
+async function tfjsOutputs(c: FuzzCase, tensors: Record<string, tf.Tensor>, options: Record<string, unknown>, gradNames: string[], up: Tensorish | undefined, made: tf.Tensor[]): Promise<Res> {
+  const call = (...xs: tf.Tensor[]) => dt.runOutputs(c.op, { ...tensors, ...Object.fromEntries(gradNames.map((k, i) => [k, xs[i]])) }, options as never);
+  const out = call(...gradNames.map((k) => tensors[k]));
+  made.push(...Object.values(out));
+  const { loss, ...named } = out;
+  const outputs: Record<string, ArrayLike<number>> = {};
+  for (const [k, t] of Object.entries(named)) outputs[k] = (await t.data()) as Float32Array | Int32Array;
+  const grad: Record<string, Float32Array> = {};
+  if (loss && gradNames.length) {
+    const dy = up ? tf.tensor(up.data[0], []) : undefined;
+    if (dy) made.push(dy);
+    // (the outputs of the calls tf.grads makes are its own; only the loss is differentiated)
+    const gs = tf.grads((...xs: tf.Tensor[]) => call(...xs).loss!)(gradNames.map((k) => tensors[k]), dy);
+    made.push(...gs);
+    for (const [i, k] of gradNames.entries()) grad[k] = (await gs[i].data()) as Float32Array;
+  }
+  const values = loss ? ((await loss.data()) as Float32Array) : new Float32Array(0);
+  await dt.flush();
+  return { loss: values, shape: programShape(c), grad, outputs };
 }
 
 /** The 'none' shape of the reference (TF.js keeps the prediction's shape for element-wise ops; the runner compares the core's). */
@@ -176,6 +206,9 @@ export function ortSurface(device: GPUDevice): Surface {
         const loss = await (r.loss as Downloadable).getData(true);
         const grad: Record<string, Float32Array> = {};
         for (const [k, g] of Object.entries(r.grad)) grad[k] = await (g as Downloadable).getData(true);
+        // the named outputs (int32 read as such)
+        const named = r.outputs ? { outputs: Object.fromEntries(await Promise.all(Object.entries(r.outputs).map(async ([k, t]) => [k, await (t as Downloadable).getData(true)] as const))) } : {};
+        if (outputsOp(c)) return { loss, shape: programShape(c), grad, ...named };
         // ORT keeps the leading dims of the inputs in the 'none' shape; the runner compares the core's.
         return { loss, shape: reduced(c) ? (c.op === 'rank_sort' ? [2] : []) : cpuShape(c, loss.length), grad };
       } finally {

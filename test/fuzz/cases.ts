@@ -5,8 +5,11 @@
  * GPU's refusals to the CPU's), value scales from 1e-6 to 1e5, logits to +-200, labels that are
  * ignored or background, and boxes from exact-integer grids as well as random ones. About one case
  * in seven (`NONFINITE_SHARE`) then has NaN, +Inf or -Inf put into one of its float inputs
- * (ops.md: non-finite input is never hidden; the runner holds it to test/fuzz/nonfinite.ts's rule).
- * Every case is a pure function of (seed, index): `generateCase(seed, i)` regenerates case i alone.
+ * (ops.md: non-finite input is never hidden; the runner holds it to test/fuzz/nonfinite.ts's rule;
+ * for the assigner ops, whose numbers are unspecified then, to ./tal.ts's invariants). The
+ * assigner's cases (`talCase`) draw heads, images and gt rows (crowded, small, on the grid,
+ * padding, none). Every case is a pure function of (seed, index): `generateCase(seed, i)`
+ * regenerates case i alone.
  */
 import { Rng, caseSeed } from './prng';
 
@@ -40,6 +43,7 @@ export const FUZZ_OPS = [
   'sigmoid_focal', 'quality_focal', 'distribution_focal', 'varifocal', 'bce_with_logits', 'cross_entropy', 'kl_div', 'dice',
   'softmax_focal', 'class_balanced_focal', 'nll', 'hinge', 'hinge_embedding', 'margin_ranking', 'exponential',
   'ap_loss', 'rank_sort',
+  'tal_assign', 'yolo_detection_loss',
 ] as const;
 
 const ROW_OPS = new Set(['quality_focal', 'distribution_focal', 'cross_entropy', 'kl_div', 'dice', 'softmax_focal', 'class_balanced_focal', 'nll']);
@@ -236,6 +240,38 @@ function rankingInvalid(r: Rng, c: FuzzCase, badTargets: number[]): (() => void)
 }
 
 /**
+ * The assigner's own refusals (ops.md "Refusals (both ops)"): a reduction (even 'mean'), a weight,
+ * an avgFactor, topk above A with gt rows or below 1, alpha < 0, beta 0, eps 0, a label that is no
+ * class (a padding row's too), a mask of 2, a stride of 0, a score above 1 with check: true.
+ */
+function talInvalid(r: Rng, c: FuzzCase): (() => void)[] {
+  const { b: B, a: A, m: M } = c.dims;
+  // (built for every case, drawn from only when picked)
+  const some = (name: string, values: number[]) => () => {
+    const t = c.inputs[name] as { data: HostData; shape: number[] };
+    if (t.data.length) t.data[r.int(0, t.data.length - 1)] = r.pick(values);
+  };
+  const out: (() => void)[] = [
+    () => (c.options.reduction = r.pick(['mean', 'sum', 'none'])),
+    () => (c.inputs.weight = f32(Array.from({ length: r.pick([1, B * A]) }, () => 1))),
+    () => (c.options.avgFactor = r.pick([1, 2])),
+    () => (c.options.topk = M > 0 ? A + r.int(1, 3) : 0),
+    () => (c.options.topk = r.pick([0, -1, 1.5])),
+    () => (c.options.alpha = -0.5),
+    () => (c.options.beta = 0),
+    some('gtLabels', [-1, c.dims.c, 1000]),
+    some('gtMask', [2, -1]),
+  ];
+  if (c.op === 'tal_assign') {
+    out.push(() => (c.options.eps = 0), () => {
+      some('scores', [1.5])();
+      c.options.check = true;
+    });
+  } else out.push(some('strides', [0, -8, NaN]), () => (c.options.boxGain = NaN));
+  return out;
+}
+
+/**
  * A mutation that makes the case invalid: both the GPU and the CPU must refuse it with the same
  * `DetlossError` code. Applied to a few percent of cases.
  */
@@ -307,6 +343,8 @@ function invalidate(r: Rng, c: FuzzCase): void {
     }],
     ap_loss: rankingInvalid(r, c, [0.5, 2]),
     rank_sort: rankingInvalid(r, c, [1.5]),
+    tal_assign: talInvalid(r, c),
+    yolo_detection_loss: talInvalid(r, c),
   };
   r.pick([...choices, ...(perOp[c.op] ?? [])])();
   c.tags.push('invalid');
@@ -368,8 +406,165 @@ function rankingCase(r: Rng, c: FuzzCase, big: boolean): void {
   if (r.chance(0.08)) c.options.grad = false;
 }
 
+/** A gt box of an image `w` x `h` (pixels), by kind; coordinates on a grid of 2^-4 now and then. */
+function gtBox(r: Rng, kind: string, w: number, h: number, strides: number[], near?: number[]): number[] {
+  const s0 = Math.min(...strides);
+  let box: number[];
+  if (kind === 'small') {
+    // smaller than a stride: it may hold no anchor centre at all (ops.md: such a gt gets none)
+    const x = r.uniform(0, w), y = r.uniform(0, h);
+    box = [x, y, x + r.uniform(0.25, 1) * s0, y + r.uniform(0.25, 1) * s0];
+  } else if (kind === 'grid') {
+    // edges on anchor centres (a centre on an edge is outside), or 2^-12 to either side of one
+    const s = r.pick(strides);
+    const e = () => r.pick([0, 0, 2 ** -12, -(2 ** -12)]);
+    const cx = (r.int(0, Math.max(0, Math.floor(w / s) - 1)) + 0.5) * s;
+    const cy = (r.int(0, Math.max(0, Math.floor(h / s) - 1)) + 0.5) * s;
+    box = [cx + e(), cy + e(), cx + r.int(1, 4) * s + e(), cy + r.int(1, 4) * s + e()];
+  } else if (kind === 'crowd' && near) {
+    // about another gt: a shifted, grown or shrunk copy, or the very same box
+    if (r.chance(0.2)) return near.slice();
+    const bw = near[2] - near[0], bh = near[3] - near[1];
+    const dx = bw * r.uniform(-0.4, 0.4), dy = bh * r.uniform(-0.4, 0.4);
+    const g = r.uniform(0.6, 1.5);
+    box = [near[0] + dx, near[1] + dy, near[0] + dx + bw * g, near[1] + dy + bh * g];
+  } else if (kind === 'whole') {
+    box = [r.uniform(-4, 2), r.uniform(-4, 2), w - r.uniform(-4, 2), h - r.uniform(-4, 2)];
+  } else {
+    const bw = r.uniform(1, w / 1.5), bh = r.uniform(1, h / 1.5);
+    const x = r.uniform(-0.1 * w, w - bw / 2), y = r.uniform(-0.1 * h, h - bh / 2);
+    box = [x, y, x + bw, y + bh];
+  }
+  return r.chance(0.3) ? box.map((v) => Math.round(v * 16) / 16) : box;
+}
+
+/**
+ * An assigner case (`tal_assign`, `yolo_detection_loss`; ops.md "Task-aligned assignment and the
+ * YOLOv8 loss"): a head of one to three levels on an image of 8 to 128 pixels a side (A up to a
+ * few hundred anchors, now and then 0), B of 0 to 3 images, C of 1 to 80 classes, M of 0 to 16 gt
+ * rows with padding rows anywhere (junk boxes, labels still classes) and all-padding images; gts
+ * at random, smaller than a stride, with edges on anchor centres, crowded (overlapping, sometimes
+ * duplicated) or the whole image. tal_assign's predictions: boxes about the anchors, near the gts,
+ * anywhere or degenerate, scores in [0, 1] (exact 0 and 1, sigmoids, tiny ones). The YOLO loss's:
+ * DFL logits of R = 2 to 16 bins and class logits at several scales, gradOutput and grad: false now
+ * and then. topk over [1, A] (above A when M = 0), alpha, beta, eps and the gains over their ranges.
+ */
+function talCase(r: Rng, c: FuzzCase): void {
+  const yolo = c.op === 'yolo_detection_loss';
+  const strides = r.pick([[8], [8, 16], [8, 16, 32], [16, 32], [4, 8]]);
+  const w = r.pick([8, 16, 32, 48, 64, 96, 128]);
+  const h = r.chance(0.5) ? w : r.pick([16, 32, 64, 96]);
+  // ultralytics' make_anchors: level after level, row-major
+  const anchorsGrid: number[] = [];
+  const anchorStride: number[] = [];
+  for (const s of strides) {
+    const [gw, gh] = [Math.floor(w / s), Math.floor(h / s)];
+    for (let y = 0; y < gh; y++) for (let x = 0; x < gw; x++) anchorsGrid.push(x + 0.5, y + 0.5), anchorStride.push(s);
+  }
+  let A = anchorStride.length;
+  if (r.chance(0.03)) {
+    anchorsGrid.length = 0;
+    anchorStride.length = 0;
+    A = 0;
+  }
+  const B = r.weighted<number>([[0, 0.3], [1, 5], [2, 3], [3, 1]]);
+  const C = r.weighted<number>([[1, 2], [2, 1], [3, 3], [5, 1], [17, 0.5], [80, 0.3]]);
+  let M = A === 0 ? 0 : r.weighted<number>([[0, 0.7], [1, 3], [2, 2], [3, 2], [5, 2], [8, 1], [16, 0.5]]);
+  // keep SwiftShader's work small: pairs B*M*A and the heads' elements
+  while (M > 1 && B * M * A > 12000) M = Math.floor(M / 2);
+  const R = r.pick([2, 4, 8, 16]);
+  c.dims = { b: B, a: A, c: C, m: M, ...(yolo ? { r: R } : {}) };
+  c.tags.push(`B=${B} A=${A} C=${C} M=${M}${yolo ? ` R=${R}` : ''}`);
+
+  const gtLabels = new Int32Array(B * M);
+  const gtBoxes = new Float32Array(B * M * 4);
+  const gtMask = new Int32Array(B * M);
+  const gtKinds = ['random', 'random', 'small', 'grid', 'crowd', 'whole'];
+  for (let b = 0; b < B; b++) {
+    const allPadding = r.chance(0.12);
+    const crowded = r.chance(0.3);
+    const placed: number[][] = [];
+    for (let j = 0; j < M; j++) {
+      const kind = crowded && placed.length ? 'crowd' : r.pick(gtKinds);
+      const box = gtBox(r, kind, w, h, strides, placed.length ? r.pick(placed) : undefined);
+      const real = !allPadding && !r.chance(0.2);
+      // a padding row: a box of its own (or zeros) and a class label: ultralytics reads row 0
+      const row = real ? box : r.chance(0.5) ? [0, 0, 0, 0] : box;
+      gtBoxes.set(row, 4 * (b * M + j));
+      gtLabels[b * M + j] = r.int(0, C - 1);
+      gtMask[b * M + j] = real ? 1 : 0;
+      if (real) placed.push(Array.from(Float32Array.from(box)));
+    }
+    if (allPadding) c.tags.push(`image ${b} all padding`);
+    if (crowded && M > 1) c.tags.push(`image ${b} crowded`);
+  }
+  const topk = M === 0 ? r.pick([10, 13, A + 5]) : Math.max(1, Math.min(A, r.pick([1, 3, 5, 10, 10, 13, A])));
+  c.options.topk = topk;
+  if (r.chance(0.5)) c.options.alpha = r.pick([0, 0.25, 0.5, 1, 1.5, 2]);
+  if (r.chance(0.5)) c.options.beta = r.pick([0.5, 1, 2, 2.5, 4, 6]);
+  const gts = { gtLabels: { data: gtLabels, shape: [B, M] }, gtBoxes: { data: gtBoxes, shape: [B, M, 4] }, gtMask: { data: gtMask, shape: [B, M] } };
+
+  if (!yolo) {
+    if (r.chance(0.4)) c.options.eps = r.pick([1e-9, 1e-6, 1e-3, 1]);
+    const anchors = Float32Array.from(anchorsGrid, (v, i) => v * anchorStride[i >> 1]);
+    const predBoxes = new Float32Array(B * A * 4);
+    const kind = r.pick(['anchor', 'anchor', 'near', 'random', 'degenerate', 'collapsed']);
+    const one = [r.uniform(0, w / 2), r.uniform(0, h / 2), r.uniform(w / 2, w), r.uniform(h / 2, h)];
+    for (let b = 0; b < B; b++) {
+      for (let a = 0; a < A; a++) {
+        const [ax, ay, s] = [anchors[2 * a], anchors[2 * a + 1], anchorStride[a]];
+        let box: number[];
+        const k = kind === 'near' && M > 0 ? 'near' : kind;
+        if (k === 'near') {
+          const j = r.int(0, M - 1);
+          const g = Array.from(gtBoxes.subarray(4 * (b * M + j), 4 * (b * M + j) + 4));
+          const sz = Math.max(1, g[2] - g[0], g[3] - g[1]);
+          box = g.map((v) => v + sz * 0.15 * r.normal());
+        } else if (k === 'random') {
+          const x = r.uniform(-8, w), y = r.uniform(-8, h);
+          box = [x, y, x + r.uniform(0, w / 2), y + r.uniform(0, h / 2)];
+        } else if (k === 'degenerate') {
+          box = [ax - r.uniform(0, 2 * s), ay - r.uniform(0, 2 * s), ax + r.uniform(0, 2 * s), ay + r.uniform(0, 2 * s)];
+          box[r.pick([0, 1])] = box[r.pick([2, 3])] = r.chance(0.5) ? box[0] : box[1];
+        } else if (k === 'collapsed') box = one;
+        else box = [ax - r.uniform(0.2, 3) * s, ay - r.uniform(0.2, 3) * s, ax + r.uniform(0.2, 3) * s, ay + r.uniform(0.2, 3) * s];
+        predBoxes.set(box, 4 * (b * A + a));
+      }
+    }
+    const sk = r.pick(['uniform', 'hard', 'sigmoid', 'tiny']);
+    const scores = Float32Array.from({ length: B * A * C }, () => {
+      if (sk === 'hard') return r.pick([0, 1, r.next()]);
+      if (sk === 'sigmoid') return 1 / (1 + Math.exp(-r.pick([1, 4, 12]) * r.normal()));
+      if (sk === 'tiny') return r.chance(0.5) ? r.pick([1e-30, 1e-12, 1e-6]) : r.next();
+      return r.next();
+    });
+    c.tags.push(`boxes ${kind}`, `scores ${sk}`);
+    c.inputs = { scores: { data: scores, shape: [B, A, C] }, predBoxes: shaped(r, predBoxes, [B, A, 4]) as FuzzInput, anchors: { data: anchors, shape: [A, 2] }, ...gts };
+    return;
+  }
+  if (r.chance(0.4)) c.options.boxGain = r.pick([0, 0.5, 7.5, 10, -1]);
+  if (r.chance(0.4)) c.options.clsGain = r.pick([0, 0.5, 1, 2]);
+  if (r.chance(0.4)) c.options.dflGain = r.pick([0, 0.5, 1.5, 3]);
+  const ds = r.pick([0.5, 2, 5, 20]);
+  const predDist = Float32Array.from({ length: B * A * 4 * R }, () => (r.chance(0.05) ? r.pick([-30, 30, 0]) : ds * r.normal()));
+  const xs = r.pick([1, 3, 8, 30]);
+  const predScores = Float32Array.from({ length: B * A * C }, () => (r.chance(0.03) ? r.pick([-100, 100, -88, 0]) : xs * r.normal() - r.pick([0, 2])));
+  c.inputs = {
+    predDist: { data: predDist, shape: [B, A, 4 * R] },
+    predScores: { data: predScores, shape: [B, A, C] },
+    anchors: { data: Float32Array.from(anchorsGrid), shape: [A, 2] },
+    strides: { data: Float32Array.from(anchorStride), shape: [A] },
+    ...gts,
+  };
+  if (r.chance(0.3)) {
+    c.inputs.gradOutput = f32([r.chance(0.1) ? 0 : r.pick([1, 0.5, 1e-3, 1e3]) * r.normal()]);
+    c.tags.push('gradOutput');
+  }
+  if (r.chance(0.08)) c.options.grad = false;
+}
+
 /** The inputs a gradient is taken for, by name (every op's predictions). */
-const PREDICTIONS = new Set(['pred', 'logits', 'logProbs', 'input1', 'input2', 'student', 'a']);
+const PREDICTIONS = new Set(['pred', 'logits', 'logProbs', 'input1', 'input2', 'student', 'a', 'scores', 'predBoxes', 'predDist', 'predScores']);
 
 /**
  * Puts NaN, +Inf or -Inf into one float input of `c`: a prediction more often than a target, a
@@ -617,6 +812,9 @@ export function generateCase(seed: number, index: number, opts: { big?: boolean;
     }
     case 'ap_loss': case 'rank_sort':
       rankingCase(r, c, big);
+      break;
+    case 'tal_assign': case 'yolo_detection_loss':
+      talCase(r, c);
       break;
     default:
       throw new Error(`fuzz: no generator for ${op}`);

@@ -14,6 +14,7 @@ import { FUZZ_OPS, generateCase } from './cases';
 import { checkCase, failureClasses, fuzzRun, type Surface } from './runner';
 import { plant, plantedTally, tallyTable } from './planted';
 import { nodeContext } from '../helpers/node-gpu';
+import { OPS } from '../../src/ops/registry';
 import { note } from '../helpers/note';
 
 const SEED = 9;
@@ -74,14 +75,16 @@ describe('the tolerance rule catches planted defects', () => {
   // - ap_loss's loss: the kernel sums the ramp from prefix sums of the sorted scores, which cancel
   //   terms of size |score|/delta (tolerance.ts rankingTerms): with delta = 0.05 and scores near
   //   1 that is 20 u per pair on the ramp.
-  const FLOORS: Record<string, Partial<Record<'loss' | 'grad', number>>> = { kl_div: { loss: 0.5, grad: 0.5 }, ap_loss: { loss: 0.5 } };
+  const FLOORS: Record<string, Partial<Record<'loss' | 'grad' | 'outputs', number>>> = { kl_div: { loss: 0.5, grad: 0.5 }, ap_loss: { loss: 0.5 } };
   it('at least 80% of small defects flagged, per op and output, far and thin boxes included', async () => {
     const tally = await plantedTally({ default: def, wg }, FUZZ_OPS, { seed: SEED + 1, perOp: 24, boxes: ['far', 'thin'] });
     note(`planted defects flagged (seed ${SEED + 1}):\n${tallyTable(tally)}`);
     for (const [key, row] of tally.rows) {
       const op = key.split('/')[0];
-      for (const out of ['loss', 'grad'] as const) {
+      for (const out of ['loss', 'grad', 'outputs'] as const) {
         if (out === 'grad' && op === 'pairwise_iou') continue; // no gradient
+        if (op === 'tal_assign' && out !== 'outputs') continue; // no loss, no gradient: its outputs are its results
+        if (out === 'outputs' && !OPS[op].outputs) continue; // no named outputs
         const { tried, flagged } = row[out];
         expect(tried, `${key} ${out}: cases tried`).toBeGreaterThanOrEqual(8);
         expect(flagged / tried, `${key} ${out}: share of planted defects flagged`).toBeGreaterThanOrEqual(FLOORS[op]?.[out] ?? 0.8);

@@ -13,7 +13,8 @@ import { checkCase, dlSurface, hasNonFinite, type Surface } from './runner';
 import { kOf, U } from './tolerance';
 
 type Res = Awaited<ReturnType<Surface['run']>>;
-export type Output = 'loss' | 'grad';
+/** The loss, the gradients, or the named outputs of the ops that have them (their float ones: boxes, targetScores, components). */
+export type Output = 'loss' | 'grad' | 'outputs';
 
 /** The result with every element of `out` moved by s * r * K * u relative (r in [8, 64], s = +-1); null when that moves nothing (all zeros). */
 export function plant(c: FuzzCase, res: Res, out: Output, seed: number): Res | null {
@@ -26,7 +27,13 @@ export function plant(c: FuzzCase, res: Res, out: Output, seed: number): Res | n
       if (d !== 0 && Number.isFinite(d)) moved = true;
       return v + d;
     });
-  const r: Res = out === 'loss' ? { ...res, loss: move(res.loss) } : { ...res, grad: Object.fromEntries(Object.entries(res.grad).map(([k, g]) => [k, move(g)])) };
+  let r: Res;
+  if (out === 'loss') r = { ...res, loss: move(res.loss) };
+  else if (out === 'grad') r = { ...res, grad: Object.fromEntries(Object.entries(res.grad).map(([k, g]) => [k, move(g)])) };
+  // (an integer output has no small error: the assigner's labels, foreground and gtIndex stay, and
+  // so do its boxes, copies of gtBoxes held bit for bit: a defect there is always flagged, and would
+  // hide how much of one the rule sees in targetScores)
+  else r = { ...res, outputs: Object.fromEntries(Object.entries(res.outputs ?? {}).map(([k, o]) => [k, o instanceof Int32Array || k === 'boxes' ? o : move(o)])) };
   return moved ? r : null;
 }
 
@@ -52,7 +59,7 @@ export async function plantedTally(
   const groups: { key: string; op: string; boxes?: (typeof BOX_RECIPES)[number] }[] = ops.map((op) => ({ key: op, op }));
   for (const b of o.boxes ?? []) for (const op of ['iou_loss', 'pairwise_iou']) if (ops.includes(op)) groups.push({ key: `${op}/${b}`, op, boxes: b });
   for (const g of groups) {
-    const row = { loss: { tried: 0, flagged: 0 }, grad: { tried: 0, flagged: 0 } };
+    const row = { loss: { tried: 0, flagged: 0 }, grad: { tried: 0, flagged: 0 }, outputs: { tried: 0, flagged: 0 } };
     tally.rows.set(g.key, row);
     let found = 0;
     for (let i = 0; found < o.perOp && i < 40 * o.perOp; i++) {
@@ -67,8 +74,8 @@ export async function plantedTally(
       }
       if (!Array.from(res.loss).every(Number.isFinite)) continue;
       found++;
-      for (const out of ['loss', 'grad'] as const) {
-        const planted = plant(c, res, out, o.seed * 7919 + i * 31 + (out === 'loss' ? 1 : 2));
+      for (const out of ['loss', 'grad', 'outputs'] as const) {
+        const planted = plant(c, res, out, o.seed * 7919 + i * 31 + (out === 'loss' ? 1 : out === 'grad' ? 2 : 3));
         if (!planted) continue;
         const surface: Surface = { name: 'planted', run: async () => planted };
         row[out].tried++;
@@ -83,7 +90,7 @@ export async function plantedTally(
 /** The tally as a markdown table: op, then the share flagged per output (tried in brackets). */
 export function tallyTable(t: PlantedTally): string {
   const cell = (x: { tried: number; flagged: number }) => (x.tried ? `${((100 * x.flagged) / x.tried).toFixed(0)}% (${x.flagged}/${x.tried})` : '-');
-  const lines = ['| op | loss flagged | gradient flagged |', '| --- | --- | --- |'];
-  for (const [k, r] of t.rows) lines.push(`| ${k} | ${cell(r.loss)} | ${cell(r.grad)} |`);
+  const lines = ['| op | loss flagged | gradient flagged | outputs flagged |', '| --- | --- | --- | --- |'];
+  for (const [k, r] of t.rows) lines.push(`| ${k} | ${cell(r.loss)} | ${cell(r.grad)} | ${cell(r.outputs)} |`);
   return lines.join('\n');
 }

@@ -13,6 +13,7 @@ import { FUZZ_OPS, generateCase, type FuzzCase, type FuzzInput, type HostData } 
 import { LOGIT_OPS, RANKING_OPS, allowed, dataOf, kOf, pairCorners32, rankingTerms, termScale, upstreamOf } from './tolerance';
 import { pairwiseValue, type IouVariant } from '../../src/cpu/iou';
 import { ruleBreach } from './nonfinite';
+import { TAL_OPS, checkTal } from './tal';
 
 const FLT_MAX = 3.4028234663852886e38;
 const REGRESSION = new Set(['l1', 'mse', 'smooth_l1', 'huber', 'balanced_l1']);
@@ -28,7 +29,8 @@ export interface Failure {
   index: number;
 }
 
-type Res = { loss: ArrayLike<number>; shape: number[]; grad: Record<string, ArrayLike<number>> };
+/** A result: the loss, its shape, the gradients, and the named outputs of the ops that have them (tal_assign, yolo_detection_loss). */
+type Res = { loss: ArrayLike<number>; shape: number[]; grad: Record<string, ArrayLike<number>>; outputs?: Record<string, ArrayLike<number>> };
 type Outcome = { ok: true; res: Res } | { ok: false; err: unknown };
 
 const errText = (e: unknown) => (e instanceof DetlossError ? `DetlossError(${e.code}${e.argument ? `, ${e.argument}` : ''}): ${e.message}` : `${(e as Error)?.name ?? typeof e}: ${(e as Error)?.message ?? String(e)}`);
@@ -61,7 +63,8 @@ export interface Surface {
 /** The float64 reference's result rounded to float32: what a kernel without error of its own would return. */
 export function referenceResult(c: FuzzCase): Res {
   const r = cpu.run(c.op, c.inputs as Record<string, unknown>, c.options);
-  return { loss: Float32Array.from(r.loss), shape: r.shape, grad: Object.fromEntries(Object.entries(r.grad).map(([k, g]) => [k, Float32Array.from(g as ArrayLike<number>)])) };
+  const outputs = r.outputs && { outputs: Object.fromEntries(Object.entries(r.outputs).map(([k, o]) => [k, o instanceof Int32Array ? o : Float32Array.from(o)])) };
+  return { loss: Float32Array.from(r.loss), shape: r.shape, grad: Object.fromEntries(Object.entries(r.grad).map(([k, g]) => [k, Float32Array.from(g as ArrayLike<number>)])), ...outputs };
 }
 
 /** `dl.run` on a context, or on the context a case asks for (`rows: 'wg'`). */
@@ -260,6 +263,8 @@ export async function checkCase(on: DetlossContext | Surface, c: FuzzCase, probe
 
   const nonFinite = hasNonFinite(c);
   if (RANKING_OPS.has(c.op)) return checkRanking(c, where, g, r, nonFinite, probe);
+  // the assigner's integer outputs exactly, but where a decision is within float32 rounding of a tie (./tal.ts)
+  if (TAL_OPS.has(c.op)) return checkTal(c, where, g, r, nonFinite);
   const alt = roundedReference(c);
   const k = kOf(c);
   const reduction = (c.options.reduction as string) ?? (c.op === 'pairwise_iou' ? 'none' : 'mean');

@@ -6,7 +6,7 @@
 import { cpu } from '../../src/cpu';
 import type { DetlossError } from '../../src/errors';
 import { OPS } from '../../src/ops/registry';
-import { rand } from './counting';
+import { maxRelErr, rand } from './counting';
 
 export type Arr = Float32Array | Int32Array;
 export type T = { data: Arr; shape: number[] };
@@ -42,7 +42,39 @@ export function boxes(n: number, seed: number): T {
   return { data, shape: [n, 4] };
 }
 
-/** A valid call of every op with a GPU kernel, 3 rows. */
+/**
+ * The head of the assigner's good calls: a 32 x 16 image at strides 8 (4 x 2 cells) and 16 (2 x 1),
+ * A = 10 anchors (ultralytics' make_anchors order), C = 3 classes, M = 3 gt rows per image (B = 1).
+ */
+export const TAL = {
+  a: 10,
+  c: 3,
+  m: 3,
+  /** Centres in grid units of their level. */
+  anchors: () => Float32Array.of(0.5, 0.5, 1.5, 0.5, 2.5, 0.5, 3.5, 0.5, 0.5, 1.5, 1.5, 1.5, 2.5, 1.5, 3.5, 1.5, 0.5, 0.5, 1.5, 0.5),
+  strides: () => Float32Array.of(8, 8, 8, 8, 8, 8, 8, 8, 16, 16),
+  /** Centres in pixels (`tal_assign`'s anchors). */
+  anchorsPx: () => Float32Array.from(TAL.anchors(), (v, i) => v * TAL.strides()[i >> 1]),
+};
+/**
+ * Two real gts (classes 1 and 2, five anchor centres inside each) and a padding row last (label 0,
+ * a box of its own: padding rows are read for background anchors, never selected).
+ */
+export const talGts = (): Record<'gtLabels' | 'gtBoxes' | 'gtMask', T> => ({
+  gtLabels: i32([1, TAL.m], [1, 2, 0]),
+  gtBoxes: { data: Float32Array.of(1, 1, 15, 15, 17, 1, 31, 15, 3, 3, 9, 9), shape: [1, TAL.m, 4] },
+  gtMask: i32([1, TAL.m], [1, 1, 0]),
+});
+/** A predicted box about each anchor centre (pixels), half-sizes 3 to 8. */
+export function talPredBoxes(seed: number): T {
+  const r = rand(4 * TAL.a, seed, 3, 8);
+  const c = TAL.anchorsPx();
+  const data = new Float32Array(4 * TAL.a);
+  for (let a = 0; a < TAL.a; a++) data.set([c[2 * a] - r[4 * a], c[2 * a + 1] - r[4 * a + 1], c[2 * a] + r[4 * a + 2], c[2 * a + 1] + r[4 * a + 3]], 4 * a);
+  return { data, shape: [1, TAL.a, 4] };
+}
+
+/** A valid call of every op with a GPU kernel, 3 rows (the assigner's: one image of 10 anchors). */
 export const GOOD: Record<string, () => Good> = {
   l1: () => ({ inputs: { pred: f([3], 1), target: f([3], 2) }, options: {} }),
   mse: () => ({ inputs: { pred: f([3], 1), target: f([3], 2) }, options: {} }),
@@ -68,27 +100,51 @@ export const GOOD: Record<string, () => Good> = {
   exponential: () => ({ inputs: { logits: f([3], 1), targets: { data: Float32Array.of(-1, 1, 1), shape: [3] } }, options: {} }),
   ap_loss: () => ({ inputs: { logits: f([3], 1), targets: { data: Float32Array.of(1, 0, -1), shape: [3] } }, options: {} }),
   rank_sort: () => ({ inputs: { logits: f([3], 1), targets: { data: Float32Array.of(0.7, 0, -1), shape: [3] } }, options: { delta: 0.4 } }),
+  tal_assign: () => ({ inputs: { scores: f([1, TAL.a, 3], 11, 0.05, 0.95), predBoxes: talPredBoxes(12), anchors: { data: TAL.anchorsPx(), shape: [TAL.a, 2] }, ...talGts() }, options: { topk: 4 } }),
+  yolo_detection_loss: () => ({
+    inputs: {
+      predDist: f([1, TAL.a, 16], 13),
+      predScores: f([1, TAL.a, 3], 14, -3, 3),
+      anchors: { data: TAL.anchors(), shape: [TAL.a, 2] },
+      strides: { data: TAL.strides(), shape: [TAL.a] },
+      ...talGts(),
+    },
+    options: { topk: 4 },
+  }),
 };
+/**
+ * Ops that take no reduction at all (`OPS[op].reductions` is `[]`: the assigner and the YOLO loss):
+ * any `reduction` given, even 'mean', is refused, and so are a weight and an avgFactor.
+ */
+export const noReduction = (op: string) => OPS[op].reductions?.length === 0;
 /** Ops that reduce themselves (the ranking losses): 'mean' only, no weight, no avgFactor. */
-export const selfReduced = (op: string) => !!OPS[op].gpu?.program;
+export const selfReduced = (op: string) => !!OPS[op].gpu?.program && !noReduction(op);
+/** Ops that refuse a `weight` and an `avgFactor`: those that reduce themselves and those that take no reduction. */
+export const refusesWeight = (op: string) => selfReduced(op) || noReduction(op);
+/** Ops with named outputs (`result.outputs`): `tal_assign` (no loss, no gradient) and `yolo_detection_loss`. */
+export const hasOutputs = (op: string) => !!OPS[op].outputs;
+/** Ops with a gradient (a `grad: true` input). */
+export const hasGrad = (op: string) => Object.values(OPS[op].inputs).some((s) => s.grad);
 export const GPU_OPS = Object.values(OPS)
   .filter((d) => d.gpu)
   .map((d) => d.name);
 
+/** The reduction option of the good call's unreduced output: none given where the op takes none. */
+const unreduced = (op: string): { reduction?: 'mean' | 'none' } => (noReduction(op) ? {} : { reduction: selfReduced(op) ? 'mean' : 'none' });
 /** The shape of the unreduced output of the good call. */
-export const outShape = (op: string) => cpu.run(op, GOOD[op]().inputs, { ...GOOD[op]().options, reduction: selfReduced(op) ? 'mean' : 'none', grad: false }).shape;
+export const outShape = (op: string) => cpu.run(op, GOOD[op]().inputs, { ...GOOD[op]().options, ...unreduced(op), grad: false }).shape;
 
-/** The good call plus a `weight` and a `gradOutput`: every input an op takes, all valid, all `{ data, shape }`. */
+/**
+ * The good call plus a `weight` and a `gradOutput`: every input an op takes, all valid, all
+ * `{ data, shape }`. The ops that refuse a weight get none; those with no gradient (`tal_assign`)
+ * no gradOutput either (it is accepted and means nothing there).
+ */
 export function full(op: string): Good {
   const g = GOOD[op]();
+  if (refusesWeight(op)) return { inputs: hasGrad(op) ? { ...g.inputs, gradOutput: f([1], 8, 0.5, 1.5) } : g.inputs, options: g.options };
   const out = outShape(op);
   const reduced = (OPS[op].reductions ?? ['mean']).includes('mean');
-  return {
-    inputs: selfReduced(op)
-      ? { ...g.inputs, gradOutput: f([1], 8, 0.5, 1.5) }
-      : { ...g.inputs, weight: f(out, 7, 0.5, 1.5), gradOutput: reduced ? f([1], 8, 0.5, 1.5) : f(out, 8, 0.5, 1.5) },
-    options: g.options,
-  };
+  return { inputs: { ...g.inputs, weight: f(out, 7, 0.5, 1.5), gradOutput: reduced ? f([1], 8, 0.5, 1.5) : f(out, 8, 0.5, 1.5) }, options: g.options };
 }
 
 export const with_ = (base: Good, name: string, value: unknown): Inputs => ({ ...base.inputs, [name]: value });
@@ -238,6 +294,16 @@ export const OUT_OF_RANGE: Record<string, [string, unknown][]> = {
   ],
   kl_div: [['temperature', 0], ['temperature', -1], ['classReduction', 'max']],
   dice: [['eps', -1e-3]],
+  // ops.md "Refusals (both ops)": topk an integer in [1, A] when M > 0 (A = 10 here), alpha >= 0,
+  // beta > 0, eps > 0; the gains any finite number (their non-finite values are WRONG_TYPE's).
+  tal_assign: [
+    ['topk', 0], ['topk', -1], ['topk', 1.5], ['topk', TAL.a + 1], ['topk', 1000], ['topk', 2 ** 31],
+    ['alpha', -0.5], ['alpha', -1e-30], ['beta', 0], ['beta', -1], ['eps', 0], ['eps', -1e-9], ['eps', -0],
+  ],
+  yolo_detection_loss: [
+    ['topk', 0], ['topk', -1], ['topk', 2.5], ['topk', TAL.a + 1], ['topk', 2 ** 31],
+    ['alpha', -0.5], ['beta', 0], ['beta', -6],
+  ],
 };
 
 export const WRONG_TYPE: Record<'number' | 'enum' | 'bool' | 'pair', [string, unknown][]> = {
@@ -277,6 +343,15 @@ export function paramCases(op: string): Refusal[] {
     add('avgFactor (the op reduces itself)', { avgFactor: 2 }, 'invalid_param', 'avgFactor');
     cases.push({ what: 'weight (the op reduces itself)', inputs: { ...g.inputs, weight: f([3], 7, 0.5, 1.5) }, options: g.options, code: 'invalid_param', argument: 'weight' });
   }
+  if (noReduction(op)) {
+    // ops.md: neither op takes reduction, weight or avgFactor, each refused by name whatever its
+    // value or shape (a weight of the loss's shape, of the anchors', of the gt rows', or empty).
+    for (const v of [2, 1, 0.5]) add(`avgFactor ${v} (the op takes none)`, { avgFactor: v }, 'invalid_param', 'avgFactor');
+    add("avgFactor with reduction 'mean' (neither is taken)", { reduction: 'mean', avgFactor: 2 }, 'invalid_param', 'reduction');
+    for (const shape of [[1], [3], [1, TAL.a], [1, TAL.m], [0]]) {
+      cases.push({ what: `weight of shape [${shape}] (the op takes none)`, inputs: { ...g.inputs, weight: f(shape, 7, 0.5, 1.5) }, options: g.options, code: 'invalid_param', argument: 'weight' });
+    }
+  }
   return cases;
 }
 
@@ -295,9 +370,67 @@ export const BAD_DATA: Record<string, [string, (g: Good) => Inputs, Opts, string
     ['target NaN without check', (g) => ({ ...g.inputs, targets: { data: Float32Array.of(NaN, 1, 1), shape: [3] } }), {}, 'targets', /targets\[0\]/],
   ],
 };
+/** The assigner's value rules (ops.md "Refusals (both ops)"): always checked, check: true or not. */
+const TAL_DATA: [string, (g: Good) => Inputs, Opts, string, RegExp][] = [
+  ['gtLabels = C', (g) => ({ ...g.inputs, gtLabels: i32([1, TAL.m], [1, TAL.c, 0]) }), {}, 'gtLabels', /gtLabels\[1\]/],
+  ['gtLabels -1', (g) => ({ ...g.inputs, gtLabels: i32([1, TAL.m], [-1, 2, 0]) }), {}, 'gtLabels', /gtLabels\[0\]/],
+  ['gtLabels out of range in a padding row', (g) => ({ ...g.inputs, gtLabels: i32([1, TAL.m], [1, 2, 7]) }), {}, 'gtLabels', /gtLabels\[2\]/],
+  ['gtLabels -100 in a padding row (no ignore index here)', (g) => ({ ...g.inputs, gtLabels: i32([1, TAL.m], [1, 2, -100]) }), {}, 'gtLabels', /gtLabels\[2\]/],
+  ['gtLabels 2**31-1', (g) => ({ ...g.inputs, gtLabels: i32([1, TAL.m], [1, 2 ** 31 - 1, 0]) }), {}, 'gtLabels', /gtLabels\[1\]/],
+  ['gtMask 2', (g) => ({ ...g.inputs, gtMask: i32([1, TAL.m], [1, 2, 0]) }), {}, 'gtMask', /gtMask\[1\]/],
+  ['gtMask -1', (g) => ({ ...g.inputs, gtMask: i32([1, TAL.m], [1, 1, -1]) }), {}, 'gtMask', /gtMask\[2\]/],
+];
+const STRIDES_DATA: [string, (g: Good) => Inputs, Opts, string, RegExp][] = [0, -8, NaN, Infinity, -Infinity, -0].map((v) => [
+  `strides[9] = ${v} without check`,
+  (g: Good) => ({ ...g.inputs, strides: { data: Float32Array.from(TAL.strides(), (s, i) => (i === 9 ? v : s)), shape: [TAL.a] } }),
+  {},
+  'strides',
+  /strides\[9\]/,
+]);
+BAD_DATA.tal_assign = [
+  ...TAL_DATA,
+  // scores are probabilities: outside [0, 1] is refused only when the caller asks for checking
+  ...[1.5, -0.25, 1 + 2 ** -23].map((v): [string, (g: Good) => Inputs, Opts, string, RegExp] => [
+    `scores[29] = ${v} with check: true`,
+    (g) => ({ ...g.inputs, scores: { data: Float32Array.from(g.inputs.scores.data, (s, i) => (i === 29 ? v : s)), shape: g.inputs.scores.shape } }),
+    { check: true },
+    'scores',
+    /scores\[29\]/,
+  ]),
+];
+BAD_DATA.yolo_detection_loss = [...TAL_DATA, ...STRIDES_DATA];
+
 export function dataCases(op: string): Refusal[] {
   const g = GOOD[op]();
   return (BAD_DATA[op] ?? []).map(([what, inputs, options, argument, message]) => ({ what, inputs: inputs(g), options: { ...g.options, ...options }, code: 'invalid_value', argument, message }));
 }
 
 export const refusals = (op: string): Refusal[] => [...shapeCases(op), ...dtypeCases(op), ...nameCases(op), ...nanCases(op), ...paramCases(op), ...dataCases(op)];
+
+/**
+ * Where a result's named outputs differ from the reference's (`cpu.run`'s): a missing or extra
+ * output, another length or shape, an integer output (labels, foreground, gtIndex) not equal
+ * element by element, a float one (boxes, targetScores, components) off by more than `tol`
+ * relative to 1 + |want|. Undefined when they agree (and when neither has outputs).
+ */
+export function outputsMismatch(
+  got: { outputs?: Record<string, ArrayLike<number>>; outputShapes?: Record<string, number[]> },
+  want: { outputs?: Record<string, ArrayLike<number>>; outputShapes?: Record<string, number[]> },
+  tol = 1e-5,
+): string | undefined {
+  const names = Object.keys(want.outputs ?? {}).sort();
+  const have = Object.keys(got.outputs ?? {}).sort();
+  if (names.join() !== have.join()) return `outputs [${have}], want [${names}]`;
+  for (const k of names) {
+    const g = got.outputs![k];
+    const w = want.outputs![k];
+    if (want.outputShapes && got.outputShapes && JSON.stringify(got.outputShapes[k]) !== JSON.stringify(want.outputShapes[k])) return `outputs.${k}: shape [${got.outputShapes[k]}], want [${want.outputShapes[k]}]`;
+    if (g.length !== w.length) return `outputs.${k}: length ${g.length}, want ${w.length}`;
+    if (w instanceof Int32Array) {
+      if (!(g instanceof Int32Array)) return `outputs.${k}: ${g.constructor.name}, want Int32Array`;
+      const i = w.findIndex((v, j) => g[j] !== v);
+      if (i >= 0) return `outputs.${k}[${i}]: ${g[i]}, want ${w[i]}`;
+    } else if (maxRelErr(g, w) > tol) return `outputs.${k}: off by ${maxRelErr(g, w)} relative (${Array.from(g).slice(0, 8)} vs ${Array.from(w).slice(0, 8)})`;
+  }
+  return undefined;
+}

@@ -11,6 +11,8 @@ import type { CpuInputsOf } from '../../../src/ops/op-types';
 import { openPage } from '../../../src/tools/browser';
 import { useBrowserPage } from '../../helpers/browser-page';
 import { maxRelErr, rand } from '../../helpers/counting';
+import { GOOD as HOST_GOOD, outputsMismatch } from '../../helpers/misuse-cases';
+import { OPS } from '../../../src/ops/registry';
 
 /**
  * The misuse suite in headless Chromium (issue 9), a representative subset of
@@ -74,7 +76,15 @@ const GOOD: Record<string, { inputs: Record<string, Enc>; options: Record<string
   cross_entropy: { inputs: { logits: F(rand(12, 3), [3, 4]), labels: I([0, 3, -100], [3]) }, options: { labelSmoothing: 0.1 } },
   kl_div: { inputs: { student: F(rand(12, 4), [3, 4]), teacher: F(rand(12, 5), [3, 4]) }, options: { temperature: 2 } },
   balanced_l1: { inputs: { pred: F(rand(3, 1), [3]), target: F(rand(3, 2), [3]) }, options: {} },
+  // the assigner's good calls of the misuse suite (one image, 10 anchors, 3 gt rows, one padding)
+  tal_assign: encoded('tal_assign'),
+  yolo_detection_loss: encoded('yolo_detection_loss'),
 };
+/** A good call of test/helpers/misuse-cases.ts, as it crosses into the page. */
+function encoded(op: string): { inputs: Record<string, Enc>; options: Record<string, unknown> } {
+  const g = HOST_GOOD[op]();
+  return { inputs: Object.fromEntries(Object.entries(g.inputs).map(([k, t]) => [k, t.data instanceof Int32Array ? I(Array.from(t.data), t.shape) : F(t.data, t.shape)])), options: g.options };
+}
 const host = (inputs: Record<string, Enc>) =>
   Object.fromEntries(Object.entries(inputs).map(([k, e]) => [k, { data: e!.t === 'i32' ? Int32Array.from(e!.d!) : Float32Array.from(e!.d!), shape: e!.s as number[] }]));
 
@@ -97,7 +107,9 @@ interface Outcome {
   message?: string;
   loss?: number[];
   grad?: Record<string, number[]>;
-  good: { loss: number[]; grad: Record<string, number[]> } | { error: string };
+  /** The named outputs (tal_assign, yolo_detection_loss), as numbers. */
+  outputs?: Record<string, number[]>;
+  good: { loss: number[]; grad: Record<string, number[]>; outputs?: Record<string, number[]> } | { error: string };
 }
 
 /** Non-finite numbers as `{ $n: 'NaN' }`: page.evaluate would send them as null. */
@@ -141,7 +153,7 @@ async function inPage(cases: Case[]): Promise<Outcome[]> {
         return 's' in e ? { data, shape: e.s } : data;
       };
       const decAll = (ins: unknown) => (ins && typeof ins === 'object' && !('t' in (ins as object)) ? Object.fromEntries(Object.entries(ins as object).map(([k, v]) => [k, dec(v)])) : dec(ins));
-      const read = async (buf: GPUBuffer, bytes: number) => {
+      const read = async (buf: GPUBuffer, bytes: number, dtype = 'f32') => {
         if (!bytes) return [] as number[];
         const d = w.dl.device;
         const st = d.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -149,20 +161,24 @@ async function inPage(cases: Case[]): Promise<Outcome[]> {
         enc.copyBufferToBuffer(buf, 0, st, 0, bytes);
         d.queue.submit([enc.finish()]);
         await st.mapAsync(GPUMapMode.READ);
-        const out = Array.from(new Float32Array(st.getMappedRange().slice(0)));
+        const range = st.getMappedRange().slice(0);
+        const out = Array.from(dtype === 'i32' ? new Int32Array(range) : new Float32Array(range));
         st.destroy();
         return out;
       };
       const call = async (method: string, op: unknown, ins: unknown, options: unknown) => {
         if (method !== 'runResident') {
           const r = await w.dl.run(op, ins, options);
-          return { loss: Array.from(r.loss as Float32Array), grad: Object.fromEntries(Object.entries(r.grad as Record<string, Float32Array>).map(([k, g]) => [k, Array.from(g)])) };
+          const outputs = r.outputs ? { outputs: Object.fromEntries(Object.entries(r.outputs as Record<string, Float32Array>).map(([k, v]) => [k, Array.from(v)])) } : {};
+          return { loss: Array.from(r.loss as Float32Array), grad: Object.fromEntries(Object.entries(r.grad as Record<string, Float32Array>).map(([k, g]) => [k, Array.from(g)])), ...outputs };
         }
         const r = await w.dl.runResident(op, ins, options);
         try {
           const grad: Record<string, number[]> = {};
           for (const [k, b] of Object.entries(r.grad as Record<string, GPUBuffer>)) grad[k] = await read(b, ((ins as Record<string, { data: { length: number } }>)[k]?.data?.length ?? 0) * 4);
-          return { loss: await read(r.loss, r.lossBytes), grad, gradKeys: Object.keys(r.grad) };
+          const outputs: Record<string, number[]> = {};
+          for (const [k, b] of Object.entries((r.outputs ?? {}) as Record<string, GPUBuffer>)) outputs[k] = await read(b, r.outputBytes[k], r.outputDtypes[k]);
+          return { loss: await read(r.loss, r.lossBytes), grad, gradKeys: Object.keys(r.grad), ...(r.outputs ? { outputs } : {}) };
         } finally {
           r.release();
         }
@@ -218,11 +234,16 @@ function expectGoodAfter(outs: Outcome[]) {
     const ref = cpu.run(o.op, host(g.inputs), g.options);
     if (maxRelErr(o.good.loss, ref.loss) > 1e-5) bad.push(`${o.op} after ${o.what}: loss ${o.good.loss} vs ${Array.from(ref.loss)}`);
     for (const k of Object.keys(ref.grad)) if (maxRelErr(o.good.grad[k] ?? [], ref.grad[k]) > 1e-5) bad.push(`${o.op} after ${o.what}: grad.${k}`);
+    const miss = outputsMismatch({ outputs: typedOutputs(o.op, o.good.outputs) }, ref);
+    if (miss) bad.push(`${o.op} after ${o.what}: ${miss}`);
   }
   expect(bad).toEqual([]);
 }
 
 const gi = (op: string, name: string, e: Enc) => ({ ...GOOD[op].inputs, [name]: e });
+/** The page's named outputs as typed arrays again (Int32Array where the op's output is i32). */
+const typedOutputs = (op: string, outputs: Record<string, number[]> | undefined) =>
+  outputs && Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, OPS[op].outputs?.[k]?.dtype === 'i32' ? Int32Array.from(v) : Float64Array.from(v)]));
 
 describe('misuse in headless Chromium: a DetlossError naming the argument, then a good call is right', () => {
   it('wrong shapes, dtypes, null and non-object inputs and options', async () => {
@@ -250,6 +271,13 @@ describe('misuse in headless Chromium: a DetlossError naming the argument, then 
       ['inputs = null', 'l1', null, {}, 'missing_input', 'inputs'],
       ['options = 5', 'l1', GOOD.l1.inputs, 5, 'invalid_param', 'options'],
       ['options = null', 'cross_entropy', GOOD.cross_entropy.inputs, null, 'invalid_param', 'options'],
+      ['predBoxes of 9 anchors (A = 10 from scores)', 'tal_assign', gi('tal_assign', 'predBoxes', F(new Float32Array(36), [1, 9, 4])), {}, 'shape_mismatch', 'predBoxes'],
+      ['gtLabels of 4 rows (M = 3 from gtBoxes)', 'tal_assign', gi('tal_assign', 'gtLabels', I([0, 0, 0, 0], [1, 4])), {}, 'shape_mismatch', 'gtLabels'],
+      ['scores with C = 0', 'tal_assign', gi('tal_assign', 'scores', F([], [1, 10, 0])), {}, 'shape_mismatch', 'scores'],
+      ['predDist not 4R (15)', 'yolo_detection_loss', gi('yolo_detection_loss', 'predDist', F(new Float32Array(150), [1, 10, 15])), {}, 'shape_mismatch', 'predDist'],
+      ['predDist with R = 1', 'yolo_detection_loss', gi('yolo_detection_loss', 'predDist', F(new Float32Array(40), [1, 10, 4])), {}, 'shape_mismatch', 'predDist'],
+      ['strides of 9 anchors', 'yolo_detection_loss', gi('yolo_detection_loss', 'strides', F(new Float32Array(9).fill(8), [9])), {}, 'shape_mismatch', 'strides'],
+      ['Float32Array gtMask', 'yolo_detection_loss', gi('yolo_detection_loss', 'gtMask', F([1, 1, 0], [1, 3])), {}, 'wrong_dtype', 'gtMask'],
       ['resident: length mismatch', 'l1', gi('l1', 'target', F([1, 2, 3, 4])), {}, 'shape_mismatch', 'target'],
     ];
     const outs = await inPage(table.map(([what, op, inputs, options], k) => ({ what, op, inputs, options, method: k === table.length - 1 ? 'runResident' : 'run' })));
@@ -264,11 +292,15 @@ describe('misuse in headless Chromium: a DetlossError naming the argument, then 
       ['cross_entropy', 'logits', nan(GOOD.cross_entropy.inputs.logits, -Infinity)],
       ['kl_div', 'teacher', nan(GOOD.kl_div.inputs.teacher, NaN)],
       ['pairwise_iou', 'b', nan(GOOD.pairwise_iou.inputs.b, NaN)],
+      ['tal_assign', 'scores', nan(GOOD.tal_assign.inputs.scores, NaN)],
+      ['tal_assign', 'gtBoxes', nan(GOOD.tal_assign.inputs.gtBoxes, Infinity)],
+      ['yolo_detection_loss', 'predDist', nan(GOOD.yolo_detection_loss.inputs.predDist, -Infinity)],
+      ['yolo_detection_loss', 'anchors', nan(GOOD.yolo_detection_loss.inputs.anchors, NaN)],
     ];
     const checked = await inPage(table.map(([op, name, e]) => ({ what: `${name} non-finite, check: true`, op, inputs: gi(op, name, e), options: { ...GOOD[op].options, check: true } })));
     expectRefused(checked, table.map(([, name]) => ['invalid_value', name]));
     const unchecked = await inPage(table.map(([op, name, e]) => ({ what: `${name} non-finite, check: false`, op, inputs: gi(op, name, e), options: GOOD[op].options })));
-    const bad = unchecked.filter((o) => !o.ok && !(o.isDetlossError && o.argument === table.find((t) => t[0] === o.op)![1])).map((o) => `${o.op}: ${o.message}`);
+    const bad = unchecked.filter((o, k) => !o.ok && !(o.isDetlossError && o.argument === table[k][1])).map((o) => `${o.op}: ${o.message}`);
     expect(bad).toEqual([]);
     expectGoodAfter(unchecked);
   });
@@ -307,6 +339,43 @@ describe('misuse in headless Chromium: a DetlossError naming the argument, then 
       })),
     );
     expectRefused(outs, table.map((c) => [c[2], c[3]]));
+  });
+
+  it('the assigner and the YOLO loss: no reduction, weight or avgFactor; topk, alpha, beta, eps, the gains; labels, mask, strides and checked scores, on host arrays', async () => {
+    const tal = 'tal_assign';
+    const yolo = 'yolo_detection_loss';
+    const table: [string, string, Record<string, Enc>, Record<string, unknown>, string, string][] = [
+      [tal, "reduction 'mean'", GOOD[tal].inputs, { reduction: 'mean' }, 'invalid_param', 'reduction'],
+      [yolo, "reduction 'sum'", GOOD[yolo].inputs, { reduction: 'sum' }, 'invalid_param', 'reduction'],
+      [tal, 'avgFactor 1', GOOD[tal].inputs, { avgFactor: 1 }, 'invalid_param', 'avgFactor'],
+      [yolo, 'a weight of the loss\'s shape', { ...GOOD[yolo].inputs, weight: F([1], [1]) }, {}, 'invalid_param', 'weight'],
+      [tal, 'a weight of the anchors\' shape', { ...GOOD[tal].inputs, weight: F(new Float32Array(10).fill(1), [1, 10]) }, {}, 'invalid_param', 'weight'],
+      [tal, 'topk 11 > A = 10 with gt rows', GOOD[tal].inputs, { topk: 11 }, 'invalid_param', 'topk'],
+      [yolo, 'topk 0', GOOD[yolo].inputs, { topk: 0 }, 'invalid_param', 'topk'],
+      [yolo, 'topk 2.5', GOOD[yolo].inputs, { topk: 2.5 }, 'invalid_param', 'topk'],
+      [tal, 'alpha -1', GOOD[tal].inputs, { alpha: -1 }, 'invalid_param', 'alpha'],
+      [tal, 'beta 0', GOOD[tal].inputs, { beta: 0 }, 'invalid_param', 'beta'],
+      [tal, 'eps 0', GOOD[tal].inputs, { eps: 0 }, 'invalid_param', 'eps'],
+      [yolo, 'boxGain NaN', GOOD[yolo].inputs, { boxGain: NaN }, 'invalid_param', 'boxGain'],
+      [yolo, 'dflGain Infinity', GOOD[yolo].inputs, { dflGain: Infinity }, 'invalid_param', 'dflGain'],
+      [yolo, 'eps (the loss fixes its own)', GOOD[yolo].inputs, { eps: 1e-9 }, 'unknown_param', 'eps'],
+      [tal, 'a padding row labelled C', gi(tal, 'gtLabels', I([1, 2, 3], [1, 3])), {}, 'invalid_value', 'gtLabels'],
+      [yolo, 'gtLabels -1', gi(yolo, 'gtLabels', I([-1, 2, 0], [1, 3])), {}, 'invalid_value', 'gtLabels'],
+      [tal, 'gtMask 2', gi(tal, 'gtMask', I([1, 2, 0], [1, 3])), {}, 'invalid_value', 'gtMask'],
+      [yolo, 'a stride of 0', gi(yolo, 'strides', F([8, 8, 8, 8, 8, 8, 8, 8, 16, 0], [10])), {}, 'invalid_value', 'strides'],
+      [yolo, 'a stride of NaN (check: false)', gi(yolo, 'strides', F([8, 8, 8, 8, 8, 8, 8, 8, NaN, 16], [10])), {}, 'invalid_value', 'strides'],
+      [tal, 'a score of 1.5 with check: true', gi(tal, 'scores', F(GOOD[tal].inputs.scores!.d!.map((v, i) => (i === 4 ? 1.5 : v)), [1, 10, 3])), { check: true }, 'invalid_value', 'scores'],
+    ];
+    const outs = await inPage(table.map(([op, what, inputs, options]) => ({ what, op, inputs, options: { ...GOOD[op].options, ...options } })));
+    expectRefused(outs, table.map((c) => [c[4], c[5]]));
+    // accepted: topk above A when there are no gt rows, a score of 1.5 unchecked
+    const ok = await inPage([
+      { what: 'topk 11 with M = 0', op: tal, inputs: { ...GOOD[tal].inputs, gtLabels: I([], [1, 0]), gtBoxes: F([], [1, 0, 4]), gtMask: I([], [1, 0]) }, options: { topk: 11 } },
+      { what: 'a score of 1.5 unchecked', op: tal, inputs: gi(tal, 'scores', F(GOOD[tal].inputs.scores!.d!.map((v, i) => (i === 4 ? 1.5 : v)), [1, 10, 3])), options: GOOD[tal].options },
+    ]);
+    for (const o of ok) expect(o.ok, `${o.what}: ${o.message}`).toBe(true);
+    expect(ok[0].outputs!.labels, 'M = 0: every anchor gets label C').toEqual(new Array(10).fill(3));
+    expectGoodAfter([...outs, ...ok]);
   });
 
   it('balanced_l1 with alpha 0.001, gamma 1: right (or refused by name), never a plain Error or NaN', async () => {
@@ -348,10 +417,36 @@ describe('misuse in headless Chromium: a DetlossError naming the argument, then 
     expectGoodAfter(outs);
   });
 
+  it("the assigner's empty calls (B = 0, M = 0, A = 0 with M = 0): cpu.run's loss and outputs, on run and runResident", async () => {
+    const zero = (op: string, dims: string[]) =>
+      Object.fromEntries(
+        Object.entries(GOOD[op].inputs).map(([k, e]) => {
+          const shape = (e!.s as number[]).map((d, i) => (dims.includes(OPS[op].inputs[k].shape[i] as string) ? 0 : d));
+          return [k, shape.includes(0) ? { ...e!, d: [], s: shape } : e];
+        }),
+      );
+    const cases: Case[] = (['tal_assign', 'yolo_detection_loss'] as const).flatMap((op) =>
+      [['b'], ['m'], ['a', 'm']].flatMap((dims) => (['run', 'runResident'] as const).map((method) => ({ what: `${dims.join(' = ')} = 0 ${method}`, op, inputs: zero(op, dims), options: GOOD[op].options, method }))),
+    );
+    const outs = await inPage(cases);
+    const bad: string[] = [];
+    outs.forEach((o, k) => {
+      const c = cases[k];
+      const ref = cpu.run(c.op, host(c.inputs as Record<string, Enc>), c.options as Record<string, unknown>);
+      if (!o.ok) return void bad.push(`${o.op} ${o.what}: ${o.message}`);
+      if (maxRelErr(o.loss!, ref.loss) > 1e-5) bad.push(`${o.op} ${o.what}: loss ${JSON.stringify(o.loss)} vs ${Array.from(ref.loss)}`);
+      const miss = outputsMismatch({ outputs: typedOutputs(c.op, o.outputs) }, ref);
+      if (miss) bad.push(`${o.op} ${o.what}: ${miss}`);
+      for (const [name, g] of Object.entries(ref.grad)) if (o.grad![name]?.length !== g.length) bad.push(`${o.op} ${o.what}: grad.${name} has ${o.grad![name]?.length}`);
+    });
+    expect(bad).toEqual([]);
+    expectGoodAfter(outs);
+  });
+
   it('SharedArrayBuffer-backed arrays and subarray views simply work: bitwise the plain result', async () => {
     expect(await gp.page.evaluate(() => crossOriginIsolated && typeof SharedArrayBuffer === 'function')).toBe(true);
     const kinds = (inputs: Record<string, Enc>, k: string) => Object.fromEntries(Object.entries(inputs).map(([n, e]) => [n, as(`${k}-${e!.t}`, e)]));
-    const cases: Case[] = ['l1', 'cross_entropy', 'iou_loss'].flatMap((op) =>
+    const cases: Case[] = ['l1', 'cross_entropy', 'iou_loss', 'tal_assign', 'yolo_detection_loss'].flatMap((op) =>
       (['run', 'runResident'] as const).flatMap((method) => [
         { what: `plain ${method}`, op, inputs: GOOD[op].inputs, options: GOOD[op].options, method },
         { what: `SharedArrayBuffer ${method}`, op, inputs: kinds(GOOD[op].inputs, 'sab'), options: GOOD[op].options, method },
@@ -363,7 +458,7 @@ describe('misuse in headless Chromium: a DetlossError naming the argument, then 
     for (let k = 0; k < outs.length; k += 3) {
       for (const o of outs.slice(k + 1, k + 3)) {
         if (!o.ok) bad.push(`${o.op} ${o.what}: ${o.name} ${o.message}`);
-        else if (JSON.stringify([o.loss, o.grad]) !== JSON.stringify([outs[k].loss, outs[k].grad])) bad.push(`${o.op} ${o.what}: differs from the plain result`);
+        else if (JSON.stringify([o.loss, o.grad, o.outputs]) !== JSON.stringify([outs[k].loss, outs[k].grad, outs[k].outputs])) bad.push(`${o.op} ${o.what}: differs from the plain result`);
       }
     }
     expect(bad).toEqual([]);

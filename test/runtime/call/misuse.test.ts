@@ -9,6 +9,7 @@ import { readGpu } from '../../helpers/gpu-buffers';
 import { nodeContext } from '../../helpers/node-gpu';
 import { SQUARE_BODY, squareOp } from '../../helpers/square-op';
 import { VERBOSE } from '../../helpers/note';
+import { assignmentBreach, yoloBreach } from '../../helpers/tal-checks';
 import { ruleBreach } from '../../fuzz/nonfinite';
 import { enableRuntimeReflection } from '../../../src/runtime/compile/reflect-wgsl';
 
@@ -33,7 +34,7 @@ enableRuntimeReflection();
  * - Empty gradients: `run` gives `Float32Array(0)`; `runResident` gives the key too, a GPUBuffer.
  */
 
-import { GOOD, GPU_OPS, dtypeOf, full, i32, prod, refusals, selfReduced, with_, type Arr, type Code, type Inputs, type Opts, type T } from '../../helpers/misuse-cases';
+import { GOOD, GPU_OPS, TAL, dtypeOf, full, i32, noReduction, outputsMismatch, prod, refusals, selfReduced, with_, type Arr, type Code, type Inputs, type Opts, type T } from '../../helpers/misuse-cases';
 
 // ---------------------------------------------------------------------------------------------
 // Running and checking.
@@ -76,6 +77,9 @@ interface Got {
   loss: Float32Array;
   shape: number[];
   grad: Record<string, Float32Array>;
+  /** The named outputs of the ops that have them (tal_assign, yolo_detection_loss). */
+  outputs?: Record<string, Float32Array | Int32Array>;
+  outputShapes?: Record<string, number[]>;
 }
 
 /** A call through `run`, or through `runResident` with the outputs read back and released. */
@@ -91,7 +95,16 @@ async function call(method: Method, op: string | OpDescriptor, inputs: unknown, 
       const count = t && 'shape' in t ? prod(t.shape) : (t as unknown as Arr).length;
       grad[name] = await readBuffer(buf, spec.dtype === 'f32' ? count * 4 : 0);
     }
-    return { loss: await readBuffer(r.loss, r.lossBytes), shape: r.shape, grad };
+    const got: Got = { loss: await readBuffer(r.loss, r.lossBytes), shape: r.shape, grad };
+    if (r.outputs) {
+      got.outputs = {};
+      for (const [name, buf] of Object.entries(r.outputs)) {
+        const f = await readBuffer(buf, r.outputBytes![name]);
+        got.outputs[name] = r.outputDtypes![name] === 'i32' ? new Int32Array(f.buffer, f.byteOffset, f.length) : f;
+      }
+      got.outputShapes = r.outputShapes;
+    }
+    return got;
   } finally {
     r.release();
   }
@@ -107,10 +120,13 @@ async function expectGood(op: string, method: Method) {
   expect(maxRelErr(got.loss, ref.loss), 'good call after: loss vs cpu').toBeLessThan(1e-5);
   expect(Object.keys(got.grad).sort()).toEqual(Object.keys(ref.grad).sort());
   for (const k of Object.keys(ref.grad)) expect(maxRelErr(got.grad[k], ref.grad[k]), `good call after: grad.${k} vs cpu`).toBeLessThan(1e-5);
+  // The named outputs too: the integer ones exactly, the float ones to 1e-5.
+  expect(outputsMismatch(got, ref), 'good call after: outputs vs cpu').toBeUndefined();
   const first = baseline.get(op);
   if (!first) return baseline.set(op, got);
   expect(Array.from(got.loss), 'good call after: loss bitwise as before').toEqual(Array.from(first.loss));
   for (const k of Object.keys(first.grad)) expect(Array.from(got.grad[k]), `good call after: grad.${k} bitwise as before`).toEqual(Array.from(first.grad[k]));
+  for (const k of Object.keys(first.outputs ?? {})) expect(Array.from(got.outputs![k]), `good call after: outputs.${k} bitwise as before`).toEqual(Array.from(first.outputs![k]));
 }
 
 const sab = <A extends Arr>(a: A): A => {
@@ -127,14 +143,16 @@ const view = <A extends Arr>(a: A, at: number): A => {
 };
 const mapInputs = (inputs: Record<string, T>, fn: (a: Arr) => Arr) => Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, { data: fn(t.data), shape: t.shape }]));
 
-/** Inputs of the good call with zero rows (or, with `dim`, zero of another dimension). */
-function emptyInputs(op: string, dim = OPS[op].rows): Record<string, T> {
+/** Inputs of the good call with zero rows (or, with `dims`, zero of other dimensions). */
+function emptyInputs(op: string, dims: string | string[] = OPS[op].rows): Record<string, T> {
+  const zero = Array.isArray(dims) ? dims : [dims];
   const g = GOOD[op]();
   const out: Record<string, T> = {};
   for (const [name, t] of Object.entries(g.inputs)) {
     const spec = OPS[op].inputs[name];
-    const shape = t.shape.map((s, k) => (spec.shape[k] === dim ? 0 : s));
-    out[name] = { data: new (t.data.constructor as new (n: number) => Arr)(prod(shape)), shape };
+    const shape = t.shape.map((s, k) => (zero.includes(spec.shape[k] as string) ? 0 : s));
+    // (an input with none of those dims keeps its values: strides must stay > 0)
+    out[name] = shape.includes(0) ? { data: new (t.data.constructor as new (n: number) => Arr)(prod(shape)), shape } : t;
   }
   return out;
 }
@@ -210,7 +228,7 @@ describe.each(GPU_OPS)('%s', (op) => {
     await expectGood(op, method);
   });
 
-  it.each(Object.keys(full(op).inputs).filter((name) => dtypeOf(op, name) === 'f32'))(
+  it.each(noReduction(op) ? [] : Object.keys(full(op).inputs).filter((name) => dtypeOf(op, name) === 'f32'))(
     'NaN and Infinity in %s with check: false: the GPU gives the loss the CPU reference gives (NaN where it is NaN, the same infinity, or a close number), never hides a NaN, or both refuse it by name; then a good call is right',
     async (name) => {
       const base = full(op);
@@ -252,6 +270,69 @@ describe.each(GPU_OPS)('%s', (op) => {
       }
     },
   );
+
+  // ops.md, the assigner's "Refusals": without check: true, non-finite inputs give unspecified
+  // numbers, but the call must not fault or hang and every index it writes stays in range. A
+  // stride that is not finite is refused always, on both sides.
+  it.each(noReduction(op) ? Object.keys(full(op).inputs).filter((name) => dtypeOf(op, name) === 'f32') : [])(
+    'NaN and Infinity in %s with check: false: refused by name on both sides, or a result of the right shapes whose indices stay in range; then a good call is right',
+    async (name) => {
+      const base = full(op);
+      for (const v of [NaN, Infinity, -Infinity]) {
+        for (const at of ['first', 'last'] as const) {
+          const t = base.inputs[name];
+          const data = Float32Array.from(t.data);
+          data[at === 'first' ? 0 : data.length - 1] = v;
+          const inputs = with_(base, name, { data, shape: t.shape });
+          const ref = await settle(() => cpu.run(op, inputs, base.options));
+          if (!ref.ok) expectRefusal(ref, 'invalid_value', name);
+          for (const where of ['run', 'runResident'] as const) {
+            const out = await settle(() => call(where, op, inputs, base.options));
+            expect(out.ok, `${where} and cpu.run disagree on refusing ${name}[${at}] = ${v}: ${out.ok ? '' : describeError(out.error)}`).toBe(ref.ok);
+            if (!out.ok) {
+              expectRefusal(out, 'invalid_value', name);
+              continue;
+            }
+            if (!ref.ok) continue;
+            const got = out.value;
+            expect(got.shape).toEqual(ref.value.shape);
+            expect(got.outputShapes).toEqual(ref.value.outputShapes);
+            const what = `${where}: ${name}[${at}] = ${v}`;
+            if (op === 'tal_assign') {
+              expect(assignmentBreach(inputs, got.outputs, { b: 1, a: TAL.a, c: TAL.c, m: TAL.m }, 4), what).toBeUndefined();
+            } else {
+              expect(yoloBreach(got, { predDist: base.inputs.predDist.data.length, predScores: base.inputs.predScores.data.length }, 1), what).toBeUndefined();
+            }
+          }
+          await expectGood(op, 'run');
+        }
+      }
+    },
+  );
+
+  // The assigner's empty calls (no reduction to give): B = 0, M = 0, and A = 0 (with M = 0: a
+  // topk >= 1 is more than A = 0 anchors, refused when there are gt rows). tal_assign's loss is
+  // empty and its outputs are cpu.run's (M = 0: label C everywhere); yolo_detection_loss's loss is
+  // cpu.run's (0 for B = 0 or A = 0; the classification term alone for M = 0).
+  it.each(noReduction(op) ? (['b', 'm', 'a+m'] as const) : [])('empty tensors (%s = 0): cpu.run\'s loss, outputs and gradient lengths on run and runResident', async (dims) => {
+    const inputs = emptyInputs(op, dims === 'a+m' ? ['a', 'm'] : [dims]);
+    const options = GOOD[op]().options;
+    const ref = cpu.run(op, inputs, options);
+    expect(ref.shape).toEqual(op === 'tal_assign' ? [0] : []);
+    if (dims !== 'm' || op === 'tal_assign') expect(Array.from(ref.loss)).toEqual(op === 'tal_assign' ? [] : [0]);
+    for (const method of ['run', 'runResident'] as const) {
+      const r = await call(method, op, inputs, options);
+      expect(r.shape, method).toEqual(ref.shape);
+      expect(maxRelErr(r.loss, ref.loss), `${method}: loss ${Array.from(r.loss)} vs ${Array.from(ref.loss)}`).toBeLessThan(1e-5);
+      expect(Object.keys(r.grad).sort(), method).toEqual(Object.keys(ref.grad).sort());
+      for (const [k, g] of Object.entries(ref.grad)) {
+        expect(r.grad[k].length, `${method}: grad.${k}`).toBe(g.length);
+        expect(maxRelErr(r.grad[k], g), `${method}: grad.${k}`).toBeLessThan(1e-5);
+      }
+      expect(outputsMismatch(r, ref), method).toBeUndefined();
+    }
+    await expectGood(op, 'run');
+  });
 
   it.each(['run', 'runResident'] as const)('SharedArrayBuffer-backed inputs simply work (%s): bitwise the plain result', async (method) => {
     const g = GOOD[op]();
@@ -301,9 +382,11 @@ describe.each(GPU_OPS)('%s', (op) => {
     const got = await dl.run(op, inputs as never, g.options);
     expect(maxRelErr(got.loss, ref.loss)).toBeLessThan(1e-5);
     for (const k of Object.keys(ref.grad)) expect(maxRelErr(got.grad[k], ref.grad[k])).toBeLessThan(1e-5);
+    expect(outputsMismatch(got, ref)).toBeUndefined();
   });
 
   const emptyDims = op === 'pairwise_iou' ? ['n', 'm'] : [OPS[op].rows];
+  // (the ops that take no reduction have their own empty test above)
   const reductions = OPS[op].reductions ?? (['none', 'mean', 'sum'] as const);
   it.each(emptyDims.flatMap((d) => reductions.map((red) => [d, red] as const)))(
     'empty tensors (%s = 0), reduction %s: loss 0 or empty, empty gradients, on the CPU, run and runResident',
