@@ -10,3 +10,6 @@ export const pct = (x: number | undefined) => (x === undefined ? '-' : `${(100 *
 export const ms = (x: number | undefined) => (x === undefined ? '-' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 /** As `ms`, with microseconds below 1 ms (GPU times on hardware). */
 export const msN = (x: number | undefined) => (x === undefined ? '-' : x >= 1 ? ms(x) : x.toFixed(3));
+
+/** A case's size as the tables show it: 1e+4 for the large ones, 16 (images) for the YOLO cases. */
+export const nText = (n: number) => (n < 1000 ? String(n) : n.toExponential(0));

@@ -1,5 +1,5 @@
 import { YOLO_BENCH_OPS, type Contender } from './cases';
-import { adapterLine, fmtX, ms, msN, pct } from './format';
+import { adapterLine, fmtX, ms, msN, pct, nText } from './format';
 import type { BenchResult } from './run';
 
 /** Contenders not timed grouped by reason (TF.js's two backends usually share one), then the short-run notes. */
@@ -44,7 +44,7 @@ export function benchTable(res: BenchResult): string {
   const columns = ['op', 'N', 'detloss GPU ms', 'workgroup/row ms', 'GPU-resident ms', 'CPU ref ms', 'TF.js webgpu ms', 'TF.js cpu ms', 'copy ms', '× TF.js webgpu', '× CPU ref', '% of copy bandwidth', 'dispatches detloss / TF.js'];
   const rows = res.cases.map((c) => {
     const get = (w: Contender) => res.rows.find((r) => r.op === c.op && r.n === c.n && JSON.stringify(r.params) === JSON.stringify(c.params) && r.contender === w)?.medianMs;
-    return [c.label, c.n.toExponential(0), ms(get('detloss-gpu')), ms(get('detloss-gpu-rows')), ms(get('detloss-gpu-resident')), ms(get('detloss-cpu')), ms(get('tfjs-webgpu')), ms(get('tfjs-cpu')), ms(get('copy')), fmtX(c.speedup['tfjs-webgpu']), fmtX(c.speedup['detloss-cpu']), pct(c.bandwidthFraction), `${c.dispatches.detloss} / ${c.dispatches.tfjs ?? '-'}`];
+    return [c.label, nText(c.n), ms(get('detloss-gpu')), ms(get('detloss-gpu-rows')), ms(get('detloss-gpu-resident')), ms(get('detloss-cpu')), ms(get('tfjs-webgpu')), ms(get('tfjs-cpu')), ms(get('copy')), fmtX(c.speedup['tfjs-webgpu']), fmtX(c.speedup['detloss-cpu']), pct(c.bandwidthFraction), `${c.dispatches.detloss} / ${c.dispatches.tfjs ?? '-'}`];
   });
   const table = mdTable(columns, ['---', ...columns.slice(1).map(() => '---:')], rows);
   return [...head, ...table, ...tableTail(res, ms, table, 'detloss GPU ms')].join('\n');
@@ -58,13 +58,13 @@ export function benchTable(res: BenchResult): string {
  */
 function tableTail(res: BenchResult, fmt: (x: number | undefined) => string, main: string[], detlossColumn: string, extra: string[] = []): string[] {
   const first = res.cases.filter((c) => c.firstCall).map((c) => `| ${c.label} | ${fmt(c.firstCall!.coldMs)} | ${fmt(c.firstCall!.warmMs)} |`);
-  const notes = res.cases.filter((c) => c.skipped).map((c) => `- ${c.label} N=${c.n.toExponential(0)}: ${skipNotes(c.skipped!).join('; ')}`);
+  const notes = res.cases.filter((c) => c.skipped).map((c) => `- ${c.label} N=${nText(c.n)}: ${skipNotes(c.skipped!).join('; ')}`);
   // The ranking losses (issue 15): the GPU against the CPU reference and the authors' loop in JavaScript.
   const rankingRows = res.cases
     .filter((c) => c.params.positives !== undefined)
     .map((c) => {
       const get = (w: Contender) => res.rows.find((r) => r.op === c.op && r.n === c.n && JSON.stringify(r.params) === JSON.stringify(c.params) && r.contender === w)?.medianMs;
-      return [c.label, c.n.toExponential(0), fmt(get('detloss-gpu')), fmt(get('detloss-cpu')), fmt(get('js-authors-loop')), fmtX(c.speedup['detloss-cpu']), fmtX(c.speedup['js-authors-loop'])];
+      return [c.label, nText(c.n), fmt(get('detloss-gpu')), fmt(get('detloss-cpu')), fmt(get('js-authors-loop')), fmtX(c.speedup['detloss-cpu']), fmtX(c.speedup['js-authors-loop'])];
     });
   const ranking = rankingRows.length
     ? mdTable(['ranking op', 'N', 'detloss GPU ms', 'CPU ref ms', "authors' loop (JS) ms", '× CPU ref', "× authors' loop"], ['---', '---:', '---:', '---:', '---:', '---:', '---:'], rankingRows)
@@ -83,7 +83,7 @@ function tableTail(res: BenchResult, fmt: (x: number | undefined) => string, mai
     ...first,
     ...extra,
     ...(notes.length ? ['', ...notes] : []),
-    ...(res.failures.length ? ['', ...res.failures.map((f) => `- ${f.label} N=${f.n.toExponential(0)}: FAILED, not measured: ${f.error}`)] : []),
+    ...(res.failures.length ? ['', ...res.failures.map((f) => `- ${f.label} N=${nText(f.n)}: FAILED, not measured: ${f.error}`)] : []),
     ...(res.skippedOps.length ? ['', `Not benchmarked (no GPU kernel yet): ${res.skippedOps.join(', ')}.`] : []),
   ];
 }
@@ -115,7 +115,7 @@ export function benchSvg(res: BenchResult): string {
     const v = c.speedup['tfjs-webgpu']!;
     parts.push(`<rect x="${x}" y="${y(v)}" width="${barW}" height="${top + h - y(v)}" fill="${colors[c.n] ?? '#888'}"><title>${c.label} N=${c.n}: ${v.toFixed(1)}×</title></rect>`);
     parts.push(`<text x="${x + barW / 2}" y="${y(v) - 3}" text-anchor="middle" font-size="9">${fmtX(v)}</text>`);
-    parts.push(`<text transform="translate(${x + barW / 2},${top + h + 8}) rotate(60)" font-size="10">${c.label} ${c.n.toExponential(0)}</text>`);
+    parts.push(`<text transform="translate(${x + barW / 2},${top + h + 8}) rotate(60)" font-size="10">${c.label} ${nText(c.n)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n');
@@ -137,12 +137,12 @@ function nodeBenchTable(res: BenchResult): string {
     const row = (w: Contender) => res.rows.find((r) => r.op === c.op && r.n === c.n && JSON.stringify(r.params) === JSON.stringify(c.params) && r.contender === w);
     const get = (w: Contender) => row(w)?.medianMs;
     const gpu = (w: Contender) => row(w)?.gpuMedianMs;
-    return [c.label, c.n.toExponential(0), msN(get('detloss-gpu')), msN(get('detloss-gpu-resident')), msN(gpu('detloss-gpu-resident')), msN(get('detloss-gpu-pipelined')), msN(gpu('detloss-gpu-pipelined')), msN(get('detloss-cpu')), msN(get('tfjs-webgpu')), msN(get('tfjs-cpu')), msN(get('copy')), msN(gpu('copy')), fmtX(c.speedup['tfjs-webgpu']), pct(c.bandwidthFraction), pct(c.gpuBandwidthFraction), `${c.dispatches.detloss} / ${c.dispatches.tfjs ?? '-'}`];
+    return [c.label, nText(c.n), msN(get('detloss-gpu')), msN(get('detloss-gpu-resident')), msN(gpu('detloss-gpu-resident')), msN(get('detloss-gpu-pipelined')), msN(gpu('detloss-gpu-pipelined')), msN(get('detloss-cpu')), msN(get('tfjs-webgpu')), msN(get('tfjs-cpu')), msN(get('copy')), msN(gpu('copy')), fmtX(c.speedup['tfjs-webgpu']), pct(c.bandwidthFraction), pct(c.gpuBandwidthFraction), `${c.dispatches.detloss} / ${c.dispatches.tfjs ?? '-'}`];
   });
   const table = mdTable(columns, ['---', ...columns.slice(1).map(() => '---:')], rows);
   const plans = res.cases.filter((c) => c.plan !== undefined || c.passes).map((c) => {
     const passes = c.passes ? ` passes: ${c.passes.map((p) => `${p.name} ${msN(p.gpuMs)} ms`).join(', ')}` : '';
-    return `- ${c.label} N=${c.n.toExponential(0)}:${c.plan !== undefined ? ` \`${JSON.stringify(c.plan)}\`` : ''}${passes}`;
+    return `- ${c.label} N=${nText(c.n)}:${c.plan !== undefined ? ` \`${JSON.stringify(c.plan)}\`` : ''}${passes}`;
   });
   const extra = plans.length ? ['', 'Launch plans (`stats().plan`) and the last resident call\'s passes:', '', ...plans] : [];
   return [...head, ...table, ...tableTail(res, msN, table, 'host arrays ms', extra)].join('\n');

@@ -4,7 +4,7 @@ import { OPS } from '../../ops/registry';
 import { findChromium } from '../browser';
 import { type BenchCase, type BenchDriverKind, caseLabel } from './cases';
 import { type BenchDriver, type DriverSpec, openDriver, openFirst } from './drivers';
-import { adapterLine } from './format';
+import { adapterLine, nText } from './format';
 import { type BenchRow, type CaseSummary, measureCase, type MeasureOptions, TfjsFailure } from './measure';
 
 export type BenchResult = {
@@ -59,7 +59,7 @@ export async function runBench(
     const seenFirst = new Set<string>();
     for (const [ci, c] of cases.entries()) {
       const label = caseLabel(c);
-      log(`[${ci + 1}/${cases.length}] ${label} n=${c.n.toExponential(0)}: preparing`);
+      log(`[${ci + 1}/${cases.length}] ${label} n=${nText(c.n)}: preparing`);
       let tfjsSkip: string | undefined;
       for (let attempt = 0; ; attempt++) {
         try {

@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { talInputs, yoloInputs } from '../../../bench/yolo-inputs';
 import { cpu } from '../../../src/cpu';
+import { talAssignOp, yoloDetectionLossOp } from '../../../src/ops/tal';
+import { kernelVariants } from '../../../src/runtime/compile/contract';
+import { reflectShader } from '../../../src/runtime/compile/reflect';
 import { caseInputs, caseOptions, compareCase, parseFixtures } from '../../../src/fixtures';
 import { nodeContext } from '../../helpers/node-gpu';
 
@@ -150,3 +153,16 @@ async function readWords(dl: { device: GPUDevice }, buffer: GPUBuffer, bytes: nu
   staging.destroy();
   return out;
 }
+
+describe('the pass modules fit a device with the default limits', () => {
+  it("every module of both ops binds at most 8 storage buffers (WebGPU's default maxStorageBuffersPerShaderStage, TF.js's device)", () => {
+    for (const op of [talAssignOp, yoloDetectionLossOp]) {
+      const variants = kernelVariants(op.gpu!);
+      expect(variants.length, op.name).toBeGreaterThan(3);
+      for (const v of variants) {
+        const storage = reflectShader(v.shader).bindings.filter((b) => b.kind !== 'uniform').length;
+        expect(storage, `${op.name} ${v.shaderId}`).toBeLessThanOrEqual(8);
+      }
+    }
+  });
+});
