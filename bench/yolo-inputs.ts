@@ -3,6 +3,7 @@
  * 8/16/32, random DFL and class logits, and per image a few real gt boxes among M padded rows
  * (padding rows anywhere). Shared by the benchmark, the GPU tests and the fuzzer.
  */
+import { rng } from '../demo/playground/inputs';
 import { makeAnchors } from '../src/ops/anchors';
 
 export interface Shaped {
@@ -48,20 +49,9 @@ export interface YoloShape {
   strides?: number[];
 }
 
-/** A seeded generator in [0, 1). */
-export function yoloRng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
-
 /** The inputs of `yolo_detection_loss` for one head. */
 export function yoloInputs(o: YoloShape): YoloInputs {
-  const r = yoloRng(o.seed);
+  const r = rng(o.seed);
   const strides = o.strides ?? [8, 16, 32];
   const head = makeAnchors(
     strides.map((s) => [o.size / s, o.size / s] as const),

@@ -9,6 +9,20 @@ var<workgroup> lane_pairs: array<vec2<f32>, WG>;
 var<workgroup> shared_word: u32;
 var<workgroup> shared_pair: vec2<u32>;
 
+// Whether a workgroup's gt row is a real one (mask 1), the same answer for every lane. With
+// `clear`, lane 0 writes a padding row's maxima (both 0).
+fn real_row(row: u32, lane: u32, clear: bool) -> bool {
+  let rows = params.b * params.m;
+  if (lane == 0u) {
+    shared_word = select(0u, 1u, row < rows && in_gt_mask[min(row, rows - 1u)] == 1);
+    if (clear && row < rows && shared_word == 0u) {
+      setf(params.off_gmax + 2u * row, 0.0);
+      setf(params.off_gmax + 2u * row + 1u, 0.0);
+    }
+  }
+  return workgroupUniformLoad(&shared_word) == 1u;
+}
+
 // The top k of a real gt row (ops.md, step 3): the anchors of the k largest metrics, equal
 // metrics in index order, marked SEL where the pair is a candidate. A radix select over the
 // metrics' bits (non-negative floats order as their bits) finds the k-th largest metric T and
@@ -17,12 +31,8 @@ var<workgroup> shared_pair: vec2<u32>;
 @compute @workgroup_size(WG)
 fn tal_topk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
   let row = group_index(wid, nwg);
-  let rows = params.b * params.m;
-  if (lane == 0u) {
-    shared_word = select(0u, 1u, row < rows && in_gt_mask[min(row, rows - 1u)] == 1);
-  }
   // A padding row selects nothing (the whole workgroup leaves together).
-  if (workgroupUniformLoad(&shared_word) == 0u) {
+  if (!real_row(row, lane, false)) {
     return;
   }
   let na = params.a;
@@ -138,16 +148,8 @@ fn mark_topk(row: u32, met: u32, na: u32, prefix: u32, need: u32, lane: u32) {
 @compute @workgroup_size(WG)
 fn tal_gtmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
   let row = group_index(wid, nwg);
-  let rows = params.b * params.m;
-  if (lane == 0u) {
-    shared_word = select(0u, 1u, row < rows && in_gt_mask[min(row, rows - 1u)] == 1);
-    // A padding row's maxima are 0 (its metrics are, wherever it wins an anchor).
-    if (row < rows && shared_word == 0u) {
-      setf(params.off_gmax + 2u * row, 0.0);
-      setf(params.off_gmax + 2u * row + 1u, 0.0);
-    }
-  }
-  if (workgroupUniformLoad(&shared_word) == 0u) {
+  // A padding row's maxima are 0 (its metrics are, wherever it wins an anchor).
+  if (!real_row(row, lane, true)) {
     return;
   }
   let na = params.a;

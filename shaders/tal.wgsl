@@ -20,10 +20,13 @@ override WG: u32 = 64u;
 // 0: tal_assign, 1: yolo_detection_loss.
 override OP: u32 = 0u;
 
+// The flags this header's passes read, and the Run uniform every kernel shares with the runtime:
+// fused-header.wgsl's, which these modules cannot take whole (its four storage bindings would
+// leave too few of a default device's 8); test/runtime/compile/contracts.test.ts holds the flags to
+// the runtime's bits, and the contract check the Run layout.
 const FLAG_GRAD_OUTPUT: u32 = 2u;
 const FLAG_GRAD: u32 = 16u;
 
-// The Run uniform every kernel shares with the runtime (fused-header.wgsl's; only flags is read).
 struct Run {
   n: u32,
   threads: u32,
@@ -97,6 +100,12 @@ fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 }
 fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wid.x + wid.y * nwg.x;
+}
+
+// A pair's (anchor, gt row, image) from its index (b * m + j) * a + anchor.
+fn pair_of(p: u32) -> vec3<u32> {
+  let row = p / params.a;
+  return vec3(p % params.a, row, row / params.m);
 }
 
 // x^y for x >= 0, as pow gives it: 0^0 = 1, 0^y = 0. Exact forms for the exponents ultralytics

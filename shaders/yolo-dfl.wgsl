@@ -2,7 +2,9 @@
 // module that takes it binds in_pred_dist): side s (left, top, right, bottom) is the expectation
 // sum_i i * softmax(z_s)_i over its r bins (ops.md, "Decode").
 
-fn dfl_side(base: u32, r: u32) -> f32 {
+// The r logits' largest value m, sum s of exp(z - m) and the sum of i * exp(z_i - m): the softmax
+// is exp(z - m) / s, its expectation e / s, and logsumexp m + log(s).
+fn dfl_softmax(base: u32, r: u32) -> vec3<f32> {
   var m = in_pred_dist[base];
   for (var k = 1u; k < r; k++) {
     m = max(m, in_pred_dist[base + k]);
@@ -14,7 +16,12 @@ fn dfl_side(base: u32, r: u32) -> f32 {
     s += q;
     e += f32(k) * q;
   }
-  return e / s;
+  return vec3(m, s, e);
+}
+
+fn dfl_side(base: u32, r: u32) -> f32 {
+  let t = dfl_softmax(base, r);
+  return t.z / t.y;
 }
 
 fn dfl_distances(i: u32) -> vec4<f32> {

@@ -15,18 +15,10 @@
 // upstream gradient `dd` into its r logits: sum_i z_i's share of wl * CE(z, lo) + wr * CE(z, lo + 1)
 // (scaled by `gdfl`) and of d = sum_i i q_i (dd * q_i (i - d)).
 fn dfl_side_grad(base: u32, r: u32, dist: f32, gdfl: f32, dd: f32, want_grad: bool) -> f32 {
-  var m = in_pred_dist[base];
-  for (var k = 1u; k < r; k++) {
-    m = max(m, in_pred_dist[base + k]);
-  }
-  var s = 0.0;
-  var e = 0.0;
-  for (var k = 0u; k < r; k++) {
-    let q = exp(in_pred_dist[base + k] - m);
-    s += q;
-    e += f32(k) * q;
-  }
-  let d = e / s;
+  let soft = dfl_softmax(base, r);
+  let m = soft.x;
+  let s = soft.y;
+  let d = soft.z / s;
   let lse = m + log(s);
   let t = clamp(dist, 0.0, f32(r) - 1.01);
   let lo = u32(floor(t));

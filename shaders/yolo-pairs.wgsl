@@ -13,9 +13,10 @@ fn yolo_pairs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   if (p >= params.b * params.m * na) {
     return;
   }
-  let a = p % na;
-  let row = p / na;
-  let b = row / params.m;
+  let ab = pair_of(p);
+  let a = ab.x;
+  let row = ab.y;
+  let b = ab.z;
   // A padding row's pairs are never read (tal-assign.wgsl): nothing to write.
   if (in_gt_mask[row] != 1) {
     return;

@@ -6,6 +6,7 @@ import { contractProblems, kernelVariants } from '../../../src/runtime/compile/c
 import { reflectShader } from '../../../src/runtime/compile/reflect';
 import { reflectWgsl } from '../../../src/runtime/compile/reflect-wgsl';
 import fusedHeaderWgsl from '../../../shaders/fused-header.wgsl?raw';
+import talWgsl from '../../../shaders/tal.wgsl?raw';
 
 const gpuOps = Object.values(OPS).filter((d) => d.gpu);
 
@@ -102,5 +103,13 @@ describe("the fused kernels' flags", () => {
     const want = Object.fromEntries(Object.entries(FLAG).map(([k, v]) => [wgslName(k), v]));
     const got = Object.fromEntries([...fusedHeaderWgsl.matchAll(/const (FLAG_\w+): u32 = (\d+)u;/g)].map((m) => [m[1], Number(m[2])]));
     expect(got).toEqual(want);
+  });
+  it("tal.wgsl (the header of the assigner's and the YOLO loss's modules, which cannot take fused-header.wgsl's bindings) declares the same bits for the flags it reads", async () => {
+    const { FLAG } = await import('../../../src/runtime/compile/abi');
+    const wgslName = (k: string) => `FLAG_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+    const want = Object.fromEntries(Object.entries(FLAG).map(([k, v]) => [wgslName(k), v]));
+    const got = [...talWgsl.matchAll(/const (FLAG_\w+): u32 = (\d+)u;/g)].map((m) => [m[1], Number(m[2])] as const);
+    expect(got.length).toBeGreaterThan(0);
+    for (const [name, bit] of got) expect(bit, name).toBe(want[name]);
   });
 });
