@@ -4,7 +4,8 @@
 // and each declaring only the buffers it binds: together the two ops bind more buffers than the 8
 // storage buffers per stage of a device with the default limits. src/ops/tal.ts lists the passes:
 //   yolo_decode   thread per (image, anchor): the DFL distances, the predicted box in pixels
-//   tal_pairs     thread per (image, gt row, anchor): candidate, overlap, metric   (yolo_pairs)
+//   tal_pairs     thread per (image, anchor), over its real gt rows: candidate, overlap, metric
+//                                                                                 (yolo_pairs)
 //   tal_topk      workgroup per gt row: the topk anchors by (metric desc, index asc), marked
 //   tal_anchor    thread per (image, anchor): its gt (one selector, else the argmax of the
 //                 overlaps over every row), the assigner's integer outputs           (yolo_anchor)
@@ -100,12 +101,6 @@ fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 }
 fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wid.x + wid.y * nwg.x;
-}
-
-// A pair's (anchor, gt row, image) from its index (b * m + j) * a + anchor.
-fn pair_of(p: u32) -> vec3<u32> {
-  let row = p / params.a;
-  return vec3(p % params.a, row, row / params.m);
 }
 
 // x^y for x >= 0, as pow gives it: 0^0 = 1, 0^y = 0. Exact forms for the exponents ultralytics

@@ -8,28 +8,28 @@
 
 @compute @workgroup_size(WG)
 fn yolo_pairs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let p = thread_index(gid, nwg);
-  let na = params.a;
-  if (p >= params.b * params.m * na) {
+  let i = thread_index(gid, nwg);
+  if (i >= params.b * params.a) {
     return;
   }
-  let ab = pair_of(p);
-  let a = ab.x;
-  let row = ab.y;
-  let b = ab.z;
-  // A padding row's pairs are never read (tal-assign.wgsl): nothing to write.
-  if (in_gt_mask[row] != 1) {
-    return;
-  }
-  let g = in_gt_boxes[row];
+  let a = i % params.a;
+  let b = i / params.a;
   let at = params.off_anch + 3u * a;
   let anchor = vec2(getf(at), getf(at + 1u)) * getf(at + 2u);
-  let cand = in_gt(anchor, g);
-  var om = vec2(0.0);
-  if (cand) {
-    let score = logistic(in_pred_scores[(b * na + a) * params.c + class_of(in_gt_labels[row])]).x;
-    let d = params.off_dec + 4u * (b * na + a);
-    om = pair_metric(g, vec4(getf(d), getf(d + 1u), getf(d + 2u), getf(d + 3u)), score);
+  let d = params.off_dec + 4u * i;
+  let pred = vec4(getf(d), getf(d + 1u), getf(d + 2u), getf(d + 3u));
+  for (var j = 0u; j < params.m; j++) {
+    let row = b * params.m + j;
+    // A padding row's pairs are never read (tal-assign.wgsl): nothing to write.
+    if (in_gt_mask[row] != 1) {
+      continue;
+    }
+    let g = in_gt_boxes[row];
+    let cand = in_gt(anchor, g);
+    var om = vec2(0.0);
+    if (cand) {
+      om = pair_metric(g, pred, logistic(in_pred_scores[i * params.c + class_of(in_gt_labels[row])]).x);
+    }
+    store_pair(row * params.a + a, cand, om);
   }
-  store_pair(p, cand, om);
 }

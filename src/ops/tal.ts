@@ -35,7 +35,6 @@ const YOLO_SUM = module('yolo-sum', yoloSumWgsl);
 /** The lanes of a workgroup (the runtime's WG, as every op's passes are dispatched with). */
 const WG_LANES = 64;
 const anchors = (d: Dims) => d.b * d.a;
-const pairs = (d: Dims) => d.b * d.m * d.a;
 /** One workgroup per gt row. */
 const rowGroups = (d: Dims) => d.b * d.m * WG_LANES;
 const oneGroup = () => WG_LANES;
@@ -70,7 +69,7 @@ function talKernel(op: 0 | 1): GpuKernel {
   const passes =
     op === 0
       ? [
-          { entry: 'tal_pairs', threads: pairs, module: PAIRS },
+          { entry: 'tal_pairs', threads: anchors, module: PAIRS },
           { entry: 'tal_topk', threads: rowGroups, module: ROWS },
           { entry: 'tal_anchor', threads: anchors, module: ANCHOR },
           { entry: 'tal_gtmax', threads: rowGroups, module: ROWS },
@@ -78,7 +77,7 @@ function talKernel(op: 0 | 1): GpuKernel {
         ]
       : [
           { entry: 'yolo_decode', threads: anchors, module: YOLO_DECODE },
-          { entry: 'yolo_pairs', threads: pairs, module: YOLO_PAIRS },
+          { entry: 'yolo_pairs', threads: anchors, module: YOLO_PAIRS },
           { entry: 'tal_topk', threads: rowGroups, module: ROWS },
           { entry: 'yolo_anchor', threads: anchors, module: YOLO_ANCHOR },
           { entry: 'tal_gtmax', threads: rowGroups, module: ROWS },
