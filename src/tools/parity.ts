@@ -258,7 +258,9 @@ const fmt = (x: number | undefined) => (x === undefined ? '-' : Number.isFinite(
  */
 export function formatOutcome(o: CaseOutcome): string {
   const tag = o.status === 'passed' ? 'PASS' : o.status === 'failed' ? 'FAIL' : 'SKIP';
-  const side = (c: Comparison) => `loss ${fmt(c.lossErr)} grad ${fmt(c.gradErr)} l2 ${fmt(c.l2Err)}`;
+  // Named outputs besides: the largest error of the f32 ones, and how many i32 elements differ (0 to pass).
+  const outs = (c: Comparison) => (c.outputErr !== undefined ? ` out ${fmt(c.outputErr)} i32 off ${c.mismatches ?? 0}` : '');
+  const side = (c: Comparison) => `loss ${fmt(c.lossErr)} grad ${fmt(c.gradErr)} l2 ${fmt(c.l2Err)}${outs(c)}`;
   const errs = o.gpu && o.cpu ? `  gpu ${side(o.gpu)}  cpu ${side(o.cpu)}` : '';
   return `${tag} ${o.name}${errs}${o.note ? `  ${o.note}` : ''}`;
 }
