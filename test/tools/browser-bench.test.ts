@@ -19,10 +19,12 @@ afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })))
 describe('the cases of issue 5', () => {
   it('eight ops at three N (ten since issue 13: softmax and class-balanced focal), and pairwise iou and giou at n = 1000 and 4000', () => {
     const cases = defaultCases();
-    expect(cases).toHaveLength(40);
+    // Ten ops at three N and pairwise at two (40), then the YOLO loss and the assigner at B = 16.
+    expect(cases).toHaveLength(42);
+    expect(cases.filter((c) => c.op === 'yolo_detection_loss' || c.op === 'tal_assign').map((c) => `${c.op}:${c.n}`)).toEqual(['yolo_detection_loss:16', 'tal_assign:16']);
     // Issue 14: Wise-IoU and Shape-IoU on the same fused path, up to n = 1e6.
     for (const variant of ['wiou', 'shape']) expect(cases.filter((c) => c.params.variant === variant).map((c) => c.n)).toEqual([1e4, 1e5, 1e6]);
-    expect(new Set(cases.filter((c) => c.op !== 'pairwise_iou').map((c) => c.n))).toEqual(new Set([1e4, 1e5, 1e6]));
+    expect(new Set(cases.filter((c) => !['pairwise_iou', 'yolo_detection_loss', 'tal_assign'].includes(c.op)).map((c) => c.n))).toEqual(new Set([1e4, 1e5, 1e6]));
     expect(cases.filter((c) => c.op === 'pairwise_iou').map((c) => `${c.params.variant}:${c.n}`)).toEqual(['iou:1000', 'iou:4000', 'giou:1000', 'giou:4000']);
     expect(cases.filter((c) => ['quality_focal', 'cross_entropy', 'softmax_focal', 'class_balanced_focal'].includes(c.op)).every((c) => c.width === 80)).toBe(true);
     expect(cases.filter((c) => c.op === 'softmax_focal' || c.op === 'class_balanced_focal')).toHaveLength(6);
@@ -183,8 +185,8 @@ describe('npx detloss bench, end to end in headless Chromium', () => {
   it('exits 0 with a progress line per case and the table', () => {
     expect(run.code, run.out).toBe(0);
     expect(run.out).toMatch(/^adapter: /m);
-    expect(run.out).toContain('[1/2] smooth_l1 n=3e+2: preparing');
-    expect(run.out).toContain('[2/2] quality_focal c=80 n=3e+2: preparing');
+    expect(run.out).toContain('[1/2] smooth_l1 n=300: preparing');
+    expect(run.out).toContain('[2/2] quality_focal c=80 n=300: preparing');
     expect(run.out).toMatch(/TF.js peer agrees/);
     expect(run.out).toContain('| op | N | detloss GPU ms');
     expect(run.out).toContain(`\n\n${ratioLegend('detloss GPU ms')}\n`);
@@ -209,7 +211,7 @@ describe('npx detloss bench, end to end in headless Chromium', () => {
     }
     expect(existsSync(join(out, 'latest.svg'))).toBe(true);
     const md = readFileSync(join(out, 'latest.md'), 'utf8');
-    expect(md).toContain('| quality_focal c=80 | 3e+2 |');
+    expect(md).toContain('| quality_focal c=80 | 300 |');
     expect(md).toContain(ratioLegend('detloss GPU ms'));
     // A column is there when some case timed its contender, and left out when none did.
     const header = md.split('\n').find((l) => l.startsWith('| op | N |'))!;

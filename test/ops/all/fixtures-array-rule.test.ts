@@ -19,13 +19,17 @@ const cases = readdirSync(dir)
 /** The case's own expected numbers as a result, with one gradient replaced. */
 function expectedWith(c: FixtureCase, grad: string, data: number[]) {
   const g = Object.fromEntries(Object.entries(c.expected.grad ?? {}).map(([k, v]) => [k, k === grad ? data : v.data]));
-  return { loss: c.expected.loss!.data, grad: g };
+  // The named outputs as expected, so that only the gradient under test can fail.
+  const outputs = Object.fromEntries(Object.entries(c.expected.outputs ?? {}).map(([k, v]) => [k, v.data]));
+  const outputShapes = Object.fromEntries(Object.entries(c.expected.outputs ?? {}).map(([k, v]) => [k, v.shape]));
+  return { loss: c.expected.loss?.data ?? [], grad: g, outputs, outputShapes };
 }
 
 /** The same case with the array rule switched off (an l2 no error reaches): the element rule alone. */
 function elementRuleOnly(c: (typeof cases)[number]): FixtureCase {
   const off = (t: Tolerance): Tolerance => ({ ...t, l2: Number.MAX_VALUE });
-  return { ...c, tolerance: { loss: off(c.tolerance.loss), grad: c.tolerance.grad && off(c.tolerance.grad) } };
+  const outputs = c.tolerance.outputs && Object.fromEntries(Object.entries(c.tolerance.outputs).map(([k, t]) => [k, off(t)]));
+  return { ...c, tolerance: { loss: c.tolerance.loss && off(c.tolerance.loss), grad: c.tolerance.grad && off(c.tolerance.grad), ...(outputs ? { outputs } : {}) } };
 }
 
 const norm = (v: number[]) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
