@@ -17,8 +17,7 @@ fn tal_anchor(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     return;
   }
   let b = i / params.a;
-  let g = assign_anchor(b, i % params.a);
-  partials[params.off_anc + i] = bitcast<u32>(g);
+  let g = assign_and_keep(i);
   let row = u32(max(g, 0));
   out_gt_index[i] = i32(row);
   out_foreground[i] = select(0, 1, g >= 0);

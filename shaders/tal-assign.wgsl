@@ -33,6 +33,13 @@ fn assign_anchor(b: u32, a: u32) -> i32 {
   return i32(select(best_row, chosen, selectors == 1u));
 }
 
+// Step 4 for anchor i of the batch, with the row kept in the scratch for the passes after.
+fn assign_and_keep(i: u32) -> i32 {
+  let g = assign_anchor(i / params.a, i % params.a);
+  partials[params.off_anc + i] = bitcast<u32>(g);
+  return g;
+}
+
 // ops.md, step 5: an anchor's target score in its gt's class.
 fn target_score(b: u32, a: u32, g: u32) -> f32 {
   let row = b * params.m + g;

@@ -1,5 +1,5 @@
 // tal-pairs.wgsl: tal_assign's pairs (tal.wgsl): one thread per (image, anchor), over the image's
-// real gt rows.
+// real gt rows (tal-pair-rows.wgsl).
 
 @group(0) @binding(3) var<storage, read> in_scores: array<f32>;
 @group(0) @binding(4) var<storage, read> in_pred_boxes: array<vec4<f32>>;
@@ -14,22 +14,9 @@ fn tal_pairs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   if (i >= params.b * params.a) {
     return;
   }
-  let a = i % params.a;
-  let b = i / params.a;
-  let anchor = in_anchors[a];
-  let pred = in_pred_boxes[i];
-  for (var j = 0u; j < params.m; j++) {
-    let row = b * params.m + j;
-    // A padding row's pairs are never read (tal-assign.wgsl): nothing to write.
-    if (in_gt_mask[row] != 1) {
-      continue;
-    }
-    let g = in_gt_boxes[row];
-    let cand = in_gt(anchor, g);
-    var om = vec2(0.0);
-    if (cand) {
-      om = pair_metric(g, pred, in_scores[i * params.c + class_of(in_gt_labels[row])]);
-    }
-    store_pair(row * params.a + a, cand, om);
-  }
+  pair_rows(i, in_anchors[i % params.a], in_pred_boxes[i]);
+}
+
+fn pair_score(i: u32, cls: u32) -> f32 {
+  return in_scores[i * params.c + cls];
 }

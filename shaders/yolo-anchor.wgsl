@@ -12,8 +12,7 @@ fn yolo_anchor(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     return;
   }
   let b = i / params.a;
-  let g = assign_anchor(b, i % params.a);
-  partials[params.off_anc + i] = bitcast<u32>(g);
+  let g = assign_and_keep(i);
   if (g >= 0) {
     let row = b * params.m + u32(g);
     partials[params.off_alab + i] = class_of(in_gt_labels[row]);

@@ -13,23 +13,11 @@ fn yolo_pairs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     return;
   }
   let a = i % params.a;
-  let b = i / params.a;
   let at = params.off_anch + 3u * a;
-  let anchor = vec2(getf(at), getf(at + 1u)) * getf(at + 2u);
   let d = params.off_dec + 4u * i;
-  let pred = vec4(getf(d), getf(d + 1u), getf(d + 2u), getf(d + 3u));
-  for (var j = 0u; j < params.m; j++) {
-    let row = b * params.m + j;
-    // A padding row's pairs are never read (tal-assign.wgsl): nothing to write.
-    if (in_gt_mask[row] != 1) {
-      continue;
-    }
-    let g = in_gt_boxes[row];
-    let cand = in_gt(anchor, g);
-    var om = vec2(0.0);
-    if (cand) {
-      om = pair_metric(g, pred, logistic(in_pred_scores[i * params.c + class_of(in_gt_labels[row])]).x);
-    }
-    store_pair(row * params.a + a, cand, om);
-  }
+  pair_rows(i, vec2(getf(at), getf(at + 1u)) * getf(at + 2u), vec4(getf(d), getf(d + 1u), getf(d + 2u), getf(d + 3u)));
+}
+
+fn pair_score(i: u32, cls: u32) -> f32 {
+  return logistic(in_pred_scores[i * params.c + cls]).x;
 }

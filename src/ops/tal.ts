@@ -3,6 +3,7 @@ import commonWgsl from '../../shaders/common.wgsl?raw';
 import talWgsl from '../../shaders/tal.wgsl?raw';
 import talAssignWgsl from '../../shaders/tal-assign.wgsl?raw';
 import talAnchorWgsl from '../../shaders/tal-anchor.wgsl?raw';
+import talPairRowsWgsl from '../../shaders/tal-pair-rows.wgsl?raw';
 import talPairsWgsl from '../../shaders/tal-pairs.wgsl?raw';
 import talRowsWgsl from '../../shaders/tal-rows.wgsl?raw';
 import talScoresWgsl from '../../shaders/tal-scores.wgsl?raw';
@@ -22,12 +23,12 @@ import { defineOp, fail, num, type Dims, type GpuKernel, type OpDescriptor, type
 
 /** A pass module: common.wgsl, boxes.wgsl (CIoU's aspect term), tal.wgsl and the pass's own files. */
 const module = (id: string, ...files: string[]): PassModule => ({ shader: [commonWgsl, boxesWgsl, talWgsl, ...files].join('\n'), shaderId: `tal-${id}` });
-const PAIRS = module('pairs', talPairsWgsl);
+const PAIRS = module('pairs', talPairsWgsl, talPairRowsWgsl);
 const ROWS = module('rows', talAssignWgsl, talRowsWgsl);
 const ANCHOR = module('anchor', talAssignWgsl, talAnchorWgsl);
 const SCORES = module('scores', talAssignWgsl, talScoresWgsl);
 const YOLO_DECODE = module('yolo-decode', yoloDflWgsl, yoloDecodeWgsl);
-const YOLO_PAIRS = module('yolo-pairs', yoloPairsWgsl);
+const YOLO_PAIRS = module('yolo-pairs', yoloPairsWgsl, talPairRowsWgsl);
 const YOLO_ANCHOR = module('yolo-anchor', talAssignWgsl, yoloAnchorWgsl);
 const YOLO_LOSS = module('yolo-loss', yoloDflWgsl, yoloLossWgsl);
 const YOLO_SUM = module('yolo-sum', yoloSumWgsl);
