@@ -12,6 +12,17 @@ describe('test/fixtures', () => {
     expect(names.length).toBeGreaterThanOrEqual(11);
     for (const f of names) expect(parseFixtures(readFileSync(new URL(f, local), 'utf8'), f).length, f).toBeGreaterThan(0);
   });
+  it('the cases with named outputs parse with them: i32 ones as integers, f32 ones with a tolerance each', () => {
+    const all = names.flatMap((f) => parseFixtures(readFileSync(new URL(f, local), 'utf8'), f));
+    const withOutputs = all.filter((c) => c.expected.outputs);
+    expect(new Set(withOutputs.map((c) => c.op))).toEqual(new Set(['tal_assign', 'yolo_detection_loss']));
+    const tensors = withOutputs.flatMap((c) => Object.entries(c.expected.outputs!).map(([k, t]) => ({ c, k, t })));
+    expect(tensors.filter(({ t }) => t.dtype === 'i32').length).toBeGreaterThan(0);
+    for (const { c, k, t } of tensors) {
+      if (t.dtype === 'i32') expect(t.data.every(Number.isInteger), `${c.name} outputs.${k}`).toBe(true);
+      else expect(c.tolerance.outputs?.[k], `${c.name} tolerance.outputs.${k}`).toBeDefined();
+    }
+  });
   // Every shared file is here, and so is each file of ../shared/fixtures/more/ taken so far (the
   // ops built since); each copy, and the README that states the comparison rules, equals its
   // source byte for byte. Without ../shared: a failure in CI, a skip that says so elsewhere.
