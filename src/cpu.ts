@@ -55,6 +55,13 @@ export function runCpu(opName: string | OpDescriptor, inputs: Record<string, unk
       result.outputs[name] = o;
     }
     result.outputShapes = structuredClone(r.outputShapes);
+    // An output of data-dependent length has the rows the reference wrote, not its capacity.
+    for (const [name, spec] of Object.entries(op.outputs)) {
+      if (!spec.capacity) continue;
+      const shape = result.outputShapes[name];
+      const row = shape.slice(1).reduce((x, y) => x * y, 1);
+      shape[0] = row ? result.outputs[name].length / row : 0;
+    }
   }
   return result;
 }

@@ -15,7 +15,7 @@ describe('test/fixtures', () => {
   it('the cases with named outputs parse with them: i32 ones as integers, f32 ones with a tolerance each', () => {
     const all = names.flatMap((f) => parseFixtures(readFileSync(new URL(f, local), 'utf8'), f));
     const withOutputs = all.filter((c) => c.expected.outputs);
-    expect(new Set(withOutputs.map((c) => c.op))).toEqual(new Set(['tal_assign', 'yolo_detection_loss']));
+    expect(new Set(withOutputs.map((c) => c.op))).toEqual(new Set(['tal_assign', 'yolo_detection_loss', 'nms', 'nms_onnx', 'nms_tfjs']));
     const tensors = withOutputs.flatMap((c) => Object.entries(c.expected.outputs!).map(([k, t]) => ({ c, k, t })));
     expect(tensors.filter(({ t }) => t.dtype === 'i32').length).toBeGreaterThan(0);
     for (const { c, k, t } of tensors) {

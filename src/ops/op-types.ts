@@ -2,7 +2,8 @@ import type { Reduction, SharedOptions } from './validate';
 
 /**
  * The op catalogue as types see it: each op's inputs (dtype, `?` when optional), its params
- * (`'number'`, `'boolean'`, `'pair'` for two numbers, or the list of names an enum takes) and the reductions it accepts.
+ * (`'number'`, `'number!'` for one a call must give, `'limit'` for a count that may be a bigint (`'limit!'` required),
+ * `'boolean'`, `'pair'` for two numbers, or the list of names an enum takes) and the reductions it accepts.
  * test/types/op-map.test.ts holds it against the registry (`OPS`), so the two cannot drift.
  */
 export const OP_SIGNATURES = {
@@ -65,11 +66,26 @@ export const OP_SIGNATURES = {
     params: { topk: 'number', alpha: 'number', beta: 'number', boxGain: 'number', clsGain: 'number', dflGain: 'number' },
     reductions: [],
   },
+  nms: {
+    inputs: { boxes: 'f32', scores: 'f32', classes: 'i32?' },
+    params: { iouThreshold: 'number!', format: ['xyxy', 'cxcywh', 'xywh'], variant: ['iou', 'diou'], scoreThreshold: 'number' },
+    reductions: [],
+  },
+  nms_onnx: {
+    inputs: { boxes: 'f32', scores: 'f32' },
+    params: { maxOutputBoxesPerClass: 'limit', iouThreshold: 'number', scoreThreshold: 'number', centerPointBox: 'number' },
+    reductions: [],
+  },
+  nms_tfjs: {
+    inputs: { boxes: 'f32', scores: 'f32' },
+    params: { maxOutputSize: 'limit!', iouThreshold: 'number', scoreThreshold: 'number', softNmsSigma: 'number' },
+    reductions: [],
+  },
 } as const satisfies Record<
   string,
   {
     inputs: Record<string, 'f32' | 'i32' | 'f32?' | 'i32?'>;
-    params: Record<string, 'number' | 'boolean' | 'pair' | readonly string[]>;
+    params: Record<string, 'number' | 'number!' | 'limit' | 'limit!' | 'boolean' | 'pair' | readonly string[]>;
     reductions?: readonly ('none' | 'mean' | 'sum')[];
   }
 >;
@@ -111,6 +127,9 @@ export const OP_NONE_RANK = {
   dice: 1,
   tal_assign: 1,
   yolo_detection_loss: 0,
+  nms: 1,
+  nms_onnx: 1,
+  nms_tfjs: 1,
 } as const satisfies Record<keyof typeof OP_SIGNATURES, 'input' | 0 | 1 | 2>;
 
 /** The rank of op `N`'s reduced loss: `rank_sort`'s `[ranking, sorting]` is 1, every other op's one number 0. */
@@ -147,10 +166,16 @@ export type OpInputs<N extends OpName, F = F32Tensor, I = I32Tensor> = Flatten<
 >;
 
 type ParamsOf<N extends OpName> = Signatures[N]['params'];
-type ParamType<P> = P extends 'number' ? number : P extends 'boolean' ? boolean : P extends 'pair' ? readonly [number, number] : P extends readonly (infer V)[] ? V : never;
+type ParamType<P> = P extends 'number' | 'number!' ? number : P extends 'limit' | 'limit!' ? number | bigint : P extends 'boolean' ? boolean : P extends 'pair' ? readonly [number, number] : P extends readonly (infer V)[] ? V : never;
+type RequiredParams<N extends OpName> = { [K in keyof ParamsOf<N>]: ParamsOf<N>[K] extends 'number!' | 'limit!' ? K : never }[keyof ParamsOf<N>];
 
-/** The params of op `N` (every one optional, with its default in the registry); enums as their literal names. */
-export type OpParams<N extends OpName> = { -readonly [K in keyof ParamsOf<N>]?: ParamType<ParamsOf<N>[K]> };
+/**
+ * The params of op `N`: each optional, with its default in the registry, except those marked
+ * `'number!'` (`nms`'s `iouThreshold`), which a call must give; enums as their literal names.
+ */
+export type OpParams<N extends OpName> = Flatten<
+  { -readonly [K in Exclude<keyof ParamsOf<N>, RequiredParams<N>>]?: ParamType<ParamsOf<N>[K]> } & { -readonly [K in RequiredParams<N>]: ParamType<ParamsOf<N>[K]> }
+>;
 
 /** The reductions op `N` accepts (`pairwise_iou`: `'none'` only). */
 export type OpReduction<N extends OpName> = Extract<Signatures[N] extends { reductions: readonly (infer R)[] } ? R : Reduction, Reduction>;

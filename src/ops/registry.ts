@@ -6,9 +6,10 @@ import { LOGIT_OPS } from './logits';
 import { MARGIN_OPS } from './margin';
 import { RANKING_OPS } from './ranking';
 import { SOFTMAX_FOCAL_OPS } from './softmax-focal';
+import { NMS_OPS } from './nms';
 import { TAL_OPS } from './tal';
 
-const ALL: OpDescriptor[] = [l1Op, mseOp, smoothL1Op, huberOp, balancedL1Op, ...IOU_OPS, ...LOGIT_OPS, ...SOFTMAX_FOCAL_OPS, ...MARGIN_OPS, ...RANKING_OPS, ...TAL_OPS];
+const ALL: OpDescriptor[] = [l1Op, mseOp, smoothL1Op, huberOp, balancedL1Op, ...IOU_OPS, ...LOGIT_OPS, ...SOFTMAX_FOCAL_OPS, ...MARGIN_OPS, ...RANKING_OPS, ...TAL_OPS, ...NMS_OPS];
 for (const [i, d] of ALL.entries()) {
   if (ALL.findIndex((o) => o.name === d.name) !== i) throw new Error(`detloss: two ops are named ${d.name}`);
 }

@@ -17,7 +17,19 @@ export interface TensorSpec {
 }
 
 export type ParamSpec =
-  | { kind: 'number'; default: number; min?: number; max?: number; minExclusive?: boolean; integer?: boolean }
+  /**
+   * A number. With no `default` it is absent unless given (`nms`'s `scoreThreshold`), or, with
+   * `required`, refused when missing (`nms`'s `iouThreshold`). `infinite` admits -Infinity and
+   * +Infinity (`nms_tfjs`'s `scoreThreshold`, -Infinity by default).
+   */
+  | { kind: 'number'; default?: number; required?: boolean; infinite?: boolean; min?: number; max?: number; minExclusive?: boolean; integer?: boolean }
+  /**
+   * A count with no upper limit (ONNX's `max_output_boxes_per_class`, an int64): an integer number
+   * or a bigint of any size. It resolves to a number in [0, 2^31 - 1]: a negative count is 0, and
+   * one past any tensor's length means no limit. `required` as for a number (`nms_tfjs`'s
+   * `maxOutputSize`).
+   */
+  | { kind: 'limit'; default?: number; required?: boolean }
   | { kind: 'enum'; values: readonly string[]; default: string }
   | { kind: 'bool'; default: boolean }
   /** Two numbers, `[lo, hi]` or `[W, H]`; no default means the param is absent unless given. */
@@ -102,6 +114,12 @@ export interface GpuKernel {
 export interface OutputSpec {
   dtype: DType;
   shape: readonly Dim[];
+  /**
+   * For an output whose length depends on the data (NMS's kept indices): the most rows it can
+   * have. `shape[0]` is then the number of rows the op wrote (the result's shape says it), and
+   * `Resolved.outputShapes` gives the capacity, what the runtime allocates.
+   */
+  capacity?(dims: Dims, p: ResolvedParams): number;
 }
 
 /** A WGSL module of one or more program passes (`GpuKernel.program`): its full source and shader id. */

@@ -51,7 +51,10 @@ export interface Resolved {
   outCount: number;
   /** Elements of the output per row of `rows`. */
   outPerRow: number;
-  /** The shape of each named output (`OpDescriptor.outputs`), solved from the dims. */
+  /**
+   * The shape of each named output (`OpDescriptor.outputs`), solved from the dims; for one of
+   * data-dependent length (`OutputSpec.capacity`), its capacity.
+   */
   outputShapes: Record<string, number[]>;
   hasWeight: boolean;
   hasGradOutput: boolean;
@@ -105,7 +108,12 @@ export function resolveOptions(op: OpDescriptor, options: Record<string, unknown
     given.add(key);
     params[key] = checkParam(op.name, key, spec, value);
   }
-  for (const [key, spec] of Object.entries(op.params)) if (!(key in params) && spec.default !== undefined) params[key] = spec.default;
+  for (const [key, spec] of Object.entries(op.params)) {
+    if (key in params) continue;
+    if (spec.default !== undefined) params[key] = spec.default;
+    else if (spec.kind === 'number' && spec.required) fail('invalid_param', `${op.name}: ${key} is required (a number${rangeText(spec)}), and none was given`, key);
+    else if (spec.kind === 'limit' && spec.required) fail('invalid_param', `${op.name}: ${key} is required (an integer, a number or a bigint), and none was given`, key);
+  }
 
   // An op that takes no reduction refuses one, even its own default.
   if (op.reductions?.length === 0 && options.reduction !== undefined) {
@@ -233,7 +241,11 @@ function resolveInputs(
 
   const outShape = op.output.map((d) => (typeof d === 'number' ? d : dims[d] ?? 0));
   const outputShapes: Record<string, number[]> = {};
-  for (const [name, spec] of Object.entries(op.outputs ?? {})) outputShapes[name] = spec.shape.map((d) => (typeof d === 'number' ? d : dims[d] ?? 0));
+  for (const [name, spec] of Object.entries(op.outputs ?? {})) {
+    const shape = spec.shape.map((d) => (typeof d === 'number' ? d : dims[d] ?? 0));
+    if (spec.capacity) shape[0] = spec.capacity(dims, params);
+    outputShapes[name] = shape;
+  }
   const outCount = product(outShape);
   const rows = dims[op.rows] ?? 0;
   const outPerRow = rows === 0 ? product(outShape.slice(1)) : outCount / rows;
@@ -291,8 +303,14 @@ function checkParam(opName: string, key: string, spec: OpDescriptor['params'][st
       }
       return [value[0], value[1]] as const;
     }
+    case 'limit': {
+      if (typeof value === 'bigint') return value <= 0n ? 0 : value >= BigInt(LIMIT_MAX) ? LIMIT_MAX : Number(value);
+      if (typeof value !== 'number' || !Number.isInteger(value)) fail('invalid_param', `${opName}: ${key} must be an integer (a number or a bigint), got ${describeValue(value)}`, key);
+      return Math.min(Math.max(value, 0), LIMIT_MAX);
+    }
     case 'number': {
-      if (typeof value !== 'number' || !Number.isFinite(value)) fail('invalid_param', `${opName}: ${key} must be a finite number, got ${describeValue(value)}`, key);
+      if (spec.infinite && (value === Infinity || value === -Infinity)) return value;
+      if (typeof value !== 'number' || !Number.isFinite(value)) fail('invalid_param', `${opName}: ${key} must be a finite number${spec.infinite ? ' or ±Infinity' : ''}, got ${describeValue(value)}`, key);
       // Kernels read integers as i32 and numbers as f32: a value that does not fit would wrap or overflow.
       if (spec.integer && !Number.isInteger(value)) fail('invalid_param', `${opName}: ${key} must be an integer, got ${value}`, key);
       if (spec.integer && (value < -(2 ** 31) || value > 2 ** 31 - 1)) {
@@ -317,6 +335,17 @@ function checkParam(opName: string, key: string, spec: OpDescriptor['params'][st
       if (typeof value !== 'boolean') fail('invalid_param', `${opName}: ${key} must be true or false, got ${describeValue(value)}`, key);
       return value;
   }
+}
+
+/** What a `'limit'` param resolves to at most: no tensor a kernel indexes with i32 is longer. */
+export const LIMIT_MAX = 2 ** 31 - 1;
+
+/** `' in [0, 1]'`, `' >= 0'`...: a number param's range, for a message. */
+function rangeText(spec: { min?: number; max?: number; minExclusive?: boolean; integer?: boolean }): string {
+  const lo = spec.min === undefined ? '' : `${spec.minExclusive ? '>' : '>='} ${spec.min}`;
+  const hi = spec.max === undefined ? '' : `<= ${spec.max}`;
+  const range = spec.min !== undefined && spec.max !== undefined && !spec.minExclusive ? ` in [${spec.min}, ${spec.max}]` : [lo, hi].filter(Boolean).map((t) => ` ${t}`).join(' and');
+  return `${spec.integer ? ', an integer' : ''}${range}`;
 }
 
 /** Rejects NaN and infinite values in float inputs (only when the caller asks with `check: true`). */

@@ -306,7 +306,8 @@ export const OUT_OF_RANGE: Record<string, [string, unknown][]> = {
   ],
 };
 
-export const WRONG_TYPE: Record<'number' | 'enum' | 'bool' | 'pair', [string, unknown][]> = {
+export const WRONG_TYPE: Record<'number' | 'enum' | 'bool' | 'pair' | 'limit', [string, unknown][]> = {
+  limit: [['a fraction', 1.5], ['a string', '10'], ['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity], ['null', null], ['an object', {}], ['a boolean', true], ['an array', [1]]],
   pair: [['a number', 5], ['a string', '1,2'], ['one number', [1]], ['three numbers', [0.1, 0.2, 0.3]], ['NaN in it', [NaN, 1]], ['a string in it', [0, '1']], ['null', null], ['an object', {}]],
   number: [['a string', '1'], ['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity], ['an object', {}], ['a boolean', true], ['null', null], ['an array', [1]], ['a BigInt', 1n]],
   enum: [['a number', 5], ['a boolean', true], ['null', null], ['the empty string', ''], ['an object', {}], ['upper case', 'IOU']],
@@ -318,7 +319,9 @@ export function paramCases(op: string): Refusal[] {
   const cases: Refusal[] = [];
   const add = (what: string, options: Opts, code: Code, argument: string) => cases.push({ what, inputs: g.inputs, options: { ...g.options, ...options }, code, argument });
   for (const [p, spec] of Object.entries(OPS[op].params)) {
-    for (const [what, v] of WRONG_TYPE[spec.kind]) add(`${p} ${what}`, { [p]: v }, 'invalid_param', p);
+    const infinite = spec.kind === 'number' && spec.infinite;
+    for (const [what, v] of WRONG_TYPE[spec.kind]) if (!(infinite && (v === Infinity || v === -Infinity))) add(`${p} ${what}`, { [p]: v }, 'invalid_param', p);
+    if ((spec.kind === 'number' || spec.kind === 'limit') && spec.required) add(`${p} missing (it is required)`, { [p]: undefined }, 'invalid_param', p);
   }
   for (const [p, v] of OUT_OF_RANGE[op] ?? []) add(`${p} = ${String(v)}`, { [p]: v }, 'invalid_param', p);
   for (const p of ['bogus', 'toString', 'constructor', 'hasOwnProperty', 'valueOf']) add(`an unknown param "${p}"`, { [p]: 1 }, 'unknown_param', p);

@@ -21,7 +21,7 @@ describe('the typed op map matches the registry', () => {
 
   it.each(Object.keys(OPS))('%s: params, their kinds and enum values', (name) => {
     const want = Object.fromEntries(
-      Object.entries(OPS[name].params).map(([k, s]) => [k, s.kind === 'enum' ? [...s.values] : s.kind === 'bool' ? 'boolean' : s.kind === 'pair' ? 'pair' : 'number']),
+      Object.entries(OPS[name].params).map(([k, s]) => [k, s.kind === 'enum' ? [...s.values] : s.kind === 'bool' ? 'boolean' : s.kind === 'pair' ? 'pair' : s.kind === 'limit' ? (s.required ? 'limit!' : 'limit') : s.required ? 'number!' : 'number']),
     );
     const got = Object.fromEntries(Object.entries(signatures[name]?.params ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : [...v]]));
     expect(got).toEqual(want);

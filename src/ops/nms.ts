@@ -1,0 +1,94 @@
+import { nmsCpu, nmsOnnxCpu, nmsTfjsCpu } from '../cpu/nms';
+import { defineOp, fail, oneOf, type OpDescriptor, type ParamSpec } from './types';
+
+// docs/ops.md, "Non-maximum suppression": three ops of one overlap and one candidate order, each
+// equal to its reference (torchvision, onnxruntime, tfjs-core). No gradient, no reduction; the
+// outputs are indices whose number depends on the data (`OutputSpec.capacity`).
+
+/** A threshold in [0, 1]: required, or with a default. */
+const threshold = (def?: number): ParamSpec => ({ kind: 'number', ...(def === undefined ? { required: true } : { default: def }), min: 0, max: 1 });
+/** A score threshold: any number but NaN, infinities included; absent unless given, or a default. */
+const scoreThreshold = (def?: number): ParamSpec => ({ kind: 'number', infinite: true, ...(def === undefined ? {} : { default: def }) });
+
+type Data = Record<string, Float32Array | Int32Array | Float64Array | undefined>;
+
+/** `reduction`, `weight`, `avgFactor` are refused by `reductions: []`; `weight` here, by name. */
+function noWeight(op: string, inputs: Data) {
+  if (inputs.weight !== undefined) fail('invalid_param', `${op}: takes no weight (its outputs are indices)`, 'weight');
+}
+
+/** `nms`: torchvision's `nms` and `batched_nms`, with `scoreThreshold` and DIoU-NMS. */
+export const nmsOp = defineOp({
+  name: 'nms',
+  family: 'nms',
+  inputs: {
+    boxes: { dtype: 'f32', shape: ['n', 4] },
+    scores: { dtype: 'f32', shape: ['n'] },
+    classes: { dtype: 'i32', shape: ['n'], optional: true },
+  },
+  bindOrder: ['scores'],
+  params: {
+    iouThreshold: threshold(),
+    format: oneOf(['xyxy', 'cxcywh', 'xywh'], 'xyxy'),
+    variant: oneOf(['iou', 'diou'], 'iou'),
+    scoreThreshold: scoreThreshold(),
+  },
+  rows: 'n',
+  output: [0],
+  outputs: { keep: { dtype: 'i32', shape: ['k'], capacity: (d) => d.n } },
+  reductions: [],
+  validate: (inputs) => noWeight('nms', inputs),
+  cpu: nmsCpu,
+});
+
+/** `nms_onnx`: ONNX `NonMaxSuppression` as onnxruntime's CPU kernel runs it. */
+export const nmsOnnxOp = defineOp({
+  name: 'nms_onnx',
+  family: 'nms',
+  inputs: {
+    boxes: { dtype: 'f32', shape: ['b', 'n', 4] },
+    scores: { dtype: 'f32', shape: ['b', 'c', 'n'] },
+  },
+  bindOrder: ['boxes'],
+  params: {
+    maxOutputBoxesPerClass: { kind: 'limit', default: 0 },
+    iouThreshold: threshold(0),
+    scoreThreshold: scoreThreshold(),
+    centerPointBox: { kind: 'number', default: 0, integer: true, min: 0, max: 1 },
+  },
+  rows: 'b',
+  output: [0],
+  outputs: { selected: { dtype: 'i32', shape: ['k', 3], capacity: (d, p) => d.b * d.c * Math.min(p.maxOutputBoxesPerClass as number, d.n) } },
+  reductions: [],
+  validate: (inputs) => noWeight('nms_onnx', inputs),
+  cpu: nmsOnnxCpu,
+});
+
+/** `nms_tfjs`: `tf.image.nonMaxSuppressionWithScore`, Soft-NMS included. */
+export const nmsTfjsOp = defineOp({
+  name: 'nms_tfjs',
+  family: 'nms',
+  inputs: {
+    boxes: { dtype: 'f32', shape: ['n', 4] },
+    scores: { dtype: 'f32', shape: ['n'] },
+  },
+  bindOrder: ['scores'],
+  params: {
+    maxOutputSize: { kind: 'limit', required: true },
+    iouThreshold: threshold(0.5),
+    scoreThreshold: scoreThreshold(-Infinity),
+    softNmsSigma: { kind: 'number', default: 0, min: 0, max: 1 },
+  },
+  rows: 'n',
+  output: [0],
+  outputs: {
+    selectedIndices: { dtype: 'i32', shape: ['k'], capacity: (d, p) => Math.min(p.maxOutputSize as number, d.n) },
+    selectedScores: { dtype: 'f32', shape: ['k'], capacity: (d, p) => Math.min(p.maxOutputSize as number, d.n) },
+  },
+  reductions: [],
+  validate: (inputs) => noWeight('nms_tfjs', inputs),
+  cpu: nmsTfjsCpu,
+});
+
+/** nms, nms_onnx and nms_tfjs. */
+export const NMS_OPS: OpDescriptor[] = [nmsOp, nmsOnnxOp, nmsTfjsOp];
