@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { nms, nmsCpu, nmsOnnx, nmsOnnxCpu, nmsTfjs, nmsTfjsCpu, overlapIou, sortedCorners } from '../../../src/cpu/nms';
 import type { CpuInputs, ResolvedParams } from '../../../src/cpu/types';
-import { caseInputs, compareCase, parseFixtures, type FixtureCase } from '../../../src/fixtures';
+import { cpu } from '../../../src/cpu';
+import { caseInputs, caseOptions, compareCase, parseFixtures, type FixtureCase } from '../../../src/fixtures';
 
 /**
  * The float64 references of `nms`, `nms_onnx` and `nms_tfjs` (ops.md, "Non-maximum suppression"):
@@ -117,5 +118,54 @@ describe('where the three semantics differ', () => {
     expect(Array.from(r.selectedIndices)).toEqual([0, 1]);
     expect(r.selectedScores[0]).toBe(0.9);
     expect(r.selectedScores[1]).toBe(0.8 * Math.exp((-0.5 / 0.5) * v * v));
+  });
+});
+
+describe('cpu.run: the three ops by name, with their refusals', () => {
+  it('every nms.json case through cpu.run: outputs and their data-dependent shapes', () => {
+    for (const c of CASES) {
+      const r = cpu.run(c.op as never, caseInputs(c) as never, caseOptions(c) as never);
+      const cmp = compareCase(c, { loss: [], grad: {}, outputs: r.outputs, outputShapes: r.outputShapes });
+      expect(cmp.detail ?? 'ok', c.name).toBe('ok');
+      for (const [k, t] of Object.entries(c.expected.outputs!)) expect(r.outputShapes![k], `${c.name} ${k}`).toEqual(t.shape);
+      expect(Array.from(r.loss)).toEqual([]);
+    }
+  });
+
+  const boxes = new Float32Array([0, 0, 10, 10, 1, 1, 10, 10]);
+  const scores = new Float32Array([0.9, 0.8]);
+  const refused = (op: string, inputs: Record<string, unknown>, options: Record<string, unknown>) => {
+    try {
+      cpu.run(op as never, inputs as never, options as never);
+      return 'accepted';
+    } catch (e) {
+      return `${(e as { code: string }).code} ${(e as { argument: string }).argument}`;
+    }
+  };
+
+  it('refuses what the contract refuses, naming the argument', () => {
+    expect(refused('nms', { boxes, scores }, {})).toBe('invalid_param iouThreshold');
+    expect(refused('nms', { boxes, scores }, { iouThreshold: NaN })).toBe('invalid_param iouThreshold');
+    expect(refused('nms', { boxes, scores }, { iouThreshold: 1.5 })).toBe('invalid_param iouThreshold');
+    expect(refused('nms', { boxes, scores }, { iouThreshold: 0.5, scoreThreshold: NaN })).toBe('invalid_param scoreThreshold');
+    expect(refused('nms', { boxes, scores }, { iouThreshold: 0.5, variant: 'giou' })).toBe('invalid_param variant');
+    expect(refused('nms', { boxes, scores }, { iouThreshold: 0.5, reduction: 'none' })).toBe('invalid_param reduction');
+    expect(refused('nms', { boxes, scores, weight: new Float32Array(0) }, { iouThreshold: 0.5 })).toBe('invalid_param weight');
+    expect(refused('nms', { boxes, scores: new Float32Array(3) }, { iouThreshold: 0.5 })).toMatch(/^shape_mismatch (boxes|scores)$/);
+    expect(refused('nms', { boxes, scores, classes: new Int32Array(3) }, { iouThreshold: 0.5 })).toBe('shape_mismatch classes');
+    expect(refused('nms_tfjs', { boxes, scores }, {})).toBe('invalid_param maxOutputSize');
+    expect(refused('nms_tfjs', { boxes, scores }, { maxOutputSize: 2.5 })).toBe('invalid_param maxOutputSize');
+    expect(refused('nms_tfjs', { boxes, scores }, { maxOutputSize: 5, softNmsSigma: 2 })).toBe('invalid_param softNmsSigma');
+    expect(refused('nms_onnx', { boxes: new Float32Array(8), scores: new Float32Array(2) }, { maxOutputBoxesPerClass: NaN })).toBe('invalid_param maxOutputBoxesPerClass');
+    expect(refused('nms_onnx', { boxes: new Float32Array(8), scores: new Float32Array(2) }, { centerPointBox: 2 })).toBe('invalid_param centerPointBox');
+  });
+
+  it('accepts ±Infinity score thresholds, a bigint limit, and n = 0', () => {
+    expect(Array.from(cpu.run('nms', { boxes, scores }, { iouThreshold: 0.5, scoreThreshold: -Infinity }).outputs!.keep)).toEqual([0]);
+    expect(Array.from(cpu.run('nms', { boxes, scores }, { iouThreshold: 0.5, scoreThreshold: Infinity }).outputs!.keep)).toEqual([]);
+    const onnx = cpu.run('nms_onnx', { boxes: { data: new Float32Array(8), shape: [1, 2, 4] }, scores: { data: scores, shape: [1, 1, 2] } }, { maxOutputBoxesPerClass: 9223372036854775807n });
+    expect(onnx.outputShapes!.selected).toEqual([2, 3]);
+    const none = cpu.run('nms_tfjs', { boxes: new Float32Array(0), scores: new Float32Array(0) }, { maxOutputSize: 10 });
+    expect(none.outputShapes).toEqual({ selectedIndices: [0], selectedScores: [0] });
   });
 });
