@@ -49,6 +49,13 @@ export function runCpu(opName: string | OpDescriptor, inputs: Record<string, unk
   if (fwd.aux) result.aux = { ...fwd.aux };
   if (op.outputs) {
     result.outputs = {};
+    // The row counts of outputs of data-dependent length, where the reference leaves them out.
+    for (const [name, spec] of Object.entries(op.outputs)) {
+      const rows = fwd.outputs?.[name];
+      if (!spec.count || !rows || fwd.outputs![spec.count]) continue;
+      const row = spec.shape.slice(1).reduce<number>((x, y) => x * (y as number), 1);
+      fwd.outputs![spec.count] = Int32Array.of(rows.length / row);
+    }
     for (const name of Object.keys(op.outputs)) {
       const o = fwd.outputs?.[name];
       if (!o) throw new Error(`detloss: ${op.name}'s CPU reference gave no output ${name}`);

@@ -1,5 +1,6 @@
+import nmsWgsl from '../../shaders/nms.wgsl?raw';
 import { nmsCpu, nmsOnnxCpu, nmsTfjsCpu } from '../cpu/nms';
-import { defineOp, fail, oneOf, type OpDescriptor, type ParamSpec } from './types';
+import { defineOp, fail, oneOf, type Dims, type GpuKernel, type OpDescriptor, type ParamSpec, type ResolvedParams } from './types';
 
 // docs/ops.md, "Non-maximum suppression": three ops of one overlap and one candidate order, each
 // equal to its reference (torchvision, onnxruntime, tfjs-core). No gradient, no reduction; the
@@ -16,6 +17,50 @@ type Data = Record<string, Float32Array | Int32Array | Float64Array | undefined>
 function noWeight(op: string, inputs: Data) {
   if (inputs.weight !== undefined) fail('invalid_param', `${op}: takes no weight (its outputs are indices)`, 'weight');
 }
+
+/** The lanes of a workgroup (the runtime's WG, as every program's passes are dispatched with). */
+const WG_LANES = 64;
+/** Words of a row of decision bits: one bit per place. */
+const words = (d: Dims) => Math.ceil(d.n / 32);
+
+/** `nms`'s scratch in words (shaders/nms.wgsl): the order, the removed places, the decision bits. */
+export function nmsLayout(d: Dims): { off_order: number; off_removed: number; off_mask: number; words: number } {
+  const w = words(d);
+  return { off_order: 0, off_removed: d.n, off_mask: d.n + w, words: d.n + w + d.n * w };
+}
+
+const FORMATS = ['xyxy', 'cxcywh', 'xywh'];
+/** The passes' module: it binds only what they use (no loss, weight or gradOutput). */
+const NMS_MODULE = { shader: nmsWgsl, shaderId: 'nms' };
+
+const nmsKernel: GpuKernel = {
+  shader: nmsWgsl,
+  shaderId: 'nms',
+  entry: 'nms_rank',
+  uniforms: (p: ResolvedParams, d: Dims) => {
+    const thr = p.scoreThreshold as number | undefined;
+    const { words: _, ...offsets } = nmsLayout(d);
+    return {
+      words: words(d),
+      iou_threshold: p.iouThreshold as number,
+      format: FORMATS.indexOf(p.format as string),
+      diou: p.variant === 'diou' ? 1 : 0,
+      // -Infinity is a threshold (it drops -Infinity scores); +Infinity passes no score.
+      score_mode: thr === undefined ? 0 : thr === Infinity ? 2 : 1,
+      score_threshold: thr === undefined || thr === Infinity ? 0 : thr === -Infinity ? -3.4028234663852886e38 : thr,
+      ...offsets,
+    };
+  },
+  program: {
+    passes: [
+      { entry: 'nms_rank', threads: (d) => d.n, module: NMS_MODULE },
+      { entry: 'nms_mask', threads: (d) => d.n * words(d), module: NMS_MODULE },
+      { entry: 'nms_scan', threads: () => WG_LANES, module: NMS_MODULE },
+    ],
+    lossShape: [0],
+    scratch: (d: Dims) => ({ words: Math.max(nmsLayout(d).words, 1), threads: 0 }),
+  },
+};
 
 /** `nms`: torchvision's `nms` and `batched_nms`, with `scoreThreshold` and DIoU-NMS. */
 export const nmsOp = defineOp({
@@ -35,10 +80,11 @@ export const nmsOp = defineOp({
   },
   rows: 'n',
   output: [0],
-  outputs: { keep: { dtype: 'i32', shape: ['k'], capacity: (d) => d.n } },
+  outputs: { keep: { dtype: 'i32', shape: ['k'], capacity: (d) => d.n, count: 'count' }, count: { dtype: 'i32', shape: [1] } },
   reductions: [],
   validate: (inputs) => noWeight('nms', inputs),
   cpu: nmsCpu,
+  gpu: nmsKernel,
 });
 
 /** `nms_onnx`: ONNX `NonMaxSuppression` as onnxruntime's CPU kernel runs it. */
@@ -58,7 +104,10 @@ export const nmsOnnxOp = defineOp({
   },
   rows: 'b',
   output: [0],
-  outputs: { selected: { dtype: 'i32', shape: ['k', 3], capacity: (d, p) => d.b * d.c * Math.min(p.maxOutputBoxesPerClass as number, d.n) } },
+  outputs: {
+    selected: { dtype: 'i32', shape: ['k', 3], capacity: (d, p) => d.b * d.c * Math.min(p.maxOutputBoxesPerClass as number, d.n), count: 'count' },
+    count: { dtype: 'i32', shape: [1] },
+  },
   reductions: [],
   validate: (inputs) => noWeight('nms_onnx', inputs),
   cpu: nmsOnnxCpu,
@@ -82,8 +131,9 @@ export const nmsTfjsOp = defineOp({
   rows: 'n',
   output: [0],
   outputs: {
-    selectedIndices: { dtype: 'i32', shape: ['k'], capacity: (d, p) => Math.min(p.maxOutputSize as number, d.n) },
-    selectedScores: { dtype: 'f32', shape: ['k'], capacity: (d, p) => Math.min(p.maxOutputSize as number, d.n) },
+    selectedIndices: { dtype: 'i32', shape: ['k'], capacity: (d, p) => Math.min(p.maxOutputSize as number, d.n), count: 'count' },
+    selectedScores: { dtype: 'f32', shape: ['k'], capacity: (d, p) => Math.min(p.maxOutputSize as number, d.n), count: 'count' },
+    count: { dtype: 'i32', shape: [1] },
   },
   reductions: [],
   validate: (inputs) => noWeight('nms_tfjs', inputs),

@@ -120,6 +120,11 @@ export interface OutputSpec {
    * `Resolved.outputShapes` gives the capacity, what the runtime allocates.
    */
   capacity?(dims: Dims, p: ResolvedParams): number;
+  /**
+   * With `capacity`: the op's i32 [1] output that holds this one's row count, which a resident
+   * result reads alone. The CPU reference fills it from the rows it returns.
+   */
+  count?: string;
 }
 
 /** A WGSL module of one or more program passes (`GpuKernel.program`): its full source and shader id. */

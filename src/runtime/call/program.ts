@@ -25,7 +25,9 @@ function submitProgram(rt: Runtime, p: PreparedProgram, bufs: ProgramBuffers, ks
   const view = new DataView(bytes);
   const flags = FLAG.grad * +r.wantGrad + FLAG.gradOutput * +r.hasGradOutput;
   packUniform(info0.uniforms.run, { n: dims.n ?? 0, threads: scratch.threads, flags, scale: 1 }, view, 0, desc.name);
-  if (info0.uniforms.params) packUniform(info0.uniforms.params, { ...dims, ...(gk.uniforms?.(r.params, dims) ?? {}) }, view, PARAMS_AT, desc.name);
+  // has_<input>: whether an optional input was given (absent ones are bound to a dummy).
+  const has = Object.fromEntries(Object.keys(desc.inputs).map((k) => [`has_${snake(k)}`, p.info[k] === undefined ? 0 : 1]));
+  if (info0.uniforms.params) packUniform(info0.uniforms.params, { ...dims, ...has, ...(gk.uniforms?.(r.params, dims) ?? {}) }, view, PARAMS_AT, desc.name);
   return encodeProgram(rt, p, ks, bufs, bytes);
 }
 

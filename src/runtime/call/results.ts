@@ -1,4 +1,5 @@
 import { DetlossError } from '../../errors';
+import type { OpDescriptor } from '../../ops/types';
 import type { Liveness } from '../device/liveness';
 import { USAGE } from '../device/constants';
 import { readTimestamps } from '../device/timestamps';
@@ -59,6 +60,7 @@ export async function readBack(rt: Runtime, x: SubmittedCall): Promise<RunResult
     const named = Object.entries(out.named);
     for (const [name, t] of named) outputs[name] ??= t.dtype === 'i32' ? new Int32Array(0) : new Float32Array(0);
     const shapes = named.length ? { outputs, outputShapes: structuredClone(r.outputShapes) } : {};
+    if (named.length) trimToCounts(desc, outputs, shapes.outputShapes!);
     return { loss, shape: x.shape ?? (r.reduction === 'none' ? r.outShape : []), grad, ...(aux ? { aux } : {}), ...shapes };
   } finally {
     x.release();
@@ -143,5 +145,22 @@ export async function readBuffer(rt: Runtime, buffer: GPUBuffer, bytes: number, 
     throw new DetlossError('gpu_validation', `${label}: reading a tensor back failed: ${(e as Error)?.message ?? String(e)}`);
   } finally {
     staging?.destroy();
+  }
+}
+
+/**
+ * Outputs of data-dependent length (`OutputSpec.capacity`) come back at their capacity: each is cut
+ * to the rows its count output says were written, and its shape says so. A count past the capacity
+ * (a kernel fault) is an error, never numbers read past what was written.
+ */
+export function trimToCounts(desc: OpDescriptor, outputs: Record<string, Float32Array | Int32Array>, shapes: Record<string, number[]>) {
+  for (const [name, spec] of Object.entries(desc.outputs ?? {})) {
+    if (!spec.count) continue;
+    const shape = shapes[name];
+    const rows = outputs[spec.count]?.[0] ?? 0;
+    if (!(rows >= 0 && rows <= shape[0])) throw new Error(`detloss: ${desc.name} wrote ${rows} rows of ${name}, past its capacity ${shape[0]}`);
+    const row = shape.slice(1).reduce((a, b) => a * b, 1);
+    outputs[name] = outputs[name].slice(0, rows * row);
+    shape[0] = rows;
   }
 }

@@ -93,7 +93,10 @@ function shaderProblems(op: OpDescriptor, info: ShaderInfo, entries: string[], p
   for (const entry of entries) {
     if (!info.entries.includes(entry)) problems.push(`entry point ${entry} not in shader (has ${info.entries.join(', ')})`);
   }
-  const defaults: ResolvedParams = Object.fromEntries(Object.entries(op.params).flatMap(([k, s]) => (s.default === undefined ? [] : [[k, s.default]])));
+  // The params as a call resolves them: defaults, and a required number at the bottom of its range.
+  const defaults: ResolvedParams = Object.fromEntries(
+    Object.entries(op.params).flatMap(([k, s]) => (s.default !== undefined ? [[k, s.default]] : 'required' in s && s.required ? [[k, s.kind === 'number' ? (s.min ?? 0) : 0]] : [])),
+  );
   const dims: Record<string, number> = {};
   for (const spec of Object.values(op.inputs)) for (const d of spec.shape) if (typeof d === 'string') dims[d] = 1;
   for (const d of op.output) if (typeof d === 'string') dims[d] = 1;
