@@ -30,7 +30,8 @@ struct Params {
   format: u32,
   // 0: IoU, 1: DIoU.
   diou: u32,
-  // 0: no score threshold; 1: score > score_threshold; 2: no score passes (+Infinity).
+  // 0: no score threshold; 1: score > score_threshold; 2: no score passes (+Infinity);
+  // 3: every score but -Infinity passes (-Infinity, which a uniform cannot hold).
   score_mode: u32,
   score_threshold: f32,
   has_classes: u32,
@@ -74,7 +75,7 @@ fn is_candidate(i: u32) -> bool {
   if (params.score_mode == 1u) {
     return score_key(bits) > score_key(bitcast<u32>(params.score_threshold));
   }
-  return true;
+  return params.score_mode == 0u || bits != 0xff800000u;
 }
 
 // Box i's corners (x1, y1, x2, y2), as `format` says, not sorted.

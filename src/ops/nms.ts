@@ -1,3 +1,4 @@
+import nmsTfjsWgsl from '../../shaders/nms-tfjs.wgsl?raw';
 import nmsWgsl from '../../shaders/nms.wgsl?raw';
 import { nmsCpu, nmsOnnxCpu, nmsTfjsCpu } from '../cpu/nms';
 import { defineOp, fail, oneOf, type Dims, type GpuKernel, type OpDescriptor, type ParamSpec, type ResolvedParams } from './types';
@@ -46,8 +47,8 @@ const nmsKernel: GpuKernel = {
       format: FORMATS.indexOf(p.format as string),
       diou: p.variant === 'diou' ? 1 : 0,
       // -Infinity is a threshold (it drops -Infinity scores); +Infinity passes no score.
-      score_mode: thr === undefined ? 0 : thr === Infinity ? 2 : 1,
-      score_threshold: thr === undefined || thr === Infinity ? 0 : thr === -Infinity ? -3.4028234663852886e38 : thr,
+      score_mode: thr === undefined ? 0 : thr === Infinity ? 2 : thr === -Infinity ? 3 : 1,
+      score_threshold: thr !== undefined && Number.isFinite(thr) ? thr : 0,
       ...offsets,
     };
   },
@@ -59,6 +60,34 @@ const nmsKernel: GpuKernel = {
     ],
     lossShape: [0],
     scratch: (d: Dims) => ({ words: Math.max(nmsLayout(d).words, 1), threads: 0 }),
+  },
+};
+
+const TFJS_MODULE = { shader: nmsTfjsWgsl, shaderId: 'nms-tfjs' };
+
+/** `nms_tfjs` in one workgroup (shaders/nms-tfjs.wgsl): the current scores in the scratch. */
+const nmsTfjsKernel: GpuKernel = {
+  shader: nmsTfjsWgsl,
+  shaderId: 'nms-tfjs',
+  entry: 'nms_soft',
+  uniforms: (p: ResolvedParams, d: Dims) => {
+    const thr = p.scoreThreshold as number;
+    const sigma = p.softNmsSigma as number;
+    return {
+      // A +Infinity threshold passes no score: nothing to select.
+      limit: thr === Infinity ? 0 : Math.min(p.maxOutputSize as number, d.n),
+      iou_threshold: p.iouThreshold as number,
+      decay: sigma > 0 ? -0.5 / sigma : 0,
+      // -Infinity (the default, which a uniform cannot hold) drops only -Infinity scores.
+      score_mode: thr === -Infinity ? 2 : 1,
+      score_threshold: Number.isFinite(thr) ? thr : 0,
+      off_cur: 0,
+    };
+  },
+  program: {
+    passes: [{ entry: 'nms_soft', threads: () => WG_LANES, module: TFJS_MODULE }],
+    lossShape: [0],
+    scratch: (d: Dims) => ({ words: Math.max(d.n, 1), threads: 0 }),
   },
 };
 
@@ -138,6 +167,7 @@ export const nmsTfjsOp = defineOp({
   reductions: [],
   validate: (inputs) => noWeight('nms_tfjs', inputs),
   cpu: nmsTfjsCpu,
+  gpu: nmsTfjsKernel,
 });
 
 /** nms, nms_onnx and nms_tfjs. */

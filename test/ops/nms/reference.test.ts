@@ -166,6 +166,7 @@ describe('cpu.run: the three ops by name, with their refusals', () => {
     const onnx = cpu.run('nms_onnx', { boxes: { data: new Float32Array(8), shape: [1, 2, 4] }, scores: { data: scores, shape: [1, 1, 2] } }, { maxOutputBoxesPerClass: 9223372036854775807n });
     expect(onnx.outputShapes!.selected).toEqual([2, 3]);
     const none = cpu.run('nms_tfjs', { boxes: new Float32Array(0), scores: new Float32Array(0) }, { maxOutputSize: 10 });
-    expect(none.outputShapes).toEqual({ selectedIndices: [0], selectedScores: [0] });
+    expect(none.outputShapes).toEqual({ selectedIndices: [0], selectedScores: [0], count: [1] });
+    expect(Array.from(none.outputs!.count)).toEqual([0]);
   });
 });

@@ -1,0 +1,191 @@
+// nms-tfjs.wgsl: `nms_tfjs`, tfjs-core's nonMaxSuppressionImpl_ with Soft-NMS (ops.md), in one
+// workgroup (src/ops/nms.ts). TF.js decays a candidate lazily, when it is popped, by the boxes
+// selected since it was last looked at; this pass decays every live candidate as soon as a box is
+// selected. The two select the same boxes: a popped candidate whose score did not change holds the
+// largest current score, which is the one this pass takes (equal scores: lower index first in both).
+// Each step: the largest live score by a tree over the lanes, then every lane's candidates against
+// the box just selected: dropped at IoU >= iouThreshold, else decayed, and dropped once their score
+// is <= scoreThreshold.
+
+override WG: u32 = 64u;
+
+struct Run {
+  n: u32,
+  threads: u32,
+  flags: u32,
+  scale: f32,
+}
+
+struct Params {
+  n: u32,
+  // min(max(maxOutputSize, 0), n).
+  limit: u32,
+  iou_threshold: f32,
+  // -0.5 / softNmsSigma, or 0 for hard NMS.
+  decay: f32,
+  // 1: score > score_threshold; 2: the threshold -Infinity (drops only -Infinity). A +Infinity
+  // threshold comes as limit 0.
+  score_mode: u32,
+  score_threshold: f32,
+  off_cur: u32,
+}
+
+@group(0) @binding(0) var<uniform> run: Run;
+@group(0) @binding(1) var<uniform> params: Params;
+// The scratch: CUR [n], the bits of each box's current score, DEAD (a NaN) once it is no longer a
+// candidate. Kept as bits: a NaN is never made by a constant expression, which WGSL forbids.
+@group(0) @binding(2) var<storage, read_write> partials: array<u32>;
+@group(0) @binding(3) var<storage, read> in_boxes: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> in_scores: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out_selected_indices: array<i32>;
+@group(0) @binding(6) var<storage, read_write> out_selected_scores: array<f32>;
+@group(0) @binding(7) var<storage, read_write> out_count: array<i32>;
+
+const DEAD: u32 = 0x7fc00000u;
+
+fn bits(x: f32) -> u32 {
+  return bitcast<u32>(x);
+}
+fn is_nan(b: u32) -> bool {
+  return (b & 0x7fffffffu) > 0x7f800000u;
+}
+fn is_pos_inf(b: u32) -> bool {
+  return b == 0x7f800000u;
+}
+
+// score > scoreThreshold, on the bits (a NaN score never passes).
+fn passes(b: u32) -> bool {
+  if (is_nan(b)) {
+    return false;
+  }
+  if (params.score_mode == 2u) {
+    return b != 0xff800000u;
+  }
+  if (params.score_mode == 1u) {
+    return score_key(b) > score_key(bits(params.score_threshold));
+  }
+  return true;
+}
+
+fn corners(i: u32) -> vec4<f32> {
+  let b = in_boxes[i];
+  return vec4(min(b.xy, b.zw), max(b.xy, b.zw));
+}
+
+fn finite4(v: vec4<f32>) -> bool {
+  let e = bitcast<vec4<u32>>(v) & vec4(0x7f800000u);
+  return all(e != vec4(0x7f800000u));
+}
+
+// ops.md's IoU: 0 for disjoint, touching, zero-area and non-finite boxes; identical boxes 1.
+fn iou(a: vec4<f32>, b: vec4<f32>) -> f32 {
+  if (!finite4(a) || !finite4(b)) {
+    return 0.0;
+  }
+  let iw = min(a.z, b.z) - max(a.x, b.x);
+  let ih = min(a.w, b.w) - max(a.y, b.y);
+  if (!(iw > 0.0 && ih > 0.0)) {
+    return 0.0;
+  }
+  let inter = iw * ih;
+  return inter / ((a.z - a.x) * (a.w - a.y) + (b.z - b.x) * (b.w - b.y) - inter);
+}
+
+var<workgroup> best_score: array<u32, WG>;
+var<workgroup> best_index: array<u32, WG>;
+var<workgroup> chosen: u32;
+
+const NONE: u32 = 0xffffffffu;
+
+// A score's bits mapped so that unsigned order is numeric order (-0 as +0).
+fn score_key(b0: u32) -> u32 {
+  let b = select(b0, 0u, b0 == 0x80000000u);
+  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+}
+
+// a before b (scores as bits): the larger score, then the lower index; NONE last.
+fn better(sa: u32, ia: u32, sb: u32, ib: u32) -> bool {
+  if (ib == NONE) {
+    return ia != NONE;
+  }
+  if (ia == NONE) {
+    return false;
+  }
+  let ka = score_key(sa);
+  let kb = score_key(sb);
+  return ka > kb || (ka == kb && ia < ib);
+}
+
+@compute @workgroup_size(WG)
+fn nms_soft(@builtin(local_invocation_id) lid: vec3<u32>) {
+  let lane = lid.x;
+  let n = params.n;
+  for (var i = lane; i < n; i += WG) {
+    let s = in_scores[i];
+    partials[params.off_cur + i] = select(DEAD, bits(s), passes(bits(s)));
+  }
+  storageBarrier();
+  workgroupBarrier();
+  var count = 0u;
+  loop {
+    if (count >= params.limit) {
+      break;
+    }
+    // The lane's best live candidate, then the tree over the lanes.
+    var bs = 0u;
+    var bi = NONE;
+    for (var i = lane; i < n; i += WG) {
+      let s = partials[params.off_cur + i];
+      if (!is_nan(s) && better(s, i, bs, bi)) {
+        bs = s;
+        bi = i;
+      }
+    }
+    best_score[lane] = bs;
+    best_index[lane] = bi;
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half = half / 2u) {
+      if (lane < half && better(best_score[lane + half], best_index[lane + half], best_score[lane], best_index[lane])) {
+        best_score[lane] = best_score[lane + half];
+        best_index[lane] = best_index[lane + half];
+      }
+      workgroupBarrier();
+    }
+    if (lane == 0u) {
+      chosen = best_index[0];
+      if (chosen != NONE) {
+        out_selected_indices[count] = i32(chosen);
+        out_selected_scores[count] = bitcast<f32>(best_score[0]);
+        partials[params.off_cur + chosen] = DEAD;
+      }
+    }
+    let c = workgroupUniformLoad(&chosen);
+    if (c == NONE) {
+      break;
+    }
+    count++;
+    storageBarrier();
+    let box = corners(c);
+    for (var i = lane; i < n; i += WG) {
+      var s = partials[params.off_cur + i];
+      if (is_nan(s)) {
+        continue;
+      }
+      let v = iou(box, corners(i));
+      if (v >= params.iou_threshold) {
+        s = DEAD;
+      } else if (v != 0.0 && params.decay != 0.0 && !is_pos_inf(s)) {
+        s = bits(bitcast<f32>(s) * exp(params.decay * v * v));
+        if (!passes(s)) {
+          s = DEAD;
+        }
+      }
+      partials[params.off_cur + i] = s;
+    }
+    storageBarrier();
+    workgroupBarrier();
+  }
+  if (lane == 0u) {
+    out_count[0] = i32(count);
+  }
+}

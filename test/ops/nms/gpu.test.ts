@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cpu } from '../../../src/cpu';
+import { caseInputs, caseOptions, compareCase, parseFixtures } from '../../../src/fixtures';
+import { nodeContext } from '../../helpers/node-gpu';
+
+/**
+ * `nms` and `nms_tfjs` on Node's WebGPU: every nms.json case of the two (indices exactly, shapes
+ * cut to the count), the edges of the score threshold and of the inputs, one-element launches,
+ * and the count a resident call returns alone.
+ */
+
+const cases = parseFixtures(readFileSync(new URL('../../fixtures/nms.json', import.meta.url), 'utf8'), 'nms.json').filter((c) => c.op !== 'nms_onnx');
+
+describe('nms and nms_tfjs on the GPU', () => {
+  let dl: Awaited<ReturnType<typeof nodeContext>>;
+  beforeAll(async () => {
+    dl = await nodeContext();
+  });
+  afterAll(() => dl?.destroy());
+
+  it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const r = await dl.run(c.op as never, caseInputs(c) as never, caseOptions(c) as never);
+    const cmp = compareCase(c, r);
+    expect(cmp.detail ?? 'ok').toBe('ok');
+    for (const [name, want] of Object.entries(c.expected.outputs!)) expect(r.outputShapes?.[name], name).toEqual(want.shape);
+    expect(Array.from(r.outputs!.count)).toEqual([c.expected.outputs![Object.keys(c.expected.outputs!)[0]].shape[0]]);
+  });
+
+  /** GPU and CPU reference on the same call: every output equal. */
+  const same = async (op: 'nms' | 'nms_tfjs', inputs: Record<string, unknown>, options: Record<string, unknown>) => {
+    const g = await dl.run(op as never, inputs as never, options as never);
+    const c = cpu.run(op as never, inputs as never, options as never);
+    const what = `${op} ${JSON.stringify(options, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))}`;
+    for (const k of Object.keys(c.outputs!)) {
+      const want = Array.from(c.outputs![k]);
+      // Soft-NMS scores: f32 on the GPU, float64 rounded once on the CPU; within the fixtures'
+      // tolerance for them (1e-6 + 1e-4 relative), and exact where nothing decayed (sigma 0).
+      const soft = ((options.softNmsSigma as number | undefined) ?? 0) > 0;
+      if (k === 'selectedScores' && soft) want.forEach((v, i) => expect(Math.abs(g.outputs![k][i] - v), `${what} ${k}[${i}]`).toBeLessThanOrEqual(1e-6 + 1e-4 * Math.abs(v)));
+      else expect(Array.from(g.outputs![k]), `${what} ${k}`).toEqual(want);
+    }
+    expect(g.outputShapes).toEqual(c.outputShapes);
+    return Array.from(g.outputs![op === 'nms' ? 'keep' : 'selectedIndices']);
+  };
+
+  // Four far-apart boxes, then one on top of the first.
+  const boxes = new Float32Array([0, 0, 1, 1, 10, 10, 11, 11, 20, 20, 21, 21, 30, 30, 31, 31, 0, 0, 1, 1]);
+  const scores = new Float32Array([0.5, -Infinity, Infinity, -3.4028234663852886e38, 0.25]);
+
+  it('score thresholds at ±Infinity and the lowest finite score, NaN scores, infinite scores', async () => {
+    for (const scoreThreshold of [undefined, -Infinity, -3.4028234663852886e38, 0.25, 0.5, Infinity]) {
+      await same('nms', { boxes, scores }, { iouThreshold: 0.5, ...(scoreThreshold === undefined ? {} : { scoreThreshold }) });
+      await same('nms_tfjs', { boxes, scores }, { maxOutputSize: 5, iouThreshold: 0.5, ...(scoreThreshold === undefined ? {} : { scoreThreshold }) });
+    }
+    expect(await same('nms', { boxes, scores }, { iouThreshold: 0.5, scoreThreshold: -Infinity })).toEqual([2, 0, 3]);
+    const withNaN = new Float32Array([NaN, 0.5, NaN, 0.25, 0.9]);
+    expect(await same('nms', { boxes, scores: withNaN }, { iouThreshold: 0.5 })).toEqual([4, 1, 3]);
+    expect(await same('nms_tfjs', { boxes, scores: withNaN }, { maxOutputSize: 5 })).toEqual([4, 1, 3]);
+  });
+
+  it('one box, no boxes, limits of 0 and past n, thresholds 0 and 1, classes', async () => {
+    expect(await same('nms', { boxes: boxes.subarray(0, 4), scores: scores.subarray(0, 1) }, { iouThreshold: 0.5 })).toEqual([0]);
+    expect(await same('nms', { boxes: new Float32Array(0), scores: new Float32Array(0) }, { iouThreshold: 0.5 })).toEqual([]);
+    expect(await same('nms_tfjs', { boxes, scores }, { maxOutputSize: 0 })).toEqual([]);
+    // The default threshold -Infinity drops the -Infinity score; box 4 lies on box 0.
+    expect(await same('nms_tfjs', { boxes, scores }, { maxOutputSize: 2n ** 40n })).toEqual([2, 0, 3]);
+    expect(await same('nms_tfjs', { boxes, scores }, { maxOutputSize: 9, iouThreshold: 0 })).toEqual([2]);
+    expect(await same('nms', { boxes, scores }, { iouThreshold: 1 })).toEqual([2, 0, 4, 3, 1]);
+    expect(await same('nms', { boxes, scores, classes: new Int32Array([0, 0, 0, 0, 7]) }, { iouThreshold: 0.5 })).toEqual([2, 0, 4, 3, 1]);
+    expect(await same('nms', { boxes, scores, classes: new Int32Array([7, 0, 0, 0, 7]) }, { iouThreshold: 0.5 })).toEqual([2, 0, 3, 1]);
+  });
+
+  it('more than one block of 32 places and more than one word per row, with every box kept or all suppressed', async () => {
+    const n = 100;
+    const far = new Float32Array(4 * n).map((_, k) => (k % 4 < 2 ? 10 * Math.floor(k / 4) : 10 * Math.floor(k / 4) + 1));
+    const stacked = new Float32Array(4 * n).map((_, k) => (k % 4 < 2 ? 0 : 1));
+    const s = new Float32Array(n).map((_, k) => (k * 37) % n / n);
+    expect((await same('nms', { boxes: far, scores: s }, { iouThreshold: 0.5 })).length).toBe(n);
+    expect((await same('nms', { boxes: stacked, scores: s }, { iouThreshold: 0.5 })).length).toBe(1);
+    // Identical boxes at iouThreshold 1: TF.js's >= drops them; shifted ones decay, and all stay.
+    expect((await same('nms_tfjs', { boxes: stacked, scores: s }, { maxOutputSize: n, softNmsSigma: 0.5, iouThreshold: 1 })).length).toBe(1);
+    const shifted = new Float32Array(4 * n).map((_, k) => [0, 0.25 * Math.floor(k / 4), 10, 10 + 0.25 * Math.floor(k / 4)][k % 4]);
+    expect((await same('nms_tfjs', { boxes: shifted, scores: s }, { maxOutputSize: n, softNmsSigma: 0.5, iouThreshold: 1 })).length).toBe(n);
+  });
+
+  it('a resident call: the outputs at their capacity and the count in a buffer of its own', async () => {
+    const r = await dl.runResident('nms' as never, { boxes, scores } as never, { iouThreshold: 0.5 } as never);
+    expect(r.outputShapes!.keep).toEqual([5]);
+    expect(r.outputBytes!.count).toBe(4);
+    const staging = dl.device.createBuffer({ size: 4, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+    const enc = dl.device.createCommandEncoder();
+    enc.copyBufferToBuffer(r.outputs!.count, 0, staging, 0, 4);
+    dl.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    expect(Array.from(new Int32Array(staging.getMappedRange()))).toEqual([4]);
+    staging.unmap();
+    staging.destroy();
+    r.release();
+  });
+});
