@@ -1,12 +1,16 @@
-// nms.wgsl: `nms`, torchvision's greedy NMS (ops.md, "Non-maximum suppression"), as three passes
-// (src/ops/nms.ts lists them):
-//   nms_rank  thread per box: its place in the candidate order (candidates first, by decreasing
-//             score, equal scores lower index first), by counting the boxes before it
-//   nms_mask  thread per (place r, word w): bit t of the word set where the candidate at place
-//             32 w + t comes after r, is of r's class and overlaps it more than the threshold
-//   nms_scan  one workgroup, 32 places at a time: lane 0 settles the block from its own word,
-//             then the lanes OR the kept rows into the words after it; the kept indices in order
-//             and their count
+// nms.wgsl: hard NMS for `nms` (torchvision) and `nms_onnx` (onnxruntime) (ops.md, "Non-maximum
+// suppression"), over groups of n boxes that run together: one group for `nms` (its classes are
+// compared in the mask), a (batch, class) pair for `nms_onnx`. The passes (src/ops/nms.ts):
+//   nms_rank    thread per (group, box): its place in the group's candidate order (candidates
+//               first, by decreasing score, equal scores lower index first), by counting
+//   nms_mask    thread per (group, place r, word w): bit t set where the candidate at place
+//               32 w + t comes after r, is of r's class and overlaps it more than the threshold
+//   nms_scan    workgroup per group, 32 places at a time: lane 0 settles the block from its own
+//               word, then the lanes OR the kept rows into the words after it; at most `limit`
+//   nms_gather  thread per (group, slot): the kept boxes of every group, in group order, into
+//               the output (nms-gather.wgsl: `keep`; nms-onnx-gather.wgsl: `selected` rows)
+// Each gather file also gives class_of(i), the class the mask compares: `nms`'s `classes` (0
+// without them), and 0 for `nms_onnx`, whose groups are already one class.
 // Scores are compared by an order-preserving map of their bits, so infinities and -0 order as
 // numbers whatever the device does with them, and a NaN score is never a candidate.
 
@@ -23,6 +27,15 @@ struct Run {
 
 struct Params {
   n: u32,
+  // Groups of n boxes, and for nms_onnx the classes per batch (a group is batch * c + class).
+  groups: u32,
+  c: u32,
+  onnx: u32,
+  // Kept boxes per group at most, and the slots per group in SEL (min(limit, n)).
+  limit: u32,
+  cap: u32,
+  // nms_onnx: 1 for [xc, yc, w, h] boxes.
+  center: u32,
   // Words per mask row: ceil(n / 32).
   words: u32,
   iou_threshold: f32,
@@ -38,19 +51,21 @@ struct Params {
   off_order: u32,
   off_removed: u32,
   off_mask: u32,
+  off_sel: u32,
+  off_gcount: u32,
 }
 
 @group(0) @binding(0) var<uniform> run: Run;
 @group(0) @binding(1) var<uniform> params: Params;
 // The scratch, as u32 words:
-//   ORDER   [n]         the box at each place of the candidate order (non-candidates last)
-//   REMOVED [words]     the places removed so far (nms_scan)
-//   MASK    [n, words]  the decision bits of each place against the places after it
+//   ORDER   [groups, n]         the box at each place of the candidate order (non-candidates last)
+//   REMOVED [groups, words]     the places removed so far (nms_scan)
+//   MASK    [groups, n, words]  the decision bits of each place against the places after it
+//   SEL     [groups, cap]       the boxes each group kept, in order
+//   GCOUNT  [groups]            how many each group kept
 @group(0) @binding(2) var<storage, read_write> partials: array<u32>;
 @group(0) @binding(3) var<storage, read> in_boxes: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> in_scores: array<f32>;
-@group(0) @binding(5) var<storage, read> in_classes: array<i32>;
-@group(0) @binding(6) var<storage, read_write> out_keep: array<i32>;
 @group(0) @binding(7) var<storage, read_write> out_count: array<i32>;
 
 // A score's bits mapped so that unsigned order is numeric order (-0 as +0).
@@ -63,12 +78,13 @@ fn is_nan(bits: u32) -> bool {
   return (bits & 0x7fffffffu) > 0x7f800000u;
 }
 
-fn score_bits(i: u32) -> u32 {
-  return bitcast<u32>(in_scores[i]);
+// Box i of group g's score.
+fn score_bits(g: u32, i: u32) -> u32 {
+  return bitcast<u32>(in_scores[g * params.n + i]);
 }
 
-fn is_candidate(i: u32) -> bool {
-  let bits = score_bits(i);
+fn is_candidate(g: u32, i: u32) -> bool {
+  let bits = score_bits(g, i);
   if (is_nan(bits) || params.score_mode == 2u) {
     return false;
   }
@@ -78,8 +94,17 @@ fn is_candidate(i: u32) -> bool {
   return params.score_mode == 0u || bits != 0xff800000u;
 }
 
-// Box i's corners (x1, y1, x2, y2), as `format` says, not sorted.
-fn corners(i: u32) -> vec4<f32> {
+// Box i of group g's corners, as `format` (nms) or `center` (nms_onnx) says: torchvision's and
+// ONNX's centre boxes are not sorted, ONNX's corner boxes are.
+fn corners(g: u32, i: u32) -> vec4<f32> {
+  if (params.onnx == 1u) {
+    let b = in_boxes[(g / params.c) * params.n + i];
+    if (params.center == 1u) {
+      let h = b.zw * 0.5;
+      return vec4(b.xy - h, b.xy + h);
+    }
+    return vec4(min(b.xy, b.zw), max(b.xy, b.zw));
+  }
   let b = in_boxes[i];
   if (params.format == 1u) {
     let h = b.zw * 0.5;
@@ -130,31 +155,33 @@ fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 
 @compute @workgroup_size(WG)
 fn nms_rank(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = thread_index(gid, nwg);
+  let t = thread_index(gid, nwg);
   let n = params.n;
-  if (i >= n) {
+  if (t >= params.groups * n) {
     return;
   }
-  let ci = is_candidate(i);
-  let ki = score_key(score_bits(i));
+  let g = t / n;
+  let i = t % n;
+  let ci = is_candidate(g, i);
+  let ki = score_key(score_bits(g, i));
   var place = 0u;
   for (var j = 0u; j < n; j++) {
     if (j == i) {
       continue;
     }
-    let cj = is_candidate(j);
+    let cj = is_candidate(g, j);
     var before = false;
     if (cj != ci) {
       before = cj;
     } else if (ci) {
-      let kj = score_key(score_bits(j));
+      let kj = score_key(score_bits(g, j));
       before = kj > ki || (kj == ki && j < i);
     } else {
       before = j < i;
     }
     place += select(0u, 1u, before);
   }
-  partials[params.off_order + place] = i;
+  partials[params.off_order + g * n + place] = i;
 }
 
 @compute @workgroup_size(WG)
@@ -162,30 +189,32 @@ fn nms_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   let t = thread_index(gid, nwg);
   let n = params.n;
   let words = params.words;
-  if (t >= n * words) {
+  if (t >= params.groups * n * words) {
     return;
   }
-  let r = t / words;
+  let g = t / (n * words);
+  let r = (t / words) % n;
   let w = t % words;
   var bits = 0u;
-  let i = partials[params.off_order + r];
+  let order = params.off_order + g * n;
+  let i = partials[order + r];
   // Only the words from r's own on hold places after r; a non-candidate suppresses nothing.
-  if (w >= r / 32u && is_candidate(i)) {
-    let a = corners(i);
-    let ca = select(0, in_classes[i], params.has_classes == 1u);
+  if (w >= r / 32u && is_candidate(g, i)) {
+    let a = corners(g, i);
+    let ca = class_of(i);
     for (var b = 0u; b < 32u; b++) {
       let p = w * 32u + b;
       if (p <= r || p >= n) {
         continue;
       }
-      let j = partials[params.off_order + p];
-      if (!is_candidate(j)) {
+      let j = partials[order + p];
+      if (!is_candidate(g, j)) {
         continue;
       }
-      if (params.has_classes == 1u && in_classes[j] != ca) {
+      if (class_of(j) != ca) {
         continue;
       }
-      if (overlap(a, corners(j)) > params.iou_threshold) {
+      if (overlap(a, corners(g, j)) > params.iou_threshold) {
         bits |= 1u << b;
       }
     }
@@ -198,16 +227,23 @@ var<workgroup> kept_total: u32;
 var<workgroup> done: u32;
 
 @compute @workgroup_size(WG)
-fn nms_scan(@builtin(local_invocation_id) lid: vec3<u32>) {
+fn nms_scan(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let lane = lid.x;
+  let g = wid.x + wid.y * nwg.x;
+  if (g >= params.groups) {
+    return;
+  }
   let n = params.n;
   let words = params.words;
+  let order = params.off_order + g * n;
+  let removed = params.off_removed + g * words;
+  let mask = params.off_mask + g * n * words;
   for (var w = lane; w < words; w += WG) {
-    partials[params.off_removed + w] = 0u;
+    partials[removed + w] = 0u;
   }
   if (lane == 0u) {
     kept_total = 0u;
-    done = 0u;
+    done = select(0u, 1u, params.limit == 0u);
   }
   storageBarrier();
   workgroupBarrier();
@@ -216,7 +252,7 @@ fn nms_scan(@builtin(local_invocation_id) lid: vec3<u32>) {
       break;
     }
     if (lane == 0u) {
-      var cur = partials[params.off_removed + w];
+      var cur = partials[removed + w];
       var kept = 0u;
       var count = kept_total;
       for (var b = 0u; b < 32u; b++) {
@@ -225,17 +261,21 @@ fn nms_scan(@builtin(local_invocation_id) lid: vec3<u32>) {
           done = 1u;
           break;
         }
-        let i = partials[params.off_order + p];
+        let i = partials[order + p];
         // Candidates come first: the first non-candidate ends the walk.
-        if (!is_candidate(i)) {
+        if (!is_candidate(g, i)) {
           done = 1u;
           break;
         }
         if ((cur & (1u << b)) == 0u) {
           kept |= 1u << b;
-          out_keep[count] = i32(i);
+          partials[params.off_sel + g * params.cap + count] = i;
           count++;
-          cur |= partials[params.off_mask + p * words + w];
+          cur |= partials[mask + p * words + w];
+          if (count >= params.limit) {
+            done = 1u;
+            break;
+          }
         }
       }
       kept_bits = kept;
@@ -244,19 +284,36 @@ fn nms_scan(@builtin(local_invocation_id) lid: vec3<u32>) {
     storageBarrier();
     let kept = workgroupUniformLoad(&kept_bits);
     for (var v = w + 1u + lane; v < words; v += WG) {
-      var acc = partials[params.off_removed + v];
+      var acc = partials[removed + v];
       var k = kept;
       while (k != 0u) {
         let b = firstTrailingBit(k);
         k &= k - 1u;
-        acc |= partials[params.off_mask + (w * 32u + b) * words + v];
+        acc |= partials[mask + (w * 32u + b) * words + v];
       }
-      partials[params.off_removed + v] = acc;
+      partials[removed + v] = acc;
     }
     storageBarrier();
     workgroupBarrier();
   }
   if (lane == 0u) {
-    out_count[0] = i32(kept_total);
+    partials[params.off_gcount + g] = kept_total;
   }
+}
+
+// Where group g's kept boxes start in the output, and (t = 0) the total into out_count.
+fn gather_slot(t: u32) -> vec2<u32> {
+  let g = t / max(params.cap, 1u);
+  var before = 0u;
+  for (var h = 0u; h < g; h++) {
+    before += partials[params.off_gcount + h];
+  }
+  if (t == 0u) {
+    var total = 0u;
+    for (var h = 0u; h < params.groups; h++) {
+      total += partials[params.off_gcount + h];
+    }
+    out_count[0] = i32(total);
+  }
+  return vec2(g, before);
 }

@@ -1,4 +1,6 @@
 import nmsTfjsWgsl from '../../shaders/nms-tfjs.wgsl?raw';
+import nmsGatherWgsl from '../../shaders/nms-gather.wgsl?raw';
+import nmsOnnxGatherWgsl from '../../shaders/nms-onnx-gather.wgsl?raw';
 import nmsWgsl from '../../shaders/nms.wgsl?raw';
 import { nmsCpu, nmsOnnxCpu, nmsTfjsCpu } from '../cpu/nms';
 import { defineOp, fail, oneOf, type Dims, type GpuKernel, type OpDescriptor, type ParamSpec, type ResolvedParams } from './types';
@@ -24,44 +26,80 @@ const WG_LANES = 64;
 /** Words of a row of decision bits: one bit per place. */
 const words = (d: Dims) => Math.ceil(d.n / 32);
 
-/** `nms`'s scratch in words (shaders/nms.wgsl): the order, the removed places, the decision bits. */
-export function nmsLayout(d: Dims): { off_order: number; off_removed: number; off_mask: number; words: number } {
+/** Hard NMS's groups and limits: one group for `nms`, a (batch, class) pair for `nms_onnx`. */
+function hardGroups(onnx: boolean, p: ResolvedParams, d: Dims): { groups: number; limit: number; cap: number } {
+  if (!onnx) return { groups: 1, limit: d.n, cap: d.n };
+  const limit = Math.min(p.maxOutputBoxesPerClass as number, d.n);
+  return { groups: d.b * d.c, limit, cap: limit };
+}
+
+/** The scratch in words (shaders/nms.wgsl): order, removed places, decision bits, kept boxes, counts. */
+export function nmsLayout(d: Dims, g: { groups: number; cap: number }): { off_order: number; off_removed: number; off_mask: number; off_sel: number; off_gcount: number; words: number } {
   const w = words(d);
-  return { off_order: 0, off_removed: d.n, off_mask: d.n + w, words: d.n + w + d.n * w };
+  const sizes: [string, number][] = [
+    ['off_order', g.groups * d.n],
+    ['off_removed', g.groups * w],
+    ['off_mask', g.groups * d.n * w],
+    ['off_sel', g.groups * g.cap],
+    ['off_gcount', g.groups],
+  ];
+  const out: Record<string, number> = {};
+  let at = 0;
+  for (const [name, size] of sizes) {
+    out[name] = at;
+    at += size;
+  }
+  return Object.assign(out as { off_order: number; off_removed: number; off_mask: number; off_sel: number; off_gcount: number }, { words: at });
 }
 
 const FORMATS = ['xyxy', 'cxcywh', 'xywh'];
-/** The passes' module: it binds only what they use (no loss, weight or gradOutput). */
-const NMS_MODULE = { shader: nmsWgsl, shaderId: 'nms' };
 
-const nmsKernel: GpuKernel = {
-  shader: nmsWgsl,
-  shaderId: 'nms',
-  entry: 'nms_rank',
-  uniforms: (p: ResolvedParams, d: Dims) => {
-    const thr = p.scoreThreshold as number | undefined;
-    const { words: _, ...offsets } = nmsLayout(d);
-    return {
-      words: words(d),
-      iou_threshold: p.iouThreshold as number,
-      format: FORMATS.indexOf(p.format as string),
-      diou: p.variant === 'diou' ? 1 : 0,
-      // -Infinity is a threshold (it drops -Infinity scores); +Infinity passes no score.
-      score_mode: thr === undefined ? 0 : thr === Infinity ? 2 : thr === -Infinity ? 3 : 1,
-      score_threshold: thr !== undefined && Number.isFinite(thr) ? thr : 0,
-      ...offsets,
-    };
-  },
-  program: {
-    passes: [
-      { entry: 'nms_rank', threads: (d) => d.n, module: NMS_MODULE },
-      { entry: 'nms_mask', threads: (d) => d.n * words(d), module: NMS_MODULE },
-      { entry: 'nms_scan', threads: () => WG_LANES, module: NMS_MODULE },
-    ],
-    lossShape: [0],
-    scratch: (d: Dims) => ({ words: Math.max(nmsLayout(d).words, 1), threads: 0 }),
-  },
-};
+function hardKernel(onnx: boolean): GpuKernel {
+  const module = (id: string, gather: string) => ({ shader: `${nmsWgsl}\n${gather}`, shaderId: id });
+  const NMS_MODULE = onnx ? module('nms-onnx', nmsOnnxGatherWgsl) : module('nms', nmsGatherWgsl);
+  // The params a call resolves to; `nms_onnx` has no format, variant or classes.
+  const sizes = (p: ResolvedParams, d: Dims) => hardGroups(onnx, p, d);
+  return {
+    shader: NMS_MODULE.shader,
+    shaderId: NMS_MODULE.shaderId,
+    entry: 'nms_rank',
+    uniforms: (p: ResolvedParams, d: Dims) => {
+      const thr = p.scoreThreshold as number | undefined;
+      const g = sizes(p, d);
+      const { words: _, ...offsets } = nmsLayout(d, g);
+      return {
+        words: words(d),
+        groups: g.groups,
+        c: onnx ? d.c : 1,
+        onnx: onnx ? 1 : 0,
+        limit: g.limit,
+        cap: g.cap,
+        center: onnx ? (p.centerPointBox as number) : 0,
+        // nms_onnx has no classes input (the runtime sets has_classes for nms).
+        ...(onnx ? { has_classes: 0 } : {}),
+        iou_threshold: p.iouThreshold as number,
+        format: onnx ? 0 : FORMATS.indexOf(p.format as string),
+        diou: p.variant === 'diou' ? 1 : 0,
+        // -Infinity (which a uniform cannot hold) drops only -Infinity scores; +Infinity passes none.
+        score_mode: thr === undefined ? 0 : thr === Infinity ? 2 : thr === -Infinity ? 3 : 1,
+        score_threshold: thr !== undefined && Number.isFinite(thr) ? thr : 0,
+        ...offsets,
+      };
+    },
+    program: {
+      passes: [
+        { entry: 'nms_rank', threads: (d) => (onnx ? d.b * d.c : 1) * d.n, module: NMS_MODULE },
+        { entry: 'nms_mask', threads: (d) => (onnx ? d.b * d.c : 1) * d.n * words(d), module: NMS_MODULE },
+        { entry: 'nms_scan', threads: (d) => (onnx ? d.b * d.c : 1) * WG_LANES, module: NMS_MODULE },
+        // The slots of every group: sized from the params, which threads() cannot see: the most
+        // any call of these dims can have (a limit past n is n).
+        { entry: 'nms_gather', threads: (d) => Math.max((onnx ? d.b * d.c : 1) * d.n, 1), module: NMS_MODULE },
+      ],
+      lossShape: [0],
+      scratch: (d: Dims, _host, p: ResolvedParams) => ({ words: Math.max(nmsLayout(d, sizes(p, d)).words, 1), threads: 0 }),
+    },
+  };
+}
 
 const TFJS_MODULE = { shader: nmsTfjsWgsl, shaderId: 'nms-tfjs' };
 
@@ -113,7 +151,7 @@ export const nmsOp = defineOp({
   reductions: [],
   validate: (inputs) => noWeight('nms', inputs),
   cpu: nmsCpu,
-  gpu: nmsKernel,
+  gpu: hardKernel(false),
 });
 
 /** `nms_onnx`: ONNX `NonMaxSuppression` as onnxruntime's CPU kernel runs it. */
@@ -140,6 +178,7 @@ export const nmsOnnxOp = defineOp({
   reductions: [],
   validate: (inputs) => noWeight('nms_onnx', inputs),
   cpu: nmsOnnxCpu,
+  gpu: hardKernel(true),
 });
 
 /** `nms_tfjs`: `tf.image.nonMaxSuppressionWithScore`, Soft-NMS included. */

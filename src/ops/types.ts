@@ -102,7 +102,7 @@ export interface GpuKernel {
   program?: {
     passes: readonly { entry: string; threads?(dims: Dims): number; indirect?: number; gradOnly?: boolean; module?: PassModule }[];
     lossShape: readonly number[];
-    scratch(dims: Dims, host: Record<string, ArrayLike<number> | undefined>): { words: number; threads: number };
+    scratch(dims: Dims, host: Record<string, ArrayLike<number> | undefined>, p: ResolvedParams): { words: number; threads: number };
   };
 }
 

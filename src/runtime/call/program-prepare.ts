@@ -108,7 +108,7 @@ export function prepareProgram(
     }
   }
   const host: Record<string, ArrayLike<number> | undefined> = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, v]));
-  const scratch = prog.scratch(dims, host);
+  const scratch = prog.scratch(dims, host, r.params);
   // A program binds each buffer whole (no chunks): each must fit one binding as well as one buffer.
   const fits = (name: string, bytes: number) => {
     checkSize(limits, desc, name, bytes);

@@ -5,14 +5,14 @@ import { caseInputs, caseOptions, compareCase, parseFixtures } from '../../../sr
 import { nodeContext } from '../../helpers/node-gpu';
 
 /**
- * `nms` and `nms_tfjs` on Node's WebGPU: every nms.json case of the two (indices exactly, shapes
+ * The three NMS ops on Node's WebGPU: every nms.json case (indices exactly, shapes
  * cut to the count), the edges of the score threshold and of the inputs, one-element launches,
  * and the count a resident call returns alone.
  */
 
-const cases = parseFixtures(readFileSync(new URL('../../fixtures/nms.json', import.meta.url), 'utf8'), 'nms.json').filter((c) => c.op !== 'nms_onnx');
+const cases = parseFixtures(readFileSync(new URL('../../fixtures/nms.json', import.meta.url), 'utf8'), 'nms.json');
 
-describe('nms and nms_tfjs on the GPU', () => {
+describe('nms, nms_onnx and nms_tfjs on the GPU', () => {
   let dl: Awaited<ReturnType<typeof nodeContext>>;
   beforeAll(async () => {
     dl = await nodeContext();
@@ -28,7 +28,7 @@ describe('nms and nms_tfjs on the GPU', () => {
   });
 
   /** GPU and CPU reference on the same call: every output equal. */
-  const same = async (op: 'nms' | 'nms_tfjs', inputs: Record<string, unknown>, options: Record<string, unknown>) => {
+  const same = async (op: 'nms' | 'nms_tfjs' | 'nms_onnx', inputs: Record<string, unknown>, options: Record<string, unknown>) => {
     const g = await dl.run(op as never, inputs as never, options as never);
     const c = cpu.run(op as never, inputs as never, options as never);
     const what = `${op} ${JSON.stringify(options, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))}`;
@@ -41,7 +41,7 @@ describe('nms and nms_tfjs on the GPU', () => {
       else expect(Array.from(g.outputs![k]), `${what} ${k}`).toEqual(want);
     }
     expect(g.outputShapes).toEqual(c.outputShapes);
-    return Array.from(g.outputs![op === 'nms' ? 'keep' : 'selectedIndices']);
+    return Array.from(g.outputs![op === 'nms' ? 'keep' : op === 'nms_onnx' ? 'selected' : 'selectedIndices']);
   };
 
   // Four far-apart boxes, then one on top of the first.
@@ -82,6 +82,19 @@ describe('nms and nms_tfjs on the GPU', () => {
     expect((await same('nms_tfjs', { boxes: stacked, scores: s }, { maxOutputSize: n, softNmsSigma: 0.5, iouThreshold: 1 })).length).toBe(1);
     const shifted = new Float32Array(4 * n).map((_, k) => [0, 0.25 * Math.floor(k / 4), 10, 10 + 0.25 * Math.floor(k / 4)][k % 4]);
     expect((await same('nms_tfjs', { boxes: shifted, scores: s }, { maxOutputSize: n, softNmsSigma: 0.5, iouThreshold: 1 })).length).toBe(n);
+  });
+
+  it('nms_onnx: limits 0, 1, past n and int64 max, empty batches and classes, centre boxes with negative sides', async () => {
+    const b2 = { data: new Float32Array([...boxes, ...boxes.map((v) => v + 0.5)]), shape: [2, 5, 4] };
+    const s2 = { data: new Float32Array([...scores, ...scores.map((v) => v / 2), ...scores.slice().reverse(), ...scores]), shape: [2, 2, 5] };
+    for (const m of [0, 1, 3, 5, 100, 9223372036854775807n, -2n]) {
+      await same('nms_onnx', { boxes: b2, scores: s2 }, { maxOutputBoxesPerClass: m, iouThreshold: 0.5 });
+      await same('nms_onnx', { boxes: b2, scores: s2 }, { maxOutputBoxesPerClass: m, iouThreshold: 0.5, scoreThreshold: 0.25, centerPointBox: 1 });
+    }
+    expect(await same('nms_onnx', { boxes: { data: new Float32Array(0), shape: [0, 5, 4] }, scores: { data: new Float32Array(0), shape: [0, 2, 5] } }, { maxOutputBoxesPerClass: 5 })).toEqual([]);
+    expect(await same('nms_onnx', { boxes: b2, scores: { data: new Float32Array(0), shape: [2, 0, 5] } }, { maxOutputBoxesPerClass: 5 })).toEqual([]);
+    const negative = { data: new Float32Array([5, 5, -2, 4, 5, 5, 2, 4]), shape: [1, 2, 4] };
+    expect(await same('nms_onnx', { boxes: negative, scores: { data: new Float32Array([0.9, 0.8]), shape: [1, 1, 2] } }, { maxOutputBoxesPerClass: 5, centerPointBox: 1 })).toEqual([0, 0, 0, 0, 0, 1]);
   });
 
   it('a resident call: the outputs at their capacity and the count in a buffer of its own', async () => {
