@@ -160,6 +160,27 @@ export const WRAPPERS = {
     grads: ['predDist', 'predScores'],
     result: 'outputs',
   },
+  /**
+   * Greedy NMS as `torchvision.ops.nms` (and `batched_nms` with the `classes` option, int32 [n]): boxes [n,4] in `format`
+   * (`'xyxy'`), scores [n]. `iouThreshold` is required; `variant: 'diou'` for DIoU-NMS; `scoreThreshold` keeps
+   * `score > scoreThreshold`. Outputs `keep` (int32 indices, decreasing score) and `count`.
+   * @example nms(boxes, scores, { iouThreshold: 0.45, scoreThreshold: 0.25 })
+   */
+  nms: { op: 'nms', args: ['boxes', 'scores'], result: 'outputs' },
+  /**
+   * ONNX `NonMaxSuppression` as onnxruntime runs it: boxes [b,n,4] (`[y1,x1,y2,x2]`, or `[xc,yc,w,h]` with
+   * `centerPointBox: 1`), scores [b,c,n]. `maxOutputBoxesPerClass` (a number or a bigint; 0 by default, as ONNX),
+   * `iouThreshold` (0), `scoreThreshold`. Outputs `selected` (int32 [k,3] rows `(batch, class, box)`) and `count`.
+   * @example nmsOnnx(boxes, scores, { maxOutputBoxesPerClass: 100, iouThreshold: 0.5, scoreThreshold: 0.25 })
+   */
+  nmsOnnx: { op: 'nms_onnx', args: ['boxes', 'scores'], result: 'outputs' },
+  /**
+   * `tf.image.nonMaxSuppressionWithScore`: boxes [n,4] (`[y1,x1,y2,x2]`), scores [n]; `maxOutputSize` is required,
+   * `iouThreshold` (0.5), `scoreThreshold` (-Infinity), `softNmsSigma` (0: hard NMS). Outputs `selectedIndices`,
+   * `selectedScores` (decayed in Soft-NMS) and `count`.
+   * @example nmsTfjs(boxes, scores, { maxOutputSize: 100, softNmsSigma: 0.5 })
+   */
+  nmsTfjs: { op: 'nms_tfjs', args: ['boxes', 'scores'], result: 'outputs' },
 } as const satisfies Record<string, AnySpec>;
 
 /** The table's type. Surfaces map over `keyof WrapperTable` (so an editor shows each entry's doc comment on the wrapper). */

@@ -32,6 +32,16 @@ export interface Refusal {
 export const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 export const f = (shape: number[], seed: number, lo = -2, hi = 2): T => ({ data: rand(prod(shape), seed, lo, hi), shape });
 export const i32 = (shape: number[], v: number[]): T => ({ data: Int32Array.from(v), shape });
+/** Three pairs of boxes, each pair overlapping with IoU about 0.6, the pairs apart. */
+export function nmsBoxes(): T {
+  const data = new Float32Array(24);
+  for (let k = 0; k < 6; k++) {
+    const x = 20 * Math.floor(k / 2) + (k % 2);
+    data.set([x, x, x + 4, x + 4], 4 * k);
+  }
+  return { data, shape: [6, 4] };
+}
+
 export function boxes(n: number, seed: number): T {
   const r = rand(4 * n, seed, 0, 1);
   const data = new Float32Array(4 * n);
@@ -101,6 +111,10 @@ export const GOOD: Record<string, () => Good> = {
   ap_loss: () => ({ inputs: { logits: f([3], 1), targets: { data: Float32Array.of(1, 0, -1), shape: [3] } }, options: {} }),
   rank_sort: () => ({ inputs: { logits: f([3], 1), targets: { data: Float32Array.of(0.7, 0, -1), shape: [3] } }, options: { delta: 0.4 } }),
   tal_assign: () => ({ inputs: { scores: f([1, TAL.a, 3], 11, 0.05, 0.95), predBoxes: talPredBoxes(12), anchors: { data: TAL.anchorsPx(), shape: [TAL.a, 2] }, ...talGts() }, options: { topk: 4 } }),
+  // Six boxes, overlapping in pairs, so that some are kept and some suppressed.
+  nms: () => ({ inputs: { boxes: nmsBoxes(), scores: f([6], 41, 0.05, 0.95) }, options: { iouThreshold: 0.3 } }),
+  nms_onnx: () => ({ inputs: { boxes: { data: nmsBoxes().data, shape: [1, 6, 4] }, scores: f([1, 2, 6], 42, 0.05, 0.95) }, options: { maxOutputBoxesPerClass: 3, iouThreshold: 0.3 } }),
+  nms_tfjs: () => ({ inputs: { boxes: nmsBoxes(), scores: f([6], 43, 0.05, 0.95) }, options: { maxOutputSize: 4, softNmsSigma: 0.5 } }),
   yolo_detection_loss: () => ({
     inputs: {
       predDist: f([1, TAL.a, 16], 13),
@@ -304,6 +318,10 @@ export const OUT_OF_RANGE: Record<string, [string, unknown][]> = {
     ['topk', 0], ['topk', -1], ['topk', 2.5], ['topk', TAL.a + 1], ['topk', 2 ** 31],
     ['alpha', -0.5], ['beta', 0], ['beta', -6],
   ],
+  // ops.md, "Refusals and defined values": thresholds in [0, 1], sigma in [0, 1], centerPointBox 0 or 1.
+  nms: [['iouThreshold', -0.1], ['iouThreshold', 1.5], ['iouThreshold', -1e-30], ['format', 'yxyx'], ['variant', 'giou']],
+  nms_onnx: [['iouThreshold', -0.5], ['iouThreshold', 2], ['centerPointBox', 2], ['centerPointBox', -1], ['centerPointBox', 0.5], ['maxOutputBoxesPerClass', 2.5]],
+  nms_tfjs: [['iouThreshold', 1.01], ['softNmsSigma', -0.1], ['softNmsSigma', 1.5], ['maxOutputSize', 0.5]],
 };
 
 export const WRONG_TYPE: Record<'number' | 'enum' | 'bool' | 'pair' | 'limit', [string, unknown][]> = {
