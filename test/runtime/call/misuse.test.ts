@@ -1,3 +1,4 @@
+import { trimToCounts } from '../../../src/runtime/call/results';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { createDetloss, type DetlossContext } from '../../../src/api';
 import { cpu } from '../../../src/cpu';
@@ -102,7 +103,9 @@ async function call(method: Method, op: string | OpDescriptor, inputs: unknown, 
         const f = await readBuffer(buf, r.outputBytes![name]);
         got.outputs[name] = r.outputDtypes![name] === 'i32' ? new Int32Array(f.buffer, f.byteOffset, f.length) : f;
       }
-      got.outputShapes = r.outputShapes;
+      got.outputShapes = structuredClone(r.outputShapes);
+      // Outputs of data-dependent length come at their capacity, with their count beside them.
+      trimToCounts(desc, got.outputs as Record<string, Float32Array | Int32Array>, got.outputShapes!);
     }
     return got;
   } finally {
@@ -156,6 +159,10 @@ function emptyInputs(op: string, dims: string | string[] = OPS[op].rows): Record
   }
   return out;
 }
+
+/** The assigner's two ops, and the three NMS ops: no reduction, each with tests of its own kind. */
+const isTal = (op: string) => op === 'tal_assign' || op === 'yolo_detection_loss';
+const isNms = (op: string) => op === 'nms' || op === 'nms_onnx' || op === 'nms_tfjs';
 
 const nanNotes: string[] = [];
 
@@ -274,7 +281,7 @@ describe.each(GPU_OPS)('%s', (op) => {
   // ops.md, the assigner's "Refusals": without check: true, non-finite inputs give unspecified
   // numbers, but the call must not fault or hang and every index it writes stays in range. A
   // stride that is not finite is refused always, on both sides.
-  it.each(noReduction(op) ? Object.keys(full(op).inputs).filter((name) => dtypeOf(op, name) === 'f32') : [])(
+  it.each(isTal(op) ? Object.keys(full(op).inputs).filter((name) => dtypeOf(op, name) === 'f32') : [])(
     'NaN and Infinity in %s with check: false: refused by name on both sides, or a result of the right shapes whose indices stay in range; then a good call is right',
     async (name) => {
       const base = full(op);
@@ -314,7 +321,38 @@ describe.each(GPU_OPS)('%s', (op) => {
   // topk >= 1 is more than A = 0 anchors, refused when there are gt rows). tal_assign's loss is
   // empty and its outputs are cpu.run's (M = 0: label C everywhere); yolo_detection_loss's loss is
   // cpu.run's (0 for B = 0 or A = 0; the classification term alone for M = 0).
-  it.each(noReduction(op) ? (['b', 'm', 'a+m'] as const) : [])('empty tensors (%s = 0): cpu.run\'s loss, outputs and gradient lengths on run and runResident', async (dims) => {
+  // ops.md, NMS's "Refusals and defined values": a NaN score is never a candidate, a non-finite
+  // coordinate overlaps nothing, ±Infinity scores order as numbers. Each is a defined result, so
+  // the GPU gives cpu.run's outputs exactly, on run and runResident.
+  it.each(isNms(op) ? (['boxes', 'scores'] as const) : [])('NaN and Infinity in %s: cpu.run\'s indices exactly, on run and runResident; then a good call is right', async (name) => {
+    const base = GOOD[op]();
+    for (const v of [NaN, Infinity, -Infinity]) {
+      for (const at of [0, 5, 13]) {
+        const t = base.inputs[name];
+        const data = Float32Array.from(t.data);
+        data[at % data.length] = v;
+        const inputs = with_(base, name, { data, shape: t.shape });
+        const ref = cpu.run(op, inputs, base.options);
+        for (const where of ['run', 'runResident'] as const) {
+          const got = await call(where, op, inputs, base.options);
+          expect(outputsMismatch(got, ref), `${where}: ${name}[${at % data.length}] = ${v}`).toBeUndefined();
+        }
+      }
+    }
+    await expectGood(op, 'run');
+  });
+
+  // NMS's empty calls: n = 0 (and nms_onnx's b = 0 or c = 0) give empty outputs, not refusals.
+  it.each(isNms(op) ? (op === 'nms_onnx' ? ['n', 'b', 'c'] : ['n']) : [])('empty tensors (%s = 0): cpu.run\'s empty outputs on run and runResident', async (dim) => {
+    const inputs = emptyInputs(op, [dim]);
+    const options = GOOD[op]().options;
+    const ref = cpu.run(op, inputs, options);
+    for (const k of Object.keys(ref.outputs!)) if (k !== 'count') expect(ref.outputs![k].length, k).toBe(0);
+    for (const method of ['run', 'runResident'] as const) expect(outputsMismatch(await call(method, op, inputs, options), ref), method).toBeUndefined();
+    await expectGood(op, 'run');
+  });
+
+  it.each(isTal(op) ? (['b', 'm', 'a+m'] as const) : [])('empty tensors (%s = 0): cpu.run\'s loss, outputs and gradient lengths on run and runResident', async (dims) => {
     const inputs = emptyInputs(op, dims === 'a+m' ? ['a', 'm'] : [dims]);
     const options = GOOD[op]().options;
     const ref = cpu.run(op, inputs, options);
