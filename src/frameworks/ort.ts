@@ -240,8 +240,28 @@ export class OrtDetloss {
       ...gradNames.map((k) => ({ buffer: r.grad[k], bytes: r.gradBytes[k], dims: [...(dims[k] ?? [r.gradBytes[k] / 4])] })),
     ];
     // Named outputs (tal_assign's assignment, yolo_detection_loss's components), each in its shape.
+    // One of data-dependent length (NMS's indices) has the rows its count says: the count's 4
+    // bytes are read back (an ort.Tensor needs its dims), the rows stay on the GPU.
     const named = Object.keys(r.outputs ?? {});
-    for (const k of named) outs.push({ buffer: r.outputs![k], bytes: r.outputBytes![k], dims: r.outputShapes![k], ...(r.outputDtypes![k] === 'i32' ? { type: 'int32' as const } : {}) });
+    const shapes = structuredClone(r.outputShapes ?? {});
+    const bytes = { ...r.outputBytes };
+    const counted = Object.entries(desc.outputs ?? {}).filter(([, spec]) => spec.count);
+    if (counted.length) {
+      const countOf = new Map<string, number>();
+      try {
+        for (const [, spec] of counted) if (!countOf.has(spec.count!)) countOf.set(spec.count!, new Int32Array((await readOutput(this.context, r.outputs![spec.count!], 4, `${op}.${spec.count}`)).buffer)[0]);
+      } catch (e) {
+        r.release();
+        throw e;
+      }
+      for (const [k, spec] of counted) {
+        const rows = countOf.get(spec.count!)!;
+        const row = shapes[k].slice(1).reduce((a, b) => a * b, 1);
+        shapes[k] = [rows, ...shapes[k].slice(1)];
+        bytes[k] = 4 * rows * row;
+      }
+    }
+    for (const k of named) outs.push({ buffer: r.outputs![k], bytes: bytes[k], dims: shapes[k], ...(r.outputDtypes![k] === 'i32' ? { type: 'int32' as const } : {}) });
     const made = wrapOutputs(this.context, Tensor, r, outs);
     const [loss, ...grads] = made;
     const outputs = Object.fromEntries(named.map((k, i) => [k, made[1 + gradNames.length + i]]));
@@ -431,6 +451,9 @@ export const {
   dice,
   talAssign,
   yoloLoss,
+  nms,
+  nmsOnnx,
+  nmsTfjs,
 } = FREE as OrtFreeWrappers;
 export { makeAnchors } from '../ops/anchors';
 export type { HeadAnchors } from '../ops/anchors';

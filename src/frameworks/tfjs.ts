@@ -505,6 +505,9 @@ export const {
   dice,
   talAssign,
   yoloLoss,
+  nms,
+  nmsOnnx,
+  nmsTfjs,
 } = TF_WRAPPERS;
 
 /**
