@@ -37,6 +37,11 @@ interface WrapperSpec<N extends OpName> {
    * named outputs (`tal_assign`'s assignment), with its loss where it has one (`yolo_detection_loss`).
    */
   readonly result?: 'matrix' | 'outputs';
+  /**
+   * Outputs of data-dependent length (NMS's indices): a surface must read their count before it
+   * can give them their shape, so the TF.js wrapper is async, as `tf.image`'s NMS is.
+   */
+  readonly counted?: true;
 }
 type AnySpec = { [N in OpName]: WrapperSpec<N> }[OpName];
 
@@ -166,21 +171,21 @@ export const WRAPPERS = {
    * `score > scoreThreshold`. Outputs `keep` (int32 indices, decreasing score) and `count`.
    * @example nms(boxes, scores, { iouThreshold: 0.45, scoreThreshold: 0.25 })
    */
-  nms: { op: 'nms', args: ['boxes', 'scores'], result: 'outputs' },
+  nms: { op: 'nms', args: ['boxes', 'scores'], result: 'outputs', counted: true },
   /**
    * ONNX `NonMaxSuppression` as onnxruntime runs it: boxes [b,n,4] (`[y1,x1,y2,x2]`, or `[xc,yc,w,h]` with
    * `centerPointBox: 1`), scores [b,c,n]. `maxOutputBoxesPerClass` (a number or a bigint; 0 by default, as ONNX),
    * `iouThreshold` (0), `scoreThreshold`. Outputs `selected` (int32 [k,3] rows `(batch, class, box)`) and `count`.
    * @example nmsOnnx(boxes, scores, { maxOutputBoxesPerClass: 100, iouThreshold: 0.5, scoreThreshold: 0.25 })
    */
-  nmsOnnx: { op: 'nms_onnx', args: ['boxes', 'scores'], result: 'outputs' },
+  nmsOnnx: { op: 'nms_onnx', args: ['boxes', 'scores'], result: 'outputs', counted: true },
   /**
    * `tf.image.nonMaxSuppressionWithScore`: boxes [n,4] (`[y1,x1,y2,x2]`), scores [n]; `maxOutputSize` is required,
    * `iouThreshold` (0.5), `scoreThreshold` (-Infinity), `softNmsSigma` (0: hard NMS). Outputs `selectedIndices`,
    * `selectedScores` (decayed in Soft-NMS) and `count`.
    * @example nmsTfjs(boxes, scores, { maxOutputSize: 100, softNmsSigma: 0.5 })
    */
-  nmsTfjs: { op: 'nms_tfjs', args: ['boxes', 'scores'], result: 'outputs' },
+  nmsTfjs: { op: 'nms_tfjs', args: ['boxes', 'scores'], result: 'outputs', counted: true },
 } as const satisfies Record<string, AnySpec>;
 
 /** The table's type. Surfaces map over `keyof WrapperTable` (so an editor shows each entry's doc comment on the wrapper). */
@@ -239,6 +244,8 @@ export type SelfReduced<K extends WrapperName> = [OpReduction<WrapperOp<K>>] ext
 export type IsMatrix<K extends WrapperName> = Table[K] extends { result: 'matrix' } ? true : false;
 /** Whether wrapper `K` returns its op's named outputs (`talAssign`, `yoloLoss`). */
 export type HasOutputs<K extends WrapperName> = Table[K] extends { result: 'outputs' } ? true : false;
+/** Whether wrapper `K`'s outputs have a data-dependent length (its TF.js form is async). */
+export type IsCounted<K extends WrapperName> = Table[K] extends { counted: true } ? true : false;
 /** Whether wrapper `K`'s op has more than one differentiable input. */
 export type HasGrads<K extends WrapperName> = Table[K] extends { grads: readonly string[] } ? true : false;
 

@@ -25,7 +25,7 @@ const NAMES = Object.keys(WRAPPERS).sort();
 
 /** What each surface offers besides the catalogue's wrappers (a new export must be one or the other). */
 const NOT_WRAPPERS = {
-  tfjs: ['detlossFor', 'flush', 'makeAnchors', 'ready', 'runLoss', 'runOutputs', 'stats'],
+  tfjs: ['detlossFor', 'flush', 'makeAnchors', 'ready', 'runLoss', 'runOutputs', 'runOutputsAsync', 'stats'],
   ortFree: ['OrtDetloss', 'detlossFor', 'flush', 'makeAnchors', 'runLoss'],
   ortClass: ['constructor', 'destroy', 'device', 'flush', 'runLoss', 'runWith', 'wrapper'],
 };
@@ -210,8 +210,9 @@ describe('each wrapper runs its op', () => {
     expectSame(core, want, `${name} on the core`);
 
     const tensor = (t: T) => tf.tensor(t.data, t.shape, t.data instanceof Int32Array ? 'int32' : 'float32');
-    const tfOut = await outcome(() => {
-      const out = (tfModule as unknown as Record<string, (...a: unknown[]) => tf.Tensor | Record<string, tf.Tensor>>)[name](...pos(tensor), opts(tensor));
+    const tfOut = await outcome(async () => {
+      // NMS's wrappers are async (their outputs' length is read from the GPU); await takes both.
+      const out = await (tfModule as unknown as Record<string, (...a: unknown[]) => tf.Tensor | Record<string, tf.Tensor>>)[name](...pos(tensor), opts(tensor));
       if (out instanceof tf.Tensor) {
         const v = out.dataSync();
         out.dispose();
@@ -258,7 +259,7 @@ describe('each wrapper runs its op', () => {
     },
   );
 
-  it.each(wrappers().map((w) => [w.name, w] as const))("%s in detloss/tfjs: its result has the rank its type states, reduced and 'none'", (name, w) => {
+  it.each(wrappers().map((w) => [w.name, w] as const))("%s in detloss/tfjs: its result has the rank its type states, reduced and 'none'", async (name, w) => {
     const c = callOf(w);
     const tensor = (t: T) => tf.tensor(t.data, t.shape, t.data instanceof Int32Array ? 'int32' : 'float32');
     const fn = (tfModule as unknown as Record<string, (...a: unknown[]) => tf.Tensor>)[name];
@@ -276,7 +277,7 @@ describe('each wrapper runs its op', () => {
     if (w.result === 'outputs') {
       // { labels, ... } or { loss, components }: each tensor of the shape (and rank) outputShapes
       // gives, the loss a tf.Scalar; every one disposed.
-      const out = fn(...w.args.map((k) => tensor(c.inputs[k])), c.options) as unknown as Record<string, tf.Tensor>;
+      const out = (await fn(...w.args.map((k) => tensor(c.inputs[k])), c.options)) as unknown as Record<string, tf.Tensor>;
       const ref = cpu.run(w.op, c.inputs, c.options);
       const { loss, ...named } = out;
       expect(Object.keys(named).sort(), `${name}: its outputs`).toEqual(Object.keys(ref.outputShapes!).sort());

@@ -17,7 +17,7 @@
  * optimizer.minimize(() => tf.sum(rankSort(model.cls(x), ious)));
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { optionsArg, positionalInputs, splitOptions, wrappers, type Flat, type HasOutputs, type IsMatrix, type OptionalInputs, type SelfReduced, type WrapperArgs, type WrapperName, type WrapperOp, type WrapperParams, type WrapperTable } from '../catalogue';
+import { optionsArg, positionalInputs, splitOptions, wrappers, type Flat, type HasOutputs, type IsCounted, type IsMatrix, type OptionalInputs, type SelfReduced, type WrapperArgs, type WrapperName, type WrapperOp, type WrapperParams, type WrapperTable } from '../catalogue';
 import type { OP_NONE_RANK, OpReducedRank } from '../ops/op-types';
 import { runCpu } from '../cpu';
 import { makeAnchors as makeHeadAnchors } from '../ops/anchors';
@@ -371,7 +371,22 @@ export type TfOutputs = { loss?: tf.Scalar } & Record<string, tf.Tensor>;
 
 /** Runs an op with named outputs (`tal_assign`, `yolo_detection_loss`) on TF.js tensors: see {@link TfOutputs}. */
 export function runOutputs(op: string | OpDescriptor, inputs: Record<string, tf.Tensor | undefined>, opts: TfLossOptions = {}): TfOutputs {
-  return outputsWith(getOp(op), inputs, opts);
+  const desc = getOp(op);
+  if (Object.values(desc.outputs ?? {}).some((spec) => spec.count)) {
+    throw new DetlossError('invalid_param', `${desc.name}: its outputs' length depends on the data, which a synchronous call cannot read from the GPU; use runOutputsAsync (or its wrapper, which is async)`, 'op');
+  }
+  return outputsWith(desc, inputs, opts);
+}
+
+/**
+ * {@link runOutputs} for any op with named outputs, NMS's included: outputs whose length depends on
+ * the data are cut to it, once their 4-byte count is read back (the rows stay on the GPU).
+ *
+ * @example
+ * const { keep } = await runOutputsAsync('nms', { boxes, scores }, { iouThreshold: 0.5 });
+ */
+export async function runOutputsAsync(op: string | OpDescriptor, inputs: Record<string, tf.Tensor | undefined>, opts: TfLossOptions = {}): Promise<TfOutputs> {
+  return outputsCounted(getOp(op), inputs, opts);
 }
 
 function outputsWith(desc: OpDescriptor, inputs: Record<string, tf.Tensor | undefined>, opts: unknown, fixed?: Readonly<Record<string, unknown>>, where?: string): TfOutputs {
@@ -406,6 +421,35 @@ function outputsWith(desc: OpDescriptor, inputs: Record<string, tf.Tensor | unde
   out.loss = f(...names.map((n) => all[n])) as tf.Scalar;
   // customGrad kept clones of the gradients; these are not needed any more.
   for (const g of Object.values(fw.grads)) g.dispose();
+  return out;
+}
+
+/**
+ * {@link outputsWith} for an op whose outputs have a data-dependent length (NMS): each comes at its
+ * capacity from the GPU, so the 4-byte count is awaited and each is cut to its rows.
+ */
+async function outputsCounted(desc: OpDescriptor, inputs: Record<string, tf.Tensor | undefined>, opts: unknown, fixed?: Readonly<Record<string, unknown>>, where?: string): Promise<TfOutputs> {
+  const out = outputsWith(desc, inputs, opts, fixed, where);
+  const counted = Object.entries(desc.outputs ?? {}).filter(([, spec]) => spec.count);
+  if (!counted.length) return out;
+  let rows: number;
+  try {
+    rows = (await (out[counted[0][1].count!] as tf.Tensor).data())[0];
+    // The call's verdict first (a value check on the GPU, check: true): a refused call gives no
+    // tensors, and its count is not a number of rows.
+    await flush();
+    const capacity = (out[counted[0][0]] as tf.Tensor).shape[0];
+    if (!(Number.isInteger(rows) && rows >= 0 && rows <= capacity)) throw new Error(`detloss: ${desc.name} wrote ${rows} rows, past its capacity ${capacity}`);
+  } catch (e) {
+    for (const t of Object.values(out)) (t as tf.Tensor).dispose();
+    throw e;
+  }
+  for (const [k] of counted) {
+    const t = out[k] as tf.Tensor;
+    if (t.shape[0] === rows) continue;
+    out[k] = tf.slice(t, 0, rows);
+    t.dispose();
+  }
   return out;
 }
 
@@ -446,7 +490,9 @@ type Args<K extends WrapperName, First, O> = WrapperArgs<K, First, tf.Tensor, tf
  * `tf.Scalar`, `rankSort` its `[ranking, sorting]` as a `tf.Tensor1D`. `pairwiseIou` gives its `[n, m]` matrix, a `tf.Tensor2D`.
  */
 export type TfWrapper<K extends WrapperName> =
-  HasOutputs<K> extends true
+  IsCounted<K> extends true
+    ? (...args: Args<K, tf.Tensor, TfOutputsOptions<K>>) => Promise<TfOutputsOf<WrapperOp<K>>>
+    : HasOutputs<K> extends true
     ? (...args: Args<K, tf.Tensor, TfOutputsOptions<K>>) => TfOutputsOf<WrapperOp<K>>
     : IsMatrix<K> extends true
     ? (...args: Args<K, tf.Tensor, TfWrapperOptions<K>>) => tf.Tensor2D
@@ -461,8 +507,8 @@ export type TfWrapper<K extends WrapperName> =
 const TF_WRAPPERS = Object.fromEntries(
   wrappers().map((w) => {
     const desc = getOp(w.op);
-    const fn = (...args: unknown[]): tf.Tensor | TfOutputs =>
-      (w.result === 'outputs' ? outputsWith : runWith)(desc, positionalInputs<tf.Tensor | undefined>(w, args), optionsArg(w, args), w.fixed, w.name);
+    const fn = (...args: unknown[]): tf.Tensor | TfOutputs | Promise<TfOutputs> =>
+      ('counted' in w && w.counted ? outputsCounted : w.result === 'outputs' ? outputsWith : runWith)(desc, positionalInputs<tf.Tensor | undefined>(w, args), optionsArg(w, args), w.fixed, w.name);
     Object.defineProperty(fn, 'name', { value: w.name });
     return [w.name, fn];
   }),

@@ -64,8 +64,11 @@ const tensorsOf = (out: tf.Tensor | dt.TfOutputs): tf.Tensor[] => (out instanceo
  * TF.js: inputs as tensors (weight through the options, gradOutput dropped: TF.js's dy is the
  * upstream). An op with named outputs (tal_assign, yolo_detection_loss) goes through runOutputs.
  */
-function tfCall(op: string, c: { inputs: unknown; options: unknown }): tf.Tensor | dt.TfOutputs {
-  const run = hasOutputs(op) ? dt.runOutputs : dt.runLoss;
+/** Ops whose outputs' length depends on the data (NMS): their TF.js calls are async. */
+const counted = (op: string) => Object.values(OPS[op].outputs ?? {}).some((spec) => spec.count);
+
+function tfCall(op: string, c: { inputs: unknown; options: unknown }): tf.Tensor | dt.TfOutputs | Promise<dt.TfOutputs> {
+  const run = hasOutputs(op) ? (counted(op) ? dt.runOutputsAsync : dt.runOutputs) : dt.runLoss;
   if (typeof c.inputs !== 'object' || c.inputs === null) return run(op, c.inputs as never, c.options as never);
   const ins: Record<string, tf.Tensor | undefined> = Object.create(null);
   let weight: tf.Tensor | undefined;
@@ -83,7 +86,7 @@ async function tfVerdict(op: string, c: { inputs: unknown; options: unknown }, b
   await tf.setBackend(backend);
   let out: tf.Tensor[];
   try {
-    out = tensorsOf(tf.tidy(() => tfCall(op, c)));
+    out = counted(op) ? tensorsOf(await (tfCall(op, c) as Promise<dt.TfOutputs>)) : tensorsOf(tf.tidy(() => tfCall(op, c) as tf.Tensor | dt.TfOutputs));
   } catch (e) {
     return e instanceof DetlossError ? { kind: 'refused', code: e.code, argument: e.argument, late: false } : { kind: 'other', error: e };
   }
@@ -152,7 +155,7 @@ async function expectGood(op: string) {
     if (backend === 'webgpu' && tooWide(op)) {
       const e = (() => {
         try {
-          tensorsOf(tfCall(op, g)).forEach((x) => x.dispose());
+          tensorsOf(tfCall(op, g) as tf.Tensor | dt.TfOutputs).forEach((x) => x.dispose());
         } catch (x) {
           return x;
         }
@@ -161,7 +164,7 @@ async function expectGood(op: string) {
       expect((e as DetlossError).message).toMatch(/maxStorageBuffersPerShaderStage/);
       continue;
     }
-    const t = tfCall(op, g);
+    const t = await tfCall(op, g);
     if (t instanceof tf.Tensor) {
       expect(maxRelErr(await t.data(), ref.loss), `${backend}: good call after`).toBeLessThan(1e-5);
       t.dispose();
