@@ -1,4 +1,5 @@
-// nms-gather.wgsl: `nms`'s last pass (nms.wgsl): the kept indices into `keep`, and their count.
+// nms-gather.wgsl: `nms`'s part of the last pass (nms.wgsl's nms_gather): its classes, and the
+// kept indices into `keep`.
 
 @group(0) @binding(5) var<storage, read> in_classes: array<i32>;
 @group(0) @binding(6) var<storage, read_write> out_keep: array<i32>;
@@ -11,15 +12,7 @@ fn class_of(i: u32) -> i32 {
   return 0;
 }
 
-@compute @workgroup_size(WG)
-fn nms_gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = thread_index(gid, nwg);
-  if (t >= max(params.groups * params.cap, 1u)) {
-    return;
-  }
-  let at = gather_slot(t);
-  let k = t % max(params.cap, 1u);
-  if (at.x < params.groups && k < partials[params.off_gcount + at.x]) {
-    out_keep[at.y + k] = i32(partials[params.off_sel + t]);
-  }
+// Row `at` of the output: the kept box `box` (group g is the only one).
+fn write_row(at: u32, g: u32, box: u32) {
+  out_keep[at] = i32(box);
 }

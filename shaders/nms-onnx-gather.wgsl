@@ -8,18 +8,9 @@ fn class_of(i: u32) -> i32 {
   return 0;
 }
 
-@compute @workgroup_size(WG)
-fn nms_gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = thread_index(gid, nwg);
-  if (t >= max(params.groups * params.cap, 1u)) {
-    return;
-  }
-  let at = gather_slot(t);
-  let k = t % max(params.cap, 1u);
-  if (at.x < params.groups && k < partials[params.off_gcount + at.x]) {
-    let row = 3u * (at.y + k);
-    out_selected[row] = i32(at.x / params.c);
-    out_selected[row + 1u] = i32(at.x % params.c);
-    out_selected[row + 2u] = i32(partials[params.off_sel + t]);
-  }
+// Row `at` of the output: (batch, class, box) of the kept box `box` of group g.
+fn write_row(at: u32, g: u32, box: u32) {
+  out_selected[3u * at] = i32(g / params.c);
+  out_selected[3u * at + 1u] = i32(g % params.c);
+  out_selected[3u * at + 2u] = i32(box);
 }

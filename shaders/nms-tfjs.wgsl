@@ -9,12 +9,6 @@
 
 override WG: u32 = 64u;
 
-struct Run {
-  n: u32,
-  threads: u32,
-  flags: u32,
-  scale: f32,
-}
 
 struct Params {
   n: u32,
@@ -46,9 +40,6 @@ const DEAD: u32 = 0x7fc00000u;
 fn bits(x: f32) -> u32 {
   return bitcast<u32>(x);
 }
-fn is_nan(b: u32) -> bool {
-  return (b & 0x7fffffffu) > 0x7f800000u;
-}
 fn is_pos_inf(b: u32) -> bool {
   return b == 0x7f800000u;
 }
@@ -72,36 +63,11 @@ fn corners(i: u32) -> vec4<f32> {
   return vec4(min(b.xy, b.zw), max(b.xy, b.zw));
 }
 
-fn finite4(v: vec4<f32>) -> bool {
-  let e = bitcast<vec4<u32>>(v) & vec4(0x7f800000u);
-  return all(e != vec4(0x7f800000u));
-}
-
-// ops.md's IoU: 0 for disjoint, touching, zero-area and non-finite boxes; identical boxes 1.
-fn iou(a: vec4<f32>, b: vec4<f32>) -> f32 {
-  if (!finite4(a) || !finite4(b)) {
-    return 0.0;
-  }
-  let iw = min(a.z, b.z) - max(a.x, b.x);
-  let ih = min(a.w, b.w) - max(a.y, b.y);
-  if (!(iw > 0.0 && ih > 0.0)) {
-    return 0.0;
-  }
-  let inter = iw * ih;
-  return inter / ((a.z - a.x) * (a.w - a.y) + (b.z - b.x) * (b.w - b.y) - inter);
-}
-
 var<workgroup> best_score: array<u32, WG>;
 var<workgroup> best_index: array<u32, WG>;
 var<workgroup> chosen: u32;
 
 const NONE: u32 = 0xffffffffu;
-
-// A score's bits mapped so that unsigned order is numeric order (-0 as +0).
-fn score_key(b0: u32) -> u32 {
-  let b = select(b0, 0u, b0 == 0x80000000u);
-  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
-}
 
 // a before b (scores as bits): the larger score, then the lower index; NONE last.
 fn better(sa: u32, ia: u32, sb: u32, ib: u32) -> bool {
@@ -171,7 +137,7 @@ fn nms_soft(@builtin(local_invocation_id) lid: vec3<u32>) {
       if (is_nan(s)) {
         continue;
       }
-      let v = iou(box, corners(i));
+      let v = box_iou(box, corners(i));
       if (v >= params.iou_threshold) {
         s = DEAD;
       } else if (v != 0.0 && params.decay != 0.0 && !is_pos_inf(s)) {

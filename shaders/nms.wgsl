@@ -11,19 +11,11 @@
 //               the output (nms-gather.wgsl: `keep`; nms-onnx-gather.wgsl: `selected` rows)
 // Each gather file also gives class_of(i), the class the mask compares: `nms`'s `classes` (0
 // without them), and 0 for `nms_onnx`, whose groups are already one class.
-// Scores are compared by an order-preserving map of their bits, so infinities and -0 order as
-// numbers whatever the device does with them, and a NaN score is never a candidate.
+// Scores are compared by an order-preserving map of their bits (nms-common.wgsl), and a NaN score
+// is never a candidate.
 
 override WG: u32 = 64u;
 
-const FLAG_GRAD: u32 = 16u;
-
-struct Run {
-  n: u32,
-  threads: u32,
-  flags: u32,
-  scale: f32,
-}
 
 struct Params {
   n: u32,
@@ -68,16 +60,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read> in_scores: array<f32>;
 @group(0) @binding(7) var<storage, read_write> out_count: array<i32>;
 
-// A score's bits mapped so that unsigned order is numeric order (-0 as +0).
-fn score_key(bits: u32) -> u32 {
-  let b = select(bits, 0u, bits == 0x80000000u);
-  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
-}
-
-fn is_nan(bits: u32) -> bool {
-  return (bits & 0x7fffffffu) > 0x7f800000u;
-}
-
 // Box i of group g's score.
 fn score_bits(g: u32, i: u32) -> u32 {
   return bitcast<u32>(in_scores[g * params.n + i]);
@@ -116,29 +98,10 @@ fn corners(g: u32, i: u32) -> vec4<f32> {
   return b;
 }
 
-fn finite4(v: vec4<f32>) -> bool {
-  let e = bitcast<vec4<u32>>(v) & vec4(0x7f800000u);
-  return all(e != vec4(0x7f800000u));
-}
-
-// ops.md's overlap: IoU (or DIoU), 0 for disjoint or touching boxes, inverted or zero-area ones,
-// and any box with a non-finite coordinate. Identical boxes give exactly 1: the intersection's
-// sides are computed as the areas' are, so inter equals area bit for bit.
+// ops.md's overlap: IoU, or DIoU (IoU - rho2 / c2), 0 where either box has a non-finite coordinate.
 fn overlap(a: vec4<f32>, b: vec4<f32>) -> f32 {
-  if (!finite4(a) || !finite4(b)) {
-    return 0.0;
-  }
-  let iw = min(a.z, b.z) - max(a.x, b.x);
-  let ih = min(a.w, b.w) - max(a.y, b.y);
-  var iou = 0.0;
-  if (iw > 0.0 && ih > 0.0) {
-    let inter = iw * ih;
-    let area_a = (a.z - a.x) * (a.w - a.y);
-    let area_b = (b.z - b.x) * (b.w - b.y);
-    // Both boxes have positive width and height here, so the union is at least inter > 0.
-    iou = inter / (area_a + area_b - inter);
-  }
-  if (params.diou == 0u) {
+  let iou = box_iou(a, b);
+  if (params.diou == 0u || !finite4(a) || !finite4(b)) {
     return iou;
   }
   let dx = a.x + a.z - b.x - b.z;
@@ -301,9 +264,17 @@ fn nms_scan(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
   }
 }
 
-// Where group g's kept boxes start in the output, and (t = 0) the total into out_count.
-fn gather_slot(t: u32) -> vec2<u32> {
-  let g = t / max(params.cap, 1u);
+// Thread t's slot of a group's kept boxes, into the output at the group's start (the kept boxes of
+// the groups before it); thread 0 also writes the total into out_count. The gather file's
+// write_row writes one.
+@compute @workgroup_size(WG)
+fn nms_gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = thread_index(gid, nwg);
+  if (t >= max(params.groups * params.cap, 1u)) {
+    return;
+  }
+  let cap = max(params.cap, 1u);
+  let g = t / cap;
   var before = 0u;
   for (var h = 0u; h < g; h++) {
     before += partials[params.off_gcount + h];
@@ -315,5 +286,8 @@ fn gather_slot(t: u32) -> vec2<u32> {
     }
     out_count[0] = i32(total);
   }
-  return vec2(g, before);
+  let k = t % cap;
+  if (g < params.groups && k < partials[params.off_gcount + g]) {
+    write_row(before + k, g, partials[params.off_sel + t]);
+  }
 }

@@ -1,4 +1,5 @@
 import nmsTfjsWgsl from '../../shaders/nms-tfjs.wgsl?raw';
+import nmsCommonWgsl from '../../shaders/nms-common.wgsl?raw';
 import nmsGatherWgsl from '../../shaders/nms-gather.wgsl?raw';
 import nmsOnnxGatherWgsl from '../../shaders/nms-onnx-gather.wgsl?raw';
 import nmsWgsl from '../../shaders/nms.wgsl?raw';
@@ -55,7 +56,7 @@ export function nmsLayout(d: Dims, g: { groups: number; cap: number }): { off_or
 const FORMATS = ['xyxy', 'cxcywh', 'xywh'];
 
 function hardKernel(onnx: boolean): GpuKernel {
-  const module = (id: string, gather: string) => ({ shader: `${nmsWgsl}\n${gather}`, shaderId: id });
+  const module = (id: string, gather: string) => ({ shader: [nmsCommonWgsl, nmsWgsl, gather].join('\n'), shaderId: id });
   const NMS_MODULE = onnx ? module('nms-onnx', nmsOnnxGatherWgsl) : module('nms', nmsGatherWgsl);
   // The params a call resolves to; `nms_onnx` has no format, variant or classes.
   const sizes = (p: ResolvedParams, d: Dims) => hardGroups(onnx, p, d);
@@ -101,11 +102,11 @@ function hardKernel(onnx: boolean): GpuKernel {
   };
 }
 
-const TFJS_MODULE = { shader: nmsTfjsWgsl, shaderId: 'nms-tfjs' };
+const TFJS_MODULE = { shader: `${nmsCommonWgsl}\n${nmsTfjsWgsl}`, shaderId: 'nms-tfjs' };
 
 /** `nms_tfjs` in one workgroup (shaders/nms-tfjs.wgsl): the current scores in the scratch. */
 const nmsTfjsKernel: GpuKernel = {
-  shader: nmsTfjsWgsl,
+  shader: TFJS_MODULE.shader,
   shaderId: 'nms-tfjs',
   entry: 'nms_soft',
   uniforms: (p: ResolvedParams, d: Dims) => {
