@@ -1,35 +1,49 @@
-// nms.wgsl: hard NMS for `nms` (torchvision) and `nms_onnx` (onnxruntime) (ops.md, "Non-maximum
-// suppression"), over groups of n boxes that run together: one group for `nms` (its classes are
-// compared in the mask), a (batch, class) pair for `nms_onnx`. The passes (src/ops/nms.ts):
-//   nms_rank    thread per (group, box): its place in the group's candidate order (candidates
-//               first, by decreasing score, equal scores lower index first), by counting
+// nms.wgsl: hard NMS for `nms` (torchvision), `nms_onnx` (onnxruntime) and the YOLO post-process
+// (ops.md, "Non-maximum suppression"), over groups of n boxes that run together: one group for
+// `nms` (its classes are compared in the mask), a (batch, class) pair for `nms_onnx`, an image for
+// the YOLO post-process. The passes (src/ops/nms.ts):
+//   nms_tile    workgroup per (group, tile of TILE boxes): the tile's candidates in candidate order
+//               (decreasing score, equal scores lower index first), ranked by counting in
+//               workgroup memory, and their number; it also empties the tile's places of ORDER
+//   nms_place   thread per (group, box): a candidate's place in its group's order, the sum over
+//               the tiles of how many of each tile's sorted candidates come before it (a binary
+//               search each); places past kc (the YOLO post-process's max_nms) are dropped
 //   nms_mask    thread per (group, place r, word w): bit t set where the candidate at place
 //               32 w + t comes after r, is of r's class and overlaps it more than the threshold
 //   nms_scan    workgroup per group, 32 places at a time: lane 0 settles the block from its own
 //               word, then the lanes OR the kept rows into the words after it; at most `limit`
 //   nms_gather  thread per (group, slot): the kept boxes of every group, in group order, into
-//               the output (nms-gather.wgsl: `keep`; nms-onnx-gather.wgsl: `selected` rows)
-// Each gather file also gives class_of(i), the class the mask compares: `nms`'s `classes` (0
-// without them), and 0 for `nms_onnx`, whose groups are already one class.
+//               the output
+// The module that includes this file gives what depends on where the boxes come from and where the
+// rows go: score_bits(g, i), corners(g, i), class_of(g, i) and write_row(at, g, i)
+// (nms-gather.wgsl for `nms`, nms-onnx-gather.wgsl, yolo-nms.wgsl).
 // Scores are compared by an order-preserving map of their bits (nms-common.wgsl), and a NaN score
 // is never a candidate.
 
 override WG: u32 = 64u;
-
+// Boxes per tile of nms_tile; a multiple of WG's default.
+const TILE: u32 = 256u;
+// An empty place of ORDER: past the group's candidates.
+const NONE: u32 = 0xffffffffu;
 
 struct Params {
+  // Boxes per group, and the groups.
   n: u32,
-  // Groups of n boxes, and for nms_onnx the classes per batch (a group is batch * c + class).
   groups: u32,
+  // nms_onnx: classes per batch (a group is batch * c + class); YOLO: classes.
   c: u32,
-  onnx: u32,
-  // Kept boxes per group at most, and the slots per group in SEL (min(limit, n)).
+  // YOLO: anchors per image; 1 for the ops.
+  anchors: u32,
+  // Places of each group's order: n, or fewer (YOLO's max_nms).
+  kc: u32,
+  // Kept boxes per group at most, and the slots per group in SEL (min(limit, kc)).
   limit: u32,
   cap: u32,
   // nms_onnx: 1 for [xc, yc, w, h] boxes.
   center: u32,
-  // Words per mask row: ceil(n / 32).
+  // Words per mask row: ceil(kc / 32); tiles per group: ceil(n / TILE).
   words: u32,
+  tiles: u32,
   iou_threshold: f32,
   // 0: xyxy, 1: cxcywh, 2: xywh.
   format: u32,
@@ -40,30 +54,35 @@ struct Params {
   score_mode: u32,
   score_threshold: f32,
   has_classes: u32,
+  // YOLO: 1 for every class above the threshold (a box per (anchor, class)); 1 for class-agnostic.
+  multi: u32,
+  agnostic: u32,
+  off_tsort: u32,
+  off_tcount: u32,
   off_order: u32,
   off_removed: u32,
   off_mask: u32,
   off_sel: u32,
   off_gcount: u32,
+  // YOLO: the decoded corners, scores and best classes.
+  off_box: u32,
+  off_score: u32,
+  off_class: u32,
 }
 
 @group(0) @binding(0) var<uniform> run: Run;
 @group(0) @binding(1) var<uniform> params: Params;
 // The scratch, as u32 words:
-//   ORDER   [groups, n]         the box at each place of the candidate order (non-candidates last)
+//   TSORT   [groups, n]         each tile's candidates in candidate order, from the tile's start
+//   TCOUNT  [groups, tiles]     each tile's candidates
+//   ORDER   [groups, kc]        the box at each place of the candidate order (NONE past the last)
 //   REMOVED [groups, words]     the places removed so far (nms_scan)
-//   MASK    [groups, n, words]  the decision bits of each place against the places after it
+//   MASK    [groups, kc, words] the decision bits of each place against the places after it
 //   SEL     [groups, cap]       the boxes each group kept, in order
 //   GCOUNT  [groups]            how many each group kept
+//   and what the including module keeps at off_box, off_score, off_class
 @group(0) @binding(2) var<storage, read_write> partials: array<u32>;
-@group(0) @binding(3) var<storage, read> in_boxes: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> in_scores: array<f32>;
 @group(0) @binding(7) var<storage, read_write> out_count: array<i32>;
-
-// Box i of group g's score.
-fn score_bits(g: u32, i: u32) -> u32 {
-  return bitcast<u32>(in_scores[g * params.n + i]);
-}
 
 fn is_candidate(g: u32, i: u32) -> bool {
   let bits = score_bits(g, i);
@@ -74,28 +93,6 @@ fn is_candidate(g: u32, i: u32) -> bool {
     return score_key(bits) > score_key(bitcast<u32>(params.score_threshold));
   }
   return params.score_mode == 0u || bits != 0xff800000u;
-}
-
-// Box i of group g's corners, as `format` (nms) or `center` (nms_onnx) says: torchvision's and
-// ONNX's centre boxes are not sorted, ONNX's corner boxes are.
-fn corners(g: u32, i: u32) -> vec4<f32> {
-  if (params.onnx == 1u) {
-    let b = in_boxes[(g / params.c) * params.n + i];
-    if (params.center == 1u) {
-      let h = b.zw * 0.5;
-      return vec4(b.xy - h, b.xy + h);
-    }
-    return vec4(min(b.xy, b.zw), max(b.xy, b.zw));
-  }
-  let b = in_boxes[i];
-  if (params.format == 1u) {
-    let h = b.zw * 0.5;
-    return vec4(b.xy - h, b.xy + h);
-  }
-  if (params.format == 2u) {
-    return vec4(b.xy, b.xy + b.zw);
-  }
-  return b;
 }
 
 // ops.md's overlap: IoU, or DIoU (IoU - rho2 / c2), 0 where either box has a non-finite coordinate.
@@ -116,8 +113,60 @@ fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
 }
 
+var<workgroup> tile_key: array<u32, TILE>;
+var<workgroup> tile_ok: array<u32, TILE>;
+var<workgroup> tile_count: atomic<u32>;
+
 @compute @workgroup_size(WG)
-fn nms_rank(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn nms_tile(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let unit = wid.x + wid.y * nwg.x;
+  if (unit >= params.groups * params.tiles) {
+    return;
+  }
+  let g = unit / params.tiles;
+  let t = unit % params.tiles;
+  let n = params.n;
+  let base = t * TILE;
+  if (lid.x == 0u) {
+    atomicStore(&tile_count, 0u);
+  }
+  for (var s = lid.x; s < TILE; s += WG) {
+    let i = base + s;
+    var ok = 0u;
+    var key = 0u;
+    if (i < n && is_candidate(g, i)) {
+      ok = 1u;
+      key = score_key(score_bits(g, i));
+    }
+    tile_ok[s] = ok;
+    tile_key[s] = key;
+    // The places in this tile's range start empty; nms_place fills the candidates'.
+    if (i < params.kc) {
+      partials[params.off_order + g * params.kc + i] = NONE;
+    }
+  }
+  workgroupBarrier();
+  for (var s = lid.x; s < TILE; s += WG) {
+    if (tile_ok[s] == 0u) {
+      continue;
+    }
+    let key = tile_key[s];
+    var r = 0u;
+    for (var u = 0u; u < TILE; u++) {
+      let ku = tile_key[u];
+      r += select(0u, 1u, tile_ok[u] == 1u && (ku > key || (ku == key && u < s)));
+    }
+    partials[params.off_tsort + g * n + base + r] = base + s;
+    atomicAdd(&tile_count, 1u);
+  }
+  workgroupBarrier();
+  if (lid.x == 0u) {
+    partials[params.off_tcount + g * params.tiles + t] = atomicLoad(&tile_count);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn nms_place(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = thread_index(gid, nwg);
   let n = params.n;
   if (t >= params.groups * n) {
@@ -125,61 +174,70 @@ fn nms_rank(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   }
   let g = t / n;
   let i = t % n;
-  let ci = is_candidate(g, i);
-  let ki = score_key(score_bits(g, i));
-  var place = 0u;
-  for (var j = 0u; j < n; j++) {
-    if (j == i) {
-      continue;
-    }
-    let cj = is_candidate(g, j);
-    var before = false;
-    if (cj != ci) {
-      before = cj;
-    } else if (ci) {
-      let kj = score_key(score_bits(g, j));
-      before = kj > ki || (kj == ki && j < i);
-    } else {
-      before = j < i;
-    }
-    place += select(0u, 1u, before);
+  if (!is_candidate(g, i)) {
+    return;
   }
-  partials[params.off_order + g * n + place] = i;
+  let key = score_key(score_bits(g, i));
+  var place = 0u;
+  for (var u = 0u; u < params.tiles; u++) {
+    let start = params.off_tsort + g * n + u * TILE;
+    // How many of tile u's sorted candidates come before i: the first that does not.
+    var lo = 0u;
+    var hi = partials[params.off_tcount + g * params.tiles + u];
+    while (lo < hi) {
+      let mid = (lo + hi) / 2u;
+      let j = partials[start + mid];
+      let kj = score_key(score_bits(g, j));
+      if (kj > key || (kj == key && j < i)) {
+        lo = mid + 1u;
+      } else {
+        hi = mid;
+      }
+    }
+    place += lo;
+  }
+  if (place < params.kc) {
+    partials[params.off_order + g * params.kc + place] = i;
+  }
 }
 
 @compute @workgroup_size(WG)
 fn nms_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = thread_index(gid, nwg);
-  let n = params.n;
+  let kc = params.kc;
   let words = params.words;
-  if (t >= params.groups * n * words) {
+  if (t >= params.groups * kc * words) {
     return;
   }
-  let g = t / (n * words);
-  let r = (t / words) % n;
+  let g = t / (kc * words);
+  let r = (t / words) % kc;
   let w = t % words;
-  var bits = 0u;
-  let order = params.off_order + g * n;
+  let order = params.off_order + g * kc;
   let i = partials[order + r];
-  // Only the words from r's own on hold places after r; a non-candidate suppresses nothing.
-  if (w >= r / 32u && is_candidate(g, i)) {
-    let a = corners(g, i);
-    let ca = class_of(i);
-    for (var b = 0u; b < 32u; b++) {
-      let p = w * 32u + b;
-      if (p <= r || p >= n) {
-        continue;
-      }
-      let j = partials[order + p];
-      if (!is_candidate(g, j)) {
-        continue;
-      }
-      if (class_of(j) != ca) {
-        continue;
-      }
-      if (overlap(a, corners(g, j)) > params.iou_threshold) {
-        bits |= 1u << b;
-      }
+  // nms_scan reads a row only at a candidate's place, and only its words from the place's own on.
+  if (i == NONE || w < r / 32u) {
+    return;
+  }
+  let a = corners(g, i);
+  let ca = class_of(g, i);
+  var bits = 0u;
+  for (var b = 0u; b < 32u; b++) {
+    let p = w * 32u + b;
+    if (p <= r) {
+      continue;
+    }
+    if (p >= kc) {
+      break;
+    }
+    let j = partials[order + p];
+    if (j == NONE) {
+      break;
+    }
+    if (class_of(g, j) != ca) {
+      continue;
+    }
+    if (overlap(a, corners(g, j)) > params.iou_threshold) {
+      bits |= 1u << b;
     }
   }
   partials[params.off_mask + t] = bits;
@@ -196,11 +254,11 @@ fn nms_scan(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
   if (g >= params.groups) {
     return;
   }
-  let n = params.n;
+  let kc = params.kc;
   let words = params.words;
-  let order = params.off_order + g * n;
+  let order = params.off_order + g * kc;
   let removed = params.off_removed + g * words;
-  let mask = params.off_mask + g * n * words;
+  let mask = params.off_mask + g * kc * words;
   for (var w = lane; w < words; w += WG) {
     partials[removed + w] = 0u;
   }
@@ -220,13 +278,13 @@ fn nms_scan(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
       var count = kept_total;
       for (var b = 0u; b < 32u; b++) {
         let p = w * 32u + b;
-        if (p >= n) {
+        if (p >= kc) {
           done = 1u;
           break;
         }
         let i = partials[order + p];
-        // Candidates come first: the first non-candidate ends the walk.
-        if (!is_candidate(g, i)) {
+        // The candidates fill the first places: an empty place ends the walk.
+        if (i == NONE) {
           done = 1u;
           break;
         }
@@ -263,7 +321,6 @@ fn nms_scan(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
     partials[params.off_gcount + g] = kept_total;
   }
 }
-
 // Thread t's slot of a group's kept boxes, into the output at the group's start (the kept boxes of
 // the groups before it); thread 0 also writes the total into out_count. The gather file's
 // write_row writes one.

@@ -23,81 +23,111 @@ function noWeight(op: string, inputs: Data) {
 }
 
 /** The lanes of a workgroup (the runtime's WG, as every program's passes are dispatched with). */
-const WG_LANES = 64;
+export const WG_LANES = 64;
+/** Boxes per tile of nms_tile (shaders/nms.wgsl's TILE). */
+export const NMS_TILE = 256;
 /** Words of a row of decision bits: one bit per place. */
-const words = (d: Dims) => Math.ceil(d.n / 32);
+const wordsOf = (places: number) => Math.ceil(places / 32);
 
-/** Hard NMS's groups and limits: one group for `nms`, a (batch, class) pair for `nms_onnx`. */
-function hardGroups(onnx: boolean, p: ResolvedParams, d: Dims): { groups: number; limit: number; cap: number } {
-  if (!onnx) return { groups: 1, limit: d.n, cap: d.n };
-  const limit = Math.min(p.maxOutputBoxesPerClass as number, d.n);
-  return { groups: d.b * d.c, limit, cap: limit };
+/**
+ * The sizes of one hard-NMS call (shaders/nms.wgsl): `groups` of `n` boxes, `kc` places of each
+ * group's candidate order (n, or the YOLO post-process's max_nms), at most `limit` kept per group
+ * in `cap` slots. `decode` sizes the YOLO post-process's decoded boxes (`anchors` per image) and
+ * scores, with a best class per box unless `multi`.
+ */
+export interface HardSizes {
+  groups: number;
+  n: number;
+  kc: number;
+  limit: number;
+  cap: number;
+  decode?: { anchors: number; multi: boolean };
 }
 
-/** The scratch in words (shaders/nms.wgsl): order, removed places, decision bits, kept boxes, counts. */
-export function nmsLayout(d: Dims, g: { groups: number; cap: number }): { off_order: number; off_removed: number; off_mask: number; off_sel: number; off_gcount: number; words: number } {
-  const w = words(d);
+/** Hard NMS's groups and limits for `nms` (one group) and `nms_onnx` (a (batch, class) pair each). */
+function hardSizes(onnx: boolean, p: ResolvedParams, d: Dims): HardSizes {
+  if (!onnx) return { groups: 1, n: d.n, kc: d.n, limit: d.n, cap: d.n };
+  const limit = Math.min(p.maxOutputBoxesPerClass as number, d.n);
+  return { groups: d.b * d.c, n: d.n, kc: d.n, limit, cap: limit };
+}
+
+/** The scratch's layout in words (shaders/nms.wgsl), its size, and the uniforms that say it. */
+export function nmsLayout(s: HardSizes): { uniforms: Record<string, number>; words: number } {
+  const tiles = Math.ceil(s.n / NMS_TILE);
+  const w = wordsOf(s.kc);
+  const g = s.groups;
   const sizes: [string, number][] = [
-    ['off_order', g.groups * d.n],
-    ['off_removed', g.groups * w],
-    ['off_mask', g.groups * d.n * w],
-    ['off_sel', g.groups * g.cap],
-    ['off_gcount', g.groups],
+    ['off_tsort', g * s.n],
+    ['off_tcount', g * tiles],
+    ['off_order', g * s.kc],
+    ['off_removed', g * w],
+    ['off_mask', g * s.kc * w],
+    ['off_sel', g * s.cap],
+    ['off_gcount', g],
+    ['off_box', s.decode ? g * s.decode.anchors * 4 : 0],
+    ['off_score', s.decode ? g * s.n : 0],
+    ['off_class', s.decode && !s.decode.multi ? g * s.n : 0],
   ];
-  const out: Record<string, number> = {};
+  const uniforms: Record<string, number> = { n: s.n, groups: g, kc: s.kc, limit: s.limit, cap: s.cap, words: w, tiles, anchors: s.decode?.anchors ?? 1, multi: s.decode?.multi ? 1 : 0, agnostic: 0 };
   let at = 0;
   for (const [name, size] of sizes) {
-    out[name] = at;
+    uniforms[name] = at;
     at += size;
   }
-  return Object.assign(out as { off_order: number; off_removed: number; off_mask: number; off_sel: number; off_gcount: number }, { words: at });
+  return { uniforms, words: Math.max(at, 1) };
+}
+
+/** A WGSL module of hard NMS: nms-common.wgsl, nms.wgsl, and the file that says where boxes come from. */
+export const nmsModule = (id: string, io: string) => ({ shader: [nmsCommonWgsl, nmsWgsl, io].join('\n'), shaderId: id });
+
+/**
+ * Hard NMS's passes (shaders/nms.wgsl) over the module, sized by `sizes`: sort the candidates (a
+ * tile each, then each candidate's place), the decision bits, the scan, the gather.
+ */
+export function hardPasses(module: { shader: string; shaderId: string }, sizes: (d: Dims, p: ResolvedParams) => HardSizes) {
+  const tiles = (s: HardSizes) => Math.ceil(s.n / NMS_TILE);
+  return [
+    { entry: 'nms_tile', threads: (d: Dims, p: ResolvedParams) => ((s) => s.groups * tiles(s) * WG_LANES)(sizes(d, p)), module },
+    { entry: 'nms_place', threads: (d: Dims, p: ResolvedParams) => ((s) => s.groups * s.n)(sizes(d, p)), module },
+    { entry: 'nms_mask', threads: (d: Dims, p: ResolvedParams) => ((s) => s.groups * s.kc * wordsOf(s.kc))(sizes(d, p)), module },
+    { entry: 'nms_scan', threads: (d: Dims, p: ResolvedParams) => sizes(d, p).groups * WG_LANES, module },
+    { entry: 'nms_gather', threads: (d: Dims, p: ResolvedParams) => ((s) => Math.max(s.groups * s.cap, 1))(sizes(d, p)), module },
+  ];
+}
+
+/** The uniforms of a score threshold: absent, a number, or an infinity (which a uniform cannot hold). */
+export function scoreMode(thr: number | undefined): { score_mode: number; score_threshold: number } {
+  // -Infinity drops only -Infinity scores; +Infinity passes none.
+  return {
+    score_mode: thr === undefined ? 0 : thr === Infinity ? 2 : thr === -Infinity ? 3 : 1,
+    score_threshold: thr !== undefined && Number.isFinite(thr) ? thr : 0,
+  };
 }
 
 const FORMATS = ['xyxy', 'cxcywh', 'xywh'];
 
 function hardKernel(onnx: boolean): GpuKernel {
-  const module = (id: string, gather: string) => ({ shader: [nmsCommonWgsl, nmsWgsl, gather].join('\n'), shaderId: id });
-  const NMS_MODULE = onnx ? module('nms-onnx', nmsOnnxGatherWgsl) : module('nms', nmsGatherWgsl);
-  // The params a call resolves to; `nms_onnx` has no format, variant or classes.
-  const sizes = (p: ResolvedParams, d: Dims) => hardGroups(onnx, p, d);
+  const NMS_MODULE = onnx ? nmsModule('nms-onnx', nmsOnnxGatherWgsl) : nmsModule('nms', nmsGatherWgsl);
+  const sizes = (d: Dims, p: ResolvedParams) => hardSizes(onnx, p, d);
   return {
     shader: NMS_MODULE.shader,
     shaderId: NMS_MODULE.shaderId,
-    entry: 'nms_rank',
-    uniforms: (p: ResolvedParams, d: Dims) => {
-      const thr = p.scoreThreshold as number | undefined;
-      const g = sizes(p, d);
-      const { words: _, ...offsets } = nmsLayout(d, g);
-      return {
-        words: words(d),
-        groups: g.groups,
-        c: onnx ? d.c : 1,
-        onnx: onnx ? 1 : 0,
-        limit: g.limit,
-        cap: g.cap,
-        center: onnx ? (p.centerPointBox as number) : 0,
-        // nms_onnx has no classes input (the runtime sets has_classes for nms).
-        ...(onnx ? { has_classes: 0 } : {}),
-        iou_threshold: p.iouThreshold as number,
-        format: onnx ? 0 : FORMATS.indexOf(p.format as string),
-        diou: p.variant === 'diou' ? 1 : 0,
-        // -Infinity (which a uniform cannot hold) drops only -Infinity scores; +Infinity passes none.
-        score_mode: thr === undefined ? 0 : thr === Infinity ? 2 : thr === -Infinity ? 3 : 1,
-        score_threshold: thr !== undefined && Number.isFinite(thr) ? thr : 0,
-        ...offsets,
-      };
-    },
+    entry: 'nms_tile',
+    uniforms: (p: ResolvedParams, d: Dims) => ({
+      ...nmsLayout(sizes(d, p)).uniforms,
+      c: onnx ? d.c : 1,
+      center: onnx ? (p.centerPointBox as number) : 0,
+      // nms_onnx has no classes input (the runtime sets has_classes for nms).
+      ...(onnx ? { has_classes: 0 } : {}),
+      iou_threshold: p.iouThreshold as number,
+      format: onnx ? 0 : FORMATS.indexOf(p.format as string),
+      diou: p.variant === 'diou' ? 1 : 0,
+      ...scoreMode(p.scoreThreshold as number | undefined),
+    }),
     program: {
-      passes: [
-        { entry: 'nms_rank', threads: (d) => (onnx ? d.b * d.c : 1) * d.n, module: NMS_MODULE },
-        { entry: 'nms_mask', threads: (d) => (onnx ? d.b * d.c : 1) * d.n * words(d), module: NMS_MODULE },
-        { entry: 'nms_scan', threads: (d) => (onnx ? d.b * d.c : 1) * WG_LANES, module: NMS_MODULE },
-        // The slots of every group: sized from the params, which threads() cannot see: the most
-        // any call of these dims can have (a limit past n is n).
-        { entry: 'nms_gather', threads: (d) => Math.max((onnx ? d.b * d.c : 1) * d.n, 1), module: NMS_MODULE },
-      ],
+      passes: hardPasses(NMS_MODULE, sizes),
       lossShape: [0],
-      scratch: (d: Dims, _host, p: ResolvedParams) => ({ words: Math.max(nmsLayout(d, sizes(p, d)).words, 1), threads: 0 }),
+      scratch: (d: Dims, _host, p: ResolvedParams) => ({ words: nmsLayout(sizes(d, p)).words, threads: 0 }),
     },
   };
 }

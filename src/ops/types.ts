@@ -87,7 +87,7 @@ export interface GpuKernel {
   /**
    * A program of several passes, run in place of the fused pass and the reduction tree
    * (src/runtime/call/program.ts; the ranking losses). Each pass runs one entry point of `shader` with
-   * the fused bindings, `partials` being the program's scratch: over `threads(dims)` threads, or
+   * the fused bindings, `partials` being the program's scratch: over `threads(dims, params)` threads, or
    * over the workgroup counts (three u32) that earlier passes wrote at byte `indirect` of the
    * scratch. `gradOnly` passes are skipped with `grad: false`. The output is already reduced, of
    * shape `lossShape`. `scratch` gives the scratch's size in 4-byte words and the `run.threads`
@@ -100,7 +100,7 @@ export interface GpuKernel {
    * bindings; together, the op's modules must bind every input, gradient and output.
    */
   program?: {
-    passes: readonly { entry: string; threads?(dims: Dims): number; indirect?: number; gradOnly?: boolean; module?: PassModule }[];
+    passes: readonly { entry: string; threads?(dims: Dims, params: ResolvedParams): number; indirect?: number; gradOnly?: boolean; module?: PassModule }[];
     lossShape: readonly number[];
     scratch(dims: Dims, host: Record<string, ArrayLike<number> | undefined>, p: ResolvedParams): { words: number; threads: number };
   };

@@ -146,7 +146,7 @@ function encodeProgram(rt: Runtime, p: PreparedProgram, ks: Kernel[], b: Program
           dispatches++;
         }
       } else {
-        const [x, y] = groups(step.threads!(dims), WG, max);
+        const [x, y] = groups(step.threads!(dims, p.r.params), WG, max);
         if (x > 0) {
           pass.dispatchWorkgroups(x, y);
           dispatches++;
