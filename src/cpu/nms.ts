@@ -208,7 +208,7 @@ export function nmsTfjs(boxes: ArrayLike<number>, scores: ArrayLike<number>, p: 
   return { selectedIndices: Int32Array.from(selected), selectedScores: Float64Array.from(selectedScores) };
 }
 
-const noLoss = (outputs: Record<string, Float64Array | Int32Array>): CpuForward => ({
+export const noLoss = (outputs: Record<string, Float64Array | Int32Array>): CpuForward => ({
   loss: new Float64Array(0),
   reduced: { loss: new Float64Array(0), shape: [0] },
   backward: () => ({}),

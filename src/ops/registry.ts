@@ -8,6 +8,7 @@ import { RANKING_OPS } from './ranking';
 import { SOFTMAX_FOCAL_OPS } from './softmax-focal';
 import { NMS_OPS } from './nms';
 import { TAL_OPS } from './tal';
+import { yoloNmsOp } from './yolo-nms';
 
 const ALL: OpDescriptor[] = [l1Op, mseOp, smoothL1Op, huberOp, balancedL1Op, ...IOU_OPS, ...LOGIT_OPS, ...SOFTMAX_FOCAL_OPS, ...MARGIN_OPS, ...RANKING_OPS, ...TAL_OPS, ...NMS_OPS];
 for (const [i, d] of ALL.entries()) {
@@ -16,6 +17,13 @@ for (const [i, d] of ALL.entries()) {
 
 /** The catalogue: every op detloss implements, by name. */
 export const OPS: Readonly<Record<string, OpDescriptor>> = Object.freeze(Object.fromEntries(ALL.map((d) => [d.name, d])));
+
+/**
+ * Programs the wrappers run that are not ops of the contract (docs/ops.md): the YOLO post-process.
+ * They run through the same runtime (pass the descriptor where an op's name goes), and their
+ * shaders' layouts are generated with the ops'.
+ */
+export const HELPER_OPS: readonly OpDescriptor[] = Object.freeze([yoloNmsOp]);
 
 /** Names of every implemented op. */
 export const opNames = (): string[] => Object.keys(OPS);

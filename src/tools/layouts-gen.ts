@@ -1,7 +1,7 @@
 import checkWgsl from '../../shaders/check.wgsl?raw';
 import guardWgsl from '../../shaders/guard.wgsl?raw';
 import reduceWgsl from '../../shaders/reduce.wgsl?raw';
-import { OPS } from '../ops/registry';
+import { HELPER_OPS, OPS } from '../ops/registry';
 import type { OpDescriptor } from '../ops/types';
 import { contractProblems, kernelVariants } from '../runtime/compile/contract';
 import { shaderKey } from '../runtime/compile/reflect';
@@ -25,7 +25,7 @@ export interface BuiltinModule {
  * kernel, the reduction tree's `reduce.wgsl`, and the runtime's own passes (`check.wgsl`, `guard.wgsl`).
  * One entry per distinct source text.
  */
-export function builtinModules(ops: readonly OpDescriptor[] = Object.values(OPS)): BuiltinModule[] {
+export function builtinModules(ops: readonly OpDescriptor[] = [...Object.values(OPS), ...HELPER_OPS]): BuiltinModule[] {
   const byKey = new Map<string, BuiltinModule>();
   const add = (code: string, user: string) => {
     const key = shaderKey(code);
@@ -57,7 +57,7 @@ export interface GeneratedLayouts {
  * Reflects every built-in module with `wgsl_reflect`, checks every op's contract against what it
  * read, and writes the text of `layouts.generated.ts`.
  */
-export function generateLayouts(ops: readonly OpDescriptor[] = Object.values(OPS)): GeneratedLayouts {
+export function generateLayouts(ops: readonly OpDescriptor[] = [...Object.values(OPS), ...HELPER_OPS]): GeneratedLayouts {
   const modules = builtinModules(ops);
   const table: Record<string, ShaderInfo> = {};
   for (const m of modules) {
