@@ -8,7 +8,9 @@
 //   nms_place   thread per (group, box): a candidate's place in its group's order, the sum over
 //               the tiles of how many of each tile's sorted candidates come before it (a binary
 //               search each); places past kc (the YOLO post-process's max_nms) are dropped
-//   nms_mask    thread per (group, place r, word w): bit t set where the candidate at place
+//   nms_size    one workgroup: the most candidates of any group (kmax, at most kc), and nms_mask's
+//               grid for that many places, written at the scratch's start (an indirect dispatch)
+//   nms_mask    thread per (group, place r < kmax, word w): bit t set where the candidate at place
 //               32 w + t comes after r, is of r's class and overlaps it more than the threshold
 //   nms_scan    workgroup per group, 32 places at a time: lane 0 settles the block from its own
 //               word, then the lanes OR the kept rows into the words after it; at most `limit`
@@ -57,6 +59,8 @@ struct Params {
   // YOLO: 1 for every class above the threshold (a box per (anchor, class)); 1 for class-agnostic.
   multi: u32,
   agnostic: u32,
+  // The most workgroups a dimension of a dispatch may have.
+  max_groups: u32,
   off_tsort: u32,
   off_tcount: u32,
   off_order: u32,
@@ -73,6 +77,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> run: Run;
 @group(0) @binding(1) var<uniform> params: Params;
 // The scratch, as u32 words:
+//   ARGS    [4]                 nms_mask's workgroups (x, y, z), then kmax
 //   TSORT   [groups, n]         each tile's candidates in candidate order, from the tile's start
 //   TCOUNT  [groups, tiles]     each tile's candidates
 //   ORDER   [groups, kc]        the box at each place of the candidate order (NONE past the last)
@@ -201,17 +206,48 @@ fn nms_place(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   }
 }
 
+var<workgroup> most: atomic<u32>;
+
+@compute @workgroup_size(WG)
+fn nms_size(@builtin(local_invocation_id) lid: vec3<u32>) {
+  if (lid.x == 0u) {
+    atomicStore(&most, 0u);
+  }
+  workgroupBarrier();
+  for (var g = lid.x; g < params.groups; g += WG) {
+    var k = 0u;
+    for (var u = 0u; u < params.tiles; u++) {
+      k += partials[params.off_tcount + g * params.tiles + u];
+    }
+    atomicMax(&most, min(k, params.kc));
+  }
+  workgroupBarrier();
+  if (lid.x == 0u) {
+    let kmax = atomicLoad(&most);
+    let wk = (kmax + 31u) / 32u;
+    let groups = (params.groups * kmax * wk + WG - 1u) / WG;
+    let x = min(groups, params.max_groups);
+    partials[0] = x;
+    partials[1] = select(0u, (groups + x - 1u) / max(x, 1u), x > 0u);
+    partials[2] = 1u;
+    partials[3] = kmax;
+  }
+}
+
 @compute @workgroup_size(WG)
 fn nms_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = thread_index(gid, nwg);
   let kc = params.kc;
   let words = params.words;
-  if (t >= params.groups * kc * words) {
+  // Threads over (group, place, word) of the kmax places, rows stored kc places apart.
+  let kmax = partials[3];
+  let wk = (kmax + 31u) / 32u;
+  if (t >= params.groups * kmax * wk) {
     return;
   }
-  let g = t / (kc * words);
-  let r = (t / words) % kc;
-  let w = t % words;
+  let g = t / (kmax * wk);
+  let r = (t / wk) % kmax;
+  let w = t % wk;
   let order = params.off_order + g * kc;
   let i = partials[order + r];
   // nms_scan reads a row only at a candidate's place, and only its words from the place's own on.
@@ -240,7 +276,7 @@ fn nms_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
       bits |= 1u << b;
     }
   }
-  partials[params.off_mask + t] = bits;
+  partials[params.off_mask + (g * kc + r) * words + w] = bits;
 }
 
 var<workgroup> kept_bits: u32;

@@ -1,6 +1,7 @@
 import { CORE_ALIASES, type HasOutputs, optionsArg, positionalInputs, splitOptions, wrappers, type IsMatrix, type OptionalInputs, type SelfReduced, type Wrapper, type WrapperArgs, type WrapperName, type WrapperTable, type Flat, type WrapperParams } from './catalogue';
 import type { F32Tensor, I32Tensor, OpParams } from './ops/op-types';
 import { getOp } from './ops/registry';
+import { detectionsOf, yoloNmsOp, type YoloDetections, type YoloNmsOptions } from './ops/yolo-nms';
 import type { SharedOptions } from './ops/validate';
 import { Detloss, openContext } from './runtime/context';
 import type { AnyInput, DetlossOptions, RunResult } from './runtime/public';
@@ -28,7 +29,20 @@ export type RankingOptions = Omit<WrapperOptions, 'weight' | 'avgFactor' | 'redu
  * const dl = await createDetloss();
  * const { loss, grad } = await dl.smoothL1(pred, target, { beta: 0.11 });
  */
-export class DetlossContext extends Detloss {}
+export class DetlossContext extends Detloss {
+  /**
+   * The YOLO post-process of an exported ultralytics detector's output `[b, 4 + C, A]` (YOLOv8/11:
+   * `[1, 84, 8400]`), host array or GPU buffer: decode, best class (or every class above the
+   * threshold with `multiLabel`), class-aware NMS, at most `maxDet` per image; one submit, and the
+   * detections read back once. Equal to ultralytics' `non_max_suppression` (docs/losses.md).
+   *
+   * @example
+   * const { boxes, scores, classes, count } = await dl.yoloNms({ buffer, shape: [1, 84, 8400] }, { confThreshold: 0.25 });
+   */
+  async yoloNms(output: AnyInput, options: YoloNmsOptions = {}): Promise<YoloDetections> {
+    return detectionsOf(await this.run(yoloNmsOp as never, { output } as never, options as never));
+  }
+}
 
 /** The options of core wrapper `K`: its params, the shared options and its op's optional tensor inputs. */
 export type CoreWrapperOptions<K extends WrapperName> = Flat<

@@ -3,6 +3,7 @@
  * registry and validates the call (src/ops), then runs the op's reference (src/cpu). It lives beside
  * src/cpu/ rather than in it, so src/cpu imports nothing from src/ops (the dependency runs one way).
  */
+import { detectionsOf, yoloNmsOp, type YoloDetections, type YoloNmsOptions } from './ops/yolo-nms';
 import type { CpuInputsOf, DynamicOpName, OpName, OpOptions } from './ops/op-types';
 import { hostInputs } from './ops/inputs';
 import { getOp, opNames } from './ops/registry';
@@ -81,4 +82,16 @@ export function runCpu(opName: string | OpDescriptor, inputs: Record<string, unk
  * import { cpu } from 'detloss';
  * const r = cpu.run('huber', { pred, target }, { delta: 0.5, reduction: 'sum' });
  */
-export const cpu = { run: runCpu, ops: opNames };
+export const cpu = {
+  run: runCpu,
+  ops: opNames,
+  /**
+   * The YOLO post-process's float64 reference (`dl.yoloNms`'s): host arrays only.
+   *
+   * @example
+   * const { boxes, count } = cpu.yoloNms({ data: output, shape: [1, 84, 8400] }, { confThreshold: 0.25 });
+   */
+  yoloNms(output: { data: ArrayLike<number>; shape: number[] }, options: YoloNmsOptions = {}): YoloDetections {
+    return detectionsOf(runCpu(yoloNmsOp as never, { output } as never, options as never) as never);
+  },
+};

@@ -20,6 +20,7 @@ export type { DetlossErrorCode } from './errors';
 export { OPS, opNames } from './ops/registry';
 export { classBalancedWeights } from './ops/softmax-focal';
 export { makeAnchors } from './ops/anchors';
+export type { YoloDetections, YoloNmsOptions } from './ops/yolo-nms';
 export type { HeadAnchors } from './ops/anchors';
 export { WiseIoU } from './wise-iou';
 export type { WiseIoUOptions, WiseIoUState, WiseIoUCallOptions } from './wise-iou';

@@ -87,7 +87,7 @@ export function yoloNms(output: ArrayLike<number>, d: { b: number; f: number; a:
 
 /** The post-process on the CPU reference's inputs: `output` [b, 4 + C, A]. */
 export function yoloNmsCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuForward {
-  const r = yoloNms(inputs.output as Float64Array, { b: dims.b, f: dims.f, a: dims.a }, {
+  const r = yoloNms(inputs.output as Float64Array, { b: dims.b, f: dims.f, a: dims.n }, {
     confThreshold: p.confThreshold as number,
     iouThreshold: p.iouThreshold as number,
     maxDet: p.maxDet as number,

@@ -24,6 +24,7 @@ import { optionsArg, positionalInputs, splitOptions, wrappers, type HasGrads, ty
 import { DetlossError } from '../errors';
 import type { OpName, OpParams } from '../ops/op-types';
 import { getOp } from '../ops/registry';
+import { yoloNmsOp, type YoloDetections, type YoloNmsOptions } from '../ops/yolo-nms';
 import type { OpDescriptor, TensorSpec } from '../ops/types';
 import type { SharedOptions } from '../ops/validate';
 import { contextOn, isDestroyed, readOutput } from '../runtime/context';
@@ -200,6 +201,20 @@ export class OrtDetloss {
    */
   async runLoss<T extends OrtTensor>(op: OpName, inputs: Record<string, OrtInput<T> | undefined>, options: Omit<OrtOptions, 'device'> = {}): Promise<OrtRunResult<T>> {
     return this.runWith(getOp(op), inputs, options);
+  }
+
+  /**
+   * The YOLO post-process of a model's output tensor `[b, 4 + C, A]` (an ultralytics export
+   * without NMS: `[1, 84, 8400]`), a gpu-buffer tensor left on the GPU (or a cpu tensor): decode,
+   * best class (or every class above the threshold with `multiLabel`), class-aware NMS, at most
+   * `maxDet` per image, as ultralytics' `non_max_suppression`; the detections read back once.
+   *
+   * @example const { boxes, scores, classes, count } = await dl.yoloNms(results.output0, { confThreshold: 0.25 });
+   */
+  async yoloNms(output: OrtInput, options: YoloNmsOptions = {}): Promise<YoloDetections> {
+    checkArgs('yolo_nms', {}, options);
+    const { input } = toInput('yolo_nms', 'output', output, yoloNmsOp.inputs.output);
+    return this.context.yoloNms(input, options);
   }
 
   /** {@link runLoss} on a descriptor, with the params a wrapper fixes (`where`: the wrapper's name, for messages). */
@@ -457,3 +472,17 @@ export const {
 } = FREE as OrtFreeWrappers;
 export { makeAnchors } from '../ops/anchors';
 export type { HeadAnchors } from '../ops/anchors';
+
+/**
+ * {@link OrtDetloss.yoloNms} on `options.device`'s context, or the last one {@link detlossFor} made.
+ *
+ * @example const { boxes, scores, classes, count } = await yoloNms(results.output0, { confThreshold: 0.25, iouThreshold: 0.45 });
+ */
+export function yoloNms(output: OrtInput, options: YoloNmsOptions & { device?: GPUDevice } = {}): Promise<YoloDetections> {
+  try {
+    const { device, rest } = strip(options);
+    return contextOf(device).yoloNms(output, rest);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}

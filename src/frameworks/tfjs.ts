@@ -23,6 +23,7 @@ import { runCpu } from '../cpu';
 import { makeAnchors as makeHeadAnchors } from '../ops/anchors';
 import { DetlossError } from '../errors';
 import { getOp } from '../ops/registry';
+import { detectionsOf, yoloNmsOp, type YoloDetections, type YoloNmsOptions } from '../ops/yolo-nms';
 import type { OpDescriptor } from '../ops/types';
 import type { Reduction } from '../ops/validate';
 import { Detloss, guardedCopies, runSync, type GuardedCopy, type SyncCall } from '../runtime/context';
@@ -569,4 +570,34 @@ export const {
 export function makeAnchors(sizes: readonly (readonly [h: number, w: number])[], strides: readonly number[], offset = 0.5): { anchors: tf.Tensor2D; strides: tf.Tensor1D } {
   const h = makeHeadAnchors(sizes, strides, offset);
   return { anchors: tf.tensor2d(h.anchors, [h.count, 2]), strides: tf.tensor1d(h.strides) };
+}
+
+/**
+ * The YOLO post-process of a detector's output tensor `[b, 4 + C, A]` (an exported ultralytics
+ * model's, e.g. `[1, 84, 8400]`): decode, best class (or every class above the threshold with
+ * `multiLabel`), class-aware NMS, at most `maxDet` per image, as ultralytics' `non_max_suppression`.
+ * On the WebGPU backend the tensor stays on the GPU and the detections are read back once; on any
+ * other backend the float64 reference runs on its data. The tensor is read when the call is made.
+ *
+ * @example
+ * const { boxes, scores, classes, count } = await yoloNms(model.predict(image) as tf.Tensor3D, { confThreshold: 0.25 });
+ */
+export async function yoloNms(output: tf.Tensor, options: YoloNmsOptions = {}): Promise<YoloDetections> {
+  if (!(output instanceof tf.Tensor)) throw new DetlossError('invalid_value', 'yolo_nms: output must be a tf.Tensor', 'output');
+  if (output.dtype !== 'float32') throw new DetlossError('wrong_dtype', `yolo_nms: output must be float32, got ${output.dtype}`, 'output');
+  const backend = tf.backend();
+  if (!isWebGpuBackend(backend)) {
+    const data = output.dataSync() as Float32Array;
+    return detectionsOf(runCpu(yoloNmsOp, { output: { data, shape: output.shape } }, options as Record<string, unknown>) as never);
+  }
+  throwFailure(backend.device);
+  const s = stateFor(backend);
+  backend.uploadToGPU(output.dataId);
+  // A copy of the tensor's data now, on TF.js's queue: later writes to the tensor do not reach it.
+  const g = output.dataToGPU() as unknown as { buffer: GPUBuffer; tensorRef: tf.Tensor };
+  try {
+    return detectionsOf(await s.dl.run(yoloNmsOp as never, { output: { buffer: g.buffer, shape: output.shape, dtype: 'f32' } } as never, options as never));
+  } finally {
+    g.tensorRef.dispose();
+  }
 }

@@ -24,6 +24,8 @@ function noWeight(op: string, inputs: Data) {
 
 /** The lanes of a workgroup (the runtime's WG, as every program's passes are dispatched with). */
 export const WG_LANES = 64;
+/** The most workgroups nms_size puts in one dimension of nms_mask's grid (WebGPU's default limit). */
+const MAX_GROUPS = 65535;
 /** Boxes per tile of nms_tile (shaders/nms.wgsl's TILE). */
 export const NMS_TILE = 256;
 /** Words of a row of decision bits: one bit per place. */
@@ -57,6 +59,8 @@ export function nmsLayout(s: HardSizes): { uniforms: Record<string, number>; wor
   const w = wordsOf(s.kc);
   const g = s.groups;
   const sizes: [string, number][] = [
+    // nms_size's indirect grid for nms_mask and kmax (the runtime copies the first bytes).
+    ['args', 4],
     ['off_tsort', g * s.n],
     ['off_tcount', g * tiles],
     ['off_order', g * s.kc],
@@ -68,10 +72,10 @@ export function nmsLayout(s: HardSizes): { uniforms: Record<string, number>; wor
     ['off_score', s.decode ? g * s.n : 0],
     ['off_class', s.decode && !s.decode.multi ? g * s.n : 0],
   ];
-  const uniforms: Record<string, number> = { n: s.n, groups: g, kc: s.kc, limit: s.limit, cap: s.cap, words: w, tiles, anchors: s.decode?.anchors ?? 1, multi: s.decode?.multi ? 1 : 0, agnostic: 0 };
+  const uniforms: Record<string, number> = { max_groups: MAX_GROUPS, n: s.n, groups: g, kc: s.kc, limit: s.limit, cap: s.cap, words: w, tiles, anchors: s.decode?.anchors ?? 1, multi: s.decode?.multi ? 1 : 0, agnostic: 0 };
   let at = 0;
   for (const [name, size] of sizes) {
-    uniforms[name] = at;
+    if (name !== 'args') uniforms[name] = at;
     at += size;
   }
   return { uniforms, words: Math.max(at, 1) };
@@ -89,7 +93,9 @@ export function hardPasses(module: { shader: string; shaderId: string }, sizes: 
   return [
     { entry: 'nms_tile', threads: (d: Dims, p: ResolvedParams) => ((s) => s.groups * tiles(s) * WG_LANES)(sizes(d, p)), module },
     { entry: 'nms_place', threads: (d: Dims, p: ResolvedParams) => ((s) => s.groups * s.n)(sizes(d, p)), module },
-    { entry: 'nms_mask', threads: (d: Dims, p: ResolvedParams) => ((s) => s.groups * s.kc * wordsOf(s.kc))(sizes(d, p)), module },
+    // nms_mask over the places the candidates fill (nms_size writes its grid), not all kc.
+    { entry: 'nms_size', threads: () => WG_LANES, module },
+    { entry: 'nms_mask', indirect: 0, module },
     { entry: 'nms_scan', threads: (d: Dims, p: ResolvedParams) => sizes(d, p).groups * WG_LANES, module },
     { entry: 'nms_gather', threads: (d: Dims, p: ResolvedParams) => ((s) => Math.max(s.groups * s.cap, 1))(sizes(d, p)), module },
   ];

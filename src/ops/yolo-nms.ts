@@ -14,10 +14,10 @@ const MODULE = nmsModule('yolo-nms', nmsYoloWgsl);
 function sizes(d: Dims, p: ResolvedParams): HardSizes {
   const C = Math.max(d.f - 4, 0);
   const multi = p.multiLabel === true;
-  const n = multi ? d.a * C : d.a;
+  const n = multi ? d.n * C : d.n;
   const kc = Math.min(n, p.maxNms as number);
   const limit = Math.min(kc, p.maxDet as number);
-  return { groups: d.b, n, kc, limit, cap: limit, decode: { anchors: d.a, multi } };
+  return { groups: d.b, n, kc, limit, cap: limit, decode: { anchors: d.n, multi } };
 }
 
 const kernel: GpuKernel = {
@@ -36,7 +36,7 @@ const kernel: GpuKernel = {
     ...scoreMode(p.confThreshold as number),
   }),
   program: {
-    passes: [{ entry: 'yolo_decode', threads: (d: Dims) => d.b * d.a, module: MODULE }, ...hardPasses(MODULE, sizes)],
+    passes: [{ entry: 'yolo_decode', threads: (d: Dims) => d.b * d.n, module: MODULE }, ...hardPasses(MODULE, sizes)],
     lossShape: [0],
     scratch: (d: Dims, _host, p: ResolvedParams) => ({ words: nmsLayout(sizes(d, p)).words, threads: 0 }),
   },
@@ -54,7 +54,7 @@ const rows = (d: Dims, p: ResolvedParams) => sizes(d, p).groups * sizes(d, p).ca
 export const yoloNmsOp = defineOp({
   name: 'yolo_nms',
   family: 'nms',
-  inputs: { output: { dtype: 'f32', shape: ['b', 'f', 'a'] } },
+  inputs: { output: { dtype: 'f32', shape: ['b', 'f', 'n'] } },
   bindOrder: ['output'],
   params: {
     confThreshold: { kind: 'number', default: 0.25, min: 0, max: 1 },
@@ -81,3 +81,42 @@ export const yoloNmsOp = defineOp({
   cpu: yoloNmsCpu,
   gpu: kernel,
 });
+
+/** Options of the YOLO post-process (ultralytics' `non_max_suppression`'s names and defaults). */
+export interface YoloNmsOptions {
+  /** Keep `score > confThreshold` (0.25). */
+  confThreshold?: number;
+  /** Suppress `IoU > iouThreshold` within a class (0.45). */
+  iouThreshold?: number;
+  /** Detections per image at most (300). */
+  maxDet?: number | bigint;
+  /** Candidates per image at most, the highest scores (30000). */
+  maxNms?: number | bigint;
+  /** Every class above the threshold, not only the best (false). */
+  multiLabel?: boolean;
+  /** NMS across classes (false). */
+  agnostic?: boolean;
+}
+
+/** The detections of every image, image by image, each image's in decreasing score. */
+export interface YoloDetections {
+  /** Corners `[x1, y1, x2, y2]` per detection, [count, 4] flat, in the output's pixels. */
+  boxes: Float32Array;
+  scores: Float32Array;
+  classes: Int32Array;
+  /** The image of each detection. */
+  batchIndex: Int32Array;
+  count: number;
+}
+
+/** A run's named outputs (host arrays, cut to the count) as {@link YoloDetections}. */
+export function detectionsOf(r: { outputs?: Record<string, Float32Array | Int32Array> }): YoloDetections {
+  const o = r.outputs!;
+  return {
+    boxes: Float32Array.from(o.boxes),
+    scores: Float32Array.from(o.scores),
+    classes: Int32Array.from(o.classes),
+    batchIndex: Int32Array.from(o.batchIndex),
+    count: o.scores.length,
+  };
+}
