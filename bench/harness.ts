@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { cpu, DetlossError, type DetlossContext, type DetlossOptions } from '../src/index';
 import { copyKernel, type Timing } from './copy';
-import { isPairwise, makeInputs, options, type Shaped } from './inputs';
+import { isNms, isPairwise, makeInputs, options, type Shaped } from './inputs';
+import { tfjsNms, tfjsYoloNms } from './tfjs-nms';
 import { talAssign as tfjsTalAssign, yoloLoss as tfjsYoloLoss } from '../demo/trainer/yolo-tfjs';
 import { TFJS_LOSSES, tfjsPairwise, type Tensors } from './tfjs-losses';
 import type { BenchCase, Contender } from '../src/tools/bench/cases';
@@ -70,6 +71,11 @@ async function tfjsCall(c: BenchCase, t: Tensors): Promise<{ loss: Float32Array;
     const data = (await m.data()) as Float32Array;
     m.dispose();
     return { loss: data };
+  }
+  if (c.op === 'nms') return { loss: Float32Array.from(await tfjsNms(t.boxes, t.scores, c.params.iouThreshold as number)) };
+  if (c.op === 'yolo_nms') {
+    const r = await tfjsYoloNms(t.output);
+    return { loss: r.scores, grad: Float32Array.from(r.classes) };
   }
   if (c.op === 'tal_assign') {
     // The assigner composed from TF.js ops (the training demo's baseline, tf.topk for the top k): its soft targets.
@@ -181,10 +187,18 @@ export function createHarness(host: HarnessHost) {
       const plan = extras(dl).plan;
       const gradName = Object.keys(mine.grad)[0];
       const outputs = Object.values(mine.outputs ?? {}).reduce((s, o) => s + o.byteLength, 0);
-      const write = isPairwise(c) ? mine.loss.byteLength : Object.values(mine.grad).reduce((s, g) => s + g.byteLength, 0) + outputs + mine.loss.byteLength;
+      const write = isPairwise(c) ? mine.loss.byteLength : isNms(c) ? outputs : Object.values(mine.grad).reduce((s, g) => s + g.byteLength, 0) + outputs + mine.loss.byteLength;
       const copy = await copyKernel(dl.device, read, write);
       // The assigner has no loss: its soft targets are what TF.js must match.
-      const checked = c.op === 'tal_assign' ? { loss: mine.outputs!.targetScores as Float32Array } : { loss: mine.loss, grad: mine.grad[gradName] };
+      // NMS: the kept indices, or the detections' scores and classes.
+      const checked =
+        c.op === 'tal_assign'
+          ? { loss: mine.outputs!.targetScores as Float32Array }
+          : c.op === 'nms'
+            ? { loss: Float32Array.from(mine.outputs!.keep) }
+            : c.op === 'yolo_nms'
+              ? { loss: Float32Array.from(mine.outputs!.scores), grad: Float32Array.from(mine.outputs!.classes) }
+              : { loss: mine.loss, grad: mine.grad[gradName] };
       state = { c, host, gpu, mine: checked, copy, bytes: { read, write } };
       return { detlossDispatches, bytes: state.bytes, allocated, plan: plan === undefined ? undefined : JSON.parse(JSON.stringify(plan)) };
     },

@@ -5,6 +5,7 @@
  */
 import { rng } from '../demo/playground/inputs';
 import { talInputs, yoloInputs } from './yolo-inputs';
+import { clusteredBoxes, detectorOutput } from './detector-output';
 import type { BenchCase } from '../src/tools/bench/cases';
 
 /** One input array with its shape. */
@@ -100,18 +101,28 @@ export function makeInputs(c: BenchCase): Record<string, Shaped> {
     const s = floats(n, -4, 4).map((v, i) => (t[i] > 0 ? v + 2 : v));
     return { logits: { data: s, shape: [n] }, targets: { data: t, shape: [n] } };
   }
+  if (c.op === 'nms') {
+    const { boxes, scores } = clusteredBoxes(n, 1234 + n);
+    return { boxes: { data: boxes, shape: [n, 4] }, scores: { data: scores, shape: [n] } };
+  }
+  if (c.op === 'yolo_nms') {
+    const { data, shape } = detectorOutput({ b: n, size: 640, c: 80, objects: 20, seed: 1234 + n });
+    return { output: { data, shape } };
+  }
   throw new Error(`bench: no input generator for ${c.op}`);
 }
 
 export const isPairwise = (c: BenchCase) => c.op === 'pairwise_iou';
 /** The assigner and the YOLO loss: named outputs, no reduction. */
 export const isYolo = (c: BenchCase) => c.op === 'yolo_detection_loss' || c.op === 'tal_assign';
+/** Non-maximum suppression: indices or detections of data-dependent length, no reduction. */
+export const isNms = (c: BenchCase) => c.op === 'nms' || c.op === 'yolo_nms';
 
 /** The options of the case's call: 'mean' (cross_entropy with its avgFactor), or 'none' for the pairwise matrix. */
 export function options(c: BenchCase): Record<string, unknown> & { reduction?: 'none' | 'mean' } {
   if (isPairwise(c)) return { ...c.params, reduction: 'none' };
   // The assigner and the YOLO loss take no reduction.
-  if (isYolo(c)) return { ...c.params };
+  if (isYolo(c) || isNms(c)) return { ...c.params };
   // Cross-entropy's 'mean' divides by data (weights of the rows not ignored), which inputs already on
   // the device cannot give the host; here no row is ignored and there are no class weights, so it is n.
   if (c.op === 'cross_entropy') return { ...c.params, reduction: 'mean', avgFactor: c.n };

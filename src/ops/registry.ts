@@ -34,7 +34,7 @@ export const opNames = (): string[] => Object.keys(OPS);
  */
 export function getOp(name: string | OpDescriptor): OpDescriptor {
   if (typeof name === 'object' && name !== null && typeof name.name === 'string' && typeof name.cpu === 'function') return name;
-  const op = typeof name === 'string' && Object.hasOwn(OPS, name) ? OPS[name] : undefined;
+  const op = typeof name === 'string' ? (Object.hasOwn(OPS, name) ? OPS[name] : HELPER_OPS.find((d) => d.name === name)) : undefined;
   if (!op) fail('unknown_op', `unknown op ${JSON.stringify(name)} (implemented: ${opNames().join(', ')})`, 'op');
   return op;
 }

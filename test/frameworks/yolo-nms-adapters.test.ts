@@ -55,7 +55,7 @@ describe('yoloNms on every surface', () => {
   it('core: a host array, and a GPU buffer with one readback', async () => {
     same(await dl.yoloNms({ data, shape }, options), 'core host');
     const buffer = dl.device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-    dl.device.queue.writeBuffer(buffer, 0, data);
+    dl.device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
     same(await dl.yoloNms({ buffer, shape }, options), 'core gpu');
     const last = dl.stats().lastCall!;
     expect(last.op).toBe('yolo_nms');
@@ -80,7 +80,7 @@ describe('yoloNms on every surface', () => {
 
   it('ORT: a gpu-buffer tensor and a cpu tensor', async () => {
     const buffer = dl.device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-    dl.device.queue.writeBuffer(buffer, 0, data);
+    dl.device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
     same(await odl.yoloNms(ort.Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims: shape }), options), 'ort gpu-buffer');
     same(await ortYoloNms(new ort.Tensor('float32', data, shape), options), 'ort cpu');
     buffer.destroy();

@@ -84,6 +84,20 @@ export function yoloCases(ns = [16]): BenchCase[] {
   ]);
 }
 
+/** Non-maximum suppression: `nms` on single-class boxes, and the YOLO post-process. */
+export const NMS_BENCH_OPS: readonly string[] = ['nms', 'yolo_nms'];
+
+/**
+ * The NMS cases: `nms` on n clustered single-class boxes (IoU 0.5, no score threshold), and the
+ * YOLO post-process (`yolo_nms`) of B images of an exported detector's output [B, 84, 8400]
+ * (640 px, C = 80) with ultralytics' defaults: conf 0.25, IoU 0.45, at most 300 per image. Each
+ * against `tf.image.nonMaxSuppressionAsync` on TF.js's WebGPU backend (the readback it forces
+ * included) and the CPU reference. `ns`: the box counts; `bs`: the images.
+ */
+export function nmsCases(ns = [1000, 20000], bs = [1]): BenchCase[] {
+  return [...ns.map((n) => ({ op: 'nms', params: { iouThreshold: 0.5 }, n, tfjs: 'nms' })), ...bs.map((n) => ({ op: 'yolo_nms', params: {}, n, tfjs: 'yolo_nms' }))];
+}
+
 /**
  * The cases of `detloss bench --node` (issue 10): element-wise and box ops at N = 1e4 to 1e7,
  * row ops (c = 80 logits, k = 17 bins; sigmoid_focal shaped [N, 80]) at 1e4 to 1e6 rows, pairwise
@@ -112,6 +126,7 @@ export function nodeCases(ns?: number[]): BenchCase[] {
   for (const variant of ['iou', 'giou']) for (const n of pairNs) out.push({ op: 'pairwise_iou', params: { variant }, n, tfjs: `pairwise:${variant}` });
   out.push(...rankingCases(ns));
   out.push(...yoloCases(ns ? ns.filter((n) => n <= 64) : undefined));
+  out.push(...nmsCases(ns, ns ? ns.filter((n) => n <= 64) : undefined));
   return out;
 }
 
@@ -132,20 +147,21 @@ export function benchCases(opts: { driver: BenchDriverKind; full?: boolean; ops?
   if (opts.full) cases = driver === 'node' ? nodeCases(ns) : defaultCases(ns, ns ? ns.filter((n) => n <= pairMax) : undefined);
   else {
     // The shapes of the driver's full list, one case per op and variant, at the quick sizes.
-    const base = driver === 'node' ? nodeCases([1]) : [...defaultCases([1], [1]), ...rankingCases([1]), ...yoloCases([1])];
+    const base = driver === 'node' ? nodeCases([1]) : [...defaultCases([1], [1]), ...rankingCases([1]), ...yoloCases([1]), ...nmsCases([1], [1])];
     const shapes = base.filter((c, i, all) => all.findIndex((d) => caseLabel(d) === caseLabel(c)) === i);
     const picked = opts.ops ? shapes : shapes.filter((c) => QUICK_OPS.some((q) => q.op === c.op && q.variant === c.params.variant));
     cases = [];
     for (const c of picked) {
-      const yolo = YOLO_BENCH_OPS.includes(c.op);
-      const sizes = ns ? (c.op === 'pairwise_iou' ? ns.filter((n) => n <= pairMax) : yolo ? ns.filter((n) => n <= 64) : ns) : c.op === 'pairwise_iou' ? [1000] : c.positives ? [1e5, 1e6] : yolo ? [16] : c.width ? [1e4] : [1e4, 1e5];
+      const yolo = YOLO_BENCH_OPS.includes(c.op) || c.op === 'yolo_nms';
+      const quick = c.op === 'nms' ? [1000, 20000] : c.op === 'yolo_nms' ? [1] : yolo ? [16] : c.op === 'pairwise_iou' ? [1000] : c.positives ? [1e5, 1e6] : c.width ? [1e4] : [1e4, 1e5];
+      const sizes = ns ? (c.op === 'pairwise_iou' ? ns.filter((n) => n <= pairMax) : yolo ? ns.filter((n) => n <= 64) : ns) : quick;
       for (const n of sizes) cases.push({ ...c, n });
     }
   }
   return opts.ops ? cases.filter((c) => opts.ops!.includes(c.op)) : cases;
 }
 
-export const caseLabel = (c: BenchCase) => YOLO_BENCH_OPS.includes(c.op) ? `${c.op} B=${c.n} 640px A=8400 C=80${c.op === 'yolo_detection_loss' ? ' R=16' : ''} M=50` : `${c.op}${c.params.variant ? `{${c.params.variant}}` : ''}${c.width ? ` c=${c.width}` : ''}${c.positives ? ` p=${+(c.positives * 100).toFixed(2)}%` : ''}`;
+export const caseLabel = (c: BenchCase) => c.op === 'yolo_nms' ? `yolo_nms B=${c.n} [B, 84, 8400] conf 0.25 IoU 0.45` : c.op === 'nms' ? `nms single-class IoU 0.5` : YOLO_BENCH_OPS.includes(c.op) ? `${c.op} B=${c.n} 640px A=8400 C=80${c.op === 'yolo_detection_loss' ? ' R=16' : ''} M=50` : `${c.op}${c.params.variant ? `{${c.params.variant}}` : ''}${c.width ? ` c=${c.width}` : ''}${c.positives ? ` p=${+(c.positives * 100).toFixed(2)}%` : ''}`;
 
 /** A launch plan the plan probe times: a name, and the `plan` option of createDetloss. */
 export interface ProbePlan {

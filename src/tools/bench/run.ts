@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
-import { OPS } from '../../ops/registry';
+import { HELPER_OPS, OPS } from '../../ops/registry';
 import { findChromium } from '../browser';
 import { type BenchCase, type BenchDriverKind, caseLabel } from './cases';
 import { type BenchDriver, type DriverSpec, openDriver, openFirst } from './drivers';
@@ -51,7 +51,7 @@ export async function runBench(
   if (spec.kind === 'node') log(`device features: ${((adapter.features as string[] | undefined) ?? []).join(', ') || 'none'}`);
   try {
     const cases = opts.cases.filter((c) => {
-      if (OPS[c.op]?.gpu) return true;
+      if ((OPS[c.op] ?? HELPER_OPS.find((d) => d.name === c.op))?.gpu) return true;
       if (!res.skippedOps.includes(c.op)) res.skippedOps.push(c.op);
       return false;
     });
