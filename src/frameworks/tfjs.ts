@@ -49,7 +49,7 @@ interface WebGpuBackendLike {
   adapterInfo?: { vendor?: string; architecture?: string };
   uploadToGPU(dataId: object): void;
   makeTensorInfo(shape: number[], dtype: 'float32' | 'int32'): tf.TensorInfo;
-  tensorMap: { get(dataId: object): { resource?: unknown } };
+  tensorMap: { get(dataId: object): { resource?: unknown; dtype?: string } };
 }
 
 function isWebGpuBackend(b: unknown): b is WebGpuBackendLike {
@@ -175,7 +175,16 @@ function forwardGpu(backend: WebGpuBackendLike, desc: OpDescriptor, inputs: Reco
   let res: SyncCall;
   try {
     const gpu: Record<string, { buffer: GPUBuffer; shape: number[]; dtype: 'f32' | 'i32' }> = {};
-    for (const [name, t] of Object.entries(inputs)) {
+    for (const [name, given] of Object.entries(inputs)) {
+      let t = given;
+      // tf.cast to a wider dtype (int32 or bool to float32, bool to int32) gives a tensor that
+      // shares the source's buffer, whose words are still the source's dtype: TF.js's kernels read
+      // them by that dtype, and so must we. Such a tensor is converted on the GPU first (x * 1
+      // is exact, and TF.js writes it in the tensor's own dtype).
+      if (backend.tensorMap.get(t.dataId)?.dtype !== t.dtype) {
+        t = tf.tidy(() => tf.mul(given, tf.scalar(1, given.dtype as 'float32' | 'int32')));
+        refs.push(t);
+      }
       // A tensor whose values are still on the host (made from an array, not used yet) is uploaded first.
       backend.uploadToGPU(t.dataId);
       // readToGPU copies into a new buffer and submits TF.js's queue: everything that wrote the tensor is submitted before our work.
@@ -234,7 +243,13 @@ function forwardGpu(backend: WebGpuBackendLike, desc: OpDescriptor, inputs: Reco
 
 function forwardCpu(desc: OpDescriptor, inputs: Record<string, tf.Tensor>, shapes: Record<string, number[]>, params: Record<string, unknown>, outShape: (s: number[]) => number[]): Forward {
   const host: Record<string, { data: Float32Array | Int32Array; shape: number[] }> = {};
-  for (const [name, t] of Object.entries(inputs)) host[name] = { data: t.dataSync() as Float32Array | Int32Array, shape: shapes[name] };
+  for (const [name, t] of Object.entries(inputs)) {
+    // A tensor cast to a wider dtype shares its source's values (an Int32Array or a Uint8Array
+    // behind a float32 tensor): they are converted to the tensor's own dtype here.
+    const data = t.dataSync();
+    const own = t.dtype === 'int32' ? (data instanceof Int32Array ? data : Int32Array.from(data as ArrayLike<number>)) : data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
+    host[name] = { data: own, shape: shapes[name] };
+  }
   const r = runCpu(desc, host, params);
   const value = desc.outputs && r.loss.length === 0 && r.shape.some((d) => d === 0) ? undefined : tf.tensor(Float32Array.from(r.loss), outShape(r.shape), 'float32');
   const grads: Record<string, tf.Tensor> = {};
@@ -570,3 +585,4 @@ export function makeAnchors(sizes: readonly (readonly [h: number, w: number])[],
   const h = makeHeadAnchors(sizes, strides, offset);
   return { anchors: tf.tensor2d(h.anchors, [h.count, 2]), strides: tf.tensor1d(h.strides) };
 }
+
