@@ -24,7 +24,7 @@ import { makeAnchors as makeHeadAnchors } from '../ops/anchors';
 import { DetlossError } from '../errors';
 import { getOp } from '../ops/registry';
 import type { OpDescriptor } from '../ops/types';
-import type { Reduction } from '../ops/validate';
+import { LIMIT_MAX, type Reduction } from '../ops/validate';
 import { Detloss, guardedCopies, runSync, type GuardedCopy, type SyncCall } from '../runtime/context';
 import type { AdapterFacts } from '../runtime/public';
 import { ledgerOf, throwFailure, verdictsIn } from './tfjs-ledger';
@@ -586,3 +586,102 @@ export function makeAnchors(sizes: readonly (readonly [h: number, w: number])[],
   return { anchors: tf.tensor2d(h.anchors, [h.count, 2]), strides: tf.tensor1d(h.strides) };
 }
 
+// ---- Drop-ins for tf.image's NMS ----
+
+/**
+ * A `tf.image` NMS argument as a float32 tensor. `tf.image` takes any numeric tensor (int32, bool
+ * too) or a TensorLike (nested arrays, typed arrays): a TensorLike becomes a tensor here, another
+ * dtype is cast on the backend (no download), and both go in `made` to be disposed after the call.
+ */
+function nmsInput(fn: string, name: 'boxes' | 'scores', x: unknown, made: tf.Tensor[]): tf.Tensor {
+  if (x === undefined || x === null) throw new DetlossError('missing_input', `${fn}: ${name} is required (a tf.Tensor or a TensorLike)`, name);
+  let t: tf.Tensor;
+  if (x instanceof tf.Tensor) {
+    // TF.js's own throwIfDisposed() is a plain Error: refused here by name first.
+    if (x.isDisposed) throw new DetlossError('invalid_value', `${fn}: ${name} is a disposed tf.Tensor`, name);
+    t = x;
+  } else {
+    try {
+      t = tf.tensor(x as tf.TensorLike);
+    } catch (e) {
+      throw new DetlossError('invalid_value', `${fn}: ${name} must be a tf.Tensor or a TensorLike (${String((e as Error)?.message ?? e)})`, name);
+    }
+    made.push(t);
+  }
+  if (t.dtype === 'float32') return t;
+  if (t.dtype === 'string' || t.dtype === 'complex64') throw new DetlossError('wrong_dtype', `${fn}: ${name} must be a numeric tensor, got ${t.dtype}`, name);
+  const c = tf.cast(t, 'float32');
+  made.push(c);
+  return c;
+}
+
+/**
+ * `maxOutputSize` as `tf.image` reads it (`Math.min(maxOutputSize, numBoxes)`): a number, where
+ * +Infinity means no limit and -Infinity none selected. A number that is not an integer (NaN,
+ * 2.5) is refused by the op, by name.
+ */
+function tfMaxOutputSize(fn: string, v: unknown): unknown {
+  if (typeof v !== 'number') throw new DetlossError('invalid_param', `${fn}: maxOutputSize must be an integer (a number), got ${v === undefined ? 'none' : typeof v}`, 'maxOutputSize');
+  return v === Infinity ? LIMIT_MAX : v === -Infinity ? 0 : v;
+}
+
+/** `nms_tfjs` on the drop-ins' arguments: its outputs cut to their rows, the others disposed. */
+async function imageNms(fn: string, boxes: unknown, scores: unknown, params: Record<string, unknown>): Promise<{ selectedIndices: tf.Tensor1D; selectedScores: tf.Tensor1D }> {
+  const made: tf.Tensor[] = [];
+  let call: Promise<TfOutputs>;
+  try {
+    const b = nmsInput(fn, 'boxes', boxes, made);
+    const s = nmsInput(fn, 'scores', scores, made);
+    // null is tf.image's default too; undefined leaves the op's default (which is tf.image's).
+    const given: Record<string, unknown> = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v === null ? undefined : v]));
+    given.maxOutputSize = tfMaxOutputSize(fn, params.maxOutputSize);
+    // Runs to its first await here: the inputs are read (on WebGPU, copied on the GPU) and the
+    // work submitted before this returns, so the tensors made above can go.
+    call = outputsCounted(getOp('nms_tfjs'), { boxes: b, scores: s }, given, undefined, fn);
+  } finally {
+    for (const t of made) t.dispose();
+  }
+  const out = await call;
+  for (const [k, t] of Object.entries(out)) if (k !== 'selectedIndices' && k !== 'selectedScores') (t as tf.Tensor).dispose();
+  return { selectedIndices: out.selectedIndices as tf.Tensor1D, selectedScores: out.selectedScores as tf.Tensor1D };
+}
+
+/**
+ * `tf.image.nonMaxSuppressionAsync` on the GPU: the same arguments, defaults and result (the
+ * selected indices, an int32 `tf.Tensor1D`), computed where the tensors are. On TF.js's WebGPU
+ * backend the boxes and scores are not downloaded; only the 4-byte count of selected boxes is read
+ * back, to give the result its length. On other backends it runs the CPU reference.
+ *
+ * Boxes are `[numBoxes, 4]` (`[y1, x1, y2, x2]`, any diagonal pair of corners), scores
+ * `[numBoxes]`; tensors of any numeric dtype or TensorLikes, as `tf.image` takes. Bad arguments are
+ * `DetlossError`s naming the argument; `maxOutputSize` must be an integer (or ±Infinity), and a NaN
+ * threshold is refused.
+ *
+ * @example
+ * const keep = await nonMaxSuppression(boxes, scores, 100, 0.5, 0.25); // tf.Tensor1D, int32
+ */
+export async function nonMaxSuppression(boxes: tf.Tensor2D | tf.TensorLike, scores: tf.Tensor1D | tf.TensorLike, maxOutputSize: number, iouThreshold?: number, scoreThreshold?: number): Promise<tf.Tensor1D> {
+  const { selectedIndices, selectedScores } = await imageNms('nonMaxSuppression', boxes, scores, { maxOutputSize, iouThreshold, scoreThreshold });
+  selectedScores.dispose();
+  return selectedIndices;
+}
+
+/**
+ * `tf.image.nonMaxSuppressionWithScoreAsync` on the GPU, Soft-NMS included (`softNmsSigma > 0`):
+ * the same arguments, defaults (`iouThreshold` 0.5, `scoreThreshold` -Infinity, `softNmsSigma` 0)
+ * and results (`selectedIndices` int32, `selectedScores` float32, both `tf.Tensor1D`). See
+ * {@link nonMaxSuppression} for what is read back and what is refused.
+ *
+ * @example
+ * const { selectedIndices, selectedScores } = await nonMaxSuppressionWithScore(boxes, scores, 100, 1, 0.05, 0.5);
+ */
+export async function nonMaxSuppressionWithScore(
+  boxes: tf.Tensor2D | tf.TensorLike,
+  scores: tf.Tensor1D | tf.TensorLike,
+  maxOutputSize: number,
+  iouThreshold?: number,
+  scoreThreshold?: number,
+  softNmsSigma?: number,
+): Promise<{ selectedIndices: tf.Tensor1D; selectedScores: tf.Tensor1D }> {
+  return imageNms('nonMaxSuppressionWithScore', boxes, scores, { maxOutputSize, iouThreshold, scoreThreshold, softNmsSigma });
+}
