@@ -80,6 +80,10 @@ export async function rightCalls(name: string) {
   void r3.grad;
   const matrix: ortFns.OrtTensor = await ortFns.pairwiseIou(o, o);
   void matrix;
+  // ONNX's NonMaxSuppression: its inputs in its order, the scalars as tensors, numbers or bigints, or absent.
+  const selected: ortFns.OrtTensor = await ortFns.nonMaxSuppression(o, o, 100n, o, 0.25, { centerPointBox: 1, device: null as unknown as GPUDevice });
+  await ortFns.nonMaxSuppression(o, o, undefined, undefined, undefined, { outputType: 'int32' });
+  void selected;
 }
 
 export async function wrongCalls() {
@@ -144,6 +148,8 @@ export async function wrongCalls() {
   const wrongRank: tf.Tensor1D = tfFns.l1(boxes, boxes, { reduction: 'none' });
   // @ts-expect-error tf.image's maxOutputSize is required
   await tfFns.nonMaxSuppression(boxes, boxes);
+  // @ts-expect-error ONNX's center_point_box is 0 or 1
+  await ortFns.nonMaxSuppression(null as unknown as ortFns.OrtTensor, null as unknown as ortFns.OrtTensor, 10, 0.5, 0.25, { centerPointBox: 2 });
   // @ts-expect-error the drop-ins are async, as tf.image's NMS is
   const notYet: tf.Tensor1D = tfFns.nonMaxSuppression(boxes, boxes, 10);
   // @ts-expect-error a misspelled reduction
