@@ -288,7 +288,8 @@ async function widenToInt64<T>(dl: DetlossContext, Tensor: OrtTensorClass<T>, fr
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
   try {
-    buffer = device.createBuffer({ size: Math.max(16, 8 * len), usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, label: 'detloss:nonMaxSuppression:int64' });
+    // A multiple of 16 bytes, as ORT's WebGPU EP sizes its buffers and copies them whole.
+    buffer = device.createBuffer({ size: Math.max(16, Math.ceil((8 * len) / 16) * 16), usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, label: 'detloss:nonMaxSuppression:int64' });
     if (len > 0) {
       let pipeline = widenPipelines.get(device);
       if (!pipeline) {

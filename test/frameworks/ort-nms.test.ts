@@ -221,6 +221,13 @@ describe('the output', () => {
     const wide = (await nonMaxSuppression(boxes, scores, 10, 0.5)) as T;
     expect(dl.context.stats().bytesInUse).toBe(base);
     expect(wide.gpuBuffer.size).toBeGreaterThanOrEqual(8 * want.data.length);
+    // Sized as ORT's WebGPU EP sizes its own (it copies them whole): a multiple of 16 bytes, for
+    // one row (24 bytes) too.
+    expect(wide.gpuBuffer.size % 16).toBe(0);
+    const one = (await nonMaxSuppression(onGpu(Float32Array.of(0, 0, 1, 1), [1, 1, 4]), onGpu(Float32Array.of(0.5), [1, 1, 1]), 1)) as T;
+    expect([...one.dims]).toEqual([1, 3]);
+    expect(one.gpuBuffer.size).toBe(32);
+    one.dispose();
     expect(Array.from((await wide.getData(true)) as BigInt64Array)).toEqual(want.data);
     // int32: the op's rows themselves, held until disposed.
     const narrow = (await nonMaxSuppression(boxes, scores, 10, 0.5, undefined, { outputType: 'int32' })) as T;
