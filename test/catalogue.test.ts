@@ -25,9 +25,9 @@ const NAMES = Object.keys(WRAPPERS).sort();
 
 /** What each surface offers besides the catalogue's wrappers (a new export must be one or the other). */
 const NOT_WRAPPERS = {
-  tfjs: ['detlossFor', 'flush', 'makeAnchors', 'ready', 'runLoss', 'runOutputs', 'runOutputsAsync', 'stats'],
-  ortFree: ['OrtDetloss', 'detlossFor', 'flush', 'makeAnchors', 'runLoss'],
-  ortClass: ['constructor', 'destroy', 'device', 'flush', 'runLoss', 'runWith', 'wrapper'],
+  tfjs: ['detlossFor', 'flush', 'makeAnchors', 'nonMaxSuppression', 'nonMaxSuppressionWithScore', 'ready', 'runLoss', 'runOutputs', 'runOutputsAsync', 'stats'],
+  ortFree: ['OrtDetloss', 'detlossFor', 'flush', 'makeAnchors', 'nonMaxSuppression', 'runLoss'],
+  ortClass: ['constructor', 'destroy', 'device', 'flush', 'nonMaxSuppression', 'runLoss', 'runWith', 'wrapper'],
 };
 
 const functionsOf = (o: object) => Object.keys(o).filter((k) => typeof (o as Record<string, unknown>)[k] === 'function');

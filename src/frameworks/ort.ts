@@ -26,7 +26,7 @@ import type { OpName, OpParams } from '../ops/op-types';
 import { getOp } from '../ops/registry';
 import { yoloNmsOp, type YoloDetections, type YoloNmsOptions } from '../ops/yolo-nms';
 import type { OpDescriptor, TensorSpec } from '../ops/types';
-import type { SharedOptions } from '../ops/validate';
+import { describeValue, type SharedOptions } from '../ops/validate';
 import { contextOn, isDestroyed, readOutput } from '../runtime/context';
 import type { DetlossOptions, GpuTensor, ResidentResult } from '../runtime/public';
 
@@ -43,13 +43,17 @@ export interface OrtTensor {
 /** What `new ort.Tensor({ location: 'gpu-buffer', ... })` takes. */
 interface GpuBufferTensorInit {
   location: 'gpu-buffer';
-  type: 'float32' | 'int32';
+  type: 'float32' | 'int32' | 'int64';
   dims: readonly number[];
   gpuBuffer: GPUBuffer;
-  download(): Promise<Float32Array | Int32Array>;
+  download(): Promise<Float32Array | Int32Array | BigInt64Array>;
   dispose(): void;
 }
-type OrtTensorClass<T> = new (init: GpuBufferTensorInit) => T;
+/** `ort.Tensor`'s two constructors that detloss uses: on the GPU, and a CPU tensor from a typed array. */
+type OrtTensorClass<T> = {
+  new (init: GpuBufferTensorInit): T;
+  new (type: 'float32', data: Float32Array, dims: readonly number[]): T;
+};
 
 /** An input: an `ort.Tensor` on the GPU (`'gpu-buffer'`) or on the CPU (`'cpu'`), or a typed array. */
 export type OrtInput<T extends OrtTensor = OrtTensor> = T | Float32Array | Int32Array;
@@ -178,6 +182,159 @@ function lossDims(shape: number[], gradDims: readonly number[] | undefined, rank
   return shape[0] === lead.reduce((a, b) => a * b, 1) ? [...lead, ...shape.slice(1)] : shape;
 }
 
+// ---- ONNX NonMaxSuppression (the nonMaxSuppression drop-in) ----
+
+/**
+ * One of `NonMaxSuppression`'s optional scalar inputs, as ONNX gives it: a one-element `ort.Tensor`
+ * (dims `[]` or `[1]`; int64 for `max_output_boxes_per_class`, float32 for the thresholds), on the
+ * CPU or the GPU, or a plain number (a bigint for the limit too). `undefined` or `null`: the input
+ * is absent, and ONNX's default holds.
+ */
+export type OnnxScalar = OrtTensor | number | bigint | null | undefined;
+
+/** The options of `nonMaxSuppression`. */
+export interface OrtNmsOptions {
+  /** ONNX's `center_point_box` attribute: 0 (default) boxes `[y1, x1, y2, x2]`, 1 boxes `[xc, yc, w, h]`. */
+  centerPointBox?: 0 | 1;
+  /** The output's type: `'int64'` (default), as ONNX's `selected_indices`, or `'int32'`. */
+  outputType?: 'int64' | 'int32';
+}
+
+/** The scalar inputs in ONNX's order, with the type ONNX gives each. */
+const NMS_SCALARS = [
+  ['maxOutputBoxesPerClass', 'int64'],
+  ['iouThreshold', 'float32'],
+  ['scoreThreshold', 'float32'],
+] as const;
+
+/** GPUBufferUsage, without the global (which only a WebGPU environment defines). */
+const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, STORAGE: 0x80 } as const;
+
+/**
+ * Checks one scalar input: its value (undefined where absent), or, for a tensor on the GPU, a
+ * function that submits the read of its bytes (called once every input has been checked).
+ */
+function onnxScalar(name: string, type: 'int64' | 'float32', v: unknown): number | bigint | undefined | ((dl: DetlossContext) => Promise<number | bigint>) {
+  const fn = 'nonMaxSuppression';
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') {
+    if (type === 'int64') return v;
+    throw new DetlossError('invalid_param', `${fn}: ${name} must be a number or a float32 ort.Tensor, got a bigint`, name);
+  }
+  if (!isOrtTensor(v)) throw new DetlossError('invalid_param', `${fn}: ${name} must be a one-element ${type} ort.Tensor, a number${type === 'int64' ? ' or a bigint' : ''}, or absent; got ${describeValue(v)}`, name);
+  if (v.type !== type) throw new DetlossError('wrong_dtype', `${fn}: ${name} must be a ${type} tensor, as ONNX gives it; got ${v.type}`, name);
+  if (count(name, v.dims) !== 1) throw new DetlossError('shape_mismatch', `${fn}: ${name} must hold one element (dims [] or [1]), got [${v.dims.join(', ')}]`, name);
+  if (v.location === 'cpu' || v.location === 'cpu-pinned') {
+    const data = v.data;
+    if (type === 'int64' && data instanceof BigInt64Array) return data[0];
+    if (type === 'float32' && data instanceof Float32Array) return data[0];
+    throw new DetlossError('wrong_dtype', `${fn}: ${name} holds no ${type === 'int64' ? 'BigInt64Array' : 'Float32Array'}`, name);
+  }
+  if (v.location === 'gpu-buffer') {
+    const bytes = type === 'int64' ? 8 : 4;
+    const buffer = v.gpuBuffer;
+    if (!(buffer?.size >= bytes)) throw new DetlossError('shape_mismatch', `${fn}: ${name}'s buffer holds ${buffer?.size ?? 0} bytes, fewer than one ${type}`, name);
+    return (dl) => readOutput(dl, buffer, bytes, `${fn}.${name}`).then((f) => (type === 'int64' ? new BigInt64Array(f.buffer, f.byteOffset, 1)[0] : f[0]));
+  }
+  throw new DetlossError('invalid_value', `${fn}: ${name} is on '${v.location}'; detloss takes 'gpu-buffer' and 'cpu' tensors`, name);
+}
+
+/**
+ * A copy of a boxes or scores tensor taken now, for a call that reads a scalar from the GPU
+ * before it can run: a GPU copy (its buffer in `made`, destroyed after the call), or a copy of the
+ * data of a CPU tensor. Anything that is not a float32 tensor of well-formed dims whose buffer holds
+ * them is left as it is, for the call to refuse by name.
+ */
+function snapshot(dl: DetlossContext, v: unknown, made: GPUBuffer[]): unknown {
+  if (!isOrtTensor(v) || v.type !== F32 || !Array.isArray(v.dims) || v.dims.some((d) => !Number.isSafeInteger(d) || d < 0)) return v;
+  const Tensor = v.constructor as OrtTensorClass<OrtTensor>;
+  const bytes = 4 * v.dims.reduce((a, b) => a * b, 1);
+  if (v.location === 'cpu' || v.location === 'cpu-pinned') return v.data instanceof Float32Array ? new Tensor(F32, v.data.slice(), v.dims) : v;
+  if (v.location !== 'gpu-buffer' || !(v.gpuBuffer?.size >= bytes)) return v;
+  const device = dl.device;
+  const copy = device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, label: 'detloss:nonMaxSuppression:input' });
+  made.push(copy);
+  if (bytes > 0) {
+    const enc = device.createCommandEncoder();
+    enc.copyBufferToBuffer(v.gpuBuffer, 0, copy, 0, bytes);
+    device.queue.submit([enc.finish()]);
+  }
+  return new Tensor({ location: 'gpu-buffer', type: F32, dims: v.dims, gpuBuffer: copy, download: () => readOutput(dl, copy, bytes, 'nonMaxSuppression'), dispose: () => {} });
+}
+
+/** Widens i32 to i64 (two's complement: the high word is the sign): one element per lane, strided. */
+const WIDEN_WGSL = `
+@group(0) @binding(0) var<storage, read> src: array<i32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<vec2<i32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  for (var i = gid.x; i < arrayLength(&dst); i += groups.x * 64u) {
+    let v = src[i];
+    dst[i] = vec2<i32>(v, select(0, -1, v < 0));
+  }
+}`;
+const widenPipelines = new WeakMap<GPUDevice, GPUComputePipeline>();
+
+/**
+ * The int64 copy of an int32 tensor on the GPU (8 bytes an element, as ORT's WebGPU EP keeps
+ * int64), in a buffer of its own that the returned tensor owns. A GPU error of this pass is thrown
+ * here, and no tensor comes back.
+ */
+async function widenToInt64<T>(dl: DetlossContext, Tensor: OrtTensorClass<T>, from: OrtTensor): Promise<T> {
+  const device = dl.device;
+  const dims = [...from.dims];
+  const len = dims.reduce((a, b) => a * b, 1);
+  let buffer: GPUBuffer | undefined;
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  try {
+    // A multiple of 16 bytes, as ORT's WebGPU EP sizes its buffers and copies them whole.
+    buffer = device.createBuffer({ size: Math.max(16, Math.ceil((8 * len) / 16) * 16), usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, label: 'detloss:nonMaxSuppression:int64' });
+    if (len > 0) {
+      let pipeline = widenPipelines.get(device);
+      if (!pipeline) {
+        pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: WIDEN_WGSL, label: 'detloss:widen-i64' }), entryPoint: 'main' }, label: 'detloss:widen-i64' });
+        widenPipelines.set(device, pipeline);
+      }
+      const bind = device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [
+          { binding: 0, resource: { buffer: from.gpuBuffer, size: 4 * len } },
+          { binding: 1, resource: { buffer, size: 8 * len } },
+        ],
+      });
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bind);
+      pass.dispatchWorkgroups(Math.min(Math.ceil(len / 64), 65535));
+      pass.end();
+      device.queue.submit([enc.finish()]);
+    }
+  } finally {
+    const validation = await device.popErrorScope();
+    const oom = await device.popErrorScope();
+    if (validation || oom) {
+      buffer?.destroy();
+      // A pipeline that failed is not kept: the next call compiles it again.
+      widenPipelines.delete(device);
+      throw oom
+        ? new DetlossError('gpu_out_of_memory', `nonMaxSuppression: no memory for the int64 output (${8 * len} bytes): ${oom.message}`)
+        : new DetlossError('gpu_validation', `nonMaxSuppression: widening the output to int64 failed: ${validation!.message}`);
+    }
+  }
+  const out = buffer!;
+  return new Tensor({
+    location: 'gpu-buffer',
+    type: 'int64',
+    dims,
+    gpuBuffer: out,
+    download: () => readOutput(dl, out, 8 * len, 'nonMaxSuppression').then((f) => new BigInt64Array(f.buffer, f.byteOffset, len)),
+    dispose: () => out.destroy(),
+  });
+}
+
 /**
  * detloss on one GPU device for ORT tensors: a loss per op of the catalogue, each returning
  * `ort.Tensor`s on the GPU. Make it with {@link detlossFor}.
@@ -298,6 +455,55 @@ export class OrtDetloss {
     if (w.result === 'matrix' || w.grads) return w.result === 'matrix' ? r.loss : r;
     const gradName = Object.keys(desc.inputs).find((k) => desc.inputs[k].grad);
     return { loss: r.loss, grad: gradName ? r.grad[gradName] : undefined };
+  }
+
+  /**
+   * ONNX `NonMaxSuppression` (opsets 10 and 11) as onnxruntime computes it, on ORT tensors: a model
+   * exported without its NMS node, then this call on the node's inputs, gives the node's output.
+   * See the free function {@link nonMaxSuppression} for the arguments.
+   */
+  async nonMaxSuppression<T extends OrtTensor>(boxes: T, scores: T, maxOutputBoxesPerClass?: OnnxScalar, iouThreshold?: OnnxScalar, scoreThreshold?: OnnxScalar, options: OrtNmsOptions = {}): Promise<T> {
+    const fn = 'nonMaxSuppression';
+    if (typeof options !== 'object' || options === null) throw new DetlossError('invalid_param', `${fn}: options must be an object`, 'options');
+    const { centerPointBox, outputType = 'int64', ...rest } = options as OrtNmsOptions & Record<string, unknown>;
+    for (const [k, v] of Object.entries(rest)) {
+      if (v !== undefined) throw new DetlossError('unknown_param', `${fn}: unknown option "${k}" (known: centerPointBox, outputType)`, k);
+    }
+    if (outputType !== 'int64' && outputType !== 'int32') throw new DetlossError('invalid_param', `${fn}: outputType must be 'int64' or 'int32', got ${describeValue(outputType)}`, 'outputType');
+    for (const [name, v, layout] of [['boxes', boxes, 'b, n, 4'], ['scores', scores, 'b, c, n']] as const) {
+      if (v === undefined || v === null) throw new DetlossError('missing_input', `${fn}: ${name} is required (a float32 ort.Tensor [${layout}])`, name);
+      if (!isOrtTensor(v)) throw new DetlossError('wrong_dtype', `${fn}: ${name} must be a float32 ort.Tensor [${layout}], got ${describeValue(v)}`, name);
+      // ONNX's ranks exactly (the losses fold leading dims; onnxruntime refuses them).
+      if (Array.isArray(v.dims) && v.dims.length !== 3) throw new DetlossError('shape_mismatch', `${fn}: ${name} must have dims [${layout}], got [${v.dims.join(', ')}]`, name);
+    }
+    // The scalars decide the output's capacity, so they are needed on the host: each is checked
+    // now, and one on the GPU is read back (its 4 or 8 bytes, copied now: later writes to its
+    // buffer do not change this call). Awaiting that read, the call takes its boxes and scores now
+    // too: a copy of each, made before the await.
+    const values = [maxOutputBoxesPerClass, iouThreshold, scoreThreshold];
+    const checked = NMS_SCALARS.map(([name, type], i) => onnxScalar(name, type, values[i]));
+    const taken = checked.map((c) => (typeof c === 'function' ? c(this.context) : c));
+    const copies: GPUBuffer[] = [];
+    const later = taken.some((t) => t instanceof Promise);
+    const inputs = later ? { boxes: snapshot(this.context, boxes, copies), scores: snapshot(this.context, scores, copies) } : { boxes, scores };
+    try {
+      // No await unless a scalar is on the GPU: the call then reads its inputs before it returns.
+      const [max, iou, score] = later ? await Promise.all(taken) : taken;
+      const params = { maxOutputBoxesPerClass: max, iouThreshold: iou, scoreThreshold: score, centerPointBox };
+      const r = await this.runWith<T>(getOp('nms_onnx'), inputs as Record<string, OrtInput<T>>, params, undefined, fn);
+      // The op has no loss (an empty tensor) and a count beside its rows: only the rows go back.
+      r.loss.dispose();
+      r.outputs!.count.dispose();
+      const selected = r.outputs!.selected;
+      if (outputType === 'int32') return selected;
+      try {
+        return await widenToInt64(this.context, (selected as OrtTensor).constructor as OrtTensorClass<T>, selected);
+      } finally {
+        selected.dispose();
+      }
+    } finally {
+      for (const b of copies) b.destroy();
+    }
   }
 
   /**
@@ -427,6 +633,32 @@ for (const w of wrappers()) {
   };
   Object.defineProperty(free, 'name', { value: w.name });
   FREE[w.name] = free;
+}
+
+/**
+ * ONNX `NonMaxSuppression` (opsets 10 and 11) on ORT tensors, as onnxruntime computes it: for a
+ * model exported without its NMS node, this call on the node's inputs gives the node's output,
+ * `selected_indices`, an int64 `ort.Tensor` `[k, 3]` of rows `(batch, class, box)`, on the GPU.
+ *
+ * `boxes` float32 `[b, n, 4]` and `scores` float32 `[b, c, n]`: `ort.Tensor`s on the GPU
+ * (`'gpu-buffer'`) or the CPU. The three scalar inputs in ONNX's order, each optional as in ONNX
+ * (see {@link OnnxScalar}): `maxOutputBoxesPerClass` (default 0: no output, as ONNX says),
+ * `iouThreshold` (default 0), `scoreThreshold` (default: no filter). They decide the output's size,
+ * so they are needed on the host: one on the GPU is read back (4 or 8 bytes). `options`:
+ * `centerPointBox` (ONNX's attribute), `outputType: 'int32'` for int32 rows, `device`.
+ *
+ * Only the 4-byte count of rows is read back besides; the boxes and scores stay on the GPU. Bad
+ * input is a `DetlossError` naming the argument, where onnxruntime would fail the run (a threshold
+ * outside [0, 1], boxes not `[b, n, 4]`) and also for a NaN score threshold, a limit that is not
+ * an integer, and a scalar tensor of more than one element.
+ *
+ * @example
+ * const { boxes, scores } = await session.run(feeds); // a detector exported without NMS
+ * const selected = await nonMaxSuppression(boxes, scores, 100n, 0.5, 0.25); // int64 [k, 3]
+ */
+export async function nonMaxSuppression<T extends OrtTensor>(boxes: T, scores: T, maxOutputBoxesPerClass?: OnnxScalar, iouThreshold?: OnnxScalar, scoreThreshold?: OnnxScalar, options: Flat<OrtNmsOptions & { device?: GPUDevice }> = {}): Promise<T> {
+  const { device, rest } = strip(options);
+  return contextOf(device).nonMaxSuppression(boxes, scores, maxOutputBoxesPerClass, iouThreshold, scoreThreshold, rest);
 }
 
 // One export per catalogue entry, each documented in src/catalogue.ts (test/catalogue.test.ts holds this list to it).

@@ -25,7 +25,7 @@ import { DetlossError } from '../errors';
 import { getOp } from '../ops/registry';
 import { detectionsOf, yoloNmsOp, type YoloDetections, type YoloNmsOptions } from '../ops/yolo-nms';
 import type { OpDescriptor } from '../ops/types';
-import type { Reduction } from '../ops/validate';
+import { LIMIT_MAX, type Reduction } from '../ops/validate';
 import { Detloss, guardedCopies, runSync, type GuardedCopy, type SyncCall } from '../runtime/context';
 import type { AdapterFacts } from '../runtime/public';
 import { ledgerOf, throwFailure, verdictsIn } from './tfjs-ledger';
@@ -50,7 +50,7 @@ interface WebGpuBackendLike {
   adapterInfo?: { vendor?: string; architecture?: string };
   uploadToGPU(dataId: object): void;
   makeTensorInfo(shape: number[], dtype: 'float32' | 'int32'): tf.TensorInfo;
-  tensorMap: { get(dataId: object): { resource?: unknown } };
+  tensorMap: { get(dataId: object): { resource?: unknown; dtype?: string } };
 }
 
 function isWebGpuBackend(b: unknown): b is WebGpuBackendLike {
@@ -176,7 +176,16 @@ function forwardGpu(backend: WebGpuBackendLike, desc: OpDescriptor, inputs: Reco
   let res: SyncCall;
   try {
     const gpu: Record<string, { buffer: GPUBuffer; shape: number[]; dtype: 'f32' | 'i32' }> = {};
-    for (const [name, t] of Object.entries(inputs)) {
+    for (const [name, given] of Object.entries(inputs)) {
+      let t = given;
+      // tf.cast to a wider dtype (int32 or bool to float32, bool to int32) gives a tensor that
+      // shares the source's buffer, whose words are still the source's dtype: TF.js's kernels read
+      // them by that dtype, and so must we. Such a tensor is converted on the GPU first (x * 1
+      // is exact, and TF.js writes it in the tensor's own dtype).
+      if (backend.tensorMap.get(t.dataId)?.dtype !== t.dtype) {
+        t = tf.tidy(() => tf.mul(given, tf.scalar(1, given.dtype as 'float32' | 'int32')));
+        refs.push(t);
+      }
       // A tensor whose values are still on the host (made from an array, not used yet) is uploaded first.
       backend.uploadToGPU(t.dataId);
       // readToGPU copies into a new buffer and submits TF.js's queue: everything that wrote the tensor is submitted before our work.
@@ -235,7 +244,13 @@ function forwardGpu(backend: WebGpuBackendLike, desc: OpDescriptor, inputs: Reco
 
 function forwardCpu(desc: OpDescriptor, inputs: Record<string, tf.Tensor>, shapes: Record<string, number[]>, params: Record<string, unknown>, outShape: (s: number[]) => number[]): Forward {
   const host: Record<string, { data: Float32Array | Int32Array; shape: number[] }> = {};
-  for (const [name, t] of Object.entries(inputs)) host[name] = { data: t.dataSync() as Float32Array | Int32Array, shape: shapes[name] };
+  for (const [name, t] of Object.entries(inputs)) {
+    // A tensor cast to a wider dtype shares its source's values (an Int32Array or a Uint8Array
+    // behind a float32 tensor): they are converted to the tensor's own dtype here.
+    const data = t.dataSync();
+    const own = t.dtype === 'int32' ? (data instanceof Int32Array ? data : Int32Array.from(data as ArrayLike<number>)) : data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
+    host[name] = { data: own, shape: shapes[name] };
+  }
   const r = runCpu(desc, host, params);
   const value = desc.outputs && r.loss.length === 0 && r.shape.some((d) => d === 0) ? undefined : tf.tensor(Float32Array.from(r.loss), outShape(r.shape), 'float32');
   const grads: Record<string, tf.Tensor> = {};
@@ -600,4 +615,104 @@ export async function yoloNms(output: tf.Tensor, options: YoloNmsOptions = {}): 
   } finally {
     g.tensorRef.dispose();
   }
+}
+
+// ---- Drop-ins for tf.image's NMS ----
+
+/**
+ * A `tf.image` NMS argument as a float32 tensor. `tf.image` takes any numeric tensor (int32, bool
+ * too) or a TensorLike (nested arrays, typed arrays): a TensorLike becomes a tensor here, another
+ * dtype is cast on the backend (no download), and both go in `made` to be disposed after the call.
+ */
+function nmsInput(fn: string, name: 'boxes' | 'scores', x: unknown, made: tf.Tensor[]): tf.Tensor {
+  if (x === undefined || x === null) throw new DetlossError('missing_input', `${fn}: ${name} is required (a tf.Tensor or a TensorLike)`, name);
+  let t: tf.Tensor;
+  if (x instanceof tf.Tensor) {
+    // TF.js's own throwIfDisposed() is a plain Error: refused here by name first.
+    if (x.isDisposed) throw new DetlossError('invalid_value', `${fn}: ${name} is a disposed tf.Tensor`, name);
+    t = x;
+  } else {
+    try {
+      t = tf.tensor(x as tf.TensorLike);
+    } catch (e) {
+      throw new DetlossError('invalid_value', `${fn}: ${name} must be a tf.Tensor or a TensorLike (${String((e as Error)?.message ?? e)})`, name);
+    }
+    made.push(t);
+  }
+  if (t.dtype === 'float32') return t;
+  if (t.dtype === 'string' || t.dtype === 'complex64') throw new DetlossError('wrong_dtype', `${fn}: ${name} must be a numeric tensor, got ${t.dtype}`, name);
+  const c = tf.cast(t, 'float32');
+  made.push(c);
+  return c;
+}
+
+/**
+ * `maxOutputSize` as `tf.image` reads it (`Math.min(maxOutputSize, numBoxes)`): a number, where
+ * +Infinity means no limit and -Infinity none selected. A number that is not an integer (NaN,
+ * 2.5) is refused by the op, by name.
+ */
+function tfMaxOutputSize(fn: string, v: unknown): unknown {
+  if (typeof v !== 'number') throw new DetlossError('invalid_param', `${fn}: maxOutputSize must be an integer (a number), got ${v === undefined ? 'none' : typeof v}`, 'maxOutputSize');
+  return v === Infinity ? LIMIT_MAX : v === -Infinity ? 0 : v;
+}
+
+/** `nms_tfjs` on the drop-ins' arguments: its outputs cut to their rows, the others disposed. */
+async function imageNms(fn: string, boxes: unknown, scores: unknown, params: Record<string, unknown>): Promise<{ selectedIndices: tf.Tensor1D; selectedScores: tf.Tensor1D }> {
+  const made: tf.Tensor[] = [];
+  let call: Promise<TfOutputs>;
+  try {
+    const b = nmsInput(fn, 'boxes', boxes, made);
+    const s = nmsInput(fn, 'scores', scores, made);
+    // null is tf.image's default too; undefined leaves the op's default (which is tf.image's).
+    const given: Record<string, unknown> = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v === null ? undefined : v]));
+    given.maxOutputSize = tfMaxOutputSize(fn, params.maxOutputSize);
+    // Runs to its first await here: the inputs are read (on WebGPU, copied on the GPU) and the
+    // work submitted before this returns, so the tensors made above can go.
+    call = outputsCounted(getOp('nms_tfjs'), { boxes: b, scores: s }, given, undefined, fn);
+  } finally {
+    for (const t of made) t.dispose();
+  }
+  const out = await call;
+  for (const [k, t] of Object.entries(out)) if (k !== 'selectedIndices' && k !== 'selectedScores') (t as tf.Tensor).dispose();
+  return { selectedIndices: out.selectedIndices as tf.Tensor1D, selectedScores: out.selectedScores as tf.Tensor1D };
+}
+
+/**
+ * `tf.image.nonMaxSuppressionAsync` on the GPU: the same arguments, defaults and result (the
+ * selected indices, an int32 `tf.Tensor1D`), computed where the tensors are. On TF.js's WebGPU
+ * backend the boxes and scores are not downloaded; only the 4-byte count of selected boxes is read
+ * back, to give the result its length. On other backends it runs the CPU reference.
+ *
+ * Boxes are `[numBoxes, 4]` (`[y1, x1, y2, x2]`, any diagonal pair of corners), scores
+ * `[numBoxes]`; tensors of any numeric dtype or TensorLikes, as `tf.image` takes. Bad arguments are
+ * `DetlossError`s naming the argument; `maxOutputSize` must be an integer (or ±Infinity), and a NaN
+ * threshold is refused.
+ *
+ * @example
+ * const keep = await nonMaxSuppression(boxes, scores, 100, 0.5, 0.25); // tf.Tensor1D, int32
+ */
+export async function nonMaxSuppression(boxes: tf.Tensor2D | tf.TensorLike, scores: tf.Tensor1D | tf.TensorLike, maxOutputSize: number, iouThreshold?: number, scoreThreshold?: number): Promise<tf.Tensor1D> {
+  const { selectedIndices, selectedScores } = await imageNms('nonMaxSuppression', boxes, scores, { maxOutputSize, iouThreshold, scoreThreshold });
+  selectedScores.dispose();
+  return selectedIndices;
+}
+
+/**
+ * `tf.image.nonMaxSuppressionWithScoreAsync` on the GPU, Soft-NMS included (`softNmsSigma > 0`):
+ * the same arguments, defaults (`iouThreshold` 0.5, `scoreThreshold` -Infinity, `softNmsSigma` 0)
+ * and results (`selectedIndices` int32, `selectedScores` float32, both `tf.Tensor1D`). See
+ * {@link nonMaxSuppression} for what is read back and what is refused.
+ *
+ * @example
+ * const { selectedIndices, selectedScores } = await nonMaxSuppressionWithScore(boxes, scores, 100, 1, 0.05, 0.5);
+ */
+export async function nonMaxSuppressionWithScore(
+  boxes: tf.Tensor2D | tf.TensorLike,
+  scores: tf.Tensor1D | tf.TensorLike,
+  maxOutputSize: number,
+  iouThreshold?: number,
+  scoreThreshold?: number,
+  softNmsSigma?: number,
+): Promise<{ selectedIndices: tf.Tensor1D; selectedScores: tf.Tensor1D }> {
+  return imageNms('nonMaxSuppressionWithScore', boxes, scores, { maxOutputSize, iouThreshold, scoreThreshold, softNmsSigma });
 }

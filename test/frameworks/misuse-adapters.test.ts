@@ -20,7 +20,7 @@ import * as dt from '../../src/frameworks/tfjs';
 import { OPS } from '../../src/ops/registry';
 import { reflectShader } from '../../src/runtime/compile/reflect';
 import { maxRelErr } from '../helpers/counting';
-import { GOOD, GPU_OPS, dataCases, dtypeCases, hasOutputs, nameCases, nanCases, outputsMismatch, paramCases, type Refusal, type T } from '../helpers/misuse-cases';
+import { GOOD, GPU_OPS, dataCases, dtypeCases, hasOutputs, nameCases, nanCases, outputsMismatch, paramCases, shapeCases, type Refusal, type T } from '../helpers/misuse-cases';
 
 interface OrtModule {
   Tensor: { fromGpuBuffer(buffer: GPUBuffer, options: { dataType: string; dims: number[] }): o.OrtTensor };
@@ -229,4 +229,94 @@ describe.each(GPU_OPS)('%s', (op) => {
 
 it('every op of the catalogue with a GPU kernel is in this suite', () => {
   expect(GPU_OPS.length).toBe(Object.values(OPS).filter((d) => d.gpu).length);
+});
+
+// ---- The NMS drop-ins: tf.image's and ONNX's argument lists ----
+
+/** The drop-ins' positional params, after boxes and scores, by op. */
+const DROP_IN_ARGS = {
+  nms_tfjs: ['maxOutputSize', 'iouThreshold', 'scoreThreshold', 'softNmsSigma'],
+  nms_onnx: ['maxOutputBoxesPerClass', 'iouThreshold', 'scoreThreshold'],
+} as const;
+
+/**
+ * The bad calls of the op's misuse cases that a drop-in's arguments can express with the same
+ * meaning: params among its arguments (centerPointBox too, ORT's option), boxes or scores missing,
+ * of a rank too many, or (ORT) int32. Left out, by design of the argument lists: null, which both
+ * read as "absent" (tf.image's default; ONNX's absent input), except tf.image's required
+ * maxOutputSize; a limit of ±Infinity, which tf.image takes (no limit; none); int32 boxes or
+ * scores, which tf.image takes too.
+ */
+function dropInCases(op: keyof typeof DROP_IN_ARGS): Refusal[] {
+  const args: readonly string[] = DROP_IN_ARGS[op];
+  const known = op === 'nms_onnx' ? [...args, 'centerPointBox'] : args;
+  const params = paramCases(op).filter((c) => {
+    const opts = c.options as Record<string, unknown>;
+    if (Object.keys(c.inputs as object).sort().join() !== 'boxes,scores' || !Object.keys(opts).every((k) => known.includes(k))) return false;
+    const v = opts[c.argument];
+    if (v === null) return op === 'nms_tfjs' && c.argument === 'maxOutputSize';
+    return !(op === 'nms_tfjs' && c.argument === 'maxOutputSize' && (v === Infinity || v === -Infinity));
+  });
+  const names = nameCases(op).filter((c) => (c.argument === 'boxes' || c.argument === 'scores') && c.code === 'missing_input');
+  const shapes = shapeCases(op).filter((c) => c.what.endsWith('rank one too many'));
+  const dtypes = op === 'nms_onnx' ? dtypeCases(op).filter((c) => c.what.endsWith('{ data: Int32Array, shape }')) : [];
+  return [...params, ...names, ...shapes, ...dtypes];
+}
+
+/** A drop-in call of a case: boxes and scores as the surface's tensors, the params in their places. */
+function dropInCall(op: keyof typeof DROP_IN_ARGS, c: { inputs: unknown; options: unknown }, tensor: (v: T) => unknown): Promise<unknown> {
+  const ins = c.inputs as Record<string, unknown>;
+  const opts = c.options as Record<string, unknown>;
+  const [boxes, scores] = ['boxes', 'scores'].map((k) => (isT(ins[k]) ? tensor(ins[k] as T) : ins[k]));
+  const values = DROP_IN_ARGS[op].map((k) => opts[k]);
+  if (op === 'nms_tfjs') return (dt.nonMaxSuppressionWithScore as (...a: unknown[]) => Promise<unknown>)(boxes, scores, ...values);
+  return (o.nonMaxSuppression as (...a: unknown[]) => Promise<unknown>)(boxes, scores, ...values, 'centerPointBox' in opts ? { centerPointBox: opts.centerPointBox } : {});
+}
+
+describe.each(Object.keys(DROP_IN_ARGS) as (keyof typeof DROP_IN_ARGS)[])('the drop-in of %s', (op) => {
+  const surfaces = op === 'nms_tfjs' ? (['tfjs webgpu', 'tfjs cpu'] as const) : (['ort'] as const);
+  it('has cases of every kind', () => {
+    const cases = dropInCases(op);
+    expect(cases.length).toBeGreaterThan(40);
+    for (const code of ['invalid_param', 'missing_input', 'shape_mismatch']) expect(cases.some((c) => c.code === code), code).toBe(true);
+  });
+  it('each bad call is the DetlossError the core gives, with no tensors; then a good call equals the CPU reference', async () => {
+    for (const where of surfaces) {
+      if (where !== 'ort') await tf.setBackend(where === 'tfjs webgpu' ? 'webgpu' : 'cpu');
+      const own: tf.Tensor[] = [];
+      const tensor = where === 'ort' ? gpuTensor : (v: T) => own[own.push(tf.tensor(v.data, v.shape, v.data instanceof Int32Array ? 'int32' : 'float32')) - 1];
+      const cases = dropInCases(op);
+      for (const c of cases) {
+        const before = where === 'ort' ? 0 : tf.memory().numTensors;
+        const e = await dropInCall(op, c, tensor).then(
+          (r) => ({ returned: r }),
+          (x: unknown) => x,
+        );
+        expect(e instanceof DetlossError, `${where}: ${c.what}: ${e instanceof Error ? e.message : JSON.stringify(Object.keys(e as object))}`).toBe(true);
+        expect({ code: (e as DetlossError).code, argument: (e as DetlossError).argument }, `${where}: ${c.what}`).toEqual({ code: c.code, argument: c.argument });
+        // Nothing is left of a refused call: only the test's own tensors, disposed here.
+        if (where !== 'ort') expect(tf.memory().numTensors - before, `${where}: ${c.what}: tensors left`).toBe(own.length);
+        tf.dispose(own.splice(0));
+      }
+      const g = GOOD[op]();
+      const ref = cpu.run(op as string, g.inputs, g.options);
+      const want = { outputs: { ...ref.outputs }, outputShapes: { ...ref.outputShapes } };
+      delete want.outputs.count;
+      delete want.outputShapes.count;
+      const r = (await dropInCall(op, g, tensor)) as Record<string, tf.Tensor> | { type: string; dims: readonly number[]; getData(release?: boolean): Promise<BigInt64Array> };
+      if (where === 'ort') {
+        const t = r as { type: string; dims: readonly number[]; getData(release?: boolean): Promise<BigInt64Array> };
+        expect(t.type).toBe('int64');
+        const got = { outputs: { selected: Int32Array.from(await t.getData(true), Number) }, outputShapes: { selected: [...t.dims] } };
+        expect(outputsMismatch(got, want), `${where}: good call after`).toBeUndefined();
+      } else {
+        const ts = r as Record<string, tf.Tensor>;
+        const outputs = Object.fromEntries(await Promise.all(Object.entries(ts).map(async ([k, x]) => [k, await x.data()] as const)));
+        expect(outputsMismatch({ outputs, outputShapes: Object.fromEntries(Object.entries(ts).map(([k, x]) => [k, x.shape])) }, want), `${where}: good call after`).toBeUndefined();
+        tf.dispose(Object.values(ts));
+      }
+      tf.dispose(own);
+    }
+    await tf.setBackend('webgpu');
+  });
 });

@@ -16,19 +16,21 @@ const dist = fileURLToPath(new URL('../../dist/', import.meta.url));
 const ortDist = dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
 const ENTRIES = { webgpu: 'ort.webgpu.bundle.min.mjs', jsep: 'ort.bundle.min.mjs' } as const;
 
+// Protobuf by hand: varints, and length-delimited fields.
+const varint = (n: number) => {
+  const out: number[] = [];
+  do {
+    out.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+    n = Math.floor(n / 128);
+  } while (n > 0);
+  return out;
+};
+const num = (field: number, n: number) => [...varint(field << 3), ...varint(n)];
+const bytes = (field: number, b: number[]) => [...varint((field << 3) | 2), ...varint(b.length), ...b];
+const str = (field: number, s: string) => bytes(field, [...new TextEncoder().encode(s)]);
+
 /** An ONNX model, written as protobuf by hand: Y = X + B, X and Y float [N, 4], B a [4] initializer. */
 function addModel(bias: number[]): Uint8Array {
-  const varint = (n: number) => {
-    const out: number[] = [];
-    do {
-      out.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
-      n = Math.floor(n / 128);
-    } while (n > 0);
-    return out;
-  };
-  const num = (field: number, n: number) => [...varint(field << 3), ...varint(n)];
-  const bytes = (field: number, b: number[]) => [...varint((field << 3) | 2), ...varint(b.length), ...b];
-  const str = (field: number, s: string) => bytes(field, [...new TextEncoder().encode(s)]);
   // TypeProto.tensor_type { elem_type FLOAT, shape { dim N, dim 4 } }
   const dim = (d: string | number) => bytes(1, typeof d === 'string' ? str(2, d) : num(1, d));
   const valueInfo = (name: string) => [...str(1, name), ...bytes(2, bytes(1, [...num(1, 1), ...bytes(2, [...dim('N'), ...dim(4)])]))];
@@ -37,6 +39,15 @@ function addModel(bias: number[]): Uint8Array {
   const node = [...str(1, 'X'), ...str(1, 'B'), ...str(2, 'Y'), ...str(3, 'add'), ...str(4, 'Add')];
   const graph = [...bytes(1, node), ...str(2, 'g'), ...bytes(5, initializer), ...bytes(11, valueInfo('X')), ...bytes(12, valueInfo('Y'))];
   // ModelProto { ir_version 8, opset_import { version 13 }, graph }
+  return Uint8Array.from([...num(1, 8), ...bytes(8, num(2, 13)), ...bytes(7, graph)]);
+}
+
+/** Z = Identity(S), S and Z int64 [K, 3]: a model that takes NonMaxSuppression's output as its input. */
+function identityInt64Model(): Uint8Array {
+  const dim = (d: string | number) => bytes(1, typeof d === 'string' ? str(2, d) : num(1, d));
+  const valueInfo = (name: string) => [...str(1, name), ...bytes(2, bytes(1, [...num(1, 7), ...bytes(2, [...dim('K'), ...dim(3)])]))];
+  const node = [...str(1, 'S'), ...str(2, 'Z'), ...str(3, 'identity'), ...str(4, 'Identity')];
+  const graph = [...bytes(1, node), ...str(2, 'g'), ...bytes(11, valueInfo('S')), ...bytes(12, valueInfo('Z'))];
   return Uint8Array.from([...num(1, 8), ...bytes(8, num(2, 13)), ...bytes(7, graph)]);
 }
 
@@ -200,6 +211,67 @@ describe.each(Object.entries(ENTRIES))('onnxruntime-web (%s build) on WebGPU', (
     // both calls' buffers were held while their tensors lived, and all came back
     expect(r.inUse[1]).toBeGreaterThan(r.inUse[0]);
     expect(r.inUse[2]).toBe(r.inUse[0]);
+    expect(r.errors).toEqual([]);
+  });
+});
+
+/**
+ * In the page: detloss/ort's nonMaxSuppression on gpu-buffer tensors of ORT's device, its int64
+ * output read back directly and fed to an ORT session as an input (ORT takes detloss's buffer).
+ */
+function nmsInPage(entry: string, boxes: number[], scores: number[], dims: { b: number; c: number; n: number }): Promise<{ direct: number[]; viaOrt: number[]; type: string; location: string; dims: number[]; errors: string[] }> {
+  const model = Array.from(identityInt64Model());
+  return gp.page.evaluate(
+    async (entry, model, boxes, scores, { b, c, n }) => {
+      const w = window as unknown as { detlossOrt: typeof import('../../src/frameworks/ort') };
+      type T = import('../../src/frameworks/ort').OrtTensor & { getData(r?: boolean): Promise<BigInt64Array> };
+      type Ort = {
+        env: { wasm: { numThreads: number }; webgpu: { device: unknown } };
+        Tensor: { fromGpuBuffer(buffer: GPUBuffer, o: { dataType: string; dims: number[] }): T };
+        InferenceSession: { create(model: Uint8Array, o: object): Promise<{ run(feeds: object): Promise<Record<string, { data: BigInt64Array }>>; release(): Promise<void> }> };
+      };
+      const ort = (window as unknown as { ortBuilds: Record<string, Ort> }).ortBuilds[entry];
+      ort.env.wasm.numThreads = 1;
+      const session = await ort.InferenceSession.create(Uint8Array.from(model), { executionProviders: ['webgpu'] });
+      const device = (await ort.env.webgpu.device) as GPUDevice;
+      const dl = await w.detlossOrt.detlossFor(device);
+      const errors: string[] = [];
+      device.addEventListener('uncapturederror', (e) => errors.push(String((e as GPUUncapturedErrorEvent).error.message)));
+      const onGpu = (data: Float32Array<ArrayBuffer>, dims: number[]) => {
+        const buffer = device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+        device.queue.writeBuffer(buffer, 0, data);
+        return ort.Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims });
+      };
+      const selected = (await w.detlossOrt.nonMaxSuppression(onGpu(Float32Array.from(boxes), [b, n, 4]), onGpu(Float32Array.from(scores), [b, c, n]), 10n, 0.5, 0.2)) as T;
+      // What it is, then ORT reads it as it is (getData() makes a tensor a CPU one), then detloss's download.
+      const [type, location, dims] = [selected.type, selected.location, [...selected.dims]];
+      const { Z } = await session.run({ S: selected });
+      const direct = Array.from(await selected.getData(true), Number);
+      const out = { direct, viaOrt: Array.from(Z.data, Number), type, location, dims, errors };
+      dl.destroy();
+      await device.queue.onSubmittedWorkDone();
+      await session.release();
+      return out;
+    },
+    entry,
+    model,
+    boxes,
+    scores,
+    dims,
+  );
+}
+
+describe.each(Object.entries(ENTRIES))('onnxruntime-web (%s build): nonMaxSuppression on ORT’s device', (_build, entry) => {
+  it('gives int64 [k, 3] rows on the GPU, equal to cpu.run, that an ORT session takes as its input', async () => {
+    const [b, c, n] = [2, 2, 9];
+    const boxes = Array.from({ length: b * n }, (_, i) => [i % 3, (i * 5) % 7, (i % 3) + 2, ((i * 5) % 7) + 3]).flat();
+    const scores = Array.from({ length: b * c * n }, (_, i) => ((i * 11) % 17) / 17);
+    const want = cpu.run('nms_onnx', { boxes: { data: Float32Array.from(boxes), shape: [b, n, 4] }, scores: { data: Float32Array.from(scores), shape: [b, c, n] } }, { maxOutputBoxesPerClass: 10, iouThreshold: 0.5, scoreThreshold: 0.2 });
+    const r = await nmsInPage(entry, boxes, scores, { b, c, n });
+    expect([r.type, r.location, r.dims]).toEqual(['int64', 'gpu-buffer', want.outputShapes!.selected]);
+    expect(r.dims[0]).toBeGreaterThan(2);
+    expect(r.direct).toEqual(Array.from(want.outputs!.selected));
+    expect(r.viaOrt).toEqual(r.direct);
     expect(r.errors).toEqual([]);
   });
 });

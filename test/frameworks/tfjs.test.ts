@@ -318,3 +318,37 @@ describe('detloss/tfjs on the CPU backend (fallback: download, cpu.run, upload)'
     });
   }
 });
+
+describe('a tensor cast to float32 from int32 or bool (tf.cast shares the source buffer, which keeps its dtype)', () => {
+  for (const backend of ['webgpu', 'cpu']) {
+    test(`${backend}: l1 and crossEntropy take it as the float32 tensor it is`, async () => {
+      await tf.setBackend(backend);
+      const ints = [3, -1, 0, 7, 2, -5];
+      const flags = [true, false, true, true, false, false];
+      const target = tf.tensor2d([0.5, 1, -2, 4, 0, 1], [2, 3]);
+      const labels = tf.tensor1d([2, 0], 'int32');
+      const cases: [string, tf.Tensor, number[]][] = [
+        ['int32', tf.cast(tf.tensor2d(ints, [2, 3], 'int32'), 'float32'), ints],
+        ['bool', tf.cast(tf.tensor2d(flags, [2, 3], 'bool'), 'float32'), flags.map(Number)],
+      ];
+      for (const [from, cast, values] of cases) {
+        const plain = tf.tensor2d(values, [2, 3], 'float32');
+        for (const [what, f] of [
+          ['l1', (x: tf.Tensor) => dt.l1(x, target, { reduction: 'none' })],
+          ['crossEntropy', (x: tf.Tensor) => dt.crossEntropy(x, labels, { reduction: 'none' })],
+        ] as const) {
+          const [got, want] = [f(cast), f(plain)];
+          expect(Array.from(await got.data()), `${what} of a float32 tensor cast from ${from}`).toEqual(Array.from(await want.data()));
+          tf.dispose([got, want]);
+        }
+        // And the labels the other way: int32 cast from bool.
+        const fromBool = tf.cast(tf.tensor1d([true, false], 'bool'), 'int32');
+        const [got, want] = [dt.crossEntropy(plain, fromBool, { reduction: 'none' }), dt.crossEntropy(plain, tf.tensor1d([1, 0], 'int32'), { reduction: 'none' })];
+        expect(Array.from(await got.data()), `crossEntropy with int32 labels cast from bool, ${from}`).toEqual(Array.from(await want.data()));
+        tf.dispose([plain, cast, fromBool, got, want]);
+      }
+      tf.dispose([target, labels]);
+      await dt.flush();
+    });
+  }
+});

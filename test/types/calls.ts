@@ -69,6 +69,10 @@ export async function rightCalls(name: string) {
   const anyReduction = 'sum' as 'none' | 'mean' | 'sum';
   const unknown: tf.Tensor = tfFns.giou(boxes, boxes, { reduction: anyReduction });
   void [s0, perBox, perElement, perClass, pair, costs, unknown];
+  // tf.image's NMS, as its async functions are called: tensors or TensorLikes, optional thresholds.
+  const keep: tf.Tensor1D = await tfFns.nonMaxSuppression(boxes, x as tf.Tensor1D, 100, 0.5, 0.25);
+  const soft: { selectedIndices: tf.Tensor1D; selectedScores: tf.Tensor1D } = await tfFns.nonMaxSuppressionWithScore([[0, 0, 1, 1]], [0.5], 10, undefined, undefined, 0.5);
+  void [keep, soft];
   const o = null as unknown as ortFns.OrtTensor;
   const r2 = await ortFns.marginRanking(o, o, o, { margin: 0.2 });
   void r2.grad.input1;
@@ -76,6 +80,10 @@ export async function rightCalls(name: string) {
   void r3.grad;
   const matrix: ortFns.OrtTensor = await ortFns.pairwiseIou(o, o);
   void matrix;
+  // ONNX's NonMaxSuppression: its inputs in its order, the scalars as tensors, numbers or bigints, or absent.
+  const selected: ortFns.OrtTensor = await ortFns.nonMaxSuppression(o, o, 100n, o, 0.25, { centerPointBox: 1, device: null as unknown as GPUDevice });
+  await ortFns.nonMaxSuppression(o, o, undefined, undefined, undefined, { outputType: 'int32' });
+  void selected;
 }
 
 export async function wrongCalls() {
@@ -138,9 +146,15 @@ export async function wrongCalls() {
   (null as unknown as tf.Optimizer).minimize(() => tfFns.rankSort(boxes, boxes));
   // @ts-expect-error an elementwise 'none' loss has its input's rank
   const wrongRank: tf.Tensor1D = tfFns.l1(boxes, boxes, { reduction: 'none' });
+  // @ts-expect-error tf.image's maxOutputSize is required
+  await tfFns.nonMaxSuppression(boxes, boxes);
+  // @ts-expect-error ONNX's center_point_box is 0 or 1
+  await ortFns.nonMaxSuppression(null as unknown as ortFns.OrtTensor, null as unknown as ortFns.OrtTensor, 10, 0.5, 0.25, { centerPointBox: 2 });
+  // @ts-expect-error the drop-ins are async, as tf.image's NMS is
+  const notYet: tf.Tensor1D = tfFns.nonMaxSuppression(boxes, boxes, 10);
   // @ts-expect-error a misspelled reduction
   tfFns.ciou(boxes, boxes, { reduction: 'avg' });
-  void [notScalar, wrongRank];
+  void [notScalar, wrongRank, notYet];
   // @ts-expect-error an ORT wrapper's fixed param at another value
   await ortFns.giou(null as unknown as ortFns.OrtTensor, target, { variant: 'ciou' });
   // @ts-expect-error ORT class methods take no device (the free functions do)
