@@ -5,8 +5,9 @@ import { wgslStripComments } from '../scripts/wgsl-strip.mjs';
 const root = fileURLToPath(new URL('.', import.meta.url));
 const repo = fileURLToPath(new URL('..', import.meta.url));
 
-// The demo: two apps, each a page of its own, and a front page that links them. Output: demo/dist.
+// The demo: three apps, each a page of its own, and a front page that links them. Output: demo/dist.
 //   playground/index.html  the box playground and the GPU-vs-CPU timing (detloss)
+//   detection/index.html   NMS on clustered boxes: detloss on the GPU, tf.image on TF.js, the CPU reference (detloss, TF.js)
 //   trainer/index.html     a YOLO-style detector head trained with detloss/tfjs's YOLOv8 loss against the same loss in TF.js ops
 //
 // The apps import detloss by its package names only, as an app of yours would: `detloss` and
@@ -35,7 +36,7 @@ export default defineConfig(({ command }) => ({
     target: 'es2022',
     sourcemap: true,
     rolldownOptions: {
-      input: { index: `${root}index.html`, playground: `${root}playground/index.html`, trainer: `${root}trainer/index.html` },
+      input: { index: `${root}index.html`, playground: `${root}playground/index.html`, detection: `${root}detection/index.html`, trainer: `${root}trainer/index.html` },
     },
   },
 }));

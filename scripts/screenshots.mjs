@@ -2,8 +2,9 @@
 // Regenerates the demo's screenshots from the current build, in headless Chromium on WebGPU:
 //   docs/playground.png  the box playground at its default boxes, after a GPU-vs-CPU timing
 //   docs/trainer.png     the trainer after it has trained some steps (then stopped)
+//   docs/detection.png   the detection page at its defaults, after its first NMS on each backend
 //
-//   node scripts/screenshots.mjs [--no-build] [--steps 200] [--width 1200] [--out docs]
+//   node scripts/screenshots.mjs [--no-build] [--steps 200] [--width 1200] [--out docs] [--only playground,trainer,detection]
 //
 // Builds the demo into demo/dist first (as `npm run build:demo` does) unless --no-build, serves it on
 // http://localhost (a secure context, so navigator.gpu exists) and opens both pages with puppeteer-core.
@@ -22,8 +23,11 @@ const { values: opts } = parseArgs({
     steps: { type: 'string', default: '200' },
     width: { type: 'string', default: '1200' },
     out: { type: 'string', default: 'docs' },
+    only: { type: 'string', default: 'playground,trainer,detection' },
   },
 });
+/** The pages to shoot (`--only`, comma-separated). */
+const only = new Set(opts.only.split(','));
 const steps = Number(opts.steps);
 const width = Number(opts.width);
 const outDir = resolve(repo, opts.out);
@@ -96,7 +100,7 @@ async function shoot(page, errors, name) {
 
 try {
   // The playground at its default boxes (GIoU's arrows), with one timing run so the chart shows.
-  {
+  if (only.has('playground')) {
     const { page, errors } = await open('playground/index.html');
     await page.select('#op', 'iou_loss');
     await page.select('#n', '10000');
@@ -108,7 +112,7 @@ try {
     await page.close();
   }
   // The trainer after `steps` steps, stopped (the status line then says where it stopped).
-  {
+  if (only.has('trainer')) {
     const { page, errors } = await open('trainer/index.html');
     await page.waitForFunction((n) => Number(document.querySelector('#step').dataset.step) >= n, { timeout: 600_000, polling: 250 }, steps);
     await page.click('#stop');
@@ -118,6 +122,16 @@ try {
     if (s.state !== 'stopped') throw new Error(`the trainer stopped with ${s.state}: ${s.text}`);
     console.log(`trainer: ${s.text} ${await page.$eval('#summary', (e) => e.textContent)}`);
     await shoot(page, errors, 'trainer.png');
+    await page.close();
+  }
+  // The detection page at its defaults: its ready flag is set once the first NMS has run on each backend.
+  if (only.has('detection')) {
+    const { page, errors } = await open('detection/index.html');
+    const s = await page.$eval('#det-status', (e) => ({ state: e.dataset.state, text: e.textContent }));
+    if (s.state !== 'done') throw new Error(`the detection page's first run ended with ${s.state}: ${s.text}`);
+    const times = await page.$$eval('#det-results tbody tr', (rows) => rows.map((r) => `${r.dataset.backend} ${r.dataset.kept} kept, ${Number(r.dataset.ms).toFixed(2)} ms`));
+    console.log(`detection: ${times.join('; ')}`);
+    await shoot(page, errors, 'detection.png');
     await page.close();
   }
 } finally {

@@ -10,7 +10,7 @@ import { importSpecifiers, resolveRelative, tsFilesUnder } from './helpers/impor
 const demo = fileURLToPath(new URL('../demo', import.meta.url));
 /** Vite's config is the build's, not an app's: it may import vite and node:. */
 const CONFIG = join(demo, 'vite.config.ts');
-const APPS = ['playground', 'trainer'];
+const APPS = ['playground', 'detection', 'trainer'];
 
 /** The package names an app may import: the public entries, and TF.js's packages (and their subpaths). */
 const PUBLIC = new Set(['detloss', 'detloss/tfjs']);
@@ -23,7 +23,7 @@ const appOf = (file: string) => APPS.find((a) => inside(join(demo, a), file));
 
 /**
  * What is wrong with one import of `file`: a bare name other than the allowed ones; a path that
- * leaves demo/, names no file, or reaches into the other app. Undefined when it is fine.
+ * leaves demo/, names no file, or reaches into another app. Undefined when it is fine.
  */
 function importProblem(file: string, spec: string): string | undefined {
   if (!spec.startsWith('.') && !spec.startsWith('/')) {
@@ -36,7 +36,7 @@ function importProblem(file: string, spec: string): string | undefined {
   if (!found) return `imports '${spec}', which names no file`;
   const from = appOf(file);
   const to = appOf(found);
-  if (from && to && from !== to) return `imports '${spec}', a file of the other app (${to})`;
+  if (from && to && from !== to) return `imports '${spec}', a file of another app (${to})`;
   return undefined;
 }
 
@@ -69,7 +69,7 @@ describe('the demo imports only the public package, TF.js and its own files', ()
   const sources = tsFilesUnder(demo).filter((f) => f !== CONFIG && !inside(join(demo, 'dist'), f));
   const pages = htmlFilesUnder(demo);
 
-  it('finds both apps: their pages and their sources', () => {
+  it('finds every app: its page and its sources', () => {
     for (const app of APPS) {
       expect(pages.map(rel)).toContain(join(app, 'index.html'));
       expect(sources.filter((f) => appOf(f) === app).length, app).toBeGreaterThan(1);
@@ -84,6 +84,7 @@ describe('the demo imports only the public package, TF.js and its own files', ()
   it('each app does import the package, by its public name', () => {
     const names = (app: string) => new Set(sources.filter((f) => appOf(f) === app).flatMap((f) => importSpecifiers(readFileSync(f, 'utf8'))));
     expect(names('playground')).toContain('detloss');
+    expect(names('detection')).toContain('detloss');
     expect(names('trainer')).toContain('detloss/tfjs');
   });
 
