@@ -64,6 +64,8 @@ struct Params {
   off_tsort: u32,
   off_tcount: u32,
   off_order: u32,
+  off_sbox: u32,
+  off_scls: u32,
   off_removed: u32,
   off_mask: u32,
   off_sel: u32,
@@ -81,6 +83,8 @@ struct Params {
 //   TSORT   [groups, n]         each tile's candidates in candidate order, from the tile's start
 //   TCOUNT  [groups, tiles]     each tile's candidates
 //   ORDER   [groups, kc]        the box at each place of the candidate order (NONE past the last)
+//   SBOX    [groups, kc, 4]     the corners of the box at each place, for nms_mask to read in order
+//   SCLS    [groups, kc]        the class nms_mask compares, of the box at each place
 //   REMOVED [groups, words]     the places removed so far (nms_scan)
 //   MASK    [groups, kc, words] the decision bits of each place against the places after it
 //   SEL     [groups, cap]       the boxes each group kept, in order
@@ -202,8 +206,21 @@ fn nms_place(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     place += lo;
   }
   if (place < params.kc) {
-    partials[params.off_order + g * params.kc + place] = i;
+    let at = g * params.kc + place;
+    partials[params.off_order + at] = i;
+    let b = bitcast<vec4<u32>>(corners(g, i));
+    partials[params.off_sbox + 4u * at] = b.x;
+    partials[params.off_sbox + 4u * at + 1u] = b.y;
+    partials[params.off_sbox + 4u * at + 2u] = b.z;
+    partials[params.off_sbox + 4u * at + 3u] = b.w;
+    partials[params.off_scls + at] = bitcast<u32>(class_of(g, i));
   }
+}
+
+// The corners of the box at place `at` (group-major) of the candidate order.
+fn sorted_box(at: u32) -> vec4<f32> {
+  let o = params.off_sbox + 4u * at;
+  return bitcast<vec4<f32>>(vec4(partials[o], partials[o + 1u], partials[o + 2u], partials[o + 3u]));
 }
 
 var<workgroup> most: atomic<u32>;
@@ -254,25 +271,20 @@ fn nms_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   if (i == NONE || w < r / 32u) {
     return;
   }
-  let a = corners(g, i);
-  let ca = class_of(g, i);
+  let a = sorted_box(g * kc + r);
+  let ca = partials[params.off_scls + g * kc + r];
   var bits = 0u;
-  for (var b = 0u; b < 32u; b++) {
+  // The places after r only.
+  let first = select(0u, r + 1u - w * 32u, r + 1u > w * 32u);
+  for (var b = first; b < 32u; b++) {
     let p = w * 32u + b;
-    if (p <= r) {
-      continue;
-    }
-    if (p >= kc) {
+    if (p >= kc || partials[order + p] == NONE) {
       break;
     }
-    let j = partials[order + p];
-    if (j == NONE) {
-      break;
-    }
-    if (class_of(g, j) != ca) {
+    if (partials[params.off_scls + g * kc + p] != ca) {
       continue;
     }
-    if (overlap(a, corners(g, j)) > params.iou_threshold) {
+    if (overlap(a, sorted_box(g * kc + p)) > params.iou_threshold) {
       bits |= 1u << b;
     }
   }

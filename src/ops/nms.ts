@@ -64,6 +64,8 @@ export function nmsLayout(s: HardSizes): { uniforms: Record<string, number>; wor
     ['off_tsort', g * s.n],
     ['off_tcount', g * tiles],
     ['off_order', g * s.kc],
+    ['off_sbox', g * s.kc * 4],
+    ['off_scls', g * s.kc],
     ['off_removed', g * w],
     ['off_mask', g * s.kc * w],
     ['off_sel', g * s.cap],

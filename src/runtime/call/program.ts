@@ -6,6 +6,7 @@ import type { Kernel } from '../compile/pipelines';
 import { packUniform } from '../compile/reflect';
 import { WG } from '../device/constants';
 import { inErrorScopes, scopeError } from '../device/scope';
+import { readTimestamps } from '../device/timestamps';
 import type { Tensor } from '../memory/allocation';
 import { PART, partOutput } from '../memory/staging';
 import type { AnyInput, LastCall } from '../public';
@@ -118,6 +119,7 @@ function bindings(rt: Runtime, k: Kernel, b: ProgramBuffers): GPUBindGroupEntry[
 function encodeProgram(rt: Runtime, p: PreparedProgram, ks: Kernel[], b: ProgramBuffers, uniformBytes: ArrayBuffer): Promise<LastCall> {
   const { device } = rt;
   const { desc, passes, dims, indirectBytes } = p;
+  let pendingTimes: { resolve: GPUBuffer; read: GPUBuffer } | undefined;
   const { value: last, caught } = inErrorScopes(device, (): LastCall => {
     device.queue.writeBuffer(b.uniforms, 0, uniformBytes);
     const enc = device.createCommandEncoder({ label: `detloss:${desc.name}` });
@@ -125,6 +127,8 @@ function encodeProgram(rt: Runtime, p: PreparedProgram, ks: Kernel[], b: Program
     let copied = false;
     let dispatches = 0;
     const max = Math.min(MAX_GROUPS, rt.limits.maxComputeWorkgroupsPerDimension ?? MAX_GROUPS);
+    // With timestamps, each pass runs in a compute pass of its own that writes its begin and end.
+    const timed = rt.timestamps.enabled ? { querySet: rt.timestamps.programQuerySet(2 * passes.length) } : undefined;
     // The check pass's kernel is the last key when the call checks values (prepareProgram).
     if (b.status) dispatches += encodeChecks(device, enc, p.checks.length ? ks[ks.length - 1] : undefined, b.status, b.tensors, rt.limits.maxStorageBufferBindingSize, max, desc.name);
     passes.forEach((step, i) => {
@@ -135,6 +139,10 @@ function encodeProgram(rt: Runtime, p: PreparedProgram, ks: Kernel[], b: Program
         pass = undefined;
         enc.copyBufferToBuffer(b.work, 0, b.indirect!, 0, indirectBytes);
         copied = true;
+      }
+      if (timed) {
+        pass?.end();
+        pass = enc.beginComputePass({ label: `detloss:${desc.name}:${step.entry}`, timestampWrites: { querySet: timed.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
       }
       pass ??= enc.beginComputePass({ label: `detloss:${desc.name}:program` });
       pass.setPipeline(k.pipeline);
@@ -154,6 +162,16 @@ function encodeProgram(rt: Runtime, p: PreparedProgram, ks: Kernel[], b: Program
       }
     });
     pass?.end();
+    let times: { resolve: GPUBuffer; read: GPUBuffer } | undefined;
+    if (timed) {
+      const bytes = 16 * passes.length;
+      times = {
+        resolve: device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, label: 'detloss:program-timestamps' }),
+        read: device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'detloss:program-timestamps-read' }),
+      };
+      enc.resolveQuerySet(timed.querySet, 0, 2 * passes.length, times.resolve, 0);
+      enc.copyBufferToBuffer(times.resolve, 0, times.read, 0, bytes);
+    }
     // Last in the command buffer: a buffer the device refused anywhere above runs none of it.
     if (b.status?.marker) enc.copyBufferToBuffer(rt.dummies.one(), 0, b.status.buffer, 0, 4);
     if (b.status?.staging) enc.copyBufferToBuffer(b.status.buffer, 0, b.status.staging, 0, b.status.bytes);
@@ -166,11 +184,23 @@ function encodeProgram(rt: Runtime, p: PreparedProgram, ks: Kernel[], b: Program
     }
     device.queue.submit([enc.finish()]);
     rt.last = { op: desc.name, kernel: `${ks[0].name.split(':')[0]}:program`, dispatches, submits: 1, readbacks: 0 };
+    if (times) pendingTimes = times;
     return rt.last;
   });
-  return caught.then((errors) => {
+  return caught.then(async (errors) => {
     const refused = scopeError(desc.name, errors, 'work');
     if (refused) throw refused;
+    // The passes' GPU times (a context made with `timestamps: true`), read before the call resolves.
+    const t = pendingTimes;
+    if (t) {
+      try {
+        await t.read.mapAsync(GPUMapMode.READ);
+        readTimestamps(last, passes.map((s) => s.entry), new DataView(t.read.getMappedRange()));
+      } finally {
+        t.resolve.destroy();
+        t.read.destroy();
+      }
+    }
     return last;
   });
 }

@@ -25,6 +25,17 @@ export class Timestamps {
     return this.enabled ? [...(gpuDenominator ? ['denominator'] : []), 'fused', ...(reduced ? ['reduce'] : [])] : undefined;
   }
 
+  private programQueries?: GPUQuerySet;
+
+  /** A query set of at least `count` queries for a program's passes (two per pass), kept for the next call. */
+  programQuerySet(count: number): GPUQuerySet {
+    if (!this.programQueries || this.programQueries.count < count) {
+      this.programQueries?.destroy();
+      this.programQueries = this.device.createQuerySet({ type: 'timestamp', count: Math.max(16, count), label: 'detloss:program-timestamps' });
+    }
+    return this.programQueries;
+  }
+
   /** The context's timestamp query set, created on first use. */
   querySet(): GPUQuerySet {
     this.queries ??= this.device.createQuerySet({ type: 'timestamp', count: 8, label: 'detloss:timestamps' });
@@ -33,6 +44,7 @@ export class Timestamps {
 
   destroy(): void {
     this.queries?.destroy();
+    this.programQueries?.destroy();
   }
 }
 
