@@ -25,9 +25,10 @@ const NAMES = Object.keys(WRAPPERS).sort();
 
 /** What each surface offers besides the catalogue's wrappers (a new export must be one or the other). */
 const NOT_WRAPPERS = {
-  tfjs: ['detlossFor', 'flush', 'makeAnchors', 'nonMaxSuppression', 'nonMaxSuppressionWithScore', 'ready', 'runLoss', 'runOutputs', 'runOutputsAsync', 'stats'],
-  ortFree: ['OrtDetloss', 'detlossFor', 'flush', 'makeAnchors', 'nonMaxSuppression', 'runLoss'],
-  ortClass: ['constructor', 'destroy', 'device', 'flush', 'nonMaxSuppression', 'runLoss', 'runWith', 'wrapper'],
+  core: ['yoloNms'],
+  tfjs: ['detlossFor', 'flush', 'makeAnchors', 'nonMaxSuppression', 'nonMaxSuppressionWithScore', 'ready', 'runLoss', 'runOutputs', 'runOutputsAsync', 'stats', 'yoloNms'],
+  ortFree: ['OrtDetloss', 'detlossFor', 'flush', 'makeAnchors', 'nonMaxSuppression', 'runLoss', 'yoloNms'],
+  ortClass: ['constructor', 'destroy', 'device', 'flush', 'nonMaxSuppression', 'runLoss', 'runWith', 'wrapper', 'yoloNms'],
 };
 
 const functionsOf = (o: object) => Object.keys(o).filter((k) => typeof (o as Record<string, unknown>)[k] === 'function');
@@ -37,7 +38,7 @@ const methodsOf = (proto: object) => Object.getOwnPropertyNames(proto);
 function surfaces(mods: { tfjs: object; ort: object; core: object; ortClass: object }) {
   const aliases = Object.keys(CORE_ALIASES);
   return {
-    core: methodsOf(mods.core).filter((k) => k !== 'constructor' && !aliases.includes(k) && !Object.hasOwn(Detloss.prototype, k)).sort(),
+    core: methodsOf(mods.core).filter((k) => k !== 'constructor' && !aliases.includes(k) && !Object.hasOwn(Detloss.prototype, k) && !NOT_WRAPPERS.core.includes(k)).sort(),
     tfjs: functionsOf(mods.tfjs).filter((k) => !NOT_WRAPPERS.tfjs.includes(k)).sort(),
     ortClass: methodsOf(mods.ortClass).filter((k) => !NOT_WRAPPERS.ortClass.includes(k)).sort(),
     ortFree: functionsOf(mods.ort).filter((k) => !NOT_WRAPPERS.ortFree.includes(k)).sort(),

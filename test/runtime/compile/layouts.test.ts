@@ -7,7 +7,7 @@ import checkWgsl from '../../../shaders/check.wgsl?raw';
 import guardWgsl from '../../../shaders/guard.wgsl?raw';
 import reduceWgsl from '../../../shaders/reduce.wgsl?raw';
 import { DetlossError } from '../../../src/errors';
-import { OPS } from '../../../src/ops/registry';
+import { HELPER_OPS, OPS } from '../../../src/ops/registry';
 import { l1Op } from '../../../src/ops/regression';
 import { kernelVariants } from '../../../src/runtime/compile/contract';
 import { SHADER_LAYOUTS } from '../../../src/runtime/compile/layouts.generated';
@@ -28,7 +28,7 @@ describe('the layouts generated at build time hold against wgsl_reflect', () => 
   });
   it('the generator finds no contract problems in the registry', () => expect(fresh.problems).toEqual([]));
   it("every module of every op, reduce.wgsl and the runtime's check.wgsl and guard.wgsl, is in the table, and the runtime reads it from there", () => {
-    const codes = [reduceWgsl, checkWgsl, guardWgsl, ...Object.values(OPS).flatMap((d) => (d.gpu ? kernelVariants(d.gpu).map((v) => v.shader) : []))];
+    const codes = [reduceWgsl, checkWgsl, guardWgsl, ...[...Object.values(OPS), ...HELPER_OPS].flatMap((d) => (d.gpu ? kernelVariants(d.gpu).map((v) => v.shader) : []))];
     expect(codes.length).toBeGreaterThan(Object.keys(OPS).length);
     for (const code of codes) {
       expect(Object.keys(SHADER_LAYOUTS), stale).toContain(shaderKey(code));
