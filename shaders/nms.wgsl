@@ -16,6 +16,8 @@
 //               word, then the lanes OR the kept rows into the words after it; at most `limit`
 //   nms_gather  thread per (group, slot): the kept boxes of every group, in group order, into
 //               the output
+// On a software adapter (a CPU emulating a GPU), nms_walk replaces nms_size, nms_mask and
+// nms_scan: it computes only the kept places' rows, and skips places already removed.
 // The module that includes this file gives what depends on where the boxes come from and where the
 // rows go: score_bits(g, i), corners(g, i), class_of(g, i) and write_row(at, g, i)
 // (nms-gather.wgsl for `nms`, nms-onnx-gather.wgsl, yolo-nms.wgsl).
@@ -281,10 +283,14 @@ fn nms_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     if (p >= kc || partials[order + p] == NONE) {
       break;
     }
-    if (partials[params.off_scls + g * kc + p] != ca) {
+    let c = sorted_box(g * kc + p);
+    // Boxes that do not intersect have overlap <= 0 in every variant (a filter: overlap decides).
+    let iw = min(a.z, c.z) - max(a.x, c.x);
+    let ih = min(a.w, c.w) - max(a.y, c.y);
+    if (!(iw > 0.0 && ih > 0.0) || partials[params.off_scls + g * kc + p] != ca) {
       continue;
     }
-    if (overlap(a, sorted_box(g * kc + p)) > params.iou_threshold) {
+    if (overlap(a, c) > params.iou_threshold) {
       bits |= 1u << b;
     }
   }
@@ -369,6 +375,132 @@ fn nms_scan(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
     partials[params.off_gcount + g] = kept_total;
   }
 }
+var<workgroup> walk_count: atomic<u32>;
+var<workgroup> walk_k: u32;
+var<workgroup> block_bits: array<u32, 32>;
+
+// nms_walk (software adapters, in place of nms_size, nms_mask and nms_scan): workgroup per group,
+// 32 places at a time. The lanes set the block's own decision bits (row against the later places
+// of the block); lane 0 settles the block as nms_scan does; then each lane takes later words and
+// removes from them what the block's kept places overlap, skipping places already removed. Only
+// kept rows are computed: the greedy's own work, not every pair.
+@compute @workgroup_size(WG)
+fn nms_walk(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let lane = lid.x;
+  let g = wid.x + wid.y * nwg.x;
+  if (g >= params.groups) {
+    return;
+  }
+  let kc = params.kc;
+  let order = params.off_order + g * kc;
+  let removed = params.off_removed + g * params.words;
+  if (lane == 0u) {
+    atomicStore(&walk_count, 0u);
+    kept_total = 0u;
+    done = select(0u, 1u, params.limit == 0u);
+  }
+  workgroupBarrier();
+  for (var u = lane; u < params.tiles; u += WG) {
+    atomicAdd(&walk_count, partials[params.off_tcount + g * params.tiles + u]);
+  }
+  workgroupBarrier();
+  if (lane == 0u) {
+    walk_k = min(atomicLoad(&walk_count), kc);
+  }
+  // The places the candidates fill, and their words.
+  let k = workgroupUniformLoad(&walk_k);
+  let words = (k + 31u) / 32u;
+  for (var w = lane; w < words; w += WG) {
+    partials[removed + w] = 0u;
+  }
+  storageBarrier();
+  workgroupBarrier();
+  for (var w = 0u; w < words; w++) {
+    if (workgroupUniformLoad(&done) == 1u) {
+      break;
+    }
+    // The block's own bits: row 32 w + lane against the places after it in the block.
+    if (lane < 32u) {
+      let r = w * 32u + lane;
+      var bits = 0u;
+      if (r < k) {
+        let a = sorted_box(g * kc + r);
+        let ca = partials[params.off_scls + g * kc + r];
+        for (var b = lane + 1u; b < 32u && w * 32u + b < k; b++) {
+          let p = w * 32u + b;
+          if (partials[params.off_scls + g * kc + p] == ca && overlap(a, sorted_box(g * kc + p)) > params.iou_threshold) {
+            bits |= 1u << b;
+          }
+        }
+      }
+      block_bits[lane] = bits;
+    }
+    storageBarrier();
+    workgroupBarrier();
+    if (lane == 0u) {
+      var cur = partials[removed + w];
+      var kept = 0u;
+      var count = kept_total;
+      for (var b = 0u; b < 32u; b++) {
+        let p = w * 32u + b;
+        if (p >= k) {
+          done = 1u;
+          break;
+        }
+        if ((cur & (1u << b)) == 0u) {
+          kept |= 1u << b;
+          partials[params.off_sel + g * params.cap + count] = partials[order + p];
+          count++;
+          cur |= block_bits[b];
+          if (count >= params.limit) {
+            done = 1u;
+            break;
+          }
+        }
+      }
+      kept_bits = kept;
+      kept_total = count;
+    }
+    storageBarrier();
+    let kept = workgroupUniformLoad(&kept_bits);
+    for (var v = w + 1u + lane; v < words; v += WG) {
+      var acc = partials[removed + v];
+      var rest = kept;
+      while (rest != 0u) {
+        let b = firstTrailingBit(rest);
+        rest &= rest - 1u;
+        let r = w * 32u + b;
+        let a = sorted_box(g * kc + r);
+        let ca = partials[params.off_scls + g * kc + r];
+        for (var t = 0u; t < 32u; t++) {
+          let p = v * 32u + t;
+          if (p >= k) {
+            break;
+          }
+          if ((acc & (1u << t)) != 0u) {
+            continue;
+          }
+          let c = sorted_box(g * kc + p);
+          let iw = min(a.z, c.z) - max(a.x, c.x);
+          let ih = min(a.w, c.w) - max(a.y, c.y);
+          if (!(iw > 0.0 && ih > 0.0) || partials[params.off_scls + g * kc + p] != ca) {
+            continue;
+          }
+          if (overlap(a, c) > params.iou_threshold) {
+            acc |= 1u << t;
+          }
+        }
+      }
+      partials[removed + v] = acc;
+    }
+    storageBarrier();
+    workgroupBarrier();
+  }
+  if (lane == 0u) {
+    partials[params.off_gcount + g] = kept_total;
+  }
+}
+
 // Thread t's slot of a group's kept boxes, into the output at the group's start (the kept boxes of
 // the groups before it); thread 0 also writes the total into out_count. The gather file's
 // write_row writes one.

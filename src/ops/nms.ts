@@ -103,6 +103,15 @@ export function hardPasses(module: { shader: string; shaderId: string }, sizes: 
   ];
 }
 
+/**
+ * The passes on a software adapter: the sort, then nms_walk in place of the decision bits and the
+ * scan (the kept places' rows only, one workgroup per group), then the gather. Same results.
+ */
+export function softwarePasses(module: { shader: string; shaderId: string }, sizes: (d: Dims, p: ResolvedParams) => HardSizes) {
+  const [tile, place, , , , gather] = hardPasses(module, sizes);
+  return [tile, place, { entry: 'nms_walk', threads: (d: Dims, p: ResolvedParams) => sizes(d, p).groups * WG_LANES, module }, gather];
+}
+
 /** The uniforms of a score threshold: absent, a number, or an infinity (which a uniform cannot hold). */
 export function scoreMode(thr: number | undefined): { score_mode: number; score_threshold: number } {
   // -Infinity drops only -Infinity scores; +Infinity passes none.
@@ -134,6 +143,7 @@ function hardKernel(onnx: boolean): GpuKernel {
     }),
     program: {
       passes: hardPasses(NMS_MODULE, sizes),
+      software: { passes: softwarePasses(NMS_MODULE, sizes) },
       lossShape: [0],
       scratch: (d: Dims, _host, p: ResolvedParams) => ({ words: nmsLayout(sizes(d, p)).words, threads: 0 }),
     },

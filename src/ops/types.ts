@@ -103,6 +103,11 @@ export interface GpuKernel {
     passes: readonly { entry: string; threads?(dims: Dims, params: ResolvedParams): number; indirect?: number; gradOnly?: boolean; module?: PassModule }[];
     lossShape: readonly number[];
     scratch(dims: Dims, host: Record<string, ArrayLike<number> | undefined>, p: ResolvedParams): { words: number; threads: number };
+    /**
+     * Other passes for a software adapter (launch plan `kind: 'software'`, a CPU emulating a GPU),
+     * where the total work counts and parallelism does not: the same results, fewer operations.
+     */
+    software?: { passes: readonly { entry: string; threads?(dims: Dims, params: ResolvedParams): number; indirect?: number; gradOnly?: boolean; module?: PassModule }[] };
   };
 }
 

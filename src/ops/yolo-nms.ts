@@ -1,6 +1,6 @@
 import nmsYoloWgsl from '../../shaders/yolo-nms.wgsl?raw';
 import { yoloNmsCpu } from '../cpu/yolo-nms';
-import { hardPasses, nmsLayout, nmsModule, scoreMode, type HardSizes } from './nms';
+import { hardPasses, nmsLayout, nmsModule, scoreMode, softwarePasses, type HardSizes } from './nms';
 import { defineOp, fail, flag, type Dims, type GpuKernel, type ResolvedParams } from './types';
 
 // The YOLO post-process (docs/losses.md, "YOLO post-process"): ultralytics' non_max_suppression on
@@ -37,6 +37,7 @@ const kernel: GpuKernel = {
   }),
   program: {
     passes: [{ entry: 'yolo_decode', threads: (d: Dims) => d.b * d.n, module: MODULE }, ...hardPasses(MODULE, sizes)],
+    software: { passes: [{ entry: 'yolo_decode', threads: (d: Dims) => d.b * d.n, module: MODULE }, ...softwarePasses(MODULE, sizes)] },
     lossShape: [0],
     scratch: (d: Dims, _host, p: ResolvedParams) => ({ words: nmsLayout(sizes(d, p)).words, threads: 0 }),
   },

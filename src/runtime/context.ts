@@ -141,7 +141,9 @@ export class Detloss {
         // An aux number (Wise-IoU's batch mean) has its own entry point.
         if (desc.gpu?.aux?.when(r.params)) await kernels.pipeline(kernels.kernelKey(desc, r, desc.gpu.aux.entry));
         // A program op (the ranking losses) runs every pass's entry point.
-        for (const pass of desc.gpu?.program?.passes ?? []) await kernels.pipeline(kernels.kernelKey(desc, r, pass.entry, pass.module));
+        const prog = desc.gpu?.program;
+        const passes = this.plan.kind === 'software' && prog?.software ? prog.software.passes : (prog?.passes ?? []);
+        for (const pass of passes) await kernels.pipeline(kernels.kernelKey(desc, r, pass.entry, pass.module));
         // The output's size picks scalar or vec4 at run time: without it, both are warmed.
         if (desc.gpu?.vec4 && this.plan.vectorWidth === 4) await kernels.pipeline(kernels.kernelKey(desc, { ...r, outCount: 0 }));
       }),

@@ -89,7 +89,9 @@ export function prepareProgram(
   if (r.hasWeight) throw new DetlossError('invalid_param', `${desc.name}: takes no weight (${why})`, 'weight');
   if (r.avgFactor !== undefined) throw new DetlossError('invalid_param', `${desc.name}: takes no avgFactor (${why})`, 'avgFactor');
 
-  const passes = prog.passes.filter((p) => r.wantGrad || !p.gradOnly);
+  // A software adapter runs the program's software passes where it has them.
+  const all = rt.plan.kind === 'software' && prog.software ? prog.software.passes : prog.passes;
+  const passes = all.filter((p) => r.wantGrad || !p.gradOnly);
   // The check pass's kernel, when there is one, is the last key (it is encoded first).
   const keys = [...passes.map((p) => kernels.kernelKey(desc, r, p.entry, p.module)), ...(checks.length ? [kernels.checkKey] : [])];
   onKeys?.(keys);

@@ -34,8 +34,9 @@ export interface KernelVariant {
  * `GpuKernel` belongs here.
  */
 export function kernelVariants(gk: GpuKernel): KernelVariant[] {
-  const own = (gk.program?.passes ?? []).filter((p) => p.module);
-  const inMain = (gk.program?.passes ?? []).filter((p) => !p.module || p.module.shaderId === gk.shaderId);
+  const passes = [...(gk.program?.passes ?? []), ...(gk.program?.software?.passes ?? [])];
+  const own = passes.filter((p) => p.module);
+  const inMain = passes.filter((p) => !p.module || p.module.shaderId === gk.shaderId);
   const all = [...new Set([gk.entry, ...(gk.rows ? [gk.rows.entry] : []), ...(gk.denominator ? [gk.denominator] : []), ...inMain.map((p) => p.entry), ...(gk.aux ? [gk.aux.entry] : [])])];
   const out: KernelVariant[] = [{ variant: 'main', shader: gk.shader, shaderId: gk.shaderId, entries: all }];
   // A program's pass modules, one variant each (the main module's own passes are checked above).

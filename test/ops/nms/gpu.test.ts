@@ -12,10 +12,19 @@ import { nodeContext } from '../../helpers/node-gpu';
 
 const cases = parseFixtures(readFileSync(new URL('../../fixtures/nms.json', import.meta.url), 'utf8'), 'nms.json');
 
-describe('nms, nms_onnx and nms_tfjs on the GPU', () => {
+// Both plans: a software adapter runs nms_walk (the kept rows only), a hardware one the decision
+// bits of every pair and the scan; the indices must be the same.
+describe.each(['software', 'hardware'] as const)('nms, nms_onnx and nms_tfjs on the GPU, %s plan', (kind) => {
   let dl: Awaited<ReturnType<typeof nodeContext>>;
   beforeAll(async () => {
-    dl = await nodeContext();
+    dl = await nodeContext({ plan: kind });
+  });
+
+  it("runs its plan's passes: the sort, nms_walk or the decision bits and the scan, the gather", async () => {
+    const b = new Float32Array([0, 0, 10, 10, 1, 1, 10, 10, 20, 20, 30, 30]);
+    const r = await dl.run('nms', { boxes: b, scores: new Float32Array([0.9, 0.8, 0.7]) }, { iouThreshold: 0.5 });
+    expect(Array.from(r.outputs!.keep)).toEqual([0, 2]);
+    expect(dl.stats().lastCall!.dispatches).toBe(kind === 'software' ? 4 : 6);
   });
   afterAll(() => dl?.destroy());
 

@@ -11,10 +11,10 @@ import { nodeContext } from '../../helpers/node-gpu';
  * the decode), on drawn detector outputs whose compared overlaps all lie clear of the threshold
  * (the reference reports the closest, and each case asserts it), and on hand-made edges.
  */
-describe('yolo_nms on the GPU', () => {
+describe.each(['software', 'hardware'] as const)('yolo_nms on the GPU, %s plan', (kind) => {
   let dl: Awaited<ReturnType<typeof nodeContext>>;
   beforeAll(async () => {
-    dl = await nodeContext();
+    dl = await nodeContext({ plan: kind });
   });
   afterAll(() => dl?.destroy());
 
