@@ -121,3 +121,23 @@ describe.each(['software', 'hardware'] as const)('nms, nms_onnx and nms_tfjs on 
     r.release();
   });
 });
+
+describe('NMS too large for the device', () => {
+  it('a call whose scratch (the decision bits) passes one binding is refused before any work, naming the first input', async () => {
+    const tight = await nodeContext({ limits: { maxStorageBufferBindingSize: 1 << 20 } });
+    // One binding of 1 MiB: 100 boxes fit; 20,000 boxes' decision bits (20,000 x 625 words) do not,
+    // nor do 8400 x 80 multi-label candidates' (max_nms 30,000).
+    const boxes = new Float32Array(400).map((_, i) => (i % 4 < 2 ? i : i + 10));
+    const scores = new Float32Array(100).map((_, i) => i / 100);
+    const ok = await tight.nms(boxes, scores, { iouThreshold: 0.5 });
+    expect(ok.outputs!.count[0]).toBeGreaterThan(0);
+    const big = 20000;
+    const err = await tight.nms(new Float32Array(4 * big), new Float32Array(big), { iouThreshold: 0.5 }).catch((e) => e);
+    expect(err).toMatchObject({ code: 'too_large', argument: 'boxes' });
+    expect(err.message).toMatch(/maxStorageBufferBindingSize/);
+    const out = await tight.yoloNms({ data: new Float32Array(84 * 8400), shape: [1, 84, 8400] }, { multiLabel: true }).catch((e) => e);
+    expect(out).toMatchObject({ code: 'too_large', argument: 'output' });
+    expect(tight.stats().bytesInUse).toBe(0);
+    tight.destroy();
+  });
+});
