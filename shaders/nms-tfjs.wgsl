@@ -1,11 +1,14 @@
 // nms-tfjs.wgsl: `nms_tfjs`, tfjs-core's nonMaxSuppressionImpl_ with Soft-NMS (ops.md), in one
 // workgroup (src/ops/nms.ts). TF.js decays a candidate lazily, when it is popped, by the boxes
 // selected since it was last looked at; this pass decays every live candidate as soon as a box is
-// selected. The two select the same boxes: a popped candidate whose score did not change holds the
-// largest current score, which is the one this pass takes (equal scores: lower index first in both).
-// Each step: the largest live score by a tree over the lanes, then every lane's candidates against
-// the box just selected: dropped at IoU >= iouThreshold, else decayed, and dropped once their score
-// is <= scoreThreshold.
+// selected, and selects by the key TF.js's pops come to (rank_key): a candidate's current score
+// where its input score is >= 0, since decay only lowers such a score and a popped candidate whose
+// score changed goes back with it; its input score where that is negative, since decay raises such
+// a score, so TF.js pops it at its stale input score and, risen, selects it at once. Equal keys:
+// lower index first in both. The score reported is the current one.
+// Each step: the largest key by a tree over the lanes, then every lane's candidates against the box
+// just selected: dropped at IoU >= iouThreshold, else decayed, and dropped once their score is
+// <= scoreThreshold.
 
 override WG: u32 = 64u;
 
@@ -63,13 +66,20 @@ fn corners(i: u32) -> vec4<f32> {
   return vec4(min(b.xy, b.zw), max(b.xy, b.zw));
 }
 
-var<workgroup> best_score: array<u32, WG>;
+var<workgroup> best_key: array<u32, WG>;
 var<workgroup> best_index: array<u32, WG>;
 var<workgroup> chosen: u32;
 
 const NONE: u32 = 0xffffffffu;
 
-// a before b (scores as bits): the larger score, then the lower index; NONE last.
+// The key box i is selected by (see the top of this file): its current score `cur` (bits), or its
+// input score where that is negative (not -0).
+fn rank_key(i: u32, cur: u32) -> u32 {
+  let s = bits(in_scores[i]);
+  return select(cur, s, (s & 0x80000000u) != 0u && (s & 0x7fffffffu) != 0u);
+}
+
+// a before b (keys as bits): the larger key, then the lower index; NONE last.
 fn better(sa: u32, ia: u32, sb: u32, ib: u32) -> bool {
   if (ib == NONE) {
     return ia != NONE;
@@ -102,17 +112,21 @@ fn nms_soft(@builtin(local_invocation_id) lid: vec3<u32>) {
     var bi = NONE;
     for (var i = lane; i < n; i += WG) {
       let s = partials[params.off_cur + i];
-      if (!is_nan(s) && better(s, i, bs, bi)) {
-        bs = s;
+      if (is_nan(s)) {
+        continue;
+      }
+      let k = rank_key(i, s);
+      if (better(k, i, bs, bi)) {
+        bs = k;
         bi = i;
       }
     }
-    best_score[lane] = bs;
+    best_key[lane] = bs;
     best_index[lane] = bi;
     workgroupBarrier();
     for (var half = WG / 2u; half > 0u; half = half / 2u) {
-      if (lane < half && better(best_score[lane + half], best_index[lane + half], best_score[lane], best_index[lane])) {
-        best_score[lane] = best_score[lane + half];
+      if (lane < half && better(best_key[lane + half], best_index[lane + half], best_key[lane], best_index[lane])) {
+        best_key[lane] = best_key[lane + half];
         best_index[lane] = best_index[lane + half];
       }
       workgroupBarrier();
@@ -121,7 +135,7 @@ fn nms_soft(@builtin(local_invocation_id) lid: vec3<u32>) {
       chosen = best_index[0];
       if (chosen != NONE) {
         out_selected_indices[count] = i32(chosen);
-        out_selected_scores[count] = bitcast<f32>(best_score[0]);
+        out_selected_scores[count] = bitcast<f32>(partials[params.off_cur + chosen]);
         partials[params.off_cur + chosen] = DEAD;
       }
     }

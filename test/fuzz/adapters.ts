@@ -14,6 +14,7 @@ import { OPS } from '../../src/ops/registry';
 import { reflectShader } from '../../src/runtime/compile/reflect';
 import type { FuzzCase, FuzzInput, HostData } from './cases';
 import type { Surface } from './runner';
+import type { DetlossContext } from '../../src/api';
 
 type Res = Awaited<ReturnType<Surface['run']>>;
 type Tensorish = { data: HostData; shape: number[] };
@@ -150,6 +151,7 @@ export function tfjsSurface(): Surface {
  * case's gradOutput). The tensors it makes go into `made`.
  */
 async function tfjsOutputs(c: FuzzCase, tensors: Record<string, tf.Tensor>, options: Record<string, unknown>, gradNames: string[], up: Tensorish | undefined, made: tf.Tensor[]): Promise<Res> {
+  if (counted(c)) return tfjsCounted(c, tensors, options, made);
   const call = (...xs: tf.Tensor[]) => dt.runOutputs(c.op, { ...tensors, ...Object.fromEntries(gradNames.map((k, i) => [k, xs[i]])) }, options as never);
   const out = call(...gradNames.map((k) => tensors[k]));
   made.push(...Object.values(out));
@@ -168,6 +170,33 @@ async function tfjsOutputs(c: FuzzCase, tensors: Record<string, tf.Tensor>, opti
   const values = loss ? ((await loss.data()) as Float32Array) : new Float32Array(0);
   await dt.flush();
   return { loss: values, shape: programShape(c), grad, outputs };
+}
+
+/** Whether an op's outputs have a data-dependent length (NMS): they come with a count. */
+const counted = (c: FuzzCase) => Object.values(OPS[c.op].outputs ?? {}).some((spec) => spec.count);
+/** Each NMS op's wrapper of the catalogue (src/catalogue.ts), the same name on every surface. */
+const WRAPPER: Record<string, string> = { nms: 'nms', nms_onnx: 'nmsOnnx', nms_tfjs: 'nmsTfjs' };
+
+/**
+ * An op whose outputs have a data-dependent length (NMS) through detloss/tfjs: the synchronous
+ * runOutputs refuses it, so by the async path, which awaits the 4-byte count and cuts each output
+ * to its rows: runOutputsAsync for even indices, the op's wrapper (its optional inputs, `classes`,
+ * among the options) for odd ones. Every output read back (int32 as such).
+ */
+async function tfjsCounted(c: FuzzCase, tensors: Record<string, tf.Tensor>, options: Record<string, unknown>, made: tf.Tensor[]): Promise<Res> {
+  let out: Record<string, tf.Tensor | undefined>;
+  if (c.index % 2 === 0) out = await dt.runOutputsAsync(c.op, tensors, options as never);
+  else {
+    const { boxes, scores, ...rest } = tensors;
+    const wrapper = (dt as unknown as Record<string, (...a: unknown[]) => Promise<Record<string, tf.Tensor>>>)[WRAPPER[c.op]];
+    out = await wrapper(boxes, scores, { ...options, ...rest });
+  }
+  made.push(...(Object.values(out).filter(Boolean) as tf.Tensor[]));
+  const { loss, ...named } = out;
+  const outputs: Record<string, ArrayLike<number>> = {};
+  for (const [k, t] of Object.entries(named)) outputs[k] = (await t!.data()) as Float32Array | Int32Array;
+  await dt.flush();
+  return { loss: loss ? ((await loss.data()) as Float32Array) : new Float32Array(0), shape: programShape(c), grad: {}, outputs };
 }
 
 /** The 'none' shape of the reference (TF.js keeps the prediction's shape for element-wise ops; the runner compares the core's). */
@@ -202,6 +231,15 @@ export function ortSurface(device: GPUDevice): Surface {
         const tensors: Record<string, o.OrtTensor> = {};
         const extra: Record<string, o.OrtTensor> = {};
         for (const [k, t] of Object.entries(ins)) (k === 'weight' || k === 'gradOutput' ? extra : tensors)[k] = mk(t);
+        if (counted(c) && c.index % 2 === 1) {
+          // NMS by its free wrapper (its optional inputs among the options) for odd indices: the
+          // outputs' rows are their count's, and the tensors stay on the GPU
+          const { boxes, scores, ...rest } = tensors;
+          const wrapper = (o as unknown as Record<string, (...a: unknown[]) => Promise<Record<string, o.OrtTensor>>>)[WRAPPER[c.op]];
+          const w = await wrapper(boxes, scores, { ...c.options, ...rest, ...extra, device });
+          const outputs = Object.fromEntries(await Promise.all(Object.entries(w).map(async ([k, t]) => [k, await (t as Downloadable).getData(true)] as const)));
+          return { loss: new Float32Array(0), shape: programShape(c), grad: {}, outputs };
+        }
         const r = await o.runLoss(c.op as never, tensors as never, { ...c.options, ...extra, device } as never);
         const loss = await (r.loss as Downloadable).getData(true);
         const grad: Record<string, Float32Array> = {};
@@ -211,6 +249,78 @@ export function ortSurface(device: GPUDevice): Surface {
         if (outputsOp(c)) return { loss, shape: programShape(c), grad, ...named };
         // ORT keeps the leading dims of the inputs in the 'none' shape; the runner compares the core's.
         return { loss, shape: reduced(c) ? (c.op === 'rank_sort' ? [2] : []) : cpuShape(c, loss.length), grad };
+      } finally {
+        for (const b of buffers) b.destroy();
+      }
+    },
+  };
+}
+
+/** Copies `bytes` of a buffer back to the host. */
+async function readBack(device: GPUDevice, buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+  if (bytes === 0) return new ArrayBuffer(0);
+  const staging = device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  try {
+    const enc = device.createCommandEncoder();
+    enc.copyBufferToBuffer(buffer, 0, staging, 0, Math.ceil(bytes / 4) * 4);
+    device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    return staging.getMappedRange().slice(0, bytes);
+  } finally {
+    staging.destroy();
+  }
+}
+
+/**
+ * `runResident` on GPU buffers of the context a case runs on, for the ops whose outputs have a
+ * data-dependent length (NMS; one case in four): each such output comes at its capacity
+ * (`outputShapes`), with the number of rows written in `outputs.count`; the count is read, held to
+ * the capacity, and the rows it names read back (int32 as such). (The other ops reach
+ * `runResident` through detloss/ort.)
+ */
+export function residentSurface(pick: (c: FuzzCase) => DetlossContext): Surface {
+  return {
+    name: 'resident',
+    takes: (c) => counted(c) && (drawn(c.index, 0) || drawn(c.index, 4)) && allTensorish(c) !== undefined,
+    async run(c): Promise<Res> {
+      const dl = pick(c);
+      const ins = allTensorish(c)!;
+      const buffers: GPUBuffer[] = [];
+      const inputs: Record<string, { buffer: GPUBuffer; shape: number[]; dtype: 'f32' | 'i32' }> = {};
+      for (const [k, t] of Object.entries(ins)) {
+        const buffer = dl.device.createBuffer({ size: Math.max(16, Math.ceil(t.data.byteLength / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+        dl.device.queue.writeBuffer(buffer, 0, t.data.buffer as ArrayBuffer, t.data.byteOffset, t.data.byteLength);
+        buffers.push(buffer);
+        inputs[k] = { buffer, shape: t.shape, dtype: t.data instanceof Int32Array ? 'i32' : 'f32' };
+      }
+      try {
+        const r = await dl.runResident(c.op as never, inputs as never, c.options as never);
+        try {
+          // a value checked on the GPU (check: true) is refused by flush(), not by the call
+          await dl.flush();
+          const outputs: Record<string, ArrayLike<number>> = {};
+          const specs = OPS[c.op].outputs ?? {};
+          const countOf = new Map<string, number>();
+          for (const spec of Object.values(specs)) {
+            if (spec.count && !countOf.has(spec.count)) countOf.set(spec.count, new Int32Array(await readBack(dl.device, r.outputs![spec.count], 4))[0]);
+          }
+          for (const [k, spec] of Object.entries(specs)) {
+            const shape = r.outputShapes![k];
+            const row = shape.slice(1).reduce((a, b) => a * b, 1);
+            let rows = shape[0];
+            if (spec.count) {
+              rows = countOf.get(spec.count)!;
+              // a count past the capacity would read rows never written
+              if (!(rows >= 0 && rows <= shape[0])) throw new Error(`${c.op}: count ${rows} past the capacity ${shape[0]} of ${k}`);
+            }
+            const bytes = await readBack(dl.device, r.outputs![k], 4 * rows * row);
+            outputs[k] = r.outputDtypes![k] === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
+          }
+          const loss = new Float32Array(await readBack(dl.device, r.loss, r.lossBytes));
+          return { loss, shape: r.shape, grad: {}, outputs };
+        } finally {
+          r.release();
+        }
       } finally {
         for (const b of buffers) b.destroy();
       }

@@ -44,6 +44,7 @@ export const FUZZ_OPS = [
   'softmax_focal', 'class_balanced_focal', 'nll', 'hinge', 'hinge_embedding', 'margin_ranking', 'exponential',
   'ap_loss', 'rank_sort',
   'tal_assign', 'yolo_detection_loss',
+  'nms', 'nms_onnx', 'nms_tfjs',
 ] as const;
 
 const ROW_OPS = new Set(['quality_focal', 'distribution_focal', 'cross_entropy', 'kl_div', 'dice', 'softmax_focal', 'class_balanced_focal', 'nll']);
@@ -345,6 +346,9 @@ function invalidate(r: Rng, c: FuzzCase): void {
     rank_sort: rankingInvalid(r, c, [1.5]),
     tal_assign: talInvalid(r, c),
     yolo_detection_loss: talInvalid(r, c),
+    nms: nmsInvalid(r, c),
+    nms_onnx: nmsInvalid(r, c),
+    nms_tfjs: nmsInvalid(r, c),
   };
   r.pick([...choices, ...(perOp[c.op] ?? [])])();
   c.tags.push('invalid');
@@ -561,6 +565,246 @@ function talCase(r: Rng, c: FuzzCase): void {
     c.tags.push('gradOutput');
   }
   if (r.chance(0.08)) c.options.grad = false;
+}
+
+/** The NMS ops (ops.md "Non-maximum suppression"). */
+const NMS_OPS = new Set(['nms', 'nms_onnx', 'nms_tfjs']);
+/** The share of NMS cases given NaN or infinite scores or coordinates (`putNonFiniteNms`). */
+export const NMS_NONFINITE_SHARE = 0.35;
+
+/**
+ * n boxes as corners (x1, y1, x2, y2) in float64, by a recipe: clusters (a few objects, each with
+ * copies jittered by 0 to 30% of its size: exact duplicates among them), integer grids (overlaps
+ * that are exact rationals: IoU exactly 0.5, 1/3, 0 at shared edges), random, far from the origin
+ * with small sizes, or a mix. Now and then a box is an exact copy of an earlier one, has zero
+ * width or height, or is flipped (x2 < x1 or y2 < y1: overlap 0 where corners are not sorted, the
+ * same box where they are).
+ */
+function nmsBoxes(r: Rng, n: number): { boxes: number[][]; object: number[]; tags: string[] } {
+  const recipe = r.pick(['clusters', 'clusters', 'clusters', 'grid', 'random', 'far', 'mixed']);
+  const far = recipe === 'far';
+  const size = far ? r.pick([1e-2, 1, 30]) : r.pick([1, 10, 100]);
+  const offset = far ? r.pick([1e3, 1e4, 1e5]) : r.pick([0, 0, -50, 1000]);
+  const world = size * r.pick([1, 3, 10]);
+  const objects = Math.max(1, Math.ceil(n / r.pick([2, 4, 8, 30])));
+  const jitter = r.pick([0, 1e-4, 1e-2, 0.05, 0.15, 0.3]);
+  const base: number[][] = [];
+  for (let k = 0; k < objects; k++) {
+    const x = offset + world * r.uniform(-1, 1), y = offset + world * r.uniform(-1, 1);
+    base.push([x, y, x + size * r.uniform(0.2, 2), y + size * r.uniform(0.2, 2)]);
+  }
+  const gridBoxOf = () => {
+    const [x, y] = [r.int(-3, 5), r.int(-3, 5)];
+    return [x, y, x + r.int(0, 4), y + r.int(0, 4)];
+  };
+  const boxes: number[][] = [];
+  const object: number[] = [];
+  let dups = 0, zeros = 0, flips = 0;
+  for (let i = 0; i < n; i++) {
+    const k = recipe === 'mixed' ? r.pick(['clusters', 'grid', 'random']) : recipe;
+    let o = r.int(0, objects - 1);
+    let b: number[];
+    if (i > 0 && r.chance(0.08)) {
+      // an exact copy of an earlier box
+      const j = r.int(0, i - 1);
+      b = boxes[j].slice();
+      o = object[j];
+      dups++;
+    } else if (k === 'grid') b = gridBoxOf();
+    else if (k === 'random') {
+      const x = offset + world * r.uniform(-1, 1), y = offset + world * r.uniform(-1, 1);
+      b = [x, y, x + size * r.uniform(0, 2), y + size * r.uniform(0, 2)];
+    } else {
+      const s = base[o];
+      const [w, h] = [s[2] - s[0], s[3] - s[1]];
+      const j = jitter * r.pick([0, 1, 1, 1, 0.1]);
+      b = [s[0] + j * w * r.normal(), s[1] + j * h * r.normal(), s[2] + j * w * r.normal(), s[3] + j * h * r.normal()];
+    }
+    if (r.chance(0.05)) {
+      // zero width or height
+      if (r.chance(0.5)) b[2] = b[0];
+      else b[3] = b[1];
+      zeros++;
+    } else if (r.chance(0.06)) {
+      // flipped corners
+      if (r.chance(0.5)) [b[0], b[2]] = [b[2], b[0]];
+      else [b[1], b[3]] = [b[3], b[1]];
+      flips++;
+    }
+    boxes.push(b);
+    object.push(o);
+  }
+  const tags = [`${recipe}${recipe === 'clusters' || recipe === 'mixed' ? ` ${objects} objects, jitter ${jitter}` : ''}`];
+  if (dups) tags.push(`${dups} copies`);
+  if (zeros) tags.push(`${zeros} zero-area`);
+  if (flips) tags.push(`${flips} flipped`);
+  return { boxes, object, tags };
+}
+
+/**
+ * n scores: uniform, few distinct values (ties), a grid of eighths, signed and large, all negative
+ * (logits: in Soft-NMS a negative score rises as it decays), exact 0 and -0 among them.
+ */
+function nmsScores(r: Rng, n: number): number[] {
+  const kind = r.weighted<string>([['uniform', 2], ['ties', 1.5], ['grid', 1], ['signed', 1], ['negative', 1], ['sigmoid', 1]]);
+  const pool = [r.next(), r.next(), 0.5, r.pick([0, -0, 1])];
+  return Array.from({ length: n }, () => {
+    if (r.chance(0.03)) return r.pick([0, -0]);
+    if (kind === 'ties') return r.pick(pool);
+    if (kind === 'grid') return r.int(0, 8) / 8;
+    if (kind === 'signed') return r.pick([1, 100, 1e-3]) * r.normal();
+    if (kind === 'negative') return -r.pick([1, 10]) * r.next();
+    if (kind === 'sigmoid') return 1 / (1 + Math.exp(-r.pick([1, 10, 30]) * r.normal()));
+    return r.next();
+  });
+}
+
+/** An IoU threshold: 0 and 1, the usual ones (some not float32 numbers: 0.45, 0.7), any. */
+const nmsIouThreshold = (r: Rng) => r.weighted<number>([[0, 1], [1, 1], [0.5, 2], [0.45, 1], [0.7, 1], [0.3, 1], [0.1, 0.5], [0.9, 0.5], [r.next(), 1]]);
+
+/** A score threshold: a score of the case itself (a tie with it), common ones (0.3 is no float32 number), 0, the extremes and the infinities. */
+function nmsScoreThreshold(r: Rng, scores: ArrayLike<number>): number {
+  const own = scores.length ? scores[r.int(0, scores.length - 1)] : 0.5;
+  return r.weighted<number>([[own, 2], [0.25, 1], [0.3, 1], [0.5, 1], [0, 1], [-0.5, 0.5], [-Infinity, 1], [Infinity, 0.5], [-3.4028234663852886e38, 0.3], [1e39, 0.1]]);
+}
+
+/**
+ * An NMS case (`nms`, `nms_onnx`, `nms_tfjs`): n from 0 to 513 (around the kernel's blocks of 32
+ * places and a sort's powers of two), boxes by `nmsBoxes` in the op's layout (`nms`: its format, the corners not
+ * sorted; ONNX and TF.js: `[y1, x1, y2, x2]` with either diagonal, or ONNX's centre boxes), scores
+ * by `nmsScores`, `nms`'s classes (few, negative, the extremes of int32), and every param over its
+ * range: thresholds 0 and 1, scoreThreshold absent, finite, +-Infinity, DIoU, maxOutputBoxesPerClass
+ * 0, past n, negative and a bigint, maxOutputSize 0 to past n, softNmsSigma 0 and 1e-3 to 1, and
+ * for `nms_onnx` b and c of 0 to 3. (Below sigma = v^2 / 1490 the reference's float64 factor
+ * exp(-v^2 / (2 sigma)) underflows to 0, and it drops a +Infinity score as TF.js does (Infinity * 0
+ * is NaN), where ops.md says +Infinity never decays and the kernel keeps it: a disagreement of the
+ * reference and ops.md, not of float32, so not drawn.)
+ */
+function nmsCase(r: Rng, c: FuzzCase): void {
+  // (around the scan's blocks of 32 places and a sort's powers of two)
+  let n = r.weighted<number>([
+    [0, 1], [1, 2], [2, 2], [3, 1], [5, 2], [8, 1], [17, 1], [31, 1], [32, 1], [33, 1], [63, 0.5], [64, 1], [65, 1], [100, 1],
+    [127, 0.3], [128, 0.4], [129, 0.3], [200, 0.8], [255, 0.3], [256, 0.4], [257, 0.3], [300, 0.5], [511, 0.2], [512, 0.3], [513, 0.2],
+  ]);
+  if (c.op === 'nms_onnx') {
+    const B = r.weighted<number>([[0, 0.4], [1, 4], [2, 2], [3, 1]]);
+    const C = r.weighted<number>([[0, 0.4], [1, 3], [2, 2], [3, 1]]);
+    // (SwiftShader's time: the groups' pairs)
+    while (B * C * n > 900 && n > 1) n = Math.ceil(n / 2);
+    c.dims = { b: B, c: C, n };
+    const center = r.weighted<number | undefined>([[undefined, 2], [0, 1], [1, 2]]);
+    if (center !== undefined) c.options.centerPointBox = center;
+    const boxes: number[] = [];
+    const tags = new Set<string>();
+    for (let b = 0; b < B; b++) {
+      const d = nmsBoxes(r, n);
+      d.tags.forEach((t) => tags.add(t));
+      for (const [x1, y1, x2, y2] of d.boxes) {
+        if (center === 1) boxes.push((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1);
+        else if (r.chance(0.3)) boxes.push(y2, x2, y1, x1);
+        else if (r.chance(0.2)) boxes.push(y1, x2, y2, x1);
+        else boxes.push(y1, x1, y2, x2);
+      }
+    }
+    const scores = f32(Array.from({ length: B * C }, () => nmsScores(r, n)).flat());
+    c.inputs = { boxes: { data: f32(boxes), shape: [B, n, 4] }, scores: { data: scores, shape: [B, C, n] } };
+    c.options.maxOutputBoxesPerClass = r.weighted<number | bigint | undefined>([
+      [undefined, 0.5], [0, 0.5], [1, 1], [2, 1], [3, 1], [n, 1], [n + 7, 1], [100, 1], [-1, 0.5], [2n ** 63n - 1n, 1], [BigInt(r.int(0, 4)), 0.5], [2 ** 40, 0.3],
+    ]);
+    if (c.options.maxOutputBoxesPerClass === undefined) delete c.options.maxOutputBoxesPerClass;
+    if (r.chance(0.8)) c.options.iouThreshold = nmsIouThreshold(r);
+    if (r.chance(0.45)) c.options.scoreThreshold = nmsScoreThreshold(r, scores);
+    c.tags.push(`B=${B} C=${C} n=${n}`, ...tags);
+    return;
+  }
+  c.dims = { n };
+  const d = nmsBoxes(r, n);
+  const scores = f32(nmsScores(r, n));
+  c.tags.push(`n=${n}`, ...d.tags);
+  if (c.op === 'nms') {
+    const format = r.pick(['xyxy', 'cxcywh', 'xywh']);
+    if (format !== 'xyxy' || r.chance(0.5)) c.options.format = format;
+    const rows = d.boxes.map(([x1, y1, x2, y2]) => (format === 'cxcywh' ? [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1] : format === 'xywh' ? [x1, y1, x2 - x1, y2 - y1] : [x1, y1, x2, y2]));
+    c.inputs = { boxes: shaped(r, f32(rows.flat()), [n, 4]), scores };
+    c.options.iouThreshold = nmsIouThreshold(r);
+    if (r.chance(0.3)) c.options.variant = 'diou';
+    else if (r.chance(0.2)) c.options.variant = 'iou';
+    if (r.chance(0.45)) c.options.scoreThreshold = nmsScoreThreshold(r, scores);
+    if (r.chance(0.4)) {
+      // classes: mostly the object's own (so that copies meet), any int32
+      const pool = r.pick([[0, 1], [0, 1, 2], [-1, 0, 7], [2 ** 31 - 1, -(2 ** 31), 0], [1000, 3], [5]]);
+      c.inputs.classes = Int32Array.from(d.object, (o) => (r.chance(0.7) ? pool[o % pool.length] : r.pick(pool)));
+      c.tags.push(`classes ${pool.join('/')}`);
+    }
+    return;
+  }
+  // nms_tfjs: [y1, x1, y2, x2], either diagonal
+  const rows = d.boxes.map(([x1, y1, x2, y2]) => (r.chance(0.3) ? [y2, x2, y1, x1] : r.chance(0.2) ? [y1, x2, y2, x1] : [y1, x1, y2, x2]));
+  c.inputs = { boxes: shaped(r, f32(rows.flat()), [n, 4]), scores };
+  c.options.maxOutputSize = r.weighted<number | bigint>([[0, 0.5], [1, 1], [3, 1], [n, 2], [n + 3, 1], [1000, 1], [-1, 0.5], [BigInt(r.int(0, 6)), 0.3], [2n ** 40n, 0.3]]);
+  if (r.chance(0.7)) c.options.iouThreshold = nmsIouThreshold(r);
+  if (r.chance(0.6)) c.options.scoreThreshold = nmsScoreThreshold(r, scores);
+  const sigma = r.weighted<number | undefined>([[undefined, 3], [0, 1], [0.5, 2], [1, 1], [0.25, 1], [0.1, 1], [0.05, 1], [0.01, 1], [1e-3, 0.5]]);
+  if (sigma !== undefined) {
+    c.options.softNmsSigma = sigma;
+    if (sigma > 0) c.tags.push('soft');
+  }
+}
+
+/** NMS's own refusals (ops.md "Refusals and defined values"): thresholds outside [0, 1] or NaN, missing required params, non-integer limits, unknown formats and variants, a weight, classes of the wrong length. */
+function nmsInvalid(r: Rng, c: FuzzCase): (() => void)[] {
+  const out: (() => void)[] = [
+    () => (c.options.iouThreshold = r.pick([-0.1, 1.5, NaN, -1e-30])),
+    () => (c.options.scoreThreshold = NaN),
+    () => (c.inputs.weight = f32(Array.from({ length: Math.max(1, c.dims.n) }, () => 1))),
+    () => (c.options.reduction = r.pick(['none', 'mean'])),
+  ];
+  if (c.op === 'nms') {
+    out.push(
+      () => delete c.options.iouThreshold,
+      () => (c.options.format = 'yxyx'),
+      () => (c.options.variant = 'giou'),
+      () => (c.inputs.classes = new Int32Array(c.dims.n + 1)),
+    );
+  } else if (c.op === 'nms_onnx') {
+    out.push(() => (c.options.centerPointBox = r.pick([2, -1, 0.5])), () => (c.options.maxOutputBoxesPerClass = r.pick([2.5, NaN])));
+  } else {
+    out.push(() => delete c.options.maxOutputSize, () => (c.options.maxOutputSize = r.pick([0.5, NaN])), () => (c.options.softNmsSigma = r.pick([-0.1, 1.5, NaN])));
+  }
+  return out;
+}
+
+/**
+ * NaN, +Inf or -Inf into an NMS case (ops.md: a NaN score is never a candidate, infinite scores
+ * order as numbers, a box with a non-finite coordinate overlaps nothing): into the scores (one,
+ * several, a quarter of them: infinite ties) or the boxes (one coordinate, a row, a few rows).
+ */
+function putNonFiniteNms(r: Rng, c: FuzzCase): void {
+  const name = r.chance(0.7) ? 'scores' : 'boxes';
+  const v = c.inputs[name];
+  if (!v) return;
+  const data = ('data' in v ? v.data : v).slice() as Float32Array;
+  if (data.length === 0) return;
+  const value = r.weighted<number>([[NaN, 4], [Infinity, 3], [-Infinity, 3]]);
+  let count = 0;
+  if (name === 'scores') {
+    const k = r.weighted<number>([[1, 4], [r.int(2, 6), 3], [Math.max(1, Math.floor(data.length / 4)), 1]]);
+    for (let q = 0; q < k; q++) data[r.int(0, data.length - 1)] = value;
+  } else {
+    const rows = data.length / 4;
+    const how = r.weighted<string>([['one', 4], ['row', 2], ['rows', 1]]);
+    if (how === 'one') data[r.int(0, data.length - 1)] = value;
+    else {
+      for (let q = how === 'row' ? 1 : r.int(2, 4); q > 0; q--) {
+        const row = r.int(0, rows - 1);
+        data.fill(value, 4 * row, 4 * row + 4);
+      }
+    }
+  }
+  for (let q = 0; q < data.length; q++) if (Object.is(data[q], value)) count++;
+  c.inputs[name] = 'data' in v ? { data, shape: v.shape } : data;
+  c.nonFinite = { input: name, value, count };
+  c.tags.push(`${name}=${value}${count > 1 ? ` x${count}` : ''}`);
 }
 
 /** The inputs a gradient is taken for, by name (every op's predictions). */
@@ -816,12 +1060,18 @@ export function generateCase(seed: number, index: number, opts: { big?: boolean;
     case 'tal_assign': case 'yolo_detection_loss':
       talCase(r, c);
       break;
+    case 'nms': case 'nms_onnx': case 'nms_tfjs':
+      nmsCase(r, c);
+      break;
     default:
       throw new Error(`fuzz: no generator for ${op}`);
   }
   // From a stream of its own, so that the cases drawn before (their finite inputs) stay as they were.
   const nf = new Rng(caseSeed(seed ^ 0x6e616e21, index));
-  if (nf.chance(opts.nonFinite ?? NONFINITE_SHARE)) putNonFinite(nf, c);
+  if (NMS_OPS.has(op)) {
+    // (NaN and infinite scores are part of what NMS orders: more often, and several at a time)
+    if (nf.chance(opts.nonFinite === undefined ? NMS_NONFINITE_SHARE : Math.min(1, 2 * opts.nonFinite))) putNonFiniteNms(nf, c);
+  } else if (nf.chance(opts.nonFinite ?? NONFINITE_SHARE)) putNonFinite(nf, c);
   // the ranking losses have more ways to be refused (ops.md): invalid more often
   if (r.chance(op === 'ap_loss' || op === 'rank_sort' ? 0.1 : 0.04)) invalidate(r, c);
   return c;

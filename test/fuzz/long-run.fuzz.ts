@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { DetlossContext } from '../../src/api';
 import { nodeContext } from '../helpers/node-gpu';
-import { ortSurface, tfjsSurface } from './adapters';
+import { ortSurface, residentSurface, tfjsSurface } from './adapters';
 import { env } from './config';
 import { failureClasses, fuzzRun, type FuzzReport, type Surface } from './runner';
 
@@ -20,9 +20,10 @@ let surfaces: Surface[];
 beforeAll(async () => {
   def = await nodeContext();
   wg = await nodeContext({ rowThreshold: 0 });
-  // A share of the cases also goes through detloss/tfjs (TF.js's webgpu backend) and detloss/ort.
+  // A share of the cases also goes through detloss/tfjs (TF.js's webgpu backend) and detloss/ort,
+  // and the NMS ops' through runResident (their outputs at capacity, with a count).
   expect(await tf.setBackend('webgpu')).toBe(true);
-  surfaces = [tfjsSurface(), ortSurface(def.device)];
+  surfaces = [tfjsSurface(), ortSurface(def.device), residentSurface((c) => (c.rows === 'wg' ? wg : def))];
 });
 afterAll(() => {
   def?.destroy();

@@ -10,7 +10,7 @@ import { nodeContext } from '../helpers/node-gpu';
 
 /** The slice's seed and size (test/fuzz/fuzz.test.ts). */
 const SEED = 9;
-const CASES = 1000;
+const CASES = 1102;
 
 describe('the fuzz generator draws NaN and infinities', () => {
   it(`into every op, in about ${NONFINITE_SHARE * 100}% of the slice's cases, each kind of value`, () => {

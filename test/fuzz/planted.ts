@@ -10,7 +10,8 @@ import type { DetlossContext } from '../../src/api';
 import { generateCase, type BOX_RECIPES, type FuzzCase } from './cases';
 import { Rng } from './prng';
 import { checkCase, dlSurface, hasNonFinite, type Surface } from './runner';
-import { kOf, U } from './tolerance';
+import { NMS_OPS } from './nms';
+import { dataOf, kOf, U } from './tolerance';
 
 type Res = Awaited<ReturnType<Surface['run']>>;
 /** The loss, the gradients, or the named outputs of the ops that have them (their float ones: boxes, targetScores, components). */
@@ -19,6 +20,7 @@ export type Output = 'loss' | 'grad' | 'outputs';
 /** The result with every element of `out` moved by s * r * K * u relative (r in [8, 64], s = +-1); null when that moves nothing (all zeros). */
 export function plant(c: FuzzCase, res: Res, out: Output, seed: number): Res | null {
   const rng = new Rng(seed);
+  if (NMS_OPS.has(c.op)) return out === 'outputs' ? plantNms(c, res, rng) : null;
   const ku = kOf(c) * U;
   let moved = false;
   const move = (a: ArrayLike<number>) =>
@@ -35,6 +37,51 @@ export function plant(c: FuzzCase, res: Res, out: Output, seed: number): Res | n
   // hide how much of one the rule sees in targetScores)
   else r = { ...res, outputs: Object.fromEntries(Object.entries(res.outputs ?? {}).map(([k, o]) => [k, o instanceof Int32Array || k === 'boxes' ? o : move(o)])) };
   return moved ? r : null;
+}
+
+/**
+ * An NMS result with one small defect in its selections (an NMS output has no small numeric
+ * error, but one index more or less, or two in the wrong order): the last selection dropped, two
+ * neighbouring selections of a group swapped, or a candidate that was not selected added at the
+ * end; nms_tfjs's scores go with their indices (an added one with its input score). Null where the
+ * result has too few selections (or no candidate is left out) for the drawn defect.
+ */
+function plantNms(c: FuzzCase, res: Res, rng: Rng): Res | null {
+  const idx = c.op === 'nms' ? 'keep' : c.op === 'nms_onnx' ? 'selected' : 'selectedIndices';
+  const w = c.op === 'nms_onnx' ? 3 : 1;
+  const rows: number[][] = [];
+  const sel = res.outputs![idx];
+  for (let r = 0; r < sel.length / w; r++) rows.push(Array.from({ length: w }, (_, k) => sel[r * w + k]));
+  const scores = c.op === 'nms_tfjs' ? Array.from(res.outputs!.selectedScores) : [];
+  const kind = rng.pick(['drop', 'swap', 'add']);
+  if (kind === 'drop') {
+    if (!rows.length) return null;
+    rows.pop();
+    scores.pop();
+  } else if (kind === 'swap') {
+    // neighbours of one group (nms_onnx: the same batch and class)
+    const at = rows.flatMap((row, r) => (r + 1 < rows.length && (w === 1 || (row[0] === rows[r + 1][0] && row[1] === rows[r + 1][1])) ? [r] : []));
+    if (!at.length) return null;
+    const r = rng.pick(at);
+    [rows[r], rows[r + 1]] = [rows[r + 1], rows[r]];
+    if (scores.length) [scores[r], scores[r + 1]] = [scores[r + 1], scores[r]];
+  } else {
+    // a box whose score passes, of the last group, not selected there
+    const s = dataOf(c.inputs.scores)!;
+    const n = c.op === 'nms_onnx' ? (c.inputs.scores as { shape: number[] }).shape[2] : s.length;
+    const last = rows.length ? rows[rows.length - 1] : w === 3 ? [0, 0] : [];
+    const g = w === 3 ? last[0] * (c.inputs.scores as { shape: number[] }).shape[1] + last[1] : 0;
+    if (w === 3 && !rows.length) return null;
+    const taken = new Set(rows.filter((row) => w === 1 || (row[0] === last[0] && row[1] === last[1])).map((row) => row[w - 1]));
+    const free = Array.from({ length: n }, (_, i) => i).filter((i) => !taken.has(i) && s[g * n + i] > -Infinity);
+    if (!free.length) return null;
+    const i = rng.pick(free);
+    rows.push(w === 3 ? [last[0], last[1], i] : [i]);
+    scores.push(s[i]);
+  }
+  const outputs: Record<string, ArrayLike<number>> = { ...res.outputs, [idx]: Int32Array.from(rows.flat()), count: Int32Array.of(rows.length) };
+  if (c.op === 'nms_tfjs') outputs.selectedScores = Float32Array.from(scores);
+  return { ...res, outputs };
 }
 
 export interface PlantedTally {

@@ -14,6 +14,7 @@ import { LOGIT_OPS, RANKING_OPS, allowed, dataOf, kOf, pairCorners32, rankingTer
 import { pairwiseValue, type IouVariant } from '../../src/cpu/iou';
 import { ruleBreach } from './nonfinite';
 import { TAL_OPS, checkTal } from './tal';
+import { NMS_OPS, checkNms } from './nms';
 
 const FLT_MAX = 3.4028234663852886e38;
 const REGRESSION = new Set(['l1', 'mse', 'smooth_l1', 'huber', 'balanced_l1']);
@@ -265,6 +266,8 @@ export async function checkCase(on: DetlossContext | Surface, c: FuzzCase, probe
   if (RANKING_OPS.has(c.op)) return checkRanking(c, where, g, r, nonFinite, probe);
   // the assigner's integer outputs exactly, but where a decision is within float32 rounding of a tie (./tal.ts)
   if (TAL_OPS.has(c.op)) return checkTal(c, where, g, r, nonFinite);
+  // NMS's indices exactly, but where a comparison is within float32 rounding of its threshold (./nms.ts)
+  if (NMS_OPS.has(c.op)) return checkNms(c, where, g, r);
   const alt = roundedReference(c);
   const k = kOf(c);
   const reduction = (c.options.reduction as string) ?? (c.op === 'pairwise_iou' ? 'none' : 'mean');
@@ -482,7 +485,7 @@ function literal(v: FuzzInput, max = Infinity): string {
 
 /** A script one can paste: context, inputs as literals, the call on both sides, and what each gave. */
 export function repro(c: FuzzCase, note: string, max = Infinity): string {
-  const opts = JSON.stringify(c.options, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? `__${v}__` : v)).replace(/"__(.*?)__"/g, '$1');
+  const opts = JSON.stringify(c.options, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? `__${v}__` : typeof v === 'bigint' ? `__${v}n__` : v)).replace(/"__(.*?)__"/g, '$1');
   const inputs = Object.entries(c.inputs).map(([name, v]) => `  ${name}: ${literal(v, max)},`).join('\n');
   return [
     `// detloss fuzz: seed ${c.seed}, case ${c.index} (${c.op}; ${c.tags.join(', ') || 'plain'}; regenerate with generateCase(${c.seed}, ${c.index}))`,
