@@ -193,7 +193,8 @@ export function nmsTfjs(boxes: ArrayLike<number>, scores: ArrayLike<number>, p: 
         drop = true;
         break;
       }
-      if (v !== 0 && scale !== 0) cand.score *= Math.exp(scale * v * v);
+      // +Infinity is never decayed: the factor is positive, even where float64's exp underflows to 0.
+      if (v !== 0 && scale !== 0 && cand.score !== Infinity) cand.score *= Math.exp(scale * v * v);
       if (cand.score <= scoreThreshold) break;
     }
     if (drop) continue;

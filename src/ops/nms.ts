@@ -112,12 +112,28 @@ export function softwarePasses(module: { shader: string; shaderId: string }, siz
   return [tile, place, { entry: 'nms_walk', threads: (d: Dims, p: ResolvedParams) => sizes(d, p).groups * WG_LANES, module }, gather];
 }
 
+/**
+ * The largest float32 at most `x`. A float32 score `s` has `s > x` exactly when `s > f32Below(x)`
+ * (no float32 lies between it and `x`), so the kernels compare with it and match the references'
+ * float64 `score > scoreThreshold` for a threshold float32 cannot hold (0.3).
+ */
+export function f32Below(x: number): number {
+  const f = Math.fround(x);
+  if (f <= x || Number.isNaN(f)) return f;
+  const v = new Float32Array([f]);
+  const u = new Uint32Array(v.buffer);
+  if (f === 0) return -(2 ** -149);
+  u[0] += f > 0 ? -1 : 1;
+  return v[0];
+}
+
 /** The uniforms of a score threshold: absent, a number, or an infinity (which a uniform cannot hold). */
 export function scoreMode(thr: number | undefined): { score_mode: number; score_threshold: number } {
-  // -Infinity drops only -Infinity scores; +Infinity passes none.
+  // -Infinity (or a threshold below every finite float32) drops only -Infinity scores; +Infinity passes none.
+  const below = thr === undefined ? undefined : f32Below(thr);
   return {
-    score_mode: thr === undefined ? 0 : thr === Infinity ? 2 : thr === -Infinity ? 3 : 1,
-    score_threshold: thr !== undefined && Number.isFinite(thr) ? thr : 0,
+    score_mode: below === undefined ? 0 : thr === Infinity ? 2 : below === -Infinity ? 3 : 1,
+    score_threshold: below !== undefined && Number.isFinite(below) ? below : 0,
   };
 }
 
@@ -166,8 +182,8 @@ const nmsTfjsKernel: GpuKernel = {
       iou_threshold: p.iouThreshold as number,
       decay: sigma > 0 ? -0.5 / sigma : 0,
       // -Infinity (the default, which a uniform cannot hold) drops only -Infinity scores.
-      score_mode: thr === -Infinity ? 2 : 1,
-      score_threshold: Number.isFinite(thr) ? thr : 0,
+      score_mode: f32Below(thr) === -Infinity ? 2 : 1,
+      score_threshold: Number.isFinite(f32Below(thr)) ? f32Below(thr) : 0,
       off_cur: 0,
     };
   },

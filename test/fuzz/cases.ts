@@ -674,7 +674,7 @@ function nmsScoreThreshold(r: Rng, scores: ArrayLike<number>): number {
  * sorted; ONNX and TF.js: `[y1, x1, y2, x2]` with either diagonal, or ONNX's centre boxes), scores
  * by `nmsScores`, `nms`'s classes (few, negative, the extremes of int32), and every param over its
  * range: thresholds 0 and 1, scoreThreshold absent, finite, +-Infinity, DIoU, maxOutputBoxesPerClass
- * 0, past n, negative and a bigint, maxOutputSize 0 to past n, softNmsSigma 0 and 1e-3 to 1, and
+ * 0, past n, negative and a bigint, maxOutputSize 0 to past n, softNmsSigma 0 and 1e-5 to 1, and
  * for `nms_onnx` b and c of 0 to 3. (Below sigma = v^2 / 1490 the reference's float64 factor
  * exp(-v^2 / (2 sigma)) underflows to 0, and it drops a +Infinity score as TF.js does (Infinity * 0
  * is NaN), where ops.md says +Infinity never decays and the kernel keeps it: a disagreement of the
@@ -744,7 +744,7 @@ function nmsCase(r: Rng, c: FuzzCase): void {
   c.options.maxOutputSize = r.weighted<number | bigint>([[0, 0.5], [1, 1], [3, 1], [n, 2], [n + 3, 1], [1000, 1], [-1, 0.5], [BigInt(r.int(0, 6)), 0.3], [2n ** 40n, 0.3]]);
   if (r.chance(0.7)) c.options.iouThreshold = nmsIouThreshold(r);
   if (r.chance(0.6)) c.options.scoreThreshold = nmsScoreThreshold(r, scores);
-  const sigma = r.weighted<number | undefined>([[undefined, 3], [0, 1], [0.5, 2], [1, 1], [0.25, 1], [0.1, 1], [0.05, 1], [0.01, 1], [1e-3, 0.5]]);
+  const sigma = r.weighted<number | undefined>([[undefined, 3], [0, 1], [0.5, 2], [1, 1], [0.25, 1], [0.1, 1], [0.05, 1], [0.01, 1], [1e-3, 0.5], [1e-5, 0.3]]);
   if (sigma !== undefined) {
     c.options.softNmsSigma = sigma;
     if (sigma > 0) c.tags.push('soft');

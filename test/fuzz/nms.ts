@@ -25,9 +25,8 @@
  *    - the threshold as the kernel holds it (`fround(iouThreshold)`) and as the reference does.
  *    A comparison is CLEAR when the whole interval lies on one side of both thresholds, and
  *    AMBIGUOUS otherwise: an exact 0 against iouThreshold 0, an exact 1 against 1, are clear.
- *    A score is a candidate when it is not NaN and `score > scoreThreshold`; where the threshold is
- *    not a float32 number the kernel may compare with `fround(scoreThreshold)`, and a score on
- *    which the two disagree is an ambiguous candidate.
+ *    A score is a candidate when it is not NaN and `score > scoreThreshold`, exactly: the kernels
+ *    compare a float32 score with the largest float32 at most the threshold, which decides the same.
  *    - Soft-NMS (`nms_tfjs`, softNmsSigma > 0): the reference's lazy walk (pop the largest stale
  *      score, decay it by the boxes selected since it was last looked at, newest first, select it
  *      if its score did not change, else put it back) is followed with each score an interval: a
@@ -254,12 +253,11 @@ export function decide(v: Iv, t: number, ge: boolean): Decision {
   return 'A';
 }
 
-/** Whether score s is a candidate for the reference (`> thr`), for a kernel holding fround(thr), and whether they disagree. */
+/** Whether score s is a candidate (`> thr`); the kernels decide it exactly (f32Below), so never ambiguous. */
 function membership(s: number, thr: number | undefined): { cpu: boolean; ambiguous: boolean } {
   if (Number.isNaN(s)) return { cpu: false, ambiguous: false };
   if (thr === undefined) return { cpu: true, ambiguous: false };
-  const cpu = s > thr;
-  return { cpu, ambiguous: cpu !== s > Math.fround(thr) };
+  return { cpu: s > thr, ambiguous: false };
 }
 
 // ---- hard NMS: nms, nms_onnx --------------------------------------------------------------------

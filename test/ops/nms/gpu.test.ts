@@ -141,3 +141,41 @@ describe('NMS too large for the device', () => {
     tight.destroy();
   });
 });
+
+describe('score thresholds float32 cannot hold, and +Infinity under Soft-NMS', () => {
+  it('a score equal to fround(threshold) passes `score > threshold` as in float64, on every NMS op and the YOLO post-process', async () => {
+    const dl = await nodeContext();
+    const t = 0.3; // fround(0.3) > 0.3
+    const boxes = new Float32Array([0, 0, 1, 1, 10, 10, 11, 11, 20, 20, 21, 21]);
+    const scores = new Float32Array([Math.fround(t), 0.29999998, 0.9]);
+    for (const [op, inputs, options] of [
+      ['nms', { boxes, scores }, { iouThreshold: 0.5, scoreThreshold: t }],
+      ['nms_onnx', { boxes: { data: boxes, shape: [1, 3, 4] }, scores: { data: scores, shape: [1, 1, 3] } }, { maxOutputBoxesPerClass: 5, scoreThreshold: t }],
+      ['nms_tfjs', { boxes, scores }, { maxOutputSize: 5, scoreThreshold: t }],
+    ] as const) {
+      const g = await dl.run(op as never, inputs as never, options as never);
+      const c = cpu.run(op as never, inputs as never, options as never);
+      const key = Object.keys(c.outputs!)[0];
+      expect(Array.from(g.outputs![key]), op).toEqual(Array.from(c.outputs![key]));
+      expect(c.outputShapes![key][0], op).toBe(2);
+    }
+    const out = new Float32Array([5, 50, 5, 50, 2, 2, 2, 2, Math.fround(t), 0.9]);
+    const y = await dl.yoloNms({ data: out, shape: [1, 5, 2] }, { confThreshold: t });
+    expect(Array.from(y.scores)).toEqual([Math.fround(0.9), Math.fround(t)]);
+    expect(cpu.yoloNms({ data: out, shape: [1, 5, 2] }, { confThreshold: t }).count).toBe(2);
+    dl.destroy();
+  });
+
+  it('+Infinity scores are never decayed, even where float64 exp underflows to 0 (sigma 1e-4)', async () => {
+    const dl = await nodeContext();
+    const inputs = { boxes: new Float32Array([0, 0, 10, 10, 0, 0, 10, 5]), scores: new Float32Array([Infinity, Infinity]) };
+    const options = { maxOutputSize: 2, iouThreshold: 0.9, softNmsSigma: 1e-4 };
+    const c = cpu.run('nms_tfjs', inputs, options);
+    const g = await dl.run('nms_tfjs', inputs, options);
+    expect(Array.from(c.outputs!.selectedIndices)).toEqual([0, 1]);
+    expect(Array.from(c.outputs!.selectedScores)).toEqual([Infinity, Infinity]);
+    expect(Array.from(g.outputs!.selectedIndices)).toEqual([0, 1]);
+    expect(Array.from(g.outputs!.selectedScores)).toEqual([Infinity, Infinity]);
+    dl.destroy();
+  });
+});
