@@ -26,8 +26,12 @@ export interface FuzzCase {
   index: number;
   inputs: Record<string, FuzzInput>;
   options: Record<string, unknown>;
-  /** `'wg'`: run on a context with `rowThreshold: 0` (a workgroup per row); `'default'`: 512. */
-  rows: 'default' | 'wg';
+  /**
+   * `'wg'`: run on a context with `rowThreshold: 0` (a workgroup per row); `'default'`: 512.
+   * `'hw'` (NMS): on a context with the hardware plan, whose passes are the decision bits of every
+   * pair and the scan, where a software adapter's default runs nms_walk.
+   */
+  rows: 'default' | 'wg' | 'hw';
   /** Sizes of the symbolic dimensions (n, m, c, k, p). */
   dims: Record<string, number>;
   /** Short words on how the case was drawn (for the summary). */
@@ -855,6 +859,7 @@ export function generateCase(seed: number, index: number, opts: { big?: boolean;
   const big = opts.big ?? true;
   const wg = ROW_OPS.has(op) && r.chance(0.35);
   if (wg) c.rows = 'wg';
+  if (op.startsWith('nms') && r.chance(0.4)) c.rows = 'hw';
 
   switch (op) {
     case 'l1': case 'mse': case 'smooth_l1': case 'huber': case 'balanced_l1': {

@@ -29,23 +29,27 @@ const CAP_MS = 240_000;
 
 let def: DetlossContext;
 let wg: DetlossContext;
+let hw: DetlossContext;
 let surfaces: Surface[];
 beforeAll(async () => {
   def = await nodeContext();
   wg = await nodeContext({ rowThreshold: 0 });
+  // NMS cases tagged 'hw' run the hardware plan's passes (the decision bits and the scan).
+  hw = await nodeContext({ plan: 'hardware' });
   // The adapters: TF.js's webgpu backend on its own device, ORT tensors on def's.
   expect(await tf.setBackend('webgpu')).toBe(true);
-  surfaces = [tfjsSurface(), ortSurface(def.device), residentSurface((c) => (c.rows === 'wg' ? wg : def))];
+  surfaces = [tfjsSurface(), ortSurface(def.device), residentSurface((c) => (c.rows === 'wg' ? wg : c.rows === 'hw' ? hw : def))];
 });
 afterAll(() => {
   def?.destroy();
   wg?.destroy();
+  hw?.destroy();
 });
 
 describe('differential fuzzing (GPU against cpu.run)', () => {
   it(`seed ${SEED}: ${CASES} cases over every op, nothing outside the tolerance rule`, async () => {
     const t0 = Date.now();
-    const report = await fuzzRun({ default: def, wg }, { seed: SEED, count: CASES, deadline: t0 + CAP_MS, big: true, surfaces });
+    const report = await fuzzRun({ default: def, wg, hw }, { seed: SEED, count: CASES, deadline: t0 + CAP_MS, big: true, surfaces });
     const classes = failureClasses(report.failures);
     console.log(
       `fuzz seed ${SEED}: ${report.ran} cases in ${((Date.now() - t0) / 1000).toFixed(1)} s; per op: ` +
@@ -87,7 +91,7 @@ describe('the tolerance rule catches planted defects', () => {
   //   1 that is 20 u per pair on the ramp.
   const FLOORS: Record<string, Partial<Record<'loss' | 'grad' | 'outputs', number>>> = { kl_div: { loss: 0.5, grad: 0.5 }, ap_loss: { loss: 0.5 } };
   it('at least 80% of small defects flagged, per op and output, far and thin boxes included', async () => {
-    const tally = await plantedTally({ default: def, wg }, FUZZ_OPS, { seed: SEED + 1, perOp: 24, boxes: ['far', 'thin'] });
+    const tally = await plantedTally({ default: def, wg, hw }, FUZZ_OPS, { seed: SEED + 1, perOp: 24, boxes: ['far', 'thin'] });
     note(`planted defects flagged (seed ${SEED + 1}):\n${tallyTable(tally)}`);
     for (const [key, row] of tally.rows) {
       const op = key.split('/')[0];

@@ -16,18 +16,22 @@ import { failureClasses, fuzzRun, type FuzzReport, type Surface } from './runner
 
 let def: DetlossContext;
 let wg: DetlossContext;
+let hw: DetlossContext;
 let surfaces: Surface[];
 beforeAll(async () => {
   def = await nodeContext();
   wg = await nodeContext({ rowThreshold: 0 });
+  // NMS cases tagged 'hw' run the hardware plan's passes (the decision bits and the scan).
+  hw = await nodeContext({ plan: 'hardware' });
   // A share of the cases also goes through detloss/tfjs (TF.js's webgpu backend) and detloss/ort,
   // and the NMS ops' through runResident (their outputs at capacity, with a count).
   expect(await tf.setBackend('webgpu')).toBe(true);
-  surfaces = [tfjsSurface(), ortSurface(def.device), residentSurface((c) => (c.rows === 'wg' ? wg : def))];
+  surfaces = [tfjsSurface(), ortSurface(def.device), residentSurface((c) => (c.rows === 'wg' ? wg : c.rows === 'hw' ? hw : def))];
 });
 afterAll(() => {
   def?.destroy();
   wg?.destroy();
+  hw?.destroy();
 });
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
@@ -38,7 +42,7 @@ it(`fuzz seed ${env.seed} for ${env.minutes} min`, async () => {
   let lastPrint = t0;
   const seen = new Set<string>();
   const report = await fuzzRun(
-    { default: def, wg },
+    { default: def, wg, hw },
     {
       seed: env.seed,
       from: env.only ?? 0,

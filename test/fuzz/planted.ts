@@ -97,12 +97,12 @@ export interface PlantedTally {
  * adds `perOp` cases of `iou_loss` and `pairwise_iou` in each of those regimes, counted apart.
  */
 export async function plantedTally(
-  ctx: { default: DetlossContext; wg: DetlossContext },
+  ctx: { default: DetlossContext; wg: DetlossContext; hw?: DetlossContext },
   ops: readonly string[],
   o: { seed: number; perOp: number; boxes?: readonly (typeof BOX_RECIPES)[number][]; big?: boolean },
 ): Promise<PlantedTally> {
   const tally: PlantedTally = { rows: new Map(), missed: [] };
-  const base = dlSurface((c) => (c.rows === 'wg' ? ctx.wg : ctx.default));
+  const base = dlSurface((c) => (c.rows === 'wg' ? ctx.wg : c.rows === 'hw' ? (ctx.hw ?? ctx.default) : ctx.default));
   const groups: { key: string; op: string; boxes?: (typeof BOX_RECIPES)[number] }[] = ops.map((op) => ({ key: op, op }));
   for (const b of o.boxes ?? []) for (const op of ['iou_loss', 'pairwise_iou']) if (ops.includes(op)) groups.push({ key: `${op}/${b}`, op, boxes: b });
   for (const g of groups) {

@@ -490,7 +490,7 @@ export function repro(c: FuzzCase, note: string, max = Infinity): string {
   return [
     `// detloss fuzz: seed ${c.seed}, case ${c.index} (${c.op}; ${c.tags.join(', ') || 'plain'}; regenerate with generateCase(${c.seed}, ${c.index}))`,
     `// ${note}`,
-    `const dl = await createDetloss({ gpu${c.rows === 'wg' ? ', rowThreshold: 0' : ''} });`,
+    `const dl = await createDetloss({ gpu${c.rows === 'wg' ? ', rowThreshold: 0' : c.rows === 'hw' ? ", plan: 'hardware'" : ''} });`,
     `const inputs = {\n${inputs}\n};`,
     `const options = ${opts};`,
     `const gpu = await dl.run('${c.op}', inputs, options);`,
@@ -535,7 +535,7 @@ export interface FuzzReport {
  * on `contexts.default` and `contexts.wg` (a workgroup per row). Ops rotate with the index.
  */
 export async function fuzzRun(
-  contexts: { default: DetlossContext; wg: DetlossContext },
+  contexts: { default: DetlossContext; wg: DetlossContext; hw?: DetlossContext },
   o: {
     seed: number;
     count?: number;
@@ -561,7 +561,7 @@ export async function fuzzRun(
     const c = generateCase(o.seed, i, { big: o.big });
     let f: Failure | null;
     try {
-      f = await fuzzOne((x) => (x.rows === 'wg' ? contexts.wg : contexts.default), c, o.surfaces);
+      f = await fuzzOne((x) => (x.rows === 'wg' ? contexts.wg : x.rows === 'hw' ? (contexts.hw ?? contexts.default) : contexts.default), c, o.surfaces);
     } catch (e) {
       f = { key: `${c.op} fuzzer-crash`, message: errText(e), repro: repro(c, errText(e), 64), seed: o.seed, index: i };
     }
