@@ -300,6 +300,69 @@ fn nms_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 var<workgroup> kept_bits: u32;
 var<workgroup> kept_total: u32;
 var<workgroup> done: u32;
+var<workgroup> walk_count: atomic<u32>;
+var<workgroup> walk_k: u32;
+var<workgroup> block_bits: array<u32, 32>;
+
+// The start of a walk over group g (nms_scan, nms_walk; every lane): the places the candidates fill
+// (k, at most kc), the group's REMOVED words up to k's cleared, nothing kept yet.
+fn walk_start(lane: u32, g: u32) -> u32 {
+  if (lane == 0u) {
+    atomicStore(&walk_count, 0u);
+    kept_total = 0u;
+    done = select(0u, 1u, params.limit == 0u);
+  }
+  workgroupBarrier();
+  for (var u = lane; u < params.tiles; u += WG) {
+    atomicAdd(&walk_count, partials[params.off_tcount + g * params.tiles + u]);
+  }
+  workgroupBarrier();
+  if (lane == 0u) {
+    walk_k = min(atomicLoad(&walk_count), params.kc);
+  }
+  let k = workgroupUniformLoad(&walk_k);
+  let removed = params.off_removed + g * params.words;
+  for (var w = lane; w < (k + 31u) / 32u; w += WG) {
+    partials[removed + w] = 0u;
+  }
+  storageBarrier();
+  workgroupBarrier();
+  return k;
+}
+
+// Lane 0 settles word w of group g's k places: each place not removed is kept (into SEL, at most
+// `limit`) and removes the places after it in the word that its row's bits name (the decision bits,
+// or nms_walk's block_bits). Sets kept_bits, kept_total, and done at the last place or the limit.
+fn settle_block(g: u32, w: u32, k: u32, from_mask: bool) {
+  let removed = params.off_removed + g * params.words;
+  let mask = params.off_mask + g * params.kc * params.words;
+  var cur = partials[removed + w];
+  var kept = 0u;
+  var count = kept_total;
+  for (var b = 0u; b < 32u; b++) {
+    let p = w * 32u + b;
+    if (p >= k) {
+      done = 1u;
+      break;
+    }
+    if ((cur & (1u << b)) == 0u) {
+      kept |= 1u << b;
+      partials[params.off_sel + g * params.cap + count] = partials[params.off_order + g * params.kc + p];
+      count++;
+      if (from_mask) {
+        cur |= partials[mask + p * params.words + w];
+      } else {
+        cur |= block_bits[b];
+      }
+      if (count >= params.limit) {
+        done = 1u;
+        break;
+      }
+    }
+  }
+  kept_bits = kept;
+  kept_total = count;
+}
 
 @compute @workgroup_size(WG)
 fn nms_scan(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -308,62 +371,26 @@ fn nms_scan(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
   if (g >= params.groups) {
     return;
   }
-  let kc = params.kc;
   let words = params.words;
-  let order = params.off_order + g * kc;
   let removed = params.off_removed + g * words;
-  let mask = params.off_mask + g * kc * words;
-  for (var w = lane; w < words; w += WG) {
-    partials[removed + w] = 0u;
-  }
-  if (lane == 0u) {
-    kept_total = 0u;
-    done = select(0u, 1u, params.limit == 0u);
-  }
-  storageBarrier();
-  workgroupBarrier();
-  for (var w = 0u; w < words; w++) {
+  let mask = params.off_mask + g * params.kc * words;
+  let k = walk_start(lane, g);
+  let wk = (k + 31u) / 32u;
+  for (var w = 0u; w < wk; w++) {
     if (workgroupUniformLoad(&done) == 1u) {
       break;
     }
     if (lane == 0u) {
-      var cur = partials[removed + w];
-      var kept = 0u;
-      var count = kept_total;
-      for (var b = 0u; b < 32u; b++) {
-        let p = w * 32u + b;
-        if (p >= kc) {
-          done = 1u;
-          break;
-        }
-        let i = partials[order + p];
-        // The candidates fill the first places: an empty place ends the walk.
-        if (i == NONE) {
-          done = 1u;
-          break;
-        }
-        if ((cur & (1u << b)) == 0u) {
-          kept |= 1u << b;
-          partials[params.off_sel + g * params.cap + count] = i;
-          count++;
-          cur |= partials[mask + p * words + w];
-          if (count >= params.limit) {
-            done = 1u;
-            break;
-          }
-        }
-      }
-      kept_bits = kept;
-      kept_total = count;
+      settle_block(g, w, k, true);
     }
     storageBarrier();
     let kept = workgroupUniformLoad(&kept_bits);
-    for (var v = w + 1u + lane; v < words; v += WG) {
+    for (var v = w + 1u + lane; v < wk; v += WG) {
       var acc = partials[removed + v];
-      var k = kept;
-      while (k != 0u) {
-        let b = firstTrailingBit(k);
-        k &= k - 1u;
+      var rest = kept;
+      while (rest != 0u) {
+        let b = firstTrailingBit(rest);
+        rest &= rest - 1u;
         acc |= partials[mask + (w * 32u + b) * words + v];
       }
       partials[removed + v] = acc;
@@ -375,10 +402,6 @@ fn nms_scan(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
     partials[params.off_gcount + g] = kept_total;
   }
 }
-var<workgroup> walk_count: atomic<u32>;
-var<workgroup> walk_k: u32;
-var<workgroup> block_bits: array<u32, 32>;
-
 // nms_walk (software adapters, in place of nms_size, nms_mask and nms_scan): workgroup per group,
 // 32 places at a time. The lanes set the block's own decision bits (row against the later places
 // of the block); lane 0 settles the block as nms_scan does; then each lane takes later words and
@@ -392,29 +415,9 @@ fn nms_walk(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
     return;
   }
   let kc = params.kc;
-  let order = params.off_order + g * kc;
   let removed = params.off_removed + g * params.words;
-  if (lane == 0u) {
-    atomicStore(&walk_count, 0u);
-    kept_total = 0u;
-    done = select(0u, 1u, params.limit == 0u);
-  }
-  workgroupBarrier();
-  for (var u = lane; u < params.tiles; u += WG) {
-    atomicAdd(&walk_count, partials[params.off_tcount + g * params.tiles + u]);
-  }
-  workgroupBarrier();
-  if (lane == 0u) {
-    walk_k = min(atomicLoad(&walk_count), kc);
-  }
-  // The places the candidates fill, and their words.
-  let k = workgroupUniformLoad(&walk_k);
+  let k = walk_start(lane, g);
   let words = (k + 31u) / 32u;
-  for (var w = lane; w < words; w += WG) {
-    partials[removed + w] = 0u;
-  }
-  storageBarrier();
-  workgroupBarrier();
   for (var w = 0u; w < words; w++) {
     if (workgroupUniformLoad(&done) == 1u) {
       break;
@@ -438,28 +441,7 @@ fn nms_walk(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
     storageBarrier();
     workgroupBarrier();
     if (lane == 0u) {
-      var cur = partials[removed + w];
-      var kept = 0u;
-      var count = kept_total;
-      for (var b = 0u; b < 32u; b++) {
-        let p = w * 32u + b;
-        if (p >= k) {
-          done = 1u;
-          break;
-        }
-        if ((cur & (1u << b)) == 0u) {
-          kept |= 1u << b;
-          partials[params.off_sel + g * params.cap + count] = partials[order + p];
-          count++;
-          cur |= block_bits[b];
-          if (count >= params.limit) {
-            done = 1u;
-            break;
-          }
-        }
-      }
-      kept_bits = kept;
-      kept_total = count;
+      settle_block(g, w, k, false);
     }
     storageBarrier();
     let kept = workgroupUniformLoad(&kept_bits);
