@@ -266,7 +266,7 @@ const differs = (a: Record<string, ArrayLike<number>>, b: Record<string, ArrayLi
 
 describe('planted defects in the NMS ops are flagged', () => {
   /** The fuzzer's own cases of each op (seed 31), NaN and infinities included, invalid ones left out. */
-  const CASES = 600;
+  const CASES = 800;
   const cases = (op: string) => {
     const out: FuzzCase[] = [];
     for (let i = 0; out.length < CASES; i++) {
