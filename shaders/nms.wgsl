@@ -225,6 +225,19 @@ fn sorted_box(at: u32) -> vec4<f32> {
   return bitcast<vec4<f32>>(vec4(partials[o], partials[o + 1u], partials[o + 2u], partials[o + 3u]));
 }
 
+// Whether a kept box (corners a, class ca) removes the box at place `at` (group-major): same class
+// and overlap above the threshold. Boxes that do not intersect have overlap <= 0 in every variant,
+// so that test comes first (a filter only: overlap decides).
+fn suppresses(a: vec4<f32>, ca: u32, at: u32) -> bool {
+  let c = sorted_box(at);
+  let iw = min(a.z, c.z) - max(a.x, c.x);
+  let ih = min(a.w, c.w) - max(a.y, c.y);
+  if (!(iw > 0.0 && ih > 0.0) || partials[params.off_scls + at] != ca) {
+    return false;
+  }
+  return overlap(a, c) > params.iou_threshold;
+}
+
 var<workgroup> most: atomic<u32>;
 
 @compute @workgroup_size(WG)
@@ -283,14 +296,7 @@ fn nms_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     if (p >= kc || partials[order + p] == NONE) {
       break;
     }
-    let c = sorted_box(g * kc + p);
-    // Boxes that do not intersect have overlap <= 0 in every variant (a filter: overlap decides).
-    let iw = min(a.z, c.z) - max(a.x, c.x);
-    let ih = min(a.w, c.w) - max(a.y, c.y);
-    if (!(iw > 0.0 && ih > 0.0) || partials[params.off_scls + g * kc + p] != ca) {
-      continue;
-    }
-    if (overlap(a, c) > params.iou_threshold) {
+    if (suppresses(a, ca, g * kc + p)) {
       bits |= 1u << b;
     }
   }
@@ -431,7 +437,7 @@ fn nms_walk(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
         let ca = partials[params.off_scls + g * kc + r];
         for (var b = lane + 1u; b < 32u && w * 32u + b < k; b++) {
           let p = w * 32u + b;
-          if (partials[params.off_scls + g * kc + p] == ca && overlap(a, sorted_box(g * kc + p)) > params.iou_threshold) {
+          if (suppresses(a, ca, g * kc + p)) {
             bits |= 1u << b;
           }
         }
@@ -462,13 +468,7 @@ fn nms_walk(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
           if ((acc & (1u << t)) != 0u) {
             continue;
           }
-          let c = sorted_box(g * kc + p);
-          let iw = min(a.z, c.z) - max(a.x, c.x);
-          let ih = min(a.w, c.w) - max(a.y, c.y);
-          if (!(iw > 0.0 && ih > 0.0) || partials[params.off_scls + g * kc + p] != ca) {
-            continue;
-          }
-          if (overlap(a, c) > params.iou_threshold) {
+          if (suppresses(a, ca, g * kc + p)) {
             acc |= 1u << t;
           }
         }
