@@ -370,24 +370,42 @@ fn settle_block(g: u32, w: u32, k: u32, from_mask: bool) {
   kept_total = count;
 }
 
-@compute @workgroup_size(WG)
-fn nms_scan(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let lane = lid.x;
-  let g = wid.x + wid.y * nwg.x;
-  if (g >= params.groups) {
-    return;
-  }
+// The walk over each group's places, 32 at a time, a workgroup per group; lane 0 settles a block
+// (settle_block), then the lanes take the later words and remove what the block's kept places
+// overlap. nms_scan (`from_mask`) reads the block's bits and the kept rows from the decision bits.
+// nms_walk (software adapters, in place of nms_size, nms_mask and nms_scan) computes them: the
+// block's own bits first (each row against the later places of the block), then only the kept
+// rows, against the later places not yet removed: the greedy's own work, not every pair's.
+fn walk_groups(lane: u32, g: u32, from_mask: bool) {
+  let kc = params.kc;
   let words = params.words;
   let removed = params.off_removed + g * words;
-  let mask = params.off_mask + g * params.kc * words;
+  let mask = params.off_mask + g * kc * words;
   let k = walk_start(lane, g);
   let wk = (k + 31u) / 32u;
   for (var w = 0u; w < wk; w++) {
     if (workgroupUniformLoad(&done) == 1u) {
       break;
     }
+    if (!from_mask) {
+      if (lane < 32u) {
+        let r = w * 32u + lane;
+        var bits = 0u;
+        if (r < k) {
+          let a = sorted_box(g * kc + r);
+          let ca = partials[params.off_scls + g * kc + r];
+          for (var b = lane + 1u; b < 32u && w * 32u + b < k; b++) {
+            if (suppresses(a, ca, g * kc + w * 32u + b)) {
+              bits |= 1u << b;
+            }
+          }
+        }
+        block_bits[lane] = bits;
+      }
+      workgroupBarrier();
+    }
     if (lane == 0u) {
-      settle_block(g, w, k, true);
+      settle_block(g, w, k, from_mask);
     }
     storageBarrier();
     let kept = workgroupUniformLoad(&kept_bits);
@@ -397,78 +415,15 @@ fn nms_scan(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
       while (rest != 0u) {
         let b = firstTrailingBit(rest);
         rest &= rest - 1u;
-        acc |= partials[mask + (w * 32u + b) * words + v];
-      }
-      partials[removed + v] = acc;
-    }
-    storageBarrier();
-    workgroupBarrier();
-  }
-  if (lane == 0u) {
-    partials[params.off_gcount + g] = kept_total;
-  }
-}
-// nms_walk (software adapters, in place of nms_size, nms_mask and nms_scan): workgroup per group,
-// 32 places at a time. The lanes set the block's own decision bits (row against the later places
-// of the block); lane 0 settles the block as nms_scan does; then each lane takes later words and
-// removes from them what the block's kept places overlap, skipping places already removed. Only
-// kept rows are computed: the greedy's own work, not every pair.
-@compute @workgroup_size(WG)
-fn nms_walk(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let lane = lid.x;
-  let g = wid.x + wid.y * nwg.x;
-  if (g >= params.groups) {
-    return;
-  }
-  let kc = params.kc;
-  let removed = params.off_removed + g * params.words;
-  let k = walk_start(lane, g);
-  let words = (k + 31u) / 32u;
-  for (var w = 0u; w < words; w++) {
-    if (workgroupUniformLoad(&done) == 1u) {
-      break;
-    }
-    // The block's own bits: row 32 w + lane against the places after it in the block.
-    if (lane < 32u) {
-      let r = w * 32u + lane;
-      var bits = 0u;
-      if (r < k) {
-        let a = sorted_box(g * kc + r);
-        let ca = partials[params.off_scls + g * kc + r];
-        for (var b = lane + 1u; b < 32u && w * 32u + b < k; b++) {
-          let p = w * 32u + b;
-          if (suppresses(a, ca, g * kc + p)) {
-            bits |= 1u << b;
-          }
-        }
-      }
-      block_bits[lane] = bits;
-    }
-    storageBarrier();
-    workgroupBarrier();
-    if (lane == 0u) {
-      settle_block(g, w, k, false);
-    }
-    storageBarrier();
-    let kept = workgroupUniformLoad(&kept_bits);
-    for (var v = w + 1u + lane; v < words; v += WG) {
-      var acc = partials[removed + v];
-      var rest = kept;
-      while (rest != 0u) {
-        let b = firstTrailingBit(rest);
-        rest &= rest - 1u;
         let r = w * 32u + b;
+        if (from_mask) {
+          acc |= partials[mask + r * words + v];
+          continue;
+        }
         let a = sorted_box(g * kc + r);
         let ca = partials[params.off_scls + g * kc + r];
-        for (var t = 0u; t < 32u; t++) {
-          let p = v * 32u + t;
-          if (p >= k) {
-            break;
-          }
-          if ((acc & (1u << t)) != 0u) {
-            continue;
-          }
-          if (suppresses(a, ca, g * kc + p)) {
+        for (var t = 0u; t < 32u && v * 32u + t < k; t++) {
+          if ((acc & (1u << t)) == 0u && suppresses(a, ca, g * kc + v * 32u + t)) {
             acc |= 1u << t;
           }
         }
@@ -480,6 +435,22 @@ fn nms_walk(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
   }
   if (lane == 0u) {
     partials[params.off_gcount + g] = kept_total;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn nms_scan(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let g = wid.x + wid.y * nwg.x;
+  if (g < params.groups) {
+    walk_groups(lid.x, g, true);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn nms_walk(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let g = wid.x + wid.y * nwg.x;
+  if (g < params.groups) {
+    walk_groups(lid.x, g, false);
   }
 }
 
