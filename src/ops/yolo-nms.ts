@@ -113,11 +113,7 @@ export interface YoloDetections {
 /** A run's named outputs (host arrays, cut to the count) as {@link YoloDetections}. */
 export function detectionsOf(r: { outputs?: Record<string, Float32Array | Int32Array> }): YoloDetections {
   const o = r.outputs!;
-  return {
-    boxes: Float32Array.from(o.boxes),
-    scores: Float32Array.from(o.scores),
-    classes: Int32Array.from(o.classes),
-    batchIndex: Int32Array.from(o.batchIndex),
-    count: o.scores.length,
-  };
+  // The GPU's arrays as they are; the CPU reference's float64 ones rounded to float32.
+  const f32 = (a: Float32Array | Int32Array) => (a instanceof Float32Array ? a : Float32Array.from(a));
+  return { boxes: f32(o.boxes), scores: f32(o.scores), classes: Int32Array.from(o.classes), batchIndex: Int32Array.from(o.batchIndex), count: o.scores.length };
 }
