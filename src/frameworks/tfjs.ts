@@ -169,6 +169,28 @@ interface Forward {
   outputs: Record<string, tf.Tensor>;
 }
 
+/**
+ * A copy of a tensor's values on the GPU, taken now, in the tensor's own dtype; the tensors to
+ * dispose once our work is submitted go in `refs`.
+ */
+function gpuCopy(backend: WebGpuBackendLike, given: tf.Tensor, refs: tf.Tensor[]): GPUBuffer {
+  let t = given;
+  // tf.cast to a wider dtype (int32 or bool to float32, bool to int32) gives a tensor that
+  // shares the source's buffer, whose words are still the source's dtype: TF.js's kernels read
+  // them by that dtype, and so must we. Such a tensor is converted on the GPU first (x * 1
+  // is exact, and TF.js writes it in the tensor's own dtype).
+  if (backend.tensorMap.get(t.dataId)?.dtype !== t.dtype) {
+    t = tf.tidy(() => tf.mul(given, tf.scalar(1, given.dtype as 'float32' | 'int32')));
+    refs.push(t);
+  }
+  // A tensor whose values are still on the host (made from an array, not used yet) is uploaded first.
+  backend.uploadToGPU(t.dataId);
+  // readToGPU copies into a new buffer and submits TF.js's queue: everything that wrote the tensor is submitted before our work.
+  const g = t.dataToGPU() as unknown as { buffer: GPUBuffer; tensorRef: tf.Tensor };
+  refs.push(g.tensorRef);
+  return g.buffer;
+}
+
 function forwardGpu(backend: WebGpuBackendLike, desc: OpDescriptor, inputs: Record<string, tf.Tensor>, shapes: Record<string, number[]>, params: Record<string, unknown>, outShape: (s: number[]) => number[]): Forward {
   throwFailure(backend.device);
   const s = stateFor(backend);
@@ -176,23 +198,7 @@ function forwardGpu(backend: WebGpuBackendLike, desc: OpDescriptor, inputs: Reco
   let res: SyncCall;
   try {
     const gpu: Record<string, { buffer: GPUBuffer; shape: number[]; dtype: 'f32' | 'i32' }> = {};
-    for (const [name, given] of Object.entries(inputs)) {
-      let t = given;
-      // tf.cast to a wider dtype (int32 or bool to float32, bool to int32) gives a tensor that
-      // shares the source's buffer, whose words are still the source's dtype: TF.js's kernels read
-      // them by that dtype, and so must we. Such a tensor is converted on the GPU first (x * 1
-      // is exact, and TF.js writes it in the tensor's own dtype).
-      if (backend.tensorMap.get(t.dataId)?.dtype !== t.dtype) {
-        t = tf.tidy(() => tf.mul(given, tf.scalar(1, given.dtype as 'float32' | 'int32')));
-        refs.push(t);
-      }
-      // A tensor whose values are still on the host (made from an array, not used yet) is uploaded first.
-      backend.uploadToGPU(t.dataId);
-      // readToGPU copies into a new buffer and submits TF.js's queue: everything that wrote the tensor is submitted before our work.
-      const g = t.dataToGPU() as unknown as { buffer: GPUBuffer; tensorRef: tf.Tensor };
-      refs.push(g.tensorRef);
-      gpu[name] = { buffer: g.buffer, shape: shapes[name], dtype: t.dtype === 'int32' ? 'i32' : 'f32' };
-    }
+    for (const [name, given] of Object.entries(inputs)) gpu[name] = { buffer: gpuCopy(backend, given, refs), shape: shapes[name], dtype: given.dtype === 'int32' ? 'i32' : 'f32' };
     // guard: the call checks its labels and targets on the GPU and marks that its work ran.
     res = runSync(s.dl, desc, gpu, params, true);
   } finally {
@@ -607,13 +613,13 @@ export async function yoloNms(output: tf.Tensor, options: YoloNmsOptions = {}): 
   }
   throwFailure(backend.device);
   const s = stateFor(backend);
-  backend.uploadToGPU(output.dataId);
   // A copy of the tensor's data now, on TF.js's queue: later writes to the tensor do not reach it.
-  const g = output.dataToGPU() as unknown as { buffer: GPUBuffer; tensorRef: tf.Tensor };
+  const refs: tf.Tensor[] = [];
   try {
-    return detectionsOf(await s.dl.run(yoloNmsOp as never, { output: { buffer: g.buffer, shape: output.shape, dtype: 'f32' } } as never, options as never));
+    const buffer = gpuCopy(backend, output, refs);
+    return detectionsOf(await s.dl.run(yoloNmsOp as never, { output: { buffer, shape: output.shape, dtype: 'f32' } } as never, options as never));
   } finally {
-    g.tensorRef.dispose();
+    for (const r of refs) r.dispose();
   }
 }
 

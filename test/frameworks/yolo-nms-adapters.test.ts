@@ -68,6 +68,13 @@ describe('yoloNms on every surface', () => {
     const p = dtf.yoloNms(t, options);
     t.dispose();
     same(await p, 'tfjs webgpu');
+    // A float32 tensor cast from int32 shares the int32 words: it is read as its float values.
+    const ints = [10, 12, 40, 100, 10, 12, 40, 100, 8, 8, 6, 6, 8, 8, 6, 6, 1, 1, 0, 1, 0, 0, 1, 0];
+    const cast = tf.cast(tf.tensor3d(ints, [1, 6, 4], 'int32'), 'float32');
+    const fromCast = await dtf.yoloNms(cast, { iouThreshold: 0.5 });
+    expect(Array.from(fromCast.scores)).toEqual([1, 1, 1, 1]);
+    expect(fromCast).toEqual(cpu.yoloNms({ data: Float32Array.from(ints), shape: [1, 6, 4] }, { iouThreshold: 0.5 }));
+    cast.dispose();
     await tf.setBackend('cpu');
     try {
       const c = tf.tensor3d(data, shape as [number, number, number]);
