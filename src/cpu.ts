@@ -29,7 +29,7 @@ export function runCpu(opName: string | OpDescriptor, inputs: Record<string, unk
   const op: OpDescriptor = getOp(opName);
   const { data, info } = hostInputs(op.name, inputs);
   const r = resolve(op, info, options, true);
-  op.validate?.(data, r.params, r.dims, r.given, r.check);
+  op.validate?.(data, r.params, r.dims, r.given, r.check, r.present);
   if (r.check) checkFinite(op, data);
 
   const cpuInputs: Record<string, Float64Array | Int32Array | undefined> = {};

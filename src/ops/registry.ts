@@ -7,10 +7,11 @@ import { MARGIN_OPS } from './margin';
 import { RANKING_OPS } from './ranking';
 import { SOFTMAX_FOCAL_OPS } from './softmax-focal';
 import { NMS_OPS } from './nms';
+import { ROTATED_OPS } from './rotated';
 import { TAL_OPS } from './tal';
 import { yoloNmsOp } from './yolo-nms';
 
-const ALL: OpDescriptor[] = [l1Op, mseOp, smoothL1Op, huberOp, balancedL1Op, ...IOU_OPS, ...LOGIT_OPS, ...SOFTMAX_FOCAL_OPS, ...MARGIN_OPS, ...RANKING_OPS, ...TAL_OPS, ...NMS_OPS];
+const ALL: OpDescriptor[] = [l1Op, mseOp, smoothL1Op, huberOp, balancedL1Op, ...IOU_OPS, ...LOGIT_OPS, ...SOFTMAX_FOCAL_OPS, ...MARGIN_OPS, ...RANKING_OPS, ...TAL_OPS, ...ROTATED_OPS, ...NMS_OPS];
 for (const [i, d] of ALL.entries()) {
   if (ALL.findIndex((o) => o.name === d.name) !== i) throw new Error(`detloss: two ops are named ${d.name}`);
 }

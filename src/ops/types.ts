@@ -16,13 +16,17 @@ export interface TensorSpec {
   grad?: boolean;
 }
 
+/**
+ * A param's spec. `byVariant` gives the default for some values of the op's `variant` param, where
+ * they differ from `default` (`rotated_iou_loss`: `eps` is 1e-6 for `kfiou`, 1e-7 otherwise).
+ */
 export type ParamSpec =
   /**
    * A number. With no `default` it is absent unless given (`nms`'s `scoreThreshold`), or, with
    * `required`, refused when missing (`nms`'s `iouThreshold`). `infinite` admits -Infinity and
    * +Infinity (`nms_tfjs`'s `scoreThreshold`, -Infinity by default).
    */
-  | { kind: 'number'; default?: number; required?: boolean; infinite?: boolean; min?: number; max?: number; minExclusive?: boolean; integer?: boolean }
+  | { kind: 'number'; default?: number; required?: boolean; infinite?: boolean; min?: number; max?: number; minExclusive?: boolean; integer?: boolean; byVariant?: Readonly<Record<string, number>> }
   /**
    * A count with no upper limit (ONNX's `max_output_boxes_per_class`, an int64): an integer number
    * or a bigint of any size. It resolves to a number in [0, 2^31 - 1]: a negative count is 0, and
@@ -30,7 +34,7 @@ export type ParamSpec =
    * `maxOutputSize`).
    */
   | { kind: 'limit'; default?: number; required?: boolean }
-  | { kind: 'enum'; values: readonly string[]; default: string }
+  | { kind: 'enum'; values: readonly string[]; default: string; byVariant?: Readonly<Record<string, string>> }
   | { kind: 'bool'; default: boolean }
   /** Two numbers, `[lo, hi]` or `[W, H]`; no default means the param is absent unless given. */
   | { kind: 'pair'; default?: readonly [number, number]; min?: number; max?: number; minExclusive?: boolean };
@@ -163,8 +167,11 @@ export interface OpDescriptor {
    * `yolo_detection_loss`), and a given one is refused.
    */
   reductions?: readonly ('none' | 'mean' | 'sum')[];
-  /** Extra checks once shapes and params are known (value ranges). */
-  validate?(inputs: Record<string, Float32Array | Int32Array | Float64Array | undefined>, p: ResolvedParams, dims: Dims, given: ReadonlySet<string>, check?: boolean): void;
+  /**
+   * Extra checks once shapes and params are known (value ranges). `inputs` holds the host arrays
+   * only; `present` names every input given, GPU tensors included.
+   */
+  validate?(inputs: Record<string, Float32Array | Int32Array | Float64Array | undefined>, p: ResolvedParams, dims: Dims, given: ReadonlySet<string>, check?: boolean, present?: ReadonlySet<string>): void;
   /** The float64 reference. */
   cpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuForward;
   /**
@@ -185,13 +192,13 @@ export function defineOp(d: OpDescriptor): OpDescriptor {
 }
 
 /** A float parameter with a default. */
-export const num = (def: number, range: { min?: number; max?: number; minExclusive?: boolean; integer?: boolean } = {}): ParamSpec => ({
+export const num = (def: number, range: { min?: number; max?: number; minExclusive?: boolean; integer?: boolean; byVariant?: Readonly<Record<string, number>> } = {}): ParamSpec => ({
   kind: 'number',
   default: def,
   ...range,
 });
 /** One of a set of names. */
-export const oneOf = (values: readonly string[], def: string): ParamSpec => ({ kind: 'enum', values, default: def });
+export const oneOf = (values: readonly string[], def: string, byVariant?: Readonly<Record<string, string>>): ParamSpec => ({ kind: 'enum', values, default: def, ...(byVariant ? { byVariant } : {}) });
 /** A pair of float numbers (`focaler: [d, u]`, `imageSize: [W, H]`), each in the range given. */
 export const pair = (def: readonly [number, number] | undefined, range: { min?: number; max?: number; minExclusive?: boolean } = {}): ParamSpec => ({
   kind: 'pair',

@@ -58,6 +58,8 @@ export interface Resolved {
   outputShapes: Record<string, number[]>;
   hasWeight: boolean;
   hasGradOutput: boolean;
+  /** The inputs the call gave, host arrays and GPU tensors alike (an optional input may be absent). */
+  present: ReadonlySet<string>;
 }
 
 export function typedKind(a: unknown): string {
@@ -110,7 +112,10 @@ export function resolveOptions(op: OpDescriptor, options: Record<string, unknown
   }
   for (const [key, spec] of Object.entries(op.params)) {
     if (key in params) continue;
-    if (spec.default !== undefined) params[key] = spec.default;
+    const byVariant = 'byVariant' in spec ? spec.byVariant : undefined;
+    const variant = params.variant;
+    if (byVariant && typeof variant === 'string' && Object.hasOwn(byVariant, variant)) params[key] = byVariant[variant];
+    else if (spec.default !== undefined) params[key] = spec.default;
     else if (spec.kind === 'number' && spec.required) fail('invalid_param', `${op.name}: ${key} is required (a number${rangeText(spec)}), and none was given`, key);
     else if (spec.kind === 'limit' && spec.required) fail('invalid_param', `${op.name}: ${key} is required (an integer, a number or a bigint), and none was given`, key);
   }
@@ -279,6 +284,7 @@ function resolveInputs(
     outputShapes,
     hasWeight: !!w,
     hasGradOutput: !!go,
+    present: new Set(Object.keys(inputs).filter((k) => inputs[k] !== undefined)),
   };
 }
 

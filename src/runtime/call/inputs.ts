@@ -37,7 +37,7 @@ export function readInputs(desc: OpDescriptor, inputs: Record<string, AnyInput |
   const { data, info } = hostInputs(desc.name, host);
   for (const [name, t] of Object.entries(gpu)) info[name] = gpuInfo(desc, name, t);
   const r = resolve(desc, info, options, false);
-  desc.validate?.(data, r.params, r.dims, r.given, r.check);
+  desc.validate?.(data, r.params, r.dims, r.given, r.check, r.present);
   // GPU buffers are checked by the check pass on the GPU (./checks.ts), host arrays here.
   if (r.check) checkFinite(desc, data);
   return { data, info, gpu, onDevice, r };

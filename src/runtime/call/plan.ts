@@ -147,7 +147,8 @@ export function outputSizes(limits: ContextLimits, desc: OpDescriptor, r: Resolv
   const emptyGrads: string[] = [];
   if (r.wantGrad) {
     for (const [name, spec] of Object.entries(desc.inputs)) {
-      if (!spec.grad) continue;
+      // An optional input the call left out has no gradient (rotated_iou_loss's predDelta).
+      if (!spec.grad || (spec.optional && !r.present.has(name))) continue;
       const count = spec.shape.reduce<number>((a, d) => a * (typeof d === 'number' ? d : r.dims[d]), 1);
       if (count === 0) {
         emptyGrads.push(name);
