@@ -90,6 +90,33 @@ export const WRAPPERS = {
    * @example pairwiseIou(anchors, gts, { variant: 'giou' }) // entry (i, j) at i*m + j
    */
   pairwiseIou: { op: 'pairwise_iou', args: ['a', 'b'], result: 'matrix' },
+  /**
+   * A loss of rotated boxes pred [n,5] against target [n,5], `(cx, cy, w, h, theta)` with theta in radians, gradient for
+   * all five components of pred: `variant` (`'probiou'`, `'gwd'`, `'kld'`, `'jd'`, `'kld_symmax'`, `'kld_symmin'`,
+   * `'kfiou'`) and its params; KFIoU takes `predDelta` and `targetDelta` [n,2] in the options.
+   * @example rotatedIouLoss(pred, target, { variant: 'kld', tau: 1 })
+   */
+  rotatedIouLoss: { op: 'rotated_iou_loss', args: ['pred', 'target'] },
+  /** ProbIoU loss of rotated boxes (ultralytics' `RotatedBboxLoss`, `1 - probiou`; `ciou` adds its aspect term): `rotated_iou_loss` with `variant: 'probiou'`. @example probiou(pred, target, { ciou: true }) */
+  probiou: { op: 'rotated_iou_loss', args: ['pred', 'target'], fixed: { variant: 'probiou' } },
+  /** Gaussian Wasserstein distance loss (mmrotate's `GDLoss(loss_type='gwd')`: `fun`, `tau`, `alpha`, `normalize`): `rotated_iou_loss` with `variant: 'gwd'`. */
+  gwd: { op: 'rotated_iou_loss', args: ['pred', 'target'], fixed: { variant: 'gwd' } },
+  /** KL divergence loss of rotated boxes (mmrotate's `GDLoss(loss_type='kld')`: `fun`, `tau`, `alpha`, `sqrt`): `rotated_iou_loss` with `variant: 'kld'`. @example kld(pred, target, { tau: 1 }) */
+  kld: { op: 'rotated_iou_loss', args: ['pred', 'target'], fixed: { variant: 'kld' } },
+  /** Jeffreys divergence loss (mmrotate's `GDLoss(loss_type='jd')`): `rotated_iou_loss` with `variant: 'jd'`. */
+  jd: { op: 'rotated_iou_loss', args: ['pred', 'target'], fixed: { variant: 'jd' } },
+  /** Symmetric KLD, the larger direction (mmrotate's `GDLoss(loss_type='kld_symmax')`): `rotated_iou_loss` with `variant: 'kld_symmax'`. */
+  kldSymmax: { op: 'rotated_iou_loss', args: ['pred', 'target'], fixed: { variant: 'kld_symmax' } },
+  /** Symmetric KLD, the smaller direction (mmrotate's `GDLoss(loss_type='kld_symmin')`): `rotated_iou_loss` with `variant: 'kld_symmin'`. */
+  kldSymmin: { op: 'rotated_iou_loss', args: ['pred', 'target'], fixed: { variant: 'kld_symmin' } },
+  /** KFIoU loss (mmrotate 0.3.x `KFLoss`: `fun`, `beta`, `eps`; `predDelta` and `targetDelta` [n,2] in the options): `rotated_iou_loss` with `variant: 'kfiou'`. */
+  kfiou: { op: 'rotated_iou_loss', args: ['pred', 'target'], fixed: { variant: 'kfiou' } },
+  /**
+   * The [n,m] ProbIoU matrix (a similarity) between rotated boxes a [n,5] and b [m,5]: ultralytics' `batch_probiou`, which
+   * OBB's NMS and validation use; no reduction, no gradient.
+   * @example pairwiseProbiou(dets, gts) // entry (i, j) at i*m + j
+   */
+  pairwiseProbiou: { op: 'pairwise_probiou', args: ['a', 'b'], result: 'matrix' },
   /** torchvision's `sigmoid_focal_loss` on logits and targets of any shape alike (`alpha`, `gamma`). @example sigmoidFocal(logits, targets, { alpha: 0.25, gamma: 2 }) */
   sigmoidFocal: { op: 'sigmoid_focal', args: ['logits', 'targets'] },
   /**
