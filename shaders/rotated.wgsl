@@ -322,8 +322,9 @@ fn aspect_angle_r(wh: vec2<f32>) -> f32 {
   return select(atan2(wh.x, wh.y), atan2(-wh.x, -wh.y), wh.y < 0.0);
 }
 
+// A NaN or an infinity in a row makes it NaN, loss and gradient (as src/cpu/rotated.ts rowFinite).
 fn row_bad(v: array<f32, 5>) -> bool {
-  return is_nan(v[0]) || is_nan(v[1]) || is_nan(v[2]) || is_nan(v[3]) || is_nan(v[4]);
+  return is_non_finite(v[0]) || is_non_finite(v[1]) || is_non_finite(v[2]) || is_non_finite(v[3]) || is_non_finite(v[4]);
 }
 
 fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
@@ -337,8 +338,9 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
     td = vec2(in_target_delta[2u * i], in_target_delta[2u * i + 1u]);
   }
   let r = rotated_row(p, t, pd, td, want_grad);
-  // A NaN input makes the row's loss NaN (ops.md, Conventions), whatever a clamp made of it.
-  let bad = row_bad(p) || row_bad(t) || is_nan(pd.x) || is_nan(pd.y) || is_nan(td.x) || is_nan(td.y);
+  // A NaN or infinite input makes the row NaN (ops.md, Conventions; no term has a value there),
+  // whatever a clamp made of it.
+  let bad = row_bad(p) || row_bad(t) || is_non_finite(pd.x) || is_non_finite(pd.y) || is_non_finite(td.x) || is_non_finite(td.y);
   if (want_grad) {
     for (var k = 0u; k < 5u; k++) {
       out_grad_pred[b + k] = select(g * r.grad[k], nan_f32(), bad);
