@@ -22,10 +22,10 @@ struct Params {
 @group(0) @binding(5) var<uniform> params: Params;
 @group(0) @binding(6) var<storage, read> in_pred: array<f32>;
 @group(0) @binding(7) var<storage, read> in_target: array<f32>;
-@group(0) @binding(8) var<storage, read> in_pred_delta: array<f32>;
-@group(0) @binding(9) var<storage, read> in_target_delta: array<f32>;
 @group(0) @binding(10) var<storage, read_write> out_grad_pred: array<f32>;
-@group(0) @binding(11) var<storage, read_write> out_grad_pred_delta: array<f32>;
+// KFIoU's deltas come through load_deltas and store_grad_delta: rotated-deltas.wgsl binds them,
+// rotated-no-deltas.wgsl (the narrow module, GpuKernel.narrow) does not, so that a call without
+// them binds 7 storage buffers, within the 8 of a device with the default limits.
 
 const FOUR_OVER_PI2: f32 = 0.405284734569351086;
 
@@ -334,8 +334,9 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
   var pd = vec2(0.0);
   var td = vec2(0.0);
   if (params.has_pred_delta != 0u) {
-    pd = vec2(in_pred_delta[2u * i], in_pred_delta[2u * i + 1u]);
-    td = vec2(in_target_delta[2u * i], in_target_delta[2u * i + 1u]);
+    let d = load_deltas(i);
+    pd = d.xy;
+    td = d.zw;
   }
   let r = rotated_row(p, t, pd, td, want_grad);
   // A NaN or infinite input makes the row NaN (ops.md, Conventions; no term has a value there),
@@ -346,8 +347,7 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
       out_grad_pred[b + k] = select(g * r.grad[k], nan_f32(), bad);
     }
     if (params.has_pred_delta != 0u) {
-      out_grad_pred_delta[2u * i] = select(g * r.grad_delta.x, nan_f32(), bad);
-      out_grad_pred_delta[2u * i + 1u] = select(g * r.grad_delta.y, nan_f32(), bad);
+      store_grad_delta(i, select(g * r.grad_delta, vec2(nan_f32()), bad));
     }
   }
   return select(r.loss, nan_f32(), bad);

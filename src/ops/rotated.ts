@@ -3,6 +3,8 @@ import fusedHeaderWgsl from '../../shaders/fused-header.wgsl?raw';
 import fusedWgsl from '../../shaders/fused.wgsl?raw';
 import rotatedCommonWgsl from '../../shaders/rotated-common.wgsl?raw';
 import rotatedWgsl from '../../shaders/rotated.wgsl?raw';
+import rotatedDeltasWgsl from '../../shaders/rotated-deltas.wgsl?raw';
+import rotatedNoDeltasWgsl from '../../shaders/rotated-no-deltas.wgsl?raw';
 import rotatedPairwiseWgsl from '../../shaders/rotated-pairwise.wgsl?raw';
 import { GAUSSIAN_FUNS, KFIOU_FUNS, ROTATED_FUNS, ROTATED_VARIANTS, pairwiseProbiouCpu, rotatedConfig, rotatedIouLossCpu } from '../cpu/rotated';
 import { defineOp, fail, flag, num, oneOf, type OpDescriptor } from './types';
@@ -81,9 +83,15 @@ export const rotatedIouLossOp = defineOp({
   },
   cpu: rotatedIouLossCpu,
   gpu: {
-    shader: [commonWgsl, fusedHeaderWgsl, fusedWgsl, rotatedCommonWgsl, rotatedWgsl].join('\n'),
+    shader: [commonWgsl, fusedHeaderWgsl, fusedWgsl, rotatedCommonWgsl, rotatedWgsl, rotatedDeltasWgsl].join('\n'),
     shaderId: 'rotated',
     entry: 'main',
+    // Without KFIoU's deltas: 7 storage buffers, within the 8 of TF.js's WebGPU device (10 with them).
+    narrow: {
+      shader: [commonWgsl, fusedHeaderWgsl, fusedWgsl, rotatedCommonWgsl, rotatedWgsl, rotatedNoDeltasWgsl].join('\n'),
+      shaderId: 'rotated_narrow',
+      without: ['predDelta', 'targetDelta'],
+    },
     overrides: (p) => {
       const c = rotatedConfig(p);
       return {

@@ -72,6 +72,13 @@ export interface GpuKernel {
    */
   vec4?: { shader: string; shaderId: string };
   /**
+   * The same kernel without the bindings of some optional inputs (and their gradients), for calls
+   * that leave all of them out: `rotated_iou_loss` binds 10 storage buffers with KFIoU's
+   * `predDelta` and `targetDelta`, 7 without, and a device with the default limits (TF.js's WebGPU
+   * backend) allows 8. The module declares the same `Params` and entry point as `shader`.
+   */
+  narrow?: { shader: string; shaderId: string; without: readonly string[] };
+  /**
    * The entry point that sums the op's data-dependent 'mean' denominator on the GPU
    * (shaders/denominator.wgsl; the op's `element_denominator`), for inputs already on the device.
    * An op with a `meanDenominator` and no such entry needs `avgFactor` there.

@@ -49,6 +49,7 @@ export function kernelVariants(gk: GpuKernel): KernelVariant[] {
   const sg = gk.rows?.subgroup;
   if (sg) out.push({ variant: 'subgroup', shader: sg.shader, shaderId: sg.shaderId, entries: all });
   if (gk.vec4) out.push({ variant: 'vec4', shader: gk.vec4.shader, shaderId: gk.vec4.shaderId, entries: [gk.entry] });
+  if (gk.narrow) out.push({ variant: 'narrow', shader: gk.narrow.shader, shaderId: gk.narrow.shaderId, entries: [gk.entry] });
   return out;
 }
 
@@ -70,17 +71,21 @@ export function contractProblems(op: OpDescriptor, source: ShaderInfo | ShaderRe
   for (const v of kernelVariants(gk)) {
     const info = source(v.shader);
     for (const b of info.bindings) seen.add(b.name);
-    const found = shaderProblems(op, info, v.entries, split);
+    const found = shaderProblems(op, info, v.entries, split, v.variant === 'narrow' ? gk.narrow!.without : []);
     problems.push(...(v.variant === 'main' ? found : found.map((p) => `${v.variant} variant ${v.shaderId}: ${p}`)));
   }
   if (split) problems.push(...coverageProblems(op, seen));
   return problems;
 }
 
-/** Inputs, gradients and outputs of `op` that no binding in `seen` carries. */
-function coverageProblems(op: OpDescriptor, seen: ReadonlySet<string>): string[] {
+/** Inputs, gradients and outputs of `op` that no binding in `seen` carries (`without`: inputs a narrow module leaves out). */
+function coverageProblems(op: OpDescriptor, seen: ReadonlySet<string>, without: readonly string[] = []): string[] {
   const problems: string[] = [];
   for (const [name, spec] of Object.entries(op.inputs)) {
+    if (without.includes(name)) {
+      if (!spec.optional) problems.push(`narrow module leaves out ${name}, which is not optional`);
+      continue;
+    }
     if (!seen.has(`in_${snake(name)}`)) problems.push(`input ${name} has no binding in_${snake(name)}`);
     if (spec.grad && !seen.has(`out_grad_${snake(name)}`)) problems.push(`gradient of ${name} has no binding out_grad_${snake(name)}`);
   }
@@ -88,7 +93,7 @@ function coverageProblems(op: OpDescriptor, seen: ReadonlySet<string>): string[]
   return problems;
 }
 
-function shaderProblems(op: OpDescriptor, info: ShaderInfo, entries: string[], partial = false): string[] {
+function shaderProblems(op: OpDescriptor, info: ShaderInfo, entries: string[], partial = false, without: readonly string[] = []): string[] {
   const gk = op.gpu!;
   const problems: string[] = [];
   for (const entry of entries) {
@@ -142,7 +147,7 @@ function shaderProblems(op: OpDescriptor, info: ShaderInfo, entries: string[], p
     }
   }
   if (!partial) {
-    problems.push(...coverageProblems(op, seen));
+    problems.push(...coverageProblems(op, seen, without));
     for (const name of ['run', 'in_weight', 'in_grad_output', 'out_loss', 'partials']) {
       if (!seen.has(name)) problems.push(`shared binding ${name} is missing (concatenate fused-header.wgsl)`);
     }

@@ -43,3 +43,11 @@ export function subgroupLanes(adapter: AdapterFacts): number {
   const max = adapter.subgroupMaxSize;
   return max !== undefined && max > 0 && max <= WG ? max : 32;
 }
+
+/**
+ * Whether this call runs the op's narrow module (`GpuKernel.narrow`): it gives none of the inputs
+ * that module leaves out (a warm-up, which has no inputs, warms the narrow one).
+ */
+export function useNarrow(gk: GpuKernel, r: Pick<Resolved, 'present'>): boolean {
+  return gk.narrow !== undefined && gk.narrow.without.every((name) => !r.present?.has(name));
+}

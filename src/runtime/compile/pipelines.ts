@@ -7,7 +7,7 @@ import type { Resolved } from '../../ops/validate';
 import { WG } from '../device/constants';
 import type { LaunchPlan, ShaderInfo } from '../public';
 import { contractProblems, kernelVariants } from './contract';
-import { requireKernel, rowStrategy, shaderInfo, useVec4 } from './kernel-choice';
+import { requireKernel, rowStrategy, shaderInfo, useNarrow, useVec4 } from './kernel-choice';
 import { reflectShader } from './reflect';
 
 /** A compiled pipeline and what binds to it. */
@@ -68,32 +68,40 @@ export class PipelineCache {
     const gk = requireKernel(desc);
     if (!this.checked.has(desc.name)) {
       let problems: string[];
-      let info: ShaderInfo;
       try {
-        info = shaderInfo(desc, gk);
+        shaderInfo(desc, gk);
         problems = contractProblems(desc);
       } catch (e) {
         if (e instanceof DetlossError) throw e;
         throw new DetlossError('pipeline', `${desc.name}: its shader could not be read: ${(e as Error).message}`);
       }
       if (problems.length) throw new DetlossError('pipeline', `${desc.name}: descriptor and shader disagree: ${problems.join('; ')}`);
-      // A kernel that binds more storage buffers than the device allows cannot compile: say so now,
-      // by name, not as a pipeline error later. Every module counts (a program's binds parts).
+      this.checked.add(desc.name);
+    }
+    // A kernel that binds more storage buffers than the device allows cannot compile: say so now,
+    // by name, not as a pipeline error later. Every module this call may run counts (a program's
+    // binds parts); a call that runs the narrow module (GpuKernel.narrow) counts that one alone.
+    const narrow = useNarrow(gk, r);
+    const fit = `${desc.name}:${narrow ? 'narrow' : 'full'}`;
+    if (!this.checked.has(fit)) {
       const count = (i: ShaderInfo) => i.bindings.filter((b) => b.kind !== 'uniform').length;
-      const storage = Math.max(count(info), ...kernelVariants(gk).slice(1).map((v) => count(reflectShader(v.shader))));
+      const modules = narrow ? [reflectShader(gk.narrow!.shader)] : [shaderInfo(desc, gk), ...kernelVariants(gk).slice(1).filter((v) => v.variant !== 'narrow').map((v) => reflectShader(v.shader))];
+      const storage = Math.max(...modules.map(count));
       const limit = this.device.limits.maxStorageBuffersPerShaderStage;
       if (storage > limit) {
+        const which = gk.narrow ? ` with ${gk.narrow.without.join(' or ')}` : '';
         throw new DetlossError(
           'too_large',
-          `${desc.name}: its kernel binds ${storage} storage buffers, more than this device allows per shader stage (maxStorageBuffersPerShaderStage ${limit}). ` +
+          `${desc.name}: its kernel${which} binds ${storage} storage buffers, more than this device allows per shader stage (maxStorageBuffersPerShaderStage ${limit}). ` +
             "A device requested with the adapter's own limits allows it (createDetloss requests them); a device made with the default limits, as TF.js's WebGPU backend makes it, does not.",
           'device',
         );
       }
-      this.checked.add(desc.name);
+      this.checked.add(fit);
     }
     const constants = { WG, ...(gk.overrides?.(r.params, r.dims) ?? {}) };
     if (entry) return this.defineKernel(module?.shaderId ?? gk.shaderId, module?.shader ?? gk.shader, entry, constants, desc.name);
+    if (narrow) return this.defineKernel(gk.narrow!.shaderId, gk.narrow!.shader, gk.entry, constants, desc.name);
     if (useVec4(this.plan, gk, r)) return this.defineKernel(gk.vec4!.shaderId, gk.vec4!.shader, gk.entry, constants, desc.name);
     const how = rowStrategy(this.plan, this.device, gk, r);
     if (how === 'subgroup') return this.defineKernel(gk.rows!.subgroup!.shaderId, gk.rows!.subgroup!.shader, gk.rows!.entry, constants, desc.name);
