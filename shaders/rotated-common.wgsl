@@ -24,7 +24,9 @@ const TWO_OVER_PI: f32 = 0.636619772367581343;
 // float32 polynomials, good to a rounding or two. k's parity and sign pick the quadrant.
 fn cos_sin(theta: f32) -> vec2<f32> {
   let k = round(theta * TWO_OVER_PI);
-  let r = ((theta - k * PIO2_A) - k * PIO2_B) - k * PIO2_C;
+  // Past |theta| of about 1.3e7 float32 no longer holds theta's place within its period (nor does
+  // float64 past 1e16): there r is clamped so that cos and sin stay numbers in [-1, 1].
+  let r = clamp(((theta - k * PIO2_A) - k * PIO2_B) - k * PIO2_C, -0.79, 0.79);
   let z = r * r;
   let s = r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
   let c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
@@ -61,6 +63,13 @@ fn mm_side(w: f32) -> vec2<f32> {
 fn sat(x: f32) -> f32 {
   return select(x, F32_MAX_R, x > F32_MAX_R);
 }
+// x clamped to +-F32_MAX (a NaN stays NaN).
+fn sat_signed(x: f32) -> f32 {
+  return select(clamp(x, -F32_MAX_R, F32_MAX_R), x, is_nan(x));
+}
+fn sat2(v: vec2<f32>) -> vec2<f32> {
+  return vec2(sat_signed(v.x), sat_signed(v.y));
+}
 
 // The geometry of one pair (ops.md, "Pair terms"): box 1 is pred, box 2 target.
 struct Pair {
@@ -81,6 +90,9 @@ struct Pair {
   E: vec2<f32>, // (Euu, Evv): Sigma2 along pred's axes
   F: vec2<f32>, // (Fuu, Fvv): Sigma1 along target's axes
   D: f32, // det(Sigma1 + Sigma2)
+  // Whether an intermediate of the pair passed float32 and was saturated (sides or offsets far past
+  // the 1e6 of ops.md): the terms built on it then pass no gradient.
+  big: bool,
 }
 
 fn pair_of(p: array<f32, 5>, t: array<f32, 5>, mm: bool) -> Pair {
@@ -92,8 +104,9 @@ fn pair_of(p: array<f32, 5>, t: array<f32, 5>, mm: bool) -> Pair {
   let s1 = q.cs1.y;
   let c2 = q.cs2.x;
   let s2 = q.cs2.y;
-  q.uv1 = vec2(q.d.x * c1 + q.d.y * s1, q.d.y * c1 - q.d.x * s1);
-  q.uv2 = vec2(q.d.x * c2 + q.d.y * s2, q.d.y * c2 - q.d.x * s2);
+  // Each product is at most |d|, so a sum of two is at worst +-Inf (never Inf - Inf), then saturated.
+  q.uv1 = sat2(vec2(q.d.x * c1 + q.d.y * s1, q.d.y * c1 - q.d.x * s1));
+  q.uv2 = sat2(vec2(q.d.x * c2 + q.d.y * s2, q.d.y * c2 - q.d.x * s2));
   q.wh1 = vec2(p[2], p[3]);
   q.wh2 = vec2(t[2], t[3]);
   q.dwh1 = vec2(1.0);
@@ -106,8 +119,8 @@ fn pair_of(p: array<f32, 5>, t: array<f32, 5>, mm: bool) -> Pair {
     q.wh2 = vec2(mm_side(t[2]).x, mm_side(t[3]).x);
     k = 0.25;
   }
-  q.pq1 = k * q.wh1 * q.wh1;
-  q.pq2 = k * q.wh2 * q.wh2;
+  q.pq1 = vec2(sat(k * q.wh1.x * q.wh1.x), sat(k * q.wh1.y * q.wh1.y));
+  q.pq2 = vec2(sat(k * q.wh2.x * q.wh2.x), sat(k * q.wh2.y * q.wh2.y));
   q.cd = c1 * c2 + s1 * s2;
   q.sd = s2 * c1 - c2 * s1;
   // cd^2 + sd^2 = 1: the smaller of the two is squared, the other is 1 minus it. For boxes at nearly
@@ -118,9 +131,11 @@ fn pair_of(p: array<f32, 5>, t: array<f32, 5>, mm: bool) -> Pair {
   let cd2 = q.cd * q.cd;
   q.sd2 = select(1.0 - cd2, sd2, sd2 <= 0.5);
   q.cd2 = select(cd2, 1.0 - sd2, sd2 <= 0.5);
-  q.E = vec2(q.pq2.x * q.cd2 + q.pq2.y * q.sd2, q.pq2.x * q.sd2 + q.pq2.y * q.cd2);
-  q.F = vec2(q.pq1.x * q.cd2 + q.pq1.y * q.sd2, q.pq1.x * q.sd2 + q.pq1.y * q.cd2);
-  q.D = q.pq1.x * q.pq1.y + q.pq2.x * q.pq2.y + q.pq1.y * q.E.x + q.pq1.x * q.E.y;
+  q.E = vec2(sat(q.pq2.x * q.cd2 + q.pq2.y * q.sd2), sat(q.pq2.x * q.sd2 + q.pq2.y * q.cd2));
+  q.F = vec2(sat(q.pq1.x * q.cd2 + q.pq1.y * q.sd2), sat(q.pq1.x * q.sd2 + q.pq1.y * q.cd2));
+  q.D = sat(sat(q.pq1.x * q.pq1.y) + sat(q.pq2.x * q.pq2.y) + sat(q.pq1.y * q.E.x) + sat(q.pq1.x * q.E.y));
+  let m = max(max(max(q.pq1.x, q.pq1.y), max(q.pq2.x, q.pq2.y)), max(max(abs(q.uv1.x), abs(q.uv1.y)), max(abs(q.uv2.x), abs(q.uv2.y))));
+  q.big = max(m, max(max(q.E.x, q.E.y), max(max(q.F.x, q.F.y), q.D))) >= F32_MAX_R;
   return q;
 }
 
@@ -141,10 +156,12 @@ struct Bhatta {
 
 fn bhatta(q: Pair, eps: f32) -> Bhatta {
   var b: Bhatta;
-  b.r = sat(abs(q.wh1.x * q.wh1.y) * (abs(q.wh2.x * q.wh2.y) / 144.0));
-  let uu1 = q.uv1 * q.uv1;
-  let uu2 = q.uv2 * q.uv2;
-  b.n = sat(q.pq1.y * uu1.x + q.pq1.x * uu1.y + q.pq2.y * uu2.x + q.pq2.x * uu2.y);
+  let v1 = sat(abs(q.wh1.x * q.wh1.y));
+  let v2 = sat(abs(q.wh2.x * q.wh2.y));
+  b.r = sat(v1 * (v2 / 144.0));
+  let uu1 = vec2(sat(q.uv1.x * q.uv1.x), sat(q.uv1.y * q.uv1.y));
+  let uu2 = vec2(sat(q.uv2.x * q.uv2.x), sat(q.uv2.y * q.uv2.y));
+  b.n = sat(sat(q.pq1.y * uu1.x) + sat(q.pq1.x * uu1.y) + sat(q.pq2.y * uu2.x) + sat(q.pq2.x * uu2.y));
   let de = sat(q.D) + eps;
   b.t12 = 0.25 * (b.n / de);
   let den = sat(4.0 * b.r + eps);
@@ -153,10 +170,11 @@ fn bhatta(q: Pair, eps: f32) -> Bhatta {
   //   D - 4r = ((|w1 h1| - |w2 h2|)^2 + (|h1 w2| - |w1 h2|)^2) / 144 + sd^2 (P1 - Q1) (P2 - Q2).
   // For nearly identical boxes z is 1 + O(bd): D - 4r from D's rounding erred by 1e-7 of D, 5% of bd
   // for a thin box 1.5e-4 rad off its target, and WGSL's log errs by up to 2^-21 near 1.
-  let a1 = abs(q.wh1.x * q.wh1.y) - abs(q.wh2.x * q.wh2.y);
-  let a2 = abs(q.wh1.y * q.wh2.x) - abs(q.wh1.x * q.wh2.y);
-  let excess = sat((a1 * a1 + a2 * a2) / 144.0 + q.sd2 * (q.pq1.x - q.pq1.y) * (q.pq2.x - q.pq2.y));
-  b.bd0 = b.t12 + 0.5 * log1p((excess - eps) / den + eps);
+  let a1 = v1 - v2;
+  let a2 = sat(abs(q.wh1.y * q.wh2.x)) - sat(abs(q.wh1.x * q.wh2.y));
+  let excess = sat_signed(sat(a1 * a1 / 144.0 + a2 * a2 / 144.0) + sat_signed(q.sd2 * sat_signed((q.pq1.x - q.pq1.y) * (q.pq2.x - q.pq2.y))));
+  // z - 1 + eps >= -1 + eps in exact arithmetic (excess >= 0); saturated terms may not keep that.
+  b.bd0 = b.t12 + 0.5 * log1p(max((excess - eps) / den, -1.0) + eps);
   return b;
 }
 

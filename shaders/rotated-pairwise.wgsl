@@ -19,8 +19,8 @@ fn box_at(ja: u32, from_a: bool) -> array<f32, 5> {
   return array<f32, 5>(in_b[k], in_b[k + 1u], in_b[k + 2u], in_b[k + 3u], in_b[k + 4u]);
 }
 
-fn any_nan5(v: array<f32, 5>) -> bool {
-  return is_nan(v[0]) || is_nan(v[1]) || is_nan(v[2]) || is_nan(v[3]) || is_nan(v[4]);
+fn any_bad5(v: array<f32, 5>) -> bool {
+  return is_non_finite(v[0]) || is_non_finite(v[1]) || is_non_finite(v[2]) || is_non_finite(v[3]) || is_non_finite(v[4]);
 }
 
 fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
@@ -29,6 +29,6 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
   let b = box_at(i % m, false);
   let q = pair_of(a, b, false);
   let v = 1.0 - hd_of(bhatta(q, params.eps).bd0, params.eps);
-  // A NaN coordinate makes the entry NaN (ops.md, Conventions), whatever the clamp made of it.
-  return select(v, nan_f32(), any_nan5(a) || any_nan5(b));
+  // A NaN or infinite coordinate makes the entry NaN (as src/cpu/rotated.ts), whatever the clamp made of it.
+  return select(v, nan_f32(), any_bad5(a) || any_bad5(b));
 }

@@ -69,11 +69,16 @@ fn finish(q: Pair, a: Adj, mm: bool) -> array<f32, 5> {
   o[1] = a.d.y + a.uv1.x * s1 + a.uv1.y * c1 + a.uv2.x * s2 + a.uv2.y * c2;
   // P = k w^2: dP/dw = 2k w (k = 1/4 for mmrotate, 1/12 for ultralytics).
   let k2 = select(1.0 / 6.0, 0.5, mm);
-  let gwh = (a.wh1 + a.pq1 * k2 * q.wh1) * q.dwh1;
+  // A clamped side passes nothing (a select: its adjoint may be huge where the clamp binds).
+  let gwh = select(a.wh1 + a.pq1 * k2 * q.wh1, vec2(0.0), q.dwh1 == vec2(0.0));
   o[2] = gwh.x;
   o[3] = gwh.y;
   // d du1/d theta1 = dv1, d dv1/d theta1 = -du1, d sd^2/d theta1 = -2 cd sd.
   o[4] = a.uv1.x * q.uv1.y - a.uv1.y * q.uv1.x - a.s2 * 2.0 * q.cd * q.sd;
+  // A gradient past float32 (a centre 1e6 from a box 1e-7 wide) is its largest value.
+  for (var k = 0u; k < 5u; k++) {
+    o[k] = sat_signed(o[k]);
+  }
   return o;
 }
 
@@ -108,7 +113,7 @@ fn root(x: f32) -> vec2<f32> {
 fn probiou_hd(q: Pair, eps: f32, g: f32, want: bool, a: ptr<function, Adj>) -> f32 {
   let b = bhatta(q, eps);
   let hd = hd_of(b.bd0, eps);
-  if (!want || !(b.bd0 >= eps && b.bd0 <= 100.0) || b.n >= F32_MAX_R || q.D >= F32_MAX_R || b.r >= F32_MAX_R) {
+  if (!want || !(b.bd0 >= eps && b.bd0 <= 100.0) || q.big || b.n >= F32_MAX_R || b.r >= F32_MAX_R || b.z >= F32_MAX_R) {
     return hd;
   }
   let e = exp(-b.bd0);
@@ -140,7 +145,9 @@ fn kl(q: Pair, swap: bool, g: f32, a: ptr<function, Adj>) -> f32 {
     let v = sat(c + 0.5 * (q.E.x / q.pq1.x + q.E.y / q.pq1.y) + lv - 1.0);
     if (g != 0.0 && v < F32_MAX_R) {
       (*a).uv1 += g * q.uv1 / (q.pq1 * a2);
-      (*a).pq1 -= g * 0.5 * (q.uv1 * q.uv1 / a2 + q.E) / (q.pq1 * q.pq1);
+      // d/dP1 of 0.5 (du1^2 / a2 + Euu) / P1 times dP1/dw1' = 2 P1 / w1', in an order that stays in
+      // float32 (1 / P1^2 alone passes it for a side near mmrotate's 1e-7).
+      (*a).wh1 -= g * ((q.uv1 * q.uv1 / a2 + q.E) / q.pq1) / q.wh1;
       back_e(q, g * 0.5 / q.pq1, a);
       (*a).wh1 += g / q.wh1;
     }
@@ -177,10 +184,12 @@ fn rotated_row(p: array<f32, 5>, t: array<f32, 5>, pd: vec2<f32>, td: vec2<f32>,
       let k = v / (v + hd + eps);
       out.loss += k * v;
       // d A(w, h) = (h dw - w dh) / (w^2 + h^2), 0 at w = h = 0; k is held constant.
-      let s = dot(q.wh1, q.wh1);
-      if (want && s > 0.0) {
+      // The sides divided by the larger first: w^2 + h^2 passes float32 for sides past 1.8e19.
+      let m = max(abs(q.wh1.x), abs(q.wh1.y));
+      if (want && m > 0.0) {
         let ga = -k * FOUR_OVER_PI2 * 2.0 * da;
-        a.wh1 += ga * vec2(q.wh1.y, -q.wh1.x) / s;
+        let wn = q.wh1 / m;
+        a.wh1 += ga * vec2(wn.y, -wn.x) / (dot(wn, wn) * m);
       }
     }
   } else if (VARIANT == 1u) {
@@ -282,7 +291,7 @@ fn rotated_row(p: array<f32, 5>, t: array<f32, 5>, pd: vec2<f32>, td: vec2<f32>,
     let small = ae < vec2(params.beta);
     let xy = select(ae - 0.5 * params.beta, 0.5 * e * e / params.beta, small);
     let ge = select(vec2(sgn(e.x), sgn(e.y)), e / params.beta, small);
-    out.loss = (xy.x + xy.y) + kl_loss;
+    out.loss = sat(sat(xy.x + xy.y) + kl_loss);
     if (want) {
       if (params.has_pred_delta != 0u) {
         out.grad_delta = ge;
@@ -313,8 +322,9 @@ fn aspect_angle_r(wh: vec2<f32>) -> f32 {
   return select(atan2(wh.x, wh.y), atan2(-wh.x, -wh.y), wh.y < 0.0);
 }
 
+// A NaN or an infinity in a row makes it NaN, loss and gradient (as src/cpu/rotated.ts rowFinite).
 fn row_bad(v: array<f32, 5>) -> bool {
-  return is_nan(v[0]) || is_nan(v[1]) || is_nan(v[2]) || is_nan(v[3]) || is_nan(v[4]);
+  return is_non_finite(v[0]) || is_non_finite(v[1]) || is_non_finite(v[2]) || is_non_finite(v[3]) || is_non_finite(v[4]);
 }
 
 fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
@@ -328,8 +338,9 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
     td = vec2(in_target_delta[2u * i], in_target_delta[2u * i + 1u]);
   }
   let r = rotated_row(p, t, pd, td, want_grad);
-  // A NaN input makes the row's loss NaN (ops.md, Conventions), whatever a clamp made of it.
-  let bad = row_bad(p) || row_bad(t) || is_nan(pd.x) || is_nan(pd.y) || is_nan(td.x) || is_nan(td.y);
+  // A NaN or infinite input makes the row NaN (ops.md, Conventions; no term has a value there),
+  // whatever a clamp made of it.
+  let bad = row_bad(p) || row_bad(t) || is_non_finite(pd.x) || is_non_finite(pd.y) || is_non_finite(td.x) || is_non_finite(td.y);
   if (want_grad) {
     for (var k = 0u; k < 5u; k++) {
       out_grad_pred[b + k] = select(g * r.grad[k], nan_f32(), bad);

@@ -84,3 +84,120 @@ export function dragBox(start: Box, grip: Grip, dx: number, dy: number, width: n
 }
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+
+// ---- Rotated mode: each box also has an angle theta (radians, turning its width axis from +x towards +y,
+// so clockwise on the y-down canvas), about its centre. The xyxy box is its axis-aligned version (theta ignored).
+
+/** A rotated box as rotated_iou_loss takes it: (cx, cy, w, h, theta). */
+export type RotatedBox = [number, number, number, number, number];
+
+/** The angles of the two boxes, in radians. */
+export interface Angles {
+  pred: number;
+  target: number;
+}
+
+/** How far (in pixels) the rotation handle sits beyond the box's top edge (its −v side, v the height axis). */
+export const HANDLE_GAP = 26;
+/** How close (in pixels) the pointer must be to the rotation handle to grab it. */
+export const HANDLE_RADIUS = 8;
+
+/** `b` with angle `theta`, as (cx, cy, w, h, theta). */
+export const rotatedOf = (b: Box, theta: number): RotatedBox => [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1], theta];
+
+/** The canvas point (x, y) in the frame of `b` turned by `theta`: (along its width axis, along its height axis), from its centre. */
+export function toLocal(b: Box, theta: number, x: number, y: number): [number, number] {
+  const [cx, cy] = rotatedOf(b, theta);
+  const c = Math.cos(theta);
+  const s = Math.sin(theta);
+  return [(x - cx) * c + (y - cy) * s, -(x - cx) * s + (y - cy) * c];
+}
+
+/** The canvas point of the local point (lx, ly) of `b` turned by `theta` (the inverse of toLocal). */
+export function toCanvas(b: Box, theta: number, lx: number, ly: number): [number, number] {
+  const [cx, cy] = rotatedOf(b, theta);
+  const c = Math.cos(theta);
+  const s = Math.sin(theta);
+  return [cx + lx * c - ly * s, cy + lx * s + ly * c];
+}
+
+/** The rotation handle of `b` turned by `theta`: HANDLE_GAP beyond the middle of its top edge. */
+export const handleAt = (b: Box, theta: number): [number, number] => toCanvas(b, theta, 0, -((b[3] - b[1]) / 2 + HANDLE_GAP));
+
+/** A grip of rotated mode: a box's rotation handle (`turn`), or an edge, corner or inside in the box's own frame. */
+export interface RotatedGrip extends Grip {
+  turn: boolean;
+}
+
+/**
+ * What a press at (x, y) grabs in rotated mode: a rotation handle first (the prediction's on top),
+ * then an edge, corner or inside of a turned box, found in that box's frame.
+ */
+export function hitTestRotated(boxes: { pred: Box; target: Box }, angles: Angles, x: number, y: number): RotatedGrip | undefined {
+  for (const box of ['pred', 'target'] as const) {
+    const [hx, hy] = handleAt(boxes[box], angles[box]);
+    if (Math.hypot(x - hx, y - hy) <= HANDLE_RADIUS) return { box, edges: [false, false, false, false], turn: true };
+  }
+  for (const box of ['pred', 'target'] as const) {
+    const b = boxes[box];
+    const [lx, ly] = toLocal(b, angles[box], x, y);
+    const w = b[2] - b[0];
+    const h = b[3] - b[1];
+    const edges = edgesAt([-w / 2, -h / 2, w / 2, h / 2], lx, ly);
+    if (edges) return { box, edges, turn: false };
+  }
+  return undefined;
+}
+
+/** The CSS cursor in rotated mode: a grab cursor on a handle; else that of the grip's edges in the box's own frame. */
+export const cursorForRotated = (grip: RotatedGrip | undefined) => (grip?.turn ? 'grab' : cursorFor(grip));
+
+/**
+ * A resize of `start` turned by `theta`, by the canvas drag (dx, dy): the drag is read in the box's
+ * frame, the grip's edges move there (at least MIN_SIZE left on each side) and the opposite edges stay
+ * where they are on the canvas, so the centre moves by half the change, along the box's axes.
+ * A move (all four edges) is the axis-aligned move.
+ */
+export function dragRotated(start: Box, theta: number, grip: Grip, dx: number, dy: number, width: number, height: number): Box {
+  const [l, t, r, b] = grip.edges;
+  if (l && t && r && b) return dragBox(start, grip, dx, dy, width, height);
+  const c = Math.cos(theta);
+  const s = Math.sin(theta);
+  const lx = dx * c + dy * s;
+  const ly = -dx * s + dy * c;
+  const w = start[2] - start[0];
+  const h = start[3] - start[1];
+  const e: Box = [-w / 2, -h / 2, w / 2, h / 2];
+  if (l) e[0] = Math.min(e[0] + lx, e[2] - MIN_SIZE);
+  if (r) e[2] = Math.max(e[2] + lx, e[0] + MIN_SIZE);
+  if (t) e[1] = Math.min(e[1] + ly, e[3] - MIN_SIZE);
+  if (b) e[3] = Math.max(e[3] + ly, e[1] + MIN_SIZE);
+  const [cx, cy] = toCanvas(start, theta, (e[0] + e[2]) / 2, (e[1] + e[3]) / 2);
+  const nw = e[2] - e[0];
+  const nh = e[3] - e[1];
+  return [cx - nw / 2, cy - nh / 2, cx + nw / 2, cy + nh / 2];
+}
+
+/** The angle of (x, y) about the centre of `b`, as a handle at that point gives it: 0 straight above the centre, growing clockwise. */
+export function handleAngle(b: Box, x: number, y: number): number {
+  const [cx, cy] = rotatedOf(b, 0);
+  return Math.atan2(y - cy, x - cx) + Math.PI / 2;
+}
+
+/** `a - b` brought into (−π, π]: the turn between two successive handle angles. */
+export function angleStep(a: number, b: number): number {
+  let d = (a - b) % (2 * Math.PI);
+  if (d > Math.PI) d -= 2 * Math.PI;
+  if (d <= -Math.PI) d += 2 * Math.PI;
+  return d;
+}
+
+/** `b` with its centre turned by `delta` about (px, py); its size is kept (its angle is the caller's). */
+export function turnAbout(b: Box, delta: number, px: number, py: number): Box {
+  const [cx, cy, w, h] = rotatedOf(b, 0);
+  const c = Math.cos(delta);
+  const s = Math.sin(delta);
+  const nx = px + (cx - px) * c - (cy - py) * s;
+  const ny = py + (cx - px) * s + (cy - py) * c;
+  return [nx - w / 2, ny - h / 2, nx + w / 2, ny + h / 2];
+}

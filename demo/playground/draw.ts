@@ -1,5 +1,5 @@
 /** Canvas drawing for the playground: the two boxes, their enclosing box and centres, and gradient arrows. */
-import type { Box } from './boxes';
+import { handleAt, HANDLE_GAP, toCanvas, type Angles, type Box } from './boxes';
 
 export const COLORS = { pred: '#2f6fde', target: '#1f9d55', arrow: '#e4572e', guide: '#9aa3ad' } as const;
 
@@ -165,4 +165,109 @@ function arrow(ctx: CanvasRenderingContext2D, x0: number, y0: number, x1: number
   ctx.lineTo(x1 - head * Math.cos(a + 0.45), y1 - head * Math.sin(a + 0.45));
   ctx.closePath();
   ctx.fill();
+}
+
+/**
+ * Rotated mode: the two boxes turned by their angles about their centres, each with its rotation
+ * handle; their axis-aligned versions (what iou_loss sees) dotted and faint; and the descent arrows of
+ * `grad` (d loss / d (cx, cy, w, h, theta) of the prediction) if given. Returns how many arrows it drew (0 to 4).
+ */
+export function drawRotatedScene(ctx: CanvasRenderingContext2D, width: number, height: number, pred: Box, target: Box, angles: Angles, grad?: ArrayLike<number>): number {
+  ctx.clearRect(0, 0, width, height);
+  drawGrid(ctx, width, height);
+  for (const [b, color] of [[target, COLORS.target], [pred, COLORS.pred]] as const) {
+    ctx.save();
+    ctx.strokeStyle = `${color}88`;
+    ctx.lineWidth = 1;
+    ctx.setLineDash([2, 3]);
+    ctx.strokeRect(b[0], b[1], b[2] - b[0], b[3] - b[1]);
+    ctx.restore();
+  }
+  ctx.save();
+  ctx.strokeStyle = COLORS.guide;
+  ctx.setLineDash([5, 4]);
+  ctx.beginPath();
+  ctx.moveTo((pred[0] + pred[2]) / 2, (pred[1] + pred[3]) / 2);
+  ctx.lineTo((target[0] + target[2]) / 2, (target[1] + target[3]) / 2);
+  ctx.stroke();
+  ctx.restore();
+  drawTurned(ctx, target, angles.target, COLORS.target, 'target');
+  drawTurned(ctx, pred, angles.pred, COLORS.pred, 'pred');
+  return grad ? drawRotatedArrows(ctx, pred, angles.pred, grad) : 0;
+}
+
+/** A box turned by `theta` about its centre: its outline, corners, centre, rotation handle and name. */
+function drawTurned(ctx: CanvasRenderingContext2D, b: Box, theta: number, color: string, label: string) {
+  const w = b[2] - b[0];
+  const h = b[3] - b[1];
+  ctx.save();
+  ctx.translate((b[0] + b[2]) / 2, (b[1] + b[3]) / 2);
+  ctx.rotate(theta);
+  ctx.fillStyle = `${color}22`;
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 2;
+  ctx.fillRect(-w / 2, -h / 2, w, h);
+  ctx.strokeRect(-w / 2, -h / 2, w, h);
+  ctx.fillStyle = color;
+  for (const [x, y] of [[-w / 2, -h / 2], [w / 2, -h / 2], [-w / 2, h / 2], [w / 2, h / 2]]) ctx.fillRect(x - 3, y - 3, 6, 6);
+  ctx.beginPath();
+  ctx.arc(0, 0, 2.5, 0, 2 * Math.PI);
+  ctx.fill();
+  // The handle: a stem from the top edge's middle and a ring at its end.
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  ctx.moveTo(0, -h / 2);
+  ctx.lineTo(0, -h / 2 - HANDLE_GAP + 6);
+  ctx.stroke();
+  ctx.beginPath();
+  ctx.arc(0, -h / 2 - HANDLE_GAP, 6, 0, 2 * Math.PI);
+  ctx.fillStyle = '#ffffff';
+  ctx.fill();
+  ctx.stroke();
+  ctx.fillStyle = color;
+  ctx.font = '600 12px system-ui, sans-serif';
+  ctx.fillText(label, -w / 2 + 4, -h / 2 + 15);
+  ctx.restore();
+}
+
+/**
+ * The descent arrows of a rotated box's gradient g = d loss / d (cx, cy, w, h, theta): −(g_cx, g_cy) from
+ * the centre; −g_w from the middle of the right edge along the width axis, −g_h from the middle of the
+ * bottom edge along the height axis; −g_theta at the handle, along its path (per pixel of the handle's arc).
+ * Scaled so the longest is ARROW_MAX pixels.
+ */
+function drawRotatedArrows(ctx: CanvasRenderingContext2D, b: Box, theta: number, grad: ArrayLike<number>): number {
+  const w = b[2] - b[0];
+  const h = b[3] - b[1];
+  const arm = h / 2 + HANDLE_GAP;
+  const c = Math.cos(theta);
+  const s = Math.sin(theta);
+  const turn = grad[4] / arm;
+  const gmax = Math.max(Math.hypot(grad[0], grad[1]), Math.abs(grad[2]), Math.abs(grad[3]), Math.abs(turn));
+  if (!(gmax > 1e-12) || !Number.isFinite(gmax)) return 0;
+  const k = ARROW_MAX / gmax;
+  const [hx, hy] = handleAt(b, theta);
+  const arrows: [number, number, number, number, string][] = [
+    [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, -grad[0] * k, -grad[1] * k, 'c'],
+    [...toCanvas(b, theta, w / 2, 0), -grad[2] * k * c, -grad[2] * k * s, 'w'],
+    [...toCanvas(b, theta, 0, h / 2), grad[3] * k * s, -grad[3] * k * c, 'h'],
+    [hx, hy, -turn * k * c, -turn * k * s, 'θ'],
+  ];
+  let drawn = 0;
+  ctx.save();
+  ctx.strokeStyle = COLORS.arrow;
+  ctx.fillStyle = COLORS.arrow;
+  ctx.lineWidth = 2.5;
+  ctx.font = '600 11px system-ui, sans-serif';
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+  for (const [x, y, dx, dy, name] of arrows) {
+    const len = Math.hypot(dx, dy);
+    if (len < 3) continue;
+    arrow(ctx, x, y, x + dx, y + dy);
+    drawn++;
+    ctx.fillText(name, x + dx + (dx / len) * 11, y + dy + (dy / len) * 11);
+  }
+  ctx.restore();
+  return drawn;
 }

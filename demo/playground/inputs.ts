@@ -41,9 +41,25 @@ function jittered(target: Float32Array, r: () => number): Float32Array {
   return b;
 }
 
+/** `n` rotated boxes (cx, cy, w, h, theta): 4 to 64 pixels a side, anywhere in 500 x 500, any angle. */
+function rotatedBoxes(n: number, r: () => number): Float32Array {
+  const b = new Float32Array(n * 5);
+  for (let i = 0; i < n; i++) b.set([r() * 500, r() * 500, 4 + r() * 60, 4 + r() * 60, (r() - 0.5) * 2 * Math.PI], i * 5);
+  return b;
+}
+
+/** Rotated `target` boxes moved by up to 8 pixels, sides scaled by 0.8 to 1.2, turned by up to 0.3 rad. */
+function turned(target: Float32Array, r: () => number): Float32Array {
+  const b = new Float32Array(target.length);
+  for (let i = 0; i < b.length; i += 5) {
+    b.set([target[i] + (r() - 0.5) * 16, target[i + 1] + (r() - 0.5) * 16, target[i + 2] * (0.8 + 0.4 * r()), target[i + 3] * (0.8 + 0.4 * r()), target[i + 4] + (r() - 0.5) * 0.6], i);
+  }
+  return b;
+}
+
 /**
- * The required inputs of `op` with `n` rows: boxes for the box losses (the prediction near its
- * target), values in [-3, 3] for regression, -1 or +1 for the margin losses' targets, [0, 1] for
+ * The required inputs of `op` with `n` rows: boxes for the box losses, rotated ones for the
+ * rotated losses (the prediction near its target), values in [-3, 3] for regression, -1 or +1 for the margin losses' targets, [0, 1] for
  * the others, labels in [0, INNER_DIM).
  *
  * @example
@@ -65,6 +81,9 @@ export function randomInputs(op: OpDescriptor, n: number, seed: number): Record<
     } else if (op.family === 'iou' && shape[shape.length - 1] === 4) {
       const target = Object.values(out).find((t) => t.data.length === count && t.data instanceof Float32Array);
       out[name] = { data: spec.grad && target ? jittered(target.data as Float32Array, r) : boxes(count / 4, r), shape };
+    } else if (op.family === 'rotated' && shape[shape.length - 1] === 5) {
+      const target = Object.values(out).find((t) => t.data.length === count && t.data instanceof Float32Array);
+      out[name] = { data: spec.grad && target ? turned(target.data as Float32Array, r) : rotatedBoxes(count / 5, r), shape };
     } else {
       const [lo, hi] = op.family === 'regression' ? [-3, 3] : [0, 1];
       out[name] = { data: Float32Array.from({ length: count }, () => lo + r() * (hi - lo)), shape };

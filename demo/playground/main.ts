@@ -93,6 +93,9 @@ async function main() {
       coords: $('#coords'),
       legend: $('#grad-legend'),
       status: $('#pg-status'),
+      rotated: $('#rotated-mode'),
+      rtable: $('#rlosses'),
+      rpanel: $('#rotated-panel'),
     },
     gpu,
   );

@@ -406,6 +406,16 @@ export function rotatedRow(
   return loss;
 }
 
+/**
+ * Whether `len` values from `at` are all finite. A row with a NaN or an infinite value is NaN, loss
+ * and gradient: no term of these Gaussians has a value there (an infinite angle has no cos or sin,
+ * and an infinite centre or side puts Inf - Inf or 0 * Inf into the covariance algebra).
+ */
+function rowFinite(a: ArrayLike<number>, at: number, len: number): boolean {
+  for (let k = 0; k < len; k++) if (!Number.isFinite(a[at + k])) return false;
+  return true;
+}
+
 /** `rotated_iou_loss` (ops.md): the [n] loss and d loss / d pred [n, 5] (and predDelta [n, 2]). */
 export function rotatedIouLossCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuForward {
   const pred = inputs.pred as Float64Array;
@@ -420,6 +430,11 @@ export function rotatedIouLossCpu(inputs: CpuInputs, p: ResolvedParams, dims: Di
   for (let i = 0; i < n; i++) {
     const deltas = pd && td ? { pred: pd, target: td, at: 2 * i, grad: gd } : undefined;
     loss[i] = rotatedRow(pred, 5 * i, target, 5 * i, cfg, g, 5 * i, deltas);
+    if (!rowFinite(pred, 5 * i, 5) || !rowFinite(target, 5 * i, 5) || (pd && td && (!rowFinite(pd, 2 * i, 2) || !rowFinite(td, 2 * i, 2)))) {
+      loss[i] = NaN;
+      g.fill(NaN, 5 * i, 5 * i + 5);
+      gd?.fill(NaN, 2 * i, 2 * i + 2);
+    }
   }
   return {
     loss,
@@ -448,6 +463,8 @@ export function pairwiseProbiouCpu(inputs: CpuInputs, p: ResolvedParams, dims: D
   const m = dims.m ?? b.length / 5;
   const eps = p.eps as number;
   const out = new Float64Array(n * m);
-  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) out[i * m + j] = probiouValue(a, 5 * i, b, 5 * j, eps);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < m; j++) out[i * m + j] = rowFinite(a, 5 * i, 5) && rowFinite(b, 5 * j, 5) ? probiouValue(a, 5 * i, b, 5 * j, eps) : NaN;
+  }
   return { loss: out, backward: () => ({}) };
 }

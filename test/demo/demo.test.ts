@@ -583,6 +583,183 @@ describe("the box playground's newer variants and their params", () => {
   });
 });
 
+/** The rotated table: the (cx, cy, w, h, theta) rows it was computed for (float32), its rows, and the canvas's angles. */
+async function rotatedState(page: Page) {
+  return page.evaluate(() => {
+    const table = document.querySelector<HTMLTableElement>('#rlosses')!;
+    const canvas = document.querySelector<HTMLElement>('#boxes')!.dataset;
+    const rows = Array.from(table.tBodies[0].rows).map((tr) => ({
+      key: tr.dataset.variant!,
+      loss: Number(tr.dataset.loss),
+      grad: (tr.dataset.grad ?? '').split(',').map(Number),
+      backend: tr.dataset.backend!,
+    }));
+    return { pred: table.dataset.pred, target: table.dataset.target, angles: canvas.angles, rotated: canvas.rotated, rows };
+  });
+}
+
+/** Waits until both tables show results for the latest change (boxes and angles), then reads both. */
+async function settledRotated(page: Page) {
+  await page.waitForFunction(() => {
+    const r = document.querySelector<HTMLElement>('#rlosses')!.dataset;
+    const c = document.querySelector<HTMLElement>('#boxes')!.dataset;
+    return r.rev !== undefined && r.rev === c.rev;
+  });
+  return { axis: await settled(page), rot: await rotatedState(page) };
+}
+
+/** The rotated variants the rotated table lists, as page keys 'r/<variant>'. */
+const RKEYS = ['probiou', 'gwd', 'kld', 'jd', 'kld_symmax', 'kld_symmin', 'kfiou'].map((v) => `r/${v}`);
+type RotRow = Awaited<ReturnType<typeof rotatedState>>['rows'][number];
+type RotVariant = OpParams<'rotated_iou_loss'>['variant'];
+
+/** cpu.run of rotated_iou_loss for page key `key` on these rows (each variant at its defaults, as the page calls it). */
+const rotatedRef = (key: string, pred: number[], target: number[]) =>
+  cpu.run('rotated_iou_loss', { pred: Float32Array.from(pred), target: Float32Array.from(target) }, { variant: key.slice(2) as RotVariant, reduction: 'none' });
+
+/** Every rotated row computed on the GPU, and equal to cpu.run on the rows the page reports (the iou_loss tolerances). */
+function checkRotatedRows(rows: RotRow[], pred: number[], target: number[]) {
+  expect(rows.map((r) => r.key)).toEqual(RKEYS);
+  for (const row of rows) {
+    const ref = rotatedRef(row.key, pred, target);
+    expect(row.backend, row.key).toBe('gpu');
+    expect(Math.abs(row.loss - ref.loss[0]), `${row.key}: loss ${row.loss} vs ${ref.loss[0]}`).toBeLessThanOrEqual(1e-4 + 1e-3 * Math.abs(ref.loss[0]));
+    expect(row.grad.length, row.key).toBe(5);
+    for (let k = 0; k < 5; k++) {
+      const want = ref.grad.pred[k];
+      expect(Math.abs(row.grad[k] - want), `${row.key}: grad[${k}] ${row.grad[k]} vs ${want}`).toBeLessThanOrEqual(1e-5 + 1e-3 * Math.abs(want));
+    }
+  }
+}
+
+/** KFIoU's centre term without deltas: smooth-L1 (beta 1/9, its default) of the centre offset, summed over x and y. */
+const kfiouXy = (pred: number[], target: number[]) =>
+  [0, 1].reduce((sum, k) => {
+    const e = Math.abs(pred[k] - target[k]);
+    return sum + (e < 1 / 9 ? (0.5 * e * e) / (1 / 9) : e - 0.5 / 9);
+  }, 0);
+
+/** The page position (canvas units) of the rotation handle of box `b` (x1, y1, x2, y2) turned by `theta`: 26 px beyond its top edge. */
+const handleOf = (b: number[], theta: number): [number, number] => {
+  const arm = (b[3] - b[1]) / 2 + 26;
+  return [(b[0] + b[2]) / 2 + arm * Math.sin(theta), (b[1] + b[3]) / 2 - arm * Math.cos(theta)];
+};
+
+describe("the box playground's rotated mode", () => {
+  it('turns a box with its handle, computes the rotated losses on the GPU as cpu.run does, leaves them unchanged when the pair turns together, and keeps the axis-aligned losses on the axis-aligned boxes', async () => {
+    const page = await gp.browser.newPage();
+    const errors: string[] = [];
+    page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
+    page.on('pageerror', (e) => errors.push(String((e as Error).message ?? e)));
+    await page.setViewport({ width: 1280, height: 1000 });
+    await page.goto(gp.page.url());
+    await page.waitForFunction(READY);
+    const plain = await settled(page);
+    expect(await page.$eval('#rotated-panel', (e) => (e as HTMLElement).hidden)).toBe(true);
+
+    // Rotated mode on: the rotated table appears, at theta = 0, and the axis-aligned rows are what they were.
+    await page.click('#rotated-mode');
+    const s0 = await settledRotated(page);
+    expect(await page.$eval('#rotated-panel', (e) => (e as HTMLElement).hidden)).toBe(false);
+    expect(s0.rot.rotated).toBe('true');
+    expect(nums(s0.rot.angles)).toEqual([0, 0]);
+    const p0 = nums(s0.axis.pred);
+    const t0 = nums(s0.axis.target);
+    const rp0 = nums(s0.rot.pred);
+    const rt0 = nums(s0.rot.target);
+    expect(rp0).toEqual([(p0[0] + p0[2]) / 2, (p0[1] + p0[3]) / 2, p0[2] - p0[0], p0[3] - p0[1], 0]);
+    expect(rt0).toEqual([(t0[0] + t0[2]) / 2, (t0[1] + t0[3]) / 2, t0[2] - t0[0], t0[3] - t0[1], 0]);
+    checkRotatedRows(s0.rot.rows, rp0, rt0);
+    checkRows(s0.axis.rows, p0, t0);
+    expect(s0.axis.rows.map((r) => r.loss)).toEqual(plain.rows.map((r) => r.loss));
+    expect(await page.$eval('#variant', (e) => (e as HTMLSelectElement).value)).toBe('r/probiou');
+    expect((await shown(page)).arrows).toBeGreaterThan(0);
+    expect(await arrowPixels(page)).toBeGreaterThan(40);
+    for (const row of s0.rot.rows) console.log(`demo rotated at theta 0: ${row.key} ${row.loss.toFixed(6)} grad [${row.grad.map((g) => g.toExponential(3))}]`);
+
+    // Shift-drag the target's handle: the pair turns together about the target's centre. Each rotated loss is a
+    // function of the pair's relative geometry, so it stays (float32 tolerance); KFIoU's centre term, a smooth-L1
+    // of the offset's x and y, is not turn-invariant, so its rest (loss minus that term) is compared. The gradient
+    // in w, h and theta stays; the one in (cx, cy) turns with the pair. The axis-aligned versions change.
+    const alpha = -0.5;
+    const [hx, hy] = handleOf(t0, 0);
+    const arm = (t0[3] - t0[1]) / 2 + 26;
+    await page.keyboard.down('Shift');
+    await drag(page, hx, hy, rt0[0] + arm * Math.sin(alpha) - hx, rt0[1] - arm * Math.cos(alpha) - hy);
+    await page.keyboard.up('Shift');
+    const s1 = await settledRotated(page);
+    const [a1p, a1t] = nums(s1.rot.angles);
+    expect(a1t).toBeCloseTo(alpha, 1);
+    expect(a1p).toBe(a1t);
+    const rp1 = nums(s1.rot.pred);
+    const rt1 = nums(s1.rot.target);
+    expect(rt1.slice(0, 4)).toEqual(rt0.slice(0, 4));
+    const [c, s] = [Math.cos(a1t), Math.sin(a1t)];
+    const [dx, dy] = [rp0[0] - rt0[0], rp0[1] - rt0[1]];
+    expect(Math.abs(rp1[0] - (rt0[0] + c * dx - s * dy))).toBeLessThan(1e-3);
+    expect(Math.abs(rp1[1] - (rt0[1] + s * dx + c * dy))).toBeLessThan(1e-3);
+    expect(rp1[2]).toBeCloseTo(rp0[2], 3);
+    expect(rp1[3]).toBeCloseTo(rp0[3], 3);
+    checkRotatedRows(s1.rot.rows, rp1, rt1);
+    s0.rot.rows.forEach((r0, i) => {
+      const r1 = s1.rot.rows[i];
+      const kf = r0.key === 'r/kfiou';
+      const l0 = kf ? r0.loss - kfiouXy(rp0, rt0) : r0.loss;
+      const l1 = kf ? r1.loss - kfiouXy(rp1, rt1) : r1.loss;
+      expect(Math.abs(l1 - l0), `${r0.key}: loss ${l0} at theta 0, ${l1} turned together by ${a1t}`).toBeLessThanOrEqual(1e-4 + 2e-4 * Math.abs(l0));
+      for (const k of [2, 3, 4]) expect(Math.abs(r1.grad[k] - r0.grad[k]), `${r0.key}: grad[${k}]`).toBeLessThanOrEqual(1e-5 + 2e-3 * Math.abs(r0.grad[k]));
+      if (!kf) {
+        const turned = [c * r0.grad[0] - s * r0.grad[1], s * r0.grad[0] + c * r0.grad[1]];
+        for (const k of [0, 1]) expect(Math.abs(r1.grad[k] - turned[k]), `${r0.key}: grad[${k}] turned`).toBeLessThanOrEqual(1e-5 + 2e-3 * Math.abs(turned[k]));
+      }
+    });
+    // The turn is no no-op: the centre offset turned, so KFIoU's centre term and the axis-aligned losses moved.
+    expect(Math.abs(kfiouXy(rp1, rt1) - kfiouXy(rp0, rt0))).toBeGreaterThan(1);
+    checkRows(s1.axis.rows, nums(s1.axis.pred), nums(s1.axis.target));
+    const giou = (t: typeof s0) => t.axis.rows.find((r) => r.key === 'giou')!.loss;
+    expect(Math.abs(giou(s1) - giou(s0))).toBeGreaterThan(1e-3);
+
+    // Drag the prediction's handle alone: its theta changes, the target's does not, every rotated loss changes;
+    // the axis-aligned boxes (and so every iou_loss row) stay as they were.
+    const p1 = nums(s1.axis.pred);
+    const beta = a1p + 0.8;
+    const [qx, qy] = handleOf(p1, a1p);
+    const parm = (p1[3] - p1[1]) / 2 + 26;
+    await drag(page, qx, qy, rp1[0] + parm * Math.sin(beta) - qx, rp1[1] - parm * Math.cos(beta) - qy);
+    const s2 = await settledRotated(page);
+    const [a2p, a2t] = nums(s2.rot.angles);
+    expect(a2t).toBe(a1t);
+    expect(a2p).toBeCloseTo(beta, 1);
+    expect(s2.axis.pred).toBe(s1.axis.pred);
+    expect(s2.axis.rows.map((r) => r.loss)).toEqual(s1.axis.rows.map((r) => r.loss));
+    const rp2 = nums(s2.rot.pred);
+    expect(rp2.slice(0, 4)).toEqual(rp1.slice(0, 4));
+    expect(rp2[4]).toBe(a2p);
+    checkRotatedRows(s2.rot.rows, rp2, nums(s2.rot.target));
+    s2.rot.rows.forEach((r, i) => expect(Math.abs(r.loss - s1.rot.rows[i].loss), r.key).toBeGreaterThan(1e-4));
+    // d/dtheta is there: nonzero for ProbIoU and KLD, whose arrows are drawn (theta's at the handle among them).
+    for (const key of ['r/probiou', 'r/kld']) expect(Math.abs(s2.rot.rows.find((r) => r.key === key)!.grad[4]), key).toBeGreaterThan(1e-4);
+    await page.select('#variant', 'r/kld');
+    const k = await shown(page);
+    expect(k.variant).toBe('r/kld');
+    expect(k.arrows).toBeGreaterThanOrEqual(3);
+    expect(await arrowPixels(page)).toBeGreaterThan(40);
+    expect(k.legend).toMatch(/∂L\/∂\(cx, cy, w, h, θ\) of KLD/);
+
+    await page.screenshot({ path: `${outDir}demo-rotated.png`, fullPage: true });
+
+    // Rotated mode off: the table is hidden, the select lists the iou_loss variants again, the canvas is axis-aligned.
+    await page.click('#rotated-mode');
+    const off = await settled(page);
+    expect(await page.$eval('#rotated-panel', (e) => (e as HTMLElement).hidden)).toBe(true);
+    expect(await page.$$eval('#variant option', (o) => o.map((x) => (x as HTMLOptionElement).value))).toEqual(KEYS);
+    expect((await rotatedState(page)).rotated).toBe('false');
+    checkRows(off.rows, nums(off.pred), nums(off.target));
+    await page.close();
+    expect(errors).toEqual([]);
+  });
+});
+
 describe('the demo page after its GPU device is lost', () => {
   it('re-creates its context, says so, and computes on the new device again (playground and timing)', async () => {
     const { page, errors } = await openLossPage(gp.page.url());

@@ -52,6 +52,12 @@ export function boxes(n: number, seed: number): T {
   return { data, shape: [n, 4] };
 }
 
+/** n rotated boxes (cx, cy, w, h, theta), sides 1 to 5, angles in [-1.5, 1.5]. */
+export function rotatedBoxes(n: number, seed: number): T {
+  const r = rand(5 * n, seed, 0, 1);
+  return { data: Float32Array.from(r, (v, i) => [10 * v, 10 * v, 1 + 4 * v, 1 + 4 * v, 3 * v - 1.5][i % 5]), shape: [n, 5] };
+}
+
 /**
  * The head of the assigner's good calls: a 32 x 16 image at strides 8 (4 x 2 cells) and 16 (2 x 1),
  * A = 10 anchors (ultralytics' make_anchors order), C = 3 classes, M = 3 gt rows per image (B = 1).
@@ -93,6 +99,9 @@ export const GOOD: Record<string, () => Good> = {
   balanced_l1: () => ({ inputs: { pred: f([3], 1), target: f([3], 2) }, options: {} }),
   iou_loss: () => ({ inputs: { pred: boxes(3, 1), target: boxes(3, 2) }, options: { variant: 'giou' } }),
   pairwise_iou: () => ({ inputs: { a: boxes(3, 1), b: boxes(2, 2) }, options: { variant: 'diou' } }),
+  // KFIoU with its deltas: every input rotated_iou_loss takes, so the tables reach predDelta and targetDelta too.
+  rotated_iou_loss: () => ({ inputs: { pred: rotatedBoxes(3, 1), target: rotatedBoxes(3, 2), predDelta: f([3, 2], 3, -0.5, 0.5), targetDelta: f([3, 2], 4, -0.5, 0.5) }, options: { variant: 'kfiou', fun: 'ln' } }),
+  pairwise_probiou: () => ({ inputs: { a: rotatedBoxes(3, 1), b: rotatedBoxes(2, 2) }, options: { eps: 1e-6 } }),
   sigmoid_focal: () => ({ inputs: { logits: f([3], 1, -4, 4), targets: { data: Float32Array.of(1, 0, 1), shape: [3] } }, options: {} }),
   quality_focal: () => ({ inputs: { logits: f([3, 4], 1), labels: i32([3], [0, 4, 2]), scores: f([3], 2, 0, 1) }, options: {} }),
   distribution_focal: () => ({ inputs: { logits: f([3, 5], 1), targets: f([3], 2, 0, 3.9) }, options: {} }),
@@ -290,6 +299,14 @@ export const OUT_OF_RANGE: Record<string, [string, unknown][]> = {
     ['imageSize', [0, 480]], ['imageSize', [640, -1]], ['scale', -1], ['wiouVersion', 0], ['wiouVersion', 4], ['wiouVersion', 2.5], ['iouMean', 0], ['wiouAlpha', 0], ['wiouDelta', -3],
   ],
   pairwise_iou: [['variant', 'eiou'], ['variant', 'siou'], ['format', 'xyxyx']],
+  // ops.md "Rotated boxes", Refused: eps, beta, alpha <= 0, an unknown variant, a fun outside the
+  // variant's list, a param the variant does not list (the good call is kfiou: tau, alpha, sqrt,
+  // normalize and ciou are the Gaussian variants' and ProbIoU's).
+  rotated_iou_loss: [
+    ['eps', 0], ['eps', -1e-6], ['beta', 0], ['beta', -1], ['variant', 'riou'], ['variant', 'KLD'], ['fun', 'log1p'], ['fun', 'sqrt'], ['fun', 'cube'],
+    ['tau', 1], ['alpha', 2], ['sqrt', false], ['normalize', true], ['ciou', false],
+  ],
+  pairwise_probiou: [['eps', 0], ['eps', -1e-7]],
   sigmoid_focal: [['gamma', -1]],
   quality_focal: [['beta', -1]],
   distribution_focal: [],
@@ -391,6 +408,13 @@ export const BAD_DATA: Record<string, [string, (g: Good) => Inputs, Opts, string
     ['target NaN without check', (g) => ({ ...g.inputs, targets: { data: Float32Array.of(NaN, 1, 1), shape: [3] } }), {}, 'targets', /targets\[0\]/],
   ],
 };
+// ops.md "Rotated boxes", Refused: predDelta or targetDelta with another variant, or one without the other.
+BAD_DATA.rotated_iou_loss = [
+  ['predDelta and targetDelta with variant kld', (g) => g.inputs, { variant: 'kld', fun: undefined }, 'predDelta', /only to variant 'kfiou'/],
+  ['predDelta alone', (g) => ({ ...g.inputs, targetDelta: undefined }), {}, 'targetDelta', /needs targetDelta/],
+  ['targetDelta alone', (g) => ({ ...g.inputs, predDelta: undefined }), {}, 'predDelta', /needs predDelta/],
+  ['targetDelta alone with variant probiou', (g) => ({ ...g.inputs, predDelta: undefined }), { variant: 'probiou', fun: undefined }, 'targetDelta', /only to variant 'kfiou'/],
+];
 /** The assigner's value rules (ops.md "Refusals (both ops)"): always checked, check: true or not. */
 const TAL_DATA: [string, (g: Good) => Inputs, Opts, string, RegExp][] = [
   ['gtLabels = C', (g) => ({ ...g.inputs, gtLabels: i32([1, TAL.m], [1, TAL.c, 0]) }), {}, 'gtLabels', /gtLabels\[1\]/],
