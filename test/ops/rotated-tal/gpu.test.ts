@@ -161,6 +161,27 @@ describe('rotated_tal_assign on the GPU: drawn cases clear of float32 ties, agai
     expect(Math.abs(g.outputs!.targetScores[0] - want)).toBeLessThan(1e-6);
   });
 
+  it('tal_assign and the rotated assigner share passes and scratch layout: alternating on one context, each gives its own reference', async () => {
+    const { cases } = clearCases(BASE, 700, 1);
+    const axis = {
+      scores: { data: Float32Array.of(0.8, 0.3), shape: [1, 2, 1] },
+      predBoxes: { data: Float32Array.of(2, 2, 10, 10, 4, 4, 9, 12), shape: [1, 2, 4] },
+      anchors: { data: Float32Array.of(6, 6, 7, 9), shape: [2, 2] },
+      gtLabels: { data: Int32Array.of(0), shape: [1, 1] },
+      gtBoxes: { data: Float32Array.of(1, 1, 12, 12), shape: [1, 1, 4] },
+      gtMask: { data: Int32Array.of(1), shape: [1, 1] },
+    };
+    const want = cpu.run('tal_assign', axis, { topk: 1 }).outputs!;
+    for (let k = 0; k < 2; k++) {
+      expect(await differs(dl, cases[0])).toBe('');
+      const got = (await dl.run('tal_assign', axis, { topk: 1 })).outputs!;
+      expect(got.boxes.length).toBe(8);
+      for (const name of ['labels', 'foreground', 'gtIndex']) expect(Array.from(got[name]), name).toEqual(Array.from(want[name]));
+      Array.from(got.targetScores).forEach((v, n) => expect(Math.abs(v - want.targetScores[n])).toBeLessThanOrEqual(1e-6 + 1e-4 * Math.abs(want.targetScores[n])));
+    }
+    expect(Array.from(want.foreground)).toEqual([1, 0]);
+  });
+
   it('under the hardware launch plan too', async () => {
     const ctx = await nodeContext({ plan: 'hardware' });
     const { cases } = clearCases(BASE, 600, 1);
