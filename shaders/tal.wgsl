@@ -5,7 +5,7 @@
 // storage buffers per stage of a device with the default limits. src/ops/tal.ts lists the passes:
 //   yolo_decode   thread per (image, anchor): the DFL distances, the predicted box in pixels
 //   tal_pairs     thread per (image, anchor), over its real gt rows: candidate, overlap, metric
-//                                                                                 (yolo_pairs)
+//                 (CIoU, or with ROTATED the rotated in-box test and ProbIoU)     (yolo_pairs)
 //   tal_topk      workgroup per gt row: the topk anchors by (metric desc, index asc), marked
 //   tal_anchor    thread per (image, anchor): its gt (one selector, else the argmax of the
 //                 overlaps over every row), the assigner's integer outputs           (yolo_anchor)
@@ -20,6 +20,10 @@
 override WG: u32 = 64u;
 // 0: tal_assign, 1: yolo_detection_loss.
 override OP: u32 = 0u;
+// The rotated assigner (rotated_tal_assign, a helper program): boxes of five columns
+// (cx, cy, w, h, theta), the rotated in-box test and ProbIoU in tal-pairs.wgsl, five columns
+// copied in tal-anchor.wgsl. Only tal_assign's modules read it (OP 0).
+override ROTATED: bool = false;
 
 // The flags this header's passes read, and the Run uniform every kernel shares with the runtime:
 // fused-header.wgsl's, which these modules cannot take whole (its four storage bindings would
@@ -202,10 +206,10 @@ fn ciou_u(p: vec4<f32>, g: vec4<f32>, want_grad: bool) -> CiouU {
   return out;
 }
 
-// A candidate pair's overlap and metric (ops.md, step 2): max(ciou_u, 0) (an exact +0 where the
-// CIoU is not positive) and score^alpha * overlap^beta.
-fn pair_metric(g: vec4<f32>, pred: vec4<f32>, score: f32) -> vec2<f32> {
-  let c = ciou_u(g, pred, false).value;
+// A candidate pair's overlap and metric (ops.md, step 2) from its overlap before the clamp (the
+// CIoU, or the rotated assigner's ProbIoU): max(c, 0) (an exact +0 where c is not positive) and
+// score^alpha * overlap^beta.
+fn pair_metric(c: f32, score: f32) -> vec2<f32> {
   let ov = select(0.0, c, c > 0.0);
   return vec2(ov, pow_u(score, params.alpha) * pow_u(ov, params.beta));
 }

@@ -12,10 +12,18 @@ fn yolo_pairs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   if (i >= params.b * params.a) {
     return;
   }
-  let a = i % params.a;
-  let at = params.off_anch + 3u * a;
+  let at = params.off_anch + 3u * (i % params.a);
+  pair_rows(i, vec2(getf(at), getf(at + 1u)) * getf(at + 2u));
+}
+
+fn pair_inside(row: u32, anchor: vec2<f32>) -> bool {
+  return in_gt(anchor, in_gt_boxes[row]);
+}
+
+// The CIoU of the gt and the box yolo_decode wrote (pixels).
+fn pair_overlap(row: u32, i: u32) -> f32 {
   let d = params.off_dec + 4u * i;
-  pair_rows(i, vec2(getf(at), getf(at + 1u)) * getf(at + 2u), vec4(getf(d), getf(d + 1u), getf(d + 2u), getf(d + 3u)));
+  return ciou_u(in_gt_boxes[row], vec4(getf(d), getf(d + 1u), getf(d + 2u), getf(d + 3u)), false).value;
 }
 
 fn pair_score(i: u32, cls: u32) -> f32 {

@@ -1,6 +1,7 @@
 import { CORE_ALIASES, type HasOutputs, optionsArg, positionalInputs, splitOptions, wrappers, type IsMatrix, type OptionalInputs, type SelfReduced, type Wrapper, type WrapperArgs, type WrapperName, type WrapperTable, type Flat, type WrapperParams } from './catalogue';
 import type { F32Tensor, I32Tensor, OpParams } from './ops/op-types';
 import { getOp } from './ops/registry';
+import { rotatedTalAssignOp, type RotatedTalOptions } from './ops/rotated-tal';
 import { detectionsOf, yoloNmsOp, type YoloDetections, type YoloNmsOptions } from './ops/yolo-nms';
 import type { SharedOptions } from './ops/validate';
 import { Detloss, openContext } from './runtime/context';
@@ -41,6 +42,21 @@ export class DetlossContext extends Detloss {
    */
   async yoloNms(output: AnyInput, options: YoloNmsOptions = {}): Promise<YoloDetections> {
     return detectionsOf(await this.run(yoloNmsOp as never, { output } as never, options as never));
+  }
+
+  /**
+   * ultralytics' `RotatedTaskAlignedAssigner` (YOLO OBB's assigner): `talAssign` with boxes
+   * `(cx, cy, w, h, theta)` (`predBoxes` [b, a, 5], `gtBoxes` [b, m, 5], radians), an anchor a
+   * candidate of a gt when its centre lies in the rotated box, and ProbIoU for the overlap. Returns
+   * `outputs` `labels`, `boxes` [b, a, 5], `targetScores`, `foreground`, `gtIndex`, as `talAssign`
+   * does (docs/losses.md, "Rotated task-aligned assignment"). Not an op of the contract.
+   *
+   * @example
+   * const r = await dl.rotatedTalAssign(scores, predBoxes, anchorsPx, gtLabels, gtBoxes, gtMask, { topk: 10 });
+   * r.outputs!.foreground; // Int32Array [b * a]
+   */
+  async rotatedTalAssign(scores: AnyInput, predBoxes: AnyInput, anchors: AnyInput, gtLabels: AnyInput, gtBoxes: AnyInput, gtMask: AnyInput, options: RotatedTalOptions = {}): Promise<RunResult> {
+    return this.run(rotatedTalAssignOp as never, { scores, predBoxes, anchors, gtLabels, gtBoxes, gtMask } as never, options as never);
   }
 }
 

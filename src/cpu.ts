@@ -3,6 +3,7 @@
  * registry and validates the call (src/ops), then runs the op's reference (src/cpu). It lives beside
  * src/cpu/ rather than in it, so src/cpu imports nothing from src/ops (the dependency runs one way).
  */
+import { rotatedTalAssignOp, type RotatedTalOptions } from './ops/rotated-tal';
 import { detectionsOf, yoloNmsOp, type YoloDetections, type YoloNmsOptions } from './ops/yolo-nms';
 import type { CpuInputsOf, DynamicOpName, OpName, OpOptions } from './ops/op-types';
 import { hostInputs } from './ops/inputs';
@@ -12,6 +13,9 @@ import { checkFinite, resolve, type SharedOptions } from './ops/validate';
 import { reduceCpu, type CpuResult } from './cpu/run';
 
 export type { CpuResult } from './cpu/run';
+
+/** A host tensor: its data and shape. */
+type HostTensor = { data: ArrayLike<number>; shape: number[] };
 
 const toF64 = (a: ArrayLike<number> | undefined) => (a ? Float64Array.from(a) : undefined);
 
@@ -93,5 +97,16 @@ export const cpu = {
    */
   yoloNms(output: { data: ArrayLike<number>; shape: number[] }, options: YoloNmsOptions = {}): YoloDetections {
     return detectionsOf(runCpu(yoloNmsOp as never, { output } as never, options as never) as never);
+  },
+  /**
+   * The rotated task-aligned assigner's float64 reference (`dl.rotatedTalAssign`'s): host arrays
+   * only; `outputs` as `cpu.run('tal_assign', ...)` gives them, `boxes` [b, a, 5].
+   *
+   * @example
+   * const r = cpu.rotatedTalAssign(scores, predBoxes, anchors, gtLabels, gtBoxes, gtMask, { topk: 10 });
+   * r.outputs!.gtIndex; // Int32Array [b * a]
+   */
+  rotatedTalAssign(scores: HostTensor, predBoxes: HostTensor, anchors: HostTensor, gtLabels: HostTensor, gtBoxes: HostTensor, gtMask: HostTensor, options: RotatedTalOptions = {}): CpuResult {
+    return runCpu(rotatedTalAssignOp, { scores, predBoxes, anchors, gtLabels, gtBoxes, gtMask }, options as never);
   },
 };

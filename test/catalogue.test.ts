@@ -25,7 +25,7 @@ const NAMES = Object.keys(WRAPPERS).sort();
 
 /** What each surface offers besides the catalogue's wrappers (a new export must be one or the other). */
 const NOT_WRAPPERS = {
-  core: ['yoloNms'],
+  core: ['yoloNms', 'rotatedTalAssign'],
   tfjs: ['detlossFor', 'flush', 'makeAnchors', 'nonMaxSuppression', 'nonMaxSuppressionWithScore', 'ready', 'runLoss', 'runOutputs', 'runOutputsAsync', 'stats', 'yoloNms'],
   ortFree: ['OrtDetloss', 'detlossFor', 'flush', 'makeAnchors', 'nonMaxSuppression', 'runLoss', 'yoloNms'],
   ortClass: ['constructor', 'destroy', 'device', 'flush', 'nonMaxSuppression', 'runLoss', 'runWith', 'wrapper', 'yoloNms'],

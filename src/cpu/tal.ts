@@ -13,7 +13,7 @@ export const IN_GT_EPS = 1e-9;
 /** The `eps` that `yolo_detection_loss` passes to its assignment. */
 export const YOLO_ASSIGN_EPS = 1e-9;
 
-/** The five outputs of `tal_assign`, flat: [B, A], [B, A, 4], [B, A, C], [B, A], [B, A]. */
+/** The five outputs of `tal_assign`, flat: [B, A], [B, A, 4], [B, A, C], [B, A], [B, A] (boxes [B, A, 5] for the rotated assigner). */
 export interface TalAssignment {
   labels: Int32Array;
   boxes: Float64Array;
@@ -56,6 +56,35 @@ function rankOrder(metric: Float64Array, off: number, a: number): number[] {
 }
 
 /**
+ * The geometry an assigner plugs into the shared steps: the columns of a box, the candidate test
+ * (step 1) and the overlap of a candidate pair (step 2), both before the clamp at 0.
+ */
+export interface TalGeometry {
+  /** Columns of a gt or predicted box: 4 (xyxy) or 5 (cx, cy, w, h, theta). */
+  cols: number;
+  /** Whether anchor (ax, ay) is a candidate of the gt box at gt[go .. go + cols). */
+  inside(gt: ArrayLike<number>, go: number, ax: number, ay: number): boolean;
+  /** The overlap of the gt box at gt[go ..] and the predicted box at pred[po ..], not clamped. */
+  overlap(gt: ArrayLike<number>, go: number, pred: ArrayLike<number>, po: number): number;
+}
+
+const gtBox = new Float64Array(4);
+const predBox4 = new Float64Array(4);
+
+/** TaskAlignedAssigner's geometry: the strict in-gt test at the fixed 1e-9, ultralytics' CIoU. */
+export const AXIS_ALIGNED: TalGeometry = {
+  cols: 4,
+  inside: (g, o, ax, ay) => Math.min(ax - g[o], ay - g[o + 1], g[o + 2] - ax, g[o + 3] - ay) > IN_GT_EPS,
+  overlap(g, go, p, po) {
+    for (let q = 0; q < 4; q++) {
+      gtBox[q] = g[go + q];
+      predBox4[q] = p[po + q];
+    }
+    return ciouU(gtBox, predBox4);
+  },
+};
+
+/**
  * TaskAlignedAssigner in float64, every step of ops.md's definition: candidates (strict in-gt test at
  * the fixed 1e-9, real gts only), ultralytics' CIoU overlap clamped at 0 and the metric
  * `s^alpha * ov^beta`, top k per real gt over all A anchors (ties to the lower anchor index, so
@@ -74,11 +103,31 @@ export function talAssign(
   sizes: TalSizes,
   params: TalParams,
 ): TalAssignment {
+  return assignWith(AXIS_ALIGNED, scores, predBoxes, anchors, gtLabels, gtBoxes, gtMask, sizes, params);
+}
+
+/**
+ * The task-aligned assignment for a geometry (steps 1 to 6 of {@link talAssign}, whose candidate
+ * test and overlap `geom` gives): `boxes` has `geom.cols` columns. `talAssign` and the rotated
+ * assigner (src/cpu/rotated-tal.ts) are this with their geometry.
+ */
+export function assignWith(
+  geom: TalGeometry,
+  scores: ArrayLike<number>,
+  predBoxes: ArrayLike<number>,
+  anchors: ArrayLike<number>,
+  gtLabels: ArrayLike<number>,
+  gtBoxes: ArrayLike<number>,
+  gtMask: ArrayLike<number>,
+  sizes: TalSizes,
+  params: TalParams,
+): TalAssignment {
   const { b: B, a: A, c: C, m: M } = sizes;
   const { alpha, beta, eps } = params;
+  const W = geom.cols;
   const k = Math.min(params.topk, A);
   const labels = new Int32Array(B * A);
-  const boxes = new Float64Array(B * A * 4);
+  const boxes = new Float64Array(B * A * W);
   const targetScores = new Float64Array(B * A * C);
   const foreground = new Int32Array(B * A);
   const gtIndex = new Int32Array(B * A);
@@ -96,8 +145,6 @@ export function talAssign(
   const owner = new Int32Array(A);
   const maxMetric = new Float64Array(M);
   const maxOv = new Float64Array(M);
-  const gt = new Float64Array(4);
-  const pb = new Float64Array(4);
   for (let b = 0; b < B; b++) {
     ov.fill(0);
     metric.fill(0);
@@ -106,15 +153,12 @@ export function talAssign(
     // 1, 2: candidates, overlap and metric
     for (let j = 0; j < M; j++) {
       if (gtMask[b * M + j] !== 1) continue;
-      for (let q = 0; q < 4; q++) gt[q] = gtBoxes[(b * M + j) * 4 + q];
+      const go = (b * M + j) * W;
       const l = gtLabels[b * M + j];
       for (let a = 0; a < A; a++) {
-        const ax = anchors[2 * a], ay = anchors[2 * a + 1];
-        const inGt = Math.min(ax - gt[0], ay - gt[1], gt[2] - ax, gt[3] - ay) > IN_GT_EPS;
-        if (!inGt) continue;
+        if (!geom.inside(gtBoxes, go, anchors[2 * a], anchors[2 * a + 1])) continue;
         cand[j * A + a] = 1;
-        for (let q = 0; q < 4; q++) pb[q] = predBoxes[(b * A + a) * 4 + q];
-        const o = Math.max(ciouU(gt, pb), 0);
+        const o = Math.max(geom.overlap(gtBoxes, go, predBoxes, (b * A + a) * W), 0);
         ov[j * A + a] = o;
         // (an out-of-range label reads NaN here; the op refuses it before this runs)
         const s = l >= 0 && l < C ? scores[(b * A + a) * C + l] : NaN;
@@ -166,7 +210,7 @@ export function talAssign(
       foreground[i] = fg ? 1 : 0;
       gtIndex[i] = j;
       labels[i] = l;
-      for (let q = 0; q < 4; q++) boxes[i * 4 + q] = gtBoxes[(b * M + j) * 4 + q];
+      for (let q = 0; q < W; q++) boxes[i * W + q] = gtBoxes[(b * M + j) * W + q];
       if (fg && l >= 0 && l < C) targetScores[i * C + l] = (metric[j * A + a] * maxOv[j]) / (maxMetric[j] + eps);
     }
   }

@@ -9,6 +9,7 @@ import { SOFTMAX_FOCAL_OPS } from './softmax-focal';
 import { NMS_OPS } from './nms';
 import { ROTATED_OPS } from './rotated';
 import { TAL_OPS } from './tal';
+import { rotatedTalAssignOp } from './rotated-tal';
 import { yoloNmsOp } from './yolo-nms';
 
 const ALL: OpDescriptor[] = [l1Op, mseOp, smoothL1Op, huberOp, balancedL1Op, ...IOU_OPS, ...LOGIT_OPS, ...SOFTMAX_FOCAL_OPS, ...MARGIN_OPS, ...RANKING_OPS, ...TAL_OPS, ...ROTATED_OPS, ...NMS_OPS];
@@ -20,11 +21,12 @@ for (const [i, d] of ALL.entries()) {
 export const OPS: Readonly<Record<string, OpDescriptor>> = Object.freeze(Object.fromEntries(ALL.map((d) => [d.name, d])));
 
 /**
- * Programs the wrappers run that are not ops of the contract (docs/ops.md): the YOLO post-process.
+ * Programs the wrappers run that are not ops of the contract (docs/ops.md): the YOLO post-process
+ * and the rotated task-aligned assigner.
  * They run through the same runtime (pass the descriptor where an op's name goes), and their
  * shaders' layouts are generated with the ops'.
  */
-export const HELPER_OPS: readonly OpDescriptor[] = Object.freeze([yoloNmsOp]);
+export const HELPER_OPS: readonly OpDescriptor[] = Object.freeze([yoloNmsOp, rotatedTalAssignOp]);
 
 /** Names of every implemented op. */
 export const opNames = (): string[] => Object.keys(OPS);

@@ -1,5 +1,6 @@
 import boxesWgsl from '../../shaders/boxes.wgsl?raw';
 import commonWgsl from '../../shaders/common.wgsl?raw';
+import rotatedCommonWgsl from '../../shaders/rotated-common.wgsl?raw';
 import talWgsl from '../../shaders/tal.wgsl?raw';
 import talAssignWgsl from '../../shaders/tal-assign.wgsl?raw';
 import talAnchorWgsl from '../../shaders/tal-anchor.wgsl?raw';
@@ -23,7 +24,8 @@ import { defineOp, fail, num, type Dims, type GpuKernel, type OpDescriptor, type
 
 /** A pass module: common.wgsl, boxes.wgsl (CIoU's aspect term), tal.wgsl and the pass's own files. */
 const module = (id: string, ...files: string[]): PassModule => ({ shader: [commonWgsl, boxesWgsl, talWgsl, ...files].join('\n'), shaderId: `tal-${id}` });
-const PAIRS = module('pairs', talPairsWgsl, talPairRowsWgsl);
+// tal_pairs reads rotated-common.wgsl's ProbIoU when the program is the rotated assigner (ROTATED).
+const PAIRS = module('pairs', rotatedCommonWgsl, talPairsWgsl, talPairRowsWgsl);
 const ROWS = module('rows', talAssignWgsl, talRowsWgsl);
 const ANCHOR = module('anchor', talAssignWgsl, talAnchorWgsl);
 const SCORES = module('scores', talAssignWgsl, talScoresWgsl);
@@ -66,7 +68,11 @@ export function talLayout(d: Dims): Record<string, number> & { words: number } {
   return Object.assign(out, { words: at });
 }
 
-function talKernel(op: 0 | 1): GpuKernel {
+/**
+ * The program of `tal_assign` (op 0), `yolo_detection_loss` (op 1), or with `rotated` the rotated
+ * assigner's (`rotated_tal_assign`: tal_assign's passes, five-column boxes, override ROTATED).
+ */
+export function talKernel(op: 0 | 1, rotated = false): GpuKernel {
   const passes =
     op === 0
       ? [
@@ -91,7 +97,7 @@ function talKernel(op: 0 | 1): GpuKernel {
     shader: passes[0].module.shader,
     shaderId: passes[0].module.shaderId,
     entry: passes[0].entry,
-    overrides: () => ({ OP: op }),
+    overrides: () => ({ OP: op, ROTATED: rotated ? 1 : 0 }),
     uniforms: (p: ResolvedParams, d: Dims) => {
       const { words: _, ...offsets } = talLayout(d);
       return {
@@ -121,9 +127,9 @@ type Data = Record<string, Float32Array | Int32Array | Float64Array | undefined>
  * rows included; a mask of 0 and 1; strides finite and > 0; topk at most A when there are gt rows;
  * scores in [0, 1] when the caller asks for checking.
  */
-function validateTal(op: string, inputs: Data, p: ResolvedParams, d: Dims, check: boolean) {
+export function validateTal(op: string, inputs: Data, p: ResolvedParams, d: Dims, check: boolean) {
   if (inputs.weight !== undefined) fail('invalid_param', `${op}: takes no weight (it is not reduced by the caller)`, 'weight');
-  const scoresName = op === 'tal_assign' ? 'scores' : 'predScores';
+  const scoresName = op === 'yolo_detection_loss' ? 'predScores' : 'scores';
   if (d.c < 1) fail('shape_mismatch', `${op}: ${scoresName} has no classes (C = 0); it needs C >= 1`, scoresName);
   if (op === 'yolo_detection_loss' && (d.d % 4 !== 0 || d.d < 8)) {
     fail('shape_mismatch', `${op}: predDist's last dimension must be 4R with R >= 2 bins per side, got ${d.d}`, 'predDist');
@@ -149,7 +155,7 @@ function validateTal(op: string, inputs: Data, p: ResolvedParams, d: Dims, check
   }
 }
 
-const gtInputs = {
+export const gtInputs = {
   gtLabels: { dtype: 'i32', shape: ['b', 'm'] },
   gtBoxes: { dtype: 'f32', shape: ['b', 'm', 4] },
   gtMask: { dtype: 'i32', shape: ['b', 'm'] },

@@ -49,6 +49,18 @@ export const VALUE_RULES: Readonly<Record<string, readonly ValueRuleUse[]>> = {
   ],
 };
 
+/**
+ * The value rules of the helper programs (registry.ts's HELPER_OPS, not ops of the catalogue):
+ * the rotated assigner keeps tal_assign's.
+ */
+export const HELPER_VALUE_RULES: Readonly<Record<string, readonly ValueRuleUse[]>> = {
+  rotated_tal_assign: VALUE_RULES.tal_assign,
+};
+
+/** The value rules of an op or helper program by name (none for a name in neither table). */
+export const valueRulesOf = (name: string): readonly ValueRuleUse[] =>
+  Object.hasOwn(VALUE_RULES, name) ? VALUE_RULES[name] : Object.hasOwn(HELPER_VALUE_RULES, name) ? HELPER_VALUE_RULES[name] : [];
+
 /** The numbers a rule reads besides the value: the class count, the bins, ignoreIndex. */
 export interface RuleArgs {
   c: number;

@@ -1,6 +1,6 @@
 import type { InputInfo, Resolved } from '../../ops/validate';
 import type { OpDescriptor } from '../../ops/types';
-import { RULE_CODES, VALUE_RULES, ruleArgs, type ValueRule } from '../../ops/value-rules';
+import { RULE_CODES, ruleArgs, valueRulesOf, type ValueRule } from '../../ops/value-rules';
 import { USAGE, WG } from '../device/constants';
 import type { CallAllocation, Tensor } from '../memory/allocation';
 import type { Kernel } from '../compile/pipelines';
@@ -28,7 +28,7 @@ export function planChecks(desc: OpDescriptor, r: Resolved, gpu: Record<string, 
     const length = info[input]?.length ?? 0;
     if (length > 0) checks.push({ input, rule, args, length, slot: checks.length + 1 });
   };
-  for (const { input, rule, withCheck } of Object.hasOwn(VALUE_RULES, desc.name) ? VALUE_RULES[desc.name] : []) {
+  for (const { input, rule, withCheck } of valueRulesOf(desc.name)) {
     // A custom op of the same name has its own inputs: a rule applies to one of them only.
     if (Object.hasOwn(gpu, input) && Object.hasOwn(desc.inputs, input) && (!withCheck || r.check)) add(input, rule);
   }
