@@ -42,10 +42,9 @@ function boxTerms(pred: tf.Tensor, target: tf.Tensor) {
 
 /**
  * ultralytics' `_get_covariance_matrix`: the entries (a, b, c) of each box's covariance, from
- * (w^2/12, h^2/12, angle).
+ * (w^2/12, h^2/12, angle), given the box's columns.
  */
-function ultralyticsCovariance(boxes: tf.Tensor) {
-  const [, , w, h, r] = tf.unstack(boxes, 1);
+function ultralyticsCovariance(w: tf.Tensor, h: tf.Tensor, r: tf.Tensor) {
   const a = tf.div(tf.square(w), 12);
   const b = tf.div(tf.square(h), 12);
   const cos = tf.cos(r);
@@ -58,12 +57,15 @@ function ultralyticsCovariance(boxes: tf.Tensor) {
 /**
  * ultralytics' `probiou(obb1, obb2, eps=1e-7)` per row, as written there (t1, t2, t3 through the
  * covariances' entries, the Bhattacharyya distance clamped to [eps, 100]): the ProbIoU, `1 - hd`.
+ * Each box tensor is unstacked once (ultralytics slices obb1 twice, for the centre and in
+ * `_get_covariance_matrix`; on TF.js each unstack costs a tf.stack in the gradient, the slowest
+ * kernel of this composition on SwiftShader).
  */
 export function tfjsProbiou(pred: tf.Tensor, target: tf.Tensor, eps = 1e-7): tf.Tensor {
-  const [x1, y1] = tf.unstack(pred, 1);
-  const [x2, y2] = tf.unstack(target, 1);
-  const [a1, b1, c1] = ultralyticsCovariance(pred);
-  const [a2, b2, c2] = ultralyticsCovariance(target);
+  const [x1, y1, w1, h1, r1] = tf.unstack(pred, 1);
+  const [x2, y2, w2, h2, r2] = tf.unstack(target, 1);
+  const [a1, b1, c1] = ultralyticsCovariance(w1, h1, r1);
+  const [a2, b2, c2] = ultralyticsCovariance(w2, h2, r2);
   const a12 = tf.add(a1, a2);
   const b12 = tf.add(b1, b2);
   const c12 = tf.add(c1, c2);
