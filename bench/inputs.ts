@@ -56,6 +56,18 @@ export function makeInputs(c: BenchCase): Record<string, Shaped> {
       const target = boxes(n, r);
       return { pred: { data: boxes(n, r, target), shape: [n, 4] }, target: { data: target, shape: [n, 4] } };
     }
+    case 'rotated_iou_loss': {
+      // (cx, cy, w, h, theta): targets with sides 4 to 64 px at angles in [-1.3, 1.3] rad; pred near
+      // each (centre +-4 px, sides within +-20%, angle +-0.25 rad), as a detector's positives are.
+      const target = new Float32Array(n * 5);
+      const pred = new Float32Array(n * 5);
+      for (let i = 0; i < n; i++) {
+        const o = i * 5;
+        target.set([r() * 500, r() * 500, 4 + r() * 60, 4 + r() * 60, (r() - 0.5) * 2.6], o);
+        pred.set([target[o] + (r() - 0.5) * 8, target[o + 1] + (r() - 0.5) * 8, target[o + 2] * (0.8 + r() * 0.4), target[o + 3] * (0.8 + r() * 0.4), target[o + 4] + (r() - 0.5) * 0.5], o);
+      }
+      return { pred: { data: pred, shape: [n, 5] }, target: { data: target, shape: [n, 5] } };
+    }
     case 'pairwise_iou':
       return { a: { data: boxes(n, r), shape: [n, 4] }, b: { data: boxes(n, r), shape: [n, 4] } };
     case 'sigmoid_focal': {

@@ -40,6 +40,91 @@ function boxTerms(pred: tf.Tensor, target: tf.Tensor) {
   return { x1, y1, x2, y2, gx1, gy1, gx2, gy2, inter, union, iou, w, h, wg, hg, cw, ch, c2, dx, dy, rho2 };
 }
 
+/**
+ * ultralytics' `_get_covariance_matrix`: the entries (a, b, c) of each box's covariance, from
+ * (w^2/12, h^2/12, angle), given the box's columns.
+ */
+function ultralyticsCovariance(w: tf.Tensor, h: tf.Tensor, r: tf.Tensor) {
+  const a = tf.div(tf.square(w), 12);
+  const b = tf.div(tf.square(h), 12);
+  const cos = tf.cos(r);
+  const sin = tf.sin(r);
+  const cos2 = tf.square(cos);
+  const sin2 = tf.square(sin);
+  return [tf.add(tf.mul(a, cos2), tf.mul(b, sin2)), tf.add(tf.mul(a, sin2), tf.mul(b, cos2)), tf.mul(tf.mul(tf.sub(a, b), cos), sin)];
+}
+
+/**
+ * ultralytics' `probiou(obb1, obb2, eps=1e-7)` per row, as written there (t1, t2, t3 through the
+ * covariances' entries, the Bhattacharyya distance clamped to [eps, 100]): the ProbIoU, `1 - hd`.
+ * Each box tensor is unstacked once (ultralytics slices obb1 twice, for the centre and in
+ * `_get_covariance_matrix`; on TF.js each unstack costs a tf.stack in the gradient, the slowest
+ * kernel of this composition on SwiftShader).
+ */
+export function tfjsProbiou(pred: tf.Tensor, target: tf.Tensor, eps = 1e-7): tf.Tensor {
+  const [x1, y1, w1, h1, r1] = tf.unstack(pred, 1);
+  const [x2, y2, w2, h2, r2] = tf.unstack(target, 1);
+  const [a1, b1, c1] = ultralyticsCovariance(w1, h1, r1);
+  const [a2, b2, c2] = ultralyticsCovariance(w2, h2, r2);
+  const a12 = tf.add(a1, a2);
+  const b12 = tf.add(b1, b2);
+  const c12 = tf.add(c1, c2);
+  const det = tf.sub(tf.mul(a12, b12), tf.square(c12));
+  const den = tf.add(det, eps);
+  const dx = tf.sub(x1, x2);
+  const dy = tf.sub(y1, y2);
+  const t1 = tf.mul(tf.div(tf.add(tf.mul(a12, tf.square(dy)), tf.mul(b12, tf.square(dx))), den), 0.25);
+  const t2 = tf.mul(tf.div(tf.mul(tf.mul(c12, tf.sub(x2, x1)), dy), den), 0.5);
+  const det1 = tf.relu(tf.sub(tf.mul(a1, b1), tf.square(c1)));
+  const det2 = tf.relu(tf.sub(tf.mul(a2, b2), tf.square(c2)));
+  const t3 = tf.mul(tf.log(tf.add(tf.div(det, tf.add(tf.mul(4, tf.sqrt(tf.mul(det1, det2))), eps)), eps)), 0.5);
+  const bd = tf.clipByValue(tf.add(tf.add(t1, t2), t3), eps, 100);
+  const hd = tf.sqrt(tf.add(tf.sub(1, tf.exp(tf.neg(bd))), eps));
+  return tf.sub(1, hd);
+}
+
+/**
+ * mmrotate's `xy_wh_r_2_xy_sigma`: the centre and the covariance R diag(w/2, h/2)^2 R^T with the
+ * sides clamped to [1e-7, 1e7], its 2 x 2 products written entry by entry (a, b on the diagonal, c
+ * off it), as ultralytics writes its own, rather than mmrotate's bmm as a batched tf.matMul of n 2 x 2
+ * matrices.
+ */
+function mmrotateXySigma(boxes: tf.Tensor) {
+  const [x, y, w0, h0, r] = tf.unstack(boxes, 1);
+  const p = tf.square(tf.mul(0.5, tf.clipByValue(w0, 1e-7, 1e7)));
+  const q = tf.square(tf.mul(0.5, tf.clipByValue(h0, 1e-7, 1e7)));
+  const cos = tf.cos(r);
+  const sin = tf.sin(r);
+  const cos2 = tf.square(cos);
+  const sin2 = tf.square(sin);
+  return { x, y, a: tf.add(tf.mul(p, cos2), tf.mul(q, sin2)), b: tf.add(tf.mul(p, sin2), tf.mul(q, cos2)), c: tf.mul(tf.mul(tf.sub(p, q), cos), sin) };
+}
+
+/**
+ * mmrotate's `kld_loss(pred, target, fun, tau, alpha, sqrt)` per row (GDLoss's defaults: fun
+ * 'log1p', tau 0, alpha 1, sqrt true): KL(target || pred) through pred's inverse covariance
+ * (adjugate over determinant), then `postprocess`.
+ */
+export function tfjsKld(pred: tf.Tensor, target: tf.Tensor, opts: { fun?: 'log1p' | 'sqrt' | 'none'; tau?: number; alpha?: number; sqrt?: boolean } = {}): tf.Tensor {
+  const { fun = 'log1p', tau = 0, alpha = 1, sqrt = true } = opts;
+  const sp = mmrotateXySigma(pred);
+  const st = mmrotateXySigma(target);
+  const detP = tf.sub(tf.mul(sp.a, sp.b), tf.square(sp.c));
+  const detT = tf.sub(tf.mul(st.a, st.b), tf.square(st.c));
+  const dx = tf.sub(sp.x, st.x);
+  const dy = tf.sub(sp.y, st.y);
+  // 0.5 * d^T inv(Sigma_p) d, inv(Sigma_p) = [[b, -c], [-c, a]] / det
+  const xy = tf.mul(0.5, tf.div(tf.add(tf.sub(tf.mul(sp.b, tf.square(dx)), tf.mul(tf.mul(2, sp.c), tf.mul(dx, dy))), tf.mul(sp.a, tf.square(dy))), detP));
+  // 0.5 * tr(inv(Sigma_p) Sigma_t) + 0.5 * (log det_p - log det_t) - 1
+  const tr = tf.div(tf.sub(tf.add(tf.mul(sp.b, st.a), tf.mul(sp.a, st.b)), tf.mul(2, tf.mul(sp.c, st.c))), detP);
+  const whr = tf.sub(tf.add(tf.mul(0.5, tr), tf.mul(0.5, tf.sub(tf.log(detP), tf.log(detT)))), 1);
+  let d = tf.add(alpha === 1 ? xy : tf.div(xy, alpha * alpha), whr);
+  if (sqrt) d = tf.sqrt(tf.maximum(d, 1e-7));
+  if (fun === 'log1p') d = tf.log1p(d);
+  else if (fun === 'sqrt') d = tf.sqrt(tf.maximum(d, 1e-7));
+  return tau >= 1 ? tf.sub(1, tf.div(1, tf.add(d, tau))) : d;
+}
+
 export const TFJS_LOSSES: Record<string, LossFn> = {
   smooth_l1: ({ pred, target }) => {
     // the form of tf.losses.huberLoss: 0.5*min(|d|, beta)^2/beta + (|d| - min(|d|, beta))
@@ -96,6 +181,10 @@ export const TFJS_LOSSES: Record<string, LossFn> = {
     const focus = tf.div(beta, tf.mul(3, tf.pow(tf.scalar(1.9), tf.sub(beta, 3))));
     return tf.mean(tf.mul(tf.mul(big, l), focus));
   },
+  // ultralytics' RotatedBboxLoss: 1 - probiou(pred, target), here with reduction 'mean'
+  probiou: ({ pred, target }) => tf.mean(tf.sub(1, tfjsProbiou(pred, target))),
+  // mmrotate's GDLoss(loss_type='kld') with its defaults (fun 'log1p', tau 0, alpha 1, sqrt true)
+  kld: ({ pred, target }) => tf.mean(tfjsKld(pred, target)),
   sigmoid_focal: ({ logits, targets }) => {
     const alpha = 0.25;
     const p = tf.sigmoid(logits);

@@ -33,6 +33,7 @@ describe('the cases of issue 10', () => {
       expect(cases.filter((c) => c.op === op).every((c) => c.width === 80)).toBe(true);
     }
     expect(ns('distribution_focal')).toEqual([1e4, 1e5, 1e6]);
+    for (const v of ['probiou', 'kld']) expect(ns('rotated_iou_loss', v)).toEqual([1e4, 1e5, 1e6]);
     expect(cases.filter((c) => c.op === 'distribution_focal').every((c) => c.width === 17)).toBe(true);
     expect(cases.filter((c) => c.op === 'pairwise_iou').map((c) => `${c.params.variant}:${c.n}`)).toEqual(['iou:1000', 'iou:4000', 'iou:10000', 'giou:1000', 'giou:4000', 'giou:10000']);
   });

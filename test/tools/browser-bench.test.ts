@@ -19,8 +19,9 @@ afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })))
 describe('the cases of issue 5', () => {
   it('eight ops at three N (ten since issue 13: softmax and class-balanced focal), and pairwise iou and giou at n = 1000 and 4000', () => {
     const cases = defaultCases();
-    // Ten ops at three N and pairwise at two (40), then the YOLO loss and the assigner at B = 16.
-    expect(cases).toHaveLength(42);
+    // Ten ops and two rotated-box losses at three N and pairwise at two (46), then the YOLO loss and the assigner at B = 16.
+    expect(cases).toHaveLength(48);
+    expect(cases.filter((c) => c.op === 'rotated_iou_loss').map((c) => `${c.params.variant}:${c.n}`)).toEqual(['probiou:10000', 'probiou:100000', 'probiou:1000000', 'kld:10000', 'kld:100000', 'kld:1000000']);
     expect(cases.filter((c) => c.op === 'yolo_detection_loss' || c.op === 'tal_assign').map((c) => `${c.op}:${c.n}`)).toEqual(['yolo_detection_loss:16', 'tal_assign:16']);
     // Issue 14: Wise-IoU and Shape-IoU on the same fused path, up to n = 1e6.
     for (const variant of ['wiou', 'shape']) expect(cases.filter((c) => c.params.variant === variant).map((c) => c.n)).toEqual([1e4, 1e5, 1e6]);

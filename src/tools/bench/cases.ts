@@ -29,6 +29,15 @@ export const DRIVER_CONTENDERS: Record<BenchDriverKind, readonly Contender[]> = 
 /** Where the harness runs: headless Chromium (the default) or Node's WebGPU in this process. */
 export type BenchDriverKind = 'chromium' | 'node';
 
+/**
+ * The rotated-box losses: ultralytics' ProbIoU and mmrotate's KLD (GDLoss's defaults), against the
+ * same formulas composed from TF.js ops (bench/tfjs-losses.ts). Up to 1e6 boxes in either driver.
+ */
+export const ROTATED_ROWS: readonly Omit<BenchCase, 'n'>[] = [
+  { op: 'rotated_iou_loss', params: { variant: 'probiou' }, tfjs: 'probiou' },
+  { op: 'rotated_iou_loss', params: { variant: 'kld' }, tfjs: 'kld' },
+];
+
 /** The cases of issue 5: ops at N = 1e4, 1e5, 1e6 rows; pairwise at n = m = 1000 and 4000. */
 export function defaultCases(ns = [1e4, 1e5, 1e6], pairwiseNs = [1000, 4000]): BenchCase[] {
   const rows: Omit<BenchCase, 'n'>[] = [
@@ -38,6 +47,7 @@ export function defaultCases(ns = [1e4, 1e5, 1e6], pairwiseNs = [1000, 4000]): B
     { op: 'iou_loss', params: { variant: 'siou' }, tfjs: 'siou' },
     { op: 'iou_loss', params: { variant: 'shape' }, tfjs: 'shape' },
     { op: 'iou_loss', params: { variant: 'wiou' }, tfjs: 'wiou' },
+    ...ROTATED_ROWS,
     { op: 'sigmoid_focal', params: {}, tfjs: 'sigmoid_focal' },
     { op: 'quality_focal', params: {}, width: 80, tfjs: 'quality_focal' },
     { op: 'cross_entropy', params: {}, width: 80, tfjs: 'cross_entropy' },
@@ -99,7 +109,8 @@ export function nmsCases(ns = [1000, 20000], bs = [1]): BenchCase[] {
 }
 
 /**
- * The cases of `detloss bench --node` (issue 10): element-wise and box ops at N = 1e4 to 1e7,
+ * The cases of `detloss bench --node` (issue 10): element-wise and box ops at N = 1e4 to 1e7 (rotated
+ * boxes to 1e6),
  * row ops (c = 80 logits, k = 17 bins; sigmoid_focal shaped [N, 80]) at 1e4 to 1e6 rows, pairwise
  * at n = m = 1e3, 4e3, 1e4. `ns` replaces every list (pairwise keeps the N <= 1e4 of it).
  */
@@ -114,6 +125,7 @@ export function nodeCases(ns?: number[]): BenchCase[] {
     [{ op: 'iou_loss', params: { variant: 'siou' }, tfjs: 'siou' }, flat],
     [{ op: 'iou_loss', params: { variant: 'shape' }, tfjs: 'shape' }, flat],
     [{ op: 'iou_loss', params: { variant: 'wiou' }, tfjs: 'wiou' }, flat],
+    ...ROTATED_ROWS.map((r): [Omit<BenchCase, 'n'>, number[]] => [r, rowNs]),
     [{ op: 'sigmoid_focal', params: {}, width: 80, tfjs: 'sigmoid_focal' }, rowNs],
     [{ op: 'quality_focal', params: {}, width: 80, tfjs: 'quality_focal' }, rowNs],
     [{ op: 'cross_entropy', params: {}, width: 80, tfjs: 'cross_entropy' }, rowNs],

@@ -114,7 +114,7 @@ export async function measureCase(
     else if (!tfjs.tfjsCpu) skipped['tfjs-cpu'] = `N > 1e${Math.round(Math.log10(tfjs.tfjsCpuMaxN ?? 1e5))}`;
     log(`  TF.js peer ${tfjs.check.ok ? 'agrees' : 'DISAGREES'} (${tfjs.check.detail}); dispatches per call: detloss ${prep.detlossDispatches}, TF.js ${tfjs.tfjsDispatches}`);
   }
-  const elements = YOLO_BENCH_OPS.includes(c.op) || c.op === 'yolo_nms' || c.op === 'nms' ? 0 : (c.width ?? (c.op === 'iou_loss' ? 4 : 1)) * c.n * (c.op === 'pairwise_iou' ? c.n / 4 : 1);
+  const elements = YOLO_BENCH_OPS.includes(c.op) || c.op === 'yolo_nms' || c.op === 'nms' ? 0 : (c.width ?? (c.op === 'iou_loss' ? 4 : c.op === 'rotated_iou_loss' ? 5 : 1)) * c.n * (c.op === 'pairwise_iou' ? c.n / 4 : 1);
   if (elements > opts.cpuMaxElements) skipped['detloss-cpu'] = `more than ${opts.cpuMaxElements.toExponential(0)} elements`;
   // The ranking losses' done criterion is the GPU against the CPU reference at N = 1e6: timed at every N.
   else if (opts.cpuMaxN !== undefined && c.n > opts.cpuMaxN && !ranking) skipped['detloss-cpu'] = `measured at N <= ${opts.cpuMaxN.toExponential(0)} only`;
