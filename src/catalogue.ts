@@ -97,7 +97,8 @@ export const WRAPPERS = {
   /**
    * A loss of rotated boxes pred [n,5] against target [n,5], `(cx, cy, w, h, theta)` with theta in radians, gradient for
    * all five components of pred: `variant` (`'probiou'`, `'gwd'`, `'kld'`, `'jd'`, `'kld_symmax'`, `'kld_symmin'`,
-   * `'kfiou'`) and its params; KFIoU takes `predDelta` and `targetDelta` [n,2] in the options.
+   * `'kfiou'`) and its params; KFIoU takes `predDelta` and `targetDelta` [n,2] in the options, and then returns the
+   * gradient of `predDelta` too.
    * @example rotatedIouLoss(pred, target, { variant: 'kld', tau: 1 })
    */
   rotatedIouLoss: { op: 'rotated_iou_loss', args: ['pred', 'target'], grads: ['pred', 'predDelta'] },
@@ -113,7 +114,11 @@ export const WRAPPERS = {
   kldSymmax: { op: 'rotated_iou_loss', args: ['pred', 'target'], grads: ['pred', 'predDelta'], fixed: { variant: 'kld_symmax' } },
   /** Symmetric KLD, the smaller direction (mmrotate's `GDLoss(loss_type='kld_symmin')`): `rotated_iou_loss` with `variant: 'kld_symmin'`. */
   kldSymmin: { op: 'rotated_iou_loss', args: ['pred', 'target'], grads: ['pred', 'predDelta'], fixed: { variant: 'kld_symmin' } },
-  /** KFIoU loss (mmrotate 0.3.x `KFLoss`: `fun`, `beta`, `eps`; `predDelta` and `targetDelta` [n,2] in the options): `rotated_iou_loss` with `variant: 'kfiou'`. */
+  /**
+   * KFIoU loss (mmrotate 0.3.x `KFLoss`: `fun`, `beta`, `eps`): `rotated_iou_loss` with `variant: 'kfiou'`. `predDelta` and
+   * `targetDelta` [n,2] (the encoded deltas) go in the options; `predDelta` then gets its gradient beside `pred`'s.
+   * @example kfiou(pred, target, { predDelta, targetDelta, fun: 'ln' })
+   */
   kfiou: { op: 'rotated_iou_loss', args: ['pred', 'target'], grads: ['pred', 'predDelta'], fixed: { variant: 'kfiou' } },
   /**
    * The [n,m] ProbIoU matrix (a similarity) between rotated boxes a [n,5] and b [m,5]: ultralytics' `batch_probiou`, which
