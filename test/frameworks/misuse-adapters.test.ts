@@ -20,7 +20,7 @@ import * as dt from '../../src/frameworks/tfjs';
 import { OPS } from '../../src/ops/registry';
 import { reflectShader } from '../../src/runtime/compile/reflect';
 import { maxRelErr } from '../helpers/counting';
-import { GOOD, GPU_OPS, KFIOU_GOOD, boxes, dataCases, dtypeCases, f, hasOutputs, i32, nameCases, nanCases, outputsMismatch, paramCases, rboxes, shapeCases, type Refusal, type T } from '../helpers/misuse-cases';
+import { GOOD, GPU_OPS, boxes, dataCases, dtypeCases, f, hasOutputs, i32, nameCases, nanCases, outputsMismatch, paramCases, rotatedBoxes, shapeCases, type Good, type Refusal, type T } from '../helpers/misuse-cases';
 import type { DetlossContext } from '../../src/api';
 import { WRAPPERS } from '../../src/catalogue';
 import { nodeContext } from '../helpers/node-gpu';
@@ -343,9 +343,18 @@ interface WrapperRefusal {
 const OPS_OF: Record<string, string> = Object.fromEntries(Object.entries(WRAPPERS).map(([k, w]) => [k, w.op]));
 const WRAPPER_FIXED: Record<string, Record<string, unknown>> = Object.fromEntries(Object.entries(WRAPPERS).map(([k, w]) => [k, 'fixed' in w ? w.fixed : {}]));
 
+/** The misuse tables' good call of rotated_iou_loss: KFIoU with its deltas (checked here, the refusals below rest on it). */
+function KFIOU_GOOD(): Good {
+  const k = GOOD.rotated_iou_loss();
+  expect(k.options.variant).toBe('kfiou');
+  expect(Object.keys(k.inputs).sort()).toEqual(['pred', 'predDelta', 'target', 'targetDelta']);
+  return k;
+}
+
 function rotatedRefusals(): WrapperRefusal[] {
-  const g = GOOD.rotated_iou_loss().inputs;
   const k = KFIOU_GOOD();
+  // pred and target alone: a good call of every variant's wrapper.
+  const g = { pred: k.inputs.pred, target: k.inputs.target };
   const kd = k.inputs;
   const { variant: _v, ...kOpts } = k.options;
   const p = GOOD.pairwise_probiou().inputs;
@@ -353,7 +362,7 @@ function rotatedRefusals(): WrapperRefusal[] {
   const cases: WrapperRefusal[] = [
     { what: 'pred [n,4] (axis-aligned boxes)', wrapper: 'probiou', inputs: { ...g, pred: boxes(3, 1) }, options: {}, code: 'shape_mismatch', argument: 'pred' },
     { what: 'target [n,4]', wrapper: 'gwd', inputs: { ...g, target: boxes(3, 2) }, options: {}, code: 'shape_mismatch', argument: 'target' },
-    { what: 'target of another row count', wrapper: 'kld', inputs: { ...g, target: rboxes(4, 2) }, options: {}, code: 'shape_mismatch', argument: 'target' },
+    { what: 'target of another row count', wrapper: 'kld', inputs: { ...g, target: rotatedBoxes(4, 2) }, options: {}, code: 'shape_mismatch', argument: 'target' },
     { what: 'pred rank 3', wrapper: 'rotatedIouLoss', inputs: { ...g, pred: { data: g.pred.data, shape: [3, 5, 1] } }, options: {}, code: 'shape_mismatch', argument: 'pred' },
     { what: 'predDelta and targetDelta with variant kld', wrapper: 'kld', inputs: kd, options: {}, code: 'invalid_value', argument: 'predDelta' },
     { what: 'targetDelta alone with variant probiou', wrapper: 'probiou', inputs: { ...g, targetDelta: kd.targetDelta }, options: {}, code: 'invalid_value', argument: 'targetDelta' },
