@@ -30,8 +30,12 @@ interface WrapperSpec<N extends OpName> {
   readonly args: readonly RequiredInputName<N>[];
   /** Params the wrapper fixes; a caller may repeat them, but not give another value. */
   readonly fixed?: OpParams<N>;
-  /** Where the op has more than one differentiable input: all of them (each surface returns every gradient). */
-  readonly grads?: readonly RequiredInputName<N>[];
+  /**
+   * Where the op has more than one differentiable input: all of them, an optional one too (KFIoU's
+   * `predDelta`, given in the options). Each surface returns the gradient of every one of them that
+   * the call was given.
+   */
+  readonly grads?: readonly (RequiredInputName<N> | OptionalInputName<N>)[];
   /**
    * `'matrix'`: a similarity matrix, not a loss (no reduction, no gradient). `'outputs'`: the op's
    * named outputs (`tal_assign`'s assignment), with its loss where it has one (`yolo_detection_loss`).
@@ -93,24 +97,29 @@ export const WRAPPERS = {
   /**
    * A loss of rotated boxes pred [n,5] against target [n,5], `(cx, cy, w, h, theta)` with theta in radians, gradient for
    * all five components of pred: `variant` (`'probiou'`, `'gwd'`, `'kld'`, `'jd'`, `'kld_symmax'`, `'kld_symmin'`,
-   * `'kfiou'`) and its params; KFIoU takes `predDelta` and `targetDelta` [n,2] in the options.
+   * `'kfiou'`) and its params; KFIoU takes `predDelta` and `targetDelta` [n,2] in the options, and then returns the
+   * gradient of `predDelta` too.
    * @example rotatedIouLoss(pred, target, { variant: 'kld', tau: 1 })
    */
-  rotatedIouLoss: { op: 'rotated_iou_loss', args: ['pred', 'target'] },
+  rotatedIouLoss: { op: 'rotated_iou_loss', args: ['pred', 'target'], grads: ['pred', 'predDelta'] },
   /** ProbIoU loss of rotated boxes (ultralytics' `RotatedBboxLoss`, `1 - probiou`; `ciou` adds its aspect term): `rotated_iou_loss` with `variant: 'probiou'`. @example probiou(pred, target, { ciou: true }) */
-  probiou: { op: 'rotated_iou_loss', args: ['pred', 'target'], fixed: { variant: 'probiou' } },
+  probiou: { op: 'rotated_iou_loss', args: ['pred', 'target'], grads: ['pred', 'predDelta'], fixed: { variant: 'probiou' } },
   /** Gaussian Wasserstein distance loss (mmrotate's `GDLoss(loss_type='gwd')`: `fun`, `tau`, `alpha`, `normalize`): `rotated_iou_loss` with `variant: 'gwd'`. */
-  gwd: { op: 'rotated_iou_loss', args: ['pred', 'target'], fixed: { variant: 'gwd' } },
+  gwd: { op: 'rotated_iou_loss', args: ['pred', 'target'], grads: ['pred', 'predDelta'], fixed: { variant: 'gwd' } },
   /** KL divergence loss of rotated boxes (mmrotate's `GDLoss(loss_type='kld')`: `fun`, `tau`, `alpha`, `sqrt`): `rotated_iou_loss` with `variant: 'kld'`. @example kld(pred, target, { tau: 1 }) */
-  kld: { op: 'rotated_iou_loss', args: ['pred', 'target'], fixed: { variant: 'kld' } },
+  kld: { op: 'rotated_iou_loss', args: ['pred', 'target'], grads: ['pred', 'predDelta'], fixed: { variant: 'kld' } },
   /** Jeffreys divergence loss (mmrotate's `GDLoss(loss_type='jd')`): `rotated_iou_loss` with `variant: 'jd'`. */
-  jd: { op: 'rotated_iou_loss', args: ['pred', 'target'], fixed: { variant: 'jd' } },
+  jd: { op: 'rotated_iou_loss', args: ['pred', 'target'], grads: ['pred', 'predDelta'], fixed: { variant: 'jd' } },
   /** Symmetric KLD, the larger direction (mmrotate's `GDLoss(loss_type='kld_symmax')`): `rotated_iou_loss` with `variant: 'kld_symmax'`. */
-  kldSymmax: { op: 'rotated_iou_loss', args: ['pred', 'target'], fixed: { variant: 'kld_symmax' } },
+  kldSymmax: { op: 'rotated_iou_loss', args: ['pred', 'target'], grads: ['pred', 'predDelta'], fixed: { variant: 'kld_symmax' } },
   /** Symmetric KLD, the smaller direction (mmrotate's `GDLoss(loss_type='kld_symmin')`): `rotated_iou_loss` with `variant: 'kld_symmin'`. */
-  kldSymmin: { op: 'rotated_iou_loss', args: ['pred', 'target'], fixed: { variant: 'kld_symmin' } },
-  /** KFIoU loss (mmrotate 0.3.x `KFLoss`: `fun`, `beta`, `eps`; `predDelta` and `targetDelta` [n,2] in the options): `rotated_iou_loss` with `variant: 'kfiou'`. */
-  kfiou: { op: 'rotated_iou_loss', args: ['pred', 'target'], fixed: { variant: 'kfiou' } },
+  kldSymmin: { op: 'rotated_iou_loss', args: ['pred', 'target'], grads: ['pred', 'predDelta'], fixed: { variant: 'kld_symmin' } },
+  /**
+   * KFIoU loss (mmrotate 0.3.x `KFLoss`: `fun`, `beta`, `eps`): `rotated_iou_loss` with `variant: 'kfiou'`. `predDelta` and
+   * `targetDelta` [n,2] (the encoded deltas) go in the options; `predDelta` then gets its gradient beside `pred`'s.
+   * @example kfiou(pred, target, { predDelta, targetDelta, fun: 'ln' })
+   */
+  kfiou: { op: 'rotated_iou_loss', args: ['pred', 'target'], grads: ['pred', 'predDelta'], fixed: { variant: 'kfiou' } },
   /**
    * The [n,m] ProbIoU matrix (a similarity) between rotated boxes a [n,5] and b [m,5]: ultralytics' `batch_probiou`, which
    * OBB's NMS and validation use; no reduction, no gradient.

@@ -493,7 +493,8 @@ export type TfWrapperOptions<K extends WrapperName> = Flat<TfLossOptions & Wrapp
 /**
  * The TF.js wrappers, one per entry of the catalogue (`src/catalogue.ts`), with the names every
  * surface shares: `tf.Tensor`s in, positional as the op names its inputs; a tensor out, with a
- * custom gradient for each differentiable input (see {@link runLoss}). `pairwiseIou` has none.
+ * custom gradient for each differentiable input (see {@link runLoss}; KFIoU's `predDelta`, an
+ * option, gets one too). `pairwiseIou` and `pairwiseProbiou` have none.
  */
 export type TfWrappers = { [K in keyof WrapperTable]: TfWrapper<K> };
 
@@ -509,7 +510,7 @@ type Args<K extends WrapperName, First, O> = WrapperArgs<K, First, tf.Tensor, tf
  * the unreduced loss at its rank (the first input's where the op is elementwise: `l1` on a
  * `tf.Tensor2D` gives a `tf.Tensor2D`); a reduction known only at run time returns a `tf.Tensor`.
  * The ranking losses take `'mean'` only (another is refused when called): `apLoss` gives a
- * `tf.Scalar`, `rankSort` its `[ranking, sorting]` as a `tf.Tensor1D`. `pairwiseIou` gives its `[n, m]` matrix, a `tf.Tensor2D`.
+ * `tf.Scalar`, `rankSort` its `[ranking, sorting]` as a `tf.Tensor1D`. `pairwiseIou` and `pairwiseProbiou` give their `[n, m]` matrix, a `tf.Tensor2D`.
  */
 export type TfWrapper<K extends WrapperName> =
   IsCounted<K> extends true
@@ -554,6 +555,15 @@ export const {
   shapeIou,
   wiou,
   pairwiseIou,
+  rotatedIouLoss,
+  probiou,
+  gwd,
+  kld,
+  jd,
+  kldSymmax,
+  kldSymmin,
+  kfiou,
+  pairwiseProbiou,
   sigmoidFocal,
   softmaxFocal,
   classBalancedFocal,

@@ -20,7 +20,10 @@ import * as dt from '../../src/frameworks/tfjs';
 import { OPS } from '../../src/ops/registry';
 import { reflectShader } from '../../src/runtime/compile/reflect';
 import { maxRelErr } from '../helpers/counting';
-import { GOOD, GPU_OPS, dataCases, dtypeCases, hasOutputs, nameCases, nanCases, outputsMismatch, paramCases, shapeCases, type Refusal, type T } from '../helpers/misuse-cases';
+import { GOOD, GPU_OPS, boxes, dataCases, dtypeCases, f, hasOutputs, i32, nameCases, nanCases, outputsMismatch, paramCases, rotatedBoxes, shapeCases, type Good, type Refusal, type T } from '../helpers/misuse-cases';
+import type { DetlossContext } from '../../src/api';
+import { WRAPPERS } from '../../src/catalogue';
+import { nodeContext } from '../helpers/node-gpu';
 
 interface OrtModule {
   Tensor: { fromGpuBuffer(buffer: GPUBuffer, options: { dataType: string; dims: number[] }): o.OrtTensor };
@@ -318,5 +321,213 @@ describe.each(Object.keys(DROP_IN_ARGS) as (keyof typeof DROP_IN_ARGS)[])('the d
       tf.dispose(own);
     }
     await tf.setBackend('webgpu');
+  });
+});
+
+// ---- The rotated-box wrappers: the contract's own refusals, on every surface ----
+
+/**
+ * A bad call of a rotated wrapper: its inputs (pred and target, or a and b, positional; the rest
+ * in the options), its options, and the refusal ops.md gives it.
+ */
+interface WrapperRefusal {
+  what: string;
+  wrapper: string;
+  inputs: Record<string, T>;
+  options: Record<string, unknown>;
+  code: string;
+  argument: string;
+}
+
+/** Each wrapper's op and the params it fixes, from the catalogue. */
+const OPS_OF: Record<string, string> = Object.fromEntries(Object.entries(WRAPPERS).map(([k, w]) => [k, w.op]));
+const WRAPPER_FIXED: Record<string, Record<string, unknown>> = Object.fromEntries(Object.entries(WRAPPERS).map(([k, w]) => [k, 'fixed' in w ? w.fixed : {}]));
+
+/** The misuse tables' good call of rotated_iou_loss: KFIoU with its deltas (checked here, the refusals below rest on it). */
+function KFIOU_GOOD(): Good {
+  const k = GOOD.rotated_iou_loss();
+  expect(k.options.variant).toBe('kfiou');
+  expect(Object.keys(k.inputs).sort()).toEqual(['pred', 'predDelta', 'target', 'targetDelta']);
+  return k;
+}
+
+function rotatedRefusals(): WrapperRefusal[] {
+  const k = KFIOU_GOOD();
+  // pred and target alone: a good call of every variant's wrapper.
+  const g = { pred: k.inputs.pred, target: k.inputs.target };
+  const kd = k.inputs;
+  const { variant: _v, ...kOpts } = k.options;
+  const p = GOOD.pairwise_probiou().inputs;
+  const nan = (t: T, at: number): T => ({ data: Float32Array.from(t.data, (v, i) => (i === at ? NaN : v)), shape: t.shape });
+  const cases: WrapperRefusal[] = [
+    { what: 'pred [n,4] (axis-aligned boxes)', wrapper: 'probiou', inputs: { ...g, pred: boxes(3, 1) }, options: {}, code: 'shape_mismatch', argument: 'pred' },
+    { what: 'target [n,4]', wrapper: 'gwd', inputs: { ...g, target: boxes(3, 2) }, options: {}, code: 'shape_mismatch', argument: 'target' },
+    { what: 'target of another row count', wrapper: 'kld', inputs: { ...g, target: rotatedBoxes(4, 2) }, options: {}, code: 'shape_mismatch', argument: 'target' },
+    { what: 'pred rank 3', wrapper: 'rotatedIouLoss', inputs: { ...g, pred: { data: g.pred.data, shape: [3, 5, 1] } }, options: {}, code: 'shape_mismatch', argument: 'pred' },
+    { what: 'predDelta and targetDelta with variant kld', wrapper: 'kld', inputs: kd, options: {}, code: 'invalid_value', argument: 'predDelta' },
+    { what: 'targetDelta alone with variant probiou', wrapper: 'probiou', inputs: { ...g, targetDelta: kd.targetDelta }, options: {}, code: 'invalid_value', argument: 'targetDelta' },
+    { what: 'predDelta without targetDelta (kfiou)', wrapper: 'kfiou', inputs: { ...g, predDelta: kd.predDelta }, options: kOpts, code: 'invalid_value', argument: 'targetDelta' },
+    { what: 'targetDelta without predDelta (kfiou)', wrapper: 'kfiou', inputs: { ...g, targetDelta: kd.targetDelta }, options: kOpts, code: 'invalid_value', argument: 'predDelta' },
+    { what: 'predDelta [n,3]', wrapper: 'kfiou', inputs: { ...kd, predDelta: f([3, 3], 5) }, options: kOpts, code: 'shape_mismatch', argument: 'predDelta' },
+    { what: 'targetDelta of another row count', wrapper: 'kfiou', inputs: { ...kd, targetDelta: f([4, 2], 5) }, options: kOpts, code: 'shape_mismatch', argument: 'targetDelta' },
+    { what: 'predDelta int32', wrapper: 'kfiou', inputs: { ...kd, predDelta: i32([3, 2], [0, 1, 0, 1, 0, 1]) }, options: kOpts, code: 'wrong_dtype', argument: 'predDelta' },
+    { what: 'an unknown variant', wrapper: 'rotatedIouLoss', inputs: g, options: { variant: 'riou' }, code: 'invalid_param', argument: 'variant' },
+    { what: "probiou's fixed variant given as kld", wrapper: 'probiou', inputs: g, options: { variant: 'kld' }, code: 'invalid_param', argument: 'variant' },
+    { what: "fun 'ln' with kld (KFIoU's)", wrapper: 'kld', inputs: g, options: { fun: 'ln' }, code: 'invalid_param', argument: 'fun' },
+    { what: "fun 'log1p' with kfiou (the Gaussians')", wrapper: 'kfiou', inputs: g, options: { fun: 'log1p' }, code: 'invalid_param', argument: 'fun' },
+    { what: 'fun not a string', wrapper: 'gwd', inputs: g, options: { fun: 1 }, code: 'invalid_param', argument: 'fun' },
+    { what: 'tau with probiou', wrapper: 'probiou', inputs: g, options: { tau: 1 }, code: 'invalid_param', argument: 'tau' },
+    { what: 'ciou with kld', wrapper: 'kld', inputs: g, options: { ciou: true }, code: 'invalid_param', argument: 'ciou' },
+    { what: 'beta with gwd', wrapper: 'gwd', inputs: g, options: { beta: 0.2 }, code: 'invalid_param', argument: 'beta' },
+    { what: 'normalize with jd', wrapper: 'jd', inputs: g, options: { normalize: false }, code: 'invalid_param', argument: 'normalize' },
+    { what: 'sqrt with gwd', wrapper: 'gwd', inputs: g, options: { sqrt: false }, code: 'invalid_param', argument: 'sqrt' },
+    { what: 'eps below float32 normals (kfiou)', wrapper: 'kfiou', inputs: kd, options: { ...kOpts, eps: 1e-40 }, code: 'invalid_param', argument: 'eps' },
+    { what: 'alpha 0 (kldSymmax)', wrapper: 'kldSymmax', inputs: g, options: { alpha: 0 }, code: 'invalid_param', argument: 'alpha' },
+    { what: 'an unknown param', wrapper: 'kldSymmin', inputs: g, options: { temperature: 2 }, code: 'unknown_param', argument: 'temperature' },
+    { what: 'predDelta NaN with check: true', wrapper: 'kfiou', inputs: { ...kd, predDelta: nan(kd.predDelta, 5) }, options: { ...kOpts, check: true }, code: 'invalid_value', argument: 'predDelta' },
+    { what: 'pred NaN with check: true', wrapper: 'kld', inputs: { ...g, pred: nan(g.pred, 14) }, options: { check: true }, code: 'invalid_value', argument: 'pred' },
+    { what: 'a [n,4]', wrapper: 'pairwiseProbiou', inputs: { ...p, a: boxes(3, 1) }, options: {}, code: 'shape_mismatch', argument: 'a' },
+    { what: 'b [m,4]', wrapper: 'pairwiseProbiou', inputs: { ...p, b: boxes(2, 2) }, options: {}, code: 'shape_mismatch', argument: 'b' },
+    { what: "reduction 'mean' (a matrix takes none)", wrapper: 'pairwiseProbiou', inputs: p, options: { reduction: 'mean' }, code: 'invalid_param', argument: 'reduction' },
+    { what: 'eps 0', wrapper: 'pairwiseProbiou', inputs: p, options: { eps: 0 }, code: 'invalid_param', argument: 'eps' },
+    { what: 'a variant (pairwiseProbiou has none)', wrapper: 'pairwiseProbiou', inputs: p, options: { variant: 'kld' }, code: 'unknown_param', argument: 'variant' },
+  ];
+  return cases;
+}
+
+describe('the rotated wrappers: ops.md\'s refusals on every surface', () => {
+  let core: DetlossContext;
+  let coreOrt: o.OrtDetloss;
+  const own: GPUBuffer[] = [];
+  beforeAll(async () => {
+    // A device with the adapter's own limits (rotated_iou_loss binds 10 storage buffers), for the core and ORT.
+    core = await nodeContext();
+    coreOrt = new o.OrtDetloss(core);
+  });
+  afterAll(async () => {
+    own.forEach((b) => b.destroy());
+    core?.destroy();
+    // The free functions' context is the last one made: the TF.js device's again, as the suite above had it.
+    await o.detlossFor(device);
+  });
+  const onCore = (v: T): o.OrtTensor => {
+    const buffer = core.device.createBuffer({ size: Math.max(16, Math.ceil(v.data.byteLength / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    core.device.queue.writeBuffer(buffer, 0, v.data.buffer as ArrayBuffer, v.data.byteOffset, v.data.byteLength);
+    own.push(buffer);
+    return ort.Tensor.fromGpuBuffer(buffer, { dataType: v.data instanceof Int32Array ? 'int32' : 'float32', dims: v.shape });
+  };
+  const argsOf = <V>(c: { wrapper: string; inputs: Record<string, T>; options: Record<string, unknown> }, conv: (t: T) => V): unknown[] => {
+    const pos = c.wrapper === 'pairwiseProbiou' ? ['a', 'b'] : ['pred', 'target'];
+    const rest = Object.fromEntries(Object.entries(c.inputs).filter(([k]) => !pos.includes(k)).map(([k, v]) => [k, conv(v)]));
+    return [...pos.map((k) => conv(c.inputs[k])), { ...c.options, ...rest }];
+  };
+  type Fn = (...a: unknown[]) => unknown;
+  const tfTensor = (v: T) => tf.tensor(v.data, v.shape, v.data instanceof Int32Array ? 'int32' : 'float32');
+  /** The refusal of a call, or what it returned (which a refused call must never do). */
+  async function outcome(call: () => unknown): Promise<{ code: string; argument?: string } | { returned: unknown } | { other: unknown }> {
+    try {
+      return { returned: await call() };
+    } catch (e) {
+      return e instanceof DetlossError ? { code: e.code, argument: e.argument } : { other: e };
+    }
+  }
+
+  it('the table covers both ops, every rotated wrapper, and every kind of refusal', () => {
+    const cases = rotatedRefusals();
+    const names = Object.keys(dt).filter((k) => ['rotated_iou_loss', 'pairwise_probiou'].includes(OPS_OF[k]));
+    expect(new Set(cases.map((c) => c.wrapper))).toEqual(new Set(names));
+    for (const code of ['shape_mismatch', 'wrong_dtype', 'invalid_param', 'invalid_value', 'unknown_param']) expect(cases.some((c) => c.code === code), code).toBe(true);
+  });
+
+  it.each(rotatedRefusals().map((c) => [`${c.wrapper}: ${c.what}`, c] as const))('%s', async (_n, c) => {
+    const want = { code: c.code, argument: c.argument };
+    // The CPU reference, the contract's own judge, agrees with the table.
+    const op = OPS_OF[c.wrapper];
+    const fixed = WRAPPER_FIXED[c.wrapper];
+    // (A fixed param given again at another value is the wrappers' own refusal: the op takes any.)
+    const refixed = Object.keys(fixed).some((key) => key in c.options && c.options[key] !== fixed[key]);
+    if (!refixed) expect(await outcome(() => cpu.run(op as never, c.inputs as never, { ...c.options, ...fixed } as never)), 'cpu.run').toEqual(want);
+
+    // The core context's wrapper.
+    expect(await outcome(() => (core as unknown as Record<string, Fn>)[c.wrapper](...argsOf(c, (t) => t))), 'core').toEqual(want);
+
+    // detloss/tfjs, on the webgpu backend (TF.js's own device) and the cpu backend: refused at the
+    // call or, for a value checked on the GPU, by flush() with the call's values NaN; no tensor left.
+    for (const backend of ['webgpu', 'cpu'] as const) {
+      await tf.setBackend(backend);
+      const ins: tf.Tensor[] = [];
+      const conv = (v: T) => ins[ins.push(tfTensor(v)) - 1];
+      const args = argsOf(c, conv);
+      const before = tf.memory().numTensors;
+      let v = await outcome(() => tf.tidy(() => (dt as unknown as Record<string, Fn>)[c.wrapper](...args) as tf.Tensor));
+      if ('returned' in v) {
+        const t = v.returned as tf.Tensor;
+        const values = Array.from(await t.data());
+        t.dispose();
+        const late = await dt.flush().then(() => undefined, (e: unknown) => e);
+        expect(late, `tfjs ${backend}: refused late, or not at all (values ${values})`).toBeInstanceOf(DetlossError);
+        expect(values.every(Number.isNaN), `tfjs ${backend}: the values of a call refused late`).toBe(true);
+        v = { code: (late as DetlossError).code, argument: (late as DetlossError).argument };
+      }
+      expect(tf.memory().numTensors - before, `tfjs ${backend}: tensors left`).toBe(0);
+      // TF.js's own device cannot run rotated_iou_loss (10 storage buffers, 8 allowed): a value that only
+      // the GPU checks is refused for the device first, by name.
+      const wide = backend === 'webgpu' && op === 'rotated_iou_loss' && c.options.check === true;
+      expect(v, `tfjs ${backend}`).toEqual(wide ? { code: 'too_large', argument: 'device' } : want);
+      tf.dispose(ins);
+      // And runLoss, as the generic suite calls it.
+      if (refixed) continue;
+      const r = await tfVerdict(op, { inputs: { ...c.inputs }, options: { ...c.options, ...fixed } }, backend);
+      expect(r.kind === 'refused' ? { code: r.code, argument: r.argument } : r, `tfjs ${backend} runLoss`).toEqual(wide ? { code: 'too_large', argument: 'device' } : want);
+    }
+    await tf.setBackend('webgpu');
+
+    // detloss/ort on gpu-buffer tensors: the class's wrapper, the free function, runLoss. A refused call
+    // hands back no tensor, and nothing of it stays in the pool.
+    const before = core.stats().bytesInUse;
+    expect(await outcome(() => (coreOrt as unknown as Record<string, Fn>)[c.wrapper](...argsOf(c, onCore))), 'ort class').toEqual(want);
+    const free = argsOf(c, onCore);
+    free[free.length - 1] = { ...(free[free.length - 1] as object), device: core.device };
+    expect(await outcome(() => (o as unknown as Record<string, Fn>)[c.wrapper](...free)), 'ort free').toEqual(want);
+    if (!refixed) {
+      const runInputs = Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, onCore(v)]));
+      expect(await outcome(() => coreOrt.runLoss(op as never, runInputs as never, { ...c.options, ...fixed } as never)), 'ort runLoss').toEqual(want);
+    }
+    expect(core.stats().bytesInUse, 'ort: bytes in use after the refusals').toBe(before);
+  });
+
+  it('after the refusals, good calls give numbers on every surface: kfiou with deltas (both gradients) and pairwiseProbiou', async () => {
+    const k = KFIOU_GOOD();
+    const { variant: _v, ...kOpts } = k.options;
+    const ref = cpu.run('rotated_iou_loss', k.inputs as never, k.options);
+    const c = { wrapper: 'kfiou', inputs: k.inputs, options: kOpts };
+    const r = (await core.kfiou(...(argsOf(c, (t) => t) as [never, never, never]))) as { loss: Float32Array; grad: Record<string, Float32Array> };
+    expect(maxRelErr(r.loss, ref.loss)).toBeLessThan(1e-5);
+    expect(maxRelErr(r.grad.predDelta, ref.grad.predDelta)).toBeLessThan(1e-5);
+    const ro = (await (coreOrt.kfiou as unknown as Fn)(...argsOf(c, onCore))) as { loss: { getData(r: boolean): Promise<Float32Array> }; grad: Record<string, { getData(r: boolean): Promise<Float32Array> }> };
+    expect(Object.keys(ro.grad).sort()).toEqual(['pred', 'predDelta']);
+    expect(maxRelErr(await ro.grad.predDelta.getData(true), ref.grad.predDelta)).toBeLessThan(1e-5);
+    expect(maxRelErr(await ro.grad.pred.getData(true), ref.grad.pred)).toBeLessThan(1e-5);
+    expect(maxRelErr(await ro.loss.getData(true), ref.loss)).toBeLessThan(1e-5);
+    await tf.setBackend('cpu');
+    const ts = Object.fromEntries(Object.entries(k.inputs).map(([name, v]) => [name, tfTensor(v)]));
+    const [gp, gd] = tf.grads((pred: tf.Tensor, pd: tf.Tensor) => dt.kfiou(pred, ts.target, { ...kOpts, predDelta: pd, targetDelta: ts.targetDelta }))([ts.pred, ts.predDelta]);
+    expect(maxRelErr(await gp.data(), ref.grad.pred)).toBeLessThan(1e-5);
+    expect(maxRelErr(await gd.data(), ref.grad.predDelta)).toBeLessThan(1e-5);
+    tf.dispose([gp, gd, ...Object.values(ts)]);
+    // pairwiseProbiou: the matrix, on the core, ORT and TF.js's own webgpu device (its kernel fits there).
+    const g = GOOD.pairwise_probiou();
+    const want = cpu.run('pairwise_probiou', g.inputs as never).loss;
+    const pc = { wrapper: 'pairwiseProbiou', inputs: g.inputs, options: {} };
+    expect(maxRelErr((await core.pairwiseProbiou(g.inputs.a as never, g.inputs.b as never)).values, want)).toBeLessThan(1e-5);
+    const m = (await (coreOrt.pairwiseProbiou as unknown as Fn)(...argsOf(pc, onCore))) as { dims: readonly number[]; getData(r: boolean): Promise<Float32Array> };
+    expect([...m.dims]).toEqual([3, 2]);
+    expect(maxRelErr(await m.getData(true), want)).toBeLessThan(1e-5);
+    await tf.setBackend('webgpu');
+    const mt = dt.pairwiseProbiou(tfTensor(g.inputs.a), tfTensor(g.inputs.b));
+    expect(mt.shape).toEqual([3, 2]);
+    expect(maxRelErr(await mt.data(), want)).toBeLessThan(1e-5);
+    mt.dispose();
+    await dt.flush();
   });
 });

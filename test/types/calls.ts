@@ -46,6 +46,13 @@ export async function rightCalls(name: string) {
   await dl.rankSort(pred, target, { delta: 0.5 });
   await dl.rankSortLoss(pred, target, { delta: 0.5 });
   await dl.sigmoidFocalLoss(pred, target, { alpha: 0.25 });
+  // The rotated-box wrappers: the variant's params, KFIoU's deltas as options, its second gradient.
+  await dl.kld(pred, target, { tau: 1, fun: 'sqrt', sqrt: false });
+  await dl.rotatedIouLoss(pred, target, { variant: 'gwd', normalize: false, reduction: 'sum' });
+  const kf = await dl.kfiou(pred, target, { predDelta: new Float32Array(4), targetDelta: new Float32Array(4), fun: 'ln' });
+  void kf.grad.predDelta;
+  const probs = await dl.pairwiseProbiou(pred, target, { eps: 1e-7 });
+  void probs.values;
   const x = null as unknown as tf.Tensor;
   tfFns.nll(x, x, { ignoreIndex: -1, classWeight: x });
   tfFns.rankSort(x, x, { delta: 0.5 });
@@ -65,6 +72,11 @@ export async function rightCalls(name: string) {
   const pair: tf.Tensor1D = tfFns.rankSort(x, x);
   optimizer.minimize(() => sum(tfFns.rankSort(x, x)));
   const costs: tf.Tensor2D = tfFns.pairwiseIou(boxes, boxes);
+  optimizer.minimize(() => tfFns.probiou(boxes, boxes, { ciou: true }));
+  optimizer.minimize(() => tfFns.kfiou(boxes, boxes, { predDelta: x, targetDelta: x, beta: 0.1 }));
+  const perRotated: tf.Tensor1D = tfFns.gwd(boxes, boxes, { reduction: 'none' });
+  const probiouMatrix: tf.Tensor2D = tfFns.pairwiseProbiou(boxes, boxes);
+  void [perRotated, probiouMatrix];
   // A reduction known only at run time gives a tensor of some rank.
   const anyReduction = 'sum' as 'none' | 'mean' | 'sum';
   const unknown: tf.Tensor = tfFns.giou(boxes, boxes, { reduction: anyReduction });
@@ -80,6 +92,10 @@ export async function rightCalls(name: string) {
   void r3.grad;
   const matrix: ortFns.OrtTensor = await ortFns.pairwiseIou(o, o);
   void matrix;
+  const rk = await ortFns.kfiou(o, o, { predDelta: o, targetDelta: o, fun: 'exp' });
+  void [rk.grad.pred, rk.grad.predDelta];
+  const rotatedMatrix: ortFns.OrtTensor = await ortFns.pairwiseProbiou(o, o);
+  void rotatedMatrix;
   // ONNX's NonMaxSuppression: its inputs in its order, the scalars as tensors, numbers or bigints, or absent.
   const selected: ortFns.OrtTensor = await ortFns.nonMaxSuppression(o, o, 100n, o, 0.25, { centerPointBox: 1, device: null as unknown as GPUDevice });
   await ortFns.nonMaxSuppression(o, o, undefined, undefined, undefined, { outputType: 'int32' });
@@ -159,6 +175,19 @@ export async function wrongCalls() {
   await ortFns.giou(null as unknown as ortFns.OrtTensor, target, { variant: 'ciou' });
   // @ts-expect-error ORT class methods take no device (the free functions do)
   await (null as unknown as ortFns.OrtDetloss).l1(null as unknown as ortFns.OrtTensor, target, { device: null as unknown as GPUDevice });
+  // @ts-expect-error a rotated wrapper's fixed variant at another value
+  await dl.kld(pred, target, { variant: 'gwd' });
+  // @ts-expect-error an unknown rotated variant
+  await dl.rotatedIouLoss(pred, target, { variant: 'riou' });
+  // @ts-expect-error pairwise_probiou has no variant
+  await dl.pairwiseProbiou(pred, target, { variant: 'kld' });
+  // @ts-expect-error pairwise_probiou takes reduction 'none' only
+  await dl.run('pairwise_probiou', { a: pred, b: target }, { reduction: 'mean' });
+  // @ts-expect-error KFIoU's predDelta is a tensor
+  tfFns.kfiou(boxes, boxes, { predDelta: 1 });
+  // @ts-expect-error a rotated 'none' loss is not a scalar
+  const notScalarRotated: tf.Scalar = tfFns.kld(boxes, boxes, { reduction: 'none' });
+  void notScalarRotated;
   // @ts-expect-error runResident checks names too
   await dl.runResident('kl_div', { student: buf, teacher: buf }, { temperature: 4, classReduction: 'max' });
 }
