@@ -32,16 +32,11 @@ fn cos_sin(theta: f32) -> vec2<f32> {
   let c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
   // k mod 4, for negative k too (k is an integer-valued float; |k| < 2^24 wherever theta is finite and
   // its reduction means anything).
-  let j = u32(i32(k - 4.0 * floor(k * 0.25)));
-  var cs = vec2(c, s);
-  if (j == 1u) {
-    cs = vec2(-s, c);
-  } else if (j == 2u) {
-    cs = vec2(-c, -s);
-  } else if (j == 3u) {
-    cs = vec2(s, -c);
-  }
-  return cs;
+  let j = k - 4.0 * floor(k * 0.25);
+  // Quadrant j: (c, s), (-s, c), (-c, -s), (s, -c); selects, no branch.
+  let odd = j == 1.0 || j == 3.0;
+  let cs = select(vec2(c, s), vec2(-s, c), odd);
+  return select(cs, -cs, j >= 2.0);
 }
 
 // mmrotate's clamp(w, 1e-7, 1e7) and its derivative (passing at the bounds); a NaN side stays NaN.

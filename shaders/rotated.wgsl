@@ -76,10 +76,7 @@ fn finish(q: Pair, a: Adj, mm: bool) -> array<f32, 5> {
   // d du1/d theta1 = dv1, d dv1/d theta1 = -du1, d sd^2/d theta1 = -2 cd sd.
   o[4] = a.uv1.x * q.uv1.y - a.uv1.y * q.uv1.x - a.s2 * 2.0 * q.cd * q.sd;
   // A gradient past float32 (a centre 1e6 from a box 1e-7 wide) is its largest value.
-  for (var k = 0u; k < 5u; k++) {
-    o[k] = sat_signed(o[k]);
-  }
-  return o;
+  return array<f32, 5>(sat_signed(o[0]), sat_signed(o[1]), sat_signed(o[2]), sat_signed(o[3]), sat_signed(o[4]));
 }
 
 // post(x) of the Gaussian losses and its derivative.
@@ -134,33 +131,37 @@ fn probiou_hd(q: Pair, eps: f32, g: f32, want: bool, a: ptr<function, Adj>) -> f
   return hd;
 }
 
-// KL(target || pred) (swap false: mmrotate's kld_loss(pred, target)) or KL(pred || target), adding
-// g * d KL to the adjoints. An unbounded KL (a centre term past float32) is float32's largest value
-// with no gradient.
-fn kl(q: Pair, swap: bool, g: f32, a: ptr<function, Adj>) -> f32 {
+// KL(target || pred) (swap false: mmrotate's kld_loss(pred, target)) or KL(pred || target). An
+// unbounded KL (a centre term past float32) is float32's largest value, with no gradient.
+fn kl(q: Pair, swap: bool) -> f32 {
   let a2 = params.alpha2;
   let lv = log(q.wh1.x * q.wh1.y) - log(q.wh2.x * q.wh2.y);
   if (!swap) {
     let c = sat((0.5 * (q.uv1.x * q.uv1.x / q.pq1.x + q.uv1.y * q.uv1.y / q.pq1.y)) / a2);
-    let v = sat(c + 0.5 * (q.E.x / q.pq1.x + q.E.y / q.pq1.y) + lv - 1.0);
-    if (g != 0.0 && v < F32_MAX_R) {
-      (*a).uv1 += g * q.uv1 / (q.pq1 * a2);
-      // d/dP1 of 0.5 (du1^2 / a2 + Euu) / P1 times dP1/dw1' = 2 P1 / w1', in an order that stays in
-      // float32 (1 / P1^2 alone passes it for a side near mmrotate's 1e-7).
-      (*a).wh1 -= g * ((q.uv1 * q.uv1 / a2 + q.E) / q.pq1) / q.wh1;
-      back_e(q, g * 0.5 / q.pq1, a);
-      (*a).wh1 += g / q.wh1;
-    }
-    return v;
+    return sat(c + 0.5 * (q.E.x / q.pq1.x + q.E.y / q.pq1.y) + lv - 1.0);
   }
   let c = sat((0.5 * (q.uv2.x * q.uv2.x / q.pq2.x + q.uv2.y * q.uv2.y / q.pq2.y)) / a2);
-  let v = sat(c + 0.5 * (q.F.x / q.pq2.x + q.F.y / q.pq2.y) - lv - 1.0);
-  if (g != 0.0 && v < F32_MAX_R) {
-    (*a).uv2 += g * q.uv2 / (q.pq2 * a2);
-    back_f(q, g * 0.5 / q.pq2, a);
-    (*a).wh1 -= g / q.wh1;
+  return sat(c + 0.5 * (q.F.x / q.pq2.x + q.F.y / q.pq2.y) - lv - 1.0);
+}
+
+// Adds g * d KL / d(pred's terms) to the adjoints, for the KL kl() gave as v.
+fn kl_back(q: Pair, swap: bool, v: f32, g: f32, a: ptr<function, Adj>) {
+  if (g == 0.0 || v >= F32_MAX_R) {
+    return;
   }
-  return v;
+  let a2 = params.alpha2;
+  if (!swap) {
+    (*a).uv1 += g * q.uv1 / (q.pq1 * a2);
+    // d/dP1 of 0.5 (du1^2 / a2 + Euu) / P1 times dP1/dw1' = 2 P1 / w1', in an order that stays in
+    // float32 (1 / P1^2 alone passes it for a side near mmrotate's 1e-7).
+    (*a).wh1 -= g * ((q.uv1 * q.uv1 / a2 + q.E) / q.pq1) / q.wh1;
+    back_e(q, g * 0.5 / q.pq1, a);
+    (*a).wh1 += g / q.wh1;
+    return;
+  }
+  (*a).uv2 += g * q.uv2 / (q.pq2 * a2);
+  back_f(q, g * 0.5 / q.pq2, a);
+  (*a).wh1 -= g / q.wh1;
 }
 
 struct Row {
@@ -232,10 +233,10 @@ fn rotated_row(p: array<f32, 5>, t: array<f32, 5>, pd: vec2<f32>, td: vec2<f32>,
       }
     }
   } else if (VARIANT <= 5u) {
-    let k12 = kl(q, false, 0.0, &a);
+    let k12 = kl(q, false);
     var k21 = 0.0;
     if (VARIANT != 2u) {
-      k21 = kl(q, true, 0.0, &a);
+      k21 = kl(q, true);
     }
     var x = 0.0;
     var g12 = 0.0;
@@ -261,9 +262,9 @@ fn rotated_row(p: array<f32, 5>, t: array<f32, 5>, pd: vec2<f32>, td: vec2<f32>,
     let py = post(x);
     out.loss = py.x;
     if (want) {
-      kl(q, false, py.y * g12, &a);
+      kl_back(q, false, k12, py.y * g12, &a);
       if (VARIANT != 2u) {
-        kl(q, true, py.y * g21, &a);
+        kl_back(q, true, k21, py.y * g21, &a);
       }
     }
   } else {
@@ -343,9 +344,12 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
   // whatever a clamp made of it.
   let bad = row_bad(p) || row_bad(t) || is_non_finite(pd.x) || is_non_finite(pd.y) || is_non_finite(td.x) || is_non_finite(td.y);
   if (want_grad) {
-    for (var k = 0u; k < 5u; k++) {
-      out_grad_pred[b + k] = select(g * r.grad[k], nan_f32(), bad);
-    }
+    // Unrolled: a loop would index the private array by a variable.
+    out_grad_pred[b] = select(g * r.grad[0], nan_f32(), bad);
+    out_grad_pred[b + 1u] = select(g * r.grad[1], nan_f32(), bad);
+    out_grad_pred[b + 2u] = select(g * r.grad[2], nan_f32(), bad);
+    out_grad_pred[b + 3u] = select(g * r.grad[3], nan_f32(), bad);
+    out_grad_pred[b + 4u] = select(g * r.grad[4], nan_f32(), bad);
     if (params.has_pred_delta != 0u) {
       store_grad_delta(i, select(g * r.grad_delta, vec2(nan_f32()), bad));
     }

@@ -113,7 +113,8 @@ describe('rotated boxes on the GPU: finite everywhere', () => {
     // Pairs near each other too: the same box, and one at a large centre with a tiny offset.
     for (const s of sides) for (const a of angles) {
       p.push([1e6, -1e6, s, Math.abs(s) / 3, a]);
-      t.push([1e6 + 0.5, -1e6, s * 1.01, Math.abs(s) / 3, a + 0.01]);
+      // (held within float32: 1.01 times its largest value would be Infinity, a non-finite input)
+      t.push([1e6 + 0.5, -1e6, Math.min(s * 1.01, 3.4e38), Math.abs(s) / 3, a + 0.01]);
       p.push([3, 4, s, 1e-3, a]);
       t.push([3, 4, s, 1e-3, a]);
     }
@@ -121,6 +122,7 @@ describe('rotated boxes on the GPU: finite everywhere', () => {
   }
   it.each(VARIANT_CONFIGS.map((p) => [JSON.stringify(p), p] as const))('%s: loss and gradient finite for every finite row', async (_, params) => {
     const { p, t } = rows(17, 400);
+    expect([...p, ...t].flat().every((v) => Number.isFinite(Math.fround(v)))).toBe(true);
     const inputs: Record<string, unknown> = { pred: shaped(p, 5), target: shaped(t, 5) };
     const got = await soft.run('rotated_iou_loss', inputs as never, { ...params, reduction: 'none' } as never);
     const bad: string[] = [];
