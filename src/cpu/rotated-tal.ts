@@ -1,6 +1,5 @@
 import { probiouValue } from './rotated';
-import { assignWith, type TalAssignment, type TalGeometry, type TalParams, type TalSizes } from './tal';
-import type { CpuForward, CpuInputs, Dims, ResolvedParams } from './types';
+import { assignWith, talCpuWith, type TalAssignment, type TalGeometry, type TalParams, type TalSizes } from './tal';
 
 /**
  * Float64 reference of `rotated_tal_assign`, ultralytics' RotatedTaskAlignedAssigner
@@ -61,8 +60,6 @@ export function rotatedTalAssign(
   return assignWith(ROTATED, scores, predBoxes, anchors, gtLabels, gtBoxes, gtMask, sizes, params);
 }
 
-const num = (p: ResolvedParams, name: string, fallback: number) => (p[name] as number | undefined) ?? fallback;
-
 /**
  * The CPU reference of `rotated_tal_assign`: no loss, no gradient, the five outputs.
  *
@@ -70,25 +67,4 @@ const num = (p: ResolvedParams, name: string, fallback: number) => (p[name] as n
  * const f = rotatedTalAssignCpu({ scores, predBoxes, anchors, gtLabels, gtBoxes, gtMask }, { topk: 10, alpha: 0.5, beta: 6, eps: 1e-9 }, { b, a, c, m });
  * f.outputs!.boxes; // Float64Array [B*A*5]
  */
-export function rotatedTalAssignCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuForward {
-  const anchors = inputs.anchors as Float64Array;
-  const predBoxes = inputs.predBoxes as Float64Array;
-  const a = dims.a ?? anchors.length / 2;
-  const b = dims.b ?? (a ? predBoxes.length / (5 * a) : 0);
-  const scores = inputs.scores as Float64Array;
-  const c = dims.c ?? (a * b ? scores.length / (a * b) : 0);
-  const gtMask = inputs.gtMask as Int32Array;
-  const m = dims.m ?? (b ? gtMask.length / b : 0);
-  const r = rotatedTalAssign(scores, predBoxes, anchors, inputs.gtLabels as Int32Array, inputs.gtBoxes as Float64Array, gtMask, { b, a, c, m }, {
-    topk: num(p, 'topk', 10),
-    alpha: num(p, 'alpha', 0.5),
-    beta: num(p, 'beta', 6),
-    eps: num(p, 'eps', 1e-9),
-  });
-  return {
-    loss: new Float64Array(0),
-    reduced: { loss: new Float64Array(0), shape: [0] },
-    backward: () => ({}),
-    outputs: { ...r },
-  };
-}
+export const rotatedTalAssignCpu = talCpuWith(ROTATED);

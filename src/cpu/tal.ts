@@ -220,34 +220,40 @@ export function assignWith(
 const num = (p: ResolvedParams, name: string, fallback: number) => (p[name] as number | undefined) ?? fallback;
 
 /**
- * The CPU reference of `tal_assign`: no loss, no gradient, the five outputs.
+ * The CPU reference of an assigner of `geom` (`tal_assign`'s, or the rotated one's): no loss, no
+ * gradient, the five outputs.
  *
  * @example
- * const f = talAssignCpu({ scores, predBoxes, anchors, gtLabels, gtBoxes, gtMask }, { topk: 10, alpha: 0.5, beta: 6, eps: 1e-9 }, { b, a, c, m });
+ * const f = talCpuWith(AXIS_ALIGNED)({ scores, predBoxes, anchors, gtLabels, gtBoxes, gtMask }, { topk: 10, alpha: 0.5, beta: 6, eps: 1e-9 }, { b, a, c, m });
  * f.outputs!.foreground; // Int32Array [B*A]
  */
-export function talAssignCpu(inputs: CpuInputs, p: ResolvedParams, dims: Dims): CpuForward {
-  const anchors = inputs.anchors as Float64Array;
-  const predBoxes = inputs.predBoxes as Float64Array;
-  const a = dims.a ?? anchors.length / 2;
-  const b = dims.b ?? (a ? predBoxes.length / (4 * a) : 0);
-  const scores = inputs.scores as Float64Array;
-  const c = dims.c ?? (a * b ? scores.length / (a * b) : 0);
-  const gtMask = inputs.gtMask as Int32Array;
-  const m = dims.m ?? (b ? gtMask.length / b : 0);
-  const r = talAssign(scores, predBoxes, anchors, inputs.gtLabels as Int32Array, inputs.gtBoxes as Float64Array, gtMask, { b, a, c, m }, {
-    topk: num(p, 'topk', 10),
-    alpha: num(p, 'alpha', 0.5),
-    beta: num(p, 'beta', 6),
-    eps: num(p, 'eps', 1e-9),
-  });
-  return {
-    loss: new Float64Array(0),
-    reduced: { loss: new Float64Array(0), shape: [0] },
-    backward: () => ({}),
-    outputs: { ...r },
+export function talCpuWith(geom: TalGeometry): (inputs: CpuInputs, p: ResolvedParams, dims: Dims) => CpuForward {
+  return (inputs, p, dims) => {
+    const anchors = inputs.anchors as Float64Array;
+    const predBoxes = inputs.predBoxes as Float64Array;
+    const a = dims.a ?? anchors.length / 2;
+    const b = dims.b ?? (a ? predBoxes.length / (geom.cols * a) : 0);
+    const scores = inputs.scores as Float64Array;
+    const c = dims.c ?? (a * b ? scores.length / (a * b) : 0);
+    const gtMask = inputs.gtMask as Int32Array;
+    const m = dims.m ?? (b ? gtMask.length / b : 0);
+    const r = assignWith(geom, scores, predBoxes, anchors, inputs.gtLabels as Int32Array, inputs.gtBoxes as Float64Array, gtMask, { b, a, c, m }, {
+      topk: num(p, 'topk', 10),
+      alpha: num(p, 'alpha', 0.5),
+      beta: num(p, 'beta', 6),
+      eps: num(p, 'eps', 1e-9),
+    });
+    return {
+      loss: new Float64Array(0),
+      reduced: { loss: new Float64Array(0), shape: [0] },
+      backward: () => ({}),
+      outputs: { ...r },
+    };
   };
 }
+
+/** The CPU reference of `tal_assign`: no loss, no gradient, the five outputs. */
+export const talAssignCpu = talCpuWith(AXIS_ALIGNED);
 
 /** The sizes of `yolo_detection_loss`: B, A, C, M and R bins (`d = 4R`). */
 interface YoloSizes extends TalSizes {
