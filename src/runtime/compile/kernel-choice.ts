@@ -3,6 +3,7 @@ import type { GpuKernel, OpDescriptor } from '../../ops/types';
 import type { Resolved } from '../../ops/validate';
 import { WG } from '../device/constants';
 import type { AdapterFacts, LaunchPlan, ShaderInfo } from '../public';
+import { kernelVariants } from './contract';
 import { reflectShader } from './reflect';
 
 // Which of an op's kernels a call runs, and how its rows are split among threads.
@@ -50,4 +51,23 @@ export function subgroupLanes(adapter: AdapterFacts): number {
  */
 export function useNarrow(gk: GpuKernel, r: Pick<Resolved, 'present'>): boolean {
   return gk.narrow !== undefined && gk.narrow.without.every((name) => !r.present?.has(name));
+}
+
+/**
+ * Refuses (`too_large`, naming the device) a kernel that binds more storage buffers than `limit`:
+ * every module a call may run counts (a program's binds parts); a call that runs the narrow module
+ * (`GpuKernel.narrow`) counts that one alone.
+ */
+export function checkStorageFit(desc: OpDescriptor, gk: GpuKernel, narrow: boolean, limit: number): void {
+  const count = (i: ShaderInfo) => i.bindings.filter((b) => b.kind !== 'uniform').length;
+  const modules = narrow ? [reflectShader(gk.narrow!.shader)] : [shaderInfo(desc, gk), ...kernelVariants(gk).slice(1).filter((v) => v.variant !== 'narrow').map((v) => reflectShader(v.shader))];
+  const storage = Math.max(...modules.map(count));
+  if (storage <= limit) return;
+  const which = gk.narrow ? ` with ${gk.narrow.without.join(' or ')}` : '';
+  throw new DetlossError(
+    'too_large',
+    `${desc.name}: its kernel${which} binds ${storage} storage buffers, more than this device allows per shader stage (maxStorageBuffersPerShaderStage ${limit}). ` +
+      "A device requested with the adapter's own limits allows it (createDetloss requests them); a device made with the default limits, as TF.js's WebGPU backend makes it, does not.",
+    'device',
+  );
 }

@@ -6,8 +6,8 @@ import type { OpDescriptor, PassModule } from '../../ops/types';
 import type { Resolved } from '../../ops/validate';
 import { WG } from '../device/constants';
 import type { LaunchPlan, ShaderInfo } from '../public';
-import { contractProblems, kernelVariants } from './contract';
-import { requireKernel, rowStrategy, shaderInfo, useNarrow, useVec4 } from './kernel-choice';
+import { contractProblems } from './contract';
+import { checkStorageFit, requireKernel, rowStrategy, shaderInfo, useNarrow, useVec4 } from './kernel-choice';
 import { reflectShader } from './reflect';
 
 /** A compiled pipeline and what binds to it. */
@@ -79,24 +79,11 @@ export class PipelineCache {
       this.checked.add(desc.name);
     }
     // A kernel that binds more storage buffers than the device allows cannot compile: say so now,
-    // by name, not as a pipeline error later. Every module this call may run counts (a program's
-    // binds parts); a call that runs the narrow module (GpuKernel.narrow) counts that one alone.
+    // by name, not as a pipeline error later (once per op and module choice).
     const narrow = useNarrow(gk, r);
     const fit = `${desc.name}:${narrow ? 'narrow' : 'full'}`;
     if (!this.checked.has(fit)) {
-      const count = (i: ShaderInfo) => i.bindings.filter((b) => b.kind !== 'uniform').length;
-      const modules = narrow ? [reflectShader(gk.narrow!.shader)] : [shaderInfo(desc, gk), ...kernelVariants(gk).slice(1).filter((v) => v.variant !== 'narrow').map((v) => reflectShader(v.shader))];
-      const storage = Math.max(...modules.map(count));
-      const limit = this.device.limits.maxStorageBuffersPerShaderStage;
-      if (storage > limit) {
-        const which = gk.narrow ? ` with ${gk.narrow.without.join(' or ')}` : '';
-        throw new DetlossError(
-          'too_large',
-          `${desc.name}: its kernel${which} binds ${storage} storage buffers, more than this device allows per shader stage (maxStorageBuffersPerShaderStage ${limit}). ` +
-            "A device requested with the adapter's own limits allows it (createDetloss requests them); a device made with the default limits, as TF.js's WebGPU backend makes it, does not.",
-          'device',
-        );
-      }
+      checkStorageFit(desc, gk, narrow, this.device.limits.maxStorageBuffersPerShaderStage);
       this.checked.add(fit);
     }
     const constants = { WG, ...(gk.overrides?.(r.params, r.dims) ?? {}) };
