@@ -36,21 +36,30 @@ const norm = (v: number[]) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
 /** Gradients the array rule is about: more than one element, and not all (nearly) zero. */
 const sized = (v: number[]) => v.length > 1 && norm(v) > 10 * L2_FLOOR * Math.sqrt(v.length);
 
+/**
+ * A case whose own l2 for the output is at least 0.2: float32 itself is that far off (identical or
+ * nearly identical rotated boxes, test/fixtures/README.md), so zeros or a 1.2 scaling may pass there
+ * by design.
+ */
+const ownWide = (t: Tolerance | undefined) => (t?.l2 ?? DEFAULT_L2) >= 0.2;
+
 const withGrad = cases.filter((c) => Object.keys(c.expected.grad ?? {}).length > 0);
 const gradients = withGrad.flatMap((c) => Object.entries(c.expected.grad!).map(([k, g]) => ({ c, k, want: g.data })));
-const covered = gradients.filter((g) => sized(g.want));
+const covered = gradients.filter((g) => sized(g.want) && !ownWide(g.c.tolerance.grad));
 
 describe('compareCase: the array rule on every fixture gradient', () => {
   it('the fixtures pass as they are; each gradient left out has nothing for the rule to catch', () => {
     for (const c of cases) expect(compareCase(c, expectedWith(c, '', [])).detail ?? 'ok', c.name).toBe('ok');
     // The gradients left out have no array rule (n = 0 or 1) or hold zeros, or values so near zero
     // (identical boxes: float64 rounding, ~1e-12) that zeros and a 1.2 scaling lie within the
-    // rule's 1e-6 sqrt(n) floor: right answers, not errors to catch. Each left out for one of these.
-    const left = gradients.filter((g) => !sized(g.want));
+    // rule's 1e-6 sqrt(n) floor: right answers, not errors to catch; or the case's own l2 is 0.2 or
+    // more. Each left out for one of these.
+    const left = gradients.filter((g) => !covered.includes(g));
     for (const g of left) {
       const rms = g.want.length ? norm(g.want) / Math.sqrt(g.want.length) : 0;
-      expect(g.want.length <= 1 || rms <= 10 * L2_FLOOR, `${g.c.name} grad.${g.k}`).toBe(true);
+      expect(g.want.length <= 1 || rms <= 10 * L2_FLOOR || ownWide(g.c.tolerance.grad), `${g.c.name} grad.${g.k}`).toBe(true);
     }
+    expect(left.filter((g) => ownWide(g.c.tolerance.grad)).length, 'gradients left out for their own l2').toBeLessThanOrEqual(3);
     expect(covered.length + left.length).toBe(gradients.length);
     expect(covered.length).toBeGreaterThan(800);
     note(`array rule: ${covered.length} gradients of ${new Set(covered.map((g) => g.c)).size} cases covered, of ${gradients.length} gradients in the ${withGrad.length} cases with one (${cases.length} cases in all)`);
@@ -90,7 +99,7 @@ describe('compareCase: the array rule on every fixture gradient', () => {
   });
 
   it("a 'none' loss scaled by 1.2 fails too", () => {
-    const none = cases.filter((c) => sized(c.expected.loss.data));
+    const none = cases.filter((c) => sized(c.expected.loss.data) && !ownWide(c.tolerance.loss));
     expect(none.length).toBeGreaterThan(0);
     for (const c of none) {
       const got = { loss: c.expected.loss.data.map((x) => 1.2 * x), grad: Object.fromEntries(Object.entries(c.expected.grad ?? {}).map(([k, v]) => [k, v.data])) };
