@@ -1,6 +1,7 @@
 /**
  * The long differential fuzz run, driven by scripts/fuzz.mjs (`npm run fuzz -- --minutes 30 --seed S`)
- * through environment variables: FUZZ_SEED, FUZZ_MINUTES, FUZZ_CASE (replay one case).
+ * through environment variables: FUZZ_SEED, FUZZ_MINUTES, FUZZ_CASE (replay one case), FUZZ_OPS (only
+ * these ops, comma-separated: case i is then of ops[i % ops.length]).
  */
 import '../../bench/node-globals';
 import '@tensorflow/tfjs-backend-webgpu';
@@ -50,6 +51,7 @@ it(`fuzz seed ${env.seed} for ${env.minutes} min`, async () => {
       deadline: t0 + env.minutes * 60_000,
       big: true,
       surfaces,
+      ops: env.ops,
       onCase: (c, f, r) => {
         if (f && !seen.has(f.key)) {
           seen.add(f.key);
@@ -63,11 +65,11 @@ it(`fuzz seed ${env.seed} for ${env.minutes} min`, async () => {
     },
   );
   const classes = failureClasses(report.failures);
-  out(`\n=== fuzz summary: seed ${env.seed}, ${report.ran} cases in ${(report.ms / 1000).toFixed(0)} s, ${report.failures.length} failures in ${classes.length} classes`);
+  out(`\n=== fuzz summary: seed ${env.seed}${env.ops ? ` (ops ${env.ops.join(',')})` : ''}, ${report.ran} cases in ${(report.ms / 1000).toFixed(0)} s, ${report.failures.length} failures in ${classes.length} classes`);
   out(`cases per op: ${perOp(report)}`);
   out(`with a NaN or an infinity in an input: ${Object.values(report.nonFinite).reduce((a, b) => a + b, 0)} (${Object.entries(report.nonFinite).map(([op, n]) => `${op} ${n}`).join(', ')})`);
   out(`through the adapters: ${Object.entries(report.bySurface).map(([k, v]) => `${k} ${v.cases} cases over ${v.ops.size} ops`).join(', ')}`);
   for (const k of classes) out(`  ${k.count}x ${k.key} (first: case ${k.first.index})`);
-  if (process.env.FUZZ_REPORT) writeFileSync(process.env.FUZZ_REPORT, JSON.stringify({ seed: env.seed, ran: report.ran, ms: report.ms, cases: report.cases, classes }, null, 1));
+  if (process.env.FUZZ_REPORT) writeFileSync(process.env.FUZZ_REPORT, JSON.stringify({ seed: env.seed, ops: env.ops, ran: report.ran, ms: report.ms, cases: report.cases, classes }, null, 1));
   expect(classes.map((k) => k.key)).toEqual([]);
 });

@@ -60,6 +60,8 @@ import { crossEntropyDenominator } from '../../src/cpu/logits';
 import { boxLoss, boxLossConfig } from '../../src/cpu/iou';
 import type { ResolvedParams } from '../../src/cpu/types';
 import type { FuzzCase, FuzzInput, HostData } from './cases';
+import { rotatedConfig } from '../../src/cpu/rotated';
+import { probiouPairTerms, rotatedRowTerms } from './rotated';
 
 export const U = 2 ** -24;
 const TINY = 2 ** -126;
@@ -92,6 +94,8 @@ export interface Terms {
   grad: Float64Array;
   /** The output element a gradient element belongs to. */
   rowOf(k: number): number;
+  /** Other gradients than the first (rotated_iou_loss's predDelta): S and row of each element, by name. */
+  byName?: Record<string, { grad: Float64Array; rowOf(k: number): number }>;
 }
 
 /**
@@ -499,6 +503,33 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
   switch (c.op) {
     case 'l1': case 'mse': case 'smooth_l1': case 'huber':
       return { loss: new Float64Array(n), grad: new Float64Array(n), rowOf: id };
+    case 'rotated_iou_loss': {
+      // ./rotated.ts: the running error bound of the kernel's float32 program, row by row
+      const P = f64(x.pred)!;
+      const T = f64(x.target)!;
+      const pd = f64(x.predDelta);
+      const td = f64(x.targetDelta);
+      const cfg = rotatedConfig({ ...p, variant: p.variant ?? 'probiou' } as unknown as ResolvedParams);
+      const loss = new Float64Array(n);
+      const grad = new Float64Array(5 * n);
+      const gd = new Float64Array(pd ? 2 * n : 0);
+      for (let i = 0; i < n; i++) {
+        const o = rotatedRowTerms(P, 5 * i, T, 5 * i, cfg, p.grad !== false, pd && td ? { pd, td, at: 2 * i } : undefined);
+        loss[i] = o.loss;
+        o.grad.forEach((v, k) => (grad[5 * i + k] = v));
+        o.delta.forEach((v, k) => (gd[2 * i + k] = v));
+      }
+      return { loss, grad, rowOf: (k) => Math.floor(k / 5), byName: pd ? { predDelta: { grad: gd, rowOf: (k) => k >> 1 } } : undefined };
+    }
+    case 'pairwise_probiou': {
+      const A = f64(x.a)!;
+      const B = f64(x.b)!;
+      const m = c.dims.m;
+      const loss = new Float64Array(n * m);
+      const eps = (p.eps as number | undefined) ?? 1e-7;
+      for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) loss[i * m + j] = probiouPairTerms(A, i, B, j, eps).loss;
+      return { loss, grad: new Float64Array(0), rowOf: id };
+    }
     case 'balanced_l1': {
       const a = (p.alpha as number) ?? 0.5;
       const g = (p.gamma as number) ?? 1.5;
@@ -837,11 +868,14 @@ function rowTerms(c: FuzzCase): Terms {
   return { loss, grad, rowOf };
 }
 
+/** The similarity matrices: reduction 'none' by default, no gradient. */
+export const PAIRWISE = new Set(['pairwise_iou', 'pairwise_probiou']);
+
 /** |upstream| of each output element, as `cpu.run` forms it (gradOutput * weight / denominator). */
 export function upstreamOf(c: FuzzCase, outCount: number): { up: Float64Array; denom: number } {
   const w = dataOf(c.inputs.weight);
   const go = dataOf(c.inputs.gradOutput);
-  const reduction = (c.options.reduction as string) ?? (c.op === 'pairwise_iou' ? 'none' : 'mean');
+  const reduction = (c.options.reduction as string) ?? (PAIRWISE.has(c.op) ? 'none' : 'mean');
   const up = new Float64Array(outCount);
   let denom = 1;
   if (reduction === 'none') {
