@@ -7,7 +7,8 @@
  * intermediate value v a bound e of its float32 error in units of u = 2^-24 (Wilkinson's running
  * error analysis, first order):
  *
- *   a +- b: e_a + e_b + |v|      a * b: |b| e_a + |a| e_b + |v|      a / b: (e_a + |v| e_b) / |b| + |v|
+ *   a +- b: e_a + e_b + |v|      a * b: |b| e_a + |a| e_b + |v|      a / b: (e_a + |v| e_b) / lo + |v|
+ *   (lo: the least |b| within its error, or the floor the kernel clamps it to; unbounded at 0)
  *   sqrt a: min(e_a / (2 v), sqrt(e_a / u)) + 2 v     (the second where a is within its error of 0)
  *   log a: e_a / a + 8 + 3 |v|   (WGSL: 2^-21 absolutely near 1, 3 ulp elsewhere; log1p likewise,
  *   its series below 1/4 a few ulp)   exp a: v (e_a + 3 + 2 |a|)   (WGSL: 3 + 2|x| ulp)
@@ -22,19 +23,28 @@
  * GWD's W = P1 + Q1 + P2 + Q2 - 2 sqrt(...) (u (P1 + Q1 + P2 + Q2)), Y's sqrt (1 / (2 g)), KL's
  * 0.5 tr - 1 + log V1 - log V2 (u times the sum of their absolute values) and its sqrt, thin boxes'
  * E/P1, KFIoU's Vb / (V1 + V2 - Vb + eps), the theta partial's 2 cd sd times the adjoint of sd^2.
- * The rule then allows `K u (|cpu| + S)` with K = 512 (exp, log, sqrt, atan) and S = e / 8: 64
- * times the first-order bound, as the rational ops' rule allows 64 u of their terms.
+ * The rule then allows `K u (|cpu| + S)` with K = 512 (exp, log, sqrt, atan) and S = SAFETY e / K:
+ * SAFETY (8) times the bound, beside the K u |cpu| every value gets.
  *
  * Thresholds (the kernel's `max`, `clamp`, `select` on a computed value: probiou's bd0 against eps
  * and 100, GWD's g0 against sqrt(1e-7), its X and Y against 1e-7, the sqrt floors of KL and post, a
- * tie of r(KL12) and r(KL21) in kld_symmax/kld_symmin) are ties where the value is within 64 u e of
- * the bound: float32 may take either branch, and the gradient (and loss) of either side holds. The
+ * tie of r(KL12) and r(KL21) in kld_symmax/kld_symmin) are ties where the value is within SAFETY u e
+ * of the bound: float32 may take either branch, and the gradient (and loss) of either side holds. The
  * row is evaluated again with each such branch flipped, and the difference is a jump J, which adds
  * J / (K u) to S. mmrotate's side clamp compares inputs with float32's 1e-7 (no float32 lies
  * between it and 1e-7): decided alike on both sides, with the clamped side's rounding (above).
  */
 
 export const ROTATED_OPS = new Set(['rotated_iou_loss', 'pairwise_probiou']);
+
+/**
+ * The rule allows SAFETY times the running bound (S = SAFETY e / K): the bound is first order and
+ * worst case already (every rounding at its largest, all of one sign); the factor is room for the
+ * transcendentals' constants taken from the WGSL spec and the second-order terms the bound drops.
+ */
+const SAFETY = 8;
+/** K of the rule for these ops (kOf: they use exp, log, sqrt, atan2). */
+const K = 512;
 
 /** A value and its error bound (units of u). */
 interface V {
@@ -49,10 +59,20 @@ const c0 = (v: number): V => ({ v, e: 0 });
 const cst = (v: number): V => ({ v, e: Math.fround(v) === v ? 0 : Math.abs(v) });
 const add = (a: V, b: V): V => fl(a.v + b.v, a.e + b.e + Math.abs(a.v + b.v));
 const sub = (a: V, b: V): V => fl(a.v - b.v, a.e + b.e + Math.abs(a.v - b.v));
-const mul = (a: V, b: V): V => fl(a.v * b.v, Math.abs(b.v) * a.e + Math.abs(a.v) * b.e + Math.abs(a.v * b.v));
-const div = (a: V, b: V): V => {
+/** x * y with 0 * Infinity = 0: an exact 0 times a factor of unbounded error is still exactly 0. */
+const times = (x: number, y: number) => (x === 0 || y === 0 ? 0 : x * y);
+const mul = (a: V, b: V): V => fl(a.v * b.v, times(Math.abs(b.v), a.e) + times(Math.abs(a.v), b.e) + Math.abs(a.v * b.v));
+/**
+ * a / b, not only to first order: b may lie anywhere within its error of itself, but not below
+ * `floor` where the kernel clamps it (sqrt(max(x, 1e-7))): |a|/lo - |a|/|b| + e_a / lo, lo the least
+ * |b| can be; unbounded where that reaches 0.
+ */
+const div = (a: V, b: V, floor = 0): V => {
   const v = a.v / b.v;
-  return fl(v, b.v === 0 ? Infinity : (a.e + Math.abs(v) * b.e) / Math.abs(b.v) + Math.abs(v));
+  const B = Math.abs(b.v);
+  const lo = Math.max(floor, B - b.e * 2 ** -24);
+  if (!(lo > 0)) return { v, e: Infinity };
+  return fl(v, times(Math.abs(a.v), 1 / lo - 1 / B) / 2 ** -24 + a.e / lo + Math.abs(v));
 };
 const neg = (a: V): V => ({ v: -a.v, e: a.e });
 const abs = (a: V): V => ({ v: Math.abs(a.v), e: a.e });
@@ -73,7 +93,7 @@ const log1pV = (y: V): V => {
   return { v, e: y.e / (1 + y.v) + (Math.abs(y.v) >= 0.25 ? 9 + 3 * Math.abs(v) : 4 * Math.abs(v)) };
 };
 // (exp(x + d) - exp(x) for x's error d, not only its first order: bd's error may be large)
-const expMoved = (x: V) => (Math.exp(x.v) * Math.expm1(x.e * 2 ** -24)) / 2 ** -24;
+const expMoved = (x: V) => times(Math.exp(x.v), Math.expm1(x.e * 2 ** -24)) / 2 ** -24;
 const expV = (a: V): V => {
   const v = Math.exp(a.v);
   return fl(v, expMoved(a) + v * (3 + 2 * Math.abs(a.v)));
@@ -99,11 +119,11 @@ type Force = Map<string, boolean>;
 class Branches {
   ties = new Set<string>();
   constructor(private force: Force) {}
-  /** `a >= c` as the kernel compares, a tie where a is within 64 u e of c. */
+  /** `a >= c` as the kernel compares, a tie where a is within SAFETY u e of c. */
   ge(name: string, a: V, c: number): boolean {
     const f = this.force.get(name);
     if (f !== undefined) return f;
-    if (Math.abs(a.v - c) <= 64 * 2 ** -24 * (a.e + Math.abs(c))) this.ties.add(name);
+    if (Math.abs(a.v - c) <= SAFETY * 2 ** -24 * (a.e + Math.abs(c))) this.ties.add(name);
     return a.v >= c;
   }
 }
@@ -255,7 +275,8 @@ function probiouHd(q: Pair, eps: V, g: V, want: boolean, a: Adj, br: Branches): 
   const b = bhatta(q, eps, br);
   if (!want || !b.pass) return b.hd;
   const e = expV(neg(b.bd0));
-  const gbd = div(mul(g, e), mul(c0(2), b.hd));
+  // (hd >= sqrt(1 - exp(-eps) + eps): bd is clamped to eps below)
+  const gbd = div(mul(g, e), mul(c0(2), b.hd), 2 * Math.sqrt(-Math.expm1(-eps.v) + eps.v) * (1 - 1e-6));
   const gn = div(mul(gbd, c0(0.25)), b.de);
   const gz = div(mul(gbd, c0(0.5)), add(b.z, eps));
   const gd = add(neg(mul(gbd, div(b.t12, b.de))), div(gz, b.den));
@@ -280,7 +301,7 @@ function post(x: V, cfg: RotatedConfigLike, tau: V, br: Branches): [V, V] {
   } else if (cfg.fun === 'sqrt') {
     const on = br.ge('post>=floor', x, 1e-7);
     y = sqrtV(maxC(x, 1e-7));
-    dy = on ? div(c0(0.5), y) : c0(0);
+    dy = on ? div(c0(0.5), y, Math.sqrt(1e-7)) : c0(0);
   }
   if (cfg.tau >= 1) {
     const den = add(tau, y);
@@ -293,7 +314,7 @@ function root(x: V, cfg: RotatedConfigLike, name: string, br: Branches): [V, V] 
   if (!cfg.sqrt) return [x, c0(1)];
   const on = br.ge(name, x, 1e-7);
   const y = sqrtV(maxC(x, 1e-7));
-  return [y, on ? div(c0(0.5), y) : c0(0)];
+  return [y, on ? div(c0(0.5), y, Math.sqrt(1e-7)) : c0(0)];
 }
 
 function kl(q: Pair, swap: boolean, g: V | null, a: Adj, a2: V): V {
@@ -376,12 +397,12 @@ function rowOnce(p: ArrayLike<number>, po: number, t: ArrayLike<number>, to: num
       let gg0 = c0(0);
       if (cfg.normalize) gg0 = sub(gg0, div(mul(dy, x), mul(c0(4), g0)));
       if (yon) {
-        const gy = mul(div(dy, scale), div(c0(0.5), gg));
+        const gy = mul(div(dy, scale), div(c0(0.5), gg, Math.sqrt(1e-7)));
         a.d = acc(a.d, mul(mul(gy, c0(2)), q.d[0]), mul(mul(gy, c0(2)), q.d[1]));
         const gw = mul(gy, a2);
         a.pq1 = acc(a.pq1, gw, gw);
         if (x0on) {
-          const gx = div(neg(gw), s);
+          const gx = div(neg(gw), s, Math.sqrt(1e-7));
           a.pq1 = acc(a.pq1, mul(gx, q.E[0]), mul(gx, q.E[1]));
           backE(q, mul(gx, q.pq1[0]), mul(gx, q.pq1[1]), a);
           gg0 = add(gg0, mul(c0(2), gx));
@@ -465,37 +486,45 @@ function rowOnce(p: ArrayLike<number>, po: number, t: ArrayLike<number>, to: num
 /**
  * S of one row (./tolerance.ts's rule, K = 512): `loss` for the row's loss, `grad` for its five pred
  * partials and `delta` for predDelta's two, per unit upstream, ties included as jumps. `value` and
- * `g` are the model's own float64 values (equal to the reference's: test/fuzz/rotated-rule.test.ts).
+ * `g` are the model's own float64 values (equal to the reference's but at ties, which `ties` names:
+ * test/fuzz/rotated-rule.test.ts).
  */
-export function rotatedRowTerms(p: ArrayLike<number>, po: number, t: ArrayLike<number>, to: number, cfg: RotatedConfigLike, want: boolean, deltas?: { pd: ArrayLike<number>; td: ArrayLike<number>; at: number }): { loss: number; grad: number[]; delta: number[]; value: number; g: number[]; gd: number[] } {
-  const KU = 512 * 2 ** -24;
+export function rotatedRowTerms(p: ArrayLike<number>, po: number, t: ArrayLike<number>, to: number, cfg: RotatedConfigLike, want: boolean, deltas?: { pd: ArrayLike<number>; td: ArrayLike<number>; at: number }): { loss: number; grad: number[]; delta: number[]; value: number; g: number[]; gd: number[]; ties: string[] } {
+  const KU = K * 2 ** -24;
   const br = new Branches(new Map());
   const base = rowOnce(p, po, t, to, cfg, want, br, deltas);
-  const loss = base.loss.e / 8;
-  const grad = base.grad.map((x) => x.e / 8);
-  const delta = base.gradDelta.map((x) => x.e / 8);
-  // each side of a tie: its own bound, and its distance from the reference's side as a jump
-  let lossJ = loss;
-  const gradJ = grad.slice();
-  const deltaJ = delta.slice();
-  const alts: { force: Force; part?: number }[] = [];
-  for (const name of br.ties) {
-    if (name === 'r12>=r21') for (const part of [0, 0.5, 1]) alts.push({ force: new Map(), part });
-    else for (const side of [true, false]) alts.push({ force: new Map([[name, side]]) });
+  // Each side of the ties (every combination of them: float32 may take several at once), its own
+  // bound; and the spread of the sides' values as a jump: whichever side the reference took (float64
+  // at a tie takes either too), the GPU may take any other.
+  const names = [...br.ties].filter((x) => x !== 'r12>=r21').slice(0, 4);
+  const parts = br.ties.has('r12>=r21') ? [0, 0.5, 1] : [undefined];
+  const sides: ReturnType<typeof rowOnce>[] = [base];
+  if (br.ties.size) {
+    for (let m = 0; m < 1 << names.length; m++) {
+      for (const part of parts) {
+        // (tie k forced to the side given by bit k of m)
+        const force: Force = new Map(names.map((x, k) => [x, ((m >> k) & 1) === 1]));
+        sides.push(rowOnce(p, po, t, to, cfg, want, new Branches(force), deltas, part));
+      }
+    }
   }
-  for (const alt of alts) {
-    const o = rowOnce(p, po, t, to, cfg, want, new Branches(alt.force), deltas, alt.part);
-    lossJ = Math.max(lossJ, Math.abs(o.loss.v - base.loss.v) / KU + o.loss.e / 8);
-    o.grad.forEach((x, k) => (gradJ[k] = Math.max(gradJ[k], Math.abs(x.v - base.grad[k].v) / KU + x.e / 8)));
-    o.gradDelta.forEach((x, k) => (deltaJ[k] = Math.max(deltaJ[k], Math.abs(x.v - base.gradDelta[k].v) / KU + x.e / 8)));
-  }
+  const spread = (f: (o: ReturnType<typeof rowOnce>) => V) => {
+    const vs = sides.map((o) => f(o).v);
+    return (Math.max(...vs) - Math.min(...vs)) / KU + Math.max(...sides.map((o) => (SAFETY * f(o).e) / K));
+  };
+  const lossJ = spread((o) => o.loss);
+  const gradJ = base.grad.map((_, k) => spread((o) => o.grad[k]));
+  const deltaJ = base.gradDelta.map((_, k) => spread((o) => o.gradDelta[k]));
+  // (a bound that is not a number would excuse any error: none should arise, but never pass one on)
+  const sure = (x: number) => (Number.isNaN(x) ? Infinity : x);
   return {
-    loss: lossJ,
-    grad: gradJ,
-    delta: deltaJ,
+    loss: sure(lossJ),
+    grad: gradJ.map(sure),
+    delta: deltaJ.map(sure),
     value: base.loss.v,
     g: base.grad.map((x) => x.v),
     gd: base.gradDelta.map((x) => x.v),
+    ties: [...br.ties],
   };
 }
 
@@ -505,5 +534,5 @@ export function probiouPairTerms(a: ArrayLike<number>, i: number, b: ArrayLike<n
   const q = pairOf(a, 5 * i, b, 5 * j, false);
   const hd = probiouHd(q, cst(eps), c0(1), false, newAdj(), br);
   const v = sub(c0(1), hd);
-  return { loss: v.e / 8, value: v.v };
+  return { loss: Number.isNaN(v.e) ? Infinity : (SAFETY * v.e) / K, value: v.v };
 }
