@@ -3,7 +3,10 @@
  * and chunk boundaries, over every variant, format, mode and reduction, with and without weight,
  * gradOutput and avgFactor, params over their valid ranges (and, rarely, outside them, to hold the
  * GPU's refusals to the CPU's), value scales from 1e-6 to 1e5, logits to +-200, labels that are
- * ignored or background, and boxes from exact-integer grids as well as random ones. About one case
+ * ignored or background, and boxes from exact-integer grids as well as random ones; rotated boxes
+ * (`rotatedPair`) random, thin (w/h to 1e4), tiny (to mmrotate's 1e-7 clamp and below), huge (to
+ * 1e6), with zero or negative sides, identical, nearly identical, square, and turned by k pi (or
+ * (h, w) by pi/2 + k pi), angles to 1e4, every rotated variant with its params. About one case
  * in seven (`NONFINITE_SHARE`) then has NaN, +Inf or -Inf put into one of its float inputs
  * (ops.md: non-finite input is never hidden; the runner holds it to test/fuzz/nonfinite.ts's rule;
  * for the assigner ops, whose numbers are unspecified then, to ./tal.ts's invariants). The

@@ -70,7 +70,8 @@ const mul = (a: V, b: V): V => fl(a.v * b.v, times(Math.abs(b.v), a.e) + times(M
 const div = (a: V, b: V, floor = 0): V => {
   const v = a.v / b.v;
   const B = Math.abs(b.v);
-  const lo = Math.max(floor, B - b.e * 2 ** -24);
+  // (never above |b| itself: where the model's float64 |b| lies below the floor, its own value)
+  const lo = Math.min(B, Math.max(floor, B - b.e * 2 ** -24));
   if (!(lo > 0)) return { v, e: Infinity };
   return fl(v, times(Math.abs(a.v), 1 / lo - 1 / B) / 2 ** -24 + a.e / lo + Math.abs(v));
 };
@@ -516,7 +517,10 @@ export function rotatedRowTerms(p: ArrayLike<number>, po: number, t: ArrayLike<n
   const gradJ = base.grad.map((_, k) => spread((o) => o.grad[k]));
   const deltaJ = base.gradDelta.map((_, k) => spread((o) => o.gradDelta[k]));
   // (a bound that is not a number would excuse any error: none should arise, but never pass one on)
-  const sure = (x: number) => (Number.isNaN(x) ? Infinity : x);
+  const sure = (x: number) => {
+    if (x < 0) throw new Error(`rotated error model: a negative bound (${x}): a defect of the model`);
+    return Number.isNaN(x) ? Infinity : x;
+  };
   return {
     loss: sure(lossJ),
     grad: gradJ.map(sure),
@@ -534,5 +538,6 @@ export function probiouPairTerms(a: ArrayLike<number>, i: number, b: ArrayLike<n
   const q = pairOf(a, 5 * i, b, 5 * j, false);
   const hd = probiouHd(q, cst(eps), c0(1), false, newAdj(), br);
   const v = sub(c0(1), hd);
+  if (v.e < 0) throw new Error(`rotated error model: a negative bound (${v.e}): a defect of the model`);
   return { loss: Number.isNaN(v.e) ? Infinity : (SAFETY * v.e) / K, value: v.v };
 }

@@ -47,6 +47,21 @@
  *   (regression: d = fround(pred - target); boxes: the xyxy corners rounded to float32, as the
  *   kernel converts cxcywh and xywh; gradients chained back to the format by hand).
  *
+ * - The rotated ops (`rotated_iou_loss`, `pairwise_probiou`; K = 512): S is a running error bound
+ *   of the kernel's own float32 program (./rotated.ts): the row evaluated in float64 in the order
+ *   of shaders/rotated*.wgsl, forward and reverse, each intermediate carrying the bound of its
+ *   float32 error (each rounding u of its result, inputs exact, float32 constants and uniforms their
+ *   own rounding, cos/sin 4u absolutely, exp 3 + 2|x| ulp, log 2^-21 absolutely, atan2 a few ulp,
+ *   results below 2^-126 flushable; divisions and exp beyond first order, by the least a divisor
+ *   can be, or the kernel's clamp floor), times 8: so ProbIoU's D - 4r cancellation and its
+ *   1/(2 hd) near identical boxes, GWD's W (u (P1 + Q1 + P2 + Q2)) through sqrt(Y), KL's
+ *   0.5 tr - 1 + log V1 - log V2 through its sqrt, thin boxes' E/P1, KFIoU's Vb / (V1 + V2 - Vb +
+ *   eps) and the theta partial's 2 cd sd enter as the kernel forms them, each gradient element
+ *   with its own terms. A threshold within that bound of a computed value (bd0 against eps and
+ *   100, GWD's g0, X and Y floors, the sqrt floors, r(KL12) against r(KL21)) is a tie: the row is
+ *   evaluated on every combination of sides, and their spread is a jump (either side holds).
+ *   test/fuzz/rotated-rule.test.ts checks the model's float64 values are the reference's, and
+ *   that a flipped theta partial and ProbIoU's eps outside the sqrt are flagged.
  * - The ranking losses (`ap_loss`, `rank_sort`, `rankingTerms` below) return a loss already
  *   reduced (one number, or two) and an error-driven update times one gradOutput: each loss
  *   element and each update element is held to the rule with K = 64, S from their own float32
