@@ -5,10 +5,11 @@
  * `rotatedRowModel` evaluates one row in float64 in exactly the order of shaders/rotated-common.wgsl
  * and shaders/rotated.wgsl (the forward pass and the hand-written reverse pass), carrying beside each
  * intermediate value v a bound e of its float32 error in units of u = 2^-24 (Wilkinson's running
- * error analysis, first order):
+ * error analysis; first order, but where a first-order term would not bound the error):
  *
- *   a +- b: e_a + e_b + |v|      a * b: |b| e_a + |a| e_b + |v|      a / b: (e_a + |v| e_b) / lo + |v|
- *   (lo: the least |b| within its error, or the floor the kernel clamps it to; unbounded at 0)
+ *   a +- b: e_a + e_b + |v|      a * b: |b| e_a + |a| e_b + u e_a e_b + |v|
+ *   a / b: |a| max(1/lo - 1/|b|, 1/|b| - 1/(|b| + e_b)) + e_a / lo + |v|   (lo: the least |b| within
+ *   its error, or the floor the kernel clamps it to; unbounded at 0)
  *   sqrt a: min(e_a / (2 v), sqrt(e_a / u)) + 2 v     (the second where a is within its error of 0)
  *   log a: e_a / a + 8 + 3 |v|   (WGSL: 2^-21 absolutely near 1, 3 ulp elsewhere; log1p likewise,
  *   its series below 1/4 a few ulp)   exp a: v (e_a + 3 + 2 |a|)   (WGSL: 3 + 2|x| ulp)
@@ -61,7 +62,9 @@ const add = (a: V, b: V): V => fl(a.v + b.v, a.e + b.e + Math.abs(a.v + b.v));
 const sub = (a: V, b: V): V => fl(a.v - b.v, a.e + b.e + Math.abs(a.v - b.v));
 /** x * y with 0 * Infinity = 0: an exact 0 times a factor of unbounded error is still exactly 0. */
 const times = (x: number, y: number) => (x === 0 || y === 0 ? 0 : x * y);
-const mul = (a: V, b: V): V => fl(a.v * b.v, times(Math.abs(b.v), a.e) + times(Math.abs(a.v), b.e) + Math.abs(a.v * b.v));
+// (and the product of the two errors: where both factors are uncertain beyond their size, as gwd's
+// 1/g and post's derivative at near-identical thin boxes, it is the largest term)
+const mul = (a: V, b: V): V => fl(a.v * b.v, times(Math.abs(b.v), a.e) + times(Math.abs(a.v), b.e) + times(a.e, b.e) * 2 ** -24 + Math.abs(a.v * b.v));
 /**
  * a / b, not only to first order: b may lie anywhere within its error of itself, but not below
  * `floor` where the kernel clamps it (sqrt(max(x, 1e-7))): |a|/lo - |a|/|b| + e_a / lo, lo the least
@@ -70,10 +73,12 @@ const mul = (a: V, b: V): V => fl(a.v * b.v, times(Math.abs(b.v), a.e) + times(M
 const div = (a: V, b: V, floor = 0): V => {
   const v = a.v / b.v;
   const B = Math.abs(b.v);
+  const d = b.e * 2 ** -24;
   // (never above |b| itself: where the model's float64 |b| lies below the floor, its own value)
-  const lo = Math.min(B, Math.max(floor, B - b.e * 2 ** -24));
+  const lo = Math.min(B, Math.max(floor, B - d));
   if (!(lo > 0)) return { v, e: Infinity };
-  return fl(v, times(Math.abs(a.v), 1 / lo - 1 / B) / 2 ** -24 + a.e / lo + Math.abs(v));
+  // b smaller (down to lo) or larger (up to B + d): whichever moves a / b more
+  return fl(v, times(Math.abs(a.v), Math.max(1 / lo - 1 / B, 1 / B - 1 / (B + d))) / 2 ** -24 + a.e / lo + Math.abs(v));
 };
 const neg = (a: V): V => ({ v: -a.v, e: a.e });
 const abs = (a: V): V => ({ v: Math.abs(a.v), e: a.e });
