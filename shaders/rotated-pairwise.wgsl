@@ -29,6 +29,8 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
   let b = box_at(i % m, false);
   let q = pair_of(a, b, false);
   let v = 1.0 - hd_of(bhatta(q, params.eps).bd0, params.eps);
-  // A NaN coordinate makes the entry NaN (ops.md, Conventions), whatever the clamp made of it.
-  return select(v, nan_f32(), any_nan5(a) || any_nan5(b));
+  // A NaN coordinate makes the entry NaN (ops.md, Conventions), whatever the clamp made of it; so
+  // does an infinite angle: its cos and sin are not defined (the reference's are NaN), where the
+  // reduction by pi/2 gave numbers.
+  return select(v, nan_f32(), any_nan5(a) || any_nan5(b) || is_non_finite(a[4]) || is_non_finite(b[4]));
 }

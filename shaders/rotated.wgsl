@@ -337,8 +337,10 @@ fn element_loss(i: u32, g: f32, want_grad: bool) -> f32 {
     td = vec2(in_target_delta[2u * i], in_target_delta[2u * i + 1u]);
   }
   let r = rotated_row(p, t, pd, td, want_grad);
-  // A NaN input makes the row's loss NaN (ops.md, Conventions), whatever a clamp made of it.
-  let bad = row_bad(p) || row_bad(t) || is_nan(pd.x) || is_nan(pd.y) || is_nan(td.x) || is_nan(td.y);
+  // A NaN input makes the row's loss NaN (ops.md, Conventions), whatever a clamp made of it; so does
+  // an infinite angle: its cos and sin are not defined (the reference's are NaN), where the
+  // reduction by pi/2 gave numbers.
+  let bad = row_bad(p) || row_bad(t) || is_nan(pd.x) || is_nan(pd.y) || is_nan(td.x) || is_nan(td.y) || is_non_finite(p[4]) || is_non_finite(t[4]);
   if (want_grad) {
     for (var k = 0u; k < 5u; k++) {
       out_grad_pred[b + k] = select(g * r.grad[k], nan_f32(), bad);

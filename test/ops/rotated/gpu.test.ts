@@ -59,6 +59,26 @@ describe('rotated boxes on the GPU: launches and angles', () => {
     for (let k = 0; k < 5; k++) expect(Math.abs(got.grad.pred[k] - want.grad.pred[k])).toBeLessThan(2e-4 * scale + 1e-7);
   });
 
+  it('an infinite angle gives NaN, as the reference (cos and sin of it are not defined)', async () => {
+    // The fuzzer's find (seed 2031, case 728): theta = -Infinity gave ProbIoU 0.907, the reference NaN.
+    for (const th of [Infinity, -Infinity]) {
+      const p = [[-0.0617, 0.3277, 1.2, 0.746, th], [1, 2, 3, 4, 0.5]];
+      const t = [[-0.0617, 0.3277, 1.5587, 0.746, -0.785], [1, 2, 3, 4, th]];
+      for (const variant of ['probiou', 'gwd', 'kld', 'jd', 'kld_symmax', 'kld_symmin', 'kfiou']) {
+        const inputs = { pred: shaped(p, 5), target: shaped(t, 5) };
+        const want = cpu.run('rotated_iou_loss', inputs as never, { variant, reduction: 'none' } as never);
+        const got = await soft.run('rotated_iou_loss', inputs as never, { variant, reduction: 'none' } as never);
+        for (let k = 0; k < 2; k++) {
+          expect(Number.isNaN(want.loss[k]), `${variant} ${th} row ${k}: the reference`).toBe(true);
+          expect(got.loss[k], `${variant} ${th} row ${k}`).toBeNaN();
+        }
+      }
+      const got = await soft.run('pairwise_probiou', { a: shaped(p, 5), b: shaped(t, 5) } as never, {} as never);
+      // (a[1] and b[0] have finite angles: that entry is a number)
+      expect(Array.from(got.loss).map(Number.isNaN)).toEqual([true, true, false, true]);
+    }
+  });
+
   it('ProbIoU of boxes so small that 4r << eps (sides 1e-3 to 1e-8): the reference, not log1p(-1)', async () => {
     // The fuzzer's find (seed 101, case 1975): z = D/(4r + eps) near 0 made z - 1 round to -1 and
     // log1p(-1 + eps) -Inf, so boxes ~1 apart got ProbIoU 0.99996 (the reference: -5e-10).
