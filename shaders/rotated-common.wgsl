@@ -169,7 +169,11 @@ fn bhatta(q: Pair, eps: f32) -> Bhatta {
   let a2 = sat(abs(q.wh1.y * q.wh2.x)) - sat(abs(q.wh1.x * q.wh2.y));
   let excess = sat_signed(sat(a1 * a1 / 144.0 + a2 * a2 / 144.0) + sat_signed(q.sd2 * sat_signed((q.pq1.x - q.pq1.y) * (q.pq2.x - q.pq2.y))));
   // z - 1 + eps >= -1 + eps in exact arithmetic (excess >= 0); saturated terms may not keep that.
-  b.bd0 = b.t12 + 0.5 * log1p(max((excess - eps) / den, -1.0) + eps);
+  // Where z is far below 1 (boxes so small that 4r << eps: sides ~1e-3 at eps 1e-9), z - 1 rounds
+  // to -1 and log1p(-1 + eps) gave -Inf (ProbIoU 1 for boxes far apart): there log(z + eps) itself,
+  // z good to a few ulp, has no cancellation.
+  let near_one = log1p(max((excess - eps) / den, -1.0) + eps);
+  b.bd0 = b.t12 + 0.5 * select(near_one, log(b.z + eps), b.z < 0.5);
   return b;
 }
 

@@ -77,7 +77,7 @@ export function expressible(c: FuzzCase, device: GPUDevice): boolean {
   return OPS[c.op].gpu !== undefined && fits(c.op, device) && allTensorish(c) !== undefined;
 }
 
-const reduced = (c: FuzzCase) => ((c.options.reduction as string | undefined) ?? (c.op === 'pairwise_iou' ? 'none' : 'mean')) !== 'none';
+const reduced = (c: FuzzCase) => ((c.options.reduction as string | undefined) ?? (c.op === 'pairwise_iou' || c.op === 'pairwise_probiou' ? 'none' : 'mean')) !== 'none';
 /** The ops with named outputs (tal_assign, yolo_detection_loss): their loss shape is the program's ([0]: none; []: a scalar). */
 const outputsOp = (c: FuzzCase) => !!OPS[c.op].outputs;
 const programShape = (c: FuzzCase) => [...(OPS[c.op].gpu?.program?.lossShape ?? [])];
@@ -201,7 +201,7 @@ async function tfjsCounted(c: FuzzCase, tensors: Record<string, tf.Tensor>, opti
 
 /** The 'none' shape of the reference (TF.js keeps the prediction's shape for element-wise ops; the runner compares the core's). */
 function cpuShape(c: FuzzCase, length: number): number[] {
-  if (c.op === 'pairwise_iou') return [c.dims.n, c.dims.m];
+  if (c.op === 'pairwise_iou' || c.op === 'pairwise_probiou') return [c.dims.n, c.dims.m];
   const out = OPS[c.op].output;
   if (out.length === 1) return [length];
   return out.map((d) => (typeof d === 'number' ? d : c.dims[d]));

@@ -3,7 +3,10 @@
  * and chunk boundaries, over every variant, format, mode and reduction, with and without weight,
  * gradOutput and avgFactor, params over their valid ranges (and, rarely, outside them, to hold the
  * GPU's refusals to the CPU's), value scales from 1e-6 to 1e5, logits to +-200, labels that are
- * ignored or background, and boxes from exact-integer grids as well as random ones. About one case
+ * ignored or background, and boxes from exact-integer grids as well as random ones; rotated boxes
+ * (`rotatedPair`) random, thin (w/h to 1e4), tiny (to mmrotate's 1e-7 clamp and below), huge (to
+ * 1e6), with zero or negative sides, identical, nearly identical, square, and turned by k pi (or
+ * (h, w) by pi/2 + k pi), angles to 1e4, every rotated variant with its params. About one case
  * in seven (`NONFINITE_SHARE`) then has NaN, +Inf or -Inf put into one of its float inputs
  * (ops.md: non-finite input is never hidden; the runner holds it to test/fuzz/nonfinite.ts's rule;
  * for the assigner ops, whose numbers are unspecified then, to ./tal.ts's invariants). The
@@ -43,7 +46,7 @@ export interface FuzzCase {
 /** Every op that has a GPU kernel (src/ops/registry.ts). */
 export const FUZZ_OPS = [
   'l1', 'mse', 'smooth_l1', 'huber', 'balanced_l1',
-  'iou_loss', 'pairwise_iou',
+  'iou_loss', 'pairwise_iou', 'rotated_iou_loss', 'pairwise_probiou',
   'sigmoid_focal', 'quality_focal', 'distribution_focal', 'varifocal', 'bce_with_logits', 'cross_entropy', 'kl_div', 'dice',
   'softmax_focal', 'class_balanced_focal', 'nll', 'hinge', 'hinge_embedding', 'margin_ranking', 'exponential',
   'ap_loss', 'rank_sort',
@@ -187,6 +190,153 @@ function boxPairs(r: Rng, n: number, format: string, forced?: string): { a: numb
     b.push(...t);
   }
   return { a, b, tags: [recipe] };
+}
+
+/** The recipes of rotated box pairs (`rotatedPair`); `mixed` draws one per row. */
+export const ROTATED_RECIPES = ['random', 'thin', 'tiny', 'huge', 'degenerate', 'identical', 'near', 'square', 'turned', 'mixed'] as const;
+
+/** An angle: in [-pi, pi], or far outside it (to 1e4: float32 still holds its place in the period there). */
+function rotAngle(r: Rng, far: boolean): number {
+  const k = far ? r.weighted<number>([[10, 1], [100, 1], [1e3, 1], [1e4, 1]]) : Math.PI;
+  return r.chance(0.05) ? r.pick([0, Math.PI / 2, -Math.PI / 4, Math.PI]) : k * r.uniform(-1, 1);
+}
+
+/**
+ * One rotated (pred, target) pair `(cx, cy, w, h, theta)` by recipe: random; thin (w/h 10 to 1e4);
+ * tiny (sides 1e-3 to 1e-1, or about mmrotate's clamp at 1e-7); huge (sides 1e4 to 1e6, centres to
+ * 1e6: the range where ops.md keeps every intermediate finite); degenerate (a side 0 or negative);
+ * identical; near (each component moved by 1e-7 to 1e-3 of its size, the angle by 1e-6 to 1e-2);
+ * square; turned (the target at theta + k pi, or (h, w) at theta + pi/2 + k pi: the same Gaussian).
+ * Angles are drawn far outside [-pi, pi] (to 1e4) a third of the time.
+ */
+function rotatedPair(r: Rng, recipe: string): [number[], number[]] {
+  const far = r.chance(0.35);
+  const sz = r.pick([1, 10, 100]);
+  const off = r.pick([0, 0, 100, 1e4]);
+  const box = (s: number, o: number, ratio = r.uniform(0.2, 5)) => {
+    const w = s * r.uniform(0.3, 2);
+    return [o + s * r.uniform(-2, 2), o + s * r.uniform(-2, 2), w, w / ratio, rotAngle(r, far)];
+  };
+  // a target about pred (overlapping) or anywhere near
+  const about = (p: number[], s: number) =>
+    r.chance(0.6) ? [p[0] + s * 0.3 * r.normal(), p[1] + s * 0.3 * r.normal(), p[2] * r.uniform(0.5, 1.5), p[3] * r.uniform(0.5, 1.5), p[4] + r.uniform(-1, 1)] : box(s, p[0] - s * r.uniform(-2, 2));
+  let p: number[];
+  let t: number[];
+  switch (recipe) {
+    case 'thin': {
+      const ratio = r.pick([10, 30, 100, 300, 1e3, 1e4]);
+      p = box(sz, off, r.chance(0.5) ? ratio : 1 / ratio);
+      t = r.chance(0.5) ? box(sz, p[0], r.chance(0.5) ? ratio : 1 / ratio) : about(p, sz);
+      if (r.chance(0.3)) t = [p[0] + sz * 1e-2 * r.normal(), p[1], p[2], p[3], p[4] + r.pick([1e-4, 1e-2, 0.3])];
+      break;
+    }
+    case 'tiny': {
+      const s = r.pick([1e-3, 1e-2, 1e-1]);
+      p = box(s, r.pick([0, 1, 100]));
+      t = about(p, s);
+      // a side about mmrotate's clamp at 1e-7 (below, at, just above it)
+      for (const q of [p, t]) if (r.chance(0.4)) q[r.pick([2, 3])] = r.pick([1e-7, 0.99e-7, 1.01e-7, 2e-7, 1e-6, 1e-8, 1e-9]);
+      break;
+    }
+    case 'huge': {
+      const s = r.pick([1e4, 1e5, 1e6]);
+      p = box(s, r.pick([0, 1e5, 1e6]), r.uniform(0.5, 2));
+      t = about(p, s);
+      for (const q of [p, t]) for (const k of [2, 3]) q[k] = Math.min(q[k], 1e6);
+      break;
+    }
+    case 'degenerate': {
+      p = box(sz, off);
+      t = about(p, sz);
+      const q = r.chance(0.6) ? p : t;
+      q[r.pick([2, 3])] = r.pick([0, -0, -1, -sz * r.uniform(0.1, 2)]);
+      if (r.chance(0.2)) q[2] = q[3] = 0;
+      break;
+    }
+    case 'identical':
+      p = box(sz, off);
+      t = p.slice();
+      break;
+    case 'near': {
+      p = box(sz, off, r.chance(0.3) ? r.pick([30, 1 / 30, 100]) : r.uniform(0.3, 3));
+      const rel = r.pick([1e-7, 1e-6, 1e-5, 1e-4, 1e-3]);
+      const dth = r.pick([0, 1e-6, 1e-4, 1e-2]);
+      t = [p[0] + rel * p[2] * r.normal(), p[1] + rel * p[2] * r.normal(), p[2] * (1 + rel * r.normal()), p[3] * (1 + rel * r.normal()), p[4] + dth * r.normal()];
+      if (r.chance(0.5)) [p, t] = [t, p];
+      break;
+    }
+    case 'square': {
+      p = box(sz, off, 1);
+      t = r.chance(0.5) ? box(sz, p[0], 1) : about(p, sz);
+      if (r.chance(0.5)) t[3] = t[2];
+      break;
+    }
+    case 'turned': {
+      p = box(sz, off);
+      const k = r.pick([1, -1, 2, 3, -7, 100, 1000]);
+      t = r.chance(0.5) ? [p[0], p[1], p[2], p[3], p[4] + k * Math.PI] : [p[0], p[1], p[3], p[2], p[4] + Math.PI / 2 + k * Math.PI];
+      if (r.chance(0.4)) t[0] += sz * 1e-3 * r.normal();
+      if (r.chance(0.5)) [p, t] = [t, p];
+      break;
+    }
+    default:
+      p = box(sz, off);
+      t = about(p, sz);
+  }
+  return [p, t];
+}
+
+/** n rows of rotated pairs, each by its own recipe (`forced` for all). */
+function rotatedPairs(r: Rng, n: number, forced?: string): { a: number[]; b: number[]; tags: string[] } {
+  const recipe = forced ?? r.pick(ROTATED_RECIPES);
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const k = recipe === 'mixed' ? r.pick(ROTATED_RECIPES.filter((x) => x !== 'mixed')) : recipe;
+    const [p, t] = rotatedPair(r, k);
+    a.push(...p);
+    b.push(...t);
+  }
+  return { a, b, tags: [recipe] };
+}
+
+/** ops.md's params of `rotated_iou_loss`, those of the drawn variant, over their ranges. */
+function rotatedParams(r: Rng, o: Record<string, unknown>): void {
+  const v = r.pick(['probiou', 'gwd', 'kld', 'jd', 'kld_symmax', 'kld_symmin', 'kfiou']);
+  o.variant = v;
+  if (v === 'probiou') {
+    if (r.chance(0.35)) o.eps = r.pick([1e-9, 1e-7, 1e-5, 1e-3]);
+    if (r.chance(0.4)) o.ciou = r.chance(0.7);
+  } else if (v === 'kfiou') {
+    if (r.chance(0.6)) o.fun = r.pick(['none', 'ln', 'exp']);
+    if (r.chance(0.4)) o.beta = r.pick([1 / 9, 1e-3, 0.5, 1, 10]);
+    if (r.chance(0.3)) o.eps = r.pick([1e-9, 1e-6, 1e-3]);
+  } else {
+    if (r.chance(0.7)) o.fun = r.pick(['log1p', 'sqrt', 'none']);
+    if (r.chance(0.5)) o.tau = r.pick([0, 0.5, 1, 2, 10]);
+    if (r.chance(0.35)) o.alpha = r.pick([0.5, 1, 2, 1e-2]);
+    if (v === 'gwd' && r.chance(0.4)) o.normalize = r.chance(0.5);
+    if (v !== 'gwd' && r.chance(0.4)) o.sqrt = r.chance(0.5);
+  }
+}
+
+/** The rotated ops' own refusals (ops.md "Refused"). */
+function rotatedInvalid(r: Rng, c: FuzzCase): (() => void)[] {
+  if (c.op === 'pairwise_probiou') return [() => (c.options.eps = r.pick([0, -1e-7, 1e-40])), () => (c.options.reduction = r.pick(['sum', 'mean'])), () => (c.options.variant = 'gwd')];
+  const n = c.dims.n;
+  const d2 = () => f32(Array.from({ length: 2 * n }, () => r.normal()));
+  return [
+    () => (c.options.variant = r.pick(['riou', 'kl'])),
+    () => (c.options.variant === 'probiou' ? (c.options.tau = 1) : (c.options.ciou = true)),
+    () => (c.options.fun = c.options.variant === 'kfiou' ? 'log1p' : r.pick(['exp', 'ln'])),
+    () => (c.options.eps = r.pick([0, -1, 1e-40])),
+    () => { c.options.variant = 'kfiou'; c.options.beta = r.pick([0, -1]); },
+    () => { c.options.variant = r.pick(['kld', 'gwd']); c.options.alpha = r.pick([0, -1, 1e-30]); },
+    () => { c.options.variant = 'kld'; c.options.tau = Infinity; },
+    () => { c.inputs.predDelta = d2(); c.inputs.targetDelta = d2(); c.options.variant = r.pick(['probiou', 'gwd']); delete c.options.eps; delete c.options.fun; delete c.options.beta; },
+    () => { c.options.variant = 'kfiou'; delete c.inputs.targetDelta; c.inputs.predDelta = d2(); },
+    () => (c.inputs.target = f32(new Array(5 * n + 5).fill(1))),
+  ];
 }
 
 /** The shared options: reduction, weight, gradOutput, avgFactor, grad. */
@@ -353,6 +503,8 @@ function invalidate(r: Rng, c: FuzzCase): void {
     nms: nmsInvalid(r, c),
     nms_onnx: nmsInvalid(r, c),
     nms_tfjs: nmsInvalid(r, c),
+    rotated_iou_loss: rotatedInvalid(r, c),
+    pairwise_probiou: rotatedInvalid(r, c),
   };
   r.pick([...choices, ...(perOp[c.op] ?? [])])();
   c.tags.push('invalid');
@@ -812,7 +964,7 @@ function putNonFiniteNms(r: Rng, c: FuzzCase): void {
 }
 
 /** The inputs a gradient is taken for, by name (every op's predictions). */
-const PREDICTIONS = new Set(['pred', 'logits', 'logProbs', 'input1', 'input2', 'student', 'a', 'scores', 'predBoxes', 'predDist', 'predScores']);
+const PREDICTIONS = new Set(['pred', 'predDelta', 'logits', 'logProbs', 'input1', 'input2', 'student', 'a', 'scores', 'predBoxes', 'predDist', 'predScores']);
 
 /**
  * Puts NaN, +Inf or -Inf into one float input of `c`: a prediction more often than a target, a
@@ -846,13 +998,14 @@ function putNonFinite(r: Rng, c: FuzzCase): void {
 /**
  * Case `index` of the run with `seed`. `big` allows the 65537-sized problems (slow on SwiftShader);
  * `nonFinite` is the share of cases given a NaN or an infinity (`NONFINITE_SHARE`; 0: none);
- * `boxes` forces the recipe of box pairs (`BOX_RECIPES`) of `iou_loss` and `pairwise_iou`.
+ * `boxes` forces the recipe of box pairs (`BOX_RECIPES`) of `iou_loss` and `pairwise_iou`, `rotated`
+ * that of rotated pairs (`ROTATED_RECIPES`) of `rotated_iou_loss` and `pairwise_probiou`.
  *
  * @example
  * const c = generateCase(1, 42);
  * await dl.run(c.op, c.inputs, c.options);
  */
-export function generateCase(seed: number, index: number, opts: { big?: boolean; op?: string; nonFinite?: number; boxes?: (typeof BOX_RECIPES)[number] } = {}): FuzzCase {
+export function generateCase(seed: number, index: number, opts: { big?: boolean; op?: string; nonFinite?: number; boxes?: (typeof BOX_RECIPES)[number]; rotated?: (typeof ROTATED_RECIPES)[number] } = {}): FuzzCase {
   const r = new Rng(caseSeed(seed, index));
   const op = opts.op ?? FUZZ_OPS[index % FUZZ_OPS.length];
   const c: FuzzCase = { op, seed, index, inputs: {}, options: {}, rows: 'default', dims: {}, tags: [] };
@@ -919,6 +1072,36 @@ export function generateCase(seed: number, index: number, opts: { big?: boolean;
       c.tags.push(...ab.tags);
       c.dims = { n, m };
       c.inputs = { a: shaped(r, f32(ab.a.slice(0, 4 * n)), [n, 4]), b: { data: f32(ab.b.slice(0, 4 * m)), shape: [m, 4] } };
+      break;
+    }
+    case 'rotated_iou_loss': {
+      const n = r.chance(0.4) ? 1 : drawN(r, big);
+      rotatedParams(r, c.options);
+      const { a, b, tags } = rotatedPairs(r, n, opts.rotated);
+      c.tags.push(...tags);
+      c.dims = { n };
+      c.inputs = { pred: shaped(r, f32(a), [n, 5]), target: shaped(r, f32(b), [n, 5]) };
+      if (c.options.variant === 'kfiou' && r.chance(0.4)) {
+        // the box coder's deltas: small, at beta's scale, sometimes equal
+        const s = r.pick([1e-2, 0.1, 1, 10]);
+        const pd = Array.from({ length: 2 * n }, () => s * r.normal());
+        const td = pd.map((v) => (r.chance(0.2) ? v : v + s * r.normal()));
+        c.inputs.predDelta = shaped(r, f32(pd), [n, 2]);
+        c.inputs.targetDelta = { data: f32(td), shape: [n, 2] };
+        c.tags.push('deltas');
+      }
+      shared(r, c, n);
+      break;
+    }
+    case 'pairwise_probiou': {
+      const n = r.chance(0.3) ? 1 : r.pick([0, 1, 2, 3, 17, 63, 64, 65, 200]);
+      const m = r.chance(0.3) ? 1 : r.pick([0, 1, 2, 5, 64, 65, 255, 256, 257]);
+      if (r.chance(0.35)) c.options.eps = r.pick([1e-9, 1e-7, 1e-5, 1e-3]);
+      if (r.chance(0.3)) c.options.reduction = 'none';
+      const ab = rotatedPairs(r, Math.max(n, m), opts.rotated);
+      c.tags.push(...ab.tags);
+      c.dims = { n, m };
+      c.inputs = { a: shaped(r, f32(ab.a.slice(0, 5 * n)), [n, 5]), b: { data: f32(ab.b.slice(0, 5 * m)), shape: [m, 5] } };
       break;
     }
     case 'sigmoid_focal': case 'varifocal': case 'bce_with_logits': {

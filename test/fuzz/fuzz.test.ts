@@ -20,10 +20,11 @@ import { note } from '../helpers/note';
 
 const SEED = 9;
 /**
- * Cases in the slice: 38 per op (29 ops), tuned to about 60-90 s on two cores with SwiftShader
- * (26 to 88 s measured on 2026-12-07 as the machine was loaded; the 114 NMS cases 2.6 to 6 s).
+ * Cases in the slice: 38 per op (31 ops), tuned to about 60-90 s on two cores with SwiftShader
+ * (26 to 88 s measured on 2026-12-07 for 29 ops as the machine was loaded; the 114 NMS cases 2.6 to
+ * 6 s; the rotated ops run about 50 cases a second).
  */
-const CASES = Number(process.env.FUZZ_SLICE_CASES ?? 1102);
+const CASES = Number(process.env.FUZZ_SLICE_CASES ?? 1178);
 /** The slice's time limit: a runner too slow to check every case in it fails (it does not pass on fewer). */
 const CAP_MS = 240_000;
 
@@ -96,7 +97,7 @@ describe('the tolerance rule catches planted defects', () => {
     for (const [key, row] of tally.rows) {
       const op = key.split('/')[0];
       for (const out of ['loss', 'grad', 'outputs'] as const) {
-        if (out === 'grad' && op === 'pairwise_iou') continue; // no gradient
+        if (out === 'grad' && (op === 'pairwise_iou' || op === 'pairwise_probiou')) continue; // no gradient
         if ((op === 'tal_assign' || NMS_OPS.has(op)) && out !== 'outputs') continue; // no loss, no gradient: its outputs are its results
         if (out === 'outputs' && !OPS[op].outputs) continue; // no named outputs
         const { tried, flagged } = row[out];

@@ -10,7 +10,7 @@ import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
 import type { DetlossContext } from '../../src/api';
 import { FUZZ_OPS, generateCase, type FuzzCase, type FuzzInput, type HostData } from './cases';
-import { LOGIT_OPS, RANKING_OPS, allowed, dataOf, kOf, pairCorners32, rankingTerms, termScale, upstreamOf } from './tolerance';
+import { LOGIT_OPS, PAIRWISE, RANKING_OPS, allowed, dataOf, kOf, pairCorners32, rankingTerms, termScale, upstreamOf } from './tolerance';
 import { pairwiseValue, type IouVariant } from '../../src/cpu/iou';
 import { ruleBreach } from './nonfinite';
 import { TAL_OPS, checkTal } from './tal';
@@ -270,7 +270,7 @@ export async function checkCase(on: DetlossContext | Surface, c: FuzzCase, probe
   if (NMS_OPS.has(c.op)) return checkNms(c, where, g, r);
   const alt = roundedReference(c);
   const k = kOf(c);
-  const reduction = (c.options.reduction as string) ?? (c.op === 'pairwise_iou' ? 'none' : 'mean');
+  const reduction = (c.options.reduction as string) ?? (PAIRWISE.has(c.op) ? 'none' : 'mean');
   const outCount = reduction === 'none' ? r.loss.length : rawCount(c);
   // The tolerance's terms from the finite values only (a NaN term would excuse any error).
   const tc = nonFinite ? tamed(c) : c;
@@ -343,11 +343,12 @@ export async function checkCase(on: DetlossContext | Surface, c: FuzzCase, probe
     const gg = g.grad[name];
     const rg = r.grad[name];
     const own = dataOf(c.inputs[name]);
+    const tn = terms.byName?.[name] ?? terms;
     for (let i = 0; i < rg.length && !msg; i++) {
-      const row = terms.rowOf(i);
+      const row = tn.rowOf(i);
       // unspecified: where the reference is not finite, in a row whose loss is not, at an input that is not
       if (nonFinite && (!Number.isFinite(rg[i]) || !Number.isFinite(own![i]) || !Number.isFinite(noneLoss()?.[row] ?? NaN))) continue;
-      msg = judge(`grad.${name}`, i, gg[i], rg[i], alt?.grad[name]?.[i], up[row] * terms.grad[i], surface.unitUpstream ? Math.max(up[row], rawUp) : up[row]);
+      msg = judge(`grad.${name}`, i, gg[i], rg[i], alt?.grad[name]?.[i], up[row] * tn.grad[i], surface.unitUpstream ? Math.max(up[row], rawUp) : up[row]);
     }
   }
   if (msg) {
@@ -415,7 +416,7 @@ function checkRanking(c: FuzzCase, where: string, g: Res, r: Res, nonFinite: boo
 
 /** Element count of the 'none' output. */
 function rawCount(c: FuzzCase): number {
-  if (c.op === 'pairwise_iou') return c.dims.n * c.dims.m;
+  if (PAIRWISE.has(c.op)) return c.dims.n * c.dims.m;
   if (c.op === 'varifocal' || c.op === 'bce_with_logits' || c.op === 'class_balanced_focal') return c.dims.n * c.dims.c;
   return c.dims.n;
 }
@@ -428,12 +429,12 @@ function stripShared(inputs: Record<string, FuzzInput>) {
 /** The row (and pairwise column) an offending value belongs to, for shrinking. */
 function rowCol(c: FuzzCase, out: string, i: number, reduction: string): { row?: number; col?: number } {
   if (out === 'loss' && reduction !== 'none') return {};
-  if (c.op === 'pairwise_iou') return { row: Math.floor(i / c.dims.m), col: i % c.dims.m };
+  if (PAIRWISE.has(c.op)) return { row: Math.floor(i / c.dims.m), col: i % c.dims.m };
   if (out === 'loss') {
     if (c.op === 'varifocal' || c.op === 'bce_with_logits' || c.op === 'class_balanced_focal') return { row: Math.floor(i / c.dims.c) };
     return { row: i };
   }
-  const per = c.op === 'iou_loss' ? 4 : c.op === 'sigmoid_focal' || REGRESSION.has(c.op) || MARGIN.has(c.op) ? 1 : (c.dims.c ?? c.dims.k ?? c.dims.p);
+  const per = c.op === 'rotated_iou_loss' ? (out === 'grad.predDelta' ? 2 : 5) : c.op === 'iou_loss' ? 4 : c.op === 'sigmoid_focal' || REGRESSION.has(c.op) || MARGIN.has(c.op) ? 1 : (c.dims.c ?? c.dims.k ?? c.dims.p);
   return { row: Math.floor(i / Math.max(per, 1)) };
 }
 
@@ -458,7 +459,7 @@ function shrink(c: FuzzCase, row: number, col?: number): FuzzCase {
   }
   const options: Record<string, unknown> = { ...c.options, reduction: 'none' };
   delete options.avgFactor;
-  if (c.op !== 'pairwise_iou') {
+  if (!PAIRWISE.has(c.op)) {
     const go = new Float32Array(perRowOut);
     const w = dataOf(c.inputs.weight);
     const g = dataOf(c.inputs.gradOutput);
@@ -544,12 +545,14 @@ export async function fuzzRun(
     big?: boolean;
     /** Surfaces held to the reference beside dl.run. */
     surfaces?: readonly Surface[];
+    /** Only these ops: case i is of ops[i % ops.length] (all of FUZZ_OPS, in turn, when absent). */
+    ops?: readonly string[];
     onCase?: (c: FuzzCase, f: Failure | null, report: FuzzReport) => void;
   },
 ): Promise<FuzzReport> {
   const report: FuzzReport = {
-    cases: Object.fromEntries(FUZZ_OPS.map((op) => [op, 0])),
-    nonFinite: Object.fromEntries(FUZZ_OPS.map((op) => [op, 0])),
+    cases: Object.fromEntries((o.ops ?? FUZZ_OPS).map((op) => [op, 0])),
+    nonFinite: Object.fromEntries((o.ops ?? FUZZ_OPS).map((op) => [op, 0])),
     bySurface: Object.fromEntries((o.surfaces ?? []).map((s) => [s.name, { cases: 0, ops: new Set<string>() }])),
     failures: [],
     ran: 0,
@@ -558,7 +561,7 @@ export async function fuzzRun(
   const t0 = Date.now();
   for (let i = o.from ?? 0; o.count === undefined || i < (o.from ?? 0) + o.count; i++) {
     if (Date.now() >= o.deadline) break;
-    const c = generateCase(o.seed, i, { big: o.big });
+    const c = generateCase(o.seed, i, { big: o.big, op: o.ops?.length ? o.ops[i % o.ops.length] : undefined });
     let f: Failure | null;
     try {
       f = await fuzzOne((x) => (x.rows === 'wg' ? contexts.wg : x.rows === 'hw' ? (contexts.hw ?? contexts.default) : contexts.default), c, o.surfaces);

@@ -47,6 +47,21 @@
  *   (regression: d = fround(pred - target); boxes: the xyxy corners rounded to float32, as the
  *   kernel converts cxcywh and xywh; gradients chained back to the format by hand).
  *
+ * - The rotated ops (`rotated_iou_loss`, `pairwise_probiou`; K = 512): S is a running error bound
+ *   of the kernel's own float32 program (./rotated.ts): the row evaluated in float64 in the order
+ *   of shaders/rotated*.wgsl, forward and reverse, each intermediate carrying the bound of its
+ *   float32 error (each rounding u of its result, inputs exact, float32 constants and uniforms their
+ *   own rounding, cos/sin 4u absolutely, exp 3 + 2|x| ulp, log 2^-21 absolutely, atan2 a few ulp,
+ *   results below 2^-126 flushable; divisions and exp beyond first order, by the least a divisor
+ *   can be, or the kernel's clamp floor), times 8: so ProbIoU's D - 4r cancellation and its
+ *   1/(2 hd) near identical boxes, GWD's W (u (P1 + Q1 + P2 + Q2)) through sqrt(Y), KL's
+ *   0.5 tr - 1 + log V1 - log V2 through its sqrt, thin boxes' E/P1, KFIoU's Vb / (V1 + V2 - Vb +
+ *   eps) and the theta partial's 2 cd sd enter as the kernel forms them, each gradient element
+ *   with its own terms. A threshold within that bound of a computed value (bd0 against eps and
+ *   100, GWD's g0, X and Y floors, the sqrt floors, r(KL12) against r(KL21)) is a tie: the row is
+ *   evaluated on every combination of sides, and their spread is a jump (either side holds).
+ *   test/fuzz/rotated-rule.test.ts checks the model's float64 values are the reference's, and
+ *   that a flipped theta partial and ProbIoU's eps outside the sqrt are flagged.
  * - The ranking losses (`ap_loss`, `rank_sort`, `rankingTerms` below) return a loss already
  *   reduced (one number, or two) and an error-driven update times one gradOutput: each loss
  *   element and each update element is held to the rule with K = 64, S from their own float32
@@ -60,6 +75,8 @@ import { crossEntropyDenominator } from '../../src/cpu/logits';
 import { boxLoss, boxLossConfig } from '../../src/cpu/iou';
 import type { ResolvedParams } from '../../src/cpu/types';
 import type { FuzzCase, FuzzInput, HostData } from './cases';
+import { rotatedConfig } from '../../src/cpu/rotated';
+import { probiouPairTerms, rotatedRowTerms } from './rotated';
 
 export const U = 2 ** -24;
 const TINY = 2 ** -126;
@@ -92,6 +109,8 @@ export interface Terms {
   grad: Float64Array;
   /** The output element a gradient element belongs to. */
   rowOf(k: number): number;
+  /** Other gradients than the first (rotated_iou_loss's predDelta): S and row of each element, by name. */
+  byName?: Record<string, { grad: Float64Array; rowOf(k: number): number }>;
 }
 
 /**
@@ -499,6 +518,33 @@ export function termScale(c: FuzzCase, cpuGrad: Float64Array | undefined, upstre
   switch (c.op) {
     case 'l1': case 'mse': case 'smooth_l1': case 'huber':
       return { loss: new Float64Array(n), grad: new Float64Array(n), rowOf: id };
+    case 'rotated_iou_loss': {
+      // ./rotated.ts: the running error bound of the kernel's float32 program, row by row
+      const P = f64(x.pred)!;
+      const T = f64(x.target)!;
+      const pd = f64(x.predDelta);
+      const td = f64(x.targetDelta);
+      const cfg = rotatedConfig({ ...p, variant: p.variant ?? 'probiou' } as unknown as ResolvedParams);
+      const loss = new Float64Array(n);
+      const grad = new Float64Array(5 * n);
+      const gd = new Float64Array(pd ? 2 * n : 0);
+      for (let i = 0; i < n; i++) {
+        const o = rotatedRowTerms(P, 5 * i, T, 5 * i, cfg, p.grad !== false, pd && td ? { pd, td, at: 2 * i } : undefined);
+        loss[i] = o.loss;
+        o.grad.forEach((v, k) => (grad[5 * i + k] = v));
+        o.delta.forEach((v, k) => (gd[2 * i + k] = v));
+      }
+      return { loss, grad, rowOf: (k) => Math.floor(k / 5), byName: pd ? { predDelta: { grad: gd, rowOf: (k) => k >> 1 } } : undefined };
+    }
+    case 'pairwise_probiou': {
+      const A = f64(x.a)!;
+      const B = f64(x.b)!;
+      const m = c.dims.m;
+      const loss = new Float64Array(n * m);
+      const eps = (p.eps as number | undefined) ?? 1e-7;
+      for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) loss[i * m + j] = probiouPairTerms(A, i, B, j, eps).loss;
+      return { loss, grad: new Float64Array(0), rowOf: id };
+    }
     case 'balanced_l1': {
       const a = (p.alpha as number) ?? 0.5;
       const g = (p.gamma as number) ?? 1.5;
@@ -837,11 +883,14 @@ function rowTerms(c: FuzzCase): Terms {
   return { loss, grad, rowOf };
 }
 
+/** The similarity matrices: reduction 'none' by default, no gradient. */
+export const PAIRWISE = new Set(['pairwise_iou', 'pairwise_probiou']);
+
 /** |upstream| of each output element, as `cpu.run` forms it (gradOutput * weight / denominator). */
 export function upstreamOf(c: FuzzCase, outCount: number): { up: Float64Array; denom: number } {
   const w = dataOf(c.inputs.weight);
   const go = dataOf(c.inputs.gradOutput);
-  const reduction = (c.options.reduction as string) ?? (c.op === 'pairwise_iou' ? 'none' : 'mean');
+  const reduction = (c.options.reduction as string) ?? (PAIRWISE.has(c.op) ? 'none' : 'mean');
   const up = new Float64Array(outCount);
   let denom = 1;
   if (reduction === 'none') {

@@ -59,6 +59,43 @@ describe('rotated boxes on the GPU: launches and angles', () => {
     for (let k = 0; k < 5; k++) expect(Math.abs(got.grad.pred[k] - want.grad.pred[k])).toBeLessThan(2e-4 * scale + 1e-7);
   });
 
+  it('an infinite angle gives NaN, as the reference (cos and sin of it are not defined)', async () => {
+    // The fuzzer's find (seed 2031, case 728): theta = -Infinity gave ProbIoU 0.907, the reference NaN.
+    for (const th of [Infinity, -Infinity]) {
+      const p = [[-0.0617, 0.3277, 1.2, 0.746, th], [1, 2, 3, 4, 0.5]];
+      const t = [[-0.0617, 0.3277, 1.5587, 0.746, -0.785], [1, 2, 3, 4, th]];
+      for (const variant of ['probiou', 'gwd', 'kld', 'jd', 'kld_symmax', 'kld_symmin', 'kfiou']) {
+        const inputs = { pred: shaped(p, 5), target: shaped(t, 5) };
+        const want = cpu.run('rotated_iou_loss', inputs as never, { variant, reduction: 'none' } as never);
+        const got = await soft.run('rotated_iou_loss', inputs as never, { variant, reduction: 'none' } as never);
+        for (let k = 0; k < 2; k++) {
+          expect(Number.isNaN(want.loss[k]), `${variant} ${th} row ${k}: the reference`).toBe(true);
+          expect(got.loss[k], `${variant} ${th} row ${k}`).toBeNaN();
+        }
+      }
+      const got = await soft.run('pairwise_probiou', { a: shaped(p, 5), b: shaped(t, 5) } as never, {} as never);
+      // (a[1] and b[0] have finite angles: that entry is a number)
+      expect(Array.from(got.loss).map(Number.isNaN)).toEqual([true, true, false, true]);
+    }
+  });
+
+  it('ProbIoU of boxes so small that 4r << eps (sides 1e-3 to 1e-8): the reference, not log1p(-1)', async () => {
+    // The fuzzer's find (seed 101, case 1975): z = D/(4r + eps) near 0 made z - 1 round to -1 and
+    // log1p(-1 + eps) -Inf, so boxes ~1 apart got ProbIoU 0.99996 (the reference: -5e-10).
+    const a = [[0.9994210600852966, 0.9994944930076599, 9.999999974752427e-7, 0.0006850817590020597, -7221.603515625], [0, 0, 1e-3, 2e-3, 0.3], [5e-3, 0, 1e-3, 1e-3, 0]];
+    const b = [[-0.0003479548613540828, 0.00021087961795274168, 0.0006546393851749599, 9.99999993922529e-9, -0.8095172643661499], [0.01, 0, 1e-3, 2e-3, 0.1]];
+    for (const eps of [1e-9, 1e-7]) {
+      const inputs = { a: shaped(a, 5), b: shaped(b, 5) };
+      const want = cpu.run('pairwise_probiou', inputs as never, { eps } as never);
+      const got = await soft.run('pairwise_probiou', inputs as never, { eps } as never);
+      for (let k = 0; k < want.loss.length; k++) expect(Math.abs(got.loss[k] - want.loss[k]), `eps ${eps}, entry ${k}`).toBeLessThan(1e-5);
+      const rows = { pred: shaped([a[0], a[1]], 5), target: shaped([b[0], b[1]], 5) };
+      const wantL = cpu.run('rotated_iou_loss', rows as never, { variant: 'probiou', eps, reduction: 'none' } as never);
+      const gotL = await soft.run('rotated_iou_loss', rows as never, { variant: 'probiou', eps, reduction: 'none' } as never);
+      for (let k = 0; k < 2; k++) expect(Math.abs(gotL.loss[k] - wantL.loss[k]), `loss, eps ${eps}, row ${k}`).toBeLessThan(1e-5);
+    }
+  });
+
   it.each(VARIANT_CONFIGS.map((p) => [JSON.stringify(p), p] as const))('%s: theta + k pi, |k| up to 3000, gives the loss and gradient of theta', async (_, params) => {
     const n = 64;
     const base = Array.from({ length: n }, (_, i) => i);
