@@ -133,22 +133,15 @@ fn probiou_hd(q: Pair, eps: f32, g: f32, want: bool, a: ptr<function, Adj>) -> f
 
 // KL(target || pred) (swap false: mmrotate's kld_loss(pred, target)) or KL(pred || target). An
 // unbounded KL (a centre term past float32) is float32's largest value, with no gradient.
-// log(w1' h1') - log(w2' h2') is log1p((V1 - V2) / V2): one log, not two, and near identical boxes
-// (V1 close to V2, the difference exact) it is accurate to the last bits, where each log's rounding
-// of about 7 (a box of 1000 px^2) was as large as the whole term.
 fn kl(q: Pair, swap: bool) -> f32 {
-  let v1 = q.wh1.x * q.wh1.y;
-  let v2 = q.wh2.x * q.wh2.y;
-  let lv = log1p((v1 - v2) / v2);
-  let ia = 1.0 / params.alpha2;
+  let a2 = params.alpha2;
+  let lv = log(q.wh1.x * q.wh1.y) - log(q.wh2.x * q.wh2.y);
   if (!swap) {
-    let ip = 1.0 / q.pq1;
-    let c = sat(0.5 * dot(q.uv1 * q.uv1, ip) * ia);
-    return sat(c + 0.5 * dot(q.E, ip) + lv - 1.0);
+    let c = sat((0.5 * (q.uv1.x * q.uv1.x / q.pq1.x + q.uv1.y * q.uv1.y / q.pq1.y)) / a2);
+    return sat(c + 0.5 * (q.E.x / q.pq1.x + q.E.y / q.pq1.y) + lv - 1.0);
   }
-  let ip = 1.0 / q.pq2;
-  let c = sat(0.5 * dot(q.uv2 * q.uv2, ip) * ia);
-  return sat(c + 0.5 * dot(q.F, ip) - lv - 1.0);
+  let c = sat((0.5 * (q.uv2.x * q.uv2.x / q.pq2.x + q.uv2.y * q.uv2.y / q.pq2.y)) / a2);
+  return sat(c + 0.5 * (q.F.x / q.pq2.x + q.F.y / q.pq2.y) - lv - 1.0);
 }
 
 // Adds g * d KL / d(pred's terms) to the adjoints, for the KL kl() gave as v.
@@ -156,20 +149,19 @@ fn kl_back(q: Pair, swap: bool, v: f32, g: f32, a: ptr<function, Adj>) {
   if (g == 0.0 || v >= F32_MAX_R) {
     return;
   }
-  let ia = 1.0 / params.alpha2;
-  let iw = 1.0 / q.wh1;
+  let a2 = params.alpha2;
   if (!swap) {
-    let ip = 1.0 / q.pq1;
-    (*a).uv1 += g * q.uv1 * ip * ia;
+    (*a).uv1 += g * q.uv1 / (q.pq1 * a2);
     // d/dP1 of 0.5 (du1^2 / a2 + Euu) / P1 times dP1/dw1' = 2 P1 / w1', in an order that stays in
-    // float32 (1 / P1^2 alone passes it for a side near mmrotate's 1e-7); plus d log(w1' h1').
-    (*a).wh1 += g * (1.0 - (q.uv1 * q.uv1 * ia + q.E) * ip) * iw;
-    back_e(q, g * 0.5 * ip, a);
+    // float32 (1 / P1^2 alone passes it for a side near mmrotate's 1e-7).
+    (*a).wh1 -= g * ((q.uv1 * q.uv1 / a2 + q.E) / q.pq1) / q.wh1;
+    back_e(q, g * 0.5 / q.pq1, a);
+    (*a).wh1 += g / q.wh1;
     return;
   }
-  (*a).uv2 += g * q.uv2 / q.pq2 * ia;
+  (*a).uv2 += g * q.uv2 / (q.pq2 * a2);
   back_f(q, g * 0.5 / q.pq2, a);
-  (*a).wh1 -= g * iw;
+  (*a).wh1 -= g / q.wh1;
 }
 
 struct Row {
