@@ -7,7 +7,8 @@ const dist = fileURLToPath(new URL('../../../dist/', import.meta.url));
 const fixtures = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 const gpuOps = Object.values(OPS).filter((d) => d.gpu).map((d) => d.name);
 
-describe('GPU parity in headless Chromium (puppeteer-core)', () => {
+// Each test runs every fixture case (1,153): the hang guard grows with them, 3 minutes.
+describe('GPU parity in headless Chromium (puppeteer-core)', { timeout: 180_000 }, () => {
   it('every fixture case of every GPU op passes on the GPU and on the CPU', async () => {
     const report = await runParity({ files: fixtureFiles([fixtures]), ops: gpuOps, distDir: dist });
     const a = report.adapter;

@@ -43,7 +43,8 @@ function moved(c: FixtureCase, offset: number): FixtureCase {
   return { ...m, expected: { loss: { shape: ref.shape, data: Array.from(ref.loss) }, grad } };
 }
 
-describe('GPU parity on Node WebGPU (Dawn)', () => {
+// Each test runs every fixture case (1,153): the hang guard grows with them, 3 minutes.
+describe('GPU parity on Node WebGPU (Dawn)', { timeout: 180_000 }, () => {
   it('every box case in cxcywh or xywh, moved 1e5 from the origin, still passes against the reference on the moved boxes', async () => {
     // At x = 1e5 a float32 step is 0.0078: a kernel that formed corners there (instead of relative to
     // the target box, boxes.wgsl pair_origin) would lose the boxes' sizes and offsets.
