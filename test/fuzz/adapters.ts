@@ -65,16 +65,20 @@ function allTensorish(c: FuzzCase): Record<string, Tensorish> | undefined {
   return out;
 }
 
-/** The kernel binds no more storage buffers than the device allows (TF.js's device keeps the default 8). */
-function fits(op: string, device: GPUDevice): boolean {
-  const gpu = OPS[op].gpu;
+/**
+ * The kernel the case runs binds no more storage buffers than the device allows (TF.js's device keeps
+ * the default 8): the narrow module where the case gives none of the inputs it leaves out.
+ */
+function fits(c: FuzzCase, device: GPUDevice): boolean {
+  const gpu = OPS[c.op].gpu;
   if (!gpu) return false;
-  return reflectShader(gpu.shader).bindings.filter((b) => b.kind !== 'uniform').length <= device.limits.maxStorageBuffersPerShaderStage;
+  const narrow = gpu.narrow && gpu.narrow.without.every((name) => c.inputs[name] === undefined);
+  return reflectShader(narrow ? gpu.narrow!.shader : gpu.shader).bindings.filter((b) => b.kind !== 'uniform').length <= device.limits.maxStorageBuffersPerShaderStage;
 }
 
 /** Whether an adapter on `device` can run the case at all: its kernel fits the device, its inputs can be tensors. */
 export function expressible(c: FuzzCase, device: GPUDevice): boolean {
-  return OPS[c.op].gpu !== undefined && fits(c.op, device) && allTensorish(c) !== undefined;
+  return OPS[c.op].gpu !== undefined && fits(c, device) && allTensorish(c) !== undefined;
 }
 
 const reduced = (c: FuzzCase) => ((c.options.reduction as string | undefined) ?? (c.op === 'pairwise_iou' || c.op === 'pairwise_probiou' ? 'none' : 'mean')) !== 'none';
