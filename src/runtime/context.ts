@@ -1,22 +1,26 @@
 import type { OpDescriptor } from '../ops/types';
-import { OPS, getOp } from '../ops/registry';
-import { resolveOptions, type Resolved, type SharedOptions } from '../ops/validate';
+import { OPS } from '../ops/registry';
+import type { SharedOptions } from '../ops/validate';
 import { runCall, runCallResident, runCallSync } from './call/entry';
 import { copyThroughGuard, type GuardedCopy } from './call/guard';
 import { readBuffer } from './call/results';
 import type { Runtime, SyncCall } from './call/runtime';
 import { LateVerdicts } from './call/status';
-import { requireKernel } from './compile/kernel-choice';
 import { PipelineCache } from './compile/pipelines';
 import { WG } from './device/constants';
 import { choosePlan } from './device/launch-plan';
 import { Liveness } from './device/liveness';
 import { contextLimits, deviceFacts, openDevice } from './device/open';
-import { checkOptions } from './device/options';
+import { checkOptions, checkPlanFits } from './device/options';
+import { checkPlanRecords } from './device/plan-record';
+import { warmKernels, type WarmItem } from './call/warm';
 import { Timestamps } from './device/timestamps';
+import { PlanBook, UsageLog } from './device/plan-book';
 import { DummyBuffers } from './memory/dummies';
+import { tunePlans } from './tune/tuner';
+import { VERSION } from '../version';
 import { BufferPool } from './memory/pool';
-import type { AdapterFacts, AnyInput, ContextLimits, DetlossOptions, DetlossStats, GpuTensor, LaunchPlan, ResidentResult, RunResult } from './public';
+import type { AdapterFacts, AnyInput, ContextLimits, DetlossOptions, DetlossStats, GpuTensor, LaunchPlan, PlanRecord, ResidentResult, RunResult, TuneOptions } from './public';
 
 // The context on top of the runtime's rooms: public.ts (the types users name) <- device/ (adapter,
 // limits, options, launch plans, timestamps, error scopes) <- memory/ (the buffer pool, dummy
@@ -47,6 +51,8 @@ export class Detloss {
     const { kind, ...fields } = typeof options.plan === 'object' ? options.plan : { kind: options.plan };
     this.plan = choosePlan(adapter, kind, { ...fields, maxThreads: options.maxThreads ?? fields.maxThreads, rowThreshold: options.rowThreshold ?? fields.rowThreshold });
     this.plan.maxThreads = Math.max(WG, this.plan.maxThreads);
+    checkPlanFits(this.plan, device);
+    const book = new PlanBook(this.plan, adapter, VERSION, options.plans);
     const rt: Runtime = {
       device,
       adapter,
@@ -54,10 +60,12 @@ export class Detloss {
       plan: this.plan,
       timestamps: new Timestamps(device, !!options.timestamps && device.features.has('timestamp-query')),
       pool: new BufferPool(device, this.limits.maxBufferSize),
-      kernels: new PipelineCache(device, this.plan),
+      kernels: new PipelineCache(device, this.plan, adapter),
       dummies: new DummyBuffers(device),
       liveness: new Liveness(device),
       late: new LateVerdicts(),
+      book,
+      usage: new UsageLog(),
     };
     runtimes.set(this, rt);
   }
@@ -125,37 +133,42 @@ export class Detloss {
    * @example
    * await dl.warmup(['smooth_l1', { op: 'iou_loss', options: { variant: 'ciou' } }]);
    */
-  async warmup(ops?: (string | { op: string | OpDescriptor; options?: Record<string, unknown>; dims?: Record<string, number> })[]): Promise<void> {
+  async warmup(ops?: WarmItem[]): Promise<void> {
     this.rt.liveness.check();
-    const { kernels } = this.rt;
-    const list = ops ?? Object.values(OPS).filter((d) => d.gpu).map((d) => d.name);
-    await Promise.all(
-      list.map(async (item) => {
-        const { op, options } = typeof item === 'string' ? { op: item, options: {} } : { options: {}, ...item };
-        const desc = getOp(op);
-        requireKernel(desc);
-        const o = resolveOptions(desc, options ?? {});
-        const dims = typeof item === 'string' ? {} : item.dims ?? {};
-        const r = { ...o, dims } as unknown as Resolved;
-        await kernels.pipeline(kernels.kernelKey(desc, r));
-        // An aux number (Wise-IoU's batch mean) has its own entry point.
-        if (desc.gpu?.aux?.when(r.params)) await kernels.pipeline(kernels.kernelKey(desc, r, desc.gpu.aux.entry));
-        // A program op (the ranking losses) runs every pass's entry point.
-        const prog = desc.gpu?.program;
-        const passes = this.plan.kind === 'software' && prog?.software ? prog.software.passes : (prog?.passes ?? []);
-        for (const pass of passes) await kernels.pipeline(kernels.kernelKey(desc, r, pass.entry, pass.module));
-        // The output's size picks scalar or vec4 at run time: without it, both are warmed.
-        if (desc.gpu?.vec4 && this.plan.vectorWidth === 4) await kernels.pipeline(kernels.kernelKey(desc, { ...r, outCount: 0 }));
-      }),
-    );
-    await kernels.pipeline(kernels.reduceKey);
+    await warmKernels(this.rt, ops ?? Object.values(OPS).filter((d) => d.gpu).map((d) => d.name));
+  }
+
+  /**
+   * Times candidate launch plans for the ops and sizes named (default: those this context has
+   * warmed up or run) and keeps the fastest per op family and size class; later calls of those
+   * run it. Resolves with a record to keep (`createDetloss({ plans })` loads it). Calls made
+   * meanwhile run as usual, on the plans held before.
+   *
+   * @example
+   * const record = await dl.tune({ ops: ['smooth_l1', { op: 'cross_entropy', dims: { c: 80 } }], sizes: [1e6] });
+   * localStorage.setItem('detloss-plans', JSON.stringify(record));
+   */
+  async tune(options: TuneOptions = {}): Promise<PlanRecord> {
+    this.rt.liveness.check();
+    this.rt.late.throwFailure();
+    return tunePlans(this.rt, options);
+  }
+
+  /**
+   * Loads tuned plans (what `tune()` returned) into this context, as `createDetloss({ plans })`
+   * does: records for another adapter or version are ignored with a warning in `stats().plan`.
+   */
+  usePlans(plans: PlanRecord | readonly PlanRecord[]): void {
+    checkPlanRecords(plans);
+    this.rt.book!.load(plans);
   }
 
   /** Bytes the pool holds and uses, pipeline cache counters, and the last call's dispatches/submits/readbacks. */
   stats(): DetlossStats {
-    const { pool, kernels, last: l } = this.rt;
+    const { pool, kernels, last: l, book } = this.rt;
     const last = l && { ...l, passes: l.passes?.map((p) => ({ ...p })) };
-    return { ...pool.stats(), pipelinesCompiled: kernels.compiled, pipelineCacheHits: kernels.hits, lastCall: last, plan: { ...this.plan } };
+    const plan = { ...this.plan, tuned: book!.choices().map((c) => structuredClone(c)), warnings: [...book!.warnings] };
+    return { ...pool.stats(), pipelinesCompiled: kernels.compiled, pipelineCacheHits: kernels.hits, lastCall: last, plan };
   }
 
   /** Frees pooled buffers that are not in use. */

@@ -2,6 +2,9 @@
 // tensors, and the shader reflection types. Types only: this file imports nothing of the runtime,
 // and every room of it may import this file.
 import type { HostTensor } from '../ops/inputs';
+import type { PlanChoice, PlanRecord } from './tune-types';
+
+export type { CandidateTime, PlanChoice, PlanRecord, RowStrategy, TunedPlan, TuneOp, TuneOptions, TuneProgress } from './tune-types';
 
 /** A tensor that already lives on the device. */
 export type GpuTensor = GPUBuffer | { buffer: GPUBuffer; shape: number[]; dtype?: 'f32' | 'i32' };
@@ -64,9 +67,23 @@ export interface DetlossStats extends PoolStats {
    * (`'regression+vec4:main'`, `'ce+subgroup:main_rows'`...). `gpuMs` and `passes` come with
    * `timestamps: true` on a device that can time them.
    */
-  lastCall?: { op: string; kernel: string; dispatches: number; submits: number; readbacks: number; gpuMs?: number; passes?: { name: string; gpuMs: number }[] };
-  /** The launch plan of this context. */
-  plan: LaunchPlan;
+  lastCall?: {
+    op: string;
+    kernel: string;
+    dispatches: number;
+    submits: number;
+    readbacks: number;
+    gpuMs?: number;
+    passes?: { name: string; gpuMs: number }[];
+    /** The tuned plan the call ran (`'<family> <size>'`, as `plan.tuned` lists it); absent: the context's plan. */
+    tunedPlan?: string;
+  };
+  /**
+   * The launch plan of this context, the tuned plans it holds for some op families and size
+   * classes (from `tune()` or `createDetloss({ plans })`, each with the candidates' times), and
+   * warnings about plan records it ignored.
+   */
+  plan: LaunchPlan & { tuned: PlanChoice[]; warnings: string[] };
 }
 
 /** One call's record, as `stats().lastCall` reports it. */
@@ -124,6 +141,8 @@ export interface LaunchPlan {
    * kernels (16-byte loads and stores) where every chunk holds a multiple of four elements.
    */
   vectorWidth: 1 | 4;
+  /** Lanes of a workgroup of the fused passes (a power of two from 32 to 256; the `WG` override). */
+  workgroupSize: number;
 }
 
 /** Facts about the adapter the context runs on. */
@@ -167,6 +186,12 @@ export interface DetlossOptions {
    * costly on SwiftShader (see the benchmark). `Infinity` forces a thread per row, 0 a workgroup.
    */
   rowThreshold?: number;
+  /**
+   * Tuned plans (what `tune()` returned, kept by the caller): one record, or several (for several
+   * adapters). Records of another adapter or another detloss version are ignored, with a warning
+   * in `stats().plan.warnings`; a malformed one is refused by name.
+   */
+  plans?: PlanRecord | readonly PlanRecord[];
 }
 
 /** One `@binding` of a shader, as the runtime binds it. */

@@ -15,13 +15,16 @@ export interface Room {
 
 export const ROOMS: readonly Room[] = [
   { path: 'errors.ts', floor: 0 },
+  { path: 'version.ts', floor: 0 },
   { path: 'cpu/', floor: 1 },
   { path: 'ops/', floor: 2 },
+  { path: 'runtime/tune-types.ts', floor: 2.5 },
   { path: 'runtime/public.ts', floor: 3 },
   { path: 'runtime/device/', floor: 4 },
   { path: 'runtime/memory/', floor: 5 },
   { path: 'runtime/compile/', floor: 5 },
   { path: 'runtime/call/', floor: 6 },
+  { path: 'runtime/tune/', floor: 6.5 },
   { path: 'runtime/context.ts', floor: 7 },
   { path: 'cpu.ts', floor: 8 },
   { path: 'fixtures.ts', floor: 8 },

@@ -111,7 +111,7 @@ export function encode(rt: Runtime, desc: OpDescriptor, kernels: CallKernels, r:
       }
     }
     device.queue.submit([enc.finish()]);
-    rt.last = { op: desc.name, kernel: k.name, dispatches, submits: 1, readbacks: 0 };
+    rt.last = { op: desc.name, kernel: k.name, dispatches, submits: 1, readbacks: 0, ...(plan.tuned ? { tunedPlan: plan.tuned } : {}) };
     return rt.last;
   });
   return caught.then((errors) => {

@@ -12,7 +12,7 @@ import type { AnyInput, LastCall } from '../public';
 import { acquireStatus, lateVerdict, planChecks } from './checks';
 import { encode, type CallKernels } from './encode';
 import { readInputs } from './inputs';
-import { checkSize, meanScale, outputSizes, planCall, type CallPlan } from './plan';
+import { checkSize, launchFor, meanScale, outputSizes, planCall, type CallPlan } from './plan';
 import type { CallBuffers, Runtime, SubmittedCall } from './runtime';
 import type { ValueCheck } from './status';
 
@@ -70,17 +70,20 @@ export function prepareCall(
   }
   const reduced = r.reduction !== 'none';
   const aux = gk.aux?.when(r.params) ? gk.aux : undefined;
+  const launch = launchFor(rt, gk, r);
+  rt.usage?.note(gk.shaderId, desc.name, options, r.dims, r.outCount);
   const keys = {
-    fused: kernels.kernelKey(desc, r),
-    reduce: reduced || aux ? kernels.reduceKey : undefined,
-    denominator: gpuDenominator ? kernels.kernelKey(desc, r, gk.denominator) : undefined,
-    aux: aux ? kernels.kernelKey(desc, r, aux.entry) : undefined,
+    fused: kernels.kernelKey(desc, r, undefined, undefined, launch.plan),
+    reduce: reduced || aux ? kernels.reduceKeyFor(launch.plan.reduceLanes) : undefined,
+    denominator: gpuDenominator ? kernels.kernelKey(desc, r, gk.denominator, undefined, launch.plan) : undefined,
+    aux: aux ? kernels.kernelKey(desc, r, aux.entry, undefined, launch.plan) : undefined,
     check: checks.length ? kernels.checkKey : undefined,
   };
   onKeys?.(keys);
   const scale = gpuDenominator ? 0 : meanScale(desc, r, data);
   const present = new Set(Object.keys(desc.inputs).filter((name) => (info[name]?.length ?? 0) > 0));
-  const plan = planCall(rt, desc, gk, r, scale, present, gpuDenominator, !!aux);
+  const plan = planCall(rt, launch.plan, desc, gk, r, scale, present, gpuDenominator, !!aux);
+  if (launch.tuned) plan.tuned = launch.tuned;
   // Every size check before any allocation: a problem too large is refused with nothing done.
   const outs = outputSizes(limits, desc, r);
   for (const [name, arr] of Object.entries(data)) if (arr) checkSize(limits, desc, name, arr.byteLength);

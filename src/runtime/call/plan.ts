@@ -5,7 +5,7 @@ import type { Resolved } from '../../ops/validate';
 import { FLAG, PARAMS_AT, SLOT } from '../compile/abi';
 import { rowStrategy, shaderInfo, subgroupLanes, useVec4 } from '../compile/kernel-choice';
 import { packUniform, reflectShader } from '../compile/reflect';
-import { WG } from '../device/constants';
+import { sizeClassOf, type PlanBook, type SizeClass } from '../device/plan-book';
 import type { OutputSizes } from '../memory/staging';
 import type { AdapterFacts, ContextLimits, LaunchPlan } from '../public';
 import { planChunks, reduceLevels, type Chunk, type ReduceLevel } from './chunks';
@@ -33,11 +33,31 @@ export interface CallPlan {
   denomAt?: number;
   /** Offset of the aux number's tree's first slot (GpuKernel.aux), when the call reports one. */
   auxAt?: number;
+  /** The tuned plan the call runs (`'<family> <size>'`), where one applies. */
+  tuned?: string;
 }
 
-/** The chunks, partials and packed uniforms of one call: plain data, no GPU work. */
-export function planCall(ctx: PlanContext, desc: OpDescriptor, gk: GpuKernel, r: Resolved, scale: number, present: ReadonlySet<string>, gpuDenominator = false, aux = false): CallPlan {
+/** A call's size class: its output elements, and a row op's row length. */
+export function callSize(gk: GpuKernel, r: Resolved): SizeClass {
+  return sizeClassOf(r.outCount, gk.rows && r.dims && Object.keys(r.dims).length ? gk.rows.length(r.dims) : undefined);
+}
+
+/**
+ * The launch plan of one call: `force` (the tuner's candidate), else the plan tuned for the op's
+ * family (its kernel module) and the call's size class, else the context's. A program op (its
+ * passes fixed per plan kind) always runs the context's.
+ */
+export function launchFor(ctx: PlanContext & { book?: PlanBook; force?: LaunchPlan }, gk: GpuKernel, r: Resolved): { plan: LaunchPlan; tuned?: string } {
+  if (gk.program) return { plan: ctx.plan };
+  if (ctx.force) return { plan: ctx.force };
+  const found = ctx.book?.find(gk.shaderId, callSize(gk, r));
+  return found ? { plan: found.plan, tuned: `${found.choice.family} ${found.choice.size}` } : { plan: ctx.plan };
+}
+
+/** The chunks, partials and packed uniforms of one call under `plan`: plain data, no GPU work. */
+export function planCall(ctx: PlanContext, plan: LaunchPlan, desc: OpDescriptor, gk: GpuKernel, r: Resolved, scale: number, present: ReadonlySet<string>, gpuDenominator = false, aux = false): CallPlan {
   const info = shaderInfo(desc, gk);
+  const wg = plan.workgroupSize;
   const rows = r.dims[desc.rows] ?? 0;
   // Bytes per row of every tensor split along the rows.
   const perRow: Record<string, number> = {};
@@ -52,18 +72,18 @@ export function planCall(ctx: PlanContext, desc: OpDescriptor, gk: GpuKernel, r:
     maxBytesPerRow: Math.max(4, ...rowBytes),
     rowBytes,
     outPerRow: r.outPerRow,
-    wg: WG,
-    maxThreads: ctx.plan.maxThreads,
+    wg,
+    maxThreads: plan.maxThreads,
     limits: ctx.limits,
     label: desc.name,
-    threadsPerOutput: { thread: 1, workgroup: WG, subgroup: subgroupLanes(ctx.adapter) }[rowStrategy(ctx.plan, ctx.device, gk, r)],
-    outputsPerStep: useVec4(ctx.plan, gk, r) ? 4 : 1,
+    threadsPerOutput: { thread: 1, workgroup: wg, subgroup: subgroupLanes(ctx.adapter, wg) }[rowStrategy(plan, ctx.device, ctx.adapter, gk, r)],
+    outputsPerStep: useVec4(plan, gk, r) ? 4 : 1,
   });
   const reduced = r.reduction !== 'none';
   const totalPartials = chunks.reduce((a, c) => a + c.threads, 0);
 
   // An aux number (GpuKernel.aux) is summed by the same tree, so a 'none' call with one has a tree too.
-  const levels = reduced || aux ? reduceLevels(totalPartials, ctx.plan, ctx.limits.maxComputeWorkgroupsPerDimension) : [];
+  const levels = reduced || aux ? reduceLevels(totalPartials, plan, ctx.limits.maxComputeWorkgroupsPerDimension) : [];
   // Uniforms: one slot per chunk, then one per reduction level (then the denominator's levels, then the aux number's).
   const uniformBytes = (chunks.length + Math.max(1, levels.length) + (gpuDenominator ? levels.length : 0) + (aux ? levels.length : 0)) * SLOT;
   const uniforms = new ArrayBuffer(uniformBytes);

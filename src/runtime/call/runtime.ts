@@ -2,12 +2,13 @@ import type { OpDescriptor } from '../../ops/types';
 import type { Resolved } from '../../ops/validate';
 import type { PipelineCache } from '../compile/pipelines';
 import type { Liveness } from '../device/liveness';
+import type { PlanBook, UsageLog } from '../device/plan-book';
 import type { CallTiming, Timestamps } from '../device/timestamps';
 import type { CallOutputs, Tensor } from '../memory/allocation';
 import type { DummyBuffers } from '../memory/dummies';
 import type { BufferPool } from '../memory/pool';
 import type { Staging } from '../memory/staging';
-import type { LastCall } from '../public';
+import type { LastCall, LaunchPlan } from '../public';
 import type { PlanContext } from './plan';
 import type { CallStatus, LateVerdicts, ValueCheck } from './status';
 
@@ -25,6 +26,12 @@ export interface Runtime extends PlanContext {
   readonly late: LateVerdicts;
   /** The last call's record (`stats().lastCall`), set when its work is submitted. */
   last?: LastCall;
+  /** The tuned plans by op family and size class. */
+  readonly book?: PlanBook;
+  /** The ops and sizes the context's calls used (what `tune()` takes by default). */
+  readonly usage?: UsageLog;
+  /** A plan every fused call of this runtime runs (the tuner's candidate, on its own copy of the runtime). */
+  readonly force?: LaunchPlan;
 }
 
 /** The buffers of one call of the fused path. */

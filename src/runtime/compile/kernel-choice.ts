@@ -1,8 +1,7 @@
 import { DetlossError } from '../../errors';
 import type { GpuKernel, OpDescriptor } from '../../ops/types';
 import type { Resolved } from '../../ops/validate';
-import { WG } from '../device/constants';
-import type { AdapterFacts, LaunchPlan, ShaderInfo } from '../public';
+import type { AdapterFacts, LaunchPlan, RowStrategy, ShaderInfo } from '../public';
 import { kernelVariants } from './contract';
 import { reflectShader } from './reflect';
 
@@ -24,10 +23,20 @@ export function shaderInfo(desc: OpDescriptor, gk: GpuKernel): ShaderInfo {
 }
 
 /** Who computes a row in this call: a thread (every op's `entry`), or a workgroup or subgroup per long row. */
-export function rowStrategy(plan: LaunchPlan, device: GPUDevice, gk: GpuKernel, r: Resolved): 'thread' | 'workgroup' | 'subgroup' {
+export function rowStrategy(plan: LaunchPlan, device: GPUDevice, adapter: AdapterFacts, gk: GpuKernel, r: Resolved): RowStrategy {
   if (!gk.rows || !r.dims || Object.keys(r.dims).length === 0) return 'thread';
   if (gk.rows.length(r.dims) < plan.rowThreshold) return 'thread';
-  return plan.rowLanes === 'subgroup' && gk.rows.subgroup && device.features.has('subgroups') ? 'subgroup' : 'workgroup';
+  return plan.rowLanes === 'subgroup' && gk.rows.subgroup && device.features.has('subgroups') && subgroupsFit(adapter, plan.workgroupSize) ? 'subgroup' : 'workgroup';
+}
+
+/**
+ * Whether a workgroup of `wg` lanes holds whole subgroups: at least the adapter's largest
+ * subgroup, or 64 lanes where the adapter does not say (a subgroup per row reads the row with
+ * every lane of its subgroup).
+ */
+export function subgroupsFit(adapter: AdapterFacts, wg: number): boolean {
+  const max = adapter.subgroupMaxSize;
+  return wg >= (max !== undefined && max > 0 ? max : 64);
 }
 
 /**
@@ -40,9 +49,9 @@ export function useVec4(plan: LaunchPlan, gk: GpuKernel, r: Resolved): boolean {
 }
 
 /** The most lanes a subgroup may have here (the planner's threads per row under the subgroup strategy). */
-export function subgroupLanes(adapter: AdapterFacts): number {
+export function subgroupLanes(adapter: AdapterFacts, wg: number): number {
   const max = adapter.subgroupMaxSize;
-  return max !== undefined && max > 0 && max <= WG ? max : 32;
+  return max !== undefined && max > 0 && max <= wg ? max : 32;
 }
 
 /**

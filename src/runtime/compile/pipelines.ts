@@ -5,7 +5,7 @@ import { DetlossError } from '../../errors';
 import type { OpDescriptor, PassModule } from '../../ops/types';
 import type { Resolved } from '../../ops/validate';
 import { WG } from '../device/constants';
-import type { LaunchPlan, ShaderInfo } from '../public';
+import type { AdapterFacts, LaunchPlan, ShaderInfo } from '../public';
 import { contractProblems } from './contract';
 import { checkStorageFit, requireKernel, rowStrategy, shaderInfo, useNarrow, useVec4 } from './kernel-choice';
 import { reflectShader } from './reflect';
@@ -34,8 +34,6 @@ interface KernelSpec {
  * kept in `ready`, so warm calls need no await.
  */
 export class PipelineCache {
-  /** The kernel key of the reduction pass. */
-  readonly reduceKey: string;
   /** The kernel keys of the runtime's own passes: the value checks, and the guarded copy into a framework's tensors. */
   readonly checkKey: string;
   readonly guardKey: string;
@@ -52,8 +50,8 @@ export class PipelineCache {
   constructor(
     private readonly device: GPUDevice,
     private readonly plan: LaunchPlan,
+    private readonly adapter: AdapterFacts,
   ) {
-    this.reduceKey = this.defineKernel('reduce', reduceWgsl, 'reduce_partials', { RWG: plan.reduceLanes }, 'reduce');
     this.checkKey = this.defineKernel('check', checkWgsl, 'check_values', { WG }, 'check');
     this.guardKey = this.defineKernel('guard', guardWgsl, 'guarded_copy', { WG }, 'guard');
   }
@@ -63,8 +61,13 @@ export class PipelineCache {
     return this.ready.get(key);
   }
 
-  /** The kernel key of an op's fused pass for this call (or of another entry point of its module). */
-  kernelKey(desc: OpDescriptor, r: Resolved, entry?: string, module?: PassModule): string {
+  /** The kernel key of the reduction pass with workgroups of `lanes` (a plan's `reduceLanes`). */
+  reduceKeyFor(lanes: number): string {
+    return this.defineKernel('reduce', reduceWgsl, 'reduce_partials', { RWG: lanes }, 'reduce');
+  }
+
+  /** The kernel key of an op's fused pass (or another entry of its module) under `plan`; a program's passes keep WG lanes. */
+  kernelKey(desc: OpDescriptor, r: Resolved, entry?: string, module?: PassModule, plan: LaunchPlan = this.plan): string {
     const gk = requireKernel(desc);
     if (!this.checked.has(desc.name)) {
       let problems: string[];
@@ -86,11 +89,11 @@ export class PipelineCache {
       checkStorageFit(desc, gk, narrow, this.device.limits.maxStorageBuffersPerShaderStage);
       this.checked.add(fit);
     }
-    const constants = { WG, ...(gk.overrides?.(r.params, r.dims) ?? {}) };
+    const constants = { WG: gk.program ? WG : plan.workgroupSize, ...(gk.overrides?.(r.params, r.dims) ?? {}) };
     if (entry) return this.defineKernel(module?.shaderId ?? gk.shaderId, module?.shader ?? gk.shader, entry, constants, desc.name);
     if (narrow) return this.defineKernel(gk.narrow!.shaderId, gk.narrow!.shader, gk.entry, constants, desc.name);
-    if (useVec4(this.plan, gk, r)) return this.defineKernel(gk.vec4!.shaderId, gk.vec4!.shader, gk.entry, constants, desc.name);
-    const how = rowStrategy(this.plan, this.device, gk, r);
+    if (useVec4(plan, gk, r)) return this.defineKernel(gk.vec4!.shaderId, gk.vec4!.shader, gk.entry, constants, desc.name);
+    const how = rowStrategy(plan, this.device, this.adapter, gk, r);
     if (how === 'subgroup') return this.defineKernel(gk.rows!.subgroup!.shaderId, gk.rows!.subgroup!.shader, gk.rows!.entry, constants, desc.name);
     return this.defineKernel(gk.shaderId, gk.shader, how === 'thread' ? gk.entry : gk.rows!.entry, constants, desc.name);
   }

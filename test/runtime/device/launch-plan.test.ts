@@ -27,7 +27,7 @@ describe('choosing a plan', () => {
     expect(choosePlan({ isFallbackAdapter: true })).toEqual(PLANS.software);
     expect(choosePlan({ isFallbackAdapter: false })).toEqual(PLANS.hardware);
     expect(choosePlan({ isFallbackAdapter: true }, 'hardware', { maxThreads: 1024 })).toEqual({ ...PLANS.hardware, maxThreads: 1024 });
-    expect(soft.stats().plan).toEqual(PLANS.software);
+    expect(soft.stats().plan).toEqual({ ...PLANS.software, tuned: [], warnings: [] });
     expect(hard.stats().plan.kind).toBe('hardware');
   });
   it('refuses a malformed plan option by name', async () => {

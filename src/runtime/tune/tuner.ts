@@ -1,0 +1,219 @@
+import { DetlossError } from '../../errors';
+import { getOp } from '../../ops/registry';
+import type { GpuKernel, OpDescriptor } from '../../ops/types';
+import type { Resolved } from '../../ops/validate';
+import { VERSION } from '../../version';
+import { runCallResident } from '../call/entry';
+import { readInputs } from '../call/inputs';
+import { callSize, planCall } from '../call/plan';
+import type { Runtime } from '../call/runtime';
+import { LateVerdicts } from '../call/status';
+import { requireKernel } from '../compile/kernel-choice';
+import { USAGE } from '../device/constants';
+import { launchOf, tunedOf } from '../device/launch-plan';
+import { adapterKey } from '../device/plan-record';
+import { Timestamps } from '../device/timestamps';
+import type { CandidateTime, GpuTensor, PlanChoice, PlanRecord, TunedPlan, TuneOptions } from '../public';
+import { allPlans, candidatesFor, FIELD_ORDER, type Candidates } from './candidates';
+import { checkTuneOptions, type TuneItem } from './options';
+import { tuneInputs } from './inputs';
+
+// `Detloss.tune()`: times candidate launch plans for each op family and size class asked for,
+// on the context's device, within a time budget, and keeps the fastest. Each candidate runs as a
+// resident call on a copy of the runtime that forces the candidate's plan and has timestamps of
+// its own, so the context's own calls (made meanwhile) and its `stats().lastCall` are untouched.
+
+/** A candidate must beat the best so far by this much to replace it (noise between two measurements). */
+const MARGIN = 0.03;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const now = () => performance.now();
+
+/** One family and size class to tune: the op that represents it, its options and its size. */
+interface Job {
+  desc: OpDescriptor;
+  gk: GpuKernel;
+  options: Record<string, unknown>;
+  dims: Record<string, number>;
+  size: number;
+  sizeKey: string;
+}
+
+/** The time left, and what a call and a compile have cost so far (to start only what fits). */
+interface Clock {
+  start: number;
+  deadline: number;
+  perCall: number;
+  compile: number;
+  measured: number;
+}
+
+/** Tuning runs one at a time per context: a second `tune()` waits for the first. */
+const running = new WeakMap<object, Promise<unknown>>();
+
+export async function tunePlans(rt: Runtime, options: TuneOptions): Promise<PlanRecord> {
+  const o = checkTuneOptions(options);
+  const before = running.get(rt.kernels) ?? Promise.resolve();
+  const mine = before.catch(() => {}).then(() => tuneNow(rt, o));
+  running.set(rt.kernels, mine.catch(() => {}));
+  return mine;
+}
+
+function jobsOf(rt: Runtime, o: ReturnType<typeof checkTuneOptions>): Job[] {
+  const named: (string | TuneItem)[] = o.ops ?? rt.usage!.uses().map((u) => ({ op: u.op, options: u.options, dims: u.dims, sizes: [...u.sizes] }));
+  if (named.length === 0) throw new DetlossError('invalid_param', 'tune: no ops to tune: name them (ops), or warm up or run some first', 'ops');
+  const jobs: Job[] = [];
+  const seen = new Set<string>();
+  for (const [i, item] of named.entries()) {
+    const { op, options = {}, dims = {} } = typeof item === 'string' ? { op: item } : item;
+    const desc = getOp(op);
+    const gk = requireKernel(desc);
+    if (gk.program) throw new DetlossError('invalid_param', `tune: ${desc.name} runs a program of passes fixed per plan kind; it has no launch plan to tune`, `ops[${i}]`);
+    const sizes = o.sizes ?? (typeof item !== 'string' && item.sizes?.length ? item.sizes : [1e6]);
+    for (const size of sizes) {
+      const rowLength = gk.rows ? tuneInputs(desc, 1, dims, true, {}).dims : undefined;
+      const sizeKey = callSize(gk, { outCount: size, dims: rowLength ?? {} } as Resolved).key;
+      if (seen.has(`${gk.shaderId} ${sizeKey}`)) continue;
+      seen.add(`${gk.shaderId} ${sizeKey}`);
+      jobs.push({ desc, gk, options, dims, size, sizeKey });
+    }
+  }
+  return jobs;
+}
+
+async function tuneNow(rt: Runtime, o: ReturnType<typeof checkTuneOptions>): Promise<PlanRecord> {
+  const jobs = jobsOf(rt, o);
+  const timer = rt.device.features.has('timestamp-query') ? 'gpu' : 'wall';
+  const clock: Clock = { start: now(), deadline: now() + o.budgetMs, perCall: 0, compile: 50, measured: 0 };
+  for (const [i, job] of jobs.entries()) {
+    // Each job may spend its share of what is left; one that ends early leaves the rest to the others.
+    const left = clock.deadline - now();
+    const share = { ...clock, deadline: now() + left / (jobs.length - i), perCall: 0 };
+    const choice = await tuneJob(rt, job, o, timer, share);
+    clock.measured = share.measured;
+    clock.compile = share.compile;
+    if (choice) rt.book!.set(choice);
+  }
+  return { format: 'detloss-plans', detloss: VERSION, adapter: adapterKey(rt.adapter), timer, created: new Date().toISOString(), plans: rt.book!.choices().map((c) => structuredClone(c)) };
+}
+
+/** Uploads a job's inputs once, as GPU tensors every candidate's calls take. */
+function upload(rt: Runtime, arrays: ReturnType<typeof tuneInputs>['arrays']): { tensors: Record<string, GpuTensor>; destroy(): void } {
+  const buffers: GPUBuffer[] = [];
+  const tensors: Record<string, GpuTensor> = {};
+  for (const [name, a] of Object.entries(arrays)) {
+    const buffer = rt.device.createBuffer({ label: `detloss:tune:${name}`, size: Math.max(16, Math.ceil(a.data.byteLength / 16) * 16), usage: USAGE.STORAGE | USAGE.COPY_DST });
+    buffers.push(buffer);
+    if (a.data.byteLength) rt.device.queue.writeBuffer(buffer, 0, a.data.buffer, a.data.byteOffset, a.data.byteLength);
+    tensors[name] = { buffer, shape: a.shape, dtype: a.data instanceof Int32Array ? 'i32' : 'f32' };
+  }
+  return { tensors, destroy: () => buffers.forEach((b) => b.destroy()) };
+}
+
+async function tuneJob(rt: Runtime, job: Job, o: ReturnType<typeof checkTuneOptions>, timer: 'gpu' | 'wall', clock: Clock): Promise<PlanChoice | undefined> {
+  const { desc, gk } = job;
+  const made = tuneInputs(desc, job.size, job.dims, !!gk.rows, job.options);
+  const callOptions: Record<string, unknown> = { reduction: 'mean', ...job.options };
+  // A data-dependent 'mean' denominator (cross-entropy's) would need a pass of its own on resident inputs.
+  if (desc.meanDenominator && callOptions.reduction === 'mean' && callOptions.avgFactor === undefined) callOptions.avgFactor = made.dims[desc.rows];
+  const { r } = readInputs(desc, made.arrays, callOptions);
+  const present = new Set(Object.keys(made.arrays));
+  const cands = candidatesFor(o.candidates, rt.device, rt.adapter, gk, r);
+  const rowLength = gk.rows ? gk.rows.length(r.dims) : 0;
+  const inputs = upload(rt, made.arrays);
+  const base: Runtime = { ...rt, timestamps: new Timestamps(rt.device, timer === 'gpu'), late: new LateVerdicts(), book: undefined, usage: undefined };
+  const times = new Map<string, number>();
+  const candidates: CandidateTime[] = [];
+  try {
+    // What a plan launches here: candidates that launch the same are timed once.
+    const signature = (p: TunedPlan) => {
+      const plan = launchOf(rt.plan, p);
+      const cp = planCall(rt, plan, desc, gk, r, 1, present, false, !!gk.aux?.when(r.params));
+      return JSON.stringify([rt.kernels.kernelKey(desc, r, undefined, undefined, plan), cp.levels.length ? p.reduceLanes : 0, cp.chunks.map((c) => c.grid), cp.levels.map((l) => [l.per, l.groups])]);
+    };
+    const timeOf = async (p: TunedPlan, force = false): Promise<number | undefined> => {
+      const sig = signature(p);
+      if (!force && times.has(sig)) return times.get(sig);
+      const ms = await measure({ ...base, force: launchOf(rt.plan, p) }, desc, inputs.tensors, callOptions, o.reps, timer, clock);
+      if (ms === undefined) return undefined;
+      times.set(sig, ms);
+      candidates.push({ plan: p, ms });
+      clock.measured++;
+      o.onProgress?.({ family: gk.shaderId, size: job.sizeKey, measured: clock.measured, elapsedMs: now() - clock.start, budgetMs: o.budgetMs, plan: { ...p }, ms });
+      return ms;
+    };
+    const start = tunedOf(rt.plan, rowLength);
+    const defaultMs = await timeOf(start);
+    if (defaultMs === undefined) return undefined;
+    let best = { plan: start, ms: defaultMs };
+    const better = (p: TunedPlan, ms: number | undefined) => {
+      if (ms !== undefined && ms < best.ms * (1 - MARGIN)) best = { plan: p, ms };
+      return ms !== undefined;
+    };
+    if (o.search === 'exhaustive') {
+      for (const p of allPlans(cands)) if (!better(p, await timeOf(p))) break;
+    } else {
+      await descend(cands, () => best.plan, async (p) => better(p, await timeOf(p)));
+    }
+    // The winner against the context's plan once more, interleaved, where time allows: a tuned
+    // plan is never kept on one lucky measurement.
+    let confirmed = best;
+    if (signature(best.plan) !== signature(start)) {
+      const again = await timeOf(start, true);
+      const mine = again === undefined ? undefined : await timeOf(best.plan, true);
+      if (again !== undefined && mine !== undefined && mine > again) confirmed = { plan: start, ms: again };
+    }
+    await base.late.flush();
+    return { family: gk.shaderId, size: job.sizeKey, plan: confirmed.plan, ms: confirmed.ms, defaultMs, op: desc.name, candidates };
+  } finally {
+    inputs.destroy();
+  }
+}
+
+/**
+ * Coordinate descent: from the best plan so far, each field in turn takes each of its candidate
+ * values (the others held); rounds repeat until one moves nothing (at most three). `tryPlan`
+ * returns false once the budget is spent.
+ */
+async function descend(c: Candidates, best: () => TunedPlan, tryPlan: (p: TunedPlan) => Promise<boolean>): Promise<void> {
+  for (let round = 0; round < 3; round++) {
+    const at = JSON.stringify(best());
+    for (const field of FIELD_ORDER) {
+      for (const v of c[field] as unknown[]) {
+        const from = best();
+        if (from[field] === v) continue;
+        if (!(await tryPlan({ ...from, [field]: v }))) return;
+      }
+    }
+    if (JSON.stringify(best()) === at) return;
+  }
+}
+
+/**
+ * The median time of `reps` calls under the runtime's forced plan, after one untimed call (which
+ * compiles what it needs); undefined, with nothing more run, when the next step would pass the
+ * deadline.
+ */
+async function measure(trt: Runtime, desc: OpDescriptor, tensors: Record<string, GpuTensor>, options: Record<string, unknown>, reps: number, timer: 'gpu' | 'wall', clock: Clock): Promise<number | undefined> {
+  const one = async () => {
+    const t0 = now();
+    const res = await runCallResident(trt, desc, tensors, options);
+    await trt.device.queue.onSubmittedWorkDone();
+    const wall = now() - t0;
+    res.release();
+    return { wall, gpu: trt.last?.gpuMs };
+  };
+  const t0 = now();
+  if (t0 + clock.compile + clock.perCall > clock.deadline) return undefined;
+  const warm = await one();
+  // The warm call's time beyond a plain call's is what compiling cost.
+  if (clock.perCall > 0) clock.compile = Math.max(clock.compile * 0.5, warm.wall - clock.perCall);
+  clock.perCall = Math.max(clock.perCall, clock.perCall === 0 ? warm.wall : 0);
+  const ms: number[] = [];
+  for (let k = 0; k < reps; k++) {
+    if (now() + clock.perCall > clock.deadline) return undefined;
+    const t = await one();
+    clock.perCall = Math.max(t.wall, clock.perCall * 0.9);
+    ms.push(timer === 'gpu' && t.gpu !== undefined ? t.gpu : t.wall);
+  }
+  return median(ms);
+}
