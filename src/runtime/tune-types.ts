@@ -21,7 +21,7 @@ export interface TunedPlan {
 /** One candidate's time, as tuning measured it. */
 export interface CandidateTime {
   plan: TunedPlan;
-  /** Median time of one call (GPU time from timestamps, or wall time: `PlanRecord.timer`). */
+  /** The fastest of the timed calls (GPU time from timestamps, or wall time: `PlanRecord.timer`). */
   ms: number;
 }
 
@@ -74,7 +74,7 @@ export interface TuneOptions {
   sizes?: readonly number[];
   /** Most milliseconds to spend (default 4000); tuning stops before starting a measurement it cannot finish in time. */
   budgetMs?: number;
-  /** Calls timed per candidate (default 5; the median counts). */
+  /** Calls timed per candidate (default 5; the fastest counts). */
   reps?: number;
   /** Candidate values of each plan field (default: every value the device allows, see docs/api.md). */
   candidates?: Partial<{ [K in keyof TunedPlan]: readonly TunedPlan[K][] }>;

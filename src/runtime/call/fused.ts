@@ -12,7 +12,7 @@ import type { AnyInput, LastCall } from '../public';
 import { acquireStatus, lateVerdict, planChecks } from './checks';
 import { encode, type CallKernels } from './encode';
 import { readInputs } from './inputs';
-import { checkSize, launchFor, meanScale, outputSizes, planCall, type CallPlan } from './plan';
+import { callSize, checkSize, launchFor, meanScale, outputSizes, planCall, tunableOptions, type CallPlan } from './plan';
 import type { CallBuffers, Runtime, SubmittedCall } from './runtime';
 import type { ValueCheck } from './status';
 
@@ -71,7 +71,7 @@ export function prepareCall(
   const reduced = r.reduction !== 'none';
   const aux = gk.aux?.when(r.params) ? gk.aux : undefined;
   const launch = launchFor(rt, gk, r);
-  rt.usage?.note(gk.shaderId, desc.name, options, r.dims, r.outCount);
+  rt.usage?.note(gk.shaderId, desc.name, tunableOptions(desc, options), r.dims, { key: callSize(gk, r).key, count: r.outCount });
   const keys = {
     fused: kernels.kernelKey(desc, r, undefined, undefined, launch.plan),
     reduce: reduced || aux ? kernels.reduceKeyFor(launch.plan.reduceLanes) : undefined,

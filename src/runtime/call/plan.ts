@@ -54,6 +54,11 @@ export function launchFor(ctx: PlanContext & { book?: PlanBook; force?: LaunchPl
   return found ? { plan: found.plan, tuned: `${found.choice.family} ${found.choice.size}` } : { plan: ctx.plan };
 }
 
+/** The options of a call that tuning repeats: the op's params, the reduction and `grad` (no arrays, no avgFactor). */
+export function tunableOptions(desc: OpDescriptor, options: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(options).filter(([k, v]) => v !== undefined && (Object.hasOwn(desc.params, k) || k === 'reduction' || k === 'grad')));
+}
+
 /** The chunks, partials and packed uniforms of one call under `plan`: plain data, no GPU work. */
 export function planCall(ctx: PlanContext, plan: LaunchPlan, desc: OpDescriptor, gk: GpuKernel, r: Resolved, scale: number, present: ReadonlySet<string>, gpuDenominator = false, aux = false): CallPlan {
   const info = shaderInfo(desc, gk);

@@ -2,6 +2,7 @@ import { getOp } from '../../ops/registry';
 import type { OpDescriptor } from '../../ops/types';
 import { resolveOptions, type Resolved } from '../../ops/validate';
 import { requireKernel } from '../compile/kernel-choice';
+import { tunableOptions } from './plan';
 import type { Runtime } from './runtime';
 
 /** What `warmup()` takes: an op name, or an op with non-default compile-time options and dims. */
@@ -22,7 +23,7 @@ export async function warmKernels(rt: Runtime, list: readonly WarmItem[]): Promi
       const dims = typeof item === 'string' ? {} : item.dims ?? {};
       const r = { ...o, dims } as unknown as Resolved;
       const gk = desc.gpu!;
-      if (!gk.program) rt.usage!.note(gk.shaderId, desc.name, options ?? {}, dims);
+      if (!gk.program) rt.usage!.note(gk.shaderId, desc.name, tunableOptions(desc, options ?? {}), dims);
       // The context's plan, and each plan tuned for the op's family.
       for (const plan of [rt.plan, ...rt.book!.plansOf(gk.shaderId)]) {
         await kernels.pipeline(kernels.kernelKey(desc, r, undefined, undefined, plan));

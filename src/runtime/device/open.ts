@@ -52,8 +52,9 @@ export async function openDevice(options: DetlossOptions = {}): Promise<{ device
   }
   const requiredLimits: Record<string, number> = {};
   for (const k of REQUESTED_LIMITS) requiredLimits[k] = adapter.limits[k] as number;
-  // Timestamps only when asked for: some browsers expose them only behind a flag, and they cost a query set.
-  const requiredFeatures: GPUFeatureName[] = options.timestamps && adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+  // Timestamps wherever the adapter has them: tune() times candidate plans with them. Calls are
+  // timed only with `timestamps: true` (each such call costs a query set's resolve).
+  const requiredFeatures: GPUFeatureName[] = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
   // Subgroups cost nothing to ask for; the subgroup-per-row kernels need them.
   if (adapter.features.has('subgroups')) requiredFeatures.push('subgroups' as GPUFeatureName);
   const device = await adapter.requestDevice({ label: 'detloss', requiredLimits, requiredFeatures });

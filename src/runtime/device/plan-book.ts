@@ -89,35 +89,27 @@ export class PlanBook {
 
 const sizeKey = (n: number, row?: number) => (row === undefined ? `1e${n}` : `1e${n}/1e${row}`);
 
-/** One op as the context has used it: its options, its dims besides the rows, and the sizes run. */
+/** One op as the context has used it: its options, its dims besides the rows, and the size run (none: warmed up only). */
 export interface OpUse {
   op: string;
   options: Record<string, unknown>;
   dims: Record<string, number>;
-  sizes: Set<number>;
+  size?: number;
 }
 
-/** What a context's warm-ups and calls have used, by op family (the latest options of each family win). */
+/** What a context's warm-ups and calls have used, by op family and size class (the latest call of each wins). */
 export class UsageLog {
-  private readonly byFamily = new Map<string, OpUse>();
+  private readonly byClass = new Map<string, OpUse>();
 
-  note(family: string, op: string, options: Record<string, unknown>, dims: Record<string, number>, size?: number): void {
-    let u = this.byFamily.get(family);
-    if (!u || u.op !== op) {
-      u = { op, options, dims, sizes: u?.sizes ?? new Set() };
-      this.byFamily.set(family, u);
-    }
-    u.options = options;
-    if (Object.keys(dims).length) u.dims = dims;
-    if (size !== undefined && size > 0) {
-      // One size per size class: the latest.
-      const cls = sizeClassOf(size).n;
-      for (const s of u.sizes) if (sizeClassOf(s).n === cls) u.sizes.delete(s);
-      u.sizes.add(size);
-    }
+  /** Notes a call (with its size class and size) or a warm-up (neither). */
+  note(family: string, op: string, options: Record<string, unknown>, dims: Record<string, number>, size?: { key: string; count: number }): void {
+    // A warm-up stands for its family until a call of it is seen.
+    if (size) this.byClass.delete(`${family} warm`);
+    else if ([...this.byClass.keys()].some((k) => k.startsWith(`${family} `))) return;
+    this.byClass.set(`${family} ${size?.key ?? 'warm'}`, { op, options, dims, ...(size ? { size: size.count } : {}) });
   }
 
   uses(): OpUse[] {
-    return [...this.byFamily.values()];
+    return [...this.byClass.values()];
   }
 }

@@ -1,0 +1,31 @@
+import type { Detloss } from '../../../src/runtime/context';
+import type { DetlossOptions, TunedPlan } from '../../../src/runtime/public';
+
+/** A tuned plan as createDetloss's `plan` option fixes it (a row strategy is a threshold of 0 or Infinity). */
+export function fixedPlan(p: TunedPlan): NonNullable<DetlossOptions['plan']> {
+  const { rows, ...rest } = p;
+  return { ...rest, rowThreshold: rows === 'thread' ? Infinity : 0, rowLanes: rows === 'subgroup' ? 'subgroup' : 'workgroup' };
+}
+
+/** GPU buffers holding host arrays, as resident calls take them. */
+export function upload(dl: Detloss, arrays: Record<string, { data: Float32Array | Int32Array; shape: number[] }>) {
+  const out: Record<string, { buffer: GPUBuffer; shape: number[]; dtype: 'f32' | 'i32' }> = {};
+  for (const [k, a] of Object.entries(arrays)) {
+    const buffer = dl.device.createBuffer({ size: Math.max(16, Math.ceil(a.data.byteLength / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    dl.device.queue.writeBuffer(buffer, 0, a.data);
+    out[k] = { buffer, shape: a.shape, dtype: a.data instanceof Int32Array ? 'i32' : 'f32' };
+  }
+  return out;
+}
+
+/** GPU time of one resident call (the context takes timestamps). */
+export async function gpuTime(dl: Detloss, op: string, inputs: Record<string, unknown>, options: Record<string, unknown>): Promise<number> {
+  const r = await dl.runResident(op, inputs as never, options as never);
+  r.release();
+  return dl.stats().lastCall!.gpuMs!;
+}
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
