@@ -25,6 +25,8 @@ import { tuneInputs } from './inputs';
 
 /** A candidate must beat the best so far by this much to replace it (noise between two measurements). */
 const MARGIN = 0.03;
+/** A call is started only where this many times the costliest call so far still ends in time. */
+const SLACK = 1.5;
 const now = () => performance.now();
 
 /** One family and size class to tune: the op that represents it, its options and its size. */
@@ -82,17 +84,30 @@ function jobsOf(rt: Runtime, o: ReturnType<typeof checkTuneOptions>): Job[] {
 async function tuneNow(rt: Runtime, o: ReturnType<typeof checkTuneOptions>): Promise<PlanRecord> {
   const jobs = jobsOf(rt, o);
   const timer = rt.device.features.has('timestamp-query') ? 'gpu' : 'wall';
-  const clock: Clock = { start: now(), deadline: now() + o.budgetMs, perCall: 0, compile: 50, measured: 0 };
+  // A call's time varies on a busy machine: the tuner plans to end a twentieth of the budget early.
+  const clock: Clock = { start: now(), deadline: now() + o.budgetMs * 0.95, perCall: 0, compile: 100, measured: 0 };
+  // What a call cost per byte of input in the last job: a new job's first call is estimated from it.
+  let msPerByte = 0;
   for (const [i, job] of jobs.entries()) {
     // Each job may spend its share of what is left; one that ends early leaves the rest to the others.
     const left = clock.deadline - now();
-    const share = { ...clock, deadline: now() + left / (jobs.length - i), perCall: 0 };
+    const bytes = inputBytes(job);
+    const share = { ...clock, deadline: now() + left / (jobs.length - i), perCall: msPerByte * bytes };
     const choice = await tuneJob(rt, job, o, timer, share);
     clock.measured = share.measured;
     clock.compile = share.compile;
+    if (share.perCall > 0) msPerByte = share.perCall / bytes;
     if (choice) rt.book!.set(choice);
   }
   return { format: 'detloss-plans', detloss: VERSION, adapter: adapterKey(rt.adapter), timer, created: new Date().toISOString(), plans: rt.book!.choices().map((c) => structuredClone(c)) };
+}
+
+/** The bytes of a job's inputs (what its calls read), from the op's shapes at its size. */
+function inputBytes(job: Job): number {
+  const { dims } = tuneInputs(job.desc, 1, job.dims, !!job.gk.rows, {});
+  const perRow = Object.values(job.desc.inputs).reduce((a, s) => a + (s.optional ? 0 : s.shape.slice(1).reduce<number>((m, d) => m * (typeof d === 'number' ? d : dims[d]), 1)), 0);
+  const rows = job.gk.rows ? job.size : Math.max(1, job.size / Math.max(1, job.desc.output.slice(1).reduce<number>((m, d) => m * (typeof d === 'number' ? d : dims[d] ?? 1), 1)));
+  return 4 * perRow * rows;
 }
 
 /** Uploads a job's inputs once, as GPU tensors every candidate's calls take. */
@@ -110,6 +125,8 @@ function upload(rt: Runtime, arrays: ReturnType<typeof tuneInputs>['arrays']): {
 
 async function tuneJob(rt: Runtime, job: Job, o: ReturnType<typeof checkTuneOptions>, timer: 'gpu' | 'wall', clock: Clock): Promise<PlanChoice | undefined> {
   const { desc, gk } = job;
+  // A job whose first call (and its compile) cannot end in time is not started.
+  if (now() + clock.compile + clock.perCall * 2 > clock.deadline) return undefined;
   const made = tuneInputs(desc, job.size, job.dims, !!gk.rows, job.options);
   const callOptions: Record<string, unknown> = { reduction: 'mean', ...tunableOptions(desc, job.options) };
   // A data-dependent 'mean' denominator (cross-entropy's) would need a pass of its own on resident inputs.
@@ -124,15 +141,16 @@ async function tuneJob(rt: Runtime, job: Job, o: ReturnType<typeof checkTuneOpti
   const candidates: CandidateTime[] = [];
   try {
     // What a plan launches here: candidates that launch the same are timed once.
+    const keysOf = (p: TunedPlan) => [rt.kernels.kernelKey(desc, r, undefined, undefined, launchOf(rt.plan, p)), rt.kernels.reduceKeyFor(p.reduceLanes)];
     const signature = (p: TunedPlan) => {
-      const plan = launchOf(rt.plan, p);
-      const cp = planCall(rt, plan, desc, gk, r, 1, present, false, !!gk.aux?.when(r.params));
-      return JSON.stringify([rt.kernels.kernelKey(desc, r, undefined, undefined, plan), cp.levels.length ? p.reduceLanes : 0, cp.chunks.map((c) => c.grid), cp.levels.map((l) => [l.per, l.groups])]);
+      const cp = planCall(rt, launchOf(rt.plan, p), desc, gk, r, 1, present, false, !!gk.aux?.when(r.params));
+      return JSON.stringify([keysOf(p)[0], cp.levels.length ? p.reduceLanes : 0, cp.chunks.map((c) => c.grid), cp.levels.map((l) => [l.per, l.groups])]);
     };
     const timeOf = async (p: TunedPlan, force = false): Promise<number | undefined> => {
       const sig = signature(p);
       if (!force && times.has(sig)) return times.get(sig);
-      const measured = await measure({ ...base, force: launchOf(rt.plan, p) }, desc, inputs.tensors, callOptions, o.reps, timer, clock);
+      const fresh = keysOf(p).some((k) => !rt.kernels.compiledKernel(k));
+      const measured = await measure({ ...base, force: launchOf(rt.plan, p) }, desc, inputs.tensors, callOptions, o.reps, timer, clock, fresh);
       if (measured === undefined) return undefined;
       // A plan timed twice keeps its faster time: the noise of a shared machine only adds.
       const ms = Math.min(measured, times.get(sig) ?? Infinity);
@@ -203,7 +221,7 @@ async function descend(c: Candidates, best: () => TunedPlan, tryPlan: (p: TunedP
  * minimum is the plan's own cost. Undefined, with nothing more run, when the next step would pass
  * the deadline.
  */
-async function measure(trt: Runtime, desc: OpDescriptor, tensors: Record<string, GpuTensor>, options: Record<string, unknown>, reps: number, timer: 'gpu' | 'wall', clock: Clock): Promise<number | undefined> {
+async function measure(trt: Runtime, desc: OpDescriptor, tensors: Record<string, GpuTensor>, options: Record<string, unknown>, reps: number, timer: 'gpu' | 'wall', clock: Clock, fresh: boolean): Promise<number | undefined> {
   const one = async () => {
     const t0 = now();
     const res = await runCallResident(trt, desc, tensors, options);
@@ -212,15 +230,22 @@ async function measure(trt: Runtime, desc: OpDescriptor, tensors: Record<string,
     res.release();
     return { wall, gpu: trt.last?.gpuMs };
   };
-  const t0 = now();
-  if (t0 + clock.compile + clock.perCall > clock.deadline) return undefined;
-  const warm = await one();
-  // The warm call's time beyond a plain call's is what compiling cost.
-  if (clock.perCall > 0) clock.compile = Math.max(clock.compile * 0.5, warm.wall - clock.perCall);
-  clock.perCall = Math.max(clock.perCall, clock.perCall === 0 ? warm.wall : 0);
+  // A plan whose kernels are not compiled yet pays a compile first: as much as the costliest so far.
+  if (now() + (fresh ? clock.compile : 0) + SLACK * clock.perCall > clock.deadline) return undefined;
+  const before = trt.kernels.compiled;
+  let warm = await one();
+  if (trt.kernels.compiled > before) {
+    clock.compile = Math.max(clock.compile, warm.wall - clock.perCall);
+    // The job's first call: its time was mostly the compile's; one more untimed call gives a call's.
+    if (clock.perCall === 0) {
+      if (now() + warm.wall > clock.deadline) return undefined;
+      warm = await one();
+    }
+  }
+  if (clock.perCall === 0) clock.perCall = warm.wall;
   const ms: number[] = [];
   for (let k = 0; k < reps; k++) {
-    if (now() + clock.perCall > clock.deadline) return undefined;
+    if (now() + SLACK * clock.perCall > clock.deadline) return undefined;
     const t = await one();
     clock.perCall = Math.max(t.wall, clock.perCall * 0.9);
     ms.push(timer === 'gpu' && t.gpu !== undefined ? t.gpu : t.wall);

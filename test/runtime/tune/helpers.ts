@@ -12,7 +12,7 @@ export function upload(dl: Detloss, arrays: Record<string, { data: Float32Array 
   const out: Record<string, { buffer: GPUBuffer; shape: number[]; dtype: 'f32' | 'i32' }> = {};
   for (const [k, a] of Object.entries(arrays)) {
     const buffer = dl.device.createBuffer({ size: Math.max(16, Math.ceil(a.data.byteLength / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-    dl.device.queue.writeBuffer(buffer, 0, a.data);
+    dl.device.queue.writeBuffer(buffer, 0, a.data.buffer as ArrayBuffer, a.data.byteOffset, a.data.byteLength);
     out[k] = { buffer, shape: a.shape, dtype: a.data instanceof Int32Array ? 'i32' : 'f32' };
   }
   return out;
