@@ -101,8 +101,9 @@ export interface OpUse {
 export class UsageLog {
   private readonly byClass = new Map<string, OpUse>();
 
-  /** Notes a call (with its size class and size) or a warm-up (neither). */
+  /** Notes a call (with its size class and size) or a warm-up (neither); an empty call says nothing. */
   note(family: string, op: string, options: Record<string, unknown>, dims: Record<string, number>, size?: { key: string; count: number }): void {
+    if (size && size.count === 0) return;
     // A warm-up stands for its family until a call of it is seen.
     if (size) this.byClass.delete(`${family} warm`);
     else if ([...this.byClass.keys()].some((k) => k.startsWith(`${family} `))) return;

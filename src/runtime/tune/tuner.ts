@@ -86,17 +86,22 @@ async function tuneNow(rt: Runtime, o: ReturnType<typeof checkTuneOptions>): Pro
   const timer = rt.device.features.has('timestamp-query') ? 'gpu' : 'wall';
   // A call's time varies on a busy machine: the tuner plans to end a twentieth of the budget early.
   const clock: Clock = { start: now(), deadline: now() + o.budgetMs * 0.95, perCall: 0, compile: 100, measured: 0 };
-  // What a call cost per byte of input in the last job: a new job's first call is estimated from it.
+  // A call's cost as a fixed part and a part per byte of input, from the jobs so far: a new job's
+  // first call is estimated from them.
+  let fixedMs = Infinity;
   let msPerByte = 0;
   for (const [i, job] of jobs.entries()) {
     // Each job may spend its share of what is left; one that ends early leaves the rest to the others.
     const left = clock.deadline - now();
     const bytes = inputBytes(job);
-    const share = { ...clock, deadline: now() + left / (jobs.length - i), perCall: msPerByte * bytes };
+    const share = { ...clock, deadline: now() + left / (jobs.length - i), perCall: Number.isFinite(fixedMs) ? fixedMs + msPerByte * bytes : 0 };
     const choice = await tuneJob(rt, job, o, timer, share);
     clock.measured = share.measured;
     clock.compile = share.compile;
-    if (share.perCall > 0) msPerByte = share.perCall / bytes;
+    if (share.perCall > 0) {
+      fixedMs = Math.min(fixedMs, share.perCall);
+      msPerByte = Math.max(msPerByte, (share.perCall - fixedMs) / bytes);
+    }
     if (choice) rt.book!.set(choice);
   }
   return { format: 'detloss-plans', detloss: VERSION, adapter: adapterKey(rt.adapter), timer, created: new Date().toISOString(), plans: rt.book!.choices().map((c) => structuredClone(c)) };
@@ -128,10 +133,10 @@ async function tuneJob(rt: Runtime, job: Job, o: ReturnType<typeof checkTuneOpti
   // A job whose first call (and its compile) cannot end in time is not started.
   if (now() + clock.compile + clock.perCall * 2 > clock.deadline) return undefined;
   const made = tuneInputs(desc, job.size, job.dims, !!gk.rows, job.options);
-  const callOptions: Record<string, unknown> = { reduction: 'mean', ...tunableOptions(desc, job.options) };
+  const callOptions: Record<string, unknown> = tunableOptions(desc, job.options);
+  let { r } = readInputs(desc, made.arrays, callOptions);
   // A data-dependent 'mean' denominator (cross-entropy's) would need a pass of its own on resident inputs.
-  if (desc.meanDenominator && callOptions.reduction === 'mean' && callOptions.avgFactor === undefined) callOptions.avgFactor = made.dims[desc.rows];
-  const { r } = readInputs(desc, made.arrays, callOptions);
+  if (desc.meanDenominator && r.reduction === 'mean') ({ r } = readInputs(desc, made.arrays, Object.assign(callOptions, { avgFactor: made.dims[desc.rows] })));
   const present = new Set(Object.keys(made.arrays));
   const cands = candidatesFor(o.candidates, rt.device, rt.adapter, gk, r);
   const rowLength = gk.rows ? gk.rows.length(r.dims) : 0;

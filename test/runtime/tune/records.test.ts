@@ -2,6 +2,7 @@
 // usePlans), whose calls then run the tuned plans with the same bits every time; a record for
 // another version or another adapter is ignored with a warning; a malformed one is refused by the
 // field's path. On Node's WebGPU over SwiftShader.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../../src/cpu';
 import { DetlossError } from '../../../src/errors';
@@ -31,6 +32,10 @@ beforeAll(async () => {
 }, 60_000);
 
 describe('a plan record', { timeout: 60_000 }, () => {
+  it("carries the package's version (src/version.ts equals package.json's)", () => {
+    expect(VERSION).toBe(JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version);
+  });
+
   it('is JSON, keyed by the adapter and the version, with the candidates and their times', () => {
     const dl = contexts[0];
     expect(JSON.parse(JSON.stringify(record))).toEqual(record);
