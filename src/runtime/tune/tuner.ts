@@ -1,22 +1,20 @@
 import { DetlossError } from '../../errors';
 import { getOp } from '../../ops/registry';
-import type { GpuKernel, OpDescriptor } from '../../ops/types';
 import type { Resolved } from '../../ops/validate';
 import { VERSION } from '../../version';
-import { runCallResident } from '../call/entry';
 import { readInputs } from '../call/inputs';
 import { callSize, planCall, tunableOptions } from '../call/plan';
 import type { Runtime } from '../call/runtime';
 import { LateVerdicts } from '../call/status';
 import { requireKernel } from '../compile/kernel-choice';
-import { USAGE } from '../device/constants';
 import { launchOf, tunedOf } from '../device/launch-plan';
 import { adapterKey } from '../device/plan-record';
 import { Timestamps } from '../device/timestamps';
-import type { CandidateTime, GpuTensor, PlanChoice, PlanRecord, TunedPlan, TuneOptions } from '../public';
+import type { CandidateTime, PlanChoice, PlanRecord, TunedPlan, TuneOptions } from '../public';
 import { allPlans, candidatesFor, FIELD_ORDER, type Candidates } from './candidates';
 import { checkTuneOptions, type TuneItem } from './options';
 import { tuneInputs } from './inputs';
+import { inputBytes, measure, now, upload, type Clock, type Job } from './measure';
 
 // `Detloss.tune()`: times candidate launch plans for each op family and size class asked for,
 // on the context's device, within a time budget, and keeps the fastest. Each candidate runs as a
@@ -25,28 +23,8 @@ import { tuneInputs } from './inputs';
 
 /** A candidate must beat the best so far by this much to replace it (noise between two measurements). */
 const MARGIN = 0.03;
-/** A call is started only where this many times the costliest call so far still ends in time. */
-const SLACK = 1.5;
-const now = () => performance.now();
 
-/** One family and size class to tune: the op that represents it, its options and its size. */
-interface Job {
-  desc: OpDescriptor;
-  gk: GpuKernel;
-  options: Record<string, unknown>;
-  dims: Record<string, number>;
-  size: number;
-  sizeKey: string;
-}
 
-/** The time left, and what a call and a compile have cost so far (to start only what fits). */
-interface Clock {
-  start: number;
-  deadline: number;
-  perCall: number;
-  compile: number;
-  measured: number;
-}
 
 /** Tuning runs one at a time per context: a second `tune()` waits for the first. */
 const running = new WeakMap<object, Promise<unknown>>();
@@ -105,27 +83,6 @@ async function tuneNow(rt: Runtime, o: ReturnType<typeof checkTuneOptions>): Pro
     if (choice) rt.book!.set(choice);
   }
   return { format: 'detloss-plans', detloss: VERSION, adapter: adapterKey(rt.adapter), timer, created: new Date().toISOString(), plans: rt.book!.choices().map((c) => structuredClone(c)) };
-}
-
-/** The bytes of a job's inputs (what its calls read), from the op's shapes at its size. */
-function inputBytes(job: Job): number {
-  const { dims } = tuneInputs(job.desc, 1, job.dims, !!job.gk.rows, {});
-  const perRow = Object.values(job.desc.inputs).reduce((a, s) => a + (s.optional ? 0 : s.shape.slice(1).reduce<number>((m, d) => m * (typeof d === 'number' ? d : dims[d]), 1)), 0);
-  const rows = job.gk.rows ? job.size : Math.max(1, job.size / Math.max(1, job.desc.output.slice(1).reduce<number>((m, d) => m * (typeof d === 'number' ? d : dims[d] ?? 1), 1)));
-  return 4 * perRow * rows;
-}
-
-/** Uploads a job's inputs once, as GPU tensors every candidate's calls take. */
-function upload(rt: Runtime, arrays: ReturnType<typeof tuneInputs>['arrays']): { tensors: Record<string, GpuTensor>; destroy(): void } {
-  const buffers: GPUBuffer[] = [];
-  const tensors: Record<string, GpuTensor> = {};
-  for (const [name, a] of Object.entries(arrays)) {
-    const buffer = rt.device.createBuffer({ label: `detloss:tune:${name}`, size: Math.max(16, Math.ceil(a.data.byteLength / 16) * 16), usage: USAGE.STORAGE | USAGE.COPY_DST });
-    buffers.push(buffer);
-    if (a.data.byteLength) rt.device.queue.writeBuffer(buffer, 0, a.data.buffer, a.data.byteOffset, a.data.byteLength);
-    tensors[name] = { buffer, shape: a.shape, dtype: a.data instanceof Int32Array ? 'i32' : 'f32' };
-  }
-  return { tensors, destroy: () => buffers.forEach((b) => b.destroy()) };
 }
 
 async function tuneJob(rt: Runtime, job: Job, o: ReturnType<typeof checkTuneOptions>, timer: 'gpu' | 'wall', clock: Clock): Promise<PlanChoice | undefined> {
@@ -218,42 +175,4 @@ async function descend(c: Candidates, best: () => TunedPlan, tryPlan: (p: TunedP
     }
     if (JSON.stringify(best()) === at) return;
   }
-}
-
-/**
- * The fastest of `reps` calls under the runtime's forced plan, after one untimed call (which
- * compiles what it needs): on a machine shared with other work, noise only adds time, so the
- * minimum is the plan's own cost. Undefined, with nothing more run, when the next step would pass
- * the deadline.
- */
-async function measure(trt: Runtime, desc: OpDescriptor, tensors: Record<string, GpuTensor>, options: Record<string, unknown>, reps: number, timer: 'gpu' | 'wall', clock: Clock, fresh: boolean): Promise<number | undefined> {
-  const one = async () => {
-    const t0 = now();
-    const res = await runCallResident(trt, desc, tensors, options);
-    await trt.device.queue.onSubmittedWorkDone();
-    const wall = now() - t0;
-    res.release();
-    return { wall, gpu: trt.last?.gpuMs };
-  };
-  // A plan whose kernels are not compiled yet pays a compile first: as much as the costliest so far.
-  if (now() + (fresh ? clock.compile : 0) + SLACK * clock.perCall > clock.deadline) return undefined;
-  const before = trt.kernels.compiled;
-  let warm = await one();
-  if (trt.kernels.compiled > before) {
-    clock.compile = Math.max(clock.compile, warm.wall - clock.perCall);
-    // The job's first call: its time was mostly the compile's; one more untimed call gives a call's.
-    if (clock.perCall === 0) {
-      if (now() + warm.wall > clock.deadline) return undefined;
-      warm = await one();
-    }
-  }
-  if (clock.perCall === 0) clock.perCall = warm.wall;
-  const ms: number[] = [];
-  for (let k = 0; k < reps; k++) {
-    if (now() + SLACK * clock.perCall > clock.deadline) return undefined;
-    const t = await one();
-    clock.perCall = Math.max(t.wall, clock.perCall * 0.9);
-    ms.push(timer === 'gpu' && t.gpu !== undefined ? t.gpu : t.wall);
-  }
-  return Math.min(...ms);
 }

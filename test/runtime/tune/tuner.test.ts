@@ -17,7 +17,7 @@ const open = async (o: Parameters<typeof nodeContext>[0] = {}) => {
 const floats = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * 3);
 
 describe('tune()', { timeout: 120_000 }, () => {
-  for (const given of [1500, undefined]) {
+  for (const given of [2500, undefined]) {
     const budgetMs = given ?? 4000;
     it(`ends within its budget (${given === undefined ? 'the default, ' : ''}${budgetMs} ms for three families), reporting each measurement`, async () => {
       const dl = await open();
@@ -74,7 +74,7 @@ describe('tune()', { timeout: 120_000 }, () => {
     await dl.warmup([{ op: 'sigmoid_focal' }]);
     await dl.run('smooth_l1', { pred: floats(3000, 1), target: floats(3000, 2) });
     await dl.run('cross_entropy', { logits: floats(300 * 10, 3), labels: new Int32Array(300) });
-    const first = dl.tune({ budgetMs: 3000, reps: 2 });
+    const first = dl.tune({ budgetMs: 8000, reps: 2 });
     const second = dl.tune({ ops: ['smooth_l1'], sizes: [3000], budgetMs: 500, reps: 2 });
     const a = await first;
     expect(a.plans.map((c) => `${c.family} ${c.size}`).sort()).toEqual(['ce 1e2/1e1', 'focal 1e6', 'regression 1e3']);
