@@ -14,7 +14,7 @@ import type { CandidateTime, PlanChoice, PlanRecord, TunedPlan, TuneOptions } fr
 import { allPlans, candidatesFor, FIELD_ORDER, type Candidates } from './candidates';
 import { checkTuneOptions, type TuneItem } from './options';
 import { tuneInputs } from './inputs';
-import { inputBytes, measure, now, upload, type Clock, type Job } from './measure';
+import { inputBytes, measure, now, SLACK, upload, type Clock, type Job } from './measure';
 
 // `Detloss.tune()`: times candidate launch plans for each op family and size class asked for,
 // on the context's device, within a time budget, and keeps the fastest. Each candidate runs as a
@@ -23,6 +23,8 @@ import { inputBytes, measure, now, upload, type Clock, type Job } from './measur
 
 /** A candidate must beat the best so far by this much to replace it (noise between two measurements). */
 const MARGIN = 0.03;
+/** Rounds of the final check of the descent's winner against the context's plan. */
+const CHECKS = 2;
 
 
 
@@ -141,15 +143,19 @@ async function tuneJob(rt: Runtime, job: Job, o: ReturnType<typeof checkTuneOpti
       }
       best = sweep ?? best;
     } else {
-      await descend(cands, () => best.plan, async (p) => better(p, await timeOf(p)));
+      // The descent stops while there is still time to check its winner (CHECKS rounds of two).
+      const measurement = () => (o.reps + 1) * SLACK * clock.perCall;
+      await descend(cands, () => best.plan, async (p) => now() + (2 * CHECKS + 1) * measurement() <= clock.deadline && better(p, await timeOf(p)));
     }
-    // The winner of the descent against the context's plan once more, where time allows: a tuned
-    // plan is never kept on one lucky measurement (each keeps the faster of its two times).
+    // The winner of the descent against the context's plan again, taking turns: a tuned plan is
+    // kept only where it is still the faster (each keeps its fastest time), never on one lucky
+    // measurement; where there is no time to check, the context's plan stays.
     let confirmed = best;
     if (o.search === 'descent' && signature(best.plan) !== signature(start)) {
-      const again = await timeOf(start, true);
-      const mine = again === undefined ? undefined : await timeOf(best.plan, true);
-      if (again !== undefined && mine !== undefined) confirmed = mine <= again ? { plan: best.plan, ms: mine } : { plan: start, ms: again };
+      let checked = true;
+      for (let k = 0; k < CHECKS && checked; k++) checked = (await timeOf(start, true)) !== undefined && (await timeOf(best.plan, true)) !== undefined;
+      const [mine, theirs] = [times.get(signature(best.plan))!, times.get(signature(start))!];
+      confirmed = checked && mine < theirs ? { plan: best.plan, ms: mine } : { plan: start, ms: theirs };
     }
     await base.late.flush();
     return { family: gk.shaderId, size: job.sizeKey, plan: confirmed.plan, ms: confirmed.ms, defaultMs: times.get(signature(start)) ?? defaultMs, op: desc.name, candidates };

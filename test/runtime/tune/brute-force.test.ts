@@ -120,6 +120,7 @@ describe("the tuner's choice against a brute-force sweep of the same candidates"
       const tuneMs = performance.now() - t1;
       const timed = await interleaved(c, swept.plan, tuned.plan, 31);
       const [best, mine, bestAgain] = timed.min;
+      if (process.env.DETLOSS_TUNE_DEBUG) console.log(JSON.stringify(tuned.candidates.map((x) => [x.plan.maxThreads, x.plan.workgroupSize, x.plan.vectorWidth, x.plan.reduceLanes, x.plan.reducePer, x.plan.rows, +x.ms.toFixed(3)])));
       const ratio = mine / best;
       const noise = Math.max(bestAgain / best, best / bestAgain);
       console.log(
