@@ -6,7 +6,8 @@ import { benchCases, benchTable, nodeBenchFiles, nodeBenchModule, probeCases, ru
 import { adapterLine, list, parse, positiveInts } from './command';
 import { exitCodeOf, ToolError } from './errors';
 import { fixtureFiles, formatOutcome, largestL2, runParity, shippedFixtures } from './parity';
-import { BENCH_USAGE, MAIN_USAGE, PARITY_USAGE } from './usage';
+import { tuneCommand } from './tune';
+import { BENCH_USAGE, MAIN_USAGE, PARITY_USAGE, TUNE_USAGE } from './usage';
 
 async function parity(args: string[], distDir: string): Promise<number> {
   const { values, positionals } = parse(args, { node: { type: 'boolean' }, ops: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, true);
@@ -151,7 +152,7 @@ async function bench(args: string[], distDir: string): Promise<number> {
   return 0;
 }
 
-const USAGES: Record<string, string> = { parity: PARITY_USAGE, bench: BENCH_USAGE };
+const USAGES: Record<string, string> = { parity: PARITY_USAGE, bench: BENCH_USAGE, tune: TUNE_USAGE };
 
 /** Runs the command line `argv` (without node and the script); returns the exit status. */
 async function main(argv: string[], distDir = distDirOf(import.meta.url)): Promise<number> {
@@ -160,12 +161,12 @@ async function main(argv: string[], distDir = distDirOf(import.meta.url)): Promi
     console.log(MAIN_USAGE);
     return 0;
   }
-  if (cmd !== 'parity' && cmd !== 'bench') {
+  if (cmd !== 'parity' && cmd !== 'bench' && cmd !== 'tune') {
     console.error(`detloss: ${cmd === undefined ? 'no command given' : `unknown command ${cmd}`}\n\n${MAIN_USAGE}`);
     return 2;
   }
   try {
-    return await (cmd === 'parity' ? parity(rest, distDir) : bench(rest, distDir));
+    return await (cmd === 'parity' ? parity(rest, distDir) : cmd === 'bench' ? bench(rest, distDir) : tuneCommand(rest));
   } catch (e) {
     const code = exitCodeOf(e);
     const err = e as Error;

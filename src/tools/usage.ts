@@ -7,10 +7,12 @@ arguments are wrong.`;
 export const MAIN_USAGE = `usage: detloss parity [files or folders...] [--node] [--ops op1,op2]
        detloss bench [--full] [--node] [--ops op1,op2] [--n 1e4,1e5] [--reps 5] [--out dir | --save]
        detloss bench --probe-plans [--full] [--ops op1,op2] [--reps 3] [--out dir]
+       detloss tune --node [--ops op1,op2{variant}] [--sizes 1e6] [--budget ms] [--reps 5] [--out plans.json] [--plans old.json]
        detloss <command> --help
 
   parity  checks fixture cases on the GPU and on the float64 CPU reference
   bench   times detloss against TF.js and a copy kernel (needs a clone of the repository)
+  tune    times launch plans on this machine's GPU and writes the fastest as a plan record
 
 ${EXIT}`;
 
@@ -63,3 +65,36 @@ export const BENCH_USAGE = `usage: detloss bench [--full] [--node] [--ops op1,op
   --help    this text
 
 ${EXIT}`;
+
+export const TUNE_USAGE = `usage: detloss tune --node [--ops op1,op2{variant}] [--sizes 1e6] [--budget ms] [--reps 5]
+                    [--out plans.json] [--plans old.json]
+
+  Times candidate launch plans (threads, workgroup size, vector width, the
+  reduction tree, who computes a row) for each op family and size class named,
+  on Node's WebGPU, within a time budget, and keeps the fastest of each
+  (Detloss.tune()). Prints a line per measurement on stderr, then a table of
+  the choices (each against the default plan, timed in the same run) and the
+  time tuning took, and writes the plan record as JSON: load it with
+  createDetloss({ plans: JSON.parse(text) }). A record holds for this adapter
+  and this version of detloss; others ignore it with a warning.
+  --node    required: tuning runs on Node's WebGPU (the webgpu package, Dawn).
+            In a browser, call dl.tune() and keep the record it returns
+  --ops     the ops to tune, comma-separated; a variant as iou_loss:ciou or
+            iou_loss{ciou}; row ops at their default row length (c = 80).
+            Ops of one family share a plan (smooth_l1 and l1: 'regression').
+            Default: smooth_l1, iou_loss{ciou}, sigmoid_focal, cross_entropy
+  --sizes   sizes to tune at, in output elements (rows for a row op); each
+            picks its size class, the nearest power of ten (default 1e6)
+  --budget  most milliseconds to spend (default 20000); tuning ends sooner when
+            the search is done, and may pass it by the one call it started
+  --reps    timed calls per candidate, the median counts (default 5)
+  --out     where the record goes (default plans.json in this folder)
+  --plans   an earlier record to start from: its plans are loaded, and the
+            new record holds them with this run's (a family and size tuned
+            again is replaced)
+  --help    this text
+
+Exit status: 0 when every family named got a plan, 1 when one got no
+measurement within the budget (the record is written all the same) or on a
+failure, 2 when the machine lacks something (webgpu, a WebGPU adapter) or the
+arguments are wrong (a --plans file that is not a plan record included).`;
