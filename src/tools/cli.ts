@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DetlossError } from '../errors';
 import { distDirOf } from './browser';
-import { benchCases, benchTable, nodeBenchFiles, nodeBenchModule, probeCases, runBench, runPlanProbe, writeBench, writeProbe, type BenchResult } from './bench';
-import { adapterLine, list, parse, positiveInts } from './command';
+import { benchCases, benchTable, nodeBenchFiles, nodeBenchModule, probeCases, runBench, runPlanProbe, runTunedBench, tunedCases, tunedTable, writeBench, writeProbe, writeTuned, type TunedReport, type BenchResult } from './bench';
+import { adapterLine, list, milliseconds, parse, positiveInts } from './command';
 import { exitCodeOf, ToolError } from './errors';
 import { fixtureFiles, formatOutcome, largestL2, runParity, shippedFixtures } from './parity';
 import { tuneCommand } from './tune';
@@ -78,6 +78,40 @@ async function probePlans(values: { full?: boolean; ops?: string; n?: string; re
   return 0;
 }
 
+/** The budget of `detloss bench --tuned` when `--budget` is not given: on a software adapter a cross-entropy candidate at 1e6 rows takes about 15 s. */
+const TUNED_BENCH_BUDGET_MS = 120_000;
+
+/** `detloss bench --node --tuned`: the default launch plan against the tuned ones, interleaved on one device. */
+async function tunedBench(values: { node?: boolean; full?: boolean; ops?: string; n?: string; reps?: string; out?: string; save?: boolean; budget?: string }, distDir: string): Promise<number> {
+  if (!values.node) throw new ToolError('bad_args', "--tuned runs on Node's WebGPU: add --node");
+  if (values.full || values.ops !== undefined) throw new ToolError('bad_args', `--tuned times its own four cases (iou_loss{ciou}, smooth_l1, sigmoid_focal, cross_entropy c=80); leave out ${values.full ? '--full' : '--ops'}`);
+  if (values.save && values.out !== undefined) throw new ToolError('bad_args', '--save writes to bench/results; give --out or --save, not both');
+  const ns = values.n === undefined ? [1e6] : positiveInts('n', values.n);
+  const repList = values.reps === undefined ? [7] : positiveInts('reps', values.reps);
+  if (repList.length !== 1) throw new ToolError('bad_args', `--reps takes one positive integer, got "${values.reps}"`);
+  const budgetMs = values.budget === undefined ? TUNED_BENCH_BUDGET_MS : milliseconds('budget', values.budget);
+  const root = cloneRoot(distDir);
+  const committed = resolve(root, 'bench', 'results');
+  const local = join(committed, 'local');
+  const out = values.save ? committed : values.out !== undefined ? resolve(values.out) : local;
+  // As the bench: written after every case, to the committed folder only once the run is complete.
+  const staged = out === committed;
+  let files: { json: string; md: string } | undefined;
+  const progress = (r: TunedReport) => writeTuned(r, (files ??= nodeBenchFiles(staged ? local : out, r.adapter, new Date(), '-tuned')));
+  const cases = tunedCases(ns);
+  const t0 = Date.now();
+  console.log(`detloss bench --tuned: ${cases.length} cases, the default plan and the tuned plans interleaved, ${repList[0]} timed runs each, on Node's WebGPU (Dawn)`);
+  const report = await runTunedBench({ module: nodeBenchModule(distDir), cases, reps: repList[0], warmup: 2, budgetMs, log: (l) => console.log(l), onProgress: (r) => void progress(r) });
+  const wrote = staged ? writeTuned(report, nodeBenchFiles(committed, report.adapter, new Date(), '-tuned')) : progress(report);
+  console.log(`\n${tunedTable(report)}\n`);
+  console.log(`${report.cases.length} of ${cases.length} cases in ${((Date.now() - t0) / 1000).toFixed(0)} s; wrote ${wrote.join(', ')}${staged ? '' : ' (not committed; --save writes bench/results)'}`);
+  if (report.failures.length) {
+    console.error(`detloss bench: ${report.failures.length} case(s) could not be measured: ${report.failures.map((f) => `${f.label} N=${f.n}`).join(', ')}`);
+    return 1;
+  }
+  return 0;
+}
+
 async function bench(args: string[], distDir: string): Promise<number> {
   const { values } = parse(
     args,
@@ -91,6 +125,8 @@ async function bench(args: string[], distDir: string): Promise<number> {
       out: { type: 'string' },
       verbose: { type: 'boolean' },
       'probe-plans': { type: 'boolean' },
+      tuned: { type: 'boolean' },
+      budget: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     false,
@@ -99,7 +135,10 @@ async function bench(args: string[], distDir: string): Promise<number> {
     console.log(BENCH_USAGE);
     return 0;
   }
+  if (values['probe-plans'] && values.tuned) throw new ToolError('bad_args', 'give --probe-plans or --tuned, not both');
+  if (values.budget !== undefined && !values.tuned) throw new ToolError('bad_args', '--budget is the tuning budget of --tuned; leave it out without --tuned');
   if (values['probe-plans']) return probePlans(values, distDir);
+  if (values.tuned) return tunedBench(values, distDir);
   const node = !!values.node;
   const ops = values.ops === undefined ? undefined : list('ops', values.ops);
   const ns = values.n === undefined ? undefined : positiveInts('n', values.n);

@@ -30,3 +30,10 @@ export function positiveInts(option: string, v: string): number[] {
 /** The adapter as one line: vendor / architecture / device / description, and whether it is a software fallback. */
 export const adapterLine = (a: { vendor: string; architecture: string; device?: string; description: string; isFallbackAdapter: boolean }) =>
   `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ')}${a.isFallbackAdapter ? ' (software fallback)' : ''}`;
+
+/** A number of milliseconds > 0 (`2e4` is fine). */
+export function milliseconds(option: string, v: string): number {
+  const ms = Number(v);
+  if (!v.trim() || !Number.isFinite(ms) || ms <= 0) throw new ToolError('bad_args', `--${option} takes milliseconds (a number > 0; 2e4 is fine), got "${v}"`);
+  return ms;
+}

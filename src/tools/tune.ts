@@ -4,7 +4,7 @@ import { createDetloss, DetlossError } from '../index';
 import { HELPER_OPS, OPS } from '../ops/registry';
 import { checkPlanRecords } from '../runtime/device/plan-record';
 import type { PlanRecord, TuneOp, TuneProgress } from '../runtime/public';
-import { adapterLine, list, parse, positiveInts } from './command';
+import { adapterLine, list, milliseconds, parse, positiveInts } from './command';
 import { exitCodeOf, importOptional, ToolError } from './errors';
 import { nodeAdapterAdvice } from './parity';
 import { ensureRuntimeDir } from './runtime-dir';
@@ -57,13 +57,6 @@ function readPlans(file: string): PlanRecord | readonly PlanRecord[] {
   return json;
 }
 
-/** A number of milliseconds > 0 (`2e4` is fine). */
-function budgetOf(v: string): number {
-  const ms = Number(v);
-  if (!v.trim() || !Number.isFinite(ms) || ms <= 0) throw new ToolError('bad_args', `--budget takes milliseconds (a number > 0; 2e4 is fine), got "${v}"`);
-  return ms;
-}
-
 /** A detloss context on Node's WebGPU with timestamps, holding `plans`; no adapter is a `no_adapter` ToolError. */
 async function nodeContext(plans: PlanRecord | readonly PlanRecord[] | undefined) {
   ensureRuntimeDir();
@@ -103,7 +96,7 @@ export async function tuneCommand(args: string[]): Promise<number> {
   }
   const ops = values.ops === undefined ? DEFAULT_TUNE_OPS : list('ops', values.ops).map(parseTuneOp);
   const sizes = values.sizes === undefined ? [1e6] : positiveInts('sizes', values.sizes);
-  const budgetMs = values.budget === undefined ? DEFAULT_TUNE_BUDGET_MS : budgetOf(values.budget);
+  const budgetMs = values.budget === undefined ? DEFAULT_TUNE_BUDGET_MS : milliseconds('budget', values.budget);
   const repList = values.reps === undefined ? [5] : positiveInts('reps', values.reps);
   if (repList.length !== 1 || repList[0] > 100) throw new ToolError('bad_args', `--reps takes one integer from 1 to 100, got "${values.reps}"`);
   const out = resolve(values.out ?? 'plans.json');

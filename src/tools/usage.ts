@@ -7,6 +7,7 @@ arguments are wrong.`;
 export const MAIN_USAGE = `usage: detloss parity [files or folders...] [--node] [--ops op1,op2]
        detloss bench [--full] [--node] [--ops op1,op2] [--n 1e4,1e5] [--reps 5] [--out dir | --save]
        detloss bench --probe-plans [--full] [--ops op1,op2] [--reps 3] [--out dir]
+       detloss bench --node --tuned [--n 1e6] [--budget ms] [--reps 7] [--out dir | --save]
        detloss tune --node [--ops op1,op2{variant}] [--sizes 1e6] [--budget ms] [--reps 5] [--out plans.json] [--plans old.json]
        detloss <command> --help
 
@@ -31,6 +32,7 @@ ${EXIT}`;
 
 export const BENCH_USAGE = `usage: detloss bench [--full] [--node] [--ops op1,op2] [--n 1e4,1e5] [--reps 5] [--out dir | --save] [--verbose]
        detloss bench --probe-plans [--full] [--ops op1,op2] [--reps 3] [--out dir]
+       detloss bench --node --tuned [--n 1e6] [--budget ms] [--reps 7] [--out dir | --save]
 
   Times detloss (GPU, GPU-resident, CPU reference) against TF.js (webgpu, cpu)
   and a copy kernel of the same bytes, interleaved, median of --reps runs after
@@ -62,6 +64,18 @@ export const BENCH_USAGE = `usage: detloss bench [--full] [--node] [--ops op1,op
             same bytes, one line per plan; writes plan-probe.json to --out.
             Sizes fill a large GPU with --full, a tenth of that without
             (about 1e7 elements a case); --reps defaults to 3 (--full 7)
+  --tuned   instead of the contenders, the default launch plan against tuned
+            plans on Node's WebGPU (needs --node): a second context on the
+            same device runs tune() for iou_loss{ciou}, smooth_l1,
+            sigmoid_focal (N logits) and cross_entropy (N rows, c = 80) at
+            --n (default 1e6), printing each measurement and its choices; then
+            both contexts take turns on each case's resident calls (default,
+            tuned, default, ...), 2 warm-up rounds and --reps timed ones
+            (default 7), GPU time from timestamps and wall time. Prints and
+            writes node-<vendor>-<device>-tuned.json, .md: per case both
+            medians, default / tuned, and the tuned plan each call ran
+  --budget  with --tuned, the most milliseconds tuning may spend (default
+            120000; it ends sooner when the search is done)
   --help    this text
 
 ${EXIT}`;
