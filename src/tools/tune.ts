@@ -2,7 +2,6 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createDetloss, DetlossError } from '../index';
 import { HELPER_OPS, OPS } from '../ops/registry';
-import { checkPlanRecords } from '../runtime/device/plan-record';
 import type { PlanRecord, TuneOp, TuneProgress } from '../runtime/public';
 import { adapterLine, list, milliseconds, parse, positiveInts } from './command';
 import { exitCodeOf, importOptional, ToolError } from './errors';
@@ -39,33 +38,30 @@ export const tuneOpText = (o: TuneOp) => (typeof o === 'string' ? o : `${o.op}${
 /** The family (kernel module) an op's plans are kept under. */
 const familyOf = (o: TuneOp) => OPS[typeof o === 'string' ? o : o.op]?.gpu?.shaderId ?? HELPER_OPS.find((d) => d.name === (typeof o === 'string' ? o : o.op))?.gpu?.shaderId;
 
-/** Reads and checks `--plans`: a missing file, one that is not JSON or not a plan record is a bad argument naming the field. */
-function readPlans(file: string): PlanRecord | readonly PlanRecord[] {
+/** Reads `--plans`: a missing file or one that is not JSON is a bad argument (createDetloss checks the record's fields). */
+function readPlans(file: string): unknown {
   if (!existsSync(file)) throw new ToolError('bad_args', `--plans ${file}: no such file`);
-  let json: unknown;
   try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
+    return JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
     throw new ToolError('bad_args', `--plans ${file}: not JSON (${(e as Error).message})`, { cause: e });
   }
-  try {
-    checkPlanRecords(json);
-  } catch (e) {
-    if (!(e instanceof DetlossError)) throw e;
-    throw new ToolError('bad_args', `--plans ${file}: ${e.message.replace(/^createDetloss: /, '')}`, { cause: e });
-  }
-  return json;
 }
 
-/** A detloss context on Node's WebGPU with timestamps, holding `plans`; no adapter is a `no_adapter` ToolError. */
-async function nodeContext(plans: PlanRecord | readonly PlanRecord[] | undefined) {
+/**
+ * A detloss context on Node's WebGPU with timestamps, holding the record read from `plansFile`. No
+ * adapter is a `no_adapter` ToolError; a record createDetloss refuses (it checks its options before
+ * it asks for an adapter) is a `bad_args` one naming the file and the field.
+ */
+async function nodeContext(plans: unknown, plansFile?: string) {
   ensureRuntimeDir();
   const webgpu = await importOptional<{ create(flags: string[]): unknown; globals: object }>('webgpu', "npm install webgpu (Node's WebGPU, Dawn): tuning runs on it");
   Object.assign(globalThis, webgpu.globals);
   try {
     // Whole timestamps: Dawn rounds them to 65.536 µs unless told not to, coarser than a small call.
-    return await createDetloss({ gpu: webgpu.create(['disable-dawn-features=timestamp_quantization']) as GPU, timestamps: true, plans });
+    return await createDetloss({ gpu: webgpu.create(['disable-dawn-features=timestamp_quantization']) as GPU, timestamps: true, plans: plans as PlanRecord | undefined });
   } catch (e) {
+    if (e instanceof DetlossError && e.argument?.startsWith('plans')) throw new ToolError('bad_args', `--plans ${plansFile}: ${e.message.replace(/^createDetloss: /, '')}`, { cause: e });
     if (exitCodeOf(e) === 2) throw new ToolError('no_adapter', nodeAdapterAdvice((e as Error).message, 'npx detloss tune --node', false), { cause: e });
     throw e;
   }
@@ -102,7 +98,7 @@ export async function tuneCommand(args: string[]): Promise<number> {
   const out = resolve(values.out ?? 'plans.json');
   const old = values.plans === undefined ? undefined : readPlans(resolve(values.plans));
 
-  const dl = await nodeContext(old);
+  const dl = await nodeContext(old, values.plans);
   try {
     const timer = dl.device.features.has('timestamp-query') ? 'GPU timestamps' : 'wall time';
     console.log(`detloss tune: ${ops.map(tuneOpText).join(', ')} at ${sizes.map((n) => n.toExponential(0)).join(', ')}; a budget of ${seconds(budgetMs)}, ${repList[0]} timed calls a candidate (${timer})`);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,9 +24,9 @@ const tmp = (prefix: string) => {
   return d;
 };
 
-function detloss(args: string[], cwd = root) {
+function detloss(args: string[], cwd = root, cli = join(root, 'dist/cli.js')) {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [join(root, 'dist/cli.js'), ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, wallMs: performance.now() - t0 };
 }
 
@@ -157,7 +157,7 @@ describe('detloss tune --node on Node WebGPU (SwiftShader here)', () => {
     expect(r.stderr).toMatch(/^warning: a plan record for another adapter \(acme \/ x \/ gpu-1 \/ Acme GPU\) was ignored/m);
   }, 150_000);
 
-  it('--plans of a malformed record exits 2 naming the field, before any GPU work', () => {
+  it('--plans of a malformed record exits 2 naming the field, before tuning starts', () => {
     const bad = join(dir, 'bad.json');
     const r0 = record();
     writeFileSync(bad, JSON.stringify({ ...r0, plans: [{ ...r0.plans[0], plan: { ...r0.plans[0].plan, maxThreads: -1 } }] }));
@@ -168,5 +168,16 @@ describe('detloss tune --node on Node WebGPU (SwiftShader here)', () => {
     const notJson = detloss(['tune', '--node', '--plans', bad], dir);
     expect(notJson.code).toBe(2);
     expect(notJson.stderr.split('\n')[0]).toMatch(/^detloss tune: --plans .*bad\.json: not JSON /);
+  });
+});
+
+describe('detloss tune from the built CLI where no node_modules can be found (an installed package without webgpu)', () => {
+  it('exits 2 saying to install webgpu, with no stack trace', () => {
+    const pkg = tmp('detloss-tune-installed-');
+    cpSync(join(root, 'dist'), join(pkg, 'dist'), { recursive: true });
+    const r = detloss(['tune', '--node', '--ops', 'smooth_l1'], tmp('detloss-tune-user-'), join(pkg, 'dist/cli.js'));
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/^detloss tune: the optional package webgpu could not be loaded .*npm install webgpu/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });
