@@ -106,7 +106,7 @@ export async function tuneCommand(args: string[]): Promise<number> {
     const loaded = dl.stats().plan.tuned;
     if (values.plans !== undefined) console.log(`loaded ${loaded.length} plan${loaded.length === 1 ? '' : 's'} from ${values.plans}`);
     // The default plan's pipelines compiled first, as an app's are by the time it tunes (warmup()
-    // or its first calls): the tuner then reads its first call's time as a call's, not a compile's.
+    // or its first calls), so the budget goes to timing candidates.
     const w0 = performance.now();
     await dl.warmup(ops.map((o) => (typeof o === 'string' ? o : { op: o.op, options: o.options })));
     console.log(`compiled the default plan's pipelines in ${seconds(performance.now() - w0)} (before tuning, outside the budget)`);

@@ -40,7 +40,7 @@ export function tunedTable(report: TunedReport): string {
   lines.push(line(head), line(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---', '---:']), ...rows.map(line), '', TUNED_RATIO_LEGEND);
   const strays = report.cases.filter((r) => r.default.tunedCalls > 0);
   if (strays.length) lines.push('', `The default context ran a tuned plan in: ${strays.map((r) => r.label).join(', ')} (it should not).`);
-  if (plans.length) lines.push('', "The tuner's choices (tune() on the tuned context before the cases, on inputs of its own; ms is its median of the candidate's timed calls):", '', ...choicesTable(plans));
+  if (plans.length) lines.push('', "The tuner's choices (tune() on the tuned context before the cases, on inputs of its own; ms is the fastest of the candidate's timed calls):", '', ...choicesTable(plans));
   if (report.plan) lines.push('', `Default plan: \`${JSON.stringify(report.plan)}\``);
   if (report.tuning?.warnings.length) lines.push('', ...report.tuning.warnings.map((w) => `- warning: ${w}`));
   if (report.failures.length) lines.push('', 'Not measured:', '', ...report.failures.map((f) => `- ${f.label} N=${nText(f.n)}: ${f.error}`));
