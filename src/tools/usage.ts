@@ -99,10 +99,11 @@ export const TUNE_USAGE = `usage: detloss tune --node [--ops op1,op2{variant}] [
             Default: smooth_l1, iou_loss{ciou}, sigmoid_focal, cross_entropy
   --sizes   sizes to tune at, in output elements (rows for a row op); each
             picks its size class, the nearest power of ten (default 1e6)
-  --budget  most milliseconds to spend (default 20000); tuning ends sooner when
-            the search is done, and may pass it by the measurement under way.
-            The default plan's pipelines are compiled first, outside it
-  --reps    timed calls per candidate, the median counts (default 5)
+  --budget  most milliseconds to spend (default 20000): a measurement starts
+            only where it is expected to end in time, and tuning ends sooner
+            when the search is done. The default plan's pipelines are compiled
+            first, outside it
+  --reps    timed calls per candidate, the fastest counts (default 5)
   --out     where the record goes (default plans.json in this folder)
   --plans   an earlier record to start from: its plans are loaded, and the
             new record holds them with this run's (a family and size tuned
