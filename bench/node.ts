@@ -2,7 +2,8 @@
  * The benchmark's Node entry: the shared harness (bench/harness.ts) on Node's WebGPU, with no
  * browser. Built by `npm run build:bench` into bench/dist-node/node.js (TF.js bundled, `webgpu`
  * left external); the runner (src/tools/bench/, `detloss bench --node`) imports it in-process. The
- * plan probe (bench/plan-probe.ts, `detloss bench --probe-plans`) runs from it too.
+ * plan probe (bench/plan-probe.ts, `detloss bench --probe-plans`) and the tuned bench
+ * (bench/tuned-bench.ts, `detloss bench --node --tuned`) run from it too.
  */
 import { gpu } from './node-globals';
 import { createRequire } from 'node:module';
@@ -12,6 +13,7 @@ import { createDetloss, DetlossError, type DetlossContext } from '../src/index';
 import { REQUESTED_LIMITS } from '../src/runtime/device/open';
 import { createHarness, createTimedDetloss } from './harness';
 import { createPlanProbe } from './plan-probe';
+import { createTunedBench } from './tuned-bench';
 
 /** Optional features the bench asks for when the adapter has them (GPU timestamps, subgroups). */
 const FEATURES = ['timestamp-query', 'subgroups'] as const;
@@ -77,6 +79,24 @@ export function openPlanProbe() {
       return { ...opened, runtime: { webgpu: webgpuVersion() } };
     },
     make: createDetloss,
+    close() {
+      device?.destroy();
+      device = undefined;
+    },
+  });
+}
+
+/** The tuned bench (`detloss bench --node --tuned`) on this process's GPU; `hooks.emit` carries tuning's progress to the runner. */
+export function openTunedBench(hooks: { emit?(name: string, data: unknown): void } = {}) {
+  let device: GPUDevice | undefined;
+  return createTunedBench({
+    async open() {
+      const opened = await openDevice();
+      device = opened.device;
+      return { ...opened, runtime: { webgpu: webgpuVersion() } };
+    },
+    make: createDetloss,
+    emit: hooks.emit,
     close() {
       device?.destroy();
       device = undefined;

@@ -1,101 +1,13 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DetlossError } from '../errors';
 import { distDirOf } from './browser';
-import { benchCases, benchTable, nodeBenchFiles, nodeBenchModule, probeCases, runBench, runPlanProbe, writeBench, writeProbe, type BenchResult } from './bench';
+import { benchCases, benchTable, nodeBenchFiles, nodeBenchModule, probeCases, runBench, runPlanProbe, runTunedBench, tunedCases, tunedTable, writeBench, writeProbe, writeTuned, type TunedReport, type BenchResult } from './bench';
+import { adapterLine, list, milliseconds, parse, positiveInts } from './command';
 import { exitCodeOf, ToolError } from './errors';
 import { fixtureFiles, formatOutcome, largestL2, runParity, shippedFixtures } from './parity';
-
-const EXIT = `Exit status: 0 when everything passed, 1 on a failure, 2 when the machine lacks
-something (Chromium, puppeteer-core, webgpu, a WebGPU adapter, a build) or the
-arguments are wrong.`;
-
-const MAIN_USAGE = `usage: detloss parity [files or folders...] [--node] [--ops op1,op2]
-       detloss bench [--full] [--node] [--ops op1,op2] [--n 1e4,1e5] [--reps 5] [--out dir | --save]
-       detloss bench --probe-plans [--full] [--ops op1,op2] [--reps 3] [--out dir]
-       detloss <command> --help
-
-  parity  checks fixture cases on the GPU and on the float64 CPU reference
-  bench   times detloss against TF.js and a copy kernel (needs a clone of the repository)
-
-${EXIT}`;
-
-const PARITY_USAGE = `usage: detloss parity [files or folders of fixtures...] [--node] [--ops op1,op2]
-
-  Runs every fixture case on the GPU and on the CPU reference, compares both
-  with the case's tolerance (each element, and each array as a whole by its L2
-  error), prints one line per case and closes with "N passed, M failed". With no files or folders, the fixtures shipped with the
-  package (a subset of the repository's test/fixtures).
-  --node    on Node's WebGPU (the webgpu package, Dawn) instead of headless
-            Chromium (the puppeteer-core package and a Chromium)
-  --ops     only these ops; an op named here without a GPU kernel fails
-  --help    this text
-
-${EXIT}`;
-
-const BENCH_USAGE = `usage: detloss bench [--full] [--node] [--ops op1,op2] [--n 1e4,1e5] [--reps 5] [--out dir | --save] [--verbose]
-       detloss bench --probe-plans [--full] [--ops op1,op2] [--reps 3] [--out dir]
-
-  Times detloss (GPU, GPU-resident, CPU reference) against TF.js (webgpu, cpu)
-  and a copy kernel of the same bytes, interleaved, median of --reps runs after
-  warm-up, in headless Chromium; prints a line per case and a table naming the
-  adapter. Runs from a clone of the repository (npm ci && npm run bench).
-  In the table, ×N is the other's median time divided by detloss's: detloss
-  takes 1/N of the time. Columns no case has a number in are left out.
-  (default) the quick preset: iou_loss{ciou}, smooth_l1, sigmoid_focal at
-            N = 1e4 and 1e5, cross_entropy c=80 at 1e4 rows
-  --full    the long set: eight ops at N = 1e4 to 1e6 and pairwise IoU (about
-            35 minutes on a software adapter)
-  --ops     only these ops (every variant of each), at the preset's sizes
-  --n       these sizes instead of the preset's
-  --reps    timed runs of each contender (default 5; with --full 7)
-  --node    on Node's WebGPU (the webgpu package, Dawn), no browser: adds 10
-            resident calls with one wait, GPU time from timestamps and the
-            launch plan; --full goes to N = 1e7
-  --out     where the results go (default bench/results/local, not committed):
-            latest.json, .svg, .md, or with --node node-<vendor>-<device>.json, .md
-  --save    write them to bench/results instead, once the run is complete
-            (with --node a committed file is never overwritten: the new one
-            gets a timestamp suffix)
-  --verbose every warm-up and timed run, and the launch plan
-  --probe-plans
-            instead of the contenders, detloss's launch plans against each
-            other on Node's WebGPU (software; hardware at 64k to 4M threads;
-            a thread, subgroup or workgroup per row; scalar kernels beside
-            vec4), GPU time from timestamps beside the copy kernel over the
-            same bytes, one line per plan; writes plan-probe.json to --out.
-            Sizes fill a large GPU with --full, a tenth of that without
-            (about 1e7 elements a case); --reps defaults to 3 (--full 7)
-  --help    this text
-
-${EXIT}`;
-
-/** Parses `args` for one command; a parse error is a `bad_args` ToolError (the message names the option). */
-function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O, positionals: boolean) {
-  try {
-    return parseArgs({ args, options, allowPositionals: positionals, strict: true });
-  } catch (e) {
-    if (String((e as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) throw new ToolError('bad_args', (e as Error).message, { cause: e });
-    throw e;
-  }
-}
-
-/** A comma-separated list, none of it empty. */
-function list(option: string, v: string): string[] {
-  const items = v.split(',').map((s) => s.trim());
-  if (items.some((s) => !s)) throw new ToolError('bad_args', `--${option} takes a comma-separated list, got "${v}"`);
-  return items;
-}
-
-function positiveInts(option: string, v: string): number[] {
-  const ns = list(option, v).map(Number);
-  if (ns.some((n) => !Number.isInteger(n) || n < 1)) throw new ToolError('bad_args', `--${option} takes positive integers (1e4 is fine), got "${v}"`);
-  return ns;
-}
-
-const adapterLine = (a: { vendor: string; architecture: string; device?: string; description: string; isFallbackAdapter: boolean }) =>
-  `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ')}${a.isFallbackAdapter ? ' (software fallback)' : ''}`;
+import { tuneCommand } from './tune';
+import { BENCH_USAGE, MAIN_USAGE, PARITY_USAGE, TUNE_USAGE } from './usage';
 
 async function parity(args: string[], distDir: string): Promise<number> {
   const { values, positionals } = parse(args, { node: { type: 'boolean' }, ops: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, true);
@@ -166,6 +78,40 @@ async function probePlans(values: { full?: boolean; ops?: string; n?: string; re
   return 0;
 }
 
+/** The budget of `detloss bench --tuned` when `--budget` is not given: on a software adapter a cross-entropy candidate at 1e6 rows takes about 15 s. */
+const TUNED_BENCH_BUDGET_MS = 120_000;
+
+/** `detloss bench --node --tuned`: the default launch plan against the tuned ones, interleaved on one device. */
+async function tunedBench(values: { node?: boolean; full?: boolean; ops?: string; n?: string; reps?: string; out?: string; save?: boolean; budget?: string }, distDir: string): Promise<number> {
+  if (!values.node) throw new ToolError('bad_args', "--tuned runs on Node's WebGPU: add --node");
+  if (values.full || values.ops !== undefined) throw new ToolError('bad_args', `--tuned times its own four cases (iou_loss{ciou}, smooth_l1, sigmoid_focal, cross_entropy c=80); leave out ${values.full ? '--full' : '--ops'}`);
+  if (values.save && values.out !== undefined) throw new ToolError('bad_args', '--save writes to bench/results; give --out or --save, not both');
+  const ns = values.n === undefined ? [1e6] : positiveInts('n', values.n);
+  const repList = values.reps === undefined ? [7] : positiveInts('reps', values.reps);
+  if (repList.length !== 1) throw new ToolError('bad_args', `--reps takes one positive integer, got "${values.reps}"`);
+  const budgetMs = values.budget === undefined ? TUNED_BENCH_BUDGET_MS : milliseconds('budget', values.budget);
+  const root = cloneRoot(distDir);
+  const committed = resolve(root, 'bench', 'results');
+  const local = join(committed, 'local');
+  const out = values.save ? committed : values.out !== undefined ? resolve(values.out) : local;
+  // As the bench: written after every case, to the committed folder only once the run is complete.
+  const staged = out === committed;
+  let files: { json: string; md: string } | undefined;
+  const progress = (r: TunedReport) => writeTuned(r, (files ??= nodeBenchFiles(staged ? local : out, r.adapter, new Date(), '-tuned')));
+  const cases = tunedCases(ns);
+  const t0 = Date.now();
+  console.log(`detloss bench --tuned: ${cases.length} cases, the default plan and the tuned plans interleaved, ${repList[0]} timed runs each, on Node's WebGPU (Dawn)`);
+  const report = await runTunedBench({ module: nodeBenchModule(distDir), cases, reps: repList[0], warmup: 2, budgetMs, log: (l) => console.log(l), onProgress: (r) => void progress(r) });
+  const wrote = staged ? writeTuned(report, nodeBenchFiles(committed, report.adapter, new Date(), '-tuned')) : progress(report);
+  console.log(`\n${tunedTable(report)}\n`);
+  console.log(`${report.cases.length} of ${cases.length} cases in ${((Date.now() - t0) / 1000).toFixed(0)} s; wrote ${wrote.join(', ')}${staged ? '' : ' (not committed; --save writes bench/results)'}`);
+  if (report.failures.length) {
+    console.error(`detloss bench: ${report.failures.length} case(s) could not be measured: ${report.failures.map((f) => `${f.label} N=${f.n}`).join(', ')}`);
+    return 1;
+  }
+  return 0;
+}
+
 async function bench(args: string[], distDir: string): Promise<number> {
   const { values } = parse(
     args,
@@ -179,6 +125,8 @@ async function bench(args: string[], distDir: string): Promise<number> {
       out: { type: 'string' },
       verbose: { type: 'boolean' },
       'probe-plans': { type: 'boolean' },
+      tuned: { type: 'boolean' },
+      budget: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     false,
@@ -187,7 +135,10 @@ async function bench(args: string[], distDir: string): Promise<number> {
     console.log(BENCH_USAGE);
     return 0;
   }
+  if (values['probe-plans'] && values.tuned) throw new ToolError('bad_args', 'give --probe-plans or --tuned, not both');
+  if (values.budget !== undefined && !values.tuned) throw new ToolError('bad_args', '--budget is the tuning budget of --tuned; leave it out without --tuned');
   if (values['probe-plans']) return probePlans(values, distDir);
+  if (values.tuned) return tunedBench(values, distDir);
   const node = !!values.node;
   const ops = values.ops === undefined ? undefined : list('ops', values.ops);
   const ns = values.n === undefined ? undefined : positiveInts('n', values.n);
@@ -240,7 +191,7 @@ async function bench(args: string[], distDir: string): Promise<number> {
   return 0;
 }
 
-const USAGES: Record<string, string> = { parity: PARITY_USAGE, bench: BENCH_USAGE };
+const USAGES: Record<string, string> = { parity: PARITY_USAGE, bench: BENCH_USAGE, tune: TUNE_USAGE };
 
 /** Runs the command line `argv` (without node and the script); returns the exit status. */
 async function main(argv: string[], distDir = distDirOf(import.meta.url)): Promise<number> {
@@ -249,12 +200,12 @@ async function main(argv: string[], distDir = distDirOf(import.meta.url)): Promi
     console.log(MAIN_USAGE);
     return 0;
   }
-  if (cmd !== 'parity' && cmd !== 'bench') {
+  if (cmd !== 'parity' && cmd !== 'bench' && cmd !== 'tune') {
     console.error(`detloss: ${cmd === undefined ? 'no command given' : `unknown command ${cmd}`}\n\n${MAIN_USAGE}`);
     return 2;
   }
   try {
-    return await (cmd === 'parity' ? parity(rest, distDir) : bench(rest, distDir));
+    return await (cmd === 'parity' ? parity(rest, distDir) : cmd === 'bench' ? bench(rest, distDir) : tuneCommand(rest));
   } catch (e) {
     const code = exitCodeOf(e);
     const err = e as Error;

@@ -92,8 +92,9 @@ const SWIFTSHADER_DIR = '/usr/lib/chromium';
 /**
  * What to do when Node's WebGPU has no adapter: Dawn finds Vulkan drivers through the loader, which
  * reads VK_ICD_FILENAMES (and the library path) as the process starts, so the fix is in the shell.
+ * `orChromium`: the command can run in headless Chromium instead (not `detloss tune`).
  */
-export function nodeAdapterAdvice(why: string, command = 'npx detloss parity --node'): string {
+export function nodeAdapterAdvice(why: string, command = 'npx detloss parity --node', orChromium = true): string {
   const icd = `${SWIFTSHADER_DIR}/vk_swiftshader_icd.json`;
   const set = process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES;
   return [
@@ -101,7 +102,7 @@ export function nodeAdapterAdvice(why: string, command = 'npx detloss parity --n
     existsSync(icd)
       ? `Chromium's software driver (SwiftShader) is on this machine: VK_ICD_FILENAMES=${icd} LD_LIBRARY_PATH=${SWIFTSHADER_DIR} ${command}`
       : `On a GPU: install its Vulkan driver and set VK_ICD_FILENAMES=/path/to/<vendor>_icd.json. Without one: apt-get install -y chromium, then VK_ICD_FILENAMES=${icd} LD_LIBRARY_PATH=${SWIFTSHADER_DIR} ${command}`,
-    'Or leave out --node to run in headless Chromium.',
+    ...(orChromium ? ['Or leave out --node to run in headless Chromium.'] : []),
     `(${why})`,
   ].join('\n');
 }

@@ -9,7 +9,7 @@ import { importSpecifiers, resolveRelative, tsFilesUnder } from '../helpers/impo
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const dir = join(root, 'src', 'tools', 'bench');
 /** A file may import only files of a lower layer. */
-const LAYER: Record<string, number> = { 'format.ts': 0, 'cases.ts': 0, 'drivers.ts': 1, 'measure.ts': 1, 'run.ts': 2, 'probe.ts': 2, 'report.ts': 3, 'write.ts': 4, 'index.ts': 5 };
+const LAYER: Record<string, number> = { 'format.ts': 0, 'cases.ts': 0, 'drivers.ts': 1, 'measure.ts': 1, 'run.ts': 2, 'probe.ts': 2, 'tuned.ts': 2, 'report.ts': 3, 'tuned-report.ts': 3, 'write.ts': 4, 'index.ts': 5 };
 
 describe('src/tools/bench imports run one way', () => {
   const files = tsFilesUnder(dir);

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -21,10 +23,13 @@ export interface BenchDriver {
  * Where the runner finds the harness: the built page (Chromium) or the built Node module, whose
  * `entry` opens it (default `openNodeBench`; `openPlanProbe` for the plan probe).
  */
-export type DriverSpec = { kind: 'chromium'; benchDist: string } | { kind: 'node'; module: string; entry?: NodeEntry };
+export type DriverSpec = { kind: 'chromium'; benchDist: string } | { kind: 'node'; module: string; entry?: NodeEntry; onEvent?: NodeEvents };
 
-/** The Node module's entries: the harness, or the plan probe. */
-export type NodeEntry = 'openNodeBench' | 'openPlanProbe';
+/** The Node module's entries: the harness, the plan probe, or the tuned bench. */
+export type NodeEntry = 'openNodeBench' | 'openPlanProbe' | 'openTunedBench';
+
+/** What an entry tells the runner as it happens (the tuned bench: each of tune()'s measurements), as JSON. */
+export type NodeEvents = (name: string, data: unknown) => void;
 
 /** One headless Chromium with the bench page (bench/dist), initialised. */
 async function chromiumDriver(benchDist: string): Promise<BenchDriver> {
@@ -45,14 +50,15 @@ async function chromiumDriver(benchDist: string): Promise<BenchDriver> {
  * The harness in this process on Node's WebGPU: bench/dist-node/node.js, imported. Arguments and
  * results go through JSON as they do through page.evaluate, so both drivers see the same data.
  */
-async function nodeDriver(modulePath: string, entry: NodeEntry = 'openNodeBench'): Promise<BenchDriver> {
-  let mod: Record<NodeEntry, () => Record<string, (...a: unknown[]) => unknown>>;
+async function nodeDriver(modulePath: string, entry: NodeEntry = 'openNodeBench', onEvent?: NodeEvents): Promise<BenchDriver> {
+  let mod: Record<NodeEntry, (hooks: { emit(name: string, data: unknown): void }) => Record<string, (...a: unknown[]) => unknown>>;
   try {
     mod = await import(/* @vite-ignore */ pathToFileURL(modulePath).href);
   } catch (e) {
     throw new Error(`could not load ${modulePath} (${(e as Error).message}); it needs the webgpu package (npm install webgpu) and its dawn.node`);
   }
-  const api = mod[entry]();
+  if (typeof mod[entry] !== 'function') throw new ToolError('no_build', `${modulePath} has no ${entry}: run npm run build:bench`);
+  const api = mod[entry]({ emit: (name, data) => onEvent?.(name, data === undefined ? data : JSON.parse(JSON.stringify(data))) });
   const call = async <T>(fn: string, ...args: unknown[]) => {
     const v = await api[fn](...(JSON.parse(JSON.stringify(args)) as unknown[]));
     return (v === undefined ? v : JSON.parse(JSON.stringify(v))) as T;
@@ -72,7 +78,7 @@ async function nodeDriver(modulePath: string, entry: NodeEntry = 'openNodeBench'
 
 export const openDriver = (spec: DriverSpec) => {
   ensureRuntimeDir(); // before Dawn, in this process or in Chromium (which inherits it), starts
-  return spec.kind === 'chromium' ? chromiumDriver(spec.benchDist) : nodeDriver(spec.module, spec.entry);
+  return spec.kind === 'chromium' ? chromiumDriver(spec.benchDist) : nodeDriver(spec.module, spec.entry, spec.onEvent);
 };
 
 /**
@@ -87,7 +93,7 @@ export async function openFirst(spec: DriverSpec): Promise<BenchDriver> {
   if (spec.kind === 'node') {
     await importOptional('webgpu', "npm install webgpu (Node's WebGPU, Dawn), or leave out --node to run in headless Chromium");
     try {
-      return await nodeDriver(spec.module, spec.entry);
+      return await nodeDriver(spec.module, spec.entry, spec.onEvent);
     } catch (e) {
       if (exitCodeOf(e) === 2 && !(e instanceof ToolError)) throw new ToolError('no_adapter', nodeAdapterAdvice((e as Error).message, 'npm run bench -- --node'), { cause: e });
       throw e;
@@ -108,3 +114,16 @@ export async function openFirst(spec: DriverSpec): Promise<BenchDriver> {
 
 /** Where `detloss bench --node` finds its module: bench/dist-node/node.js beside the package's dist/. */
 export const nodeBenchModule = (distDir: string) => join(distDir, '..', 'bench', 'dist-node', 'node.js');
+
+/** Facts of the machine a run measured on: the CPU, memory, Node, and the webgpu package or Chromium. */
+export function machineFacts(kind: BenchDriverKind = 'chromium', runtime: Record<string, unknown> = {}) {
+  const base = { cpu: cpus()[0]?.model ?? '', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+  if (kind === 'node') return { ...base, webgpu: runtime.webgpu ?? '' };
+  let chromium = '';
+  try {
+    chromium = execFileSync(findChromium(), ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    /* unknown */
+  }
+  return { ...base, chromium };
+}

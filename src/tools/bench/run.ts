@@ -1,9 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
 import { HELPER_OPS, OPS } from '../../ops/registry';
-import { findChromium } from '../browser';
 import { type BenchCase, type BenchDriverKind, caseLabel } from './cases';
-import { type BenchDriver, type DriverSpec, openDriver, openFirst } from './drivers';
+import { type BenchDriver, type DriverSpec, machineFacts, openDriver, openFirst } from './drivers';
 import { adapterLine, nText } from './format';
 import { type BenchRow, type CaseSummary, measureCase, type MeasureOptions, TfjsFailure } from './measure';
 
@@ -88,16 +85,4 @@ export async function runBench(
     await session?.close();
   }
   return res;
-}
-
-function machineFacts(kind: BenchDriverKind = 'chromium', runtime: Record<string, unknown> = {}) {
-  const base = { cpu: cpus()[0]?.model ?? '', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
-  if (kind === 'node') return { ...base, webgpu: runtime.webgpu ?? '' };
-  let chromium = '';
-  try {
-    chromium = execFileSync(findChromium(), ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    /* unknown */
-  }
-  return { ...base, chromium };
 }

@@ -3,6 +3,8 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { benchSvg, benchTable } from './report';
 import type { ProbeReport } from './probe';
+import type { TunedReport } from './tuned';
+import { tunedTable } from './tuned-report';
 import type { BenchResult } from './run';
 
 /** Writes `text` to `file` whole: an interrupted write leaves the old file, never half of a new one. */
@@ -61,12 +63,13 @@ function gitTracks(file: string): boolean | undefined {
 }
 
 /**
- * Where `detloss bench --node` writes: `<out>/<stem>.json` and `.md`. A committed result is never
- * overwritten: when either file exists and git tracks it (or git cannot tell), both get a
- * timestamp suffix instead (`<stem>-20260101T120000.json`). Chosen once per run.
+ * Where `detloss bench --node` writes: `<out>/<stem>.json` and `.md` (`<stem><suffix>`: `-tuned`
+ * for `--tuned`). A committed result is never overwritten: when either file exists and git tracks
+ * it (or git cannot tell), both get a timestamp suffix instead (`<stem>-20260101T120000.json`).
+ * Chosen once per run.
  */
-export function nodeBenchFiles(outDir: string, adapter: Record<string, unknown>, now = new Date()): { json: string; md: string } {
-  const stem = join(outDir, adapterStem(adapter));
+export function nodeBenchFiles(outDir: string, adapter: Record<string, unknown>, now = new Date(), suffix = ''): { json: string; md: string } {
+  const stem = join(outDir, adapterStem(adapter) + suffix);
   const taken = ['.json', '.md'].some((ext) => existsSync(stem + ext) && gitTracks(stem + ext) !== false);
   const base = taken ? `${stem}-${now.toISOString().slice(0, 19).replace(/[-:]/g, '')}` : stem;
   return { json: `${base}.json`, md: `${base}.md` };
@@ -78,4 +81,13 @@ export function writeProbe(report: ProbeReport, outDir: string): string {
   const file = join(outDir, 'plan-probe.json');
   writeWhole(file, `${JSON.stringify({ ...report, date: new Date().toISOString() }, null, 1)}\n`);
   return file;
+}
+
+/** Writes the tuned bench's report to `files` (from {@link nodeBenchFiles} with `-tuned`): the JSON with the date, and the table. */
+export function writeTuned(report: TunedReport, files: { json: string; md: string }): string[] {
+  mkdirSync(dirname(files.json), { recursive: true });
+  const { driver, adapter, machine, reps, warmup, budgetMs, plan, tuning, cases, failures } = report;
+  writeWhole(files.json, `${JSON.stringify({ driver, kind: 'tuned', adapter, machine, date: new Date().toISOString(), reps, warmup, budgetMs, plan, tuning, cases, failures }, null, 1)}\n`);
+  writeWhole(files.md, `${tunedTable(report)}\n`);
+  return [files.json, files.md];
 }
