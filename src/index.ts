@@ -13,6 +13,7 @@ export { createDetloss, DetlossContext } from './api';
 export type { WrapperOptions, IouOptions, PairwiseOptions, RankingOptions, OutputsOptions } from './api';
 export { Detloss } from './runtime/context';
 export type { AdapterFacts, AnyInput, DetlossOptions, DetlossStats, GpuTensor, ResidentResult, RunResult } from './runtime/public';
+export type { CandidateTime, LaunchPlan, PlanChoice, PlanRecord, RowStrategy, TunedPlan, TuneOp, TuneOptions, TuneProgress } from './runtime/public';
 export { cpu } from './cpu';
 export type { CpuResult } from './cpu';
 export { DetlossError } from './errors';
