@@ -1,6 +1,7 @@
 import { DetlossError } from '../../errors';
 import { describeValue } from '../../ops/validate';
-import type { TuneOptions } from '../public';
+import { PLAN_FIELD_RULES } from '../device/plan-record';
+import type { TuneOptions, TunedPlan } from '../public';
 
 // `tune()`'s options, checked before anything runs; a bad one is refused by name.
 
@@ -39,7 +40,7 @@ export function checkTuneOptions(options: unknown): CheckedTuneOptions {
   if (typeof reps !== 'number' || !Number.isInteger(reps) || reps < 1 || reps > 100) bad('reps', 'an integer from 1 to 100', reps);
   if (search !== 'descent' && search !== 'exhaustive') bad('search', "'descent' or 'exhaustive'", search);
   if (onProgress !== undefined && typeof onProgress !== 'function') bad('onProgress', 'a function', onProgress);
-  if (candidates !== undefined && !isObject(candidates)) bad('candidates', 'an object of candidate lists', candidates);
+  if (candidates !== undefined) checkCandidates(candidates);
   if (sizes !== undefined) {
     if (!Array.isArray(sizes) || sizes.length === 0) bad('sizes', 'a non-empty array of sizes', sizes);
     sizes.forEach((s, i) => {
@@ -60,4 +61,18 @@ export function checkTuneOptions(options: unknown): CheckedTuneOptions {
     });
   }
   return { ops: ops as CheckedTuneOptions['ops'], sizes: sizes && [...sizes], budgetMs, reps, candidates, search, onProgress };
+}
+
+/** Each list of `candidates` names a plan field and holds values that field takes (which of them the device runs is the tuner's to filter). */
+function checkCandidates(candidates: unknown): void {
+  if (!isObject(candidates)) bad('candidates', 'an object of candidate lists', candidates);
+  for (const [k, list] of Object.entries(candidates)) {
+    if (!Object.hasOwn(PLAN_FIELD_RULES, k)) throw new DetlossError('unknown_param', `tune: unknown candidate field candidates.${k} (known: ${Object.keys(PLAN_FIELD_RULES).join(', ')})`, `candidates.${k}`);
+    if (list === undefined) continue;
+    const rule = PLAN_FIELD_RULES[k as keyof TunedPlan];
+    if (!Array.isArray(list) || list.length === 0) bad(`candidates.${k}`, `a non-empty array, each ${rule.what}`, list);
+    list.forEach((v: unknown, i: number) => {
+      if (!rule.ok(v)) bad(`candidates.${k}`, `a list of values, each ${rule.what} (item ${i} is not)`, v);
+    });
+  }
 }

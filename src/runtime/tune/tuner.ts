@@ -1,5 +1,6 @@
 import { DetlossError } from '../../errors';
 import { getOp } from '../../ops/registry';
+import type { GpuKernel, OpDescriptor } from '../../ops/types';
 import type { Resolved } from '../../ops/validate';
 import { VERSION } from '../../version';
 import { readInputs } from '../call/inputs';
@@ -46,9 +47,11 @@ function jobsOf(rt: Runtime, o: ReturnType<typeof checkTuneOptions>): Job[] {
   const seen = new Set<string>();
   for (const [i, item] of named.entries()) {
     const { op, options = {}, dims = {} } = typeof item === 'string' ? { op: item } : item;
-    const desc = getOp(op);
-    const gk = requireKernel(desc);
-    if (gk.program) throw new DetlossError('invalid_param', `tune: ${desc.name} runs a program of passes fixed per plan kind; it has no launch plan to tune`, `ops[${i}]`);
+    const where = o.ops ? `ops[${i}]` : 'ops';
+    const { desc, gk } = tunable(op, where);
+    if (gk.program) throw new DetlossError('invalid_param', `tune: ${desc.name} runs a program of passes fixed per plan kind; it has no launch plan to tune`, where);
+    // The op's options and dims are checked here, as a call checks them: a bad one stops the run before any op is tuned.
+    readInputs(desc, tuneInputs(desc, 1, dims, !!gk.rows, options).arrays, tunableOptions(desc, options));
     const sizes = o.sizes ?? (typeof item !== 'string' && item.sizes?.length ? item.sizes : [1e6]);
     for (const size of sizes) {
       const rowLength = gk.rows ? tuneInputs(desc, 1, dims, true, {}).dims : undefined;
@@ -59,6 +62,17 @@ function jobsOf(rt: Runtime, o: ReturnType<typeof checkTuneOptions>): Job[] {
     }
   }
   return jobs;
+}
+
+/** An op to tune by name: unknown, or without a GPU kernel, is refused naming its entry of `ops`. */
+function tunable(op: string, where: string): { desc: OpDescriptor; gk: GpuKernel } {
+  try {
+    const desc = getOp(op);
+    return { desc, gk: requireKernel(desc) };
+  } catch (e) {
+    if (e instanceof DetlossError) throw new DetlossError(e.code, `tune: ${where}: ${e.message}`, where);
+    throw e;
+  }
 }
 
 async function tuneNow(rt: Runtime, o: ReturnType<typeof checkTuneOptions>): Promise<PlanRecord> {

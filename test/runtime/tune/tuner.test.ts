@@ -90,7 +90,7 @@ describe('tune()', { timeout: 120_000 }, () => {
     const refusals: [unknown, string, string][] = [
       [{}, 'ops', 'invalid_param'], // nothing warmed up or run yet
       [{ ops: ['ap_loss'] }, 'ops[0]', 'invalid_param'],
-      [{ ops: ['no_such_op'] }, 'op', 'unknown_op'],
+      [{ ops: ['no_such_op'] }, 'ops[0]', 'unknown_op'],
       [{ ops: [{ op: 'l1', foo: 1 }] }, 'ops[0].foo', 'unknown_param'],
       [{ ops: [] }, 'ops', 'invalid_param'],
       [{ ops: ['l1'], budgetMs: 0 }, 'budgetMs', 'invalid_param'],
