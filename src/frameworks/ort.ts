@@ -27,7 +27,7 @@ import { getOp } from '../ops/registry';
 import { yoloNmsOp, type YoloDetections, type YoloNmsOptions } from '../ops/yolo-nms';
 import type { OpDescriptor, TensorSpec } from '../ops/types';
 import { describeValue, type SharedOptions } from '../ops/validate';
-import { contextOn, isDestroyed, readOutput } from '../runtime/context';
+import { checkContextOptions, contextOn, isDestroyed, readOutput } from '../runtime/context';
 import type { DetlossOptions, GpuTensor, ResidentResult } from '../runtime/public';
 
 /** The part of an `ort.Tensor` detloss reads. `gpuBuffer` and `data` throw where the data is not. */
@@ -530,7 +530,11 @@ export class OrtDetloss {
  * `onnxruntime-web` and `onnxruntime-web/webgpu`). With `onnxruntime-web/webgpu` a device can
  * also go the other way, into ORT: `executionProviders: [{ name: 'webgpu', device }]`.
  *
- * @example const dl = await detlossFor(await ort.env.webgpu.device);
+ * `options` are `createDetloss`'s (less `device` and `gpu`), checked on every call. They make the
+ * context on the first call for a device; on a later one only `plans` (tuned launch plans, what
+ * `dl.context.tune()` returned) takes effect, loaded into the existing context.
+ *
+ * @example const dl = await detlossFor(await ort.env.webgpu.device, { plans: JSON.parse(localStorage.getItem('detloss-plans')) });
  */
 export function detlossFor(device: GPUDevice, options: Omit<DetlossOptions, 'device' | 'gpu'> = {}): Promise<OrtDetloss> {
   try {
@@ -549,10 +553,15 @@ function contextFor(device: GPUDevice, options: Omit<DetlossOptions, 'device' | 
   if (typeof device !== 'object' || device === null || typeof (device as { createBuffer?: unknown }).createBuffer !== 'function') {
     throw new DetlossError('invalid_param', `detlossFor: device must be a GPUDevice (await ort.env.webgpu.device after creating a WebGPU session), got ${String(device)}`, 'device');
   }
+  if (typeof options !== 'object' || options === null) throw new DetlossError('invalid_param', `detlossFor: options must be an object, got ${describeValue(options)}`, 'options');
   let dl = contexts.get(device);
   if (!dl || isDestroyed(dl.context)) {
     dl = new OrtDetloss(contextOn(DetlossContext, device, options));
     contexts.set(device, dl);
+  } else if (Object.keys(options).length) {
+    // The device's context exists: the options are checked all the same, and tuned plans load into it.
+    checkContextOptions(device, options);
+    if (options.plans !== undefined) dl.context.usePlans(options.plans);
   }
   current = dl;
   return dl;

@@ -197,8 +197,13 @@ export async function openContext<C extends Detloss>(make: new (device: GPUDevic
 
 /** A context on a device the caller already has (a framework's), its adapter facts read from the device. */
 export function contextOn<C extends Detloss>(make: new (device: GPUDevice, adapter: AdapterFacts, options: DetlossOptions) => C, device: GPUDevice, options: DetlossOptions = {}): C {
-  checkOptions({ ...options, device });
+  checkContextOptions(device, options);
   return new make(device, deviceFacts(device), { ...options, device });
+}
+
+/** Checks the options of a context on `device` as {@link contextOn} would, making nothing. */
+export function checkContextOptions(device: GPUDevice, options: DetlossOptions): void {
+  checkOptions({ ...options, device });
 }
 
 /** Whether `destroy()` was called on the context. */
