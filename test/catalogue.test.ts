@@ -26,7 +26,7 @@ const NAMES = Object.keys(WRAPPERS).sort();
 /** What each surface offers besides the catalogue's wrappers (a new export must be one or the other). */
 const NOT_WRAPPERS = {
   core: ['yoloNms', 'rotatedTalAssign'],
-  tfjs: ['detlossFor', 'flush', 'makeAnchors', 'nonMaxSuppression', 'nonMaxSuppressionWithScore', 'ready', 'runLoss', 'runOutputs', 'runOutputsAsync', 'stats', 'yoloNms'],
+  tfjs: ['detlossFor', 'flush', 'makeAnchors', 'nonMaxSuppression', 'nonMaxSuppressionWithScore', 'ready', 'runLoss', 'runOutputs', 'runOutputsAsync', 'stats', 'tune', 'usePlans', 'yoloNms'],
   ortFree: ['OrtDetloss', 'detlossFor', 'flush', 'makeAnchors', 'nonMaxSuppression', 'runLoss', 'yoloNms'],
   ortClass: ['constructor', 'destroy', 'device', 'flush', 'nonMaxSuppression', 'runLoss', 'runWith', 'wrapper', 'yoloNms'],
 };

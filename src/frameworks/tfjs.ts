@@ -27,7 +27,7 @@ import { detectionsOf, yoloNmsOp, type YoloDetections, type YoloNmsOptions } fro
 import type { OpDescriptor } from '../ops/types';
 import { LIMIT_MAX, type Reduction } from '../ops/validate';
 import { Detloss, guardedCopies, runSync, type GuardedCopy, type SyncCall } from '../runtime/context';
-import type { AdapterFacts } from '../runtime/public';
+import type { AdapterFacts, PlanRecord, TuneOptions } from '../runtime/public';
 import { ledgerOf, throwFailure, verdictsIn } from './tfjs-ledger';
 
 /** Options of every loss: the op's params plus these. */
@@ -63,6 +63,8 @@ interface DeviceState {
   dl: Detloss;
 }
 const states = new WeakMap<GPUDevice, DeviceState>();
+/** The tuned plan records kept for each device ({@link usePlans}, {@link tune}): every context made for it loads them. */
+const kept = new WeakMap<GPUDevice, PlanRecord[]>();
 
 function stateFor(backend: WebGpuBackendLike): DeviceState {
   const device = backend.device;
@@ -77,7 +79,8 @@ function stateFor(backend: WebGpuBackendLike): DeviceState {
       isFallbackAdapter: (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false,
       subgroupMaxSize: (info as { subgroupMaxSize?: number } | undefined)?.subgroupMaxSize,
     };
-    s = { dl: new Detloss(device, facts) };
+    // A context made after a GPU failure dropped the last one keeps the plans that one held.
+    s = { dl: new Detloss(device, facts, { plans: kept.get(device) }) };
     states.set(device, s);
   }
   return s;
@@ -98,6 +101,49 @@ export function detlossFor(backend: tf.KernelBackend = tf.backend()): Detloss {
 /** `detlossFor(backend).stats()`: the shared context's pool and pipeline counters. */
 export function stats(backend: tf.KernelBackend = tf.backend()): ReturnType<Detloss['stats']> {
   return detlossFor(backend).stats();
+}
+
+/**
+ * Loads tuned launch plans (what {@link tune} or `Detloss.tune()` returned, kept by the caller) for
+ * the backend's device: into its context now, and into any context made for it later (after a GPU
+ * failure drops one). One record or several; each is checked as `createDetloss({ plans })` checks
+ * it, and a malformed one is a `DetlossError` naming the field (`plans.plans[0].plan.workgroupSize`),
+ * with nothing loaded. A record for another adapter or another version of detloss is ignored with a
+ * warning in `stats().plan.warnings`. A non-WebGPU backend is `no_webgpu`.
+ *
+ * @example usePlans(JSON.parse(localStorage.getItem('detloss-plans')));
+ */
+export function usePlans(plans: PlanRecord | readonly PlanRecord[], backend: tf.KernelBackend = tf.backend()): void {
+  if (!isWebGpuBackend(backend)) throw new DetlossError('no_webgpu', `usePlans: the TF.js backend is ${tf.getBackend()}, not webgpu`, 'backend');
+  // The context's own check refuses a malformed record before anything is loaded or kept.
+  stateFor(backend).dl.usePlans(plans);
+  keep(backend.device, Array.isArray(plans) ? plans : [plans as PlanRecord]);
+}
+
+/**
+ * Times candidate launch plans on the backend's device (`detlossFor(backend).tune(options)`, see
+ * `Detloss.tune`) and keeps the fastest for that device, as {@link usePlans} keeps a record: later
+ * calls, and contexts made for the device later, run them. Resolves with the record to store.
+ * Bad options are refused by name before anything runs, and the plans held stay as they were.
+ *
+ * @example
+ * const record = await tune({ ops: ['smooth_l1', { op: 'cross_entropy', dims: { c: 80 } }], sizes: [1e6] });
+ * localStorage.setItem('detloss-plans', JSON.stringify(record));
+ */
+export async function tune(options?: TuneOptions, backend: tf.KernelBackend = tf.backend()): Promise<PlanRecord> {
+  if (!isWebGpuBackend(backend)) throw new DetlossError('no_webgpu', `tune: the TF.js backend is ${tf.getBackend()}, not webgpu`, 'backend');
+  const dl = detlossFor(backend);
+  const record = await dl.tune(options);
+  keep(backend.device, [record]);
+  // The tuned context holds the plans already; one made since (a GPU failure during tune() dropped it) loads them.
+  const now = states.get(backend.device)?.dl;
+  if (now && now !== dl) now.usePlans(record);
+  return record;
+}
+
+/** Keeps checked records for a device, as copies (later changes to the caller's objects change nothing). */
+function keep(device: GPUDevice, records: readonly PlanRecord[]): void {
+  kept.set(device, [...(kept.get(device) ?? []), ...records.map((r) => JSON.parse(JSON.stringify(r)) as PlanRecord)]);
 }
 
 /**
