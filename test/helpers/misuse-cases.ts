@@ -6,6 +6,8 @@
 import { cpu } from '../../src/cpu';
 import type { DetlossError } from '../../src/errors';
 import { OPS } from '../../src/ops/registry';
+import type { PlanRecord, TunedPlan } from '../../src/runtime/public';
+import { VERSION } from '../../src/version';
 import { maxRelErr, rand } from './counting';
 
 export type Arr = Float32Array | Int32Array;
@@ -479,3 +481,117 @@ export function outputsMismatch(
   }
   return undefined;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tuned launch plans: malformed plan records, a bad plan option, bad tune() options. Each surface
+// that takes them (createDetloss, dl.usePlans, dl.tune, detloss/tfjs's usePlans and tune,
+// detloss/ort's detlossFor) refuses them with the same code and argument.
+
+/** What a plan record keeps of an adapter. */
+export type AdapterKey = PlanRecord['adapter'];
+
+/** A sound record for `adapter` and this version: one plan, for smooth_l1's family at 1e3 (the tables' calls are smaller). */
+export function goodPlanRecord(adapter: AdapterKey): PlanRecord {
+  const plan: TunedPlan = { maxThreads: 1024, workgroupSize: 128, vectorWidth: 4, reduceLanes: 64, reducePer: 4, rows: 'thread' };
+  return {
+    format: 'detloss-plans',
+    detloss: VERSION,
+    adapter: { vendor: adapter.vendor, architecture: adapter.architecture, device: adapter.device, description: adapter.description },
+    timer: 'wall',
+    created: '2026-12-07T00:00:00.000Z',
+    plans: [{ family: 'regression', size: '1e3', plan, ms: 0.5, defaultMs: 0.6, op: 'smooth_l1', candidates: [{ plan, ms: 0.5 }] }],
+  };
+}
+
+export interface PlansRefusal {
+  what: string;
+  /** The `plans` value given (a record, an array of records, or not one). */
+  plans: unknown;
+  code: Code;
+  argument: string;
+}
+
+/** Malformed `plans` values built from a good record, each with the field path its refusal names. */
+export function planRecordRefusals(good: PlanRecord): PlansRefusal[] {
+  const withPlan = (fields: Record<string, unknown>) => ({ ...good, plans: [{ ...good.plans[0], plan: { ...good.plans[0].plan, ...fields } }] });
+  const withChoice = (fields: Record<string, unknown>) => ({ ...good, plans: [{ ...good.plans[0], ...fields }] });
+  const { description: _d, ...noDescription } = good.adapter;
+  const P = 'plans.plans[0]';
+  return [
+    { what: 'not a record (a string)', plans: 'detloss-plans', code: 'invalid_param', argument: 'plans' },
+    { what: 'null', plans: null, code: 'invalid_param', argument: 'plans' },
+    { what: "the wrong format ('plans')", plans: { ...good, format: 'plans' }, code: 'invalid_param', argument: 'plans.format' },
+    { what: 'no format', plans: { ...good, format: undefined }, code: 'invalid_param', argument: 'plans.format' },
+    { what: 'a version that is not a string', plans: { ...good, detloss: 1 }, code: 'invalid_param', argument: 'plans.detloss' },
+    { what: 'no adapter', plans: { ...good, adapter: undefined }, code: 'invalid_param', argument: 'plans.adapter' },
+    { what: 'an adapter without its description', plans: { ...good, adapter: noDescription }, code: 'invalid_param', argument: 'plans.adapter.description' },
+    { what: 'an adapter vendor that is a number', plans: { ...good, adapter: { ...good.adapter, vendor: 4318 } }, code: 'invalid_param', argument: 'plans.adapter.vendor' },
+    { what: "timer 'cpu'", plans: { ...good, timer: 'cpu' }, code: 'invalid_param', argument: 'plans.timer' },
+    { what: 'plans not an array', plans: { ...good, plans: good.plans[0] }, code: 'invalid_param', argument: 'plans.plans' },
+    { what: 'workgroupSize 48 (not a power of two)', plans: withPlan({ workgroupSize: 48 }), code: 'invalid_param', argument: `${P}.plan.workgroupSize` },
+    { what: 'workgroupSize 512 (above 256)', plans: withPlan({ workgroupSize: 512 }), code: 'invalid_param', argument: `${P}.plan.workgroupSize` },
+    { what: 'workgroupSize 8 (below 16)', plans: withPlan({ workgroupSize: 8 }), code: 'invalid_param', argument: `${P}.plan.workgroupSize` },
+    { what: 'vectorWidth 2', plans: withPlan({ vectorWidth: 2 }), code: 'invalid_param', argument: `${P}.plan.vectorWidth` },
+    { what: "rows 'warp'", plans: withPlan({ rows: 'warp' }), code: 'invalid_param', argument: `${P}.plan.rows` },
+    { what: 'reduceLanes 48', plans: withPlan({ reduceLanes: 48 }), code: 'invalid_param', argument: `${P}.plan.reduceLanes` },
+    { what: 'reducePer 4096 (above 2048)', plans: withPlan({ reducePer: 4096 }), code: 'invalid_param', argument: `${P}.plan.reducePer` },
+    { what: 'maxThreads 0', plans: withPlan({ maxThreads: 0 }), code: 'invalid_param', argument: `${P}.plan.maxThreads` },
+    { what: 'maxThreads NaN', plans: withPlan({ maxThreads: NaN }), code: 'invalid_param', argument: `${P}.plan.maxThreads` },
+    { what: 'a plan field missing (rows)', plans: withPlan({ rows: undefined }), code: 'invalid_param', argument: `${P}.plan.rows` },
+    { what: 'an unknown plan field', plans: withPlan({ rowThreshold: 0 }), code: 'unknown_param', argument: `${P}.plan.rowThreshold` },
+    { what: 'the same family and size twice', plans: { ...good, plans: [good.plans[0], good.plans[0]] }, code: 'invalid_param', argument: 'plans.plans[1]' },
+    { what: 'ms negative', plans: withChoice({ ms: -1 }), code: 'invalid_param', argument: `${P}.ms` },
+    { what: 'defaultMs Infinity', plans: withChoice({ defaultMs: Infinity }), code: 'invalid_param', argument: `${P}.defaultMs` },
+    { what: "a size class that is none ('big')", plans: withChoice({ size: 'big' }), code: 'invalid_param', argument: `${P}.size` },
+    { what: 'an empty family', plans: withChoice({ family: '' }), code: 'invalid_param', argument: `${P}.family` },
+    { what: 'a candidate with a bad plan', plans: withChoice({ candidates: [{ plan: { ...good.plans[0].plan, vectorWidth: 8 }, ms: 1 }] }), code: 'invalid_param', argument: `${P}.candidates[0].plan.vectorWidth` },
+    { what: 'a bad record after a good one, in an array', plans: [good, withPlan({ workgroupSize: 48 })], code: 'invalid_param', argument: 'plans[1].plans[0].plan.workgroupSize' },
+  ];
+}
+
+/** A bad `plan` option of createDetloss (and of detloss/ort's detlossFor), with the field its refusal names. */
+export const PLAN_OPTION_REFUSALS: readonly { what: string; plan: unknown; code: Code; argument: string }[] = [
+  { what: 'workgroupSize 48', plan: { workgroupSize: 48 }, code: 'invalid_param', argument: 'plan.workgroupSize' },
+  { what: 'workgroupSize 300', plan: { workgroupSize: 300 }, code: 'invalid_param', argument: 'plan.workgroupSize' },
+  { what: 'vectorWidth 2', plan: { vectorWidth: 2 }, code: 'invalid_param', argument: 'plan.vectorWidth' },
+  { what: "rows (a tuned plan's field, not the plan option's)", plan: { rows: 'thread' }, code: 'unknown_param', argument: 'plan.rows' },
+];
+
+export interface TuneRefusal {
+  what: string;
+  options: unknown;
+  code: Code;
+  argument: string;
+}
+
+/** Bad options of `tune()`, each refused before any op is tuned. */
+export const TUNE_REFUSALS: readonly TuneRefusal[] = [
+  { what: 'options a number', options: 5, code: 'invalid_param', argument: 'options' },
+  { what: 'an unknown option', options: { ops: ['l1'], budget: 100 }, code: 'unknown_param', argument: 'budget' },
+  { what: 'budgetMs 0', options: { ops: ['l1'], budgetMs: 0 }, code: 'invalid_param', argument: 'budgetMs' },
+  { what: 'budgetMs NaN', options: { ops: ['l1'], budgetMs: NaN }, code: 'invalid_param', argument: 'budgetMs' },
+  { what: 'budgetMs -5', options: { ops: ['l1'], budgetMs: -5 }, code: 'invalid_param', argument: 'budgetMs' },
+  { what: 'reps 0', options: { ops: ['l1'], reps: 0 }, code: 'invalid_param', argument: 'reps' },
+  { what: 'reps 2.5', options: { ops: ['l1'], reps: 2.5 }, code: 'invalid_param', argument: 'reps' },
+  { what: 'sizes [0]', options: { ops: ['l1'], sizes: [0] }, code: 'invalid_param', argument: 'sizes[0]' },
+  { what: "sizes ['1e6'] (a string)", options: { ops: ['l1'], sizes: ['1e6'] }, code: 'invalid_param', argument: 'sizes[0]' },
+  { what: 'sizes [1000, 1.5]', options: { ops: ['l1'], sizes: [1000, 1.5] }, code: 'invalid_param', argument: 'sizes[1]' },
+  { what: 'sizes []', options: { ops: ['l1'], sizes: [] }, code: 'invalid_param', argument: 'sizes' },
+  { what: 'ops []', options: { ops: [] }, code: 'invalid_param', argument: 'ops' },
+  { what: 'ops a string', options: { ops: 'l1' }, code: 'invalid_param', argument: 'ops' },
+  { what: "ops [{ op: 'l1', foo: 1 }]", options: { ops: [{ op: 'l1', foo: 1 }] }, code: 'unknown_param', argument: 'ops[0].foo' },
+  { what: 'ops [{ options: {} }] (no op)', options: { ops: [{ options: {} }] }, code: 'invalid_param', argument: 'ops[0]' },
+  { what: "dims { c: 0 }", options: { ops: [{ op: 'cross_entropy', dims: { c: 0 } }] }, code: 'invalid_param', argument: 'ops[0].dims.c' },
+  { what: "a program op ('ap_loss')", options: { ops: ['ap_loss'] }, code: 'invalid_param', argument: 'ops[0]' },
+  { what: "a program op after a fused one ('nms')", options: { ops: ['l1', 'nms'] }, code: 'invalid_param', argument: 'ops[1]' },
+  { what: 'an unknown op', options: { ops: ['smooth_l2'] }, code: 'unknown_op', argument: 'ops[0]' },
+  { what: 'an unknown op after a known one', options: { ops: ['smooth_l1', 'l3'] }, code: 'unknown_op', argument: 'ops[1]' },
+  { what: "a bad param of the second op (cross_entropy's labelSmoothing 2)", options: { ops: ['smooth_l1', { op: 'cross_entropy', options: { labelSmoothing: 2 } }], sizes: [1000] }, code: 'invalid_param', argument: 'labelSmoothing' },
+  { what: 'candidates.workgroupSize [48]', options: { ops: ['l1'], candidates: { workgroupSize: [48] } }, code: 'invalid_param', argument: 'candidates.workgroupSize' },
+  { what: 'candidates.workgroupSize []', options: { ops: ['l1'], candidates: { workgroupSize: [] } }, code: 'invalid_param', argument: 'candidates.workgroupSize' },
+  { what: 'candidates.vectorWidth [1, 2]', options: { ops: ['l1'], candidates: { vectorWidth: [1, 2] } }, code: 'invalid_param', argument: 'candidates.vectorWidth' },
+  { what: "candidates.rows ['warp']", options: { ops: ['l1'], candidates: { rows: ['warp'] } }, code: 'invalid_param', argument: 'candidates.rows' },
+  { what: 'candidates.bogus', options: { ops: ['l1'], candidates: { bogus: [1] } }, code: 'unknown_param', argument: 'candidates.bogus' },
+  { what: "search 'random'", options: { ops: ['l1'], search: 'random' }, code: 'invalid_param', argument: 'search' },
+  { what: 'onProgress not a function', options: { ops: ['l1'], onProgress: 'log' }, code: 'invalid_param', argument: 'onProgress' },
+];

@@ -49,7 +49,7 @@ function jobsOf(rt: Runtime, o: ReturnType<typeof checkTuneOptions>): Job[] {
     const { op, options = {}, dims = {} } = typeof item === 'string' ? { op: item } : item;
     const where = o.ops ? `ops[${i}]` : 'ops';
     const { desc, gk } = tunable(op, where);
-    if (gk.program) throw new DetlossError('invalid_param', `tune: ${desc.name} runs a program of passes fixed per plan kind; it has no launch plan to tune`, where);
+    if (gk.program) throw new DetlossError('invalid_param', `tune: ${where}: ${desc.name} runs a program of passes fixed per plan kind; it has no launch plan to tune`, where);
     // The op's options and dims are checked here, as a call checks them: a bad one stops the run before any op is tuned.
     readInputs(desc, tuneInputs(desc, 1, dims, !!gk.rows, options).arrays, tunableOptions(desc, options));
     const sizes = o.sizes ?? (typeof item !== 'string' && item.sizes?.length ? item.sizes : [1e6]);

@@ -35,7 +35,8 @@ enableRuntimeReflection();
  * - Empty gradients: `run` gives `Float32Array(0)`; `runResident` gives the key too, a GPUBuffer.
  */
 
-import { GOOD, GPU_OPS, TAL, dtypeOf, full, i32, noReduction, outputsMismatch, prod, refusals, selfReduced, with_, type Arr, type Code, type Inputs, type Opts, type T } from '../../helpers/misuse-cases';
+import { GOOD, GPU_OPS, PLAN_OPTION_REFUSALS, TAL, TUNE_REFUSALS, dtypeOf, full, goodPlanRecord, i32, noReduction, outputsMismatch, planRecordRefusals, prod, refusals, selfReduced, with_, type Arr, type Code, type Inputs, type Opts, type T } from '../../helpers/misuse-cases';
+import type { PlanRecord } from '../../../src/runtime/public';
 
 // ---------------------------------------------------------------------------------------------
 // Running and checking.
@@ -615,6 +616,62 @@ describe('createDetloss with wrong options is a DetlossError invalid_param namin
     const out = await settle(() => createDetloss(options as never));
     if (out.ok) out.value.destroy();
     expectRefusal(out, 'invalid_param', 'options');
+  });
+});
+
+describe('tuned plans: malformed records, a bad plan option and bad tune() options are refused by the field they name, and change nothing', () => {
+  // A context of its own, holding a sound record (smooth_l1's family at 1e3): each refusal must leave it as it was.
+  let pdl: DetlossContext;
+  let gpu: Counts;
+  let good: PlanRecord;
+  const N = 1000;
+  const pred = rand(N, 31);
+  const target = rand(N, 32);
+  beforeAll(async () => {
+    pdl = await nodeContext();
+    gpu = countDevice(pdl.device);
+    good = goodPlanRecord(pdl.adapter);
+    pdl.usePlans(good);
+  });
+  afterAll(() => pdl?.destroy());
+
+  /** The context still holds the good record's plan, and a call of its family and size runs it and equals the CPU reference. */
+  async function expectPlansKept() {
+    expect(pdl.stats().plan.tuned, 'the plans held').toEqual(good.plans);
+    const got = await pdl.run('smooth_l1', { pred, target }, { beta: 0.5 });
+    expect(pdl.stats().lastCall?.tunedPlan).toBe('regression 1e3');
+    const ref = cpu.run('smooth_l1', { pred, target }, { beta: 0.5 });
+    expect(maxRelErr(got.loss, ref.loss)).toBeLessThan(1e-6);
+    expect(maxRelErr(got.grad.pred, ref.grad.pred)).toBeLessThan(1e-6);
+  }
+
+  it('the tables cover every kind of refusal the brief names', () => {
+    const whats = planRecordRefusals(good).map((c) => c.what).join('\n');
+    for (const w of ['wrong format', 'without its description', 'workgroupSize 48', 'vectorWidth 2', "rows 'warp'", 'unknown plan field', 'same family and size twice', 'ms negative']) expect(whats).toContain(w);
+    const tune = TUNE_REFUSALS.map((c) => c.what).join('\n');
+    for (const w of ['unknown option', 'budgetMs 0', 'budgetMs NaN', 'reps 0', 'sizes [0]', "sizes ['1e6']", 'ops []', "foo: 1", 'program op', 'unknown op', 'candidates.workgroupSize [48]', 'candidates.bogus']) expect(tune).toContain(w);
+  });
+
+  // (Built before the context exists, on a record of some adapter: a malformed record is refused whatever adapter it names.)
+  it.each(planRecordRefusals(goodPlanRecord({ vendor: 'v', architecture: 'a', device: 'd', description: 'some GPU' })).map((c) => [c.what, c] as const))('plans: %s', async (_what, c) => {
+    const made = await settle(() => createDetloss({ device: pdl.device, plans: c.plans } as never));
+    if (made.ok) made.value.destroy();
+    expectRefusal(made, c.code, c.argument);
+    expectRefusal(await settle(() => pdl.usePlans(c.plans as never)), c.code, c.argument);
+    await expectPlansKept();
+  });
+
+  it.each(PLAN_OPTION_REFUSALS.map((c) => [c.what, c] as const))('createDetloss plan: %s', async (_what, c) => {
+    const made = await settle(() => createDetloss({ device: pdl.device, plan: c.plan } as never));
+    if (made.ok) made.value.destroy();
+    expectRefusal(made, c.code, c.argument);
+  });
+
+  it.each(TUNE_REFUSALS.map((c) => [c.what, c] as const))('tune: %s (nothing runs on the GPU, the plans held stay)', async (_what, c) => {
+    reset(gpu);
+    expectRefusal(await settle(() => pdl.tune(c.options as never)), c.code, c.argument);
+    expect({ submits: gpu.submits, dispatches: gpu.dispatches }, 'refused before any GPU work').toEqual({ submits: 0, dispatches: 0 });
+    await expectPlansKept();
   });
 });
 
