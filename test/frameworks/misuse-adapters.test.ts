@@ -5,7 +5,9 @@
 // detloss/ort (gpu-buffer tensors), and each must be the DetlossError the core gives, with the
 // same code and argument: at the call (ORT's calls wait for the checks of values on the GPU), or
 // on TF.js's webgpu backend, whose calls are synchronous, from flush() (the call's values NaN
-// meanwhile). After each one a good call must still equal the CPU reference.
+// meanwhile). After each one a good call must still equal the CPU reference. Malformed tuned plan
+// records and bad tune() options go through detloss/tfjs's usePlans and tune and detloss/ort's
+// detlossFor, each refused as the core refuses it, with the plans held unchanged.
 import '../../bench/node-globals';
 import '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-backend-cpu';
@@ -20,7 +22,8 @@ import * as dt from '../../src/frameworks/tfjs';
 import { OPS } from '../../src/ops/registry';
 import { reflectShader } from '../../src/runtime/compile/reflect';
 import { maxRelErr } from '../helpers/counting';
-import { GOOD, GPU_OPS, boxes, dataCases, dtypeCases, f, hasOutputs, i32, nameCases, nanCases, outputsMismatch, paramCases, rotatedBoxes, shapeCases, type Good, type Refusal, type T } from '../helpers/misuse-cases';
+import { GOOD, GPU_OPS, PLAN_OPTION_REFUSALS, TUNE_REFUSALS, boxes, dataCases, dtypeCases, f, goodPlanRecord, hasOutputs, i32, nameCases, nanCases, outputsMismatch, paramCases, planRecordRefusals, rotatedBoxes, shapeCases, type Good, type Refusal, type T } from '../helpers/misuse-cases';
+import type { PlanRecord } from '../../src/runtime/public';
 import type { DetlossContext } from '../../src/api';
 import { WRAPPERS } from '../../src/catalogue';
 import { nodeContext } from '../helpers/node-gpu';
@@ -232,6 +235,80 @@ describe.each(GPU_OPS)('%s', (op) => {
 
 it('every op of the catalogue with a GPU kernel is in this suite', () => {
   expect(GPU_OPS.length).toBe(Object.values(OPS).filter((d) => d.gpu).length);
+});
+
+// ---- Tuned plans: records, the plan option and tune()'s options on the adapters ----
+
+describe("tuned plans: detloss/tfjs's usePlans and tune, detloss/ort's detlossFor, refuse what the core refuses, by the same field", () => {
+  const NP = 1000;
+  const pred = f([NP], 51).data as Float32Array;
+  const target = f([NP], 52).data as Float32Array;
+  let good: PlanRecord;
+  /** A device with no ORT context: detlossFor's refusals there come from making one. */
+  let spare: DetlossContext;
+  beforeAll(async () => {
+    await tf.setBackend('webgpu');
+    good = goodPlanRecord(dt.detlossFor().adapter);
+    dt.usePlans(good);
+    spare = await nodeContext();
+  });
+  afterAll(() => spare?.destroy());
+
+  /** TF.js's context still holds only the good record's plan, and a call of its family and size runs it with the reference's numbers. */
+  async function expectTfPlansKept() {
+    await tf.setBackend('webgpu');
+    expect(dt.detlossFor().stats().plan.tuned, 'tfjs: the plans held').toEqual(good.plans);
+    const p = tf.tensor(pred);
+    const t = tf.tensor(target);
+    const loss = dt.smoothL1(p, t, { beta: 0.5 });
+    expect(dt.detlossFor().stats().lastCall?.tunedPlan).toBe('regression 1e3');
+    expect(maxRelErr(await loss.data(), cpu.run('smooth_l1', { pred, target }, { beta: 0.5 }).loss)).toBeLessThan(1e-6);
+    tf.dispose([p, t, loss]);
+  }
+  const refusedAs = (e: unknown) => (e instanceof DetlossError ? { code: e.code, argument: e.argument, named: e.message.includes(e.argument ?? '') } : { other: String(e) });
+  const sync = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      return e;
+    }
+    return undefined;
+  };
+  const later = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
+
+  it.each(planRecordRefusals(goodPlanRecord({ vendor: 'v', architecture: 'a', device: 'd', description: 'some GPU' })).map((c) => [c.what, c] as const))('plans: %s', async (_what, c) => {
+    const want = { code: c.code, argument: c.argument, named: true };
+    expect(refusedAs(sync(() => dt.usePlans(c.plans as never))), 'tfjs usePlans').toEqual(want);
+    // detloss/ort: the TF.js device's context exists (made by the suite above); the spare device has none.
+    for (const [where, on] of [['ort detlossFor (its context made)', device], ['ort detlossFor (a new context)', spare.device]] as const) {
+      expect(refusedAs(await later(o.detlossFor(on, { plans: c.plans as never }))), where).toEqual(want);
+    }
+    await expectTfPlansKept();
+  });
+
+  it.each(PLAN_OPTION_REFUSALS.map((c) => [c.what, c] as const))('ort detlossFor plan: %s', async (_what, c) => {
+    expect(refusedAs(await later(o.detlossFor(spare.device, { plan: c.plan as never }))), 'a new context').toEqual({ code: c.code, argument: c.argument, named: true });
+    expect(refusedAs(await later(o.detlossFor(device, { plan: c.plan as never }))), 'its context made').toEqual({ code: c.code, argument: c.argument, named: true });
+  });
+
+  it.each(TUNE_REFUSALS.map((c) => [c.what, c] as const))('tune: %s (tfjs tune and the ORT context, the plans held stay)', async (_what, c) => {
+    const want = { code: c.code, argument: c.argument, named: true };
+    expect(refusedAs(await later(dt.tune(c.options as never))), 'tfjs tune').toEqual(want);
+    const ortContext = (await o.detlossFor(device)).context;
+    expect(refusedAs(await later(ortContext.tune(c.options as never))), 'ort dl.context.tune').toEqual(want);
+    expect(ortContext.stats().plan.tuned, 'ort: the plans held (none)').toEqual([]);
+    await expectTfPlansKept();
+  });
+
+  it('on the cpu backend, usePlans and tune are no_webgpu', async () => {
+    await tf.setBackend('cpu');
+    try {
+      expect(refusedAs(sync(() => dt.usePlans(good)))).toEqual({ code: 'no_webgpu', argument: 'backend', named: true });
+      expect(refusedAs(await later(dt.tune({ ops: ['l1'] })))).toEqual({ code: 'no_webgpu', argument: 'backend', named: true });
+    } finally {
+      await tf.setBackend('webgpu');
+    }
+  });
 });
 
 // ---- The NMS drop-ins: tf.image's and ONNX's argument lists ----
