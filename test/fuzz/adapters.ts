@@ -7,12 +7,14 @@
  * '@tensorflow/tfjs-backend-webgpu' before this module, and set the webgpu backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { createRequire } from 'node:module';
 import * as o from '../../src/frameworks/ort';
 import * as dt from '../../src/frameworks/tfjs';
 import { OPS } from '../../src/ops/registry';
 import { reflectShader } from '../../src/runtime/compile/reflect';
 import type { FuzzCase, FuzzInput, HostData } from './cases';
+import { planRecordFor } from './plans';
 import type { Surface } from './runner';
 import type { DetlossContext } from '../../src/api';
 
@@ -87,66 +89,109 @@ const outputsOp = (c: FuzzCase) => !!OPS[c.op].outputs;
 const programShape = (c: FuzzCase) => [...(OPS[c.op].gpu?.program?.lossShape ?? [])];
 
 /**
- * detloss/tfjs on the active TF.js backend (webgpu). The upstream gradient is TF.js's `dy`: the
- * case's `gradOutput`, shaped as the output (rank_sort's update rides on `dy[0]`).
+ * Registers (once) a second TF.js WebGPU backend, `name`, on a device of its own, with the
+ * `webgpu` backend's limits and kernels: the cases with a tuned plan run there, so that the plans
+ * detloss/tfjs keeps for its device (usePlans) never reach the cases run without one.
  */
-export function tfjsSurface(): Surface {
+export function registerTunedBackend(name = 'webgpu-tuned'): string {
+  if (tf.findBackendFactory(name)) return name;
+  tf.registerBackend(name, async () => {
+    const adapter = (await navigator.gpu.requestAdapter())!;
+    const l = adapter.limits;
+    const device = await adapter.requestDevice({
+      requiredFeatures: adapter.features.has('timestamp-query') ? ['timestamp-query'] : [],
+      requiredLimits: {
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+        maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxBufferSize: l.maxBufferSize,
+        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      },
+    });
+    return new WebGPUBackend(device, adapter.info as never);
+  });
+  for (const k of tf.getKernelsForBackend('webgpu')) tf.registerKernel({ ...k, backendName: name });
+  return name;
+}
+
+/**
+ * detloss/tfjs on the active TF.js backend (webgpu). The upstream gradient is TF.js's `dy`: the
+ * case's `gradOutput`, shaped as the output (rank_sort's update rides on `dy[0]`). A case with a
+ * tuned plan runs on the backend `tuned` (see {@link registerTunedBackend}), after `usePlans` with
+ * a record of its plan, and reports the tuned plan the call ran.
+ */
+export function tfjsSurface(tuned?: string): Surface {
   const device = () => (tf.backend() as unknown as { device: GPUDevice }).device;
   return {
     name: 'tfjs',
     unitUpstream: true,
     takes: (c) => drawn(c.index, 3) && expressible(c, device()),
     async run(c): Promise<Res> {
-      const ins = allTensorish(c)!;
-      const made: tf.Tensor[] = [];
-      const mk = (t: Tensorish) => {
-        const x = tf.tensor(t.data, t.shape, t.data instanceof Int32Array ? 'int32' : 'float32');
-        made.push(x);
-        return x;
-      };
+      if (!c.plan || !tuned) return runTfjs(c);
+      const active = tf.getBackend();
+      await tf.setBackend(tuned);
       try {
-        const tensors: Record<string, tf.Tensor> = {};
-        let weight: tf.Tensor | undefined;
-        for (const [k, t] of Object.entries(ins)) {
-          if (k === 'gradOutput') continue;
-          if (k === 'weight') weight = mk(t);
-          else tensors[k] = mk(t);
-        }
-        const { gradOutput: _g, ...rest } = c.options as Record<string, unknown>;
-        const options = { ...rest, ...(weight ? { weight } : {}) };
-        const gradNames = c.options.grad === false ? [] : Object.keys(OPS[c.op].inputs).filter((k) => OPS[c.op].inputs[k].grad && tensors[k]);
-        if (outputsOp(c)) return await tfjsOutputs(c, tensors, options, gradNames, ins.gradOutput, made);
-        const f = (...xs: tf.Tensor[]) => dt.runLoss(c.op, { ...tensors, ...Object.fromEntries(gradNames.map((k, i) => [k, xs[i]])) }, options);
-        let loss: tf.Tensor;
-        const grad: Record<string, Float32Array> = {};
-        if (gradNames.length === 0) {
-          loss = f();
-          made.push(loss);
-        } else {
-          const value = f(...gradNames.map((k) => tensors[k]));
-          made.push(value);
-          const up = ins.gradOutput;
-          let dy: tf.Tensor | undefined;
-          if (up) {
-            const data = c.op === 'rank_sort' ? Float32Array.of(up.data[0], 0) : (up.data as Float32Array);
-            dy = tf.tensor(data, value.shape);
-            made.push(dy);
-          }
-          const gs = tf.grads((...xs: tf.Tensor[]) => f(...xs))(gradNames.map((k) => tensors[k]), dy);
-          made.push(...gs);
-          loss = value;
-          for (const [i, k] of gradNames.entries()) grad[k] = (await gs[i].data()) as Float32Array;
-        }
-        const values = (await loss.data()) as Float32Array;
-        // A value refused on the GPU (a label on the device that is no class, check: true) is thrown by flush().
-        await dt.flush();
-        const shape = reduced(c) ? (c.op === 'rank_sort' ? [2] : []) : cpuShape(c, values.length);
-        return { loss: values, shape, grad };
+        dt.usePlans(planRecordFor(c, dt.detlossFor().adapter));
+        const res = await runTfjs(c);
+        return { ...res, tunedPlan: dt.detlossFor().stats().lastCall?.tunedPlan ?? null };
       } finally {
-        for (const t of made) t.dispose();
+        await tf.setBackend(active);
       }
     },
   };
+}
+
+/** A case through detloss/tfjs on the active backend (see {@link tfjsSurface}). */
+async function runTfjs(c: FuzzCase): Promise<Res> {
+  const ins = allTensorish(c)!;
+  const made: tf.Tensor[] = [];
+  const mk = (t: Tensorish) => {
+    const x = tf.tensor(t.data, t.shape, t.data instanceof Int32Array ? 'int32' : 'float32');
+    made.push(x);
+    return x;
+  };
+  try {
+    const tensors: Record<string, tf.Tensor> = {};
+    let weight: tf.Tensor | undefined;
+    for (const [k, t] of Object.entries(ins)) {
+      if (k === 'gradOutput') continue;
+      if (k === 'weight') weight = mk(t);
+      else tensors[k] = mk(t);
+    }
+    const { gradOutput: _g, ...rest } = c.options as Record<string, unknown>;
+    const options = { ...rest, ...(weight ? { weight } : {}) };
+    const gradNames = c.options.grad === false ? [] : Object.keys(OPS[c.op].inputs).filter((k) => OPS[c.op].inputs[k].grad && tensors[k]);
+    if (outputsOp(c)) return await tfjsOutputs(c, tensors, options, gradNames, ins.gradOutput, made);
+    const f = (...xs: tf.Tensor[]) => dt.runLoss(c.op, { ...tensors, ...Object.fromEntries(gradNames.map((k, i) => [k, xs[i]])) }, options);
+    let loss: tf.Tensor;
+    const grad: Record<string, Float32Array> = {};
+    if (gradNames.length === 0) {
+      loss = f();
+      made.push(loss);
+    } else {
+      const value = f(...gradNames.map((k) => tensors[k]));
+      made.push(value);
+      const up = ins.gradOutput;
+      let dy: tf.Tensor | undefined;
+      if (up) {
+        const data = c.op === 'rank_sort' ? Float32Array.of(up.data[0], 0) : (up.data as Float32Array);
+        dy = tf.tensor(data, value.shape);
+        made.push(dy);
+      }
+      const gs = tf.grads((...xs: tf.Tensor[]) => f(...xs))(gradNames.map((k) => tensors[k]), dy);
+      made.push(...gs);
+      loss = value;
+      for (const [i, k] of gradNames.entries()) grad[k] = (await gs[i].data()) as Float32Array;
+    }
+    const values = (await loss.data()) as Float32Array;
+    // A value refused on the GPU (a label on the device that is no class, check: true) is thrown by flush().
+    await dt.flush();
+    const shape = reduced(c) ? (c.op === 'rank_sort' ? [2] : []) : cpuShape(c, values.length);
+    return { loss: values, shape, grad };
+  } finally {
+    for (const t of made) t.dispose();
+  }
 }
 
 /**
@@ -216,48 +261,62 @@ interface OrtTensorClass {
 }
 type Downloadable = o.OrtTensor & { getData(release?: boolean): Promise<Float32Array> };
 
-/** detloss/ort on gpu-buffer tensors of `device`; weight and gradOutput go as tensors too. */
-export function ortSurface(device: GPUDevice): Surface {
+/**
+ * detloss/ort on gpu-buffer tensors of `base`; weight and gradOutput go as tensors too. A case with
+ * a tuned plan runs on `tuned` (another device, so that the plans its ORT context keeps never reach
+ * the cases run without one), after `detlossFor(tuned, { plans })` with a record of its plan, and
+ * reports the tuned plan the call ran.
+ */
+export function ortSurface(base: GPUDevice, tuned?: GPUDevice): Surface {
   const ort = createRequire(import.meta.url)('onnxruntime-web') as { Tensor: OrtTensorClass };
   return {
     name: 'ort',
-    takes: (c) => drawn(c.index, 6) && expressible(c, device),
+    takes: (c) => drawn(c.index, 6) && expressible(c, base),
     async run(c): Promise<Res> {
-      const ins = allTensorish(c)!;
-      const buffers: GPUBuffer[] = [];
-      const mk = (t: Tensorish) => {
-        const buffer = device.createBuffer({ size: Math.max(16, Math.ceil(t.data.byteLength / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-        device.queue.writeBuffer(buffer, 0, t.data.buffer as ArrayBuffer, t.data.byteOffset, t.data.byteLength);
-        buffers.push(buffer);
-        return ort.Tensor.fromGpuBuffer(buffer, { dataType: t.data instanceof Int32Array ? 'int32' : 'float32', dims: t.shape });
-      };
-      try {
-        const tensors: Record<string, o.OrtTensor> = {};
-        const extra: Record<string, o.OrtTensor> = {};
-        for (const [k, t] of Object.entries(ins)) (k === 'weight' || k === 'gradOutput' ? extra : tensors)[k] = mk(t);
-        if (counted(c) && c.index % 2 === 1) {
-          // NMS by its free wrapper (its optional inputs among the options) for odd indices: the
-          // outputs' rows are their count's, and the tensors stay on the GPU
-          const { boxes, scores, ...rest } = tensors;
-          const wrapper = (o as unknown as Record<string, (...a: unknown[]) => Promise<Record<string, o.OrtTensor>>>)[WRAPPER[c.op]];
-          const w = await wrapper(boxes, scores, { ...c.options, ...rest, ...extra, device });
-          const outputs = Object.fromEntries(await Promise.all(Object.entries(w).map(async ([k, t]) => [k, await (t as Downloadable).getData(true)] as const)));
-          return { loss: new Float32Array(0), shape: programShape(c), grad: {}, outputs };
-        }
-        const r = await o.runLoss(c.op as never, tensors as never, { ...c.options, ...extra, device } as never);
-        const loss = await (r.loss as Downloadable).getData(true);
-        const grad: Record<string, Float32Array> = {};
-        for (const [k, g] of Object.entries(r.grad)) grad[k] = await (g as Downloadable).getData(true);
-        // the named outputs (int32 read as such)
-        const named = r.outputs ? { outputs: Object.fromEntries(await Promise.all(Object.entries(r.outputs).map(async ([k, t]) => [k, await (t as Downloadable).getData(true)] as const))) } : {};
-        if (outputsOp(c)) return { loss, shape: programShape(c), grad, ...named };
-        // ORT keeps the leading dims of the inputs in the 'none' shape; the runner compares the core's.
-        return { loss, shape: reduced(c) ? (c.op === 'rank_sort' ? [2] : []) : cpuShape(c, loss.length), grad };
-      } finally {
-        for (const b of buffers) b.destroy();
-      }
+      if (!c.plan || !tuned) return runOrt(c, base);
+      const { adapter } = (await o.detlossFor(tuned)).context;
+      const dl = await o.detlossFor(tuned, { plans: planRecordFor(c, adapter) });
+      const res = await runOrt(c, tuned);
+      return { ...res, tunedPlan: dl.context.stats().lastCall?.tunedPlan ?? null };
     },
   };
+
+  /** A case through detloss/ort's free functions on `device`'s context. */
+  async function runOrt(c: FuzzCase, device: GPUDevice): Promise<Res> {
+    const ins = allTensorish(c)!;
+    const buffers: GPUBuffer[] = [];
+    const mk = (t: Tensorish) => {
+      const buffer = device.createBuffer({ size: Math.max(16, Math.ceil(t.data.byteLength / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      device.queue.writeBuffer(buffer, 0, t.data.buffer as ArrayBuffer, t.data.byteOffset, t.data.byteLength);
+      buffers.push(buffer);
+      return ort.Tensor.fromGpuBuffer(buffer, { dataType: t.data instanceof Int32Array ? 'int32' : 'float32', dims: t.shape });
+    };
+    try {
+      const tensors: Record<string, o.OrtTensor> = {};
+      const extra: Record<string, o.OrtTensor> = {};
+      for (const [k, t] of Object.entries(ins)) (k === 'weight' || k === 'gradOutput' ? extra : tensors)[k] = mk(t);
+      if (counted(c) && c.index % 2 === 1) {
+        // NMS by its free wrapper (its optional inputs among the options) for odd indices: the
+        // outputs' rows are their count's, and the tensors stay on the GPU
+        const { boxes, scores, ...rest } = tensors;
+        const wrapper = (o as unknown as Record<string, (...a: unknown[]) => Promise<Record<string, o.OrtTensor>>>)[WRAPPER[c.op]];
+        const w = await wrapper(boxes, scores, { ...c.options, ...rest, ...extra, device });
+        const outputs = Object.fromEntries(await Promise.all(Object.entries(w).map(async ([k, t]) => [k, await (t as Downloadable).getData(true)] as const)));
+        return { loss: new Float32Array(0), shape: programShape(c), grad: {}, outputs };
+      }
+      const r = await o.runLoss(c.op as never, tensors as never, { ...c.options, ...extra, device } as never);
+      const loss = await (r.loss as Downloadable).getData(true);
+      const grad: Record<string, Float32Array> = {};
+      for (const [k, g] of Object.entries(r.grad)) grad[k] = await (g as Downloadable).getData(true);
+      // the named outputs (int32 read as such)
+      const named = r.outputs ? { outputs: Object.fromEntries(await Promise.all(Object.entries(r.outputs).map(async ([k, t]) => [k, await (t as Downloadable).getData(true)] as const))) } : {};
+      if (outputsOp(c)) return { loss, shape: programShape(c), grad, ...named };
+      // ORT keeps the leading dims of the inputs in the 'none' shape; the runner compares the core's.
+      return { loss, shape: reduced(c) ? (c.op === 'rank_sort' ? [2] : []) : cpuShape(c, loss.length), grad };
+    } finally {
+      for (const b of buffers) b.destroy();
+    }
+  }
 }
 
 /** Copies `bytes` of a buffer back to the host. */

@@ -11,10 +11,12 @@
  * (ops.md: non-finite input is never hidden; the runner holds it to test/fuzz/nonfinite.ts's rule;
  * for the assigner ops, whose numbers are unspecified then, to ./tal.ts's invariants). The
  * assigner's cases (`talCase`) draw heads, images and gt rows (crowded, small, on the grid,
- * padding, none). Every case is a pure function of (seed, index): `generateCase(seed, i)`
- * regenerates case i alone.
+ * padding, none). About one case in five of the fused ops (`TUNED_SHARE`, ./plans.ts) then gets a
+ * random tuned launch plan for its op family and size class, run on a context holding it. Every
+ * case is a pure function of (seed, index): `generateCase(seed, i)` regenerates case i alone.
  */
 import { Rng, caseSeed } from './prng';
+import { TUNED_SHARE, drawCasePlan, type CasePlan } from './plans';
 
 export type HostData = Float32Array | Int32Array;
 export type FuzzInput = HostData | { data: HostData; shape: number[] };
@@ -41,6 +43,11 @@ export interface FuzzCase {
   tags: string[];
   /** Where a NaN or an infinity was put, when one was (`nonFinite` below). */
   nonFinite?: { input: string; value: number; count: number };
+  /**
+   * A random tuned plan for the case's op family and size class (./plans.ts, a share of the fused
+   * ops' cases): the case runs on a context holding it, whatever `rows` says, and must run it.
+   */
+  plan?: CasePlan;
 }
 
 /** Every op that has a GPU kernel (src/ops/registry.ts). */
@@ -998,6 +1005,7 @@ function putNonFinite(r: Rng, c: FuzzCase): void {
 /**
  * Case `index` of the run with `seed`. `big` allows the 65537-sized problems (slow on SwiftShader);
  * `nonFinite` is the share of cases given a NaN or an infinity (`NONFINITE_SHARE`; 0: none);
+ * `tuned` the share of the fused ops' cases given a random tuned plan (`TUNED_SHARE`; 0: none);
  * `boxes` forces the recipe of box pairs (`BOX_RECIPES`) of `iou_loss` and `pairwise_iou`, `rotated`
  * that of rotated pairs (`ROTATED_RECIPES`) of `rotated_iou_loss` and `pairwise_probiou`.
  *
@@ -1005,7 +1013,7 @@ function putNonFinite(r: Rng, c: FuzzCase): void {
  * const c = generateCase(1, 42);
  * await dl.run(c.op, c.inputs, c.options);
  */
-export function generateCase(seed: number, index: number, opts: { big?: boolean; op?: string; nonFinite?: number; boxes?: (typeof BOX_RECIPES)[number]; rotated?: (typeof ROTATED_RECIPES)[number] } = {}): FuzzCase {
+export function generateCase(seed: number, index: number, opts: { big?: boolean; op?: string; nonFinite?: number; tuned?: number; boxes?: (typeof BOX_RECIPES)[number]; rotated?: (typeof ROTATED_RECIPES)[number] } = {}): FuzzCase {
   const r = new Rng(caseSeed(seed, index));
   const op = opts.op ?? FUZZ_OPS[index % FUZZ_OPS.length];
   const c: FuzzCase = { op, seed, index, inputs: {}, options: {}, rows: 'default', dims: {}, tags: [] };
@@ -1262,5 +1270,11 @@ export function generateCase(seed: number, index: number, opts: { big?: boolean;
   } else if (nf.chance(opts.nonFinite ?? NONFINITE_SHARE)) putNonFinite(nf, c);
   // the ranking losses have more ways to be refused (ops.md): invalid more often
   if (r.chance(op === 'ap_loss' || op === 'rank_sort' ? 0.1 : 0.04)) invalidate(r, c);
+  // A random tuned plan, last and from a stream of its own: the case is the one drawn without it.
+  const plan = drawCasePlan(c, opts.tuned ?? TUNED_SHARE);
+  if (plan) {
+    c.plan = plan;
+    c.tags.push(`plan ${plan.size} wg${plan.plan.workgroupSize}`);
+  }
   return c;
 }

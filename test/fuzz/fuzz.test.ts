@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DetlossContext } from '../../src/api';
-import { expressible, ortSurface, residentSurface, tfjsSurface } from './adapters';
+import { expressible, ortSurface, registerTunedBackend, residentSurface, tfjsSurface } from './adapters';
 import { NMS_OPS } from './nms';
 import { FUZZ_OPS, generateCase } from './cases';
 import { checkCase, failureClasses, fuzzRun, type Surface } from './runner';
@@ -31,26 +31,32 @@ const CAP_MS = 240_000;
 let def: DetlossContext;
 let wg: DetlossContext;
 let hw: DetlossContext;
+let tuned: DetlossContext;
 let surfaces: Surface[];
 beforeAll(async () => {
   def = await nodeContext();
   wg = await nodeContext({ rowThreshold: 0 });
   // NMS cases tagged 'hw' run the hardware plan's passes (the decision bits and the scan).
   hw = await nodeContext({ plan: 'hardware' });
+  // Cases with a random tuned plan run on contexts of their own on this device (ORT's too), and
+  // through TF.js on a second webgpu backend: the plans they load never reach the other cases.
+  tuned = await nodeContext();
+  expect(tuned.device.limits.maxComputeInvocationsPerWorkgroup, 'the tuned plans draw workgroups of up to 256').toBeGreaterThanOrEqual(256);
   // The adapters: TF.js's webgpu backend on its own device, ORT tensors on def's.
   expect(await tf.setBackend('webgpu')).toBe(true);
-  surfaces = [tfjsSurface(), ortSurface(def.device), residentSurface((c) => (c.rows === 'wg' ? wg : c.rows === 'hw' ? hw : def))];
+  surfaces = [tfjsSurface(registerTunedBackend()), ortSurface(def.device, tuned.device), residentSurface((c) => (c.rows === 'wg' ? wg : c.rows === 'hw' ? hw : def))];
 });
 afterAll(() => {
   def?.destroy();
   wg?.destroy();
   hw?.destroy();
+  tuned?.destroy();
 });
 
 describe('differential fuzzing (GPU against cpu.run)', () => {
   it(`seed ${SEED}: ${CASES} cases over every op, nothing outside the tolerance rule`, async () => {
     const t0 = Date.now();
-    const report = await fuzzRun({ default: def, wg, hw }, { seed: SEED, count: CASES, deadline: t0 + CAP_MS, big: true, surfaces });
+    const report = await fuzzRun({ default: def, wg, hw, tuned }, { seed: SEED, count: CASES, deadline: t0 + CAP_MS, big: true, surfaces });
     const classes = failureClasses(report.failures);
     console.log(
       `fuzz seed ${SEED}: ${report.ran} cases in ${((Date.now() - t0) / 1000).toFixed(1)} s; per op: ` +
@@ -61,7 +67,13 @@ describe('differential fuzzing (GPU against cpu.run)', () => {
     expect(report.ran, `cases checked before the ${CAP_MS / 1000} s limit`).toBe(CASES);
     for (const op of FUZZ_OPS) expect(report.cases[op], `cases of ${op}`).toBeGreaterThanOrEqual(Math.floor(CASES / FUZZ_OPS.length));
     // The adapters take one case in eight each: TF.js every op its device can run (all but margin_ranking), ORT every op.
-    console.log(`fuzz seed ${SEED} through the adapters: ${Object.entries(report.bySurface).map(([k, v]) => `${k} ${v.cases} cases over ${v.ops.size} ops`).join(', ')}`);
+    console.log(`fuzz seed ${SEED} through the adapters: ${Object.entries(report.bySurface).map(([k, v]) => `${k} ${v.cases} cases over ${v.ops.size} ops (${v.tuned} under a tuned plan)`).join(', ')}`);
+    // About one case in five of the fused ops under a random tuned plan, through the core and both adapters.
+    const fused = FUZZ_OPS.filter((op) => !OPS[op].gpu?.program);
+    const tunedCases = fused.reduce((a, op) => a + report.tuned[op], 0);
+    expect(tunedCases, 'cases under a tuned plan').toBeGreaterThanOrEqual(Math.floor(0.12 * fused.reduce((a, op) => a + report.cases[op], 0)));
+    expect(FUZZ_OPS.filter((op) => OPS[op].gpu?.program && report.tuned[op] > 0), 'program ops under a tuned plan').toEqual([]);
+    for (const name of ['tfjs', 'ort']) expect(report.bySurface[name].tuned, `${name}: cases under a tuned plan`).toBeGreaterThan(0);
     // runResident with the outputs at capacity and their count read: the NMS ops, one case in four.
     for (const [name, { cases, ops }] of Object.entries(report.bySurface)) {
       if (name === 'resident') {

@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { DetlossContext } from '../../src/api';
 import { nodeContext } from '../helpers/node-gpu';
-import { ortSurface, residentSurface, tfjsSurface } from './adapters';
+import { ortSurface, registerTunedBackend, residentSurface, tfjsSurface } from './adapters';
 import { env } from './config';
 import { failureClasses, fuzzRun, hasNonFinite, type FuzzReport, type Surface } from './runner';
 import { generateCase } from './cases';
@@ -19,21 +19,27 @@ import { generateCase } from './cases';
 let def: DetlossContext;
 let wg: DetlossContext;
 let hw: DetlossContext;
+let tuned: DetlossContext;
 let surfaces: Surface[];
 beforeAll(async () => {
   def = await nodeContext();
   wg = await nodeContext({ rowThreshold: 0 });
   // NMS cases tagged 'hw' run the hardware plan's passes (the decision bits and the scan).
   hw = await nodeContext({ plan: 'hardware' });
+  // Cases with a random tuned plan run on contexts of their own on this device (ORT's too), and
+  // through TF.js on a second webgpu backend: the plans they load never reach the other cases.
+  tuned = await nodeContext();
+  expect(tuned.device.limits.maxComputeInvocationsPerWorkgroup, 'the tuned plans draw workgroups of up to 256').toBeGreaterThanOrEqual(256);
   // A share of the cases also goes through detloss/tfjs (TF.js's webgpu backend) and detloss/ort,
   // and the NMS ops' through runResident (their outputs at capacity, with a count).
   expect(await tf.setBackend('webgpu')).toBe(true);
-  surfaces = [tfjsSurface(), ortSurface(def.device), residentSurface((c) => (c.rows === 'wg' ? wg : c.rows === 'hw' ? hw : def))];
+  surfaces = [tfjsSurface(registerTunedBackend()), ortSurface(def.device, tuned.device), residentSurface((c) => (c.rows === 'wg' ? wg : c.rows === 'hw' ? hw : def))];
 });
 afterAll(() => {
   def?.destroy();
   wg?.destroy();
   hw?.destroy();
+  tuned?.destroy();
 });
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
@@ -44,7 +50,7 @@ it(`fuzz seed ${env.seed} for ${env.minutes} min`, async () => {
   let lastPrint = t0;
   const seen = new Set<string>();
   const report = await fuzzRun(
-    { default: def, wg, hw },
+    { default: def, wg, hw, tuned },
     {
       seed: env.seed,
       from: env.only ?? 0,
@@ -71,9 +77,10 @@ it(`fuzz seed ${env.seed} for ${env.minutes} min`, async () => {
   out(`\n=== fuzz summary: seed ${env.seed}${env.ops ? ` (ops ${env.ops.join(',')})` : ''}, ${report.ran} cases in ${(report.ms / 1000).toFixed(0)} s, ${report.failures.length} failures in ${classes.length} classes`);
   out(`cases per op: ${perOp(report)}`);
   out(`with a NaN or an infinity in an input: ${Object.values(report.nonFinite).reduce((a, b) => a + b, 0)} (${Object.entries(report.nonFinite).map(([op, n]) => `${op} ${n}`).join(', ')})`);
-  out(`through the adapters: ${Object.entries(report.bySurface).map(([k, v]) => `${k} ${v.cases} cases over ${v.ops.size} ops`).join(', ')}`);
+  out(`under a random tuned plan: ${Object.values(report.tuned).reduce((a, b) => a + b, 0)} (${Object.entries(report.tuned).map(([op, n]) => `${op} ${n}`).join(', ')})`);
+  out(`through the adapters: ${Object.entries(report.bySurface).map(([k, v]) => `${k} ${v.cases} cases over ${v.ops.size} ops (${v.tuned} under a tuned plan)`).join(', ')}`);
   out(`failures on finite inputs: ${report.failures.length - nonFiniteIdx.size}${report.failures.length ? ` (cases ${report.failures.filter((f) => !nonFiniteIdx.has(f.index)).slice(0, 40).map((f) => f.index).join(', ')})` : ''}; with a NaN or an infinity in an input: ${nonFiniteIdx.size}`);
   for (const k of classes) out(`  ${k.count}x ${k.key} (first: case ${k.first.index})`);
-  if (process.env.FUZZ_REPORT) writeFileSync(process.env.FUZZ_REPORT, JSON.stringify({ seed: env.seed, ops: env.ops, ran: report.ran, ms: report.ms, cases: report.cases, classes }, null, 1));
+  if (process.env.FUZZ_REPORT) writeFileSync(process.env.FUZZ_REPORT, JSON.stringify({ seed: env.seed, ops: env.ops, ran: report.ran, ms: report.ms, cases: report.cases, tuned: report.tuned, classes }, null, 1));
   expect(classes.map((k) => k.key)).toEqual([]);
 });

@@ -8,13 +8,14 @@
  */
 import { cpu } from '../../src/cpu';
 import { DetlossError } from '../../src/errors';
-import type { DetlossContext } from '../../src/api';
+import { createDetloss, type DetlossContext } from '../../src/api';
 import { FUZZ_OPS, generateCase, type FuzzCase, type FuzzInput, type HostData } from './cases';
 import { LOGIT_OPS, PAIRWISE, RANKING_OPS, allowed, dataOf, kOf, pairCorners32, rankingTerms, termScale, upstreamOf } from './tolerance';
 import { pairwiseValue, type IouVariant } from '../../src/cpu/iou';
 import { ruleBreach } from './nonfinite';
 import { TAL_OPS, checkTal } from './tal';
 import { NMS_OPS, checkNms } from './nms';
+import { planName, planRecordFor, planReproLines, refiled } from './plans';
 
 const FLT_MAX = 3.4028234663852886e38;
 const REGRESSION = new Set(['l1', 'mse', 'smooth_l1', 'huber', 'balanced_l1']);
@@ -30,8 +31,12 @@ export interface Failure {
   index: number;
 }
 
-/** A result: the loss, its shape, the gradients, and the named outputs of the ops that have them (tal_assign, yolo_detection_loss). */
-type Res = { loss: ArrayLike<number>; shape: number[]; grad: Record<string, ArrayLike<number>>; outputs?: Record<string, ArrayLike<number>> };
+/**
+ * A result: the loss, its shape, the gradients, and the named outputs of the ops that have them
+ * (tal_assign, yolo_detection_loss); for a case with a tuned plan, the tuned plan the call ran
+ * (`stats().lastCall.tunedPlan`, null for none), where the surface can tell.
+ */
+type Res = { loss: ArrayLike<number>; shape: number[]; grad: Record<string, ArrayLike<number>>; outputs?: Record<string, ArrayLike<number>>; tunedPlan?: string | null };
 type Outcome = { ok: true; res: Res } | { ok: false; err: unknown };
 
 const errText = (e: unknown) => (e instanceof DetlossError ? `DetlossError(${e.code}${e.argument ? `, ${e.argument}` : ''}): ${e.message}` : `${(e as Error)?.name ?? typeof e}: ${(e as Error)?.message ?? String(e)}`);
@@ -68,9 +73,26 @@ export function referenceResult(c: FuzzCase): Res {
   return { loss: Float32Array.from(r.loss), shape: r.shape, grad: Object.fromEntries(Object.entries(r.grad).map(([k, g]) => [k, Float32Array.from(g as ArrayLike<number>)])), ...outputs };
 }
 
-/** `dl.run` on a context, or on the context a case asks for (`rows: 'wg'`). */
+/**
+ * `dl.run` on a context, or on the context a case asks for (`rows: 'wg'`). A case with a tuned plan
+ * runs on a context of its own on that context's device, made with `createDetloss({ plans })` and a
+ * record of the case's plan for the device's adapter, and reports the tuned plan the call ran.
+ */
 export function dlSurface(pick: DetlossContext | ((c: FuzzCase) => DetlossContext)): Surface {
-  return { name: '', run: (c) => (typeof pick === 'function' ? pick(c) : pick).run(c.op, c.inputs, c.options) };
+  return {
+    name: '',
+    async run(c) {
+      const on = typeof pick === 'function' ? pick(c) : pick;
+      if (!c.plan) return on.run(c.op, c.inputs, c.options);
+      const dl = await createDetloss({ device: on.device, plans: planRecordFor(c, on.adapter) });
+      try {
+        const res = await dl.run(c.op, c.inputs, c.options);
+        return { ...res, tunedPlan: dl.stats().lastCall?.tunedPlan ?? null };
+      } finally {
+        dl.destroy();
+      }
+    },
+  };
 }
 
 const isSurface = (x: DetlossContext | Surface): x is Surface => typeof (x as Surface).name === 'string';
@@ -251,6 +273,10 @@ export async function checkCase(on: DetlossContext | Surface, c: FuzzCase, probe
     return { key: `${where} gpu-refuses-valid-input(${code})`, message: `dl.run threw ${errText(gpu.err)}; cpu.run resolved` };
   }
   const g = gpu.res;
+  // A case with a tuned plan must run it (a call with no output launches nothing).
+  if (c.plan && c.plan.outCount > 0 && g.tunedPlan !== undefined && g.tunedPlan !== planName(c.plan)) {
+    return { key: `${where} tuned-plan-not-run`, message: `the call ran tuned plan ${String(g.tunedPlan)}, not ${planName(c.plan)} (${JSON.stringify(c.plan.plan)})` };
+  }
   const r = ref.res;
   if (JSON.stringify(g.shape) !== JSON.stringify(r.shape) || g.loss.length !== r.loss.length) {
     return { key: `${where} shape-differs`, message: `GPU shape [${g.shape}] (${g.loss.length}) vs CPU [${r.shape}] (${r.loss.length})` };
@@ -472,7 +498,9 @@ function shrink(c: FuzzCase, row: number, col?: number): FuzzCase {
     if (go.some((v) => v !== 1)) inputs.gradOutput = go;
   } else delete options.reduction;
   const dims = { ...c.dims, n: 1, ...(col !== undefined ? { m: 1 } : {}) };
-  return { ...c, inputs, options, dims, tags: [...c.tags, 'shrunk'] };
+  const cut: FuzzCase = { ...c, inputs, options, dims, tags: [...c.tags, 'shrunk'] };
+  // The same tuned plan, filed under the cut case's size class (the case must still run it).
+  return c.plan ? { ...cut, plan: refiled(cut) } : cut;
 }
 
 const num = (v: number) => (Object.is(v, -0) ? '-0' : String(v));
@@ -484,18 +512,21 @@ function literal(v: FuzzInput, max = Infinity): string {
   return 'data' in v ? `{ data: ${arr}, shape: [${v.shape.join(', ')}] }` : arr;
 }
 
-/** A script one can paste: context, inputs as literals, the call on both sides, and what each gave. */
+/**
+ * A script one can paste (with `gpu`, `createDetloss` and `cpu` in scope): context (with the case's
+ * tuned plan record, where it has one), inputs as literals, the call on both sides, and what each gave.
+ */
 export function repro(c: FuzzCase, note: string, max = Infinity): string {
   const opts = JSON.stringify(c.options, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? `__${v}__` : typeof v === 'bigint' ? `__${v}n__` : v)).replace(/"__(.*?)__"/g, '$1');
   const inputs = Object.entries(c.inputs).map(([name, v]) => `  ${name}: ${literal(v, max)},`).join('\n');
   return [
     `// detloss fuzz: seed ${c.seed}, case ${c.index} (${c.op}; ${c.tags.join(', ') || 'plain'}; regenerate with generateCase(${c.seed}, ${c.index}))`,
     `// ${note}`,
-    `const dl = await createDetloss({ gpu${c.rows === 'wg' ? ', rowThreshold: 0' : c.rows === 'hw' ? ", plan: 'hardware'" : ''} });`,
+    ...(c.plan ? planReproLines(c) : [`const dl = await createDetloss({ gpu${c.rows === 'wg' ? ', rowThreshold: 0' : c.rows === 'hw' ? ", plan: 'hardware'" : ''} });`]),
     `const inputs = {\n${inputs}\n};`,
     `const options = ${opts};`,
-    `const gpu = await dl.run('${c.op}', inputs, options);`,
-    `const ref = cpu.run('${c.op}', inputs, options);`,
+    `const got = await dl.run('${c.op}', inputs, options);`,
+    `const want = cpu.run('${c.op}', inputs, options);`,
   ].join('\n');
 }
 
@@ -524,8 +555,10 @@ export interface FuzzReport {
   cases: Record<string, number>;
   /** Of those, the cases with a NaN or an infinity in an input, per op. */
   nonFinite: Record<string, number>;
-  /** Cases each added surface ran (the adapters), and over how many ops. */
-  bySurface: Record<string, { cases: number; ops: Set<string> }>;
+  /** Of those, the cases run under a random tuned plan, per op. */
+  tuned: Record<string, number>;
+  /** Cases each added surface ran (the adapters), over how many ops, and how many under a tuned plan. */
+  bySurface: Record<string, { cases: number; ops: Set<string>; tuned: number }>;
   failures: Failure[];
   ran: number;
   ms: number;
@@ -533,10 +566,11 @@ export interface FuzzReport {
 
 /**
  * Runs cases `from, from+1, ...` of `seed` until `count` cases or the `deadline` (ms since epoch),
- * on `contexts.default` and `contexts.wg` (a workgroup per row). Ops rotate with the index.
+ * on `contexts.default` and `contexts.wg` (a workgroup per row); a case with a tuned plan on a
+ * context of its own on `contexts.tuned`'s device (`dlSurface`). Ops rotate with the index.
  */
 export async function fuzzRun(
-  contexts: { default: DetlossContext; wg: DetlossContext; hw?: DetlossContext },
+  contexts: { default: DetlossContext; wg: DetlossContext; hw?: DetlossContext; tuned?: DetlossContext },
   o: {
     seed: number;
     count?: number;
@@ -553,7 +587,8 @@ export async function fuzzRun(
   const report: FuzzReport = {
     cases: Object.fromEntries((o.ops ?? FUZZ_OPS).map((op) => [op, 0])),
     nonFinite: Object.fromEntries((o.ops ?? FUZZ_OPS).map((op) => [op, 0])),
-    bySurface: Object.fromEntries((o.surfaces ?? []).map((s) => [s.name, { cases: 0, ops: new Set<string>() }])),
+    tuned: Object.fromEntries((o.ops ?? FUZZ_OPS).map((op) => [op, 0])),
+    bySurface: Object.fromEntries((o.surfaces ?? []).map((s) => [s.name, { cases: 0, ops: new Set<string>(), tuned: 0 }])),
     failures: [],
     ran: 0,
     ms: 0,
@@ -564,16 +599,18 @@ export async function fuzzRun(
     const c = generateCase(o.seed, i, { big: o.big, op: o.ops?.length ? o.ops[i % o.ops.length] : undefined });
     let f: Failure | null;
     try {
-      f = await fuzzOne((x) => (x.rows === 'wg' ? contexts.wg : x.rows === 'hw' ? (contexts.hw ?? contexts.default) : contexts.default), c, o.surfaces);
+      f = await fuzzOne((x) => (x.plan ? (contexts.tuned ?? contexts.default) : x.rows === 'wg' ? contexts.wg : x.rows === 'hw' ? (contexts.hw ?? contexts.default) : contexts.default), c, o.surfaces);
     } catch (e) {
       f = { key: `${c.op} fuzzer-crash`, message: errText(e), repro: repro(c, errText(e), 64), seed: o.seed, index: i };
     }
     report.cases[c.op]++;
     if (hasNonFinite(c)) report.nonFinite[c.op]++;
+    if (c.plan) report.tuned[c.op]++;
     for (const sf of o.surfaces ?? []) {
       if (sf.takes && !sf.takes(c)) continue;
       report.bySurface[sf.name].cases++;
       report.bySurface[sf.name].ops.add(c.op);
+      if (c.plan) report.bySurface[sf.name].tuned++;
     }
     report.ran++;
     if (f) report.failures.push(f);
