@@ -116,14 +116,17 @@ export interface ReduceLevel {
 
 /**
  * The fixed-shape tree that adds `count` partials: levels until one value is left. The shape
- * depends only on the count and the plan, so results are bitwise repeatable.
+ * depends only on the count and the plan, so results are bitwise repeatable. A workgroup adds at
+ * least two partials, or a level would leave as many as it took: one lane (`reduceLanes: 1`) adds
+ * at least two each.
  */
 export function reduceLevels(count: number, plan: Pick<LaunchPlan, 'reduceLanes' | 'reducePer'>, maxPerDim: number): ReduceLevel[] {
   const lanes = plan.reduceLanes;
   const levels: ReduceLevel[] = [];
+  const least = lanes > 1 ? 1 : 2;
   let n = Math.max(0, count);
   for (;;) {
-    const per = plan.reducePer > 0 ? plan.reducePer : Math.min(MAX_REDUCE_PER, Math.max(1, Math.ceil(n / lanes)));
+    const per = Math.max(least, plan.reducePer > 0 ? plan.reducePer : Math.min(MAX_REDUCE_PER, Math.ceil(n / lanes)));
     // No partials (an empty input) is one workgroup writing 0.
     const groups = Math.max(1, Math.ceil(n / (lanes * per)));
     levels.push({ count: n, per, groups, grid: foldGrid(groups, maxPerDim) });

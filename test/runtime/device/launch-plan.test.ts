@@ -60,6 +60,35 @@ describe('the reduction tree', () => {
     expect(reduceLevels(100, { reduceLanes: 4, reducePer: 2 }, 65535).map((l) => l.groups)).toEqual([13, 2, 1]);
     for (const n of [1, 7, 64, 5000, 123457]) for (const p of [PLANS.software, PLANS.hardware]) for (const l of reduceLevels(n, p, 65535)) expect(l.per).toBeLessThanOrEqual(MAX_REDUCE_PER);
   });
+  it('ends for every plan a record may hold: one lane adding one partial each adds two (a level of one would leave all it took)', () => {
+    expect(reduceLevels(100, { reduceLanes: 1, reducePer: 1 }, 65535).map((l) => [l.count, l.per, l.groups])).toEqual([
+      [100, 2, 50], [50, 2, 25], [25, 2, 13], [13, 2, 7], [7, 2, 4], [4, 2, 2], [2, 2, 1],
+    ]);
+    for (const reduceLanes of [1, 2, 64, 256]) {
+      for (const reducePer of [0, 1, 2, 64]) {
+        for (const n of [0, 1, 2, 3, 1000, 70_001]) {
+          const levels = reduceLevels(n, { reduceLanes, reducePer }, 65535);
+          expect(levels.length, `lanes ${reduceLanes} per ${reducePer} n ${n}`).toBeLessThanOrEqual(Math.max(1, Math.ceil(Math.log2(Math.max(2, n)))));
+          expect(levels[levels.length - 1].groups).toBe(1);
+          for (const l of levels) expect(reduceLanes * l.per).toBeGreaterThanOrEqual(2);
+        }
+      }
+    }
+  });
+  it("a tuned plan's tree of one lane adding one partial (reduceLanes 1, reducePer 1) gives the CPU reference's sum", async () => {
+    const dl = await nodeContext({ plan: { reduceLanes: 1, reducePer: 1, maxThreads: 256 } });
+    try {
+      const n = 1000;
+      const pred = rand(n, 71, -3, 3);
+      const target = rand(n, 72, -3, 3);
+      const ref = cpu.run('smooth_l1', { pred, target }, { reduction: 'sum', beta: 0.5 });
+      const r = await dl.run('smooth_l1', { pred, target }, { reduction: 'sum', beta: 0.5 });
+      expect(maxRelErr(r.loss, ref.loss)).toBeLessThan(2e-6);
+      expect(dl.stats().lastCall!.dispatches).toBe(1 + reduceLevels(256, dl.plan, 65535).length);
+    } finally {
+      dl.destroy();
+    }
+  });
   it.each(['mean', 'sum'] as const)("matches the CPU reference under every plan, with several levels (%s)", async (reduction) => {
     for (const n of [1, 63, 1000, 70_001]) {
       const pred = rand(n, n, -3, 3);
