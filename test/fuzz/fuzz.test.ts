@@ -71,6 +71,7 @@ describe('differential fuzzing (GPU against cpu.run)', () => {
     // About one case in five of the fused ops under a random tuned plan, through the core and both adapters.
     const fused = FUZZ_OPS.filter((op) => !OPS[op].gpu?.program);
     const tunedCases = fused.reduce((a, op) => a + report.tuned[op], 0);
+    console.log(`fuzz seed ${SEED}: ${tunedCases} cases under a random tuned plan`);
     expect(tunedCases, 'cases under a tuned plan').toBeGreaterThanOrEqual(Math.floor(0.12 * fused.reduce((a, op) => a + report.cases[op], 0)));
     expect(FUZZ_OPS.filter((op) => OPS[op].gpu?.program && report.tuned[op] > 0), 'program ops under a tuned plan').toEqual([]);
     for (const name of ['tfjs', 'ort']) expect(report.bySurface[name].tuned, `${name}: cases under a tuned plan`).toBeGreaterThan(0);
