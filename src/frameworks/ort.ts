@@ -534,7 +534,7 @@ export class OrtDetloss {
  * context on the first call for a device; on a later one only `plans` (tuned launch plans, what
  * `dl.context.tune()` returned) takes effect, loaded into the existing context.
  *
- * @example const dl = await detlossFor(await ort.env.webgpu.device, { plans: JSON.parse(localStorage.getItem('detloss-plans')) });
+ * @example const dl = await detlossFor(await ort.env.webgpu.device, { plans: JSON.parse(localStorage.getItem('detloss-plans') ?? '[]') });
  */
 export function detlossFor(device: GPUDevice, options: Omit<DetlossOptions, 'device' | 'gpu'> = {}): Promise<OrtDetloss> {
   try {

@@ -111,7 +111,7 @@ export function stats(backend: tf.KernelBackend = tf.backend()): ReturnType<Detl
  * with nothing loaded. A record for another adapter or another version of detloss is ignored with a
  * warning in `stats().plan.warnings`. A non-WebGPU backend is `no_webgpu`.
  *
- * @example usePlans(JSON.parse(localStorage.getItem('detloss-plans')));
+ * @example usePlans(JSON.parse(localStorage.getItem('detloss-plans') ?? '[]'));
  */
 export function usePlans(plans: PlanRecord | readonly PlanRecord[], backend: tf.KernelBackend = tf.backend()): void {
   if (!isWebGpuBackend(backend)) throw new DetlossError('no_webgpu', `usePlans: the TF.js backend is ${tf.getBackend()}, not webgpu`, 'backend');
