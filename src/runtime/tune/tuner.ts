@@ -130,13 +130,14 @@ async function tuneJob(rt: Runtime, job: Job, o: ReturnType<typeof checkTuneOpti
       const fresh = keysOf(p).some((k) => !rt.kernels.compiledKernel(k));
       const measured = await measure({ ...base, force: launchOf(rt.plan, p) }, desc, inputs.tensors, callOptions, o.reps, timer, clock, fresh);
       if (measured === undefined) return undefined;
-      // A plan timed twice keeps its faster time: the noise of a shared machine only adds.
+      // A plan timed twice keeps its faster time (the noise of a shared machine only adds); a
+      // forced measurement (the final check) answers with its own.
       const ms = Math.min(measured, times.get(sig) ?? Infinity);
       times.set(sig, ms);
       candidates.push({ plan: p, ms: measured });
       clock.measured++;
       o.onProgress?.({ family: gk.shaderId, size: job.sizeKey, measured: clock.measured, elapsedMs: now() - clock.start, budgetMs: o.budgetMs, plan: { ...p }, ms: measured });
-      return ms;
+      return force ? measured : ms;
     };
     const start = tunedOf(rt.plan, rowLength);
     const defaultMs = await timeOf(start);
@@ -161,15 +162,21 @@ async function tuneJob(rt: Runtime, job: Job, o: ReturnType<typeof checkTuneOpti
       const measurement = () => (o.reps + 1) * SLACK * clock.perCall;
       await descend(cands, () => best.plan, async (p) => now() + (2 * CHECKS + 1) * measurement() <= clock.deadline && better(p, await timeOf(p)));
     }
-    // The winner of the descent against the context's plan again, taking turns: a tuned plan is
-    // kept only where it is still the faster (each keeps its fastest time), never on one lucky
-    // measurement; where there is no time to check, the context's plan stays.
+    // The winner of the descent against the context's plan again, in CHECKS rounds taking turns:
+    // a tuned plan is kept only where it is the faster in every round, never on one lucky
+    // measurement (a plan with many threads can be fast once and slow after); where there is no
+    // time to check, the context's plan stays.
     let confirmed = best;
     if (o.search === 'descent' && signature(best.plan) !== signature(start)) {
-      let checked = true;
-      for (let k = 0; k < CHECKS && checked; k++) checked = (await timeOf(start, true)) !== undefined && (await timeOf(best.plan, true)) !== undefined;
+      let wins = 0;
+      for (let k = 0; k < CHECKS; k++) {
+        const theirs = await timeOf(start, true);
+        const mine = theirs === undefined ? undefined : await timeOf(best.plan, true);
+        if (mine === undefined || theirs === undefined || mine >= theirs) break;
+        wins++;
+      }
       const [mine, theirs] = [times.get(signature(best.plan))!, times.get(signature(start))!];
-      confirmed = checked && mine < theirs ? { plan: best.plan, ms: mine } : { plan: start, ms: theirs };
+      confirmed = wins === CHECKS ? { plan: best.plan, ms: mine } : { plan: start, ms: theirs };
     }
     await base.late.flush();
     return { family: gk.shaderId, size: job.sizeKey, plan: confirmed.plan, ms: confirmed.ms, defaultMs: times.get(signature(start)) ?? defaultMs, op: desc.name, candidates };

@@ -111,7 +111,7 @@ describe("the tuner's choice against a brute-force sweep of the same candidates"
     it(`${c.op}${c.options.variant ? ` (${c.options.variant})` : ''} at ${c.size}: within 10% of the sweep's best`, async () => {
       const sweeper = await open();
       const tuner = await open();
-      const job = { ops: [{ op: c.op, options: c.options, ...(c.dims ? { dims: c.dims } : {}) }], sizes: [c.size], reps: 5, budgetMs: 120_000, candidates: { ...candidates, ...c.only } };
+      const job = { ops: [{ op: c.op, options: c.options, ...(c.dims ? { dims: c.dims } : {}) }], sizes: [c.size], reps: 9, budgetMs: 120_000, candidates: { ...candidates, ...c.only } };
       const t0 = performance.now();
       const swept = (await sweeper.tune({ ...job, search: 'exhaustive' })).plans[0];
       const sweepMs = performance.now() - t0;
