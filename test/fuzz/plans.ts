@@ -10,6 +10,7 @@ import { readInputs } from '../../src/runtime/call/inputs';
 import { callSize } from '../../src/runtime/call/plan';
 import type { AdapterFacts, PlanRecord, TunedPlan } from '../../src/runtime/public';
 import { VERSION } from '../../src/version';
+import { recordOf } from '../helpers/plan-records';
 import type { FuzzCase } from './cases';
 import { Rng, caseSeed } from './prng';
 
@@ -77,14 +78,7 @@ export const planName = (p: CasePlan) => `${p.family} ${p.size}`;
 /** A record holding the case's one plan, for `adapter` and this version of detloss. */
 export function planRecordFor(c: FuzzCase, adapter: Pick<AdapterFacts, 'vendor' | 'architecture' | 'device' | 'description'>): PlanRecord {
   const p = c.plan!;
-  return {
-    format: 'detloss-plans',
-    detloss: VERSION,
-    adapter: { vendor: adapter.vendor, architecture: adapter.architecture, device: adapter.device, description: adapter.description },
-    timer: 'wall',
-    created: '2026-12-07T00:00:00.000Z',
-    plans: [{ family: p.family, size: p.size, plan: { ...p.plan }, ms: 0, defaultMs: 0, op: c.op, candidates: [] }],
-  };
+  return recordOf(adapter, [{ family: p.family, size: p.size, plan: { ...p.plan }, ms: 0, defaultMs: 0, op: c.op, candidates: [] }]);
 }
 
 /** The lines of a repro that load the case's record into `dl` (its adapter read from the context). */

@@ -7,7 +7,7 @@ import { cpu } from '../../src/cpu';
 import type { DetlossError } from '../../src/errors';
 import { OPS } from '../../src/ops/registry';
 import type { PlanRecord, TunedPlan } from '../../src/runtime/public';
-import { VERSION } from '../../src/version';
+import { recordOf } from './plan-records';
 import { maxRelErr, rand } from './counting';
 
 export type Arr = Float32Array | Int32Array;
@@ -493,14 +493,7 @@ export type AdapterKey = PlanRecord['adapter'];
 /** A sound record for `adapter` and this version: one plan, for smooth_l1's family at 1e3 (the tables' calls are smaller). */
 export function goodPlanRecord(adapter: AdapterKey): PlanRecord {
   const plan: TunedPlan = { maxThreads: 1024, workgroupSize: 128, vectorWidth: 4, reduceLanes: 64, reducePer: 4, rows: 'thread' };
-  return {
-    format: 'detloss-plans',
-    detloss: VERSION,
-    adapter: { vendor: adapter.vendor, architecture: adapter.architecture, device: adapter.device, description: adapter.description },
-    timer: 'wall',
-    created: '2026-12-07T00:00:00.000Z',
-    plans: [{ family: 'regression', size: '1e3', plan, ms: 0.5, defaultMs: 0.6, op: 'smooth_l1', candidates: [{ plan, ms: 0.5 }] }],
-  };
+  return recordOf(adapter, [{ family: 'regression', size: '1e3', plan, ms: 0.5, defaultMs: 0.6, op: 'smooth_l1', candidates: [{ plan, ms: 0.5 }] }]);
 }
 
 export interface PlansRefusal {

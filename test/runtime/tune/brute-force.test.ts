@@ -5,19 +5,11 @@
 // the sweep's best timed against itself (two contexts, one plan) in the same interleaved run.
 // Both ratios are printed.
 import { loadavg } from 'node:os';
-import { afterAll, describe, expect, it } from 'vitest';
-import type { Detloss } from '../../../src/runtime/context';
+import { describe, expect, it } from 'vitest';
 import type { TunedPlan, TuneOptions } from '../../../src/runtime/public';
-import { nodeContext } from '../../helpers/node-gpu';
-import { fixedPlan, gpuTime, median, upload } from './helpers';
+import { contextPool, fixedPlan, gpuTime, median, upload } from './helpers';
 
-const contexts: Detloss[] = [];
-afterAll(() => contexts.forEach((d) => d.destroy()));
-const open = async (o: Parameters<typeof nodeContext>[0] = {}) => {
-  const dl = await nodeContext(o);
-  contexts.push(dl);
-  return dl;
-};
+const { open } = contextPool();
 
 function lcg(seed: number) {
   let s = seed >>> 0;

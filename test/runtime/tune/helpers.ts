@@ -1,4 +1,6 @@
+import { afterAll } from 'vitest';
 import type { Detloss } from '../../../src/runtime/context';
+import { nodeContext } from '../../helpers/node-gpu';
 import type { DetlossOptions, TunedPlan } from '../../../src/runtime/public';
 
 /** A tuned plan as createDetloss's `plan` option fixes it (a row strategy is a threshold of 0 or Infinity). */
@@ -29,3 +31,17 @@ export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+
+/** Opens contexts on Node's WebGPU for one test file, each destroyed when the file's tests end. */
+export function contextPool() {
+  const contexts: Detloss[] = [];
+  afterAll(() => contexts.forEach((d) => d.destroy()));
+  return {
+    contexts,
+    open: async (o: Parameters<typeof nodeContext>[0] = {}) => {
+      const dl = await nodeContext(o);
+      contexts.push(dl);
+      return dl;
+    },
+  };
+}

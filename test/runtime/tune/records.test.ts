@@ -3,21 +3,14 @@
 // another version or another adapter is ignored with a warning; a malformed one is refused by the
 // field's path. On Node's WebGPU over SwiftShader.
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../../src/cpu';
 import { DetlossError } from '../../../src/errors';
-import type { Detloss } from '../../../src/runtime/context';
 import type { PlanRecord } from '../../../src/runtime/public';
 import { VERSION } from '../../../src/version';
-import { nodeContext } from '../../helpers/node-gpu';
+import { contextPool } from './helpers';
 
-const contexts: Detloss[] = [];
-const open = async (o: Parameters<typeof nodeContext>[0] = {}) => {
-  const dl = await nodeContext(o);
-  contexts.push(dl);
-  return dl;
-};
-afterAll(() => contexts.forEach((d) => d.destroy()));
+const { contexts, open } = contextPool();
 
 const n = 12_000;
 const pred = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 3);

@@ -1,19 +1,12 @@
 // Detloss.tune() as a caller sees it, on Node's WebGPU over SwiftShader: it ends within its budget,
 // reports progress, never holds up a call made meanwhile, takes the ops warmed up or run when none
 // are named, keeps one run at a time, and refuses what it cannot tune.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DetlossError } from '../../../src/errors';
-import type { Detloss } from '../../../src/runtime/context';
 import type { TuneProgress } from '../../../src/runtime/public';
-import { nodeContext } from '../../helpers/node-gpu';
+import { contextPool } from './helpers';
 
-const contexts: Detloss[] = [];
-afterAll(() => contexts.forEach((d) => d.destroy()));
-const open = async (o: Parameters<typeof nodeContext>[0] = {}) => {
-  const dl = await nodeContext(o);
-  contexts.push(dl);
-  return dl;
-};
+const { open } = contextPool();
 const floats = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * 3);
 
 describe('tune()', { timeout: 120_000 }, () => {
