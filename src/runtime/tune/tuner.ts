@@ -24,8 +24,8 @@ import { inputBytes, measure, now, SLACK, upload, type Clock, type Job } from '.
 
 /** A candidate must beat the best so far by this much to replace it (noise between two measurements). */
 const MARGIN = 0.03;
-/** Rounds of the final check of the descent's winner against the context's plan. */
-const CHECKS = 2;
+/** Rounds of the final check of the descent's winner against the context's plan; it must win most of them. */
+const CHECKS = 3;
 
 
 
@@ -163,20 +163,22 @@ async function tuneJob(rt: Runtime, job: Job, o: ReturnType<typeof checkTuneOpti
       await descend(cands, () => best.plan, async (p) => now() + (2 * CHECKS + 1) * measurement() <= clock.deadline && better(p, await timeOf(p)));
     }
     // The winner of the descent against the context's plan again, in CHECKS rounds taking turns:
-    // a tuned plan is kept only where it is the faster in every round, never on one lucky
-    // measurement (a plan with many threads can be fast once and slow after); where there is no
-    // time to check, the context's plan stays.
+    // a tuned plan is kept only where it is the faster in most rounds, never on one lucky
+    // measurement (a plan with many threads can be fast once and slow after), nor lost to one
+    // round that other work on the machine slowed; where there is no time to check, the
+    // context's plan stays.
     let confirmed = best;
     if (o.search === 'descent' && signature(best.plan) !== signature(start)) {
       let wins = 0;
-      for (let k = 0; k < CHECKS; k++) {
+      let rounds = 0;
+      for (; rounds < CHECKS; rounds++) {
         const theirs = await timeOf(start, true);
         const mine = theirs === undefined ? undefined : await timeOf(best.plan, true);
-        if (mine === undefined || theirs === undefined || mine >= theirs) break;
-        wins++;
+        if (mine === undefined || theirs === undefined) break;
+        if (mine < theirs) wins++;
       }
       const [mine, theirs] = [times.get(signature(best.plan))!, times.get(signature(start))!];
-      confirmed = wins === CHECKS ? { plan: best.plan, ms: mine } : { plan: start, ms: theirs };
+      confirmed = rounds === CHECKS && 2 * wins > CHECKS ? { plan: best.plan, ms: mine } : { plan: start, ms: theirs };
     }
     await base.late.flush();
     return { family: gk.shaderId, size: job.sizeKey, plan: confirmed.plan, ms: confirmed.ms, defaultMs: times.get(signature(start)) ?? defaultMs, op: desc.name, candidates };

@@ -100,7 +100,11 @@ async function interleaved(c: Case, a: TunedPlan, b: TunedPlan, reps: number) {
 
 describe("the tuner's choice against a brute-force sweep of the same candidates", { timeout: 300_000 }, () => {
   for (const c of CASES) {
-    it(`${c.op}${c.options.variant ? ` (${c.options.variant})` : ''} at ${c.size}: within 10% of the sweep's best`, async () => {
+    // Each search times a value once; under `npm test` other files' GPU work runs beside this one
+    // and can slow every call of one measurement (a few milliseconds each), hiding the value that
+    // wins. So a case that fails is run once more, sweep and descent anew, in the same run; both
+    // attempts print their figures.
+    it(`${c.op}${c.options.variant ? ` (${c.options.variant})` : ''} at ${c.size}: within 10% of the sweep's best`, { retry: 1 }, async () => {
       const sweeper = await open();
       const tuner = await open();
       const job = { ops: [{ op: c.op, options: c.options, ...(c.dims ? { dims: c.dims } : {}) }], sizes: [c.size], reps: 9, budgetMs: 120_000, candidates: { ...candidates, ...c.only } };
