@@ -70,8 +70,10 @@ export function prepareCall(
   }
   const reduced = r.reduction !== 'none';
   const aux = gk.aux?.when(r.params) ? gk.aux : undefined;
-  const launch = launchFor(rt, gk, r);
-  rt.usage?.note(gk.shaderId, desc.name, tunableOptions(desc, options), r.dims, { key: callSize(gk, r).key, count: r.outCount });
+  // The call's size class, once: it picks a tuned plan, and the usage log (what tune() takes by default) files the call by it.
+  const size = callSize(gk, r);
+  const launch = launchFor(rt, gk, r, size);
+  rt.usage?.note(gk.shaderId, desc.name, tunableOptions(desc, options), r.dims, { key: size.key, count: r.outCount });
   const keys = {
     fused: kernels.kernelKey(desc, r, undefined, undefined, launch.plan),
     reduce: reduced || aux ? kernels.reduceKeyFor(launch.plan.reduceLanes) : undefined,

@@ -47,10 +47,10 @@ export function callSize(gk: GpuKernel, r: Resolved): SizeClass {
  * family (its kernel module) and the call's size class, else the context's. A program op (its
  * passes fixed per plan kind) always runs the context's.
  */
-export function launchFor(ctx: PlanContext & { book?: PlanBook; force?: LaunchPlan }, gk: GpuKernel, r: Resolved): { plan: LaunchPlan; tuned?: string } {
+export function launchFor(ctx: PlanContext & { book?: PlanBook; force?: LaunchPlan }, gk: GpuKernel, r: Resolved, size: SizeClass = callSize(gk, r)): { plan: LaunchPlan; tuned?: string } {
   if (gk.program) return { plan: ctx.plan };
   if (ctx.force) return { plan: ctx.force };
-  const found = ctx.book?.find(gk.shaderId, callSize(gk, r));
+  const found = ctx.book?.find(gk.shaderId, size);
   return found ? { plan: found.plan, tuned: `${found.choice.family} ${found.choice.size}` } : { plan: ctx.plan };
 }
 
